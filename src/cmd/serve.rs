@@ -1,0 +1,84 @@
+//! `iotchat serve`.
+
+use std::io::{self, Write};
+
+use anyhow::Context;
+use iotchat::config::{LoadedProfile, ServeConfig};
+use iotchat::server::{self, console, registry::Registry};
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+use tracing::{info, warn};
+
+use crate::cli::ServeArgs;
+
+/// File descriptors kept for everything but clients (listener, logs, stdio, store later).
+const SPARE_FDS: u64 = 64;
+
+pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
+    let loaded = LoadedProfile::load(args.profile.as_deref())?;
+    let config = ServeConfig::resolve(args.overrides(), &loaded)?;
+    raise_fd_limit(config.max_clients as u64 + SPARE_FDS);
+    let listener = TcpListener::bind(config.bind).await.map_err(|e| bind_error(e, &config))?;
+    let addr = listener.local_addr().context("cannot read the listening address")?;
+    // Scripts and tests wait for this exact line; it is printed before any client can be served.
+    println!("listening on {addr}");
+    io::stdout().flush().context("cannot write to standard output")?;
+    info!(
+        %addr,
+        max_clients = config.max_clients,
+        max_line_bytes = config.limits.max_line_bytes,
+        idle_flush = ?config.limits.idle_flush,
+        "server started; type `help` here for console commands"
+    );
+
+    let registry = Registry::new();
+    let shutdown = CancellationToken::new();
+    tokio::spawn(watch_signals(shutdown.clone()));
+    tokio::spawn(console::run(registry.clone(), tokio::io::stdin(), tokio::io::stdout()));
+    server::run(listener, &config, registry, shutdown).await;
+    info!("server stopped");
+    Ok(())
+}
+
+fn bind_error(e: io::Error, config: &ServeConfig) -> anyhow::Error {
+    let hint = match e.kind() {
+        io::ErrorKind::AddrInUse => {
+            "another program (another iotchat serve?) listens there; stop it or pick another port with --bind"
+        }
+        io::ErrorKind::PermissionDenied => "ports below 1024 need root; use a port such as 12000",
+        io::ErrorKind::AddrNotAvailable => {
+            "that address is not on this machine; use 0.0.0.0 (all interfaces) or 127.0.0.1"
+        }
+        _ => "check --bind",
+    };
+    anyhow::anyhow!("cannot listen on {}: {e}; {hint}", config.bind)
+}
+
+/// The first SIGINT/SIGTERM starts a graceful shutdown; a second one exits at once.
+async fn watch_signals(shutdown: CancellationToken) {
+    use tokio::signal::unix::{SignalKind, signal};
+    let (Ok(mut term), Ok(mut int)) = (signal(SignalKind::terminate()), signal(SignalKind::interrupt()))
+    else {
+        warn!("cannot watch SIGINT/SIGTERM; stop the server with SIGKILL");
+        return;
+    };
+    tokio::select! { _ = term.recv() => {}, _ = int.recv() => {} }
+    info!("signal received; shutting down (send it again to exit at once)");
+    shutdown.cancel();
+    tokio::select! { _ = term.recv() => {}, _ = int.recv() => {} }
+    warn!("second signal; exiting now");
+    std::process::exit(130);
+}
+
+/// Serving N clients takes N file descriptors: raise the soft limit toward the hard one.
+fn raise_fd_limit(wanted: u64) {
+    match rlimit::increase_nofile_limit(wanted) {
+        Ok(got) if got < wanted => warn!(
+            limit = got,
+            wanted,
+            "the file descriptor limit is below --max-clients; raise it (ulimit -n {wanted}, or LimitNOFILE= in a systemd unit)"
+        ),
+        Ok(_) => {}
+        Err(e) => warn!(error = %e, "cannot read or raise the file descriptor limit"),
+    }
+}

@@ -1,0 +1,105 @@
+//! Validated settings of `iotchat chat`.
+
+use std::time::Duration;
+
+use super::{ConfigError, DEFAULT_BIND, LoadedProfile, Origin, parse_duration};
+
+const DEFAULT_REPLY_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Settings given on the command line; each overrides the profile.
+#[derive(Debug, Clone, Default)]
+pub struct ChatOverrides {
+    /// `--server`
+    pub server: Option<String>,
+    /// `--retry`
+    pub retry: bool,
+    /// `--reply-timeout`
+    pub reply_timeout: Option<String>,
+}
+
+/// Everything `chat` needs, validated.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChatConfig {
+    /// `HOST:PORT` of the server.
+    pub server: String,
+    /// Keep trying to connect, and reconnect when the server goes away.
+    pub retry: bool,
+    /// How long to wait for outstanding replies once input has ended.
+    pub reply_timeout: Duration,
+}
+
+impl ChatConfig {
+    /// Merges flags over the profile and validates the result.
+    pub fn resolve(flags: ChatOverrides, loaded: &LoadedProfile) -> Result<Self, ConfigError> {
+        let p = &loaded.profile;
+        let server = match loaded.pick(flags.server, "--server", p.chat.server.clone(), "chat.server") {
+            Some((text, origin)) => check_host_port(text, origin)?,
+            None => server_from_bind(p.serve.bind.as_deref().unwrap_or(DEFAULT_BIND)),
+        };
+        let reply_timeout = match loaded.pick(
+            flags.reply_timeout,
+            "--reply-timeout",
+            p.chat.reply_timeout.clone(),
+            "chat.reply_timeout",
+        ) {
+            Some((text, origin)) => parse_duration(&text).map_err(|expected| ConfigError::Invalid {
+                origin,
+                value: text,
+                expected,
+            })?,
+            None => DEFAULT_REPLY_TIMEOUT,
+        };
+        Ok(Self { server, retry: flags.retry || p.chat.retry.unwrap_or(false), reply_timeout })
+    }
+}
+
+/// The address a client on this machine uses to reach a server bound to `bind`.
+fn server_from_bind(bind: &str) -> String {
+    match bind.rsplit_once(':') {
+        Some(("0.0.0.0", port)) => format!("127.0.0.1:{port}"),
+        Some(("[::]", port)) => format!("[::1]:{port}"),
+        _ => bind.to_owned(),
+    }
+}
+
+fn check_host_port(text: String, origin: Origin) -> Result<String, ConfigError> {
+    let ok = matches!(text.rsplit_once(':'), Some((host, port)) if !host.is_empty() && port.parse::<u16>().is_ok());
+    if ok {
+        Ok(text)
+    } else {
+        Err(ConfigError::Invalid {
+            origin,
+            value: text,
+            expected: "write HOST:PORT such as 127.0.0.1:12000 or esp-server.local:12000".into(),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Profile;
+
+    #[test]
+    fn the_server_defaults_to_the_profiles_bind_address() {
+        let loaded = LoadedProfile {
+            path: None,
+            profile: Profile::parse("[serve]\nbind = \"0.0.0.0:4000\"\n").expect("valid"),
+        };
+        let c = ChatConfig::resolve(ChatOverrides::default(), &loaded).expect("valid");
+        assert_eq!(c.server, "127.0.0.1:4000");
+        assert_eq!(c.reply_timeout, Duration::from_secs(5));
+    }
+
+    #[test]
+    fn bad_values_are_named() {
+        for (flags, needle) in [
+            (ChatOverrides { server: Some("localhost".into()), ..Default::default() }, "--server"),
+            (ChatOverrides { server: Some("h:99999".into()), ..Default::default() }, "--server"),
+            (ChatOverrides { reply_timeout: Some("soon".into()), ..Default::default() }, "--reply-timeout"),
+        ] {
+            let err = ChatConfig::resolve(flags, &LoadedProfile::default()).expect_err(needle).to_string();
+            assert!(err.contains(needle), "{err}");
+        }
+    }
+}

@@ -1,0 +1,105 @@
+//! Configuration: TOML profiles (one per milestone under `config/`), merged with command-line
+//! flags into validated settings. Flags win over the profile; every error names the flag or
+//! the file and key at fault, and what is allowed.
+
+mod chat;
+mod profile;
+mod serve;
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+pub use chat::{ChatConfig, ChatOverrides};
+pub use profile::{ChatSection, Profile, ServeSection};
+pub use serve::{DEFAULT_BIND, ServeConfig, ServeOverrides};
+
+/// A configuration error: always a usage problem, fixed by changing a flag or a profile.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The profile file could not be read.
+    #[error("cannot read profile {}: {cause}; check the path (the milestone profiles are in config/)", path.display())]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        cause: std::io::Error,
+    },
+    /// The profile is not valid TOML, or has an unknown key or a value of the wrong type.
+    #[error("profile {} is invalid: {message}", path.display())]
+    Parse {
+        /// The file.
+        path: PathBuf,
+        /// The parser's message: line, column, key, and what is allowed.
+        message: String,
+    },
+    /// A setting has a value that is not allowed.
+    #[error("{origin} = {value:?} is invalid: {expected}")]
+    Invalid {
+        /// Where the value came from: a flag (`--bind`) or a profile key (`config/m1.toml: serve.bind`).
+        origin: Origin,
+        /// The value as given.
+        value: String,
+        /// What is allowed.
+        expected: String,
+    },
+}
+
+/// Where a setting's value came from, for error messages.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Origin {
+    /// A command-line flag, e.g. `--bind`.
+    Flag(&'static str),
+    /// A key in a profile file, e.g. `serve.bind`.
+    Profile(PathBuf, &'static str),
+}
+
+impl fmt::Display for Origin {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Origin::Flag(flag) => write!(f, "{flag}"),
+            Origin::Profile(path, key) => write!(f, "{} key {key}", path.display()),
+        }
+    }
+}
+
+/// A profile as loaded, with the path it came from.
+#[derive(Debug, Clone, Default)]
+pub struct LoadedProfile {
+    /// The file, when there is one.
+    pub path: Option<PathBuf>,
+    /// Its settings (all defaults when there is no file).
+    pub profile: Profile,
+}
+
+impl LoadedProfile {
+    /// Loads `path`, or an empty profile when `path` is `None`.
+    pub fn load(path: Option<&Path>) -> Result<Self, ConfigError> {
+        let Some(path) = path else { return Ok(Self::default()) };
+        let text = std::fs::read_to_string(path)
+            .map_err(|cause| ConfigError::Read { path: path.to_owned(), cause })?;
+        let profile =
+            Profile::parse(&text).map_err(|message| ConfigError::Parse { path: path.to_owned(), message })?;
+        Ok(Self { path: Some(path.to_owned()), profile })
+    }
+
+    /// Picks a setting: the flag's value if given, else the profile's, with where it came from.
+    pub(crate) fn pick<T>(
+        &self,
+        flag: Option<T>,
+        flag_name: &'static str,
+        from_profile: Option<T>,
+        key: &'static str,
+    ) -> Option<(T, Origin)> {
+        if let Some(v) = flag {
+            return Some((v, Origin::Flag(flag_name)));
+        }
+        let path = self.path.clone().unwrap_or_else(|| PathBuf::from("profile"));
+        from_profile.map(|v| (v, Origin::Profile(path, key)))
+    }
+}
+
+/// Parses a human duration such as `200ms`, `1s`, `1m 30s`.
+pub fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
+    humantime::parse_duration(text.trim())
+        .map_err(|e| format!("{e}; write a duration such as 500ms, 2s or 1m"))
+}

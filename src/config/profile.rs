@@ -1,0 +1,78 @@
+//! The TOML profile format. Every key is optional; unknown keys are rejected so that a typo
+//! never goes unnoticed. `config/m0.toml` and `config/m1.toml` document each key.
+
+use serde::Deserialize;
+
+/// A whole profile file: one section per command.
+#[derive(Debug, Clone, Default, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct Profile {
+    /// Settings of `iotchat serve`.
+    #[serde(default)]
+    pub serve: ServeSection,
+    /// Settings of `iotchat chat`.
+    #[serde(default)]
+    pub chat: ChatSection,
+}
+
+/// `[serve]`: the server.
+#[derive(Debug, Clone, Default, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct ServeSection {
+    /// Address to listen on, `HOST:PORT`.
+    pub bind: Option<String>,
+    /// Most clients connected at once.
+    pub max_clients: Option<u64>,
+    /// Longest message in bytes.
+    pub max_line_bytes: Option<u64>,
+    /// Idle window in ms after which bytes without a newline count as a message; 0 = off.
+    pub idle_flush_ms: Option<u64>,
+    /// How long shutdown waits for clients to be told and flushed, in ms.
+    pub shutdown_grace_ms: Option<u64>,
+}
+
+/// `[chat]`: the interactive client.
+#[derive(Debug, Clone, Default, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct ChatSection {
+    /// Server to connect to, `HOST:PORT`. Defaults to the profile's `serve.bind`.
+    pub server: Option<String>,
+    /// Keep trying to connect (and reconnect) instead of exiting.
+    pub retry: Option<bool>,
+    /// How long to wait for outstanding replies once input has ended, e.g. `"5s"`.
+    pub reply_timeout: Option<String>,
+}
+
+impl Profile {
+    /// Parses profile text. The error carries the line, the key and what is allowed.
+    pub fn parse(text: &str) -> Result<Self, String> {
+        toml::from_str(text).map_err(|e| e.to_string().trim_end().to_owned())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_empty_profile_is_all_defaults() {
+        assert_eq!(Profile::parse("").expect("parses"), Profile::default());
+    }
+
+    #[test]
+    fn malformed_profiles_name_the_key_and_the_choices() {
+        let cases: &[(&str, &str, &[&str])] = &[
+            ("unknown section", "[srve]\n", &["srve", "serve", "chat"]),
+            ("unknown key", "[serve]\nbnd = \"x\"\n", &["bnd", "bind", "max_clients"]),
+            ("wrong type", "[serve]\nmax_clients = \"ten\"\n", &["max_clients", "expected u64", "line 2"]),
+            ("negative", "[serve]\nmax_clients = -1\n", &["max_clients"]),
+            ("not toml", "[serve\n", &["line 1"]),
+        ];
+        for (name, text, needles) in cases {
+            let err = Profile::parse(text).expect_err(name);
+            for needle in *needles {
+                assert!(err.contains(needle), "{name}: {err:?} lacks {needle:?}");
+            }
+        }
+    }
+}

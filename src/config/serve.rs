@@ -1,0 +1,194 @@
+//! Validated settings of `iotchat serve`.
+
+use std::net::{SocketAddr, ToSocketAddrs};
+use std::time::Duration;
+
+use super::{ConfigError, LoadedProfile, Origin};
+use crate::protocol::session::Limits;
+
+/// Where `serve` listens unless told otherwise: loopback only, like mosquitto 2.
+pub const DEFAULT_BIND: &str = "127.0.0.1:12000";
+const DEFAULT_MAX_CLIENTS: u64 = 10_000;
+const MAX_MAX_CLIENTS: u64 = 1_000_000;
+const DEFAULT_MAX_LINE_BYTES: u64 = 64 * 1024;
+const MAX_MAX_LINE_BYTES: u64 = 16 * 1024 * 1024;
+const DEFAULT_IDLE_FLUSH_MS: u64 = 200;
+const MAX_IDLE_FLUSH_MS: u64 = 60_000;
+const DEFAULT_SHUTDOWN_GRACE_MS: u64 = 3_000;
+
+/// Settings given on the command line; each overrides the profile.
+#[derive(Debug, Clone, Default)]
+pub struct ServeOverrides {
+    /// `--bind`
+    pub bind: Option<String>,
+    /// `--max-clients`
+    pub max_clients: Option<u64>,
+    /// `--max-line-bytes`
+    pub max_line_bytes: Option<u64>,
+    /// `--idle-flush-ms`
+    pub idle_flush_ms: Option<u64>,
+}
+
+/// Everything `serve` needs, validated.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServeConfig {
+    /// Address to listen on.
+    pub bind: SocketAddr,
+    /// Most clients connected at once; one more gets an error line and is closed.
+    pub max_clients: usize,
+    /// Per-connection protocol limits.
+    pub limits: Limits,
+    /// How long shutdown waits for clients to be told and flushed.
+    pub shutdown_grace: Duration,
+}
+
+impl ServeConfig {
+    /// Merges flags over the profile and validates the result.
+    pub fn resolve(flags: ServeOverrides, loaded: &LoadedProfile) -> Result<Self, ConfigError> {
+        let p = &loaded.profile.serve;
+        let bind = match loaded.pick(flags.bind, "--bind", p.bind.clone(), "serve.bind") {
+            Some((text, origin)) => parse_bind(&text, origin)?,
+            None => parse_bind(DEFAULT_BIND, Origin::Flag("--bind"))?,
+        };
+        let max_clients = ranged(
+            loaded.pick(flags.max_clients, "--max-clients", p.max_clients, "serve.max_clients"),
+            DEFAULT_MAX_CLIENTS,
+            1..=MAX_MAX_CLIENTS,
+        )?;
+        let max_line_bytes = ranged(
+            loaded.pick(flags.max_line_bytes, "--max-line-bytes", p.max_line_bytes, "serve.max_line_bytes"),
+            DEFAULT_MAX_LINE_BYTES,
+            16..=MAX_MAX_LINE_BYTES,
+        )?;
+        let idle_flush_ms = ranged(
+            loaded.pick(flags.idle_flush_ms, "--idle-flush-ms", p.idle_flush_ms, "serve.idle_flush_ms"),
+            DEFAULT_IDLE_FLUSH_MS,
+            0..=MAX_IDLE_FLUSH_MS,
+        )?;
+        let grace_ms = ranged(
+            loaded.pick(None, "", p.shutdown_grace_ms, "serve.shutdown_grace_ms"),
+            DEFAULT_SHUTDOWN_GRACE_MS,
+            0..=60_000,
+        )?;
+        Ok(Self {
+            bind,
+            max_clients: to_usize(max_clients),
+            limits: Limits {
+                max_line_bytes: to_usize(max_line_bytes),
+                idle_flush: (idle_flush_ms > 0).then(|| Duration::from_millis(idle_flush_ms)),
+            },
+            shutdown_grace: Duration::from_millis(grace_ms),
+        })
+    }
+}
+
+/// Parses `HOST:PORT` (an IP, or a name such as `localhost` that resolves here).
+pub(crate) fn parse_bind(text: &str, origin: Origin) -> Result<SocketAddr, ConfigError> {
+    if let Ok(addr) = text.parse() {
+        return Ok(addr);
+    }
+    let invalid = |why: &str| ConfigError::Invalid {
+        origin: origin.clone(),
+        value: text.to_owned(),
+        expected: format!(
+            "{why}; write HOST:PORT such as 127.0.0.1:12000 or 0.0.0.0:12000 (port 0 picks a free port)"
+        ),
+    };
+    match text.to_socket_addrs() {
+        Ok(mut addrs) => addrs.next().ok_or_else(|| invalid("the name resolves to no address")),
+        Err(e) => Err(invalid(&e.to_string())),
+    }
+}
+
+fn ranged(
+    picked: Option<(u64, Origin)>,
+    default: u64,
+    allowed: std::ops::RangeInclusive<u64>,
+) -> Result<u64, ConfigError> {
+    let Some((value, origin)) = picked else { return Ok(default) };
+    if allowed.contains(&value) {
+        Ok(value)
+    } else {
+        Err(ConfigError::Invalid {
+            origin,
+            value: value.to_string(),
+            expected: format!("must be from {} to {}", allowed.start(), allowed.end()),
+        })
+    }
+}
+
+fn to_usize(v: u64) -> usize {
+    usize::try_from(v).unwrap_or(usize::MAX)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Profile;
+    use std::path::PathBuf;
+
+    fn loaded(text: &str) -> LoadedProfile {
+        LoadedProfile { path: Some(PathBuf::from("p.toml")), profile: Profile::parse(text).expect("valid") }
+    }
+
+    #[test]
+    fn defaults() {
+        let c = ServeConfig::resolve(ServeOverrides::default(), &LoadedProfile::default()).expect("valid");
+        assert_eq!(c.bind, "127.0.0.1:12000".parse().expect("addr"));
+        assert_eq!(c.max_clients, 10_000);
+        assert_eq!(c.limits.max_line_bytes, 65_536);
+        assert_eq!(c.limits.idle_flush, Some(Duration::from_millis(200)));
+    }
+
+    #[test]
+    fn flags_win_over_the_profile() {
+        let p = loaded("[serve]\nbind = \"0.0.0.0:1\"\nmax_clients = 5\nidle_flush_ms = 0\n");
+        let flags = ServeOverrides { bind: Some("127.0.0.1:0".into()), ..Default::default() };
+        let c = ServeConfig::resolve(flags, &p).expect("valid");
+        assert_eq!(c.bind.port(), 0);
+        assert_eq!(c.max_clients, 5);
+        assert_eq!(c.limits.idle_flush, None, "0 turns the idle flush off");
+    }
+
+    #[test]
+    fn bad_values_name_their_origin_and_what_is_allowed() {
+        let cases: &[(&str, ServeOverrides, &str, &[&str])] = &[
+            (
+                "bad bind flag",
+                ServeOverrides { bind: Some("nowhere".into()), ..Default::default() },
+                "",
+                &["--bind", "\"nowhere\"", "HOST:PORT"],
+            ),
+            (
+                "bad bind key",
+                ServeOverrides::default(),
+                "[serve]\nbind = \"1.2.3.4\"\n",
+                &["p.toml key serve.bind", "HOST:PORT"],
+            ),
+            (
+                "zero clients",
+                ServeOverrides { max_clients: Some(0), ..Default::default() },
+                "",
+                &["--max-clients", "from 1 to"],
+            ),
+            (
+                "tiny lines",
+                ServeOverrides::default(),
+                "[serve]\nmax_line_bytes = 1\n",
+                &["serve.max_line_bytes", "from 16 to"],
+            ),
+            (
+                "long idle",
+                ServeOverrides { idle_flush_ms: Some(999_999), ..Default::default() },
+                "",
+                &["--idle-flush-ms", "0 to 60000"],
+            ),
+        ];
+        for (name, flags, text, needles) in cases {
+            let err = ServeConfig::resolve(flags.clone(), &loaded(text)).expect_err(name).to_string();
+            for needle in *needles {
+                assert!(err.contains(needle), "{name}: {err:?} lacks {needle:?}");
+            }
+        }
+    }
+}

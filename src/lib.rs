@@ -1,0 +1,12 @@
+//! iotchat: from chat over a socket to a real IoT system.
+//!
+//! The library holds everything but argument parsing: the sans-IO protocol core
+//! ([`protocol`]), configuration ([`config`]), the server ([`server`]) and the clients
+//! ([`client`]). The `iotchat` binary is a thin shell over it. `docs/architecture.md` maps
+//! the modules.
+
+pub mod backoff;
+pub mod client;
+pub mod config;
+pub mod protocol;
+pub mod server;

@@ -1,0 +1,78 @@
+//! Lines the server sends on its own, rather than as an echo: errors, notices and operator
+//! messages.
+//!
+//! Each starts with a lower-case ASCII word and a colon (`error: `, `notice: `,
+//! `operator: `). An echo is upper-cased, so it never contains lower-case ASCII: a client can
+//! always tell the server's own lines from the answer to its message.
+
+/// Prefix of an error line: the message it answers was not accepted.
+pub const ERROR: &str = "error: ";
+/// Prefix of a notice: something about the connection itself (shutdown, kick).
+pub const NOTICE: &str = "notice: ";
+/// Prefix of a message typed by the server's operator.
+pub const OPERATOR: &str = "operator: ";
+
+/// Error text for a message that is not valid UTF-8.
+pub const INVALID_UTF8: &str = "message is not valid UTF-8; send UTF-8 text ending in a newline";
+/// Notice sent to every client when the server stops.
+pub const SHUTTING_DOWN: &str = "server shutting down";
+/// Notice sent to a client the operator disconnects.
+pub const KICKED: &str = "disconnected by the server operator";
+
+/// Appends `error: <text>\n` to `out`.
+pub fn error(out: &mut Vec<u8>, text: &str) {
+    push(out, ERROR, text);
+}
+
+/// Appends `notice: <text>\n` to `out`.
+pub fn notice(out: &mut Vec<u8>, text: &str) {
+    push(out, NOTICE, text);
+}
+
+/// Appends `operator: <text>\n` to `out`.
+pub fn operator(out: &mut Vec<u8>, text: &str) {
+    push(out, OPERATOR, text);
+}
+
+/// Error text for a line over the limit.
+pub fn too_long(max_line_bytes: usize) -> String {
+    format!("line longer than {max_line_bytes} bytes; the rest of it was discarded; send shorter messages")
+}
+
+/// Error text for a client turned away because the server is full.
+pub fn server_full(max_clients: usize) -> String {
+    format!("server full ({max_clients} clients connected); try again later")
+}
+
+/// Whether a received line (without LF) is one of the server's own lines, not an echo.
+pub fn is_server_line(line: &str) -> bool {
+    [ERROR, NOTICE, OPERATOR].iter().any(|p| line.starts_with(p))
+}
+
+fn push(out: &mut Vec<u8>, prefix: &str, text: &str) {
+    out.extend_from_slice(prefix.as_bytes());
+    // One line, whatever the text holds: a newline in it would read as a second message.
+    out.extend(text.bytes().map(|b| if b == b'\n' || b == b'\r' { b' ' } else { b }));
+    out.push(b'\n');
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_server_line_is_always_one_line() {
+        let mut out = Vec::new();
+        operator(&mut out, "two\nlines\r");
+        assert_eq!(out, b"operator: two lines \n");
+    }
+
+    #[test]
+    fn server_lines_are_recognised() {
+        assert!(is_server_line("error: x"));
+        assert!(is_server_line("notice: server shutting down"));
+        assert!(is_server_line("operator: hi"));
+        assert!(!is_server_line("ERROR: X"));
+        assert!(!is_server_line("HELLO"));
+    }
+}

@@ -1,0 +1,9 @@
+//! The sans-IO protocol core: framing, the chat rules, the server's own lines, and the
+//! client-side reply tracking. Nothing here touches a socket, a runtime or a clock; time is
+//! passed in. See `docs/protocol.md` for the wire protocol these implement.
+
+pub mod chat;
+pub mod client;
+pub mod framing;
+pub mod lines;
+pub mod session;

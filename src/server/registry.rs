@@ -1,0 +1,284 @@
+//! The client registry (milestone 1): every connected client's id, peer address, connect
+//! time, counters, optional name, and the handle used to write to it (its "output stream").
+//!
+//! The connection task owns the socket; everyone else reaches a client through its handle,
+//! a bounded channel into that task. A [`Registration`] removes its client when dropped, so a
+//! client leaves the registry however its task ends, panics included.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant, SystemTime};
+
+use tokio::sync::mpsc;
+
+/// A client's id, unique for the server's lifetime.
+pub type ClientId = u64;
+
+/// Something for a connection task to do on behalf of someone else.
+#[derive(Debug, Clone)]
+pub enum Push {
+    /// Send this text as an `operator: ` line.
+    Operator(Arc<str>),
+    /// Tell the client it was disconnected, then close.
+    Kick,
+}
+
+/// Counters a connection task updates as it goes (lock-free).
+#[derive(Debug, Default)]
+pub struct ClientStats {
+    messages: AtomicU64,
+    bytes_in: AtomicU64,
+    /// Milliseconds since the registry started.
+    last_active_ms: AtomicU64,
+}
+
+/// One registered client.
+#[derive(Debug)]
+pub struct ClientHandle {
+    /// Its id.
+    pub id: ClientId,
+    /// Its peer address.
+    pub peer: SocketAddr,
+    /// When it connected.
+    pub connected_at: SystemTime,
+    /// Its counters.
+    pub stats: ClientStats,
+    name: Mutex<Option<String>>,
+    tx: mpsc::Sender<Push>,
+}
+
+/// A snapshot of one client, for display.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClientInfo {
+    /// Its id.
+    pub id: ClientId,
+    /// Its peer address.
+    pub peer: SocketAddr,
+    /// Its name, if it gave one.
+    pub name: Option<String>,
+    /// How long it has been connected.
+    pub connected_for: Duration,
+    /// How long since it last sent anything.
+    pub idle_for: Duration,
+    /// Messages it sent.
+    pub messages: u64,
+    /// Bytes it sent.
+    pub bytes_in: u64,
+}
+
+/// Why a push could not be delivered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum PushError {
+    /// No client has that id.
+    #[error("no client with id {0}; type `clients` to see the ids")]
+    NoSuchClient(ClientId),
+    /// The client's queue is full: it is not reading.
+    #[error("client {0} is not keeping up (its queue is full); message dropped for it")]
+    Full(ClientId),
+    /// The client is leaving.
+    #[error("client {0} is disconnecting")]
+    Gone(ClientId),
+}
+
+/// All connected clients.
+#[derive(Debug)]
+pub struct Registry {
+    clients: Mutex<HashMap<ClientId, Arc<ClientHandle>>>,
+    next_id: AtomicU64,
+    started: Instant,
+}
+
+/// Keeps a client registered; removes it when dropped.
+#[derive(Debug)]
+pub struct Registration {
+    registry: Arc<Registry>,
+    handle: Arc<ClientHandle>,
+}
+
+impl Registry {
+    /// An empty registry.
+    pub fn new() -> Arc<Self> {
+        Arc::new(Self {
+            clients: Mutex::new(HashMap::new()),
+            next_id: AtomicU64::new(1),
+            started: Instant::now(),
+        })
+    }
+
+    /// Registers a new client whose task listens on `tx`. Returns the registration and the
+    /// number of clients now connected.
+    pub fn register(self: &Arc<Self>, peer: SocketAddr, tx: mpsc::Sender<Push>) -> (Registration, usize) {
+        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+        let handle = Arc::new(ClientHandle {
+            id,
+            peer,
+            connected_at: SystemTime::now(),
+            stats: ClientStats::default(),
+            name: Mutex::new(None),
+            tx,
+        });
+        handle.stats.last_active_ms.store(self.now_ms(), Ordering::Relaxed);
+        let mut clients = self.lock();
+        clients.insert(id, Arc::clone(&handle));
+        let count = clients.len();
+        (Registration { registry: Arc::clone(self), handle }, count)
+    }
+
+    /// Number of connected clients.
+    pub fn len(&self) -> usize {
+        self.lock().len()
+    }
+
+    /// Whether no client is connected.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Snapshots of every client, by id.
+    pub fn snapshot(&self) -> Vec<ClientInfo> {
+        let now_ms = self.now_ms();
+        let mut infos: Vec<ClientInfo> = self.handles().iter().map(|h| h.info(now_ms)).collect();
+        infos.sort_by_key(|i| i.id);
+        infos
+    }
+
+    /// Queues `push` for one client without waiting.
+    pub fn push(&self, id: ClientId, push: Push) -> Result<(), PushError> {
+        let handle = self.lock().get(&id).cloned().ok_or(PushError::NoSuchClient(id))?;
+        handle.try_push(push)
+    }
+
+    /// Queues `push` for every client without waiting. Returns how many got it and the
+    /// failures.
+    pub fn push_all(&self, push: &Push) -> (usize, Vec<PushError>) {
+        let (mut delivered, mut failed) = (0, Vec::new());
+        for handle in self.handles() {
+            match handle.try_push(push.clone()) {
+                Ok(()) => delivered += 1,
+                Err(e) => failed.push(e),
+            }
+        }
+        (delivered, failed)
+    }
+
+    fn handles(&self) -> Vec<Arc<ClientHandle>> {
+        self.lock().values().cloned().collect()
+    }
+
+    fn now_ms(&self) -> u64 {
+        u64::try_from(self.started.elapsed().as_millis()).unwrap_or(u64::MAX)
+    }
+
+    fn lock(&self) -> MutexGuard<'_, HashMap<ClientId, Arc<ClientHandle>>> {
+        // A panic while holding this lock cannot leave the map half-updated (every critical
+        // section is one map operation), so a poisoned lock is safe to keep using.
+        self.clients.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
+
+impl ClientHandle {
+    /// Sets the name the client gave.
+    pub fn set_name(&self, name: String) {
+        *self.name.lock().unwrap_or_else(|p| p.into_inner()) = Some(name);
+    }
+
+    fn try_push(&self, push: Push) -> Result<(), PushError> {
+        self.tx.try_send(push).map_err(|e| match e {
+            mpsc::error::TrySendError::Full(_) => PushError::Full(self.id),
+            mpsc::error::TrySendError::Closed(_) => PushError::Gone(self.id),
+        })
+    }
+
+    fn info(&self, now_ms: u64) -> ClientInfo {
+        let last = self.stats.last_active_ms.load(Ordering::Relaxed);
+        ClientInfo {
+            id: self.id,
+            peer: self.peer,
+            name: self.name.lock().unwrap_or_else(|p| p.into_inner()).clone(),
+            connected_for: self.connected_at.elapsed().unwrap_or_default(),
+            idle_for: Duration::from_millis(now_ms.saturating_sub(last)),
+            messages: self.stats.messages.load(Ordering::Relaxed),
+            bytes_in: self.stats.bytes_in.load(Ordering::Relaxed),
+        }
+    }
+}
+
+impl Registration {
+    /// The registered client.
+    pub fn handle(&self) -> &Arc<ClientHandle> {
+        &self.handle
+    }
+
+    /// Records activity: `messages` messages in `bytes` bytes just received.
+    pub fn record(&self, messages: u32, bytes: usize) {
+        let stats = &self.handle.stats;
+        stats.messages.fetch_add(u64::from(messages), Ordering::Relaxed);
+        stats.bytes_in.fetch_add(bytes as u64, Ordering::Relaxed);
+        stats.last_active_ms.store(self.registry.now_ms(), Ordering::Relaxed);
+    }
+
+    /// Removes the client now; returns how many clients remain.
+    pub fn remove(self) -> usize {
+        // Drop does the work; counting after it gives the number left.
+        let registry = Arc::clone(&self.registry);
+        drop(self);
+        registry.len()
+    }
+}
+
+impl Drop for Registration {
+    fn drop(&mut self) {
+        self.registry.lock().remove(&self.handle.id);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn peer(port: u16) -> SocketAddr {
+        SocketAddr::from(([127, 0, 0, 1], port))
+    }
+
+    #[test]
+    fn register_count_and_remove() {
+        let reg = Registry::new();
+        let (tx, _rx) = mpsc::channel(4);
+        let (a, n) = reg.register(peer(1), tx.clone());
+        assert_eq!(n, 1);
+        let (b, n) = reg.register(peer(2), tx);
+        assert_eq!(n, 2);
+        assert_ne!(a.handle().id, b.handle().id);
+        a.record(3, 30);
+        let infos = reg.snapshot();
+        assert_eq!((infos[0].messages, infos[0].bytes_in), (3, 30));
+        assert_eq!(b.remove(), 1);
+        drop(a);
+        assert!(reg.is_empty());
+    }
+
+    #[test]
+    fn push_reports_unknown_full_and_gone_clients() {
+        let reg = Registry::new();
+        let (tx, rx) = mpsc::channel(1);
+        let (r, _) = reg.register(peer(1), tx);
+        let id = r.handle().id;
+        assert_eq!(reg.push(id + 100, Push::Kick), Err(PushError::NoSuchClient(id + 100)));
+        assert_eq!(reg.push(id, Push::Kick), Ok(()));
+        assert_eq!(reg.push(id, Push::Kick), Err(PushError::Full(id)));
+        drop(rx);
+        let (delivered, failed) = reg.push_all(&Push::Kick);
+        assert_eq!((delivered, failed), (0, vec![PushError::Gone(id)]));
+    }
+
+    #[test]
+    fn a_name_shows_in_the_snapshot() {
+        let reg = Registry::new();
+        let (tx, _rx) = mpsc::channel(1);
+        let (r, _) = reg.register(peer(1), tx);
+        r.handle().set_name("esp-1".into());
+        assert_eq!(reg.snapshot()[0].name.as_deref(), Some("esp-1"));
+    }
+}
