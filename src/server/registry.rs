@@ -273,6 +273,19 @@ mod tests {
         assert_eq!((delivered, failed), (0, vec![PushError::Gone(id)]));
     }
 
+    #[tokio::test]
+    async fn a_client_whose_task_panics_leaves_the_registry() {
+        let reg = Registry::new();
+        let (tx, _rx) = mpsc::channel(1);
+        let task_reg = Arc::clone(&reg);
+        let task = tokio::spawn(async move {
+            let (_registration, _) = task_reg.register(peer(1), tx);
+            panic!("a bug in one connection");
+        });
+        assert!(task.await.expect_err("the task panicked").is_panic());
+        assert!(reg.is_empty());
+    }
+
     #[test]
     fn a_name_shows_in_the_snapshot() {
         let reg = Registry::new();

@@ -1,0 +1,164 @@
+//! The command line as a user meets it: help with examples, errors that name the bad value
+//! and the fix, and exit codes (0 ok, 1 failure, 2 usage or configuration).
+
+mod common;
+
+use std::io::Write;
+use std::net::TcpListener;
+use std::process::Stdio;
+
+use common::{DEADLINE, Server, cmd};
+use predicates::prelude::*;
+use predicates::str::contains;
+
+#[test]
+fn help_shows_examples_for_every_command() {
+    cmd()
+        .arg("--help")
+        .assert()
+        .success()
+        .stdout(contains("Examples:").and(contains("serve")).and(contains("chat")));
+    for sub in ["serve", "chat"] {
+        cmd()
+            .args([sub, "--help"])
+            .assert()
+            .success()
+            .stdout(contains("Examples:").and(contains("--profile")));
+    }
+}
+
+#[test]
+fn version_prints() {
+    cmd().arg("--version").assert().success().stdout(contains(env!("CARGO_PKG_VERSION")));
+}
+
+#[test]
+fn an_unknown_flag_is_a_usage_error() {
+    cmd().args(["serve", "--bnd", "x"]).assert().code(2).stderr(contains("--bnd"));
+}
+
+fn profile(text: &str) -> tempfile::NamedTempFile {
+    let mut f = tempfile::Builder::new().suffix(".toml").tempfile().expect("tempfile");
+    f.write_all(text.as_bytes()).expect("write profile");
+    f
+}
+
+#[test]
+fn bad_profiles_are_rejected_naming_file_key_and_choices() {
+    let cases: &[(&str, &str, &[&str])] = &[
+        ("unknown key", "[serve]\nbnd = \"127.0.0.1:0\"\n", &["unknown field `bnd`", "bind"]),
+        ("unknown section", "[server]\n", &["unknown field `server`", "serve"]),
+        ("wrong type", "[serve]\nmax_clients = \"many\"\n", &["max_clients", "line 2"]),
+        ("bad bind", "[serve]\nbind = \"my-laptop\"\n", &["serve.bind", "\"my-laptop\"", "HOST:PORT"]),
+        ("out of range", "[serve]\nmax_line_bytes = 2\n", &["serve.max_line_bytes", "from 16 to"]),
+    ];
+    for (name, text, needles) in cases {
+        let file = profile(text);
+        let path = file.path().to_str().expect("utf-8 path");
+        let mut assert = cmd().args(["serve", "--profile", path]).timeout(DEADLINE).assert().code(2);
+        assert = assert.stderr(contains(path));
+        for needle in *needles {
+            assert = assert.stderr(contains(*needle));
+        }
+        drop((name, assert));
+    }
+}
+
+#[test]
+fn a_missing_profile_says_where_profiles_are() {
+    cmd()
+        .args(["serve", "--profile", "no/such/profile.toml"])
+        .assert()
+        .code(2)
+        .stderr(contains("no/such/profile.toml").and(contains("config/")));
+}
+
+#[test]
+fn bad_flag_values_name_the_flag() {
+    cmd()
+        .args(["serve", "--bind", "nowhere"])
+        .assert()
+        .code(2)
+        .stderr(contains("--bind").and(contains("HOST:PORT")));
+    cmd().args(["serve", "--max-clients", "0"]).assert().code(2).stderr(contains("--max-clients"));
+    cmd().args(["chat", "--server", "no-port"]).assert().code(2).stderr(contains("--server"));
+    cmd().args(["chat", "--reply-timeout", "soon"]).assert().code(2).stderr(contains("--reply-timeout"));
+}
+
+#[test]
+fn a_port_in_use_says_so_and_how_to_fix_it() {
+    let taken = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let addr = taken.local_addr().expect("addr").to_string();
+    cmd()
+        .args(["serve", "--bind", &addr])
+        .timeout(DEADLINE)
+        .assert()
+        .code(1)
+        .stderr(contains(addr.as_str()).and(contains("--bind")));
+}
+
+#[test]
+fn chat_to_an_unreachable_server_says_so_and_fails() {
+    let free = TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").to_string();
+    cmd()
+        .args(["chat", "--server", &free])
+        .write_stdin("hello\n")
+        .timeout(DEADLINE)
+        .assert()
+        .code(1)
+        .stderr(contains("cannot connect").and(contains(free.as_str())).and(contains("--retry")));
+}
+
+#[test]
+fn chat_fails_clearly_when_the_server_closes_the_connection() {
+    let mut server = Server::start(&[]);
+    let mut chat = std::process::Command::new(assert_cmd::cargo::cargo_bin("iotchat"))
+        .args(["chat", "--server", &server.addr.to_string()])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("chat starts");
+    let _typing = chat.stdin.take(); // the user is still there: input stays open
+    server.wait_for_clients(1);
+    server.signal("TERM");
+    let out = chat.wait_with_output().expect("chat ends");
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "notice: server shutting down\n");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("closed the connection"));
+}
+
+#[test]
+fn chat_with_retry_reconnects_after_being_kicked() {
+    let mut server = Server::start(&[]);
+    let mut chat = std::process::Command::new(assert_cmd::cargo::cargo_bin("iotchat"))
+        .args(["chat", "--retry", "--server", &server.addr.to_string()])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("chat starts");
+    server.wait_for_clients(1);
+    server.console("kick 1");
+    server.log_line_containing("kicked by the operator");
+    server.log_line_containing("client=2"); // the same chat, back as client 2
+    server.wait_for_clients(1);
+    let _ = chat.kill();
+    let _ = chat.wait();
+}
+
+#[test]
+fn chat_reports_unanswered_messages_after_the_reply_timeout() {
+    // A peer that accepts and reads but never answers.
+    let silent = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let addr = silent.local_addr().expect("addr").to_string();
+    let holder = std::thread::spawn(move || silent.accept().map(|(s, _)| s));
+    cmd()
+        .args(["chat", "--server", &addr, "--reply-timeout", "200ms"])
+        .write_stdin("anyone?\n")
+        .timeout(DEADLINE)
+        .assert()
+        .code(1)
+        .stderr(contains("no reply").and(contains("1 message unanswered")).and(contains("--reply-timeout")));
+    drop(holder.join());
+}

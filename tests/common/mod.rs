@@ -1,0 +1,275 @@
+//! Test helpers: start `iotchat serve` as a real process on port 0, talk to it over real TCP,
+//! and wait on readiness (a printed line, a reply) with deadlines, never on fixed sleeps.
+
+#![allow(dead_code)] // each test binary uses a different part of this module
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{Shutdown, SocketAddr, TcpStream};
+use std::process::{Child, ChildStdin, Command, ExitStatus, Stdio};
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
+use std::thread;
+use std::time::{Duration, Instant};
+
+/// How long any single wait in a test may take before the test fails.
+pub const DEADLINE: Duration = Duration::from_secs(10);
+
+/// The `iotchat` binary as an assert_cmd command.
+pub fn cmd() -> assert_cmd::Command {
+    assert_cmd::Command::cargo_bin("iotchat").expect("the iotchat binary is built")
+}
+
+/// A running `iotchat serve`.
+pub struct Server {
+    child: Child,
+    /// The address it printed.
+    pub addr: SocketAddr,
+    stdin: Option<ChildStdin>,
+    stdout: Receiver<String>,
+    stderr: Receiver<String>,
+    /// Every stderr line seen so far (the log).
+    log: Vec<String>,
+}
+
+impl Server {
+    /// Starts `iotchat serve --bind 127.0.0.1:0 ARGS...` with its console on a pipe.
+    pub fn start(args: &[&str]) -> Server {
+        Self::start_with(args, Stdio::piped())
+    }
+
+    /// Same, with the given standard input (e.g. `Stdio::null()`).
+    pub fn start_with(args: &[&str], stdin: Stdio) -> Server {
+        let mut all = vec!["serve", "--bind", "127.0.0.1:0"];
+        all.extend_from_slice(args);
+        Self::spawn(&all, stdin)
+    }
+
+    /// Starts `iotchat ARGS...` exactly as given and waits for `listening on`.
+    pub fn spawn(args: &[&str], stdin: Stdio) -> Server {
+        let mut command = Command::new(assert_cmd::cargo::cargo_bin("iotchat"));
+        command.args(args);
+        Self::spawn_command(command, stdin)
+    }
+
+    /// Starts `iotchat serve` under a file-descriptor limit of `limit` (soft and hard).
+    pub fn start_with_fd_limit(limit: u32, args: &[&str]) -> Server {
+        let mut command = Command::new("bash");
+        command
+            .arg("-c")
+            .arg(format!("ulimit -n {limit} && exec \"$0\" serve --bind 127.0.0.1:0 \"$@\""))
+            .arg(assert_cmd::cargo::cargo_bin("iotchat"))
+            .args(args);
+        Self::spawn_command(command, Stdio::piped())
+    }
+
+    fn spawn_command(mut command: Command, stdin: Stdio) -> Server {
+        let mut child = command
+            .env("RUST_LOG", "info")
+            .stdin(stdin)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("iotchat starts");
+        let stdout = lines_of(child.stdout.take().expect("stdout piped"));
+        let stderr = lines_of(child.stderr.take().expect("stderr piped"));
+        let stdin = child.stdin.take();
+        let mut server = Server {
+            child,
+            addr: "0.0.0.0:0".parse().expect("addr"),
+            stdin,
+            stdout,
+            stderr,
+            log: Vec::new(),
+        };
+        let line = server.stdout_line_matching(|l| l.starts_with("listening on "));
+        server.addr = line["listening on ".len()..].parse().expect("a socket address after `listening on`");
+        server
+    }
+
+    /// The process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Types a console command.
+    pub fn console(&mut self, command: &str) {
+        let stdin = self.stdin.as_mut().expect("console on a pipe");
+        writeln!(stdin, "{command}").expect("console accepts input");
+        stdin.flush().expect("console flush");
+    }
+
+    /// Closes the console's input (EOF).
+    pub fn close_console(&mut self) {
+        self.stdin = None;
+    }
+
+    /// Waits for a stdout line for which `pred` holds; fails the test after the deadline.
+    pub fn stdout_line_matching(&mut self, pred: impl Fn(&str) -> bool) -> String {
+        wait_line(&self.stdout, &pred, "server stdout", &mut Vec::new())
+    }
+
+    /// Waits for a log (stderr) line containing `needle`.
+    pub fn log_line_containing(&mut self, needle: &str) -> String {
+        let mut seen = Vec::new();
+        let found = wait_line(&self.stderr, &|l: &str| l.contains(needle), "server log", &mut seen);
+        self.log.extend(seen);
+        found
+    }
+
+    /// Asks the console for the client count and returns it.
+    pub fn client_count(&mut self) -> usize {
+        self.console("clients");
+        let line = self.stdout_line_matching(|l| l.ends_with(" connected") && l.contains(" client"));
+        line.split_whitespace().next().and_then(|n| n.parse().ok()).expect("a count")
+    }
+
+    /// Waits until the console reports `n` clients.
+    pub fn wait_for_clients(&mut self, n: usize) {
+        let start = Instant::now();
+        loop {
+            let count = self.client_count();
+            if count == n {
+                return;
+            }
+            assert!(start.elapsed() < DEADLINE, "expected {n} clients, the registry shows {count}");
+            thread::yield_now();
+        }
+    }
+
+    /// Sends a signal (e.g. "TERM") to the server.
+    pub fn signal(&self, name: &str) {
+        let status = Command::new("kill")
+            .arg(format!("-{name}"))
+            .arg(self.pid().to_string())
+            .status()
+            .expect("kill runs");
+        assert!(status.success(), "kill -{name} failed");
+    }
+
+    /// Waits for the process to exit, failing the test after the deadline.
+    pub fn wait_exit(&mut self) -> ExitStatus {
+        let start = Instant::now();
+        loop {
+            if let Some(status) = self.child.try_wait().expect("try_wait") {
+                return status;
+            }
+            assert!(start.elapsed() < DEADLINE, "server did not exit within {DEADLINE:?}");
+            thread::sleep(Duration::from_millis(10)); // polling an exit status, not synchronising
+        }
+    }
+
+    /// Whether the process is still running.
+    pub fn is_running(&mut self) -> bool {
+        self.child.try_wait().expect("try_wait").is_none()
+    }
+
+    /// Connects a client.
+    pub fn connect(&self) -> Client {
+        Client::connect(self.addr)
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn lines_of(pipe: impl Read + Send + 'static) -> Receiver<String> {
+    let (tx, rx) = mpsc::channel();
+    thread::spawn(move || {
+        for line in BufReader::new(pipe).lines() {
+            let Ok(line) = line else { break };
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    rx
+}
+
+fn wait_line(
+    rx: &Receiver<String>,
+    pred: &dyn Fn(&str) -> bool,
+    what: &str,
+    seen: &mut Vec<String>,
+) -> String {
+    let deadline = Instant::now() + DEADLINE;
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match rx.recv_timeout(left) {
+            Ok(line) if pred(&line) => return line,
+            Ok(line) => seen.push(line),
+            Err(RecvTimeoutError::Timeout) => {
+                panic!("no matching line on {what} within {DEADLINE:?}; saw {seen:#?}")
+            }
+            Err(RecvTimeoutError::Disconnected) => {
+                panic!("{what} closed before a matching line; saw {seen:#?}")
+            }
+        }
+    }
+}
+
+/// A plain TCP client with deadlines on every read.
+pub struct Client {
+    reader: BufReader<TcpStream>,
+}
+
+impl Client {
+    /// Connects to `addr`.
+    pub fn connect(addr: SocketAddr) -> Client {
+        let stream = TcpStream::connect(addr).expect("connects");
+        stream.set_read_timeout(Some(DEADLINE)).expect("read timeout");
+        Client { reader: BufReader::new(stream) }
+    }
+
+    /// Sends `line` and a LF.
+    pub fn send(&mut self, line: &str) {
+        self.send_raw(format!("{line}\n").as_bytes());
+    }
+
+    /// Sends bytes as they are.
+    pub fn send_raw(&mut self, bytes: &[u8]) {
+        self.reader.get_mut().write_all(bytes).expect("send");
+    }
+
+    /// Reads one line (without its LF); fails the test if none comes before the deadline.
+    pub fn line(&mut self) -> String {
+        let mut buf = Vec::new();
+        let n = self.reader.read_until(b'\n', &mut buf).expect("a line before the deadline");
+        assert!(n > 0, "the server closed the connection instead of answering");
+        assert_eq!(buf.pop(), Some(b'\n'), "line ends with LF: {:?}", String::from_utf8_lossy(&buf));
+        String::from_utf8(buf).expect("server lines are UTF-8")
+    }
+
+    /// Sends `line` and returns the reply.
+    pub fn ask(&mut self, line: &str) -> String {
+        self.send(line);
+        self.line()
+    }
+
+    /// Asserts the server closes the connection (EOF) before the deadline, with nothing more.
+    pub fn expect_closed(&mut self) {
+        let mut rest = Vec::new();
+        match self.reader.read_to_end(&mut rest) {
+            Ok(_) => assert!(
+                rest.is_empty(),
+                "unexpected bytes before close: {:?}",
+                String::from_utf8_lossy(&rest)
+            ),
+            Err(e) => assert_eq!(e.kind(), std::io::ErrorKind::ConnectionReset, "expected a close, got {e}"),
+        }
+    }
+
+    /// Half-closes our sending side.
+    pub fn finish_sending(&mut self) {
+        self.reader.get_mut().shutdown(Shutdown::Write).expect("half-close");
+    }
+
+    /// Closes with a TCP RST (SO_LINGER 0) instead of a FIN.
+    pub fn reset(self) {
+        let stream = self.reader.into_inner();
+        socket2::SockRef::from(&stream).set_linger(Some(Duration::ZERO)).expect("linger");
+        drop(stream);
+    }
+}

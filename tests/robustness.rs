@@ -1,0 +1,177 @@
+//! The server never dies from what a client does: bad bytes get one error line and the
+//! connection goes on; crashes, resets and half-closes end only that connection; limits are
+//! enforced with a clear line; signals shut it down gracefully.
+
+mod common;
+
+use std::process::Stdio;
+
+use common::{Client, Server};
+
+/// (name, bytes to send, lines that must come back), all on one connection that must then
+/// still answer a normal message. The server runs with --max-line-bytes 16.
+const MALFORMED: &[(&str, &[u8], &[&str])] = &[
+    (
+        "invalid utf-8",
+        b"\xff\xfe\n",
+        &["error: message is not valid UTF-8; send UTF-8 text ending in a newline"],
+    ),
+    (
+        "truncated utf-8 sequence",
+        b"abc\xc3\n",
+        &["error: message is not valid UTF-8; send UTF-8 text ending in a newline"],
+    ),
+    (
+        "utf-16 surrogate",
+        b"\xed\xa0\x80\n",
+        &["error: message is not valid UTF-8; send UTF-8 text ending in a newline"],
+    ),
+    (
+        "line over the limit",
+        b"0123456789abcdefXYZ\n",
+        &["error: line longer than 16 bytes; the rest of it was discarded; send shorter messages"],
+    ),
+    ("nul bytes are text", b"a\0b\n", &["A\0B"]),
+    ("crlf", b"crlf\r\n", &["CRLF"]),
+    ("bare cr is text", b"a\rb\n", &["A\rB"]),
+    ("empty line", b"\n", &[""]),
+    ("many lines in one packet", b"x\ny\nz\n", &["X", "Y", "Z"]),
+];
+
+#[test]
+fn malformed_input_gets_a_clear_line_and_the_connection_goes_on() {
+    let server = Server::start(&["--max-line-bytes", "16"]);
+    for (name, bytes, want) in MALFORMED {
+        let mut c = server.connect();
+        c.send_raw(bytes);
+        for line in *want {
+            assert_eq!(c.line(), *line, "{name}");
+        }
+        assert_eq!(c.ask("still fine"), "STILL FINE", "{name}: connection goes on");
+    }
+}
+
+#[test]
+fn a_huge_line_is_discarded_without_holding_it() {
+    let server = Server::start(&["--max-line-bytes", "1024"]);
+    let mut c = server.connect();
+    let huge = vec![b'x'; 8 * 1024 * 1024];
+    c.send_raw(&huge);
+    assert!(c.line().starts_with("error: line longer than 1024 bytes"));
+    c.send_raw(b"\n");
+    assert_eq!(c.ask("after"), "AFTER");
+}
+
+#[test]
+fn a_client_that_never_sends_a_newline_is_answered_after_the_idle_window() {
+    let server = Server::start(&["--idle-flush-ms", "50"]);
+    let mut c = server.connect();
+    c.send_raw(b"hello"); // a textbook send(b"hello") then recv(1024)
+    assert_eq!(c.line(), "HELLO");
+    c.send_raw(b"close socket");
+    assert_eq!(c.line(), "CLOSE SOCKET");
+    c.expect_closed();
+}
+
+#[test]
+fn a_half_closed_client_gets_the_answer_to_its_last_message() {
+    let server = Server::start(&["--idle-flush-ms", "0"]);
+    let mut c = server.connect();
+    c.send_raw(b"first\nlast without newline");
+    c.finish_sending();
+    assert_eq!(c.line(), "FIRST");
+    assert_eq!(c.line(), "LAST WITHOUT NEWLINE");
+    c.expect_closed();
+}
+
+#[test]
+fn a_client_reset_mid_line_disturbs_no_one() {
+    let mut server = Server::start(&[]);
+    let mut other = server.connect();
+    let mut rude = server.connect();
+    rude.send_raw(b"half a li");
+    rude.reset();
+    server.log_line_containing("client disconnected");
+    assert_eq!(other.ask("unaffected"), "UNAFFECTED");
+    assert_eq!(server.connect().ask("newcomer"), "NEWCOMER");
+}
+
+#[test]
+fn a_client_that_vanishes_with_unread_replies_disturbs_no_one() {
+    let mut server = Server::start(&[]);
+    let mut other = server.connect();
+    let mut gone = server.connect();
+    for i in 0..1000 {
+        gone.send(&format!("message {i}"));
+    }
+    gone.reset();
+    server.log_line_containing("client disconnected");
+    assert_eq!(other.ask("still here"), "STILL HERE");
+}
+
+#[test]
+fn the_server_keeps_serving_with_its_console_at_eof() {
+    let mut server = Server::start_with(&[], Stdio::null());
+    assert_eq!(server.connect().ask("no console"), "NO CONSOLE");
+    let mut piped = Server::start(&[]);
+    piped.close_console();
+    assert_eq!(piped.connect().ask("console closed"), "CONSOLE CLOSED");
+    assert!(server.is_running() && piped.is_running());
+}
+
+#[test]
+fn a_client_over_the_limit_gets_an_error_line_and_is_closed() {
+    let mut server = Server::start(&["--max-clients", "2"]);
+    let mut a = server.connect();
+    let mut b = server.connect();
+    server.wait_for_clients(2);
+    let mut extra = server.connect();
+    assert_eq!(extra.line(), "error: server full (2 clients connected); try again later");
+    extra.expect_closed();
+    assert_eq!(a.ask("a"), "A");
+    // A place frees up when someone leaves.
+    assert_eq!(b.ask("close socket"), "CLOSE SOCKET");
+    b.expect_closed();
+    server.wait_for_clients(1);
+    assert_eq!(server.connect().ask("now there is room"), "NOW THERE IS ROOM");
+}
+
+#[test]
+fn sigterm_tells_every_client_and_exits_zero() {
+    shutdown_on("TERM");
+}
+
+#[test]
+fn sigint_tells_every_client_and_exits_zero() {
+    shutdown_on("INT");
+}
+
+fn shutdown_on(signal: &str) {
+    let mut server = Server::start(&[]);
+    let mut clients: Vec<Client> = (0..3).map(|_| server.connect()).collect();
+    for c in &mut clients {
+        assert_eq!(c.ask("hi"), "HI");
+    }
+    server.signal(signal);
+    for c in &mut clients {
+        assert_eq!(c.line(), "notice: server shutting down");
+        c.expect_closed();
+    }
+    let status = server.wait_exit();
+    assert!(status.success(), "exit status {status:?}");
+}
+
+#[test]
+fn running_out_of_file_descriptors_is_survived_and_recovered_from() {
+    let mut server = Server::start_with_fd_limit(40, &[]);
+    server.log_line_containing("file descriptor limit is below --max-clients");
+    // More clients than descriptors: the kernel queues them, accept() fails with EMFILE.
+    let mut clients: Vec<Client> = (0..60).map(|_| server.connect()).collect();
+    server.log_line_containing("accept failed");
+    // Free descriptors: the queued clients are accepted and served.
+    clients.truncate(15);
+    for (i, c) in clients.iter_mut().enumerate() {
+        assert_eq!(c.ask(&format!("after exhaustion {i}")), format!("AFTER EXHAUSTION {i}"));
+    }
+    assert!(server.is_running());
+}
