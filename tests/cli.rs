@@ -141,7 +141,7 @@ fn chat_with_retry_reconnects_after_being_kicked() {
     server.wait_for_clients(1);
     server.console("kick 1");
     server.log_line_containing("kicked by the operator");
-    server.log_line_containing("client=2"); // the same chat, back as client 2
+    server.log_line_matching(|l| l.contains("client connected") && l.contains("client=2")); // back as client 2
     server.wait_for_clients(1);
     let _ = chat.kill();
     let _ = chat.wait();

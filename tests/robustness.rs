@@ -126,7 +126,7 @@ fn a_client_over_the_limit_gets_an_error_line_and_is_closed() {
     let mut b = server.connect();
     server.wait_for_clients(2);
     let mut extra = server.connect();
-    assert_eq!(extra.line(), "error: server full (2 clients connected); try again later");
+    assert_eq!(extra.line(), "error: server full (limit: 2 clients); try again later");
     extra.expect_closed();
     assert_eq!(a.ask("a"), "A");
     // A place frees up when someone leaves.
@@ -174,4 +174,30 @@ fn running_out_of_file_descriptors_is_survived_and_recovered_from() {
         assert_eq!(c.ask(&format!("after exhaustion {i}")), format!("AFTER EXHAUSTION {i}"));
     }
     assert!(server.is_running());
+}
+
+#[test]
+fn a_client_that_never_reads_can_still_be_kicked() {
+    let mut server = Server::start(&[]);
+    let mut other = server.connect();
+    let mut flooder = server.connect();
+    server.wait_for_clients(2);
+    // Send far more than the socket buffers hold and never read: the server's writes to it
+    // block. The sending thread ends when the server drops the connection.
+    let flood = std::thread::spawn(move || {
+        let line = [b'x'; 1023].iter().chain(b"\n").copied().collect::<Vec<u8>>();
+        for _ in 0..100_000 {
+            if flooder.try_send_raw(&line).is_err() {
+                return;
+            }
+        }
+    });
+    assert_eq!(other.ask("meanwhile"), "MEANWHILE");
+    server.console("kick 2");
+    server.stdout_line_matching(|l| l == "kicked client 2");
+    let log = server.log_line_matching(|l| l.contains("client disconnected") && l.contains("client=2"));
+    assert!(log.contains("not reading") || log.contains("kicked"), "{log}");
+    server.wait_for_clients(1);
+    assert_eq!(other.ask("still served"), "STILL SERVED");
+    flood.join().expect("the flooder thread ends");
 }

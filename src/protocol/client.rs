@@ -121,7 +121,7 @@ mod tests {
     fn an_error_with_nothing_sent_is_unsolicited() {
         let mut t = ReplyTracker::new();
         assert_eq!(
-            t.on_received("error: server full (3 clients connected); try again later"),
+            t.on_received("error: server full (limit: 3 clients); try again later"),
             Received::Unsolicited
         );
     }

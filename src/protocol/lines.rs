@@ -41,7 +41,7 @@ pub fn too_long(max_line_bytes: usize) -> String {
 
 /// Error text for a client turned away because the server is full.
 pub fn server_full(max_clients: usize) -> String {
-    format!("server full ({max_clients} clients connected); try again later")
+    format!("server full (limit: {max_clients} clients); try again later")
 }
 
 /// Whether a received line (without LF) is one of the server's own lines, not an echo.

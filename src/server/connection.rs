@@ -13,9 +13,10 @@ use tokio::net::TcpStream;
 use tokio::sync::{OwnedSemaphorePermit, mpsc};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 use tracing::{debug, info};
 
-use super::registry::{Push, Registration, Registry};
+use super::registry::{ClientHandle, Push, Registration, Registry};
 use crate::protocol::lines;
 use crate::protocol::session::{Limits, Progress, Session};
 
@@ -25,12 +26,16 @@ const PUSH_QUEUE: usize = 16;
 const READ_CHUNK: usize = 8 * 1024;
 /// An output buffer bigger than this is freed after use, so one burst does not pin memory.
 const KEEP_OUTPUT_CAPACITY: usize = 16 * 1024;
+/// Once the connection must stop (kick, shutdown), how long a write may still take. A client
+/// that does not read cannot hold its task, or the shutdown, longer than this.
+const STOP_WRITE_GRACE: Duration = Duration::from_secs(1);
 
 /// What every connection shares.
 #[derive(Debug)]
 pub(crate) struct Shared {
     pub limits: Limits,
     pub registry: Arc<Registry>,
+    /// The server's shutdown; each connection's stop token is a child of it.
     pub shutdown: CancellationToken,
 }
 
@@ -56,18 +61,31 @@ impl std::fmt::Display for Ended {
     }
 }
 
-/// Serves one client until it leaves, is kicked, or the server shuts down. Holds `_permit`
+/// Registers a client just accepted (so ids follow accept order) and spawns the task that
+/// serves it until it leaves, is kicked, or the server shuts down. The task holds `permit`
 /// (its place under the client limit) until then.
-pub(crate) async fn run(
+pub(crate) fn spawn(
+    tracker: &TaskTracker,
+    stream: TcpStream,
+    peer: SocketAddr,
+    shared: &Arc<Shared>,
+    permit: OwnedSemaphorePermit,
+) {
+    let (tx, rx) = mpsc::channel(PUSH_QUEUE);
+    let (registration, count) = shared.registry.register(peer, tx, shared.shutdown.child_token());
+    info!(client = registration.handle().id, %peer, clients = count, "client connected");
+    tracker.spawn(run(stream, peer, registration, rx, Arc::clone(shared), permit));
+}
+
+async fn run(
     mut stream: TcpStream,
     peer: SocketAddr,
+    registration: Registration,
+    mut rx: mpsc::Receiver<Push>,
     shared: Arc<Shared>,
     _permit: OwnedSemaphorePermit,
 ) {
-    let (tx, mut rx) = mpsc::channel(PUSH_QUEUE);
-    let (registration, count) = shared.registry.register(peer, tx);
     let id = registration.handle().id;
-    info!(client = id, %peer, clients = count, "client connected");
     let ended = serve(&mut stream, &registration, &mut rx, &shared).await;
     let left = registration.remove();
     info!(client = id, %peer, clients = left, "client disconnected: {ended}");
@@ -79,6 +97,7 @@ async fn serve(
     rx: &mut mpsc::Receiver<Push>,
     shared: &Shared,
 ) -> Ended {
+    let handle = registration.handle();
     let mut session = Session::new(shared.limits);
     let mut out = Vec::new();
     loop {
@@ -87,17 +106,16 @@ async fn serve(
         let mut ended = None;
         tokio::select! {
             biased;
-            () = shared.shutdown.cancelled() => {
-                lines::notice(&mut out, lines::SHUTTING_DOWN);
-                ended = Some(Ended::Shutdown);
+            () = handle.stopped() => {
+                let (text, why) = if handle.was_kicked() {
+                    (lines::KICKED, Ended::Kicked)
+                } else {
+                    (lines::SHUTTING_DOWN, Ended::Shutdown)
+                };
+                lines::notice(&mut out, text);
+                ended = Some(why);
             }
-            push = rx.recv() => match push {
-                Some(Push::Operator(text)) => lines::operator(&mut out, &text),
-                Some(Push::Kick) | None => {
-                    lines::notice(&mut out, lines::KICKED);
-                    ended = Some(Ended::Kicked);
-                }
-            },
+            Some(Push::Operator(text)) = rx.recv() => lines::operator(&mut out, &text),
             ready = stream.readable() => {
                 let read = ready.and_then(|()| read_some(stream, &mut session, &mut out, registration));
                 match read {
@@ -120,7 +138,7 @@ async fn serve(
                 }
             }
         }
-        if let Err(e) = flush(stream, &mut out).await {
+        if let Err(e) = flush(stream, &mut out, handle).await {
             return Ended::Failed(e);
         }
         if let Some(ended) = ended {
@@ -156,11 +174,20 @@ fn read_some(
     }
 }
 
-async fn flush(stream: &mut TcpStream, out: &mut Vec<u8>) -> io::Result<()> {
+/// Writes `out` in full. Backpressure from a slow reader simply waits here (we read nothing
+/// meanwhile), until the connection is told to stop: then the write gets `STOP_WRITE_GRACE`.
+async fn flush(stream: &mut TcpStream, out: &mut Vec<u8>, handle: &ClientHandle) -> io::Result<()> {
     if out.is_empty() {
         return Ok(());
     }
-    stream.write_all(out).await?;
+    let give_up = async {
+        handle.stopped().await;
+        tokio::time::sleep(STOP_WRITE_GRACE).await;
+    };
+    tokio::select! {
+        written = stream.write_all(out) => written?,
+        () = give_up => return Err(io::Error::new(io::ErrorKind::TimedOut, "client is not reading; gave up writing")),
+    }
     if out.capacity() > KEEP_OUTPUT_CAPACITY {
         *out = Vec::new();
     } else {

@@ -58,7 +58,7 @@ pub fn execute(registry: &Registry, line: &str) -> String {
             Ok(()) => format!("sent to client {id}"),
             Err(e) => format!("error: {e}"),
         },
-        Ok(Command::Kick(id)) => match registry.push(id, Push::Kick) {
+        Ok(Command::Kick(id)) => match registry.kick(id) {
             Ok(()) => format!("kicked client {id}"),
             Err(e) => format!("error: {e}"),
         },

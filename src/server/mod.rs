@@ -50,12 +50,12 @@ pub async fn run(
                 backoff.reset();
                 tune(&stream);
                 match Arc::clone(&places).try_acquire_owned() {
-                    Ok(permit) => tracker.spawn(connection::run(stream, peer, Arc::clone(&shared), permit)),
+                    Ok(permit) => connection::spawn(&tracker, stream, peer, &shared, permit),
                     Err(_) => {
                         warn!(%peer, max_clients = config.max_clients, "client limit reached; turning a client away");
-                        tracker.spawn(connection::turn_away(stream, peer, config.max_clients))
+                        tracker.spawn(connection::turn_away(stream, peer, config.max_clients));
                     }
-                };
+                }
             }
             Err(e) => {
                 let delay = backoff.next_delay();

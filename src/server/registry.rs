@@ -12,17 +12,16 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant, SystemTime};
 
 use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
 
 /// A client's id, unique for the server's lifetime.
 pub type ClientId = u64;
 
-/// Something for a connection task to do on behalf of someone else.
+/// Something for a connection task to send on behalf of someone else.
 #[derive(Debug, Clone)]
 pub enum Push {
     /// Send this text as an `operator: ` line.
     Operator(Arc<str>),
-    /// Tell the client it was disconnected, then close.
-    Kick,
 }
 
 /// Counters a connection task updates as it goes (lock-free).
@@ -47,6 +46,10 @@ pub struct ClientHandle {
     pub stats: ClientStats,
     name: Mutex<Option<String>>,
     tx: mpsc::Sender<Push>,
+    /// Cancelled to make the connection stop: by a kick, or by server shutdown (it is a child
+    /// of the server's token). Unlike a queued push, it reaches a client that is not reading.
+    stop: CancellationToken,
+    kicked: std::sync::atomic::AtomicBool,
 }
 
 /// A snapshot of one client, for display.
@@ -107,9 +110,14 @@ impl Registry {
         })
     }
 
-    /// Registers a new client whose task listens on `tx`. Returns the registration and the
-    /// number of clients now connected.
-    pub fn register(self: &Arc<Self>, peer: SocketAddr, tx: mpsc::Sender<Push>) -> (Registration, usize) {
+    /// Registers a new client whose task listens on `tx` and stops when `stop` is cancelled.
+    /// Returns the registration and the number of clients now connected.
+    pub fn register(
+        self: &Arc<Self>,
+        peer: SocketAddr,
+        tx: mpsc::Sender<Push>,
+        stop: CancellationToken,
+    ) -> (Registration, usize) {
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
         let handle = Arc::new(ClientHandle {
             id,
@@ -118,6 +126,8 @@ impl Registry {
             stats: ClientStats::default(),
             name: Mutex::new(None),
             tx,
+            stop,
+            kicked: Default::default(),
         });
         handle.stats.last_active_ms.store(self.now_ms(), Ordering::Relaxed);
         let mut clients = self.lock();
@@ -146,8 +156,19 @@ impl Registry {
 
     /// Queues `push` for one client without waiting.
     pub fn push(&self, id: ClientId, push: Push) -> Result<(), PushError> {
-        let handle = self.lock().get(&id).cloned().ok_or(PushError::NoSuchClient(id))?;
-        handle.try_push(push)
+        self.get(id)?.try_push(push)
+    }
+
+    /// Disconnects a client, whether or not it is reading.
+    pub fn kick(&self, id: ClientId) -> Result<(), PushError> {
+        let handle = self.get(id)?;
+        handle.kicked.store(true, Ordering::Relaxed);
+        handle.stop.cancel();
+        Ok(())
+    }
+
+    fn get(&self, id: ClientId) -> Result<Arc<ClientHandle>, PushError> {
+        self.lock().get(&id).cloned().ok_or(PushError::NoSuchClient(id))
     }
 
     /// Queues `push` for every client without waiting. Returns how many got it and the
@@ -179,6 +200,16 @@ impl Registry {
 }
 
 impl ClientHandle {
+    /// Resolves when the connection must stop (kick or shutdown).
+    pub async fn stopped(&self) {
+        self.stop.cancelled().await;
+    }
+
+    /// Whether the stop was a kick (rather than server shutdown).
+    pub fn was_kicked(&self) -> bool {
+        self.kicked.load(Ordering::Relaxed)
+    }
+
     /// Sets the name the client gave.
     pub fn set_name(&self, name: String) {
         *self.name.lock().unwrap_or_else(|p| p.into_inner()) = Some(name);
@@ -246,9 +277,9 @@ mod tests {
     fn register_count_and_remove() {
         let reg = Registry::new();
         let (tx, _rx) = mpsc::channel(4);
-        let (a, n) = reg.register(peer(1), tx.clone());
+        let (a, n) = reg.register(peer(1), tx.clone(), CancellationToken::new());
         assert_eq!(n, 1);
-        let (b, n) = reg.register(peer(2), tx);
+        let (b, n) = reg.register(peer(2), tx, CancellationToken::new());
         assert_eq!(n, 2);
         assert_ne!(a.handle().id, b.handle().id);
         a.record(3, 30);
@@ -263,14 +294,29 @@ mod tests {
     fn push_reports_unknown_full_and_gone_clients() {
         let reg = Registry::new();
         let (tx, rx) = mpsc::channel(1);
-        let (r, _) = reg.register(peer(1), tx);
+        let (r, _) = reg.register(peer(1), tx, CancellationToken::new());
         let id = r.handle().id;
-        assert_eq!(reg.push(id + 100, Push::Kick), Err(PushError::NoSuchClient(id + 100)));
-        assert_eq!(reg.push(id, Push::Kick), Ok(()));
-        assert_eq!(reg.push(id, Push::Kick), Err(PushError::Full(id)));
+        let hi = Push::Operator("hi".into());
+        assert_eq!(reg.push(id + 100, hi.clone()), Err(PushError::NoSuchClient(id + 100)));
+        assert_eq!(reg.push(id, hi.clone()), Ok(()));
+        assert_eq!(reg.push(id, hi.clone()), Err(PushError::Full(id)));
         drop(rx);
-        let (delivered, failed) = reg.push_all(&Push::Kick);
+        let (delivered, failed) = reg.push_all(&hi);
         assert_eq!((delivered, failed), (0, vec![PushError::Gone(id)]));
+    }
+
+    #[test]
+    fn kick_reaches_a_client_whose_queue_is_full() {
+        let reg = Registry::new();
+        let (tx, _rx) = mpsc::channel(1);
+        let server = CancellationToken::new();
+        let (r, _) = reg.register(peer(1), tx, server.child_token());
+        let id = r.handle().id;
+        reg.push(id, Push::Operator("fills the queue".into())).expect("queued");
+        assert_eq!(reg.kick(id), Ok(()));
+        assert!(r.handle().was_kicked());
+        assert!(!server.is_cancelled(), "a kick stops one client, not the server");
+        assert_eq!(reg.kick(id + 1), Err(PushError::NoSuchClient(id + 1)));
     }
 
     #[tokio::test]
@@ -279,7 +325,7 @@ mod tests {
         let (tx, _rx) = mpsc::channel(1);
         let task_reg = Arc::clone(&reg);
         let task = tokio::spawn(async move {
-            let (_registration, _) = task_reg.register(peer(1), tx);
+            let (_registration, _) = task_reg.register(peer(1), tx, CancellationToken::new());
             panic!("a bug in one connection");
         });
         assert!(task.await.expect_err("the task panicked").is_panic());
@@ -290,7 +336,7 @@ mod tests {
     fn a_name_shows_in_the_snapshot() {
         let reg = Registry::new();
         let (tx, _rx) = mpsc::channel(1);
-        let (r, _) = reg.register(peer(1), tx);
+        let (r, _) = reg.register(peer(1), tx, CancellationToken::new());
         r.handle().set_name("esp-1".into());
         assert_eq!(reg.snapshot()[0].name.as_deref(), Some("esp-1"));
     }

@@ -109,8 +109,13 @@ impl Server {
 
     /// Waits for a log (stderr) line containing `needle`.
     pub fn log_line_containing(&mut self, needle: &str) -> String {
+        self.log_line_matching(|l| l.contains(needle))
+    }
+
+    /// Waits for a log (stderr) line for which `pred` holds.
+    pub fn log_line_matching(&mut self, pred: impl Fn(&str) -> bool) -> String {
         let mut seen = Vec::new();
-        let found = wait_line(&self.stderr, &|l: &str| l.contains(needle), "server log", &mut seen);
+        let found = wait_line(&self.stderr, &pred, "server log", &mut seen);
         self.log.extend(seen);
         found
     }
@@ -230,7 +235,12 @@ impl Client {
 
     /// Sends bytes as they are.
     pub fn send_raw(&mut self, bytes: &[u8]) {
-        self.reader.get_mut().write_all(bytes).expect("send");
+        self.try_send_raw(bytes).expect("send");
+    }
+
+    /// Sends bytes as they are; the error if the connection is gone.
+    pub fn try_send_raw(&mut self, bytes: &[u8]) -> std::io::Result<()> {
+        self.reader.get_mut().write_all(bytes)
     }
 
     /// Reads one line (without its LF); fails the test if none comes before the deadline.
