@@ -27,6 +27,28 @@ The first line on standard output is `listening on ADDR:PORT`. Type commands on 
 terminal: clients, send ID TEXT, broadcast TEXT, kick ID, help. SIGINT or SIGTERM stops the
 server: every client is told `notice: server shutting down`, then it exits 0.";
 
+const FAKE_DEVICE_EXAMPLES: &str = "\
+Examples:
+  iotchat fake-device                                     # 2 devices, one reading a second
+  iotchat fake-device --profile config/m2.toml --duration 30s
+  iotchat fake-device --count 1000 --interval 1s --messages 60
+  iotchat fake-device --server 192.168.1.20:12000 --name-prefix kitchen
+
+Each device connects, says HELLO <name>, then every interval sends a reading such as
+`temp=21.37 hum=40.2 count=7 door=closed ts=1763900000000` and waits for its echo (the ack).
+Unacknowledged readings are kept (up to --buffer) and resent after reconnecting. At the end a
+summary: sent, acked, resent, dropped, reconnects, ack latency. Exit 1 if any reading was lost.";
+
+const READINGS_EXAMPLES: &str = "\
+Examples:
+  iotchat readings                                  # latest value per device and key
+  iotchat readings --device esp-1 --all             # every reading of esp-1
+  iotchat readings --key temp --since 10m --format csv > temp.csv
+  iotchat readings --data-dir /var/lib/iotchat --format json
+
+Timestamps are unix milliseconds: `ts` is the device's own (empty if it sent none),
+`received_at` is the server's.";
+
 const CHAT_EXAMPLES: &str = "\
 Examples:
   iotchat chat                                   # the server at 127.0.0.1:12000
@@ -62,6 +84,81 @@ pub enum Command {
     /// Chat with a server from the terminal or a pipe.
     #[command(after_help = CHAT_EXAMPLES)]
     Chat(ChatArgs),
+    /// Simulate ESP8266 sensor nodes that send readings to a server (milestone 2).
+    #[command(after_help = FAKE_DEVICE_EXAMPLES)]
+    FakeDevice(FakeDeviceArgs),
+    /// Show the readings the server stored.
+    #[command(after_help = READINGS_EXAMPLES)]
+    Readings(ReadingsArgs),
+}
+
+/// Output formats of `iotchat readings`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Format {
+    /// Aligned columns for people.
+    Table,
+    /// Comma-separated, header `device,key,value,ts,received_at`; streamed.
+    Csv,
+    /// A JSON array of objects; streamed.
+    Json,
+}
+
+/// `iotchat fake-device`.
+#[derive(Debug, Args)]
+pub struct FakeDeviceArgs {
+    /// Read settings from this TOML profile (flags override it), e.g. config/m2.toml.
+    #[arg(long, value_name = "FILE")]
+    pub profile: Option<PathBuf>,
+    /// Server to connect to [default: the profile's, else 127.0.0.1:12000].
+    #[arg(long, short = 's', value_name = "HOST:PORT")]
+    pub server: Option<String>,
+    /// Number of devices [default: 2].
+    #[arg(long, short = 'n', value_name = "N")]
+    pub count: Option<u64>,
+    /// Time between two readings of one device, e.g. 500ms, 1s, 1m [default: 1s].
+    #[arg(long, value_name = "DURATION")]
+    pub interval: Option<String>,
+    /// Stop once each device produced N readings (and they were acknowledged).
+    #[arg(long, value_name = "N", conflicts_with = "duration")]
+    pub messages: Option<u64>,
+    /// Stop after this long, e.g. 30s (then wait briefly for outstanding acks).
+    #[arg(long, value_name = "DURATION")]
+    pub duration: Option<String>,
+    /// Devices are named PREFIX-1, PREFIX-2, ... [default: esp].
+    #[arg(long, value_name = "PREFIX")]
+    pub name_prefix: Option<String>,
+    /// Unacknowledged readings each device keeps to resend after reconnecting [default: 256].
+    #[arg(long, value_name = "N")]
+    pub buffer: Option<u64>,
+}
+
+/// `iotchat readings`.
+#[derive(Debug, Args)]
+pub struct ReadingsArgs {
+    /// Read settings (the data directory) from this TOML profile.
+    #[arg(long, value_name = "FILE")]
+    pub profile: Option<PathBuf>,
+    /// Data directory of the server [default: the profile's, else $IOTCHAT_DATA_DIR, else ~/.local/share/iotchat].
+    #[arg(long, value_name = "DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// Only this device (its name, or peer address for unnamed devices).
+    #[arg(long, value_name = "NAME")]
+    pub device: Option<String>,
+    /// Only this key.
+    #[arg(long, value_name = "KEY")]
+    pub key: Option<String>,
+    /// Every reading, oldest first, instead of the latest value per device and key.
+    #[arg(long)]
+    pub all: bool,
+    /// Only readings received since then: a duration ago (10m, 2h) or a time (2026-11-23T10:00:00Z). Implies --all.
+    #[arg(long, value_name = "WHEN")]
+    pub since: Option<String>,
+    /// At most N rows (with --all, the most recent N, still oldest first).
+    #[arg(long, value_name = "N")]
+    pub limit: Option<u64>,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = Format::Table)]
+    pub format: Format,
 }
 
 /// `iotchat serve`.
@@ -82,6 +179,9 @@ pub struct ServeArgs {
     /// Bytes without a newline count as a message after this many idle ms; 0 = off [default: 200].
     #[arg(long, value_name = "MS")]
     pub idle_flush_ms: Option<u64>,
+    /// Where readings are stored [default: the profile's, else $IOTCHAT_DATA_DIR, else ~/.local/share/iotchat].
+    #[arg(long, value_name = "DIR")]
+    pub data_dir: Option<PathBuf>,
 }
 
 /// `iotchat chat`.

@@ -2,6 +2,8 @@
 //! `anyhow` errors with context for `main` to print.
 
 mod chat;
+mod fake_device;
+mod readings;
 mod serve;
 
 use crate::cli::Command;
@@ -11,5 +13,7 @@ pub async fn run(command: Command) -> anyhow::Result<()> {
     match command {
         Command::Serve(args) => serve::run(args).await,
         Command::Chat(args) => chat::run(args).await,
+        Command::FakeDevice(args) => fake_device::run(args).await,
+        Command::Readings(args) => readings::run(args),
     }
 }

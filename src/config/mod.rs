@@ -10,7 +10,7 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 
 pub use chat::{ChatConfig, ChatOverrides};
-pub use profile::{ChatSection, Profile, ServeSection};
+pub use profile::{ChatSection, FakeDeviceSection, Profile, ServeSection, StoreSection};
 pub use serve::{DEFAULT_BIND, ServeConfig, ServeOverrides};
 
 /// A configuration error: always a usage problem, fixed by changing a flag or a profile.
@@ -102,4 +102,28 @@ impl LoadedProfile {
 pub fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
     humantime::parse_duration(text.trim())
         .map_err(|e| format!("{e}; write a duration such as 500ms, 2s or 1m"))
+}
+
+/// The data directory: `--data-dir`, else the profile's `store.data_dir`, else
+/// `$IOTCHAT_DATA_DIR`, else `$XDG_DATA_HOME/iotchat`, else `~/.local/share/iotchat`, else
+/// `./iotchat-data`.
+pub fn data_dir(flag: Option<PathBuf>, loaded: &LoadedProfile) -> PathBuf {
+    if let Some(dir) = flag {
+        return dir;
+    }
+    if let Some(dir) = &loaded.profile.store.data_dir {
+        // A relative path in a profile is relative to the directory it is run from, as a flag is.
+        return PathBuf::from(dir);
+    }
+    let env = |name| std::env::var_os(name).filter(|v| !v.is_empty()).map(PathBuf::from);
+    if let Some(dir) = env("IOTCHAT_DATA_DIR") {
+        return dir;
+    }
+    if let Some(dir) = env("XDG_DATA_HOME") {
+        return dir.join("iotchat");
+    }
+    match env("HOME") {
+        Some(home) => home.join(".local/share/iotchat"),
+        None => PathBuf::from("iotchat-data"),
+    }
 }

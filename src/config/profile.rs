@@ -13,6 +13,40 @@ pub struct Profile {
     /// Settings of `iotchat chat`.
     #[serde(default)]
     pub chat: ChatSection,
+    /// Where readings are kept (`serve` writes, `readings` reads).
+    #[serde(default)]
+    pub store: StoreSection,
+    /// Settings of `iotchat fake-device`.
+    #[serde(default)]
+    pub fake_device: FakeDeviceSection,
+}
+
+/// `[store]`: the readings store.
+#[derive(Debug, Clone, Default, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct StoreSection {
+    /// Data directory holding `readings.db`.
+    pub data_dir: Option<String>,
+}
+
+/// `[fake_device]`: simulated ESP8266 sensor nodes.
+#[derive(Debug, Clone, Default, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct FakeDeviceSection {
+    /// Server to connect to, `HOST:PORT`. Defaults to the profile's `serve.bind`.
+    pub server: Option<String>,
+    /// Number of devices.
+    pub count: Option<u64>,
+    /// Time between readings, e.g. `"1s"`.
+    pub interval: Option<String>,
+    /// Devices are named `<prefix>-1`, `<prefix>-2`, ...
+    pub name_prefix: Option<String>,
+    /// Stop after each device produced this many readings.
+    pub messages: Option<u64>,
+    /// Stop after this long, e.g. `"30s"`.
+    pub duration: Option<String>,
+    /// Unacknowledged readings each device keeps for resending.
+    pub buffer: Option<u64>,
 }
 
 /// `[serve]`: the server.
@@ -62,7 +96,7 @@ mod tests {
     #[test]
     fn malformed_profiles_name_the_key_and_the_choices() {
         let cases: &[(&str, &str, &[&str])] = &[
-            ("unknown section", "[srve]\n", &["srve", "serve", "chat"]),
+            ("unknown section", "[srve]\n", &["srve", "serve", "chat", "store", "fake_device"]),
             ("unknown key", "[serve]\nbnd = \"x\"\n", &["bnd", "bind", "max_clients"]),
             ("wrong type", "[serve]\nmax_clients = \"ten\"\n", &["max_clients", "expected u64", "line 2"]),
             ("negative", "[serve]\nmax_clients = -1\n", &["max_clients"]),

@@ -6,4 +6,5 @@ pub mod chat;
 pub mod client;
 pub mod framing;
 pub mod lines;
+pub mod reading;
 pub mod session;
