@@ -1,7 +1,180 @@
-//! `iotchat readings` (being written).
+//! `iotchat readings`: prints the readings the server stored, as an aligned table, CSV or
+//! JSON. CSV and JSON are streamed row by row; the table is buffered to align its columns.
+//! A closed pipe (`| head`) ends the command quietly.
 
-use crate::cli::ReadingsArgs;
+use std::io::{self, BufWriter, Write};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-pub fn run(_args: ReadingsArgs) -> anyhow::Result<()> {
-    anyhow::bail!("`iotchat readings` is not built yet")
+use iotchat::config::{ConfigError, LoadedProfile, Origin, data_dir};
+use iotchat::protocol::reading::Value;
+use iotchat::store::{Query, Reader, Row, StoreError};
+
+use crate::cli::{Format, ReadingsArgs};
+
+/// Runs `iotchat readings`.
+pub fn run(args: ReadingsArgs) -> anyhow::Result<()> {
+    let loaded = LoadedProfile::load(args.profile.as_deref())?;
+    let dir = data_dir(args.data_dir.clone(), &loaded);
+    let since_ms = args.since.as_deref().map(|text| parse_since(text, SystemTime::now())).transpose()?;
+    let query = Query { device: args.device, key: args.key, since_ms, limit: args.limit, all: args.all };
+    let reader = Reader::open(&dir)?;
+    let mut out = BufWriter::new(io::stdout().lock());
+    let written = match args.format {
+        Format::Table => table(&reader, &query, &mut out),
+        Format::Csv => csv(&reader, &query, &mut out),
+        Format::Json => json(&reader, &query, &mut out),
+    }
+    .and_then(|()| out.flush().map_err(|cause| StoreError::Output { cause }));
+    match written {
+        Err(e) if e.is_broken_pipe() => Ok(()),
+        // The store's messages already name the file and what to do.
+        other => Ok(other?),
+    }
+}
+
+/// `--since`: a duration ago (`10m`, `2h`) or an RFC 3339 time, as unix milliseconds.
+fn parse_since(text: &str, now: SystemTime) -> Result<i64, ConfigError> {
+    let trimmed = text.trim();
+    let when = match humantime::parse_duration(trimmed) {
+        // Before the epoch is fine (it selects everything); beyond SystemTime's range too.
+        Ok(ago) => now.checked_sub(ago).unwrap_or(UNIX_EPOCH - Duration::from_secs(1)),
+        Err(_) => humantime::parse_rfc3339_weak(trimmed).map_err(|_| ConfigError::Invalid {
+            origin: Origin::Flag("--since"),
+            value: text.to_owned(),
+            expected: "a duration ago such as 10m or 2h, or a time such as 2026-11-23T10:00:00Z".into(),
+        })?,
+    };
+    Ok(unix_ms(when))
+}
+
+fn unix_ms(time: SystemTime) -> i64 {
+    match time.duration_since(UNIX_EPOCH) {
+        Ok(after) => i64::try_from(after.as_millis()).unwrap_or(i64::MAX),
+        Err(before) => i64::try_from(before.duration().as_millis()).map_or(i64::MIN, |ms| -ms),
+    }
+}
+
+/// Unix milliseconds as an RFC 3339 UTC time, or the bare number when outside years
+/// 1970..=9999 (a device clock that was never set can send anything).
+fn rfc3339(ms: i64) -> String {
+    const YEAR_10000_MS: u64 = 253_402_300_800_000;
+    match u64::try_from(ms) {
+        Ok(ms) if ms < YEAR_10000_MS => {
+            humantime::format_rfc3339_millis(UNIX_EPOCH + Duration::from_millis(ms)).to_string()
+        }
+        _ => ms.to_string(),
+    }
+}
+
+const HEADER: [&str; 5] = ["DEVICE", "KEY", "VALUE", "TS", "RECEIVED_AT"];
+
+fn table(reader: &Reader, query: &Query, out: &mut impl Write) -> Result<(), StoreError> {
+    let mut cells: Vec<[String; 5]> = Vec::new();
+    reader.for_each(query, &mut |row| {
+        let ts = row.ts.map(rfc3339).unwrap_or_else(|| "-".into());
+        let value = cell(&row.value.to_string());
+        cells.push([cell(&row.device), cell(&row.key), value, ts, rfc3339(row.received_at)]);
+        Ok(())
+    })?;
+    let write = |out: &mut dyn Write| -> io::Result<()> {
+        if cells.is_empty() {
+            return writeln!(out, "no readings yet");
+        }
+        let mut widths = HEADER.map(str::len);
+        for row in &cells {
+            for (width, cell) in widths.iter_mut().zip(row) {
+                *width = (*width).max(cell.chars().count());
+            }
+        }
+        write_line(out, &HEADER, &widths)?;
+        for row in &cells {
+            write_line(out, row, &widths)?;
+        }
+        let plural = if cells.len() == 1 { "" } else { "s" };
+        writeln!(out, "{} reading{plural}", cells.len())
+    };
+    write(out).map_err(|cause| StoreError::Output { cause })
+}
+
+fn write_line<S: AsRef<str>>(out: &mut dyn Write, cells: &[S; 5], widths: &[usize; 5]) -> io::Result<()> {
+    let mut line = String::new();
+    for (cell, width) in cells.iter().zip(widths) {
+        let cell = cell.as_ref();
+        line.push_str(cell);
+        line.extend(std::iter::repeat_n(' ', width - cell.chars().count() + 2));
+    }
+    writeln!(out, "{}", line.trim_end())
+}
+
+/// Text for a table cell: a newline or other control character would break the layout.
+fn cell(text: &str) -> String {
+    if text.chars().any(char::is_control) { text.escape_debug().to_string() } else { text.to_owned() }
+}
+
+fn csv(reader: &Reader, query: &Query, out: &mut impl Write) -> Result<(), StoreError> {
+    let mut writer = csv::Writer::from_writer(out);
+    let io_err = |e: csv::Error| match e.into_kind() {
+        csv::ErrorKind::Io(e) => e,
+        other => io::Error::other(format!("{other:?}")),
+    };
+    let output = |cause| StoreError::Output { cause };
+    writer.write_record(["device", "key", "value", "ts", "received_at"]).map_err(io_err).map_err(output)?;
+    reader.for_each(query, &mut |row| {
+        let ts = row.ts.map(|ts| ts.to_string()).unwrap_or_default();
+        let value = row.value.to_string();
+        let record = [row.device.as_str(), &row.key, &value, &ts, &row.received_at.to_string()];
+        writer.write_record(record).map_err(io_err)
+    })?;
+    writer.flush().map_err(output)
+}
+
+fn json(reader: &Reader, query: &Query, out: &mut impl Write) -> Result<(), StoreError> {
+    let output = |cause| StoreError::Output { cause };
+    out.write_all(b"[").map_err(output)?;
+    let mut first = true;
+    reader.for_each(query, &mut |row| {
+        out.write_all(if first { b"\n" } else { b",\n" })?;
+        first = false;
+        serde_json::to_writer(&mut *out, &json_row(row)).map_err(io::Error::from)
+    })?;
+    out.write_all(if first { b"]\n" } else { b"\n]\n" }).map_err(output)
+}
+
+fn json_row(row: &Row) -> serde_json::Value {
+    let value = match &row.value {
+        Value::Int(v) => serde_json::Value::from(*v),
+        Value::Float(v) => serde_json::Value::from(*v),
+        Value::Bool(v) => serde_json::Value::from(*v),
+        Value::Text(v) => serde_json::Value::from(v.as_str()),
+    };
+    serde_json::json!({
+        "device": row.device,
+        "key": row.key,
+        "value": value,
+        "ts": row.ts,
+        "received_at": row.received_at,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn since_takes_a_duration_ago_or_a_time() {
+        let now = UNIX_EPOCH + Duration::from_secs(10_000);
+        assert_eq!(parse_since("10m", now).expect("duration"), 9_400_000);
+        assert_eq!(parse_since("1970-01-01T00:00:05Z", now).expect("time"), 5_000);
+        assert_eq!(parse_since("1970-01-01 00:00:05", now).expect("weak time"), 5_000);
+        assert!(parse_since("1000h", now).expect("before the epoch") < 0);
+        let error = parse_since("yesterday", now).expect_err("unparseable");
+        assert!(error.to_string().contains("--since") && error.to_string().contains("10m"), "{error}");
+    }
+
+    #[test]
+    fn times_outside_rfc3339_years_show_as_numbers() {
+        assert_eq!(rfc3339(1_500), "1970-01-01T00:00:01.500Z");
+        assert_eq!(rfc3339(-1), "-1");
+        assert_eq!(rfc3339(i64::MAX), i64::MAX.to_string());
+    }
 }

@@ -1,0 +1,149 @@
+//! The store's one error type. Each message says what failed, on which file or value, and
+//! what to do about it.
+
+use std::io;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+/// Why the readings store could not do what was asked.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The data directory does not exist and could not be created.
+    #[error(
+        "cannot create the data directory {}: {cause}; create it or choose another with --data-dir",
+        dir.display()
+    )]
+    CreateDir {
+        /// The directory.
+        dir: PathBuf,
+        /// Why.
+        cause: io::Error,
+    },
+    /// The database could not be opened or set up for writing.
+    #[error(
+        "cannot open the readings store at {}: {cause}; make the directory writable or choose another with --data-dir",
+        path.display()
+    )]
+    Open {
+        /// The `.db` file.
+        path: PathBuf,
+        /// SQLite's reason.
+        cause: rusqlite::Error,
+    },
+    /// There is no `readings.db` in the directory.
+    #[error(
+        "no readings store in {} (readings.db not found); is this the server's --data-dir?",
+        dir.display()
+    )]
+    Missing {
+        /// The directory that was searched.
+        dir: PathBuf,
+    },
+    /// The file was written by a newer iotchat.
+    #[error(
+        "the readings store at {} has schema version {found}, newer than the {supported} this iotchat knows; upgrade iotchat or choose another --data-dir",
+        path.display()
+    )]
+    NewerSchema {
+        /// The `.db` file.
+        path: PathBuf,
+        /// Its `user_version`.
+        found: i64,
+        /// The newest version this build knows.
+        supported: i64,
+    },
+    /// The file is an SQLite database, but not one the server created.
+    #[error(
+        "{} is not an iotchat readings store (schema version {found}); choose the server's --data-dir",
+        path.display()
+    )]
+    NotAStore {
+        /// The `.db` file.
+        path: PathBuf,
+        /// Its `user_version`.
+        found: i64,
+    },
+    /// The writer thread could not be started.
+    #[error(
+        "cannot start the writer thread of the readings store: {cause}; the system is out of threads or memory"
+    )]
+    Spawn {
+        /// Why.
+        cause: io::Error,
+    },
+    /// A value that cannot be stored faithfully (a NaN or infinite float).
+    #[error(
+        "cannot store {key} = {value} from {device}: only finite numbers can be stored; the device sent a bad value"
+    )]
+    InvalidValue {
+        /// The device.
+        device: String,
+        /// The key.
+        key: String,
+        /// The value as text.
+        value: String,
+    },
+    /// The transaction holding these rows failed, so none of them were stored.
+    #[error(
+        "cannot write readings to {}: {cause}; they were not stored (check free disk space and permissions)",
+        path.display()
+    )]
+    Write {
+        /// The `.db` file.
+        path: PathBuf,
+        /// SQLite's reason, shared by every request of the failed transaction.
+        cause: Arc<rusqlite::Error>,
+    },
+    /// The store was closed (the server is shutting down) before the rows were stored.
+    #[error("the readings store at {} is closed; the readings were not stored", path.display())]
+    Closed {
+        /// The `.db` file.
+        path: PathBuf,
+    },
+    /// Closing the database failed.
+    #[error("cannot close the readings store at {}: {cause}; committed readings are safe", path.display())]
+    Close {
+        /// The `.db` file.
+        path: PathBuf,
+        /// SQLite's reason.
+        cause: rusqlite::Error,
+    },
+    /// The writer thread panicked.
+    #[error("the writer thread of {} panicked; readings not yet acknowledged were not stored", path.display())]
+    WriterPanicked {
+        /// The `.db` file.
+        path: PathBuf,
+    },
+    /// A query failed.
+    #[error("cannot read readings from {}: {cause}; check the file's permissions, or retry if it is busy", path.display())]
+    Query {
+        /// The `.db` file.
+        path: PathBuf,
+        /// SQLite's reason.
+        cause: rusqlite::Error,
+    },
+    /// A stored row does not decode as a reading.
+    #[error("reading #{id} in {} is damaged: {detail}; the file was changed by another program", path.display())]
+    Corrupt {
+        /// The `.db` file.
+        path: PathBuf,
+        /// The row's id.
+        id: i64,
+        /// What is wrong with it.
+        detail: String,
+    },
+    /// The caller's sink refused a row (e.g. standard output is a closed pipe).
+    #[error("cannot write the readings out: {cause}")]
+    Output {
+        /// Why.
+        cause: io::Error,
+    },
+}
+
+impl StoreError {
+    /// Whether this is an [`StoreError::Output`] caused by a closed pipe (`| head`), which a
+    /// command should treat as a normal end.
+    pub fn is_broken_pipe(&self) -> bool {
+        matches!(self, StoreError::Output { cause } if cause.kind() == io::ErrorKind::BrokenPipe)
+    }
+}

@@ -1,0 +1,64 @@
+//! The durable readings store: one SQLite file, `DATA_DIR/readings.db`, in WAL mode with
+//! `synchronous=FULL`.
+//!
+//! Writes go through [`Store`], which owns a dedicated writer thread. Each
+//! [`StoreHandle::append`] queues its rows on a bounded channel and resolves once they are
+//! committed; the writer commits everything queued at that moment in one transaction (group
+//! commit), so thousands of readings a second cost a few fsyncs, not thousands. Reads go
+//! through [`Reader`], a separate read-only connection that may run while the server writes.
+//!
+//! A reading resent after a lost ack has the same (device, key, ts) and is stored once;
+//! readings without a device timestamp are never deduplicated.
+
+mod error;
+mod reader;
+mod schema;
+mod writer;
+
+pub use error::StoreError;
+pub use reader::{Query, Reader};
+pub use writer::{Store, StoreHandle};
+
+use crate::protocol::reading::Value;
+
+/// The store's file name inside the data directory.
+pub const DB_FILE: &str = "readings.db";
+
+/// One stored value: what a device reported for one key, and when.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Row {
+    /// The device's name, or its peer address if it never said `HELLO`.
+    pub device: String,
+    /// The reading's key, e.g. `temp`.
+    pub key: String,
+    /// The value, stored with its kind so it reads back as the same variant.
+    pub value: Value,
+    /// The device's own timestamp, unix milliseconds, if it sent one.
+    pub ts: Option<i64>,
+    /// When the server received it, unix milliseconds.
+    pub received_at: i64,
+}
+
+/// What one [`StoreHandle::append`] did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Appended {
+    /// Rows newly stored.
+    pub inserted: u64,
+    /// Rows already stored with the same (device, key, ts), e.g. resent after a lost ack.
+    pub duplicates: u64,
+}
+
+/// Counters of the writer since the store was opened, for logs and tests.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct StoreStats {
+    /// `append` requests the writer has taken off the queue.
+    pub requests: u64,
+    /// Transactions committed; far fewer than `requests` under load (group commit).
+    pub commits: u64,
+    /// Transactions that failed; their requests were answered with the error.
+    pub failed_batches: u64,
+    /// Rows stored.
+    pub inserted: u64,
+    /// Rows ignored as duplicates.
+    pub duplicates: u64,
+}

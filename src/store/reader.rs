@@ -1,0 +1,147 @@
+//! Reading the store back: [`Reader`] is a read-only connection that may run while the
+//! server writes (WAL), and streams the rows a [`Query`] selects.
+
+use std::path::{Path, PathBuf};
+
+use rusqlite::types::{Value as SqlValue, ValueRef};
+use rusqlite::{Connection, params_from_iter};
+
+use super::{Row, StoreError, schema};
+use crate::protocol::reading::Value;
+
+/// Which readings to show.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Query {
+    /// Only this device.
+    pub device: Option<String>,
+    /// Only this key.
+    pub key: Option<String>,
+    /// Only readings received at or after this time (unix ms); implies history mode.
+    pub since_ms: Option<i64>,
+    /// At most this many rows: in history mode the most recent ones, still oldest first.
+    pub limit: Option<u64>,
+    /// History mode: every reading, oldest first, instead of the latest per device and key.
+    pub all: bool,
+}
+
+impl Query {
+    /// Whether this query lists readings in insertion order rather than the latest values.
+    pub fn is_history(&self) -> bool {
+        self.all || self.since_ms.is_some()
+    }
+}
+
+/// A read-only view of a data directory's `readings.db`.
+pub struct Reader {
+    conn: Connection,
+    path: PathBuf,
+}
+
+const COLUMNS: &str = "r.id, r.device, r.key, r.kind, r.value, r.ts, r.received_at";
+
+impl Reader {
+    /// Opens `data_dir/readings.db` read-only. A missing file is [`StoreError::Missing`].
+    pub fn open(data_dir: &Path) -> Result<Reader, StoreError> {
+        let (conn, path) = schema::open_for_reading(data_dir)?;
+        Ok(Reader { conn, path })
+    }
+
+    /// The database file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Calls `f` with each row `q` selects, in order, from one consistent snapshot; returns
+    /// how many there were. An error from `f` stops the query as [`StoreError::Output`].
+    pub fn for_each(
+        &self,
+        q: &Query,
+        f: &mut dyn FnMut(&Row) -> std::io::Result<()>,
+    ) -> Result<u64, StoreError> {
+        let query_err = |cause| StoreError::Query { path: self.path.clone(), cause };
+        let (sql, params) = select(q);
+        let mut stmt = self.conn.prepare(&sql).map_err(query_err)?;
+        let mut rows = stmt.query(params_from_iter(params)).map_err(query_err)?;
+        let mut count = 0;
+        while let Some(row) = rows.next().map_err(query_err)? {
+            let row = self.decode(row)?;
+            f(&row).map_err(|cause| StoreError::Output { cause })?;
+            count += 1;
+        }
+        Ok(count)
+    }
+
+    fn decode(&self, row: &rusqlite::Row<'_>) -> Result<Row, StoreError> {
+        let id: i64 = row.get(0).map_err(|cause| StoreError::Query { path: self.path.clone(), cause })?;
+        let corrupt = |detail: String| StoreError::Corrupt { path: self.path.clone(), id, detail };
+        let read = || -> rusqlite::Result<(String, String, String, Option<i64>, i64)> {
+            Ok((row.get(1)?, row.get(2)?, row.get(3)?, row.get(5)?, row.get(6)?))
+        };
+        let (device, key, kind, ts, received_at) = read().map_err(|e| corrupt(e.to_string()))?;
+        let raw = row.get_ref(4).map_err(|e| corrupt(e.to_string()))?;
+        let value = decode_value(&kind, raw).map_err(corrupt)?;
+        Ok(Row { device, key, value, ts, received_at })
+    }
+}
+
+/// The stored kind and SQLite value back to the `Value` that was appended.
+fn decode_value(kind: &str, raw: ValueRef<'_>) -> Result<Value, String> {
+    match (kind, raw) {
+        ("int", ValueRef::Integer(v)) => Ok(Value::Int(v)),
+        ("float", ValueRef::Real(v)) => Ok(Value::Float(v)),
+        ("bool", ValueRef::Integer(v @ (0 | 1))) => Ok(Value::Bool(v == 1)),
+        ("text", ValueRef::Text(v)) => String::from_utf8(v.to_vec())
+            .map(Value::Text)
+            .map_err(|e| format!("text value is not UTF-8: {e}")),
+        (kind, raw) => Err(format!("kind {kind:?} does not match its {} value", raw.data_type())),
+    }
+}
+
+/// The SQL and its parameters for `q`.
+fn select(q: &Query) -> (String, Vec<SqlValue>) {
+    let history = q.is_history();
+    // In latest mode filter on `latest`, whose primary key is (device, key).
+    let table = if history { "r" } else { "l" };
+    let mut clauses = Vec::new();
+    let mut params = Vec::new();
+    if let Some(device) = &q.device {
+        clauses.push(format!("{table}.device = ?"));
+        params.push(SqlValue::Text(device.clone()));
+    }
+    if let Some(key) = &q.key {
+        clauses.push(format!("{table}.key = ?"));
+        params.push(SqlValue::Text(key.clone()));
+    }
+    if let Some(since) = q.since_ms.filter(|_| history) {
+        // The id bound follows from the first clause, but lets SQLite walk the rows in id
+        // order from the first match instead of scanning the table or sorting the matches.
+        // INDEXED BY: otherwise min(id) walks the table from its first row.
+        clauses.push("r.received_at >= ?".to_owned());
+        clauses.push(
+            "r.id >= (SELECT min(id) FROM readings INDEXED BY readings_received WHERE received_at >= ?)"
+                .to_owned(),
+        );
+        params.extend([SqlValue::Integer(since), SqlValue::Integer(since)]);
+    }
+    let filter = if clauses.is_empty() { String::new() } else { format!(" WHERE {}", clauses.join(" AND ")) };
+    let limit = q.limit.map(|n| i64::try_from(n).unwrap_or(i64::MAX));
+    if let Some(n) = limit {
+        params.push(SqlValue::Integer(n));
+    }
+    let sql = match (history, limit) {
+        // CROSS JOIN keeps `latest` as the outer loop: one rowid lookup per (device, key).
+        (false, _) => format!(
+            "SELECT {COLUMNS} FROM latest l CROSS JOIN readings r ON r.id = l.id{filter} ORDER BY l.device, l.key{}",
+            if limit.is_some() { " LIMIT ?" } else { "" }
+        ),
+        (true, None) => format!("SELECT {COLUMNS} FROM readings r{filter} ORDER BY r.id"),
+        (true, Some(_)) => format!(
+            "SELECT * FROM (SELECT {COLUMNS} FROM readings r{filter} ORDER BY r.id DESC LIMIT ?) ORDER BY id"
+        ),
+    };
+    (sql, params)
+}
+
+#[cfg(test)]
+#[path = "reader_tests.rs"]
+mod tests;
