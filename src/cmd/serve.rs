@@ -3,8 +3,9 @@
 use std::io::{self, Write};
 
 use anyhow::Context;
-use iotchat::config::{LoadedProfile, ServeConfig};
+use iotchat::config::{self, LoadedProfile, ServeConfig};
 use iotchat::server::{self, console, registry::Registry};
+use iotchat::store::Store;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
@@ -18,10 +19,13 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     let loaded = LoadedProfile::load(args.profile.as_deref())?;
     let config = ServeConfig::resolve(args.overrides(), &loaded)?;
     raise_fd_limit(config.max_clients as u64 + SPARE_FDS);
+    let data_dir = config::data_dir(args.data_dir.clone(), &loaded);
+    let store = Store::open(&data_dir)?;
     let listener = TcpListener::bind(config.bind).await.map_err(|e| bind_error(e, &config))?;
     let addr = listener.local_addr().context("cannot read the listening address")?;
     // Scripts and tests wait for this exact line; it is printed before any client can be served.
     println!("listening on {addr}");
+    println!("readings stored in {}", store.path().display());
     io::stdout().flush().context("cannot write to standard output")?;
     info!(
         %addr,
@@ -35,7 +39,12 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     let shutdown = CancellationToken::new();
     tokio::spawn(watch_signals(shutdown.clone()));
     tokio::spawn(console::run(registry.clone(), tokio::io::stdin(), tokio::io::stdout()));
-    server::run(listener, &config, registry, shutdown).await;
+    server::run(listener, &config, registry, store.handle(), shutdown).await;
+    // Commits what is still queued; blocking, so off the async workers.
+    tokio::task::spawn_blocking(move || store.close())
+        .await
+        .context("the store's closing task failed")?
+        .context("could not commit the last readings")?;
     info!("server stopped");
     Ok(())
 }

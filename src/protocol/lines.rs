@@ -18,6 +18,8 @@ pub const INVALID_UTF8: &str = "message is not valid UTF-8; send UTF-8 text endi
 pub const SHUTTING_DOWN: &str = "server shutting down";
 /// Notice sent to a client the operator disconnects.
 pub const KICKED: &str = "disconnected by the server operator";
+/// Notice sent to a connection whose device name a newer connection claimed.
+pub const REPLACED: &str = "a newer connection took this device name; closing this one";
 
 /// Appends `error: <text>\n` to `out`.
 pub fn error(out: &mut Vec<u8>, text: &str) {

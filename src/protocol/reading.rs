@@ -51,3 +51,250 @@ impl Value {
         }
     }
 }
+
+/// What a device's message means, beyond its echo.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Meaning {
+    /// `HELLO <name>`: the device names itself.
+    Hello(String),
+    /// A sensor reading.
+    Reading(Reading),
+    /// Plain chat, as in milestone 1.
+    Chat,
+}
+
+/// Why a message that looks like a reading (or a HELLO) was refused. Its text goes to the
+/// device as an `error: ` line, in place of the ack, so the device knows to fix or resend it.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ReadingError {
+    /// The name after HELLO is unusable.
+    #[error("invalid device name {0:?}; use 1 to {MAX_NAME} letters, digits, '-', '_', '.' or ':'")]
+    BadName(String),
+    /// A `key=value` list with a part that is not `key=value`.
+    #[error(
+        "`{0}` is not key=value; a reading is `key=value` pairs separated by spaces, commas or semicolons"
+    )]
+    NotAPair(String),
+    /// A key is empty, too long or has control characters.
+    #[error("invalid key {0:?}; keys are 1 to {MAX_KEY} printable characters")]
+    BadKey(String),
+    /// The same key twice in one reading.
+    #[error("key `{0}` appears twice in one reading")]
+    DuplicateKey(String),
+    /// A key without a value.
+    #[error("key `{0}` has no value")]
+    EmptyValue(String),
+    /// A value over the size limit.
+    #[error("the value of `{0}` is longer than {MAX_VALUE} bytes")]
+    ValueTooLong(String),
+    /// Too many keys in one reading.
+    #[error("more than {MAX_PAIRS} values in one reading; split it")]
+    TooManyPairs,
+    /// A number that is not finite (`1e999`, `NaN`, `inf`).
+    #[error("`{0}` is not a finite number")]
+    NotFinite(String),
+    /// A `ts` that is not unix milliseconds.
+    #[error("ts `{0}` is not a time in unix milliseconds (0 to {MAX_TS})")]
+    BadTs(String),
+    /// Only a `ts`, nothing measured.
+    #[error("the reading has a ts but no values")]
+    NoValues,
+    /// JSON that does not parse.
+    #[error("invalid JSON reading: {0}")]
+    BadJson(String),
+    /// JSON that is not a flat object of numbers, booleans and strings.
+    #[error("JSON value of `{0}` is not a number, boolean or string; send a flat object")]
+    NestedJson(String),
+}
+
+/// Longest device name, in bytes.
+pub const MAX_NAME: usize = 64;
+/// Longest key, in bytes.
+pub const MAX_KEY: usize = 128;
+/// Longest value, in bytes.
+pub const MAX_VALUE: usize = 4096;
+/// Most values in one reading.
+pub const MAX_PAIRS: usize = 256;
+/// Latest accepted timestamp: the last millisecond of year 9999.
+pub const MAX_TS: i64 = 253_402_300_799_999;
+
+/// The HELLO keyword. Upper-case only, so that chat such as "hello there" stays chat.
+const HELLO: &str = "HELLO";
+
+/// Says what a message (valid UTF-8, without its LF) means. Work is linear in its length.
+pub fn classify(text: &str) -> Result<Meaning, ReadingError> {
+    let text = text.trim();
+    if let Some(rest) = text.strip_prefix(HELLO).filter(|r| r.is_empty() || r.starts_with([' ', '\t'])) {
+        return hello(rest.trim()).map(Meaning::Hello);
+    }
+    if text.starts_with('{') {
+        return json(text).map(Meaning::Reading);
+    }
+    if text.contains('=') {
+        return pairs(text).map(Meaning::Reading);
+    }
+    if text.is_empty() || text.contains([' ', '\t', ',', ';']) {
+        return Ok(Meaning::Chat);
+    }
+    let value = scalar(text)?;
+    Ok(Meaning::Reading(Reading { ts: None, values: vec![("value".to_owned(), value)] }))
+}
+
+fn hello(name: &str) -> Result<String, ReadingError> {
+    let ok_char = |c: char| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | ':');
+    if name.is_empty() || name.len() > MAX_NAME || !name.chars().all(ok_char) {
+        return Err(ReadingError::BadName(truncate(name, MAX_NAME + 8)));
+    }
+    Ok(name.to_owned())
+}
+
+fn pairs(text: &str) -> Result<Reading, ReadingError> {
+    let mut reading = Reading { ts: None, values: Vec::new() };
+    for part in text.split([' ', '\t', ',', ';']).filter(|p| !p.is_empty()) {
+        let Some((key, raw)) = part.split_once('=') else {
+            return Err(ReadingError::NotAPair(truncate(part, 64)));
+        };
+        if key == "ts" {
+            reading.ts = Some(parse_ts(raw)?);
+            continue;
+        }
+        check_key(key)?;
+        if raw.is_empty() {
+            return Err(ReadingError::EmptyValue(key.to_owned()));
+        }
+        if raw.len() > MAX_VALUE {
+            return Err(ReadingError::ValueTooLong(key.to_owned()));
+        }
+        push(&mut reading, key, scalar(raw)?)?;
+    }
+    finish(reading)
+}
+
+fn json(text: &str) -> Result<Reading, ReadingError> {
+    use serde_json::Value as J;
+    let JsonPairs(object) = serde_json::from_str(text).map_err(|e| {
+        if e.to_string().starts_with(TOO_MANY) {
+            ReadingError::TooManyPairs
+        } else {
+            ReadingError::BadJson(e.to_string())
+        }
+    })?;
+    let mut reading = Reading { ts: None, values: Vec::new() };
+    for (key, v) in object {
+        if key == "ts" {
+            reading.ts = Some(
+                match &v {
+                    J::Number(n) => n.as_i64().filter(|t| (0..=MAX_TS).contains(t)),
+                    _ => None,
+                }
+                .ok_or_else(|| ReadingError::BadTs(truncate(&v.to_string(), 32)))?,
+            );
+            continue;
+        }
+        check_key(&key)?;
+        let value = match v {
+            J::Bool(b) => Value::Bool(b),
+            J::Number(n) => match (n.as_i64(), n.as_f64()) {
+                (Some(i), _) => Value::Int(i),
+                (None, Some(f)) if f.is_finite() => Value::Float(f),
+                _ => return Err(ReadingError::NotFinite(n.to_string())),
+            },
+            J::String(s) if s.len() > MAX_VALUE => return Err(ReadingError::ValueTooLong(key)),
+            J::String(s) => Value::Text(s),
+            J::Null | J::Array(_) | J::Object(_) => return Err(ReadingError::NestedJson(key)),
+        };
+        push(&mut reading, &key, value)?;
+    }
+    finish(reading)
+}
+
+const TOO_MANY: &str = "too many pairs";
+
+/// A JSON object's members in the order sent, duplicates kept (so they can be refused), and
+/// no more than `MAX_PAIRS + 1` of them read.
+struct JsonPairs(Vec<(String, serde_json::Value)>);
+
+impl<'de> serde::Deserialize<'de> for JsonPairs {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Visit;
+        impl<'de> serde::de::Visitor<'de> for Visit {
+            type Value = JsonPairs;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a JSON object")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<JsonPairs, A::Error> {
+                let mut pairs = Vec::new();
+                while let Some(pair) = map.next_entry()? {
+                    if pairs.len() > MAX_PAIRS {
+                        return Err(serde::de::Error::custom(TOO_MANY));
+                    }
+                    pairs.push(pair);
+                }
+                Ok(JsonPairs(pairs))
+            }
+        }
+        d.deserialize_map(Visit)
+    }
+}
+
+fn push(reading: &mut Reading, key: &str, value: Value) -> Result<(), ReadingError> {
+    if reading.values.len() >= MAX_PAIRS {
+        return Err(ReadingError::TooManyPairs);
+    }
+    // Linear scan: at most MAX_PAIRS keys, so at most ~32k short comparisons per reading.
+    if reading.values.iter().any(|(k, _)| k == key) {
+        return Err(ReadingError::DuplicateKey(key.to_owned()));
+    }
+    reading.values.push((key.to_owned(), value));
+    Ok(())
+}
+
+fn finish(reading: Reading) -> Result<Reading, ReadingError> {
+    if reading.values.is_empty() { Err(ReadingError::NoValues) } else { Ok(reading) }
+}
+
+fn check_key(key: &str) -> Result<(), ReadingError> {
+    if key.is_empty() || key.len() > MAX_KEY || key.chars().any(char::is_control) {
+        return Err(ReadingError::BadKey(truncate(key, MAX_KEY + 8)));
+    }
+    Ok(())
+}
+
+fn parse_ts(raw: &str) -> Result<i64, ReadingError> {
+    raw.parse::<i64>()
+        .ok()
+        .filter(|t| (0..=MAX_TS).contains(t))
+        .ok_or_else(|| ReadingError::BadTs(truncate(raw, 32)))
+}
+
+/// A single value: integer, finite float, boolean, or text.
+fn scalar(raw: &str) -> Result<Value, ReadingError> {
+    if let Ok(i) = raw.parse::<i64>() {
+        return Ok(Value::Int(i));
+    }
+    if let Ok(f) = raw.parse::<f64>() {
+        return if f.is_finite() {
+            Ok(Value::Float(f))
+        } else {
+            Err(ReadingError::NotFinite(truncate(raw, 32)))
+        };
+    }
+    Ok(match raw {
+        "true" => Value::Bool(true),
+        "false" => Value::Bool(false),
+        _ => Value::Text(raw.to_owned()),
+    })
+}
+
+/// At most `max` bytes of `s`, cut at a character boundary, for error messages.
+fn truncate(s: &str, max: usize) -> String {
+    let mut end = s.len().min(max);
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    s[..end].to_owned()
+}
+
+#[cfg(test)]
+#[path = "reading_tests.rs"]
+mod tests;

@@ -1,14 +1,18 @@
-//! One connection's protocol state, with no I/O: bytes and `now` go in, reply bytes come out.
+//! One connection's protocol state, with no I/O: bytes and `now` go in, reply bytes come out,
+//! along with the readings to store and the name the device claimed.
 //!
-//! The connection task reads, calls [`Session::receive`], and writes whatever was appended to
-//! its output buffer in one write, so a read that brings many messages is answered with one
-//! write. The idle-flush timer is exposed as a deadline for the task to sleep on.
+//! The connection task reads, calls [`Session::receive`], stores what
+//! [`Session::take_readings`] returns, and only then writes what was appended to its output
+//! buffer, in one write: a reading's echo is its acknowledgement, so it must not leave before
+//! the reading is durable. The idle-flush timer is exposed as a deadline to sleep on.
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use super::chat::{self, Control};
 use super::framing::{Frame, LineFramer};
 use super::lines;
+use super::reading::{self, Meaning, Reading};
 
 /// Per-connection protocol limits.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -28,20 +32,47 @@ pub struct Progress {
     pub close: bool,
 }
 
+/// A reading and the device it came from (its name, or its peer address if unnamed).
+#[derive(Debug, Clone, PartialEq)]
+pub struct DeviceReading {
+    /// The device.
+    pub device: Arc<str>,
+    /// The message text, for display.
+    pub line: Arc<str>,
+    /// What it measured.
+    pub reading: Reading,
+}
+
 /// The protocol state of one connection.
 #[derive(Debug)]
 pub struct Session {
     framer: LineFramer,
-    max_line_bytes: usize,
+    rules: Rules,
     closing: bool,
 }
 
+/// The message rules, apart from the framer so both can be borrowed at once.
+#[derive(Debug)]
+struct Rules {
+    max_line_bytes: usize,
+    device: Arc<str>,
+    named: bool,
+    claimed: Option<String>,
+    readings: Vec<DeviceReading>,
+}
+
 impl Session {
-    /// A fresh session.
-    pub fn new(limits: Limits) -> Self {
+    /// A fresh session for a client known as `peer` until it says `HELLO <name>`.
+    pub fn new(limits: Limits, peer: &str) -> Self {
         Self {
             framer: LineFramer::new(limits.max_line_bytes, limits.idle_flush),
-            max_line_bytes: limits.max_line_bytes,
+            rules: Rules {
+                max_line_bytes: limits.max_line_bytes,
+                device: peer.into(),
+                named: false,
+                claimed: None,
+                readings: Vec::new(),
+            },
             closing: false,
         }
     }
@@ -52,8 +83,8 @@ impl Session {
         if self.closing {
             return Progress { close: true, ..progress };
         }
-        let max = self.max_line_bytes;
-        self.framer.feed(bytes, now, &mut |frame| handle(frame, max, out, &mut progress));
+        let rules = &mut self.rules;
+        self.framer.feed(bytes, now, &mut |frame| rules.handle(frame, out, &mut progress));
         self.closing = progress.close;
         progress
     }
@@ -66,8 +97,8 @@ impl Session {
     /// Answers the unfinished message if its idle window has passed by `now`.
     pub fn handle_timeout(&mut self, now: Instant, out: &mut Vec<u8>) -> Progress {
         let mut progress = Progress::default();
-        let max = self.max_line_bytes;
-        self.framer.handle_timeout(now, &mut |frame| handle(frame, max, out, &mut progress));
+        let rules = &mut self.rules;
+        self.framer.handle_timeout(now, &mut |frame| rules.handle(frame, out, &mut progress));
         self.closing |= progress.close;
         progress
     }
@@ -76,92 +107,67 @@ impl Session {
     pub fn finish(&mut self, out: &mut Vec<u8>) -> Progress {
         let mut progress = Progress::default();
         if !self.closing {
-            let max = self.max_line_bytes;
-            self.framer.finish(&mut |frame| handle(frame, max, out, &mut progress));
+            let rules = &mut self.rules;
+            self.framer.finish(&mut |frame| rules.handle(frame, out, &mut progress));
         }
         self.closing = true;
         progress
     }
+
+    /// The readings received since the last call, in order. Their acks are in the output.
+    pub fn take_readings(&mut self) -> Vec<DeviceReading> {
+        std::mem::take(&mut self.rules.readings)
+    }
+
+    /// The name the device claimed since the last call, if it did.
+    pub fn take_claim(&mut self) -> Option<String> {
+        self.rules.claimed.take()
+    }
 }
 
-fn handle(frame: Frame<'_>, max_line_bytes: usize, out: &mut Vec<u8>, progress: &mut Progress) -> bool {
-    progress.messages += 1;
-    match frame {
-        Frame::Line(line) => {
-            if chat::answer(line, out) == Control::Close {
-                progress.close = true;
-                return false;
+impl Rules {
+    fn handle(&mut self, frame: Frame<'_>, out: &mut Vec<u8>, progress: &mut Progress) -> bool {
+        progress.messages += 1;
+        let line = match frame {
+            Frame::Line(line) => line,
+            Frame::TooLong => {
+                lines::error(out, &lines::too_long(self.max_line_bytes));
+                return true;
+            }
+        };
+        if let Ok(text) = std::str::from_utf8(line) {
+            match reading::classify(text) {
+                Ok(Meaning::Chat) => {}
+                Ok(Meaning::Hello(name)) if self.named => {
+                    let text =
+                        format!("this connection is already named {}; reconnect to use {name}", self.device);
+                    lines::error(out, &text);
+                    return true;
+                }
+                Ok(Meaning::Hello(name)) => {
+                    self.device = name.as_str().into();
+                    self.named = true;
+                    self.claimed = Some(name);
+                }
+                Ok(Meaning::Reading(reading)) => {
+                    let device = Arc::clone(&self.device);
+                    self.readings.push(DeviceReading { device, line: text.trim().into(), reading });
+                }
+                Err(e) => {
+                    lines::error(out, &e.to_string());
+                    return true;
+                }
             }
         }
-        Frame::TooLong => lines::error(out, &lines::too_long(max_line_bytes)),
+        // The echo: for a reading, its acknowledgement.
+        if chat::answer(line, out) == Control::Close {
+            progress.close = true;
+            return false;
+        }
+        true
     }
-    true
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    const LIMITS: Limits = Limits { max_line_bytes: 8, idle_flush: Some(Duration::from_millis(200)) };
-
-    fn run(session: &mut Session, input: &[u8]) -> (String, Progress) {
-        let mut out = Vec::new();
-        let progress = session.receive(input, Instant::now(), &mut out);
-        (String::from_utf8(out).expect("utf-8"), progress)
-    }
-
-    #[test]
-    fn many_messages_in_one_read_make_one_output() {
-        let (out, p) = run(&mut Session::new(LIMITS), b"a\nb\r\nc\n");
-        assert_eq!(out, "A\nB\nC\n");
-        assert_eq!(p, Progress { messages: 3, close: false });
-    }
-
-    #[test]
-    fn close_socket_answers_then_stops_reading() {
-        let mut s = Session::new(Limits { max_line_bytes: 64, ..LIMITS });
-        let (out, p) = run(&mut s, b"x\nclose socket\nafter\n");
-        assert_eq!(out, "X\nCLOSE SOCKET\n");
-        assert!(p.close);
-        assert_eq!(s.deadline(), None);
-        let (out, p) = run(&mut s, b"more\n");
-        assert_eq!((out.as_str(), p.close), ("", true));
-    }
-
-    #[test]
-    fn an_over_long_line_gets_one_error_line_and_the_session_goes_on() {
-        let (out, p) = run(&mut Session::new(LIMITS), b"123456789\nok\n");
-        assert_eq!(out, format!("error: {}\nOK\n", lines::too_long(8)));
-        assert_eq!(p.messages, 2);
-        assert!(!p.close);
-    }
-
-    #[test]
-    fn a_message_without_lf_is_answered_after_the_idle_window() {
-        let mut s = Session::new(LIMITS);
-        let t0 = Instant::now();
-        let mut out = Vec::new();
-        s.receive(b"hello", t0, &mut out);
-        assert!(out.is_empty());
-        let deadline = s.deadline().expect("a deadline while bytes wait");
-        assert_eq!(deadline, t0 + Duration::from_millis(200));
-        let p = s.handle_timeout(deadline, &mut out);
-        assert_eq!((out.as_slice(), p.messages), (&b"HELLO\n"[..], 1));
-    }
-
-    #[test]
-    fn close_socket_without_lf_closes_after_the_idle_window() {
-        let mut s = Session::new(LIMITS);
-        let t0 = Instant::now();
-        let mut out = Vec::new();
-        s.receive(b"close so", t0, &mut out);
-        s.receive(b"cket", t0, &mut out);
-        // "close socket" is 12 bytes, over this session's 8-byte limit.
-        assert_eq!(String::from_utf8_lossy(&out), format!("error: {}\n", lines::too_long(8)));
-        let mut s = Session::new(Limits { max_line_bytes: 64, ..LIMITS });
-        let mut out = Vec::new();
-        s.receive(b"close socket", t0, &mut out);
-        let p = s.handle_timeout(t0 + Duration::from_secs(1), &mut out);
-        assert_eq!((out.as_slice(), p.close), (&b"CLOSE SOCKET\n"[..], true));
-    }
-}
+#[path = "session_tests.rs"]
+mod tests;

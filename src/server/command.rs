@@ -74,27 +74,41 @@ pub fn render_clients(clients: &[ClientInfo]) -> String {
     if !clients.is_empty() {
         let _ = writeln!(
             out,
-            "{:>6}  {:<22} {:<16} {:>9} {:>7} {:>9} {:>11}",
-            "ID", "PEER", "NAME", "CONNECTED", "IDLE", "MESSAGES", "BYTES IN"
+            "{:>6}  {:<22} {:<16} {:>9} {:>7} {:>9} {:>11} {:>9}  LAST READING",
+            "ID", "PEER", "NAME", "CONNECTED", "IDLE", "MESSAGES", "BYTES IN", "READINGS"
         );
     }
     for c in clients {
         let name = c.name.as_deref().unwrap_or("-");
+        let last =
+            c.last_reading.as_deref().map_or_else(|| "-".to_owned(), |l| ellipsis(l, LAST_READING_WIDTH));
         let _ = writeln!(
             out,
-            "{:>6}  {:<22} {:<16} {:>9} {:>7} {:>9} {:>11}",
+            "{:>6}  {:<22} {:<16} {:>9} {:>7} {:>9} {:>11} {:>9}  {last}",
             c.id,
             c.peer.to_string(),
             name,
             short(c.connected_for),
             short(c.idle_for),
             c.messages,
-            c.bytes_in
+            c.bytes_in,
+            c.readings,
         );
     }
     let plural = if clients.len() == 1 { "" } else { "s" };
     let _ = write!(out, "{} client{plural} connected", clients.len());
     out
+}
+
+/// Widest last-reading text shown in the table.
+const LAST_READING_WIDTH: usize = 48;
+
+/// `text` cut to `max` characters, with `…` when cut.
+fn ellipsis(text: &str, max: usize) -> String {
+    match text.char_indices().nth(max) {
+        Some((end, _)) => format!("{}…", &text[..end]),
+        None => text.to_owned(),
+    }
 }
 
 /// `42s`, `3m05s`, `2h10m`, `3d04h`: short enough for a table column.
@@ -155,6 +169,8 @@ mod tests {
             idle_for: Duration::from_secs(3),
             messages: 4,
             bytes_in: 40,
+            readings: 3,
+            last_reading: Some("temp=21.5 hum=40 door=closed ts=1763900000000 and a long tail".into()),
         };
         let table = render_clients(&[one]);
         let lines: Vec<&str> = table.lines().collect();
@@ -162,6 +178,7 @@ mod tests {
         assert!(
             lines[1].contains("127.0.0.1:5000") && lines[1].contains("esp-1") && lines[1].contains("2m05s")
         );
+        assert!(lines[1].ends_with("  temp=21.5 hum=40 door=closed ts=1763900000000 an…"), "{}", lines[1]);
         assert_eq!(lines[2], "1 client connected");
     }
 }

@@ -16,9 +16,10 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::{debug, info};
 
-use super::registry::{ClientHandle, Push, Registration, Registry};
+use super::registry::{ClientHandle, Push, Registration, Registry, StopReason};
 use crate::protocol::lines;
 use crate::protocol::session::{Limits, Progress, Session};
+use crate::store::{Row, StoreError, StoreHandle};
 
 /// Operator pushes a client may have queued before it counts as not keeping up.
 const PUSH_QUEUE: usize = 16;
@@ -37,6 +38,8 @@ pub(crate) struct Shared {
     pub registry: Arc<Registry>,
     /// The server's shutdown; each connection's stop token is a child of it.
     pub shutdown: CancellationToken,
+    /// Where readings go before they are acknowledged.
+    pub store: StoreHandle,
 }
 
 /// Why a connection ended, for the log.
@@ -45,7 +48,9 @@ enum Ended {
     CloseSocket,
     ClientClosed,
     Kicked,
+    Replaced,
     Shutdown,
+    StoreFailed(StoreError),
     Failed(io::Error),
 }
 
@@ -55,7 +60,9 @@ impl std::fmt::Display for Ended {
             Ended::CloseSocket => f.write_str("client sent CLOSE SOCKET"),
             Ended::ClientClosed => f.write_str("client closed the connection"),
             Ended::Kicked => f.write_str("kicked by the operator"),
+            Ended::Replaced => f.write_str("a newer connection took its name"),
             Ended::Shutdown => f.write_str("server shutting down"),
+            Ended::StoreFailed(e) => write!(f, "readings could not be stored: {e}"),
             Ended::Failed(e) => write!(f, "connection failed: {e}"),
         }
     }
@@ -98,7 +105,7 @@ async fn serve(
     shared: &Shared,
 ) -> Ended {
     let handle = registration.handle();
-    let mut session = Session::new(shared.limits);
+    let mut session = Session::new(shared.limits, &handle.peer.to_string());
     let mut out = Vec::new();
     loop {
         let deadline = session.deadline().map(Instant::from_std);
@@ -107,10 +114,10 @@ async fn serve(
         tokio::select! {
             biased;
             () = handle.stopped() => {
-                let (text, why) = if handle.was_kicked() {
-                    (lines::KICKED, Ended::Kicked)
-                } else {
-                    (lines::SHUTTING_DOWN, Ended::Shutdown)
+                let (text, why) = match handle.stop_reason() {
+                    Some(StopReason::Kicked) => (lines::KICKED, Ended::Kicked),
+                    Some(StopReason::Replaced) => (lines::REPLACED, Ended::Replaced),
+                    None => (lines::SHUTTING_DOWN, Ended::Shutdown),
                 };
                 lines::notice(&mut out, text);
                 ended = Some(why);
@@ -138,6 +145,12 @@ async fn serve(
                 }
             }
         }
+        if let Err(e) = settle(&mut session, registration, shared, &out).await {
+            // Nothing in `out` may leave: it acknowledges readings that are not stored.
+            out.clear();
+            lines::error(&mut out, &format!("readings not stored ({e}); resend them after reconnecting"));
+            ended = Some(Ended::StoreFailed(e));
+        }
         if let Err(e) = flush(stream, &mut out, handle).await {
             return Ended::Failed(e);
         }
@@ -147,6 +160,48 @@ async fn serve(
             return ended;
         }
     }
+}
+
+/// Carries out what the session decided since the last call: the name it claimed, and the
+/// readings whose acks wait in `out`, which are stored (committed) before this returns.
+async fn settle(
+    session: &mut Session,
+    registration: &Registration,
+    shared: &Shared,
+    out: &[u8],
+) -> Result<(), StoreError> {
+    if let Some(name) = session.take_claim() {
+        let id = registration.handle().id;
+        if let Some(replaced) = shared.registry.claim_name(id, &name) {
+            info!(client = id, replaced, device = %name, "device name taken over by a newer connection");
+        }
+    }
+    let readings = session.take_readings();
+    let Some(last) = readings.last().map(|r| Arc::clone(&r.line)) else { return Ok(()) };
+    let count = readings.len();
+    let received_at = unix_ms_now();
+    let rows = readings
+        .into_iter()
+        .flat_map(|r| {
+            let (device, ts) = (r.device, r.reading.ts);
+            r.reading.values.into_iter().map(move |(key, value)| Row {
+                device: device.to_string(),
+                key,
+                value,
+                ts,
+                received_at,
+            })
+        })
+        .collect();
+    debug_assert!(!out.is_empty(), "the acks of stored readings are waiting in the output");
+    shared.store.append(rows).await?;
+    registration.record_readings(count, last);
+    Ok(())
+}
+
+fn unix_ms_now() -> i64 {
+    let since_epoch = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+    i64::try_from(since_epoch.as_millis()).unwrap_or(i64::MAX)
 }
 
 enum Read {

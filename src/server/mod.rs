@@ -21,6 +21,7 @@ use tracing::{info, warn};
 
 use crate::backoff::Backoff;
 use crate::config::ServeConfig;
+use crate::store::StoreHandle;
 use connection::Shared;
 use registry::Registry;
 
@@ -29,14 +30,16 @@ const KEEPALIVE_IDLE: Duration = Duration::from_secs(60);
 const KEEPALIVE_INTERVAL: Duration = Duration::from_secs(10);
 
 /// Serves clients on `listener` until `shutdown` is cancelled, then tells every client,
-/// flushes, closes, and returns within `config.shutdown_grace`.
+/// flushes, closes, and returns within `config.shutdown_grace`. Readings go to `store` and
+/// are acknowledged once committed there.
 pub async fn run(
     listener: TcpListener,
     config: &ServeConfig,
     registry: Arc<Registry>,
+    store: StoreHandle,
     shutdown: CancellationToken,
 ) {
-    let shared = Arc::new(Shared { limits: config.limits, registry, shutdown: shutdown.clone() });
+    let shared = Arc::new(Shared { limits: config.limits, registry, shutdown: shutdown.clone(), store });
     let tracker = TaskTracker::new();
     let places = Arc::new(Semaphore::new(config.max_clients));
     let mut backoff = Backoff::new(Duration::from_millis(10), Duration::from_secs(1));

@@ -24,11 +24,21 @@ pub enum Push {
     Operator(Arc<str>),
 }
 
+/// Why a connection was told to stop, when it was not server shutdown.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StopReason {
+    /// The operator kicked it.
+    Kicked,
+    /// A newer connection said HELLO with the same name.
+    Replaced,
+}
+
 /// Counters a connection task updates as it goes (lock-free).
 #[derive(Debug, Default)]
 pub struct ClientStats {
     messages: AtomicU64,
     bytes_in: AtomicU64,
+    readings: AtomicU64,
     /// Milliseconds since the registry started.
     last_active_ms: AtomicU64,
 }
@@ -49,7 +59,8 @@ pub struct ClientHandle {
     /// Cancelled to make the connection stop: by a kick, or by server shutdown (it is a child
     /// of the server's token). Unlike a queued push, it reaches a client that is not reading.
     stop: CancellationToken,
-    kicked: std::sync::atomic::AtomicBool,
+    stop_reason: Mutex<Option<StopReason>>,
+    last_reading: Mutex<Option<Arc<str>>>,
 }
 
 /// A snapshot of one client, for display.
@@ -69,6 +80,10 @@ pub struct ClientInfo {
     pub messages: u64,
     /// Bytes it sent.
     pub bytes_in: u64,
+    /// Readings stored from it.
+    pub readings: u64,
+    /// Its last stored reading, as sent.
+    pub last_reading: Option<Arc<str>>,
 }
 
 /// Why a push could not be delivered.
@@ -127,7 +142,8 @@ impl Registry {
             name: Mutex::new(None),
             tx,
             stop,
-            kicked: Default::default(),
+            stop_reason: Mutex::new(None),
+            last_reading: Mutex::new(None),
         });
         handle.stats.last_active_ms.store(self.now_ms(), Ordering::Relaxed);
         let mut clients = self.lock();
@@ -161,10 +177,28 @@ impl Registry {
 
     /// Disconnects a client, whether or not it is reading.
     pub fn kick(&self, id: ClientId) -> Result<(), PushError> {
-        let handle = self.get(id)?;
-        handle.kicked.store(true, Ordering::Relaxed);
-        handle.stop.cancel();
+        self.get(id)?.stop_for(StopReason::Kicked);
         Ok(())
+    }
+
+    /// Gives client `id` the name `name`. Another live connection with that name is told to
+    /// stop: the newest connection wins, because a device that reconnects after a network
+    /// glitch is the real one while its old connection may not have timed out yet. Returns
+    /// the id of the connection replaced, if any.
+    pub fn claim_name(&self, id: ClientId, name: &str) -> Option<ClientId> {
+        let clients = self.lock();
+        let previous = clients
+            .values()
+            .find(|h| h.id != id && h.name.lock().unwrap_or_else(|p| p.into_inner()).as_deref() == Some(name))
+            .cloned();
+        if let Some(me) = clients.get(&id) {
+            me.set_name(name.to_owned());
+        }
+        drop(clients);
+        let previous = previous?;
+        *previous.name.lock().unwrap_or_else(|p| p.into_inner()) = None;
+        previous.stop_for(StopReason::Replaced);
+        Some(previous.id)
     }
 
     fn get(&self, id: ClientId) -> Result<Arc<ClientHandle>, PushError> {
@@ -205,9 +239,14 @@ impl ClientHandle {
         self.stop.cancelled().await;
     }
 
-    /// Whether the stop was a kick (rather than server shutdown).
-    pub fn was_kicked(&self) -> bool {
-        self.kicked.load(Ordering::Relaxed)
+    /// Why the connection was told to stop; `None` means server shutdown.
+    pub fn stop_reason(&self) -> Option<StopReason> {
+        *self.stop_reason.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn stop_for(&self, reason: StopReason) {
+        *self.stop_reason.lock().unwrap_or_else(|p| p.into_inner()) = Some(reason);
+        self.stop.cancel();
     }
 
     /// Sets the name the client gave.
@@ -232,6 +271,8 @@ impl ClientHandle {
             idle_for: Duration::from_millis(now_ms.saturating_sub(last)),
             messages: self.stats.messages.load(Ordering::Relaxed),
             bytes_in: self.stats.bytes_in.load(Ordering::Relaxed),
+            readings: self.stats.readings.load(Ordering::Relaxed),
+            last_reading: self.last_reading.lock().unwrap_or_else(|p| p.into_inner()).clone(),
         }
     }
 }
@@ -248,6 +289,12 @@ impl Registration {
         stats.messages.fetch_add(u64::from(messages), Ordering::Relaxed);
         stats.bytes_in.fetch_add(bytes as u64, Ordering::Relaxed);
         stats.last_active_ms.store(self.registry.now_ms(), Ordering::Relaxed);
+    }
+
+    /// Records `count` readings stored, the last of which was `last` (as sent).
+    pub fn record_readings(&self, count: usize, last: Arc<str>) {
+        self.handle.stats.readings.fetch_add(count as u64, Ordering::Relaxed);
+        *self.handle.last_reading.lock().unwrap_or_else(|p| p.into_inner()) = Some(last);
     }
 
     /// Removes the client now; returns how many clients remain.
@@ -314,7 +361,7 @@ mod tests {
         let id = r.handle().id;
         reg.push(id, Push::Operator("fills the queue".into())).expect("queued");
         assert_eq!(reg.kick(id), Ok(()));
-        assert!(r.handle().was_kicked());
+        assert_eq!(r.handle().stop_reason(), Some(StopReason::Kicked));
         assert!(!server.is_cancelled(), "a kick stops one client, not the server");
         assert_eq!(reg.kick(id + 1), Err(PushError::NoSuchClient(id + 1)));
     }
@@ -330,6 +377,20 @@ mod tests {
         });
         assert!(task.await.expect_err("the task panicked").is_panic());
         assert!(reg.is_empty());
+    }
+
+    #[test]
+    fn the_newest_connection_with_a_name_wins() {
+        let reg = Registry::new();
+        let (tx, _rx) = mpsc::channel(1);
+        let (old, _) = reg.register(peer(1), tx.clone(), CancellationToken::new());
+        let (new, _) = reg.register(peer(2), tx, CancellationToken::new());
+        assert_eq!(reg.claim_name(old.handle().id, "esp-1"), None);
+        assert_eq!(reg.claim_name(new.handle().id, "esp-1"), Some(old.handle().id));
+        assert_eq!(old.handle().stop_reason(), Some(StopReason::Replaced));
+        assert_eq!(new.handle().stop_reason(), None);
+        let names: Vec<_> = reg.snapshot().into_iter().map(|i| i.name).collect();
+        assert_eq!(names, vec![None, Some("esp-1".to_owned())]);
     }
 
     #[test]

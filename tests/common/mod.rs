@@ -28,6 +28,8 @@ pub struct Server {
     stderr: Receiver<String>,
     /// Every stderr line seen so far (the log).
     log: Vec<String>,
+    /// Its data directory (readings store), removed with the server.
+    data: tempfile::TempDir,
 }
 
 impl Server {
@@ -61,8 +63,15 @@ impl Server {
         Self::spawn_command(command, Stdio::piped())
     }
 
-    fn spawn_command(mut command: Command, stdin: Stdio) -> Server {
+    fn spawn_command(command: Command, stdin: Stdio) -> Server {
+        let data = tempfile::tempdir().expect("a data directory");
+        Self::spawn_in(command, stdin, data)
+    }
+
+    /// Starts `command` with `data` as its data directory (unless its arguments name another).
+    pub fn spawn_in(mut command: Command, stdin: Stdio, data: tempfile::TempDir) -> Server {
         let mut child = command
+            .env("IOTCHAT_DATA_DIR", data.path())
             .env("RUST_LOG", "info")
             .stdin(stdin)
             .stdout(Stdio::piped())
@@ -79,10 +88,24 @@ impl Server {
             stdout,
             stderr,
             log: Vec::new(),
+            data,
         };
         let line = server.stdout_line_matching(|l| l.starts_with("listening on "));
         server.addr = line["listening on ".len()..].parse().expect("a socket address after `listening on`");
         server
+    }
+
+    /// Its data directory.
+    pub fn data_dir(&self) -> &std::path::Path {
+        self.data.path()
+    }
+
+    /// Kills the process (SIGKILL) and hands back its data directory, for a restart.
+    pub fn kill_hard(mut self) -> tempfile::TempDir {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let placeholder = tempfile::tempdir().expect("tempdir");
+        std::mem::replace(&mut self.data, placeholder)
     }
 
     /// The process id.

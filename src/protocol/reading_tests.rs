@@ -1,0 +1,108 @@
+use super::*;
+
+fn reading(ts: Option<i64>, values: &[(&str, Value)]) -> Meaning {
+    Meaning::Reading(Reading { ts, values: values.iter().map(|(k, v)| (k.to_string(), v.clone())).collect() })
+}
+
+fn text(s: &str) -> Value {
+    Value::Text(s.to_owned())
+}
+
+#[test]
+fn valid_messages() {
+    use Value::*;
+    let cases: Vec<(&str, Meaning)> = vec![
+        ("23.5", reading(None, &[("value", Float(23.5))])),
+        ("-4", reading(None, &[("value", Int(-4))])),
+        ("open", reading(None, &[("value", text("open"))])),
+        ("true", reading(None, &[("value", Bool(true))])),
+        (
+            "temp=23.5 hum=41 door=open",
+            reading(None, &[("temp", Float(23.5)), ("hum", Int(41)), ("door", text("open"))]),
+        ),
+        (
+            "temp=23.5,hum=41;ok=false",
+            reading(None, &[("temp", Float(23.5)), ("hum", Int(41)), ("ok", Bool(false))]),
+        ),
+        ("  a=1 ,; b=2  ", reading(None, &[("a", Int(1)), ("b", Int(2))])),
+        ("t=1 ts=1763900000000", reading(Some(1_763_900_000_000), &[("t", Int(1))])),
+        ("ts=5 t=1", reading(Some(5), &[("t", Int(1))])),
+        (r#"{"temp":23.5,"hum":41}"#, reading(None, &[("temp", Float(23.5)), ("hum", Int(41))])),
+        (r#"{"ok":true,"s":"a b","ts":7}"#, reading(Some(7), &[("ok", Bool(true)), ("s", text("a b"))])),
+        ("big=99999999999999999999", reading(None, &[("big", Float(1e20))])),
+        ("HELLO esp-1", Meaning::Hello("esp-1".into())),
+        ("HELLO  kitchen_2.a:b ", Meaning::Hello("kitchen_2.a:b".into())),
+        ("hello there", Meaning::Chat),
+        ("HELLOWORLD", reading(None, &[("value", text("HELLOWORLD"))])),
+        ("two words", Meaning::Chat),
+        ("close socket", Meaning::Chat),
+        ("", Meaning::Chat),
+    ];
+    for (input, want) in cases {
+        assert_eq!(classify(input), Ok(want), "{input:?}");
+    }
+}
+
+#[test]
+fn refused_messages_say_why() {
+    let cases: &[(&str, &str)] = &[
+        ("HELLO", "invalid device name"),
+        ("HELLO a b", "invalid device name"),
+        ("HELLO bad/name", "invalid device name"),
+        ("temp=1 hello", "`hello` is not key=value"),
+        ("=5", "invalid key"),
+        ("a=1 a=2", "appears twice"),
+        ("a=", "has no value"),
+        ("x=1e999", "not a finite number"),
+        ("x=NaN", "not a finite number"),
+        ("inf", "not a finite number"),
+        ("ts=soon t=1", "unix milliseconds"),
+        ("ts=-1 t=1", "unix milliseconds"),
+        ("ts=1", "no values"),
+        ("{}", "no values"),
+        ("{not json", "invalid JSON"),
+        (r#"{"a":{"b":1}}"#, "not a number, boolean or string"),
+        (r#"{"a":[1]}"#, "not a number, boolean or string"),
+        (r#"{"a":null}"#, "not a number, boolean or string"),
+        (r#"{"ts":"x","a":1}"#, "unix milliseconds"),
+        (r#"{"a":1,"a":2}"#, "appears twice"),
+    ];
+    for (input, want) in cases {
+        let err = classify(input).expect_err(input).to_string();
+        assert!(err.contains(want), "{input:?}: {err}");
+    }
+}
+
+#[test]
+fn hostile_input_is_bounded_and_refused() {
+    let thousands: String = (0..5000).map(|i| format!("k{i}=1 ")).collect();
+    assert_eq!(classify(&thousands), Err(ReadingError::TooManyPairs));
+
+    let huge_key = format!("{}=1", "k".repeat(100_000));
+    let err = classify(&huge_key).expect_err("huge key");
+    assert!(err.to_string().len() < 400, "error lines stay short");
+
+    let huge_value = format!("k={}", "v".repeat(MAX_VALUE + 1));
+    assert_eq!(classify(&huge_value), Err(ReadingError::ValueTooLong("k".into())));
+
+    let deep = format!("{}{}", "{\"a\":".repeat(10_000), "}".repeat(10_000));
+    assert!(
+        matches!(classify(&deep), Err(ReadingError::BadJson(_))),
+        "deep JSON is refused, not recursed into"
+    );
+
+    let json_pairs: String =
+        format!("{{{}}}", (0..5000).map(|i| format!("\"k{i}\":1")).collect::<Vec<_>>().join(","));
+    assert_eq!(classify(&json_pairs), Err(ReadingError::TooManyPairs));
+
+    assert!(matches!(classify("a=\u{0}b"), Ok(Meaning::Reading(_))), "NUL in a value is text");
+    assert!(matches!(classify("k\u{1}=1"), Err(ReadingError::BadKey(_))));
+    assert!(matches!(classify(&format!("HELLO {}", "n".repeat(1000))), Err(ReadingError::BadName(_))));
+}
+
+#[test]
+fn error_texts_cut_multibyte_characters_safely() {
+    let key = "é".repeat(200);
+    let err = classify(&format!("{key}=1")).expect_err("long key");
+    assert!(err.to_string().contains("invalid key"));
+}

@@ -1,0 +1,96 @@
+use super::*;
+use crate::protocol::reading::Value;
+
+const LIMITS: Limits = Limits { max_line_bytes: 64, idle_flush: Some(Duration::from_millis(200)) };
+
+fn run(session: &mut Session, input: &[u8]) -> (String, Progress) {
+    let mut out = Vec::new();
+    let progress = session.receive(input, Instant::now(), &mut out);
+    (String::from_utf8(out).expect("utf-8"), progress)
+}
+
+fn session() -> Session {
+    Session::new(LIMITS, "127.0.0.1:5000")
+}
+
+#[test]
+fn many_messages_in_one_read_make_one_output() {
+    let (out, p) = run(&mut session(), b"a b\nc d\r\ne f\n");
+    assert_eq!(out, "A B\nC D\nE F\n");
+    assert_eq!(p, Progress { messages: 3, close: false });
+}
+
+#[test]
+fn close_socket_answers_then_stops_reading() {
+    let mut s = session();
+    let (out, p) = run(&mut s, b"x y\nclose socket\nafter\n");
+    assert_eq!(out, "X Y\nCLOSE SOCKET\n");
+    assert!(p.close);
+    assert_eq!(s.deadline(), None);
+    let (out, p) = run(&mut s, b"more\n");
+    assert_eq!((out.as_str(), p.close), ("", true));
+    assert!(s.take_readings().is_empty(), "nothing after CLOSE SOCKET is a reading");
+}
+
+#[test]
+fn an_over_long_line_gets_one_error_line_and_the_session_goes_on() {
+    let mut s = Session::new(Limits { max_line_bytes: 16, ..LIMITS }, "peer");
+    let (out, p) = run(&mut s, b"0123456789abcdefXYZ\nok go\n");
+    assert_eq!(out, format!("error: {}\nOK GO\n", lines::too_long(16)));
+    assert_eq!(p.messages, 2);
+}
+
+#[test]
+fn a_message_without_lf_is_answered_after_the_idle_window() {
+    let mut s = session();
+    let t0 = Instant::now();
+    let mut out = Vec::new();
+    s.receive(b"hello", t0, &mut out);
+    assert!(out.is_empty());
+    let deadline = s.deadline().expect("a deadline while bytes wait");
+    assert_eq!(deadline, t0 + Duration::from_millis(200));
+    let p = s.handle_timeout(deadline, &mut out);
+    assert_eq!((out.as_slice(), p.messages), (&b"HELLO\n"[..], 1));
+}
+
+#[test]
+fn readings_are_collected_under_the_device_known_at_that_point() {
+    let mut s = session();
+    let (out, _) = run(&mut s, b"21.5\nHELLO esp-1\ntemp=20 ts=5\nnot a reading\n");
+    assert_eq!(out, "21.5\nHELLO ESP-1\nTEMP=20 TS=5\nNOT A READING\n");
+    assert_eq!(s.take_claim().as_deref(), Some("esp-1"));
+    let got = s.take_readings();
+    assert_eq!(got.len(), 2);
+    assert_eq!(&*got[0].device, "127.0.0.1:5000");
+    assert_eq!(got[0].reading.values, vec![("value".to_owned(), Value::Float(21.5))]);
+    assert_eq!(&*got[1].device, "esp-1");
+    assert_eq!(got[1].reading.ts, Some(5));
+    assert_eq!(&*got[1].line, "temp=20 ts=5");
+    assert!(s.take_readings().is_empty() && s.take_claim().is_none(), "taken once");
+}
+
+#[test]
+fn a_refused_reading_gets_an_error_line_instead_of_its_ack() {
+    let mut s = session();
+    let (out, p) = run(&mut s, b"t=1e999\nok=1\n");
+    assert!(out.starts_with("error: `1e999` is not a finite number\n"), "{out}");
+    assert!(out.ends_with("\nOK=1\n"));
+    assert_eq!(p.messages, 2);
+    assert_eq!(s.take_readings().len(), 1);
+}
+
+#[test]
+fn a_second_hello_is_refused() {
+    let mut s = session();
+    let (out, _) = run(&mut s, b"HELLO a\nHELLO b\n");
+    assert_eq!(out, "HELLO A\nerror: this connection is already named a; reconnect to use b\n");
+    assert_eq!(s.take_claim().as_deref(), Some("a"));
+}
+
+#[test]
+fn invalid_utf8_is_an_error_not_a_reading() {
+    let mut s = session();
+    let (out, _) = run(&mut s, b"t=\xff\n");
+    assert!(out.starts_with("error: message is not valid UTF-8"));
+    assert!(s.take_readings().is_empty());
+}
