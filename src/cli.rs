@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 
 use clap::{ArgAction, Args, Parser, Subcommand};
-use iotchat::config::{ChatOverrides, ServeOverrides};
+use iotchat::config::{ChatOverrides, FakeDeviceOverrides, ServeOverrides};
 
 const EXAMPLES: &str = "\
 Examples:
@@ -220,6 +220,21 @@ impl ChatArgs {
             server: self.server.clone(),
             retry: self.retry,
             reply_timeout: self.reply_timeout.clone(),
+        }
+    }
+}
+
+impl FakeDeviceArgs {
+    /// The flags as overrides for the profile.
+    pub fn overrides(&self) -> FakeDeviceOverrides {
+        FakeDeviceOverrides {
+            server: self.server.clone(),
+            count: self.count,
+            interval: self.interval.clone(),
+            messages: self.messages,
+            duration: self.duration.clone(),
+            name_prefix: self.name_prefix.clone(),
+            buffer: self.buffer,
         }
     }
 }

@@ -8,6 +8,7 @@
 pub mod backoff;
 pub mod client;
 pub mod config;
+pub mod fleet;
 pub mod protocol;
 pub mod server;
 pub mod store;

@@ -140,7 +140,7 @@ fn chat_with_retry_reconnects_after_being_kicked() {
         .expect("chat starts");
     server.wait_for_clients(1);
     server.console("kick 1");
-    server.log_line_containing("kicked by the operator");
+    // Only the reconnect is awaited: the kicked task may log its end after the chat is back.
     server.log_line_matching(|l| l.contains("client connected") && l.contains("client=2")); // back as client 2
     server.wait_for_clients(1);
     let _ = chat.kill();

@@ -1,3 +1,5 @@
-//! Clients of the chat server. `chat` is the interactive (and pipe-friendly) client.
+//! Clients of the server: `chat`, the interactive (and pipe-friendly) client, and
+//! `fake_device`, the driver of simulated ESP8266 sensor nodes.
 
 pub mod chat;
+pub mod fake_device;

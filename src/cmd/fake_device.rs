@@ -1,7 +1,57 @@
-//! `iotchat fake-device` (being written).
+//! `iotchat fake-device`.
+
+use std::io::{IsTerminal, Write};
+
+use anyhow::Context;
+use iotchat::client::fake_device::{self, Control, ProgressMode};
+use iotchat::config::{FakeDeviceConfig, FakeDeviceStop, LoadedProfile};
+use tracing::{info, warn};
 
 use crate::cli::FakeDeviceArgs;
 
-pub async fn run(_args: FakeDeviceArgs) -> anyhow::Result<()> {
-    anyhow::bail!("`iotchat fake-device` is not built yet")
+pub async fn run(args: FakeDeviceArgs) -> anyhow::Result<()> {
+    let loaded = LoadedProfile::load(args.profile.as_deref())?;
+    let config = FakeDeviceConfig::resolve(args.overrides(), &loaded)?;
+    let control = Control::default();
+    tokio::spawn(watch_signals(control.clone()));
+    let progress = if std::io::stderr().is_terminal() { ProgressMode::Bar } else { ProgressMode::Plain };
+    info!(
+        server = %config.server,
+        devices = config.count,
+        interval = ?config.interval,
+        stop = ?config.stop,
+        "starting devices{}",
+        if config.stop == FakeDeviceStop::Signal { "; Ctrl-C stops them" } else { "" }
+    );
+    let report = fake_device::run(&config, control, progress).await?;
+    let mut stdout = std::io::stdout().lock();
+    writeln!(stdout, "{}", report.summary()).context("cannot write the summary to standard output")?;
+    stdout.flush().context("cannot write the summary to standard output")?;
+    if report.is_clean() {
+        return Ok(());
+    }
+    let t = report.totals;
+    let why = report.last_error.map(|e| format!(" (last problem: {e})")).unwrap_or_default();
+    anyhow::bail!(
+        "not every reading was acknowledged: {} dropped, {} unacknowledged, {} mismatched replies{why}",
+        t.dropped,
+        t.unacked,
+        t.mismatches
+    )
+}
+
+/// The first SIGINT/SIGTERM stops the readings and waits briefly for acks; a second one
+/// stops at once (the summary is still printed).
+async fn watch_signals(control: Control) {
+    use tokio::signal::unix::{SignalKind, signal};
+    let (Ok(mut term), Ok(mut int)) = (signal(SignalKind::terminate()), signal(SignalKind::interrupt()))
+    else {
+        warn!("cannot watch SIGINT/SIGTERM; stop fake-device with SIGKILL");
+        return;
+    };
+    tokio::select! { _ = term.recv() => {}, _ = int.recv() => {} }
+    info!("stopping: waiting a few seconds for outstanding acks (press Ctrl-C again to stop now)");
+    control.stop.cancel();
+    tokio::select! { _ = term.recv() => {}, _ = int.recv() => {} }
+    control.abort.cancel();
 }

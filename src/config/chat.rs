@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use super::{ConfigError, DEFAULT_BIND, LoadedProfile, Origin, parse_duration};
+use super::{ConfigError, DEFAULT_BIND, LoadedProfile, check_host_port, parse_duration, server_from_bind};
 
 const DEFAULT_REPLY_TIMEOUT: Duration = Duration::from_secs(5);
 
@@ -50,28 +50,6 @@ impl ChatConfig {
             None => DEFAULT_REPLY_TIMEOUT,
         };
         Ok(Self { server, retry: flags.retry || p.chat.retry.unwrap_or(false), reply_timeout })
-    }
-}
-
-/// The address a client on this machine uses to reach a server bound to `bind`.
-fn server_from_bind(bind: &str) -> String {
-    match bind.rsplit_once(':') {
-        Some(("0.0.0.0", port)) => format!("127.0.0.1:{port}"),
-        Some(("[::]", port)) => format!("[::1]:{port}"),
-        _ => bind.to_owned(),
-    }
-}
-
-fn check_host_port(text: String, origin: Origin) -> Result<String, ConfigError> {
-    let ok = matches!(text.rsplit_once(':'), Some((host, port)) if !host.is_empty() && port.parse::<u16>().is_ok());
-    if ok {
-        Ok(text)
-    } else {
-        Err(ConfigError::Invalid {
-            origin,
-            value: text,
-            expected: "write HOST:PORT such as 127.0.0.1:12000 or esp-server.local:12000".into(),
-        })
     }
 }
 

@@ -3,6 +3,7 @@
 //! the file and key at fault, and what is allowed.
 
 mod chat;
+mod fake_device;
 mod profile;
 mod serve;
 
@@ -10,6 +11,7 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 
 pub use chat::{ChatConfig, ChatOverrides};
+pub use fake_device::{FakeDeviceConfig, FakeDeviceOverrides, FakeDeviceStop};
 pub use profile::{ChatSection, FakeDeviceSection, Profile, ServeSection, StoreSection};
 pub use serve::{DEFAULT_BIND, ServeConfig, ServeOverrides};
 
@@ -125,5 +127,28 @@ pub fn data_dir(flag: Option<PathBuf>, loaded: &LoadedProfile) -> PathBuf {
     match env("HOME") {
         Some(home) => home.join(".local/share/iotchat"),
         None => PathBuf::from("iotchat-data"),
+    }
+}
+
+/// The address a client on this machine uses to reach a server bound to `bind`.
+pub(crate) fn server_from_bind(bind: &str) -> String {
+    match bind.rsplit_once(':') {
+        Some(("0.0.0.0", port)) => format!("127.0.0.1:{port}"),
+        Some(("[::]", port)) => format!("[::1]:{port}"),
+        _ => bind.to_owned(),
+    }
+}
+
+/// Checks a `HOST:PORT` to connect to (so port 0 is refused).
+pub(crate) fn check_host_port(text: String, origin: Origin) -> Result<String, ConfigError> {
+    let ok = matches!(text.rsplit_once(':'), Some((host, port)) if !host.is_empty() && port.parse::<u16>().is_ok_and(|p| p > 0));
+    if ok {
+        Ok(text)
+    } else {
+        Err(ConfigError::Invalid {
+            origin,
+            value: text,
+            expected: "write HOST:PORT such as 127.0.0.1:12000 or esp-server.local:12000".into(),
+        })
     }
 }

@@ -1,0 +1,452 @@
+//! One device's behaviour as a sans-IO state machine: when to read the sensors, what to send,
+//! which reply acknowledges what, what to keep for resending, when to give up on a
+//! connection and when to try again. No sockets, no runtime, no clock: the driver passes
+//! `now` (monotonic) and `wall_ms` (unix ms, the device's own clock) in, writes what the
+//! device puts in `out`, and sleeps until [`Device::poll_timeout`].
+//!
+//! The firmware copies this machine, so its rules are the device contract:
+//!
+//! - On connecting, send `HELLO <name>`; the echo `HELLO <NAME>` means the server knows us.
+//! - Every interval (±10 %) take a reading and append it to a bounded buffer of unacknowledged
+//!   readings. When the buffer is full, the oldest reading is dropped (and counted).
+//! - Send the buffer in order, at most [`MAX_IN_FLIGHT`] lines ahead of the replies. Replies
+//!   come in order, one per line: the reading's line upper-cased acknowledges it; an `error: `
+//!   line means it was not stored, so it goes back to the buffer and is resent an interval
+//!   later; `notice: ` and `operator: ` lines answer nothing (a notice means the server is
+//!   closing); anything else is a mismatch and the connection is restarted.
+//! - A reply later than the ack timeout means the connection is dead. When a connection ends,
+//!   the readings in flight go back to the buffer's front, in order, and are resent after the
+//!   next HELLO, with the same line (and `ts`), so the server stores each once.
+//! - Reconnect after a capped exponential backoff with jitter, reset by a successful HELLO.
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+use std::sync::atomic::Ordering::Relaxed;
+use std::time::{Duration, Instant};
+
+use super::sensor::Sensor;
+use super::stats::{Stats, bump};
+use crate::backoff::Backoff;
+use crate::protocol::lines;
+
+/// How far the time between two readings may stray from the interval, as a fraction.
+pub const JITTER: f64 = 0.1;
+/// Readings sent ahead of their replies at most.
+pub const MAX_IN_FLIGHT: usize = 64;
+/// After the last reading, how long a device keeps trying to get its buffer acknowledged.
+pub const WIND_DOWN: Duration = Duration::from_secs(5);
+/// First reconnect delay; it doubles up to [`BACKOFF_MAX`].
+pub const BACKOFF_INITIAL: Duration = Duration::from_millis(100);
+/// Longest reconnect delay.
+pub const BACKOFF_MAX: Duration = Duration::from_secs(5);
+
+/// What a device is told at birth.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// Its name, sent in `HELLO`.
+    pub name: String,
+    /// Time between readings, before jitter.
+    pub interval: Duration,
+    /// Most unacknowledged readings kept (at least 1).
+    pub buffer: usize,
+    /// A reply later than this means the connection is dead.
+    pub ack_timeout: Duration,
+    /// Stop after this many readings; `None` runs until [`Device::stop_producing`].
+    pub messages: Option<u64>,
+    /// Seeds the sensors and the jitter.
+    pub seed: u64,
+    /// When to connect and take the first reading (spreads a fleet's start).
+    pub start_at: Instant,
+}
+
+/// A reading not yet acknowledged.
+#[derive(Debug)]
+struct Pending {
+    /// Production order, from 1.
+    seq: u64,
+    /// The line, without LF; resends reuse it unchanged.
+    line: Box<str>,
+    /// Written to a server before.
+    written: bool,
+}
+
+/// What a line in flight was.
+#[derive(Debug)]
+enum Slot {
+    Hello,
+    Reading(Pending),
+    /// A reading dropped from the full buffer while in flight: its reply is still to come.
+    Dropped(Box<str>),
+}
+
+#[derive(Debug)]
+struct InFlight {
+    slot: Slot,
+    sent_at: Instant,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Link {
+    /// Not connected; try again at `retry_at`.
+    Down { retry_at: Instant },
+    /// The driver is connecting (or waiting for its turn to).
+    Connecting,
+    /// Connected. `greeted`: the HELLO was acknowledged. `dead`: the driver must close it.
+    Up { greeted: bool, dead: bool },
+}
+
+/// One simulated device. See the module documentation for its rules.
+#[derive(Debug)]
+pub struct Device {
+    hello: Box<str>,
+    interval: Duration,
+    ack_timeout: Duration,
+    buffer: usize,
+    messages: Option<u64>,
+    sensor: Sensor,
+    rng: fastrand::Rng,
+    stats: Arc<Stats>,
+    produced: u64,
+    last_ts: Option<i64>,
+    /// When the next reading is due; `None` once the device stopped producing.
+    next_reading_at: Option<Instant>,
+    /// Once producing stopped: when to give up on the readings still unacknowledged.
+    wind_down_until: Option<Instant>,
+    /// After an `error: ` reply, nothing is sent before this.
+    hold_until: Option<Instant>,
+    link: Link,
+    /// Connected before: the next connection is a reconnect.
+    ever_connected: bool,
+    backoff: Backoff,
+    in_flight: VecDeque<InFlight>,
+    /// Readings to send, oldest first.
+    backlog: VecDeque<Pending>,
+    /// Readings held (in flight or in the backlog), dropped ones excluded.
+    buffered: usize,
+}
+
+impl Device {
+    /// A device that connects and takes its first reading at `settings.start_at`.
+    pub fn new(settings: Settings, stats: Arc<Stats>) -> Self {
+        let mut rng = fastrand::Rng::with_seed(settings.seed);
+        let sensor = Sensor::new(rng.u64(..));
+        let producing = settings.messages != Some(0);
+        Self {
+            hello: format!("HELLO {}", settings.name).into_boxed_str(),
+            interval: settings.interval,
+            ack_timeout: settings.ack_timeout,
+            buffer: settings.buffer.max(1),
+            messages: settings.messages,
+            sensor,
+            rng,
+            stats,
+            produced: 0,
+            last_ts: None,
+            next_reading_at: producing.then_some(settings.start_at),
+            wind_down_until: (!producing).then_some(settings.start_at),
+            hold_until: None,
+            link: Link::Down { retry_at: settings.start_at },
+            ever_connected: false,
+            backoff: Backoff::new(BACKOFF_INITIAL, BACKOFF_MAX),
+            in_flight: VecDeque::new(),
+            backlog: VecDeque::new(),
+            buffered: 0,
+        }
+    }
+
+    /// Its name.
+    pub fn name(&self) -> &str {
+        &self.hello["HELLO ".len()..]
+    }
+
+    /// Readings produced so far.
+    pub fn produced(&self) -> u64 {
+        self.produced
+    }
+
+    /// Readings produced and neither acknowledged nor dropped.
+    pub fn unacked(&self) -> usize {
+        self.buffered
+    }
+
+    /// Whether it still takes readings.
+    pub fn is_producing(&self) -> bool {
+        self.next_reading_at.is_some()
+    }
+
+    /// Whether it is connected and greeted.
+    pub fn is_greeted(&self) -> bool {
+        matches!(self.link, Link::Up { greeted: true, .. })
+    }
+
+    /// When [`Device::handle_timeout`] (or a connect attempt) is due next.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        let link = match self.link {
+            Link::Down { retry_at } => Some(retry_at),
+            Link::Connecting | Link::Up { dead: true, .. } => None,
+            Link::Up { dead: false, .. } => {
+                let ack = self.in_flight.front().map(|f| f.sent_at + self.ack_timeout);
+                min_opt(ack, self.hold_until.filter(|_| !self.backlog.is_empty()))
+            }
+        };
+        let wind_down = self.wind_down_until.filter(|_| self.buffered > 0);
+        min_opt(min_opt(self.next_reading_at, wind_down), link)
+    }
+
+    /// Takes the readings that are due and notices a reply that is overdue.
+    pub fn handle_timeout(&mut self, now: Instant, wall_ms: i64) {
+        if let Some(at) = self.next_reading_at.filter(|&at| at <= now) {
+            self.produce(wall_ms);
+            if self.messages.is_some_and(|n| self.produced >= n) {
+                self.stop_producing(now);
+            } else {
+                // Keep the rhythm, but never try to catch up after a stall.
+                let next = at + self.jittered(self.interval);
+                self.next_reading_at =
+                    Some(if next > now { next } else { now + self.jittered(self.interval) });
+            }
+        }
+        if self.hold_until.is_some_and(|t| t <= now) {
+            self.hold_until = None;
+        }
+        if let Link::Up { dead: false, greeted } = self.link {
+            let overdue = self.in_flight.front().is_some_and(|f| f.sent_at + self.ack_timeout <= now);
+            if overdue {
+                self.link = Link::Up { greeted, dead: true };
+            }
+        }
+    }
+
+    /// Stops taking readings; the unacknowledged ones get [`WIND_DOWN`] more.
+    pub fn stop_producing(&mut self, now: Instant) {
+        self.next_reading_at = None;
+        self.wind_down_until.get_or_insert(now + WIND_DOWN);
+    }
+
+    /// Done: no more readings to take, and none left to deliver (or no time left to).
+    pub fn is_finished(&self, now: Instant) -> bool {
+        self.next_reading_at.is_none()
+            && (self.buffered == 0 || self.wind_down_until.is_some_and(|t| t <= now))
+    }
+
+    /// Whether the driver should connect now.
+    pub fn connect_due(&self, now: Instant) -> bool {
+        matches!(self.link, Link::Down { retry_at } if retry_at <= now) && !self.is_finished(now)
+    }
+
+    /// The driver starts connecting (maybe after waiting its turn): no retry deadline meanwhile.
+    pub fn on_connecting(&mut self) {
+        self.link = Link::Connecting;
+    }
+
+    /// Whether the driver is connecting.
+    pub fn is_connecting(&self) -> bool {
+        self.link == Link::Connecting
+    }
+
+    /// The connect attempt failed; the next one waits for the backoff.
+    pub fn on_connect_failed(&mut self, now: Instant) {
+        self.link = Link::Down { retry_at: now + self.retry_delay() };
+    }
+
+    /// Connected: writes `HELLO <name>` to `out`. Readings follow from [`Device::poll_transmit`].
+    pub fn on_connected(&mut self, now: Instant, out: &mut Vec<u8>) {
+        self.link = Link::Up { greeted: false, dead: false };
+        if self.ever_connected {
+            bump(&self.stats.reconnects);
+        }
+        self.ever_connected = true;
+        write_line(out, &self.hello);
+        self.in_flight.push_back(InFlight { slot: Slot::Hello, sent_at: now });
+    }
+
+    /// Writes what may be sent now to `out`: buffered readings, oldest first, up to the window.
+    pub fn poll_transmit(&mut self, now: Instant, out: &mut Vec<u8>) {
+        let up = matches!(self.link, Link::Up { dead: false, .. });
+        if !up || self.hold_until.is_some_and(|t| now < t) {
+            return;
+        }
+        // The window counts readings (dropped ones included: their replies are still due).
+        let hello = usize::from(matches!(self.in_flight.front(), Some(InFlight { slot: Slot::Hello, .. })));
+        let window = MAX_IN_FLIGHT.min(self.buffer) + hello;
+        while self.in_flight.len() < window {
+            let Some(mut p) = self.backlog.pop_front() else { break };
+            write_line(out, &p.line);
+            bump(if p.written { &self.stats.resent } else { &self.stats.sent });
+            p.written = true;
+            self.in_flight.push_back(InFlight { slot: Slot::Reading(p), sent_at: now });
+        }
+    }
+
+    /// Handles one line from the server (without its LF).
+    pub fn on_line(&mut self, line: &[u8], now: Instant) {
+        let Ok(text) = std::str::from_utf8(line) else { return self.mismatch() };
+        if text.starts_with(lines::NOTICE) {
+            // The server closes after a notice and answers nothing more: no reason to wait.
+            return self.mark_dead();
+        }
+        if text.starts_with(lines::OPERATOR) {
+            return;
+        }
+        let Some(front) = self.in_flight.pop_front() else { return self.mismatch() };
+        let is_error = text.starts_with(lines::ERROR);
+        match front.slot {
+            Slot::Hello if is_ack(text, &self.hello) => self.on_greeted(),
+            // Refused (server full, bad name): the server closes; back off and try again.
+            Slot::Hello if is_error => self.mark_dead(),
+            Slot::Hello => self.mismatch(),
+            Slot::Reading(p) if is_ack(text, &p.line) => {
+                self.buffered -= 1;
+                bump(&self.stats.acked);
+                self.stats.latency.record(now.saturating_duration_since(front.sent_at));
+            }
+            Slot::Reading(p) => {
+                self.requeue(p);
+                if is_error {
+                    bump(&self.stats.server_errors);
+                    self.hold_until = Some(now + self.interval);
+                } else {
+                    self.mismatch();
+                }
+            }
+            Slot::Dropped(line) if is_ack(text, &line) => bump(&self.stats.late_acks),
+            Slot::Dropped(_) if is_error => {}
+            Slot::Dropped(_) => self.mismatch(),
+        }
+    }
+
+    /// A line from the server was too long to be anything we sent: a mismatch.
+    pub fn on_overlong_line(&mut self) {
+        self.mismatch();
+    }
+
+    /// Whether the connection must be closed (overdue reply, mismatch, notice, refusal).
+    pub fn wants_close(&self) -> bool {
+        matches!(self.link, Link::Up { dead: true, .. })
+    }
+
+    /// The connection ended (either side closed it, or it failed): the readings in flight go
+    /// back to the buffer's front, and a reconnect is scheduled.
+    pub fn on_closed(&mut self, now: Instant) {
+        if !matches!(self.link, Link::Up { .. }) {
+            return;
+        }
+        if self.is_greeted() {
+            self.stats.connected.fetch_sub(1, Relaxed);
+        }
+        let returning: Vec<Pending> = self
+            .in_flight
+            .drain(..)
+            .filter_map(|f| match f.slot {
+                Slot::Reading(p) => Some(p),
+                Slot::Hello | Slot::Dropped(_) => None,
+            })
+            .collect();
+        for p in returning.into_iter().rev() {
+            self.requeue(p);
+        }
+        self.hold_until = None;
+        self.link = Link::Down { retry_at: now + self.retry_delay() };
+    }
+
+    /// Stops for good: closes the books on the connection and counts what is left unacknowledged.
+    pub fn finish(mut self, now: Instant) -> usize {
+        self.on_closed(now);
+        let left = self.buffered;
+        self.stats.unacked.fetch_add(left as u64, Relaxed);
+        left
+    }
+
+    fn produce(&mut self, wall_ms: i64) {
+        // The device's clock may stand still or step back; its readings' ts must not.
+        let ts = self.last_ts.map_or(wall_ms, |last| wall_ms.max(last + 1));
+        self.last_ts = Some(ts);
+        let line = self.sensor.read(ts).into_boxed_str();
+        self.produced += 1;
+        bump(&self.stats.produced);
+        if self.buffered >= self.buffer {
+            self.drop_oldest();
+        }
+        self.backlog.push_back(Pending { seq: self.produced, line, written: false });
+        self.buffered += 1;
+    }
+
+    /// Makes room for one reading: the oldest one held goes, in flight or not.
+    fn drop_oldest(&mut self) {
+        let in_flight = self.in_flight.iter().position(|f| matches!(f.slot, Slot::Reading(_)));
+        let in_flight_seq = in_flight.and_then(|i| match &self.in_flight[i].slot {
+            Slot::Reading(p) => Some(p.seq),
+            _ => None,
+        });
+        match (in_flight, in_flight_seq, self.backlog.front()) {
+            (Some(i), Some(seq), front) if front.is_none_or(|b| seq < b.seq) => {
+                // Its reply is still to come: keep its place so later replies still line up.
+                let slot = &mut self.in_flight[i].slot;
+                if let Slot::Reading(p) = std::mem::replace(slot, Slot::Hello) {
+                    *slot = Slot::Dropped(p.line);
+                }
+            }
+            _ => {
+                self.backlog.pop_front();
+            }
+        }
+        self.buffered -= 1;
+        bump(&self.stats.dropped);
+    }
+
+    /// Puts a reading back in the backlog, in production order.
+    fn requeue(&mut self, p: Pending) {
+        let at = self.backlog.partition_point(|q| q.seq < p.seq);
+        self.backlog.insert(at, p);
+    }
+
+    fn on_greeted(&mut self) {
+        self.backoff.reset();
+        self.link = Link::Up { greeted: true, dead: false };
+        self.stats.connected.fetch_add(1, Relaxed);
+    }
+
+    fn mismatch(&mut self) {
+        bump(&self.stats.mismatches);
+        // Replies no longer line up with what was sent: only a fresh connection can tell.
+        self.mark_dead();
+    }
+
+    fn mark_dead(&mut self) {
+        if let Link::Up { greeted, .. } = self.link {
+            self.link = Link::Up { greeted, dead: true };
+        }
+    }
+
+    /// The backoff's next delay with "equal jitter": between half of it and all of it, so a
+    /// fleet that lost its server together does not come back together.
+    fn retry_delay(&mut self) -> Duration {
+        let d = self.backoff.next_delay();
+        d / 2 + d.mul_f64(self.rng.f64() / 2.0)
+    }
+
+    fn jittered(&mut self, d: Duration) -> Duration {
+        d.mul_f64(1.0 + JITTER * (self.rng.f64() * 2.0 - 1.0))
+    }
+}
+
+/// Whether `reply` is `sent` upper-cased, as the server acknowledges ASCII lines.
+fn is_ack(reply: &str, sent: &str) -> bool {
+    reply.len() == sent.len() && reply.bytes().zip(sent.bytes()).all(|(r, s)| r == s.to_ascii_uppercase())
+}
+
+fn write_line(out: &mut Vec<u8>, line: &str) {
+    out.extend_from_slice(line.as_bytes());
+    out.push(b'\n');
+}
+
+fn min_opt(a: Option<Instant>, b: Option<Instant>) -> Option<Instant> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    }
+}
+
+#[cfg(test)]
+#[path = "device_tests.rs"]
+mod tests;

@@ -1,0 +1,190 @@
+//! Milestone 2's simulated devices against a real `iotchat serve`: every reading acknowledged,
+//! reconnect and resend after the server drops a device, the accounting when a server never
+//! acknowledges, the profile, and the errors for bad settings.
+
+mod common;
+
+use std::collections::HashMap;
+use std::net::TcpListener;
+use std::process::{Command, Output, Stdio};
+use std::sync::mpsc;
+use std::thread;
+use std::time::Duration;
+
+use common::{Server, cmd};
+use predicates::prelude::*;
+use predicates::str::contains;
+
+/// Longer than any run here takes; a hang fails the test instead of blocking the suite.
+const RUN_DEADLINE: Duration = Duration::from_secs(60);
+
+/// The summary's first line, in its documented order.
+const SUMMARY_KEYS: [&str; 8] =
+    ["devices", "sent", "acked", "resent", "dropped", "unacked", "reconnects", "mismatches"];
+
+fn fake_device(server: &str, args: &[&str]) -> assert_cmd::Command {
+    let mut c = cmd();
+    c.args(["fake-device", "--server", server]).args(args).timeout(RUN_DEADLINE);
+    c
+}
+
+/// Parses the summary's first line into its numbers, checking the keys and their order.
+fn summary(stdout: &[u8]) -> HashMap<String, u64> {
+    let text = String::from_utf8_lossy(stdout);
+    let first = text.lines().next().unwrap_or_else(|| panic!("a summary on stdout: {text:?}"));
+    let words: Vec<&str> = first.split_whitespace().collect();
+    let keys: Vec<&str> = words.iter().step_by(2).copied().collect();
+    assert_eq!(keys, SUMMARY_KEYS, "{first}");
+    words
+        .chunks(2)
+        .map(|kv| (kv[0].to_owned(), kv[1].parse().unwrap_or_else(|_| panic!("number in {first}"))))
+        .collect()
+}
+
+fn wait_output(child: std::process::Child) -> Output {
+    let (tx, rx) = mpsc::channel();
+    thread::spawn(move || {
+        let _ = tx.send(child.wait_with_output());
+    });
+    rx.recv_timeout(RUN_DEADLINE).expect("fake-device finishes in time").expect("its output")
+}
+
+#[test]
+fn three_devices_get_every_reading_acknowledged() {
+    let server = Server::start(&[]);
+    let out =
+        fake_device(&server.addr.to_string(), &["--count", "3", "--messages", "5", "--interval", "50ms"])
+            .assert()
+            .success()
+            .stdout(contains("devices 3  sent 15  acked 15  resent 0  dropped 0  unacked 0"))
+            .stdout(contains("ack latency p50 "))
+            .stdout(contains("produced 15 = acked 15 + dropped 0 + unacked 0"));
+    let s = summary(&out.get_output().stdout);
+    assert_eq!(s["mismatches"], 0);
+}
+
+#[test]
+fn a_device_dropped_by_the_server_reconnects_and_resends() {
+    let mut server = Server::start(&[]);
+    let child = Command::new(assert_cmd::cargo::cargo_bin("iotchat"))
+        .args(["fake-device", "--server", &server.addr.to_string()])
+        .args(["--count", "1", "--interval", "50ms", "--messages", "20"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("fake-device starts");
+    server.log_line_matching(|l| l.contains("client connected") && l.contains("client=1 "));
+    server.console("kick 1");
+    server.log_line_matching(|l| l.contains("client connected") && l.contains("client=2 "));
+    let out = wait_output(child);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "exit {:?}; stderr: {stderr}", out.status);
+    let s = summary(&out.stdout);
+    assert_eq!(
+        (s["sent"], s["acked"], s["dropped"], s["unacked"], s["mismatches"]),
+        (20, 20, 0, 0, 0),
+        "{s:?}"
+    );
+    assert!(s["reconnects"] >= 1, "{s:?}");
+}
+
+#[test]
+fn readings_a_server_never_acknowledges_are_counted_as_unacked() {
+    // A "server" that accepts and hangs up at once: HELLO never gets its echo.
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let addr = listener.local_addr().expect("addr").to_string();
+    thread::spawn(move || {
+        for stream in listener.incoming() {
+            drop(stream);
+        }
+    });
+    let out = fake_device(&addr, &["--count", "1", "--messages", "2", "--interval", "20ms"])
+        .assert()
+        .code(1)
+        .stdout(contains("produced 2 = acked 0 + dropped 0 + unacked 2"))
+        .stderr(contains("not every reading was acknowledged"));
+    let s = summary(&out.get_output().stdout);
+    assert_eq!((s["acked"], s["unacked"], s["dropped"]), (0, 2, 0), "{s:?}");
+}
+
+#[test]
+fn the_milestone_2_profile_loads_and_runs() {
+    let server = Server::start(&[]);
+    let profile = concat!(env!("CARGO_MANIFEST_DIR"), "/config/m2.toml");
+    fake_device(&server.addr.to_string(), &["--profile", profile, "--messages", "2", "--interval", "20ms"])
+        .assert()
+        .success()
+        .stdout(contains("devices 2  sent 4  acked 4  resent 0  dropped 0  unacked 0"));
+}
+
+#[test]
+fn a_duration_stops_the_readings_and_waits_for_their_acks() {
+    let server = Server::start(&[]);
+    let out =
+        fake_device(&server.addr.to_string(), &["--count", "2", "--interval", "50ms", "--duration", "400ms"])
+            .assert()
+            .success();
+    let s = summary(&out.get_output().stdout);
+    assert!(s["sent"] >= 2, "{s:?}");
+    assert_eq!((s["acked"], s["unacked"], s["dropped"]), (s["sent"], 0, 0), "{s:?}");
+}
+
+#[test]
+fn two_hundred_devices_get_every_reading_acknowledged() {
+    let server = Server::start(&[]);
+    fake_device(&server.addr.to_string(), &["--count", "200", "--messages", "3", "--interval", "100ms"])
+        .assert()
+        .success()
+        .stdout(contains("devices 200  sent 600  acked 600  resent 0  dropped 0  unacked 0"));
+}
+
+#[test]
+fn bad_settings_exit_2_and_name_the_flag_or_key() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let bad_profile = dir.path().join("bad.toml");
+    std::fs::write(&bad_profile, "[fake_device]\ninterval = \"often\"\n").expect("write");
+    let both = dir.path().join("both.toml");
+    std::fs::write(&both, "[fake_device]\nmessages = 3\nduration = \"1m\"\n").expect("write");
+    let typo = dir.path().join("typo.toml");
+    std::fs::write(&typo, "[fake_device]\ncuont = 3\n").expect("write");
+    let cases: &[(&[&str], &[&str])] = &[
+        (&["--interval", "soon"], &["--interval = \"soon\" is invalid", "500ms"]),
+        (&["--interval", "5ms"], &["--interval", "from 10ms to 1h"]),
+        (&["--count", "0"], &["--count = \"0\" is invalid", "from 1 to 100000"]),
+        (&["--buffer", "0"], &["--buffer", "from 1 to 1000000"]),
+        (&["--messages", "0"], &["--messages", "at least 1"]),
+        (&["--duration", "never"], &["--duration = \"never\""]),
+        (&["--name-prefix", "my device"], &["--name-prefix", "letters, digits"]),
+        (&["--server", "localhost"], &["--server", "HOST:PORT"]),
+        (&["--profile", bad_profile.to_str().expect("utf-8")], &["fake_device.interval", "\"often\""]),
+        (&["--profile", both.to_str().expect("utf-8")], &["fake_device.messages", "not both"]),
+        (&["--profile", typo.to_str().expect("utf-8")], &["cuont"]),
+    ];
+    for (args, needles) in cases {
+        let mut assert = cmd().arg("fake-device").args(*args).timeout(RUN_DEADLINE).assert().code(2);
+        for needle in *needles {
+            assert = assert.stderr(contains(*needle));
+        }
+    }
+    // clap's own checks are usage errors too.
+    cmd()
+        .args(["fake-device", "--messages", "3", "--duration", "1s"])
+        .assert()
+        .code(2)
+        .stderr(contains("--messages").and(contains("--duration")));
+}
+
+#[test]
+fn too_few_file_descriptors_fail_up_front_with_what_to_run() {
+    let out = Command::new("bash")
+        .arg("-c")
+        .arg("ulimit -n 100 && exec \"$0\" fake-device --count 200 --messages 1 --server 127.0.0.1:9")
+        .arg(assert_cmd::cargo::cargo_bin("iotchat"))
+        .output()
+        .expect("bash runs");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("ulimit -n 264"), "{stderr}");
+    assert!(out.stdout.is_empty(), "no summary: nothing ran");
+}

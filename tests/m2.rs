@@ -1,0 +1,209 @@
+//! Milestone 2: devices send periodic readings; the server acknowledges each only once it is
+//! stored, keeps every reading exactly once across server crashes, and shows them.
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::process::{Command, Stdio};
+use std::time::Instant;
+
+use common::{DEADLINE, Server, cmd};
+use predicates::prelude::*;
+use predicates::str::contains;
+
+/// `iotchat readings --all --format csv` for a data directory, parsed into rows of
+/// (device, key, value, ts).
+fn stored(data_dir: &std::path::Path) -> Vec<[String; 4]> {
+    let out = cmd()
+        .args(["readings", "--all", "--format", "csv", "--data-dir"])
+        .arg(data_dir)
+        .output()
+        .expect("runs");
+    assert!(out.status.success(), "readings failed: {}", String::from_utf8_lossy(&out.stderr));
+    let text = String::from_utf8(out.stdout).expect("utf-8");
+    let mut lines = text.lines();
+    assert_eq!(lines.next(), Some("device,key,value,ts,received_at"));
+    lines
+        .map(|l| {
+            let f: Vec<&str> = l.split(',').collect();
+            [f[0].to_owned(), f[1].to_owned(), f[2].to_owned(), f[3].to_owned()]
+        })
+        .collect()
+}
+
+/// Per device, the `count` values stored (sorted, duplicates kept).
+fn counts(rows: &[[String; 4]]) -> BTreeMap<String, Vec<u64>> {
+    let mut by_device: BTreeMap<String, Vec<u64>> = BTreeMap::new();
+    for [device, key, value, _] in rows {
+        if key == "count" {
+            by_device.entry(device.clone()).or_default().push(value.parse().expect("count is an integer"));
+        }
+    }
+    by_device.values_mut().for_each(|v| v.sort_unstable());
+    by_device
+}
+
+#[test]
+fn two_fake_devices_store_every_reading_under_their_names() {
+    let server = Server::start(&[]);
+    cmd()
+        .args(["fake-device", "--count", "2", "--interval", "50ms", "--messages", "5"])
+        .args(["--server", &server.addr.to_string()])
+        .timeout(DEADLINE)
+        .assert()
+        .success()
+        .stdout(contains("sent 10  acked 10"));
+    let rows = stored(server.data_dir());
+    assert_eq!(rows.len(), 2 * 5 * 4, "4 values (temp, hum, count, door) per reading: {rows:?}");
+    let want: Vec<u64> = (1..=5).collect();
+    let got = counts(&rows);
+    assert_eq!(got.keys().collect::<Vec<_>>(), ["esp-1", "esp-2"]);
+    assert!(got.values().all(|c| *c == want), "{got:?}");
+    for [_, key, value, ts] in &rows {
+        assert!(!ts.is_empty(), "fake devices stamp their readings");
+        match key.as_str() {
+            "temp" | "hum" => assert!(value.parse::<f64>().is_ok(), "{key}={value}"),
+            "door" => assert!(value == "open" || value == "closed", "{value}"),
+            _ => {}
+        }
+    }
+    cmd()
+        .args(["readings", "--data-dir"])
+        .arg(server.data_dir())
+        .assert()
+        .success()
+        .stdout(contains("esp-1").and(contains("esp-2")).and(contains("door")));
+}
+
+#[test]
+fn readings_from_a_plain_client_keep_their_types_and_are_acked() {
+    let server = Server::start(&[]);
+    let mut c = server.connect();
+    assert_eq!(c.ask("HELLO probe"), "HELLO PROBE");
+    assert_eq!(c.ask("temp=21.5 hum=40 ok=true ts=1000"), "TEMP=21.5 HUM=40 OK=TRUE TS=1000");
+    assert_eq!(c.ask(r#"{"door":"open","ts":2000}"#), r#"{"DOOR":"OPEN","TS":2000}"#);
+    assert_eq!(c.ask("17"), "17");
+    assert_eq!(c.ask("just chatting here"), "JUST CHATTING HERE");
+    let out = cmd()
+        .args(["readings", "--all", "--format", "json", "--data-dir"])
+        .arg(server.data_dir())
+        .output()
+        .expect("runs");
+    let rows: Vec<serde_json::Value> = serde_json::from_slice(&out.stdout).expect("a JSON array");
+    let get = |key: &str| rows.iter().find(|r| r["key"] == key).unwrap_or_else(|| panic!("{key} stored"));
+    assert_eq!(get("temp")["value"], serde_json::json!(21.5));
+    assert_eq!(get("hum")["value"], serde_json::json!(40));
+    assert_eq!(get("ok")["value"], serde_json::json!(true));
+    assert_eq!(get("door")["value"], serde_json::json!("open"));
+    assert_eq!(get("door")["ts"], serde_json::json!(2000));
+    assert_eq!(get("value")["value"], serde_json::json!(17));
+    assert_eq!(get("value")["ts"], serde_json::Value::Null);
+    assert!(rows.iter().all(|r| r["device"] == "probe"));
+    assert_eq!(rows.len(), 5, "chat is not a reading: {rows:?}");
+}
+
+#[test]
+fn a_resent_reading_is_acked_again_and_stored_once() {
+    let server = Server::start(&[]);
+    let mut c = server.connect();
+    c.ask("HELLO resender");
+    for _ in 0..3 {
+        assert_eq!(c.ask("t=1 ts=42"), "T=1 TS=42");
+    }
+    assert_eq!(stored(server.data_dir()).len(), 1);
+}
+
+#[test]
+fn an_unnamed_device_is_known_by_its_peer_address() {
+    let server = Server::start(&[]);
+    let mut c = server.connect();
+    assert_eq!(c.ask("23.5"), "23.5");
+    let rows = stored(server.data_dir());
+    assert_eq!(rows.len(), 1);
+    assert!(rows[0][0].starts_with("127.0.0.1:"), "{rows:?}");
+}
+
+#[test]
+fn a_refused_reading_gets_an_error_instead_of_an_ack_and_is_not_stored() {
+    let server = Server::start(&[]);
+    let mut c = server.connect();
+    assert_eq!(c.ask("t=1e999"), "error: `1e999` is not a finite number");
+    assert_eq!(c.ask("t=1 t=2"), "error: key `t` appears twice in one reading");
+    assert!(stored(server.data_dir()).is_empty());
+}
+
+#[test]
+fn the_newest_connection_with_a_name_wins() {
+    let mut server = Server::start(&[]);
+    let mut old = server.connect();
+    assert_eq!(old.ask("HELLO esp-7"), "HELLO ESP-7");
+    let mut new = server.connect();
+    assert_eq!(new.ask("HELLO esp-7"), "HELLO ESP-7");
+    assert_eq!(old.line(), "notice: a newer connection took this device name; closing this one");
+    old.expect_closed();
+    assert_eq!(new.ask("t=5 ts=1"), "T=5 TS=1");
+    server.wait_for_clients(1);
+}
+
+#[test]
+fn the_clients_table_shows_names_and_readings() {
+    let mut server = Server::start(&[]);
+    let mut c = server.connect();
+    c.ask("HELLO kitchen");
+    c.ask("temp=20 ts=1");
+    c.ask("temp=21 ts=2");
+    server.console("clients");
+    let row = server.stdout_line_matching(|l| l.contains("kitchen"));
+    let cols: Vec<&str> = row.split_whitespace().collect();
+    assert_eq!(cols[7], "2", "readings: {row}");
+    assert!(row.ends_with("temp=21 ts=2"), "last reading: {row}");
+}
+
+#[test]
+fn devices_ride_out_a_server_kill_and_every_reading_is_stored_exactly_once() {
+    const DEVICES: usize = 3;
+    const MESSAGES: u64 = 60;
+    let server = Server::start(&[]);
+    let addr = server.addr;
+    let devices = Command::new(assert_cmd::cargo::cargo_bin("iotchat"))
+        .args(["fake-device", "--count", &DEVICES.to_string(), "--interval", "40ms"])
+        .args(["--messages", &MESSAGES.to_string(), "--server", &addr.to_string()])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("fake-device starts");
+
+    // Let readings flow, then kill the server mid-stream (no graceful anything).
+    wait_until_stored(server.data_dir(), 10 * 4);
+    let data = server.kill_hard();
+    let readings_at_kill = stored(data.path()).len();
+    assert!(readings_at_kill < DEVICES * MESSAGES as usize * 4, "killed while devices were still sending");
+
+    // Same port, same data directory.
+    let mut command = Command::new(assert_cmd::cargo::cargo_bin("iotchat"));
+    command.args(["serve", "--bind", &addr.to_string()]);
+    let restarted = Server::spawn_in(command, Stdio::piped(), data);
+
+    let out = devices.wait_with_output().expect("fake-device ends");
+    let summary = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "every reading acked: {summary}\n{}", String::from_utf8_lossy(&out.stderr));
+    assert!(summary.contains(&format!("acked {}", DEVICES as u64 * MESSAGES)), "{summary}");
+    assert!(!summary.contains("reconnects 0 "), "devices reconnected: {summary}");
+
+    let rows = stored(restarted.data_dir());
+    let want: Vec<u64> = (1..=MESSAGES).collect();
+    let got = counts(&rows);
+    assert_eq!(got.len(), DEVICES);
+    for (device, c) in &got {
+        assert_eq!(c, &want, "{device}: every count exactly once");
+    }
+    assert_eq!(rows.len(), DEVICES * MESSAGES as usize * 4);
+}
+
+fn wait_until_stored(data_dir: &std::path::Path, rows: usize) {
+    let start = Instant::now();
+    while stored(data_dir).len() < rows {
+        assert!(start.elapsed() < DEADLINE, "fewer than {rows} rows stored within {DEADLINE:?}");
+        std::thread::yield_now();
+    }
+}
