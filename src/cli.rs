@@ -78,7 +78,7 @@ pub struct Cli {
 /// The subcommands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Run the chat server: every message is answered in CAPITALS (milestones 0 and 1).
+    /// Run the server: chat answered in CAPITALS, device readings stored (milestones 0-2).
     #[command(after_help = SERVE_EXAMPLES)]
     Serve(ServeArgs),
     /// Chat with a server from the terminal or a pipe.
@@ -90,6 +90,12 @@ pub enum Command {
     /// Show the readings the server stored.
     #[command(after_help = READINGS_EXAMPLES)]
     Readings(ReadingsArgs),
+    /// Run a milestone's end-to-end scenario against a server and report what holds.
+    Check(crate::cmd::check::CheckArgs),
+    /// Publish to ThingsBoard as a device, like mosquitto_pub (milestone 3).
+    TbPublish(crate::cmd::tb_publish::TbPublishArgs),
+    /// Build the ESP8266 firmware for a profile and write it to a board (wraps espflash).
+    Flash(crate::cmd::flash::FlashArgs),
 }
 
 /// Output formats of `iotchat readings`.

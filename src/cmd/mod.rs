@@ -2,9 +2,12 @@
 //! `anyhow` errors with context for `main` to print.
 
 mod chat;
+pub(crate) mod check;
 mod fake_device;
+pub(crate) mod flash;
 mod readings;
 mod serve;
+pub(crate) mod tb_publish;
 
 use crate::cli::Command;
 
@@ -15,5 +18,8 @@ pub async fn run(command: Command) -> anyhow::Result<()> {
         Command::Chat(args) => chat::run(args).await,
         Command::FakeDevice(args) => fake_device::run(args).await,
         Command::Readings(args) => readings::run(args),
+        Command::Check(args) => check::run(args).await,
+        Command::TbPublish(args) => tb_publish::run(args).await,
+        Command::Flash(args) => flash::run(args),
     }
 }

@@ -3,9 +3,12 @@
 //! the file and key at fault, and what is allowed.
 
 mod chat;
+pub mod check;
 mod fake_device;
+pub mod firmware;
 mod profile;
 mod serve;
+pub mod thingsboard;
 
 use std::fmt;
 use std::path::{Path, PathBuf};

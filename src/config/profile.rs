@@ -19,6 +19,15 @@ pub struct Profile {
     /// Settings of `iotchat fake-device`.
     #[serde(default)]
     pub fake_device: FakeDeviceSection,
+    /// Settings of `iotchat check`.
+    #[serde(default)]
+    pub check: super::check::CheckSection,
+    /// The firmware's settings, rendered into `config.h` by `iotchat flash`.
+    #[serde(default)]
+    pub firmware: super::firmware::FirmwareSection,
+    /// The ThingsBoard connection (`tb-publish`, and the bridge in `serve`).
+    #[serde(default)]
+    pub thingsboard: super::thingsboard::ThingsboardSection,
 }
 
 /// `[store]`: the readings store.
