@@ -12,3 +12,4 @@ pub mod fleet;
 pub mod protocol;
 pub mod server;
 pub mod store;
+pub mod thingsboard;

@@ -4,7 +4,7 @@
 use serde::Deserialize;
 
 /// A whole profile file: one section per command.
-#[derive(Debug, Clone, Default, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct Profile {
     /// Settings of `iotchat serve`.

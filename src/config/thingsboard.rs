@@ -1,9 +1,178 @@
-//! `[thingsboard]`: the ThingsBoard connection of `tb-publish` and of the bridge in `serve`
-//! (being written).
+//! `[thingsboard]`: the ThingsBoard connection of `tb-publish` (and of the bridge to come).
+//! The access token is a secret: it comes from `--token-file`, the `IOTCHAT_TB_TOKEN`
+//! environment variable or `thingsboard.token_file`, so it need not sit in `ps` or in a
+//! committed profile; it is never logged or printed.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
+use super::{ConfigError, LoadedProfile, Origin};
+use crate::thingsboard::MAX_PAYLOAD;
+use crate::thingsboard::session::TbOptions;
+
 /// `[thingsboard]` in a profile.
-#[derive(Debug, Clone, Default, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
-pub struct ThingsboardSection {}
+pub struct ThingsboardSection {
+    /// ThingsBoard's MQTT host.
+    pub host: Option<String>,
+    /// Its MQTT port.
+    pub port: Option<u16>,
+    /// A file holding the device's access token (first line).
+    pub token_file: Option<String>,
+    /// QoS of publishes: 0 or 1.
+    pub qos: Option<u8>,
+    /// Largest payload in bytes (ThingsBoard's default 65536).
+    pub max_payload: Option<u64>,
+    /// Replies to server-side RPC methods for `tb-publish --rpc`, e.g. `getInterval = { interval = 1000 }`.
+    pub rpc: Option<BTreeMap<String, toml::Value>>,
+}
+
+/// Settings given on the command line.
+#[derive(Debug, Clone, Default)]
+pub struct TbOverrides {
+    /// `--host`
+    pub host: Option<String>,
+    /// `--port`
+    pub port: Option<u16>,
+    /// `--token` (or `IOTCHAT_TB_TOKEN`, which clap reads into the same flag)
+    pub token: Option<String>,
+    /// `--token-file`
+    pub token_file: Option<PathBuf>,
+    /// `--qos`
+    pub qos: Option<u8>,
+    /// `--max-payload`
+    pub max_payload: Option<u64>,
+}
+
+/// Validated ThingsBoard settings.
+#[derive(Debug, Clone)]
+pub struct TbConfig {
+    /// How to connect.
+    pub options: TbOptions,
+    /// Configured RPC replies, by method.
+    pub rpc_replies: BTreeMap<String, serde_json::Value>,
+}
+
+impl TbConfig {
+    /// Merges flags over the profile and validates the result.
+    pub fn resolve(flags: TbOverrides, loaded: &LoadedProfile) -> Result<Self, ConfigError> {
+        let p = &loaded.profile.thingsboard;
+        let host = loaded.pick(flags.host, "--host", p.host.clone(), "thingsboard.host");
+        let host = host.map_or_else(|| "localhost".to_owned(), |(h, _)| h);
+        let port = loaded.pick(flags.port, "--port", p.port, "thingsboard.port").map_or(1883, |(p, _)| p);
+        let qos = match loaded.pick(flags.qos, "--qos", p.qos, "thingsboard.qos") {
+            Some((q @ (0 | 1), _)) => q,
+            Some((q, origin)) => return Err(invalid(origin, q.to_string(), "ThingsBoard takes QoS 0 or 1")),
+            None => 1,
+        };
+        let max_payload =
+            match loaded.pick(flags.max_payload, "--max-payload", p.max_payload, "thingsboard.max_payload") {
+                Some((m, origin)) if !(64..=16 * 1024 * 1024).contains(&m) => {
+                    return Err(invalid(origin, m.to_string(), "must be from 64 to 16777216 bytes"));
+                }
+                Some((m, _)) => m as usize,
+                None => MAX_PAYLOAD,
+            };
+        let token = token(flags.token, flags.token_file, loaded)?;
+        let rpc_replies = rpc_replies(p.rpc.as_ref(), loaded)?;
+        Ok(Self { options: TbOptions { host, port, token, qos, max_payload }, rpc_replies })
+    }
+}
+
+/// `--token`/`IOTCHAT_TB_TOKEN`, else `--token-file`, else `thingsboard.token_file`.
+fn token(
+    flag: Option<String>,
+    file_flag: Option<PathBuf>,
+    loaded: &LoadedProfile,
+) -> Result<String, ConfigError> {
+    let from_profile = loaded.profile.thingsboard.token_file.as_ref().map(PathBuf::from);
+    let token = match (flag, loaded.pick(file_flag, "--token-file", from_profile, "thingsboard.token_file")) {
+        (Some(token), _) => token,
+        (None, Some((path, origin))) => read_token(&path, origin)?,
+        (None, None) => String::new(),
+    };
+    let token = token.trim().to_owned();
+    if token.is_empty() {
+        return Err(ConfigError::Invalid {
+            origin: Origin::Flag("--token"),
+            value: String::new(),
+            expected: "ThingsBoard needs the device's access token: set IOTCHAT_TB_TOKEN, or --token-file FILE, \
+                       or thingsboard.token_file in the profile (copy it from the device's page in ThingsBoard)"
+                .into(),
+        });
+    }
+    Ok(token)
+}
+
+fn read_token(path: &Path, origin: Origin) -> Result<String, ConfigError> {
+    let text = std::fs::read_to_string(path).map_err(|e| {
+        invalid(origin, path.display().to_string(), &format!("cannot read the token file: {e}"))
+    })?;
+    Ok(text.lines().next().unwrap_or_default().to_owned())
+}
+
+fn rpc_replies(
+    table: Option<&BTreeMap<String, toml::Value>>,
+    loaded: &LoadedProfile,
+) -> Result<BTreeMap<String, serde_json::Value>, ConfigError> {
+    let mut replies = BTreeMap::new();
+    for (method, value) in table.into_iter().flatten() {
+        let json = serde_json::to_value(value).map_err(|e| {
+            let origin = Origin::Profile(loaded.path.clone().unwrap_or_default(), "thingsboard.rpc");
+            invalid(origin, method.clone(), &format!("the reply cannot be JSON: {e}"))
+        })?;
+        replies.insert(method.clone(), json);
+    }
+    Ok(replies)
+}
+
+fn invalid(origin: Origin, value: String, expected: &str) -> ConfigError {
+    ConfigError::Invalid { origin, value, expected: expected.to_owned() }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Profile;
+
+    fn loaded(text: &str) -> LoadedProfile {
+        LoadedProfile { path: Some("p.toml".into()), profile: Profile::parse(text).expect("valid") }
+    }
+
+    #[test]
+    fn flags_win_and_defaults_fill_in() {
+        let p = loaded(
+            "[thingsboard]\nhost = \"tb.local\"\nport = 1884\nqos = 0\n[thingsboard.rpc]\ngetInterval = { interval = 1000 }\n",
+        );
+        let flags = TbOverrides { token: Some(" tok ".into()), port: Some(2000), ..Default::default() };
+        let c = TbConfig::resolve(flags, &p).expect("valid");
+        assert_eq!((c.options.host.as_str(), c.options.port, c.options.qos), ("tb.local", 2000, 0));
+        assert_eq!(c.options.token, "tok");
+        assert_eq!(c.options.max_payload, 65_536);
+        assert_eq!(c.rpc_replies["getInterval"], serde_json::json!({"interval": 1000}));
+    }
+
+    #[test]
+    fn the_token_comes_from_a_file_and_is_required() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let file = dir.path().join("token");
+        std::fs::write(&file, "from-file\n").expect("write");
+        let flags = TbOverrides { token_file: Some(file), ..Default::default() };
+        assert_eq!(TbConfig::resolve(flags, &loaded("")).expect("valid").options.token, "from-file");
+        let err = TbConfig::resolve(TbOverrides::default(), &loaded("")).expect_err("no token").to_string();
+        assert!(err.contains("IOTCHAT_TB_TOKEN") && err.contains("--token-file"), "{err}");
+    }
+
+    #[test]
+    fn bad_values_are_named() {
+        let flags = TbOverrides { token: Some("t".into()), qos: Some(2), ..Default::default() };
+        assert!(TbConfig::resolve(flags, &loaded("")).expect_err("qos 2").to_string().contains("--qos"));
+        let flags = TbOverrides { token: Some("t".into()), ..Default::default() };
+        let err =
+            TbConfig::resolve(flags, &loaded("[thingsboard]\nqos = 2\n")).expect_err("qos 2").to_string();
+        assert!(err.contains("thingsboard.qos"), "{err}");
+    }
+}

@@ -267,6 +267,23 @@ fn parse_ts(raw: &str) -> Result<i64, ReadingError> {
         .ok_or_else(|| ReadingError::BadTs(truncate(raw, 32)))
 }
 
+/// Parses one value as a reading's value would be (`21.5`, `40`, `true`, `open`), e.g. a CSV
+/// cell. Empty and over-long values are refused, as in a reading.
+pub fn parse_value(key: &str, raw: &str) -> Result<Value, ReadingError> {
+    if raw.is_empty() {
+        return Err(ReadingError::EmptyValue(key.to_owned()));
+    }
+    if raw.len() > MAX_VALUE {
+        return Err(ReadingError::ValueTooLong(key.to_owned()));
+    }
+    scalar(raw)
+}
+
+/// Parses a `ts` (unix milliseconds) as a reading's would be.
+pub fn parse_timestamp(raw: &str) -> Result<i64, ReadingError> {
+    parse_ts(raw)
+}
+
 /// A single value: integer, finite float, boolean, or text.
 fn scalar(raw: &str) -> Result<Value, ReadingError> {
     if let Ok(i) = raw.parse::<i64>() {

@@ -1,0 +1,278 @@
+//! A ThingsBoard device session over MQTT (rumqttc): connect with the access token, publish
+//! and wait for ThingsBoard's PUBACKs, receive server-side RPC requests and answer them.
+//!
+//! The rumqttc event loop runs in its own task and reports through a bounded channel; this
+//! type only counts what was published, written and acknowledged.
+
+use std::time::Duration;
+
+use rumqttc::{AsyncClient, ConnectReturnCode, ConnectionError, Event, MqttOptions, Outgoing, Packet, QoS};
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+
+use super::{MAX_PAYLOAD, RPC_REQUESTS, RpcRequest, refusal};
+
+/// How to reach ThingsBoard as one device.
+#[derive(Clone)]
+pub struct TbOptions {
+    /// MQTT host.
+    pub host: String,
+    /// MQTT port (1883 by default).
+    pub port: u16,
+    /// The device's access token (the MQTT username). Never logged.
+    pub token: String,
+    /// Publish with QoS 0 or 1.
+    pub qos: u8,
+    /// Largest payload accepted.
+    pub max_payload: usize,
+}
+
+impl std::fmt::Debug for TbOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TbOptions")
+            .field("host", &self.host)
+            .field("port", &self.port)
+            .field("token", &"<hidden>")
+            .field("qos", &self.qos)
+            .finish()
+    }
+}
+
+/// What went wrong talking to ThingsBoard.
+#[derive(Debug, thiserror::Error)]
+pub enum TbError {
+    /// No TCP connection.
+    #[error(
+        "cannot connect to ThingsBoard at {addr}: {cause}; is ThingsBoard (or an MQTT broker) running there? check --host/--port"
+    )]
+    Unreachable {
+        /// `host:port`.
+        addr: String,
+        /// Why.
+        cause: String,
+    },
+    /// CONNACK with a refusal code.
+    #[error("{}", refusal(*.code))]
+    Refused {
+        /// The CONNACK return code.
+        code: u8,
+    },
+    /// A payload over the limit.
+    #[error(
+        "payload of {size} bytes is over ThingsBoard's {max}-byte limit (transport.mqtt.netty.max_payload_size); split it"
+    )]
+    TooLarge {
+        /// Its size.
+        size: usize,
+        /// The limit.
+        max: usize,
+    },
+    /// The connection dropped after it was up.
+    #[error("lost the connection to ThingsBoard at {addr}: {cause}{}", pending(*.unacked))]
+    Lost {
+        /// `host:port`.
+        addr: String,
+        /// Why.
+        cause: String,
+        /// Publishes not acknowledged.
+        unacked: u64,
+    },
+}
+
+fn pending(unacked: u64) -> String {
+    if unacked == 0 { String::new() } else { format!(" ({unacked} publishes not acknowledged)") }
+}
+
+enum Report {
+    Connected,
+    Subscribed,
+    Written,
+    Acked,
+    Message(String, Vec<u8>),
+    Failed(ConnectionError),
+}
+
+/// A connected device.
+pub struct TbDevice {
+    client: AsyncClient,
+    reports: mpsc::Receiver<Report>,
+    task: JoinHandle<()>,
+    addr: String,
+    qos: QoS,
+    max_payload: usize,
+    published: u64,
+    written: u64,
+    acked: u64,
+}
+
+impl TbDevice {
+    /// Connects and waits for ThingsBoard's CONNACK.
+    pub async fn connect(options: &TbOptions) -> Result<TbDevice, TbError> {
+        let addr = format!("{}:{}", options.host, options.port);
+        let client_id = format!("iotchat-{}-{}", std::process::id(), fastrand::u32(..));
+        let mut mqtt = MqttOptions::new(client_id, options.host.clone(), options.port);
+        mqtt.set_credentials(options.token.clone(), "");
+        mqtt.set_keep_alive(Duration::from_secs(30));
+        mqtt.set_max_packet_size(MAX_PAYLOAD * 4, options.max_payload + 1024);
+        let (client, eventloop) = AsyncClient::new(mqtt, 64);
+        let (tx, reports) = mpsc::channel(256);
+        let task = tokio::spawn(drive(eventloop, tx));
+        let qos = if options.qos == 0 { QoS::AtMostOnce } else { QoS::AtLeastOnce };
+        let mut device = TbDevice {
+            client,
+            reports,
+            task,
+            addr,
+            qos,
+            max_payload: options.max_payload,
+            published: 0,
+            written: 0,
+            acked: 0,
+        };
+        match device.reports.recv().await {
+            Some(Report::Connected) => Ok(device),
+            Some(Report::Failed(e)) => Err(device.connect_error(e)),
+            _ => Err(TbError::Unreachable { addr: device.addr.clone(), cause: "no CONNACK".into() }),
+        }
+    }
+
+    /// Queues a publish; [`TbDevice::flush`] waits until it is acknowledged.
+    pub async fn publish(&mut self, topic: &str, payload: Vec<u8>) -> Result<(), TbError> {
+        if payload.len() > self.max_payload {
+            return Err(TbError::TooLarge { size: payload.len(), max: self.max_payload });
+        }
+        while self.in_flight() >= 64 {
+            self.next_report().await?;
+        }
+        self.client.publish(topic, self.qos, false, payload).await.map_err(|e| self.lost(e.to_string()))?;
+        self.published += 1;
+        Ok(())
+    }
+
+    /// Waits until everything published was acknowledged (QoS 1) or written (QoS 0).
+    pub async fn flush(&mut self) -> Result<(), TbError> {
+        while self.in_flight() > 0 {
+            self.next_report().await?;
+        }
+        Ok(())
+    }
+
+    /// Subscribes to server-side RPC requests; returns once ThingsBoard confirmed (SUBACK), so
+    /// no request sent after this returns is missed.
+    pub async fn subscribe_rpc(&mut self) -> Result<(), TbError> {
+        self.client.subscribe(RPC_REQUESTS, QoS::AtLeastOnce).await.map_err(|e| self.lost(e.to_string()))?;
+        loop {
+            match self.reports.recv().await {
+                Some(Report::Subscribed) => return Ok(()),
+                Some(Report::Failed(e)) => return Err(self.lost(e.to_string())),
+                None => return Err(self.lost("the MQTT event loop ended".into())),
+                Some(other) => self.count(other),
+            }
+        }
+    }
+
+    /// Waits for the next server-side RPC request. Malformed requests are returned as errors
+    /// in the inner result, so the caller can report them and go on.
+    pub async fn next_request(&mut self) -> Result<Result<RpcRequest, String>, TbError> {
+        loop {
+            if let Some((topic, payload)) = self.next_report().await? {
+                return Ok(RpcRequest::parse(&topic, &payload));
+            }
+        }
+    }
+
+    /// Answers an RPC request.
+    pub async fn reply(&mut self, request: &RpcRequest, body: &serde_json::Value) -> Result<(), TbError> {
+        self.publish(&request.response_topic(), body.to_string().into_bytes()).await
+    }
+
+    /// Publishes acknowledged so far.
+    pub fn acked(&self) -> u64 {
+        self.acked
+    }
+
+    /// Flushes, then disconnects cleanly.
+    pub async fn close(mut self) -> Result<(), TbError> {
+        self.flush().await?;
+        let _ = self.client.disconnect().await;
+        let _ = tokio::time::timeout(Duration::from_secs(2), &mut self.task).await;
+        Ok(())
+    }
+
+    fn in_flight(&self) -> u64 {
+        self.published - if self.qos == QoS::AtMostOnce { self.written } else { self.acked }
+    }
+
+    /// Handles one report; returns an incoming message, if it was one.
+    async fn next_report(&mut self) -> Result<Option<(String, Vec<u8>)>, TbError> {
+        match self.reports.recv().await {
+            Some(Report::Message(topic, payload)) => Ok(Some((topic, payload))),
+            Some(Report::Failed(e)) => Err(self.lost(e.to_string())),
+            None => Err(self.lost("the MQTT event loop ended".into())),
+            Some(other) => {
+                self.count(other);
+                Ok(None)
+            }
+        }
+    }
+
+    fn count(&mut self, report: Report) {
+        match report {
+            Report::Written => self.written += 1,
+            Report::Acked => self.acked += 1,
+            _ => {}
+        }
+    }
+
+    fn lost(&self, cause: String) -> TbError {
+        let unacked = self.published.saturating_sub(self.acked);
+        TbError::Lost { addr: self.addr.clone(), cause, unacked }
+    }
+
+    fn connect_error(&self, e: ConnectionError) -> TbError {
+        match e {
+            ConnectionError::ConnectionRefused(code) => TbError::Refused { code: code_number(code) },
+            other => TbError::Unreachable { addr: self.addr.clone(), cause: other.to_string() },
+        }
+    }
+}
+
+impl Drop for TbDevice {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+fn code_number(code: ConnectReturnCode) -> u8 {
+    match code {
+        ConnectReturnCode::Success => 0,
+        ConnectReturnCode::RefusedProtocolVersion => 1,
+        ConnectReturnCode::BadClientId => 2,
+        ConnectReturnCode::ServiceUnavailable => 3,
+        ConnectReturnCode::BadUserNamePassword => 4,
+        ConnectReturnCode::NotAuthorized => 5,
+    }
+}
+
+/// Runs the event loop until it fails or disconnects, reporting what matters. No reconnect:
+/// like mosquitto_pub, a broken session is an error for the caller to report.
+async fn drive(mut eventloop: rumqttc::EventLoop, tx: mpsc::Sender<Report>) {
+    loop {
+        let report = match eventloop.poll().await {
+            Ok(Event::Incoming(Packet::ConnAck(_))) => Report::Connected,
+            Ok(Event::Incoming(Packet::PubAck(_))) => Report::Acked,
+            Ok(Event::Incoming(Packet::SubAck(_))) => Report::Subscribed,
+            Ok(Event::Incoming(Packet::Publish(p))) => Report::Message(p.topic, p.payload.to_vec()),
+            Ok(Event::Outgoing(Outgoing::Publish(_))) => Report::Written,
+            Ok(Event::Outgoing(Outgoing::Disconnect)) => return,
+            Ok(_) => continue,
+            Err(e) => {
+                let _ = tx.send(Report::Failed(e)).await;
+                return;
+            }
+        };
+        if tx.send(report).await.is_err() {
+            return;
+        }
+    }
+}

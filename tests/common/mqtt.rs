@@ -1,0 +1,197 @@
+//! A real MQTT broker for tests: mosquitto on a free loopback port, logging clients in the way
+//! ThingsBoard does (username = access token, password ignored) through the small plugin in
+//! `tests/mqtt/token_auth.c`, and a subscriber that collects what reaches the broker.
+
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::OnceLock;
+use std::sync::mpsc::{self, Receiver};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use super::DEADLINE;
+
+/// The one access token the test broker accepts.
+pub const TOKEN: &str = "test-device-token";
+
+/// A running mosquitto.
+pub struct Broker {
+    child: Child,
+    port: u16,
+    dir: tempfile::TempDir,
+}
+
+/// One message seen by a [`Subscriber`].
+#[derive(Debug, Clone)]
+pub struct Message {
+    /// Its topic.
+    pub topic: String,
+    /// Its payload as text.
+    pub payload: String,
+}
+
+/// A client subscribed to some topics, collecting what it receives.
+pub struct Subscriber {
+    rx: Receiver<Message>,
+    client: rumqttc::Client,
+}
+
+impl Broker {
+    /// Starts a broker on a free port that accepts only [`TOKEN`].
+    pub fn start() -> Broker {
+        let port = free_port();
+        let dir = tempfile::tempdir().expect("broker dir");
+        Self::start_on(port, dir)
+    }
+
+    fn start_on(port: u16, dir: tempfile::TempDir) -> Broker {
+        let conf = dir.path().join("mosquitto.conf");
+        let text = format!(
+            "listener {port} 127.0.0.1\nallow_anonymous false\nplugin {}\nplugin_opt_token {TOKEN}\n\
+             persistence false\nlog_dest stderr\nlog_type error\nlog_type warning\n",
+            plugin().display()
+        );
+        std::fs::write(&conf, text).expect("write mosquitto.conf");
+        let child = Command::new(mosquitto())
+            .arg("-c")
+            .arg(&conf)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("mosquitto starts (scripts/test installs it)");
+        let broker = Broker { child, port, dir };
+        broker.wait_ready();
+        broker
+    }
+
+    /// Its port on 127.0.0.1.
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// Stops the broker (SIGKILL: an outage, not a clean shutdown).
+    pub fn stop(mut self) -> (u16, tempfile::TempDir) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let dir = std::mem::replace(&mut self.dir, tempfile::tempdir().expect("tempdir"));
+        (self.port, dir)
+    }
+
+    /// Starts a broker again on the port a stopped one used.
+    pub fn restart((port, dir): (u16, tempfile::TempDir)) -> Broker {
+        Self::start_on(port, dir)
+    }
+
+    /// Subscribes to `topics` (QoS 1) with the test token; returns once the broker confirmed.
+    pub fn subscribe(&self, topics: &[&str]) -> Subscriber {
+        let id = format!("test-sub-{}", fastrand::u64(..));
+        let mut options = rumqttc::MqttOptions::new(id, "127.0.0.1", self.port);
+        options.set_credentials(TOKEN, "");
+        options.set_max_packet_size(1 << 20, 1 << 20);
+        let (client, mut connection) = rumqttc::Client::new(options, 64);
+        for topic in topics {
+            client.subscribe(*topic, rumqttc::QoS::AtLeastOnce).expect("subscribe queued");
+        }
+        let (tx, rx) = mpsc::channel();
+        let (acked_tx, acked_rx) = mpsc::channel();
+        let wanted = topics.len();
+        thread::spawn(move || {
+            let mut acked = 0;
+            for event in connection.iter() {
+                match event {
+                    Ok(rumqttc::Event::Incoming(rumqttc::Packet::Publish(p))) => {
+                        let payload = String::from_utf8_lossy(&p.payload).into_owned();
+                        if tx.send(Message { topic: p.topic, payload }).is_err() {
+                            return;
+                        }
+                    }
+                    Ok(rumqttc::Event::Incoming(rumqttc::Packet::SubAck(_))) => {
+                        acked += 1;
+                        if acked == wanted {
+                            let _ = acked_tx.send(());
+                        }
+                    }
+                    Ok(_) => {}
+                    Err(_) => return,
+                }
+            }
+        });
+        acked_rx.recv_timeout(DEADLINE).expect("the broker confirms the subscription");
+        Subscriber { rx, client }
+    }
+
+    fn wait_ready(&self) {
+        let start = Instant::now();
+        while TcpStream::connect(("127.0.0.1", self.port)).is_err() {
+            assert!(
+                start.elapsed() < DEADLINE,
+                "mosquitto did not listen on {} within {DEADLINE:?}",
+                self.port
+            );
+            thread::sleep(Duration::from_millis(10)); // polling a port, not synchronising a test step
+        }
+    }
+}
+
+impl Drop for Broker {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Subscriber {
+    /// The next message, or a failed test after the deadline.
+    pub fn next(&self) -> Message {
+        self.rx.recv_timeout(DEADLINE).expect("a message before the deadline")
+    }
+
+    /// The next message on `topic`, skipping others.
+    pub fn next_on(&self, topic: &str) -> Message {
+        loop {
+            let m = self.next();
+            if m.topic == topic {
+                return m;
+            }
+        }
+    }
+
+    /// Publishes `payload` on `topic` (QoS 1) as the test device.
+    pub fn publish(&self, topic: &str, payload: &str) {
+        self.client
+            .publish(topic, rumqttc::QoS::AtLeastOnce, false, payload.as_bytes())
+            .expect("publish queued");
+    }
+}
+
+/// A port nothing listens on right now.
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).expect("a free port").port()
+}
+
+fn mosquitto() -> PathBuf {
+    ["/usr/sbin/mosquitto", "/usr/local/sbin/mosquitto"]
+        .iter()
+        .map(PathBuf::from)
+        .find(|p| p.exists())
+        .unwrap_or_else(|| PathBuf::from("mosquitto"))
+}
+
+/// The token plugin, compiled once per test binary.
+fn plugin() -> &'static Path {
+    static PLUGIN: OnceLock<PathBuf> = OnceLock::new();
+    PLUGIN.get_or_init(|| {
+        let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/mqtt/token_auth.c");
+        let out =
+            Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("token_auth-{}.so", std::process::id()));
+        let status = Command::new("cc")
+            .args(["-shared", "-fPIC", "-O1", "-o"])
+            .arg(&out)
+            .arg(&src)
+            .status()
+            .expect("a C compiler (scripts/test installs g++)");
+        assert!(status.success(), "building {} failed (needs mosquitto-dev)", src.display());
+        out
+    })
+}
