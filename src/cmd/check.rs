@@ -1,17 +1,73 @@
-//! `iotchat check` (being written).
+//! `iotchat check`: the command edge. Turns the flags and the profile into a
+//! [`CheckConfig`], runs the scenario, prints the report, and fails (exit 1) when a required
+//! step failed.
 
+use std::io::Write;
 use std::path::PathBuf;
 
+use anyhow::Context;
 use clap::Args;
+use iotchat::check;
+use iotchat::config::LoadedProfile;
+use iotchat::config::check::{CheckConfig, CheckOverrides, ReportFormat};
 
 /// `iotchat check`.
 #[derive(Debug, Args)]
+#[command(after_help = CHECK_EXAMPLES)]
 pub struct CheckArgs {
-    /// Read settings from this TOML profile.
+    /// Read settings ([check] clients, step_timeout) from this TOML profile; its file name
+    /// (m0.toml, m1.toml, m2.toml) picks the milestone unless --milestone does.
     #[arg(long, value_name = "FILE")]
     pub profile: Option<PathBuf>,
+    /// Server to check [default: start our own `iotchat serve` on a free port for the run].
+    #[arg(long, short = 's', value_name = "HOST:PORT")]
+    pub server: Option<String>,
+    /// Scenario: m0, m1, m2 (m3 is not available yet) [default: from the profile's name, else m0].
+    #[arg(long, value_name = "MILESTONE")]
+    pub milestone: Option<String>,
+    /// Report format: text (a checklist) or json [default: text].
+    #[arg(long, value_name = "FORMAT")]
+    pub format: Option<String>,
+    /// The server's data directory, to check (m2) that every reading is stored
+    /// [default: that of the server check started itself].
+    #[arg(long, value_name = "DIR")]
+    pub store: Option<PathBuf>,
 }
 
-pub async fn run(_args: CheckArgs) -> anyhow::Result<()> {
-    anyhow::bail!("`iotchat check` is not built yet")
+const CHECK_EXAMPLES: &str = "\
+Examples:
+  iotchat check                                      # m0 against our own serve
+  iotchat check --profile config/m1.toml             # m1, clients from [check] clients
+  iotchat check --milestone m0 --server 127.0.0.1:5000   # your own server (any language)
+  iotchat check --milestone m2 --server 127.0.0.1:12000 --store iotchat-data --format json
+
+Exit codes: 0 every required step passed (warnings allowed), 1 a step failed,
+2 usage or configuration error.";
+
+/// Runs `iotchat check`.
+pub async fn run(args: CheckArgs) -> anyhow::Result<()> {
+    let loaded = LoadedProfile::load(args.profile.as_deref())?;
+    let overrides = CheckOverrides {
+        server: args.server,
+        milestone: args.milestone,
+        format: args.format,
+        store: args.store,
+    };
+    let config = CheckConfig::resolve(overrides, &loaded)?;
+    let report = check::run(&config).await?;
+    let text = match config.format {
+        ReportFormat::Text => report.text(),
+        ReportFormat::Json => report.json() + "\n",
+    };
+    let mut out = std::io::stdout().lock();
+    out.write_all(text.as_bytes()).and_then(|()| out.flush()).context("cannot write the report")?;
+    if report.passed {
+        return Ok(());
+    }
+    let failed = report.count(check::Status::Failed);
+    anyhow::bail!(
+        "{failed} required step(s) of the {} scenario failed against {}; see the report above",
+        report.milestone,
+        report.server
+    )
 }

@@ -1,0 +1,66 @@
+//! `iotchat check`: runs a milestone's scripted end-to-end scenario against a server and
+//! reports, step by step, what holds.
+//!
+//! The scenarios are data (`scenarios/m0.toml` ... built in, parsed by [`scenario`]); the
+//! verdicts on what was sent and heard are pure ([`eval`], [`store_check::compare`]); so is
+//! the report ([`report`]). [`runner`] and [`conn`] are the thin async layer over tokio TCP,
+//! and [`server`] starts our own `serve` when no server is given.
+
+pub mod conn;
+pub mod eval;
+pub mod report;
+pub mod runner;
+pub mod scenario;
+pub mod server;
+pub mod store_check;
+
+use crate::config::check::CheckConfig;
+pub use report::{Report, Status, StepResult};
+pub use scenario::{Scenario, ScenarioError};
+pub use server::{OwnServer, StartError};
+
+/// Why a check could not run at all (as opposed to a server failing it).
+#[derive(Debug, thiserror::Error)]
+pub enum CheckError {
+    /// A scenario file is invalid.
+    #[error(transparent)]
+    Scenario(#[from] ScenarioError),
+    /// Our own server did not start.
+    #[error(transparent)]
+    Start(#[from] StartError),
+    /// The milestone has no scenario yet.
+    #[error("milestone {0} has no scenario yet")]
+    NoScenario(&'static str),
+}
+
+/// Runs `config`'s scenario: against `config.server`, or against our own `serve`, started
+/// for the run and stopped after it (its data directory is then the store to verify).
+pub async fn run(config: &CheckConfig) -> Result<Report, CheckError> {
+    let name = config.milestone.name();
+    let (file, text) = scenario::builtin(config.milestone).ok_or(CheckError::NoScenario(name))?;
+    let scenario = scenario::parse(file, text, config.clients)?;
+    match &config.server {
+        Some(server) => Ok(against(&scenario, name, server, config, config.store.clone()).await),
+        None => {
+            let own = OwnServer::start().await?;
+            let store = config.store.clone().or_else(|| Some(own.data_dir().to_owned()));
+            let addr = own.addr().to_owned();
+            let mut report = against(&scenario, name, &addr, config, store).await;
+            report.server = format!("{addr} (our own iotchat serve, started for this check)");
+            own.stop().await;
+            Ok(report)
+        }
+    }
+}
+
+async fn against(
+    scenario: &Scenario,
+    milestone: &str,
+    server: &str,
+    config: &CheckConfig,
+    store: Option<std::path::PathBuf>,
+) -> Report {
+    let mut runner = runner::Runner::new(server.to_owned(), config.step_timeout, store);
+    let steps = runner.run(scenario).await;
+    Report::new(milestone, &scenario.title, server, scenario.clients, steps)
+}
