@@ -9,6 +9,7 @@ pub mod backoff;
 pub mod check;
 pub mod client;
 pub mod config;
+pub mod flash;
 pub mod fleet;
 pub mod protocol;
 pub mod server;

@@ -1,17 +1,248 @@
-//! `iotchat flash` (being written).
+//! `iotchat flash`: the command edge. Resolves the profile, renders `config.h`, then prints
+//! (`--dry-run`) or runs the build and write commands, saying on stderr which step runs.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
-use clap::Args;
+use clap::{Args, ValueEnum};
+use iotchat::config::firmware::{FirmwareConfig, FirmwareOverrides, Sketch, Target};
+use iotchat::config::{ConfigError, LoadedProfile, Origin};
+use iotchat::flash::build::{self, Layout};
+use iotchat::flash::plan::{self, Flasher, Tools};
+use iotchat::flash::{FlashError, header};
+
+const EXAMPLES: &str = "\
+Examples:
+  export IOTCHAT_WIFI_PASSWORD='...'
+  iotchat flash --profile config/m2.toml --port /dev/ttyUSB0 --dry-run   # show the commands
+  iotchat flash --profile config/m2.toml --port /dev/ttyUSB0 --device-name esp-2
+  IOTCHAT_TB_TOKEN='...' iotchat flash --profile config/m3.toml --port /dev/ttyUSB0
+  iotchat flash --port /dev/ttyUSB0 --image esp8266-tcp.ino.bin           # write a prebuilt image
+
+Renders config.h from the profile's [firmware] section into target/flash/<sketch>/ (never into
+firmware/), builds it with `arduino-cli compile`, and writes the image at 0x0 with
+`espflash write-bin` (espflash 2.x) or `esptool.py write_flash`. The Wi-Fi password comes from
+$IOTCHAT_WIFI_PASSWORD (or firmware.wifi_password_file), the ThingsBoard token from
+$IOTCHAT_TB_TOKEN (or firmware.tb_token_file); neither is ever printed.
+
+Exit codes: 0 written (or, with --dry-run, printed), 1 a tool is missing or failed,
+2 usage or configuration error.";
+
+/// The sketches, as `--sketch` names them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum SketchArg {
+    /// Readings to `iotchat serve` over TCP (milestone 2).
+    #[value(name = "esp8266-tcp")]
+    Tcp,
+    /// Telemetry to ThingsBoard over MQTT (milestone 3).
+    #[value(name = "esp8266-thingsboard")]
+    Thingsboard,
+}
 
 /// `iotchat flash`.
 #[derive(Debug, Args)]
+#[command(after_help = EXAMPLES)]
 pub struct FlashArgs {
-    /// Read settings from this TOML profile.
-    #[arg(long, value_name = "FILE")]
+    /// Read the device settings ([firmware]) from this TOML profile, e.g. config/m2.toml.
+    #[arg(long, value_name = "FILE", required_unless_present = "image")]
     pub profile: Option<PathBuf>,
+    /// Serial port of the board, e.g. /dev/ttyUSB0.
+    #[arg(long, short = 'p', value_name = "PORT")]
+    pub port: String,
+    /// Sketch to build [default: the profile's firmware.sketch, else esp8266-tcp].
+    #[arg(long, value_enum, value_name = "SKETCH")]
+    pub sketch: Option<SketchArg>,
+    /// Arduino board FQBN [default: the profile's firmware.board, else esp8266:esp8266:nodemcuv2].
+    #[arg(long, value_name = "FQBN")]
+    pub board: Option<String>,
+    /// Device name [default: the profile's firmware.device_name].
+    #[arg(long, value_name = "NAME")]
+    pub device_name: Option<String>,
+    /// Write this prebuilt image (a .bin, not an ELF) instead of rendering and building.
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["sketch", "board", "device_name"])]
+    pub image: Option<PathBuf>,
+    /// Render config.h and print the commands (shell-quoted, one per line) without running any.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Directory holding the sketches [default: ./firmware, else the one of the iotchat source tree].
+    #[arg(long, value_name = "DIR")]
+    pub firmware_dir: Option<PathBuf>,
+    /// Where config.h and the build go [default: target/flash next to the firmware directory].
+    #[arg(long, value_name = "DIR")]
+    pub build_dir: Option<PathBuf>,
 }
 
-pub fn run(_args: FlashArgs) -> anyhow::Result<()> {
-    anyhow::bail!("`iotchat flash` is not built yet")
+pub fn run(args: FlashArgs) -> anyhow::Result<()> {
+    if args.port.is_empty() || args.port.chars().any(char::is_control) {
+        return Err(invalid("--port", &args.port, "name the board's serial port, e.g. /dev/ttyUSB0").into());
+    }
+    let tools = Tools::find(std::env::var_os("PATH").as_deref());
+    match &args.image {
+        Some(image) => write_prebuilt(&args, image, tools),
+        None => build_and_write(&args, tools),
+    }
+}
+
+fn write_prebuilt(args: &FlashArgs, image: &Path, tools: Tools) -> anyhow::Result<()> {
+    check_image(image)?;
+    let missing = tools.missing(false);
+    let flasher = flasher(tools, args.dry_run, &missing)?;
+    if args.dry_run {
+        for hint in &missing {
+            eprintln!("warning: {hint}");
+        }
+        println!("{}", flasher.write_step(&args.port, image));
+        return Ok(());
+    }
+    write_image(flasher, &args.port, image, tools)?;
+    eprintln!("done: wrote {} to {}", image.display(), args.port);
+    Ok(())
+}
+
+fn build_and_write(args: &FlashArgs, tools: Tools) -> anyhow::Result<()> {
+    let loaded = LoadedProfile::load(args.profile.as_deref())?;
+    let flags = FirmwareOverrides {
+        sketch: args.sketch.map(|s| match s {
+            SketchArg::Tcp => Sketch::Tcp,
+            SketchArg::Thingsboard => Sketch::Thingsboard,
+        }),
+        board: args.board.clone(),
+        device_name: args.device_name.clone(),
+    };
+    let config = FirmwareConfig::resolve(flags, &loaded, &|name: &str| std::env::var_os(name))?;
+    let (firmware_dir, source) = firmware_dir(args.firmware_dir.clone(), config.sketch)?;
+    let build_root = match &args.build_dir {
+        Some(dir) => dir.clone(),
+        None => firmware_dir.parent().unwrap_or(Path::new(".")).join("target/flash"),
+    };
+    let layout = Layout::new(&build_root, config.sketch);
+    let missing = tools.missing(true);
+    if !args.dry_run && !missing.is_empty() {
+        return Err(FlashError::MissingTools { missing }.into());
+    }
+    let compile = plan::compile_step(
+        &config.board,
+        build::library(&firmware_dir).as_deref(),
+        &layout.out_dir,
+        &layout.sketch_dir,
+    );
+    let flasher = flasher(tools, args.dry_run, &missing)?;
+
+    eprintln!("rendering: {} ({})", layout.config_h.display(), summary(&config));
+    build::prepare(&source, &layout, &header::render(&config))?;
+    if args.dry_run {
+        for hint in &missing {
+            eprintln!("warning: {hint}");
+        }
+        println!("# config.h: {} ({})", layout.config_h.display(), hidden_note(&config));
+        println!("{compile}");
+        println!("{}", flasher.write_step(&args.port, &layout.image));
+        return Ok(());
+    }
+    eprintln!("building: {compile}");
+    compile.run()?;
+    if !layout.image.is_file() {
+        return Err(FlashError::NoImage { path: layout.image }.into());
+    }
+    write_image(flasher, &args.port, &layout.image, tools)?;
+    eprintln!("done: {} ({}) written to {}", config.sketch.name(), config.device_name, args.port);
+    Ok(())
+}
+
+/// The flasher to use. In a dry run a missing one is only warned about, and the preferred
+/// tool's command is shown.
+fn flasher(tools: Tools, dry_run: bool, missing: &[String]) -> Result<Flasher, FlashError> {
+    match tools.flasher {
+        Some(f) => Ok(f),
+        None if dry_run => Ok(Flasher::Espflash),
+        None => Err(FlashError::MissingTools { missing: missing.to_vec() }),
+    }
+}
+
+/// Writes `image` with `flasher`; with an espflash too new for the ESP8266, falls back to
+/// esptool when that is installed.
+fn write_image(flasher: Flasher, port: &str, image: &Path, tools: Tools) -> Result<(), FlashError> {
+    let mut flasher = flasher;
+    if flasher == Flasher::Espflash {
+        if let Err(too_new) = plan::check_espflash() {
+            let Some(esptool) = tools.esptool else { return Err(too_new) };
+            eprintln!("note: {too_new}; using {} instead", esptool.program());
+            flasher = esptool;
+        }
+    }
+    let write = flasher.write_step(port, image);
+    eprintln!("writing: {write}");
+    write.run()
+}
+
+fn check_image(image: &Path) -> Result<(), ConfigError> {
+    let shown = image.display().to_string();
+    let head =
+        std::fs::read(image).map_err(|e| invalid("--image", &shown, &format!("cannot read it: {e}")))?;
+    if head.starts_with(b"\x7fELF") {
+        return Err(invalid(
+            "--image",
+            &shown,
+            "it is an ELF file; give the .bin image (arduino-cli writes <sketch>.ino.bin)",
+        ));
+    }
+    if head.first() != Some(&0xE9) {
+        return Err(invalid(
+            "--image",
+            &shown,
+            "it is not an ESP8266 image (those start with the byte 0xE9)",
+        ));
+    }
+    Ok(())
+}
+
+/// The firmware directory holding `sketch` (`--firmware-dir`, else the defaults) and the
+/// sketch's sources, made absolute so that the printed commands work from anywhere.
+fn firmware_dir(flag: Option<PathBuf>, sketch: Sketch) -> Result<(PathBuf, PathBuf), ConfigError> {
+    let candidates = match &flag {
+        Some(dir) => vec![dir.clone()],
+        None => build::default_firmware_dirs(),
+    };
+    for dir in &candidates {
+        if let Some(source) = build::sketch_source(dir, sketch) {
+            let absolute = |p: &Path| std::path::absolute(p).unwrap_or_else(|_| p.to_owned());
+            return Ok((absolute(dir), absolute(&source)));
+        }
+    }
+    let tried = candidates.iter().map(|d| d.display().to_string()).collect::<Vec<_>>().join(" or ");
+    let expected = format!(
+        "no {0}/{0}.ino there; run from the iotchat repository or pass --firmware-dir DIR (the directory holding {0}/)",
+        sketch.name()
+    );
+    Err(invalid("--firmware-dir", &tried, &expected))
+}
+
+fn invalid(flag: &'static str, value: &str, expected: &str) -> ConfigError {
+    ConfigError::Invalid {
+        origin: Origin::Flag(flag),
+        value: value.to_owned(),
+        expected: expected.to_owned(),
+    }
+}
+
+/// The settings going into config.h, secrets shown as `<hidden>`.
+fn summary(c: &FirmwareConfig) -> String {
+    let target = match &c.target {
+        Target::Tcp { host, port } => format!("server {host}:{port}"),
+        Target::Thingsboard { host, port, .. } => format!("thingsboard {host}:{port}, token <hidden>"),
+    };
+    format!(
+        "sketch {}, board {}, wifi {:?}, password <hidden>, device {}, interval {} ms, {target}",
+        c.sketch.name(),
+        c.board,
+        c.wifi_ssid,
+        c.device_name,
+        c.interval_ms
+    )
+}
+
+fn hidden_note(c: &FirmwareConfig) -> &'static str {
+    match c.target {
+        Target::Tcp { .. } => "Wi-Fi password <hidden>",
+        Target::Thingsboard { .. } => "Wi-Fi password and ThingsBoard token <hidden>",
+    }
 }

@@ -1,0 +1,168 @@
+// iotchat M2 device: joins Wi-Fi, connects to `iotchat serve`, says HELLO <name>, sends an
+// analog reading every interval as `adc=.. temp=.. count=.. ts=..`, and resends what the
+// server has not acknowledged after a reconnect. Lines typed on the serial console are sent as
+// chat; one containing CLOSE SOCKET closes the connection until the next reading.
+//
+// Thin glue: the rules live in firmware/lib (iotchat_tcp_device.h). No heap use after boot.
+// Static RAM (besides the core's): TcpDevice ~3.3 KB (32 unacked readings x 80-byte lines,
+// a 16-entry in-flight FIFO, the HELLO line), server line buffer 160 B, console line 128 B;
+// stack peak in loop() ~0.3 KB. About 3.6 KB of the ESP8266's ~50 KB free heap/RAM.
+#include <ESP8266WiFi.h>
+#include <time.h>
+
+#include "config.h"
+#include <iotchat_line_reader.h>
+#include <iotchat_sample.h>
+#include <iotchat_tcp_device.h>
+
+static const uint32_t kLoopDelayMs = 2;      // yields to the Wi-Fi stack; far below any timeout
+static const size_t kRxPerLoop = 512;        // bytes handled per loop, so serial stays live
+
+static WiFiClient client;
+static iotchat::TcpDevice device(IOTCHAT_DEVICE_NAME, IOTCHAT_INTERVAL_MS, 0x1ce1u, millis());
+static iotchat::LineReader<160> serverLines;
+static iotchat::LineReader<128> consoleLines;
+static iotchat::WallClock wallClock;
+static bool wifiUp = false;
+static bool waitingForClock = false;
+
+static void writeLine(const char* line);
+static void maintainWifi(uint32_t now);
+static void takeReading(uint32_t now);
+static void connectServer(uint32_t now);
+static void serviceServer(uint32_t now);
+static void handleServerLine(const char* line, size_t len, uint32_t now);
+static void closeConnection(uint32_t now, const char* why);
+static void serviceConsole(uint32_t now);
+
+void setup() {
+  Serial.begin(115200);
+  Serial.println();
+  Serial.print("iotchat esp8266-tcp: device ");
+  Serial.println(device.name());
+  WiFi.mode(WIFI_STA);
+  WiFi.begin(IOTCHAT_WIFI_SSID, IOTCHAT_WIFI_PASSWORD);
+  configTime(0, 0, "pool.ntp.org", "time.nist.gov");
+}
+
+void loop() {
+  uint32_t now = millis();
+  wallClock.ms(now, (int64_t)time(nullptr));  // catches the second's tick
+  maintainWifi(now);
+  if (device.readingDue(now)) takeReading(now);
+  if (wifiUp && device.connectDue(now)) connectServer(now);
+  if (device.isUp()) serviceServer(now);
+  serviceConsole(now);
+  delay(kLoopDelayMs);
+}
+
+// One write per line, so the server's idle window never splits it.
+static void writeLine(const char* line) {
+  char buf[iotchat::TcpDevice::kLineMax + 80];
+  size_t n = strlen(line);
+  if (n + 1 > sizeof buf) n = sizeof buf - 1;
+  memcpy(buf, line, n);
+  buf[n] = '\n';
+  client.write((const uint8_t*)buf, n + 1);
+}
+
+static void maintainWifi(uint32_t now) {
+  bool up = WiFi.status() == WL_CONNECTED;
+  if (up == wifiUp) return;
+  wifiUp = up;
+  if (up) {
+    IPAddress ip = WiFi.localIP();
+    Serial.printf("wifi: joined, ip %u.%u.%u.%u\r\n", ip[0], ip[1], ip[2], ip[3]);
+  } else {
+    Serial.println("wifi: lost; rejoining");
+    closeConnection(now, "wifi lost");
+  }
+}
+
+// Readings wait for NTP: a ts counted from boot could repeat after a reboot, and the server
+// keeps one value per (device, key, ts), so a repeat would be taken for a resend and lost.
+static void takeReading(uint32_t now) {
+  int64_t wall = wallClock.ms(now, (int64_t)time(nullptr));
+  if (wall < 0) {
+    if (!waitingForClock) Serial.println("clock: waiting for NTP before taking readings");
+    waitingForClock = true;
+    return;
+  }
+  waitingForClock = false;
+  iotchat::Sample s = iotchat::sampleFromAdc(analogRead(A0), device.stats().produced + 1);
+  char values[48];
+  if (iotchat::formatReadingValues(values, sizeof values, s)) device.produce(now, wall, values);
+}
+
+static void connectServer(uint32_t now) {
+  Serial.printf("tcp: connecting to %s:%u\r\n", IOTCHAT_SERVER_HOST, (unsigned)IOTCHAT_SERVER_PORT);
+  if (!client.connect(IOTCHAT_SERVER_HOST, IOTCHAT_SERVER_PORT)) {
+    device.onConnectFailed(now);
+    Serial.println("tcp: connect failed; backing off");
+    return;
+  }
+  client.setNoDelay(true);
+  serverLines.reset();
+  writeLine(device.onConnected(now));
+}
+
+static void serviceServer(uint32_t now) {
+  for (size_t i = 0; i < kRxPerLoop && client.available() > 0; i++) {
+    int c = client.read();
+    if (c < 0) break;
+    switch (serverLines.push((uint8_t)c)) {
+      case iotchat::LineReader<160>::LINE:
+        handleServerLine(serverLines.line(), serverLines.length(), now);
+        break;
+      case iotchat::LineReader<160>::OVERLONG:
+        device.onOverlongLine();
+        break;
+      default:
+        break;
+    }
+  }
+  device.handleTimeout(now);
+  if (device.wantsClose()) return closeConnection(now, "restarting the connection");
+  for (const char* line = device.nextLine(now); line; line = device.nextLine(now)) writeLine(line);
+  if (!client.connected()) closeConnection(now, "server closed the connection");
+}
+
+static void handleServerLine(const char* line, size_t len, uint32_t now) {
+  switch (device.onLine(line, len, now)) {
+    case iotchat::TcpDevice::EV_GREETED:
+      Serial.printf("tcp: greeted as %s, %u unacked\r\n", device.name(), (unsigned)device.unacked());
+      break;
+    case iotchat::TcpDevice::EV_ACK:
+      break;
+    case iotchat::TcpDevice::EV_CHAT_REPLY:
+      Serial.printf("< %.*s\r\n", (int)len, line);
+      break;
+    default:
+      Serial.printf("server: %.*s\r\n", (int)len, line);
+      break;
+  }
+}
+
+static void closeConnection(uint32_t now, const char* why) {
+  if (!device.isUp()) return;
+  client.stop();
+  device.onClosed(now);
+  const iotchat::TcpDevice::Stats& s = device.stats();
+  Serial.printf("tcp: closed (%s); acked %lu, unacked %u, dropped %lu\r\n", why,
+                (unsigned long)s.acked, (unsigned)device.unacked(), (unsigned long)s.dropped);
+}
+
+static void serviceConsole(uint32_t now) {
+  while (Serial.available() > 0) {
+    int c = Serial.read();
+    if (c < 0) break;
+    iotchat::LineReader<128>::Result r = consoleLines.push((uint8_t)c);
+    if (r == iotchat::LineReader<128>::OVERLONG) Serial.println("console: line too long, dropped");
+    if (r != iotchat::LineReader<128>::LINE || consoleLines.length() == 0) continue;
+    if (device.sendChat(consoleLines.line(), now)) {
+      writeLine(consoleLines.line());
+    } else {
+      Serial.println("console: not connected; line dropped");
+    }
+  }
+}

@@ -1,0 +1,71 @@
+// Host ESP8266WiFi: WiFi is emulated as joined at once (IOTCHAT_HOST_WIFI_DOWN=1 keeps it
+// down); WiFiClient is a POSIX TCP socket with the core's semantics (connect() returns 1 on
+// success; connected() stays true while received bytes are unread; reads never block).
+#ifndef IOTCHAT_HOST_ESP8266WIFI_H
+#define IOTCHAT_HOST_ESP8266WIFI_H
+
+#include "Arduino.h"
+#include "Client.h"
+#include "IPAddress.h"
+
+typedef enum { WIFI_OFF = 0, WIFI_STA = 1, WIFI_AP = 2, WIFI_AP_STA = 3 } WiFiMode_t;
+
+typedef enum {
+  WL_NO_SHIELD = 255,
+  WL_IDLE_STATUS = 0,
+  WL_NO_SSID_AVAIL = 1,
+  WL_SCAN_COMPLETED = 2,
+  WL_CONNECTED = 3,
+  WL_CONNECT_FAILED = 4,
+  WL_CONNECTION_LOST = 5,
+  WL_WRONG_PASSWORD = 6,
+  WL_DISCONNECTED = 7
+} wl_status_t;
+
+class ESP8266WiFiClass {
+ public:
+  bool mode(WiFiMode_t m) { mode_ = m; return true; }
+  WiFiMode_t getMode() { return mode_; }
+  wl_status_t begin(const char* ssid, const char* passphrase = nullptr, int32_t channel = 0,
+                    const uint8_t* bssid = nullptr, bool connect = true);
+  wl_status_t status();
+  bool isConnected() { return status() == WL_CONNECTED; }
+  bool setAutoReconnect(bool) { return true; }
+  bool disconnect(bool wifioff = false);
+  IPAddress localIP() { return IPAddress(127, 0, 0, 1); }
+  int8_t RSSI() { return -55; }
+
+ private:
+  WiFiMode_t mode_ = WIFI_OFF;
+  bool begun_ = false;
+};
+
+extern ESP8266WiFiClass WiFi;
+
+class WiFiClient : public Client {
+ public:
+  WiFiClient() {}
+  ~WiFiClient() override { stop(); }
+  WiFiClient(const WiFiClient&) = delete;
+  WiFiClient& operator=(const WiFiClient&) = delete;
+
+  int connect(IPAddress ip, uint16_t port) override;
+  int connect(const char* host, uint16_t port) override;
+  uint8_t connected() override;
+  operator bool() override { return connected(); }
+  size_t write(uint8_t b) override { return write(&b, 1); }
+  size_t write(const uint8_t* buf, size_t size) override;
+  using Print::write;
+  int available() override;
+  int read() override;
+  int read(uint8_t* buf, size_t size) override;
+  int peek() override;
+  void flush() override {}
+  void stop() override;
+  void setNoDelay(bool nodelay);
+
+ private:
+  int fd_ = -1;
+};
+
+#endif

@@ -1,0 +1,131 @@
+//! The ESP8266 firmware, built for Linux with the host Arduino shim: the C++ unit tests of
+//! `firmware/lib`, and the M2 sketch (`firmware/esp8266-tcp`) against a real `iotchat serve`.
+
+mod firmware_support;
+
+use std::collections::BTreeSet;
+use std::process::Command;
+
+use firmware_support::{Firmware, Server, build, counts, readings, wait_for_counts};
+
+fn env(addr: std::net::SocketAddr, name: &str, interval_ms: u32) -> Vec<(&'static str, String)> {
+    vec![
+        ("IOTCHAT_SERVER_HOST", addr.ip().to_string()),
+        ("IOTCHAT_SERVER_PORT", addr.port().to_string()),
+        ("IOTCHAT_DEVICE_NAME", name.to_string()),
+        ("IOTCHAT_INTERVAL_MS", interval_ms.to_string()),
+    ]
+}
+
+/// Each count from 1 to the highest stored is there exactly once.
+fn assert_exactly_once(counts: &[u64]) {
+    let set: BTreeSet<u64> = counts.iter().copied().collect();
+    assert_eq!(set.len(), counts.len(), "a reading was stored twice: {counts:?}");
+    let max = *set.last().expect("some readings");
+    assert_eq!(set, (1..=max).collect(), "a reading is missing: {counts:?}");
+}
+
+#[test]
+fn lib_unit_tests_pass() {
+    let bin = build("lib-tests");
+    let out = Command::new(&bin).output().expect("the unit tests run");
+    let text = String::from_utf8_lossy(&out.stdout);
+    println!("{text}{}", String::from_utf8_lossy(&out.stderr));
+    assert!(out.status.success(), "firmware/lib unit tests failed");
+    assert!(text.contains(" 0 failed"), "{text}");
+}
+
+#[test]
+fn readings_are_stored_under_the_device_name() {
+    let data = tempfile::tempdir().unwrap();
+    let server = Server::start("127.0.0.1:0", data.path());
+    let sensor = data.path().join("adc.txt");
+    std::fs::write(&sensor, "100\n200\n300\n").unwrap();
+    let mut e = env(server.addr, "esp-store", 100);
+    e.push(("IOTCHAT_SENSOR_FILE", sensor.display().to_string()));
+    let mut fw = Firmware::start(&build("esp8266-tcp"), &e);
+    fw.serial.wait_contains("tcp: greeted as esp-store");
+    wait_for_counts(data.path(), "esp-store", "3 readings", |c| c.len() >= 3);
+    let rows = readings(data.path());
+    assert!(rows.iter().all(|r| r.device == "esp-store"), "{rows:?}");
+    let adc: Vec<&str> = rows.iter().filter(|r| r.key == "adc").map(|r| r.value.as_str()).take(3).collect();
+    assert_eq!(adc, ["100", "200", "300"]);
+    let temp = rows.iter().find(|r| r.key == "temp").unwrap();
+    assert_eq!(temp.value, "32.3", "100/1023 of 3.3 V on an LM35");
+    // Every value carries the device's own ts, strictly increasing per reading.
+    let ts: Vec<i64> = rows.iter().filter(|r| r.key == "count").map(|r| r.ts).collect();
+    assert!(ts.windows(2).all(|w| w[0] < w[1]), "{ts:?}");
+    assert!(ts[0] > 1_600_000_000_000, "unix ms: {ts:?}");
+}
+
+#[test]
+fn server_kill9_and_restart_every_reading_exactly_once() {
+    let data = tempfile::tempdir().unwrap();
+    let server = Server::start("127.0.0.1:0", data.path());
+    let addr = server.addr;
+    let mut fw = Firmware::start(&build("esp8266-tcp"), &env(addr, "esp-crash", 40));
+    fw.serial.wait_contains("tcp: greeted as esp-crash");
+    wait_for_counts(data.path(), "esp-crash", "5 readings", |c| c.len() >= 5);
+
+    server.kill9();
+    fw.serial.wait_contains("tcp: closed");
+    // Readings go on while the server is gone; they wait in the device's buffer.
+    fw.serial.wait_contains("tcp: connect failed");
+    fw.serial.wait_contains("tcp: connect failed");
+    let before = counts(data.path(), "esp-crash");
+
+    let _server = Server::start(&addr.to_string(), data.path());
+    let line = fw.serial.wait_contains("tcp: greeted as esp-crash");
+    let unacked: u64 = line.split(", ").nth(1).unwrap().split(' ').next().unwrap().parse().unwrap();
+    assert!(unacked >= 2, "the outage left readings to resend: {line}");
+    let high = before.iter().max().unwrap() + unacked + 5;
+    let after = wait_for_counts(data.path(), "esp-crash", "readings after the restart", |c| {
+        c.iter().max().is_some_and(|&m| m >= high)
+    });
+    // Whatever was in flight at the kill was resent; the store has each reading once.
+    assert_exactly_once(&after);
+}
+
+#[test]
+fn chat_from_serial_and_close_socket_then_reconnect_at_next_reading() {
+    let data = tempfile::tempdir().unwrap();
+    let server = Server::start("127.0.0.1:0", data.path());
+    let mut fw = Firmware::start(&build("esp8266-tcp"), &env(server.addr, "esp-chat", 300));
+    fw.serial.wait_contains("tcp: greeted as esp-chat");
+    fw.type_line("hello there");
+    fw.serial.wait_contains("< HELLO THERE");
+    fw.type_line("bye, close socket");
+    fw.serial.wait_contains("< BYE, CLOSE SOCKET");
+    fw.serial.wait_contains("tcp: closed (server closed the connection)");
+    fw.serial.wait_contains("tcp: greeted as esp-chat");
+    let c = wait_for_counts(data.path(), "esp-chat", "a reading after the reconnect", |c| c.len() >= 3);
+    assert_exactly_once(&c);
+}
+
+#[test]
+fn a_newer_connection_with_the_same_name_takes_over() {
+    let data = tempfile::tempdir().unwrap();
+    let server = Server::start("127.0.0.1:0", data.path());
+    let bin = build("esp8266-tcp");
+    let mut first = Firmware::start(&bin, &env(server.addr, "esp-twin", 200));
+    first.serial.wait_contains("tcp: greeted as esp-twin");
+    let mut second = Firmware::start(&bin, &env(server.addr, "esp-twin", 200));
+    second.serial.wait_contains("tcp: greeted as esp-twin");
+    first.serial.wait_contains("server: notice: a newer connection took this device name");
+    first.serial.wait_contains("tcp: closed");
+}
+
+#[test]
+fn millis_wrapping_past_49_days_does_not_stop_the_device() {
+    let data = tempfile::tempdir().unwrap();
+    let server = Server::start("127.0.0.1:0", data.path());
+    let mut e = env(server.addr, "esp-wrap", 50);
+    // millis() starts 300 ms before its uint32 wrap.
+    e.push(("IOTCHAT_HOST_MILLIS_OFFSET", (u32::MAX - 300).to_string()));
+    let mut fw = Firmware::start(&build("esp8266-tcp"), &e);
+    fw.serial.wait_contains("tcp: greeted as esp-wrap");
+    let c = wait_for_counts(data.path(), "esp-wrap", "readings across the wrap", |c| c.len() >= 15);
+    assert_exactly_once(&c);
+    let ts: Vec<i64> = readings(data.path()).iter().filter(|r| r.key == "count").map(|r| r.ts).collect();
+    assert!(ts.windows(2).all(|w| w[0] < w[1]), "{ts:?}");
+}
