@@ -87,15 +87,46 @@ pub struct ChatSection {
 }
 
 impl Profile {
-    /// Parses profile text. The error carries the line, the key and what is allowed.
+    /// Parses profile text. The error carries the line, the key and what is allowed, but
+    /// never the offending line itself: it may hold a secret under a misspelled key.
     pub fn parse(text: &str) -> Result<Self, String> {
-        toml::from_str(text).map_err(|e| e.to_string().trim_end().to_owned())
+        toml::from_str(text).map_err(|e| {
+            let message = e.message().trim_end();
+            match e.span() {
+                Some(span) => {
+                    let before = &text[..span.start.min(text.len())];
+                    let line = before.matches('\n').count() + 1;
+                    let line_start = before.rfind('\n').map_or(0, |i| i + 1);
+                    let column = before.len() - line_start + 1;
+                    // The key, from the text before `=` on that line; the value is not shown.
+                    let key = text[line_start..]
+                        .lines()
+                        .next()
+                        .and_then(|l| l.split_once('='))
+                        .map(|(k, _)| k.trim());
+                    match key {
+                        Some(key) if !key.is_empty() && !message.contains(key) => {
+                            format!("at line {line}, column {column}, key `{key}`: {message}")
+                        }
+                        _ => format!("at line {line}, column {column}: {message}"),
+                    }
+                }
+                None => message.to_owned(),
+            }
+        })
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_misspelled_secret_is_not_echoed() {
+        let err = Profile::parse("[firmware]\nwifi_pasword = \"hunter22\"\n").expect_err("unknown key");
+        assert!(!err.contains("hunter22"), "{err}");
+        assert!(err.contains("wifi_pasword") && err.contains("line 2"), "{err}");
+    }
 
     #[test]
     fn an_empty_profile_is_all_defaults() {
@@ -107,7 +138,7 @@ mod tests {
         let cases: &[(&str, &str, &[&str])] = &[
             ("unknown section", "[srve]\n", &["srve", "serve", "chat", "store", "fake_device"]),
             ("unknown key", "[serve]\nbnd = \"x\"\n", &["bnd", "bind", "max_clients"]),
-            ("wrong type", "[serve]\nmax_clients = \"ten\"\n", &["max_clients", "expected u64", "line 2"]),
+            ("wrong type", "[serve]\nmax_clients = \"ten\"\n", &["expected u64", "line 2"]),
             ("negative", "[serve]\nmax_clients = -1\n", &["max_clients"]),
             ("not toml", "[serve\n", &["line 1"]),
         ];
