@@ -188,6 +188,18 @@ pub struct ServeArgs {
     /// Where readings are stored [default: the profile's, else $IOTCHAT_DATA_DIR, else ~/.local/share/iotchat].
     #[arg(long, value_name = "DIR")]
     pub data_dir: Option<PathBuf>,
+    /// Forward every reading to ThingsBoard at this MQTT host, as a gateway device.
+    #[arg(long, value_name = "HOST")]
+    pub tb_host: Option<String>,
+    /// ThingsBoard's MQTT port [default: 1883].
+    #[arg(long, value_name = "PORT")]
+    pub tb_port: Option<u16>,
+    /// The gateway device's access token. Prefer the environment variable: a flag shows in `ps`.
+    #[arg(long, env = "IOTCHAT_TB_TOKEN", hide_env_values = true, value_name = "TOKEN")]
+    pub tb_token: Option<String>,
+    /// Read the gateway device's access token from this file.
+    #[arg(long, value_name = "FILE")]
+    pub tb_token_file: Option<PathBuf>,
 }
 
 /// `iotchat chat`.
@@ -215,6 +227,20 @@ impl ServeArgs {
             max_clients: self.max_clients,
             max_line_bytes: self.max_line_bytes,
             idle_flush_ms: self.idle_flush_ms,
+        }
+    }
+}
+
+impl ServeArgs {
+    /// The ThingsBoard flags as overrides for the profile's `[thingsboard]`.
+    pub fn tb_overrides(&self) -> iotchat::config::TbOverrides {
+        iotchat::config::TbOverrides {
+            host: self.tb_host.clone(),
+            port: self.tb_port,
+            token: self.tb_token.clone(),
+            token_file: self.tb_token_file.clone(),
+            qos: Some(1),
+            max_payload: None,
         }
     }
 }

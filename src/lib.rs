@@ -6,6 +6,7 @@
 //! the modules.
 
 pub mod backoff;
+pub mod bridge;
 pub mod check;
 pub mod client;
 pub mod config;

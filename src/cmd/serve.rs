@@ -3,6 +3,9 @@
 use std::io::{self, Write};
 
 use anyhow::Context;
+use std::sync::Arc;
+
+use iotchat::bridge::{self, BridgeStatus};
 use iotchat::config::{self, LoadedProfile, ServeConfig};
 use iotchat::server::{self, console, registry::Registry};
 use iotchat::store::Store;
@@ -21,6 +24,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     raise_fd_limit(config.max_clients as u64 + SPARE_FDS);
     let data_dir = config::data_dir(args.data_dir.clone(), &loaded);
     let store = Store::open(&data_dir)?;
+    let bridge_config = config::bridge_config(args.tb_overrides(), &loaded)?;
     let listener = TcpListener::bind(config.bind).await.map_err(|e| bind_error(e, &config))?;
     let addr = listener.local_addr().context("cannot read the listening address")?;
     // Scripts and tests wait for this exact line; it is printed before any client can be served.
@@ -38,8 +42,24 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     let registry = Registry::new();
     let shutdown = CancellationToken::new();
     tokio::spawn(watch_signals(shutdown.clone()));
-    tokio::spawn(console::run(registry.clone(), tokio::io::stdin(), tokio::io::stdout()));
-    server::run(listener, &config, registry, store.handle(), shutdown).await;
+    let (departures, status) = match bridge_config {
+        Some(bridge_config) => {
+            info!(host = %bridge_config.options.host, port = bridge_config.options.port, "forwarding readings to ThingsBoard");
+            let (tx, rx) = tokio::sync::mpsc::channel(1024);
+            let status = Arc::new(BridgeStatus::default());
+            tokio::spawn(bridge::run(
+                bridge_config,
+                data_dir.clone(),
+                rx,
+                Arc::clone(&status),
+                shutdown.clone(),
+            ));
+            (Some(tx), Some(status))
+        }
+        None => (None, None),
+    };
+    tokio::spawn(console::run(registry.clone(), status, tokio::io::stdin(), tokio::io::stdout()));
+    server::run(listener, &config, registry, store.handle(), departures, shutdown).await;
     // Commits what is still queued; blocking, so off the async workers.
     tokio::task::spawn_blocking(move || store.close())
         .await

@@ -17,7 +17,7 @@ pub use chat::{ChatConfig, ChatOverrides};
 pub use fake_device::{FakeDeviceConfig, FakeDeviceOverrides, FakeDeviceStop};
 pub use profile::{ChatSection, FakeDeviceSection, Profile, ServeSection, StoreSection};
 pub use serve::{DEFAULT_BIND, ServeConfig, ServeOverrides};
-pub use thingsboard::{TbConfig, TbOverrides};
+pub use thingsboard::{TbConfig, TbOverrides, bridge_config};
 
 /// A configuration error: always a usage problem, fixed by changing a flag or a profile.
 #[derive(Debug, thiserror::Error)]

@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 
 use super::{ConfigError, LoadedProfile, Origin};
+use crate::bridge::BridgeConfig;
 use crate::thingsboard::MAX_PAYLOAD;
 use crate::thingsboard::session::TbOptions;
 
@@ -28,6 +29,10 @@ pub struct ThingsboardSection {
     pub max_payload: Option<u64>,
     /// Replies to server-side RPC methods for `tb-publish --rpc`, e.g. `getInterval = { interval = 1000 }`.
     pub rpc: Option<BTreeMap<String, toml::Value>>,
+    /// `serve` forwards every reading to ThingsBoard as a gateway device (token: the gateway's).
+    pub bridge: Option<bool>,
+    /// Most readings waiting for ThingsBoard before the oldest are skipped.
+    pub max_pending: Option<u64>,
 }
 
 /// Settings given on the command line.
@@ -128,6 +133,31 @@ fn rpc_replies(
     }
     Ok(replies)
 }
+
+/// The bridge of `serve`, if it is on: `--tb-host` (or `[thingsboard] bridge = true`) turns
+/// it on; the other settings are as for `tb-publish`, with QoS 1 always.
+pub fn bridge_config(
+    flags: TbOverrides,
+    loaded: &LoadedProfile,
+) -> Result<Option<BridgeConfig>, ConfigError> {
+    let p = &loaded.profile.thingsboard;
+    if flags.host.is_none() && p.bridge != Some(true) {
+        return Ok(None);
+    }
+    let config = TbConfig::resolve(TbOverrides { qos: Some(1), ..flags }, loaded)?;
+    let max_pending = match p.max_pending {
+        Some(0) => {
+            let origin = Origin::Profile(loaded.path.clone().unwrap_or_default(), "thingsboard.max_pending");
+            return Err(invalid(origin, "0".into(), "must be at least 1"));
+        }
+        Some(n) => n,
+        None => DEFAULT_MAX_PENDING,
+    };
+    Ok(Some(BridgeConfig { options: config.options, max_pending }))
+}
+
+/// Readings that may wait for ThingsBoard: about a day of 10 devices × 4 values a second.
+const DEFAULT_MAX_PENDING: u64 = 10_000_000;
 
 fn invalid(origin: Origin, value: String, expected: &str) -> ConfigError {
     ConfigError::Invalid { origin, value, expected: expected.to_owned() }

@@ -40,6 +40,8 @@ pub(crate) struct Shared {
     pub shutdown: CancellationToken,
     /// Where readings go before they are acknowledged.
     pub store: StoreHandle,
+    /// Names of devices that left, for the ThingsBoard bridge (when it runs).
+    pub departures: Option<mpsc::Sender<String>>,
 }
 
 /// Why a connection ended, for the log.
@@ -94,6 +96,12 @@ async fn run(
 ) {
     let id = registration.handle().id;
     let ended = serve(&mut stream, &registration, &mut rx, &shared).await;
+    if let (Some(departures), Some(name)) = (&shared.departures, registration.handle().name()) {
+        // A replaced connection's device is still here, on its new connection.
+        if !matches!(ended, Ended::Replaced) {
+            let _ = departures.try_send(name); // best effort: the bridge may be busy or off
+        }
+    }
     let left = registration.remove();
     info!(client = id, %peer, clients = left, "client disconnected: {ended}");
 }

@@ -9,6 +9,7 @@ use tracing::debug;
 
 use super::command::{self, Command};
 use super::registry::{Push, Registry};
+use crate::bridge::BridgeStatus;
 
 /// Longest console line read; more than any command needs, and bounded.
 const MAX_COMMAND_BYTES: u64 = 64 * 1024;
@@ -16,6 +17,7 @@ const MAX_COMMAND_BYTES: u64 = 64 * 1024;
 /// Runs the console until `input` ends. Answers go to `output`.
 pub async fn run(
     registry: Arc<Registry>,
+    bridge: Option<Arc<BridgeStatus>>,
     input: impl AsyncRead + Unpin,
     mut output: impl AsyncWrite + Unpin,
 ) {
@@ -32,7 +34,7 @@ pub async fn run(
             }
         }
         let text = String::from_utf8_lossy(&line);
-        let answer = execute(&registry, &text);
+        let answer = execute(&registry, bridge.as_deref(), &text);
         if answer.is_empty() {
             continue;
         }
@@ -49,11 +51,17 @@ pub async fn run(
 }
 
 /// Carries out one typed line and returns what to print.
-pub fn execute(registry: &Registry, line: &str) -> String {
+pub fn execute(registry: &Registry, bridge: Option<&BridgeStatus>, line: &str) -> String {
     match command::parse(line) {
         Ok(Command::Nothing) => String::new(),
         Ok(Command::Help) => command::HELP.to_owned(),
-        Ok(Command::Clients) => command::render_clients(&registry.snapshot()),
+        Ok(Command::Clients) => {
+            let table = command::render_clients(&registry.snapshot());
+            match bridge {
+                Some(status) => format!("{table}\n{}", status.summary()),
+                None => table,
+            }
+        }
         Ok(Command::Send(id, text)) => match registry.push(id, Push::Operator(text.into())) {
             Ok(()) => format!("sent to client {id}"),
             Err(e) => format!("error: {e}"),

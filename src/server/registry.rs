@@ -234,6 +234,11 @@ impl Registry {
 }
 
 impl ClientHandle {
+    /// The name the client gave, if any.
+    pub fn name(&self) -> Option<String> {
+        self.name.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
     /// Resolves when the connection must stop (kick or shutdown).
     pub async fn stopped(&self) {
         self.stop.cancelled().await;

@@ -11,11 +11,13 @@
 //! readings without a device timestamp are never deduplicated.
 
 mod error;
+mod outbox;
 mod reader;
 mod schema;
 mod writer;
 
 pub use error::StoreError;
+pub use outbox::Outbox;
 pub use reader::{Query, Reader};
 pub use writer::{Store, StoreHandle};
 

@@ -72,16 +72,21 @@ impl Reader {
     }
 
     fn decode(&self, row: &rusqlite::Row<'_>) -> Result<Row, StoreError> {
-        let id: i64 = row.get(0).map_err(|cause| StoreError::Query { path: self.path.clone(), cause })?;
-        let corrupt = |detail: String| StoreError::Corrupt { path: self.path.clone(), id, detail };
-        let read = || -> rusqlite::Result<(String, String, String, Option<i64>, i64)> {
-            Ok((row.get(1)?, row.get(2)?, row.get(3)?, row.get(5)?, row.get(6)?))
-        };
-        let (device, key, kind, ts, received_at) = read().map_err(|e| corrupt(e.to_string()))?;
-        let raw = row.get_ref(4).map_err(|e| corrupt(e.to_string()))?;
-        let value = decode_value(&kind, raw).map_err(corrupt)?;
-        Ok(Row { device, key, value, ts, received_at })
+        decode_row(&self.path, row)
     }
+}
+
+/// A `SELECT id, device, key, kind, value, ts, received_at` row back to a [`Row`].
+pub(super) fn decode_row(path: &Path, row: &rusqlite::Row<'_>) -> Result<Row, StoreError> {
+    let id: i64 = row.get(0).map_err(|cause| StoreError::Query { path: path.to_owned(), cause })?;
+    let corrupt = |detail: String| StoreError::Corrupt { path: path.to_owned(), id, detail };
+    let read = || -> rusqlite::Result<(String, String, String, Option<i64>, i64)> {
+        Ok((row.get(1)?, row.get(2)?, row.get(3)?, row.get(5)?, row.get(6)?))
+    };
+    let (device, key, kind, ts, received_at) = read().map_err(|e| corrupt(e.to_string()))?;
+    let raw = row.get_ref(4).map_err(|e| corrupt(e.to_string()))?;
+    let value = decode_value(&kind, raw).map_err(corrupt)?;
+    Ok(Row { device, key, value, ts, received_at })
 }
 
 /// The stored kind and SQLite value back to the `Value` that was appended.

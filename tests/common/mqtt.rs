@@ -34,7 +34,18 @@ pub struct Message {
 /// A client subscribed to some topics, collecting what it receives.
 pub struct Subscriber {
     rx: Receiver<Message>,
-    client: rumqttc::Client,
+    client: Option<rumqttc::Client>,
+    /// A `mosquitto_sub` behind a persistent subscriber.
+    child: Option<Child>,
+}
+
+impl Drop for Subscriber {
+    fn drop(&mut self) {
+        if let Some(child) = &mut self.child {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
 }
 
 impl Broker {
@@ -47,10 +58,17 @@ impl Broker {
 
     fn start_on(port: u16, dir: tempfile::TempDir) -> Broker {
         let conf = dir.path().join("mosquitto.conf");
+        // Started as root, mosquitto drops to its own user; it must still write its database.
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o777))
+            .expect("chmod broker dir");
+        // Persistence keeps sessions and queued messages across a graceful restart (SIGTERM),
+        // so a test's persistent subscriber sees everything published around an outage.
         let text = format!(
             "listener {port} 127.0.0.1\nallow_anonymous false\nplugin {}\nplugin_opt_token {TOKEN}\n\
-             persistence false\nlog_dest stderr\nlog_type error\nlog_type warning\n",
-            plugin().display()
+             persistence true\npersistence_location {}/\nlog_dest stderr\nlog_type error\nlog_type warning\n",
+            plugin().display(),
+            dir.path().display()
         );
         std::fs::write(&conf, text).expect("write mosquitto.conf");
         let child = Command::new(mosquitto())
@@ -70,9 +88,9 @@ impl Broker {
         self.port
     }
 
-    /// Stops the broker (SIGKILL: an outage, not a clean shutdown).
+    /// Stops the broker (SIGTERM: it saves its sessions, as a restarted ThingsBoard would keep them).
     pub fn stop(mut self) -> (u16, tempfile::TempDir) {
-        let _ = self.child.kill();
+        let _ = Command::new("kill").args(["-TERM", &self.child.id().to_string()]).status();
         let _ = self.child.wait();
         let dir = std::mem::replace(&mut self.dir, tempfile::tempdir().expect("tempdir"));
         (self.port, dir)
@@ -85,7 +103,47 @@ impl Broker {
 
     /// Subscribes to `topics` (QoS 1) with the test token; returns once the broker confirmed.
     pub fn subscribe(&self, topics: &[&str]) -> Subscriber {
+        self.subscribe_as(&format!("test-sub-{}", fastrand::u64(..)), topics)
+    }
+
+    /// Same, with a persistent session that outlives broker restarts: the subscriber
+    /// reconnects by itself and the broker keeps what it missed meanwhile.
+    pub fn subscribe_persistent(&self, topic: &str, probe_topic: &str) -> Subscriber {
         let id = format!("test-sub-{}", fastrand::u64(..));
+        let mut child = Command::new("mosquitto_sub")
+            .args(["-h", "127.0.0.1", "-p", &self.port.to_string(), "-u", TOKEN, "-i", &id])
+            .args(["-c", "-q", "1", "-v", "-t", topic])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("mosquitto_sub (scripts/test installs mosquitto-clients)");
+        let stdout = child.stdout.take().expect("stdout");
+        let (tx, rx) = mpsc::channel();
+        thread::spawn(move || {
+            use std::io::BufRead;
+            for line in std::io::BufReader::new(stdout).lines() {
+                let Ok(line) = line else { return };
+                let (topic, payload) = line.split_once(' ').unwrap_or((&line, ""));
+                let message = Message { topic: topic.to_owned(), payload: payload.to_owned() };
+                if tx.send(message).is_err() {
+                    return;
+                }
+            }
+        });
+        let sub = Subscriber { rx, client: None, child: Some(child) };
+        let prober = self.subscribe(&[]);
+        let start = Instant::now();
+        loop {
+            prober.publish(probe_topic, "{}");
+            if let Ok(m) = sub.rx.recv_timeout(Duration::from_millis(200)) {
+                assert_eq!(m.topic, probe_topic, "the first message is the probe");
+                return sub;
+            }
+            assert!(start.elapsed() < DEADLINE, "mosquitto_sub did not subscribe within {DEADLINE:?}");
+        }
+    }
+
+    fn subscribe_as(&self, id: &str, topics: &[&str]) -> Subscriber {
         let mut options = rumqttc::MqttOptions::new(id, "127.0.0.1", self.port);
         options.set_credentials(TOKEN, "");
         options.set_max_packet_size(1 << 20, 1 << 20);
@@ -117,8 +175,10 @@ impl Broker {
                 }
             }
         });
-        acked_rx.recv_timeout(DEADLINE).expect("the broker confirms the subscription");
-        Subscriber { rx, client }
+        if wanted > 0 {
+            acked_rx.recv_timeout(DEADLINE).expect("the broker confirms the subscription");
+        }
+        Subscriber { rx, client: Some(client), child: None }
     }
 
     fn wait_ready(&self) {
@@ -159,9 +219,8 @@ impl Subscriber {
 
     /// Publishes `payload` on `topic` (QoS 1) as the test device.
     pub fn publish(&self, topic: &str, payload: &str) {
-        self.client
-            .publish(topic, rumqttc::QoS::AtLeastOnce, false, payload.as_bytes())
-            .expect("publish queued");
+        let client = self.client.as_ref().expect("a persistent subscriber only listens");
+        client.publish(topic, rumqttc::QoS::AtLeastOnce, false, payload.as_bytes()).expect("publish queued");
     }
 }
 

@@ -1,0 +1,234 @@
+//! The bridge: `serve` forwards every stored reading to ThingsBoard as one gateway device.
+//!
+//! It runs beside the server and never slows it: devices are acknowledged once their readings
+//! are in the store; the bridge then drains the store's outbox in order, announcing each
+//! device (`v1/gateway/connect`) before its first telemetry, publishing batches at QoS 1, and
+//! moving the outbox cursor only after ThingsBoard's PUBACKs. When ThingsBoard is away the
+//! backlog waits in the store (bounded by `max_pending`) and drains when it is back, after a
+//! restart of `serve` too.
+
+pub mod gateway;
+
+use std::collections::HashSet;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::Duration;
+
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+use tracing::{info, warn};
+
+use crate::backoff::Backoff;
+use crate::store::{Outbox, StoreError};
+use crate::thingsboard::session::{TbDevice, TbError, TbOptions};
+
+/// Rows read from the outbox per round.
+const BATCH_ROWS: usize = 5_000;
+/// How often an empty outbox is looked at again.
+const POLL: Duration = Duration::from_millis(50);
+/// ThingsBoard drops gateway publishes without a PUBACK when the device is not a gateway.
+const PUBACK_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Bridge settings.
+#[derive(Debug, Clone)]
+pub struct BridgeConfig {
+    /// The gateway device's connection.
+    pub options: TbOptions,
+    /// Most readings waiting for ThingsBoard; beyond it the oldest are skipped (and logged).
+    pub max_pending: u64,
+}
+
+/// What the bridge is doing, for the console and logs.
+#[derive(Debug, Default)]
+pub struct BridgeStatus {
+    /// Connected to ThingsBoard now.
+    pub connected: AtomicBool,
+    /// Rows acknowledged by ThingsBoard since start.
+    pub forwarded: AtomicU64,
+    /// Rows waiting in the outbox, as of the last round.
+    pub pending: AtomicU64,
+    /// Rows skipped by the outbox bound since start.
+    pub skipped: AtomicU64,
+}
+
+impl BridgeStatus {
+    /// One line for the console: `ThingsBoard: connected, 0 readings pending`.
+    pub fn summary(&self) -> String {
+        let state = if self.connected.load(Ordering::Relaxed) { "connected" } else { "not connected" };
+        let mut line =
+            format!("ThingsBoard: {state}, {} readings pending", self.pending.load(Ordering::Relaxed));
+        let skipped = self.skipped.load(Ordering::Relaxed);
+        if skipped > 0 {
+            line.push_str(&format!(", {skipped} skipped (outbox full)"));
+        }
+        line
+    }
+}
+
+/// Why one session with ThingsBoard ended.
+#[derive(Debug, thiserror::Error)]
+enum SessionEnd {
+    #[error(transparent)]
+    Tb(#[from] TbError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("no PUBACK from ThingsBoard within {0:?}; is \"Is gateway\" set on the ThingsBoard device?")]
+    NoPuback(Duration),
+    #[error("the outbox task failed: {0}")]
+    Task(String),
+}
+
+/// Forwards until `shutdown`. `departures` brings the names of devices that disconnected.
+pub async fn run(
+    config: BridgeConfig,
+    data_dir: PathBuf,
+    mut departures: mpsc::Receiver<String>,
+    status: Arc<BridgeStatus>,
+    shutdown: CancellationToken,
+) {
+    let mut backoff = Backoff::new(Duration::from_millis(500), Duration::from_secs(30));
+    let mut outbox = match Outbox::open(&data_dir, "thingsboard") {
+        Ok(outbox) => Some(outbox),
+        Err(e) => {
+            warn!("bridge off: {e}");
+            return;
+        }
+    };
+    let mut departed = HashSet::new();
+    while !shutdown.is_cancelled() {
+        let connected = tokio::select! {
+            () = shutdown.cancelled() => return,
+            c = TbDevice::connect(&config.options) => c,
+        };
+        let end = match connected {
+            Ok(device) => {
+                info!(host = %config.options.host, port = config.options.port, "bridge connected to ThingsBoard");
+                status.connected.store(true, Ordering::Relaxed);
+                backoff.reset();
+                let session = Session { device, config: &config, status: &status, announced: HashSet::new() };
+                session.forward(&mut outbox, &mut departures, &mut departed, &shutdown).await
+            }
+            Err(e) => Err(e.into()),
+        };
+        status.connected.store(false, Ordering::Relaxed);
+        match end {
+            Ok(()) => return,
+            Err(e) => {
+                let delay = backoff.next_delay();
+                warn!(retry_in = ?delay, "bridge: {e}; readings wait in the outbox");
+                tokio::select! {
+                    () = shutdown.cancelled() => return,
+                    () = tokio::time::sleep(delay) => {}
+                }
+            }
+        }
+        if outbox.is_none() {
+            return;
+        }
+    }
+}
+
+struct Session<'a> {
+    device: TbDevice,
+    config: &'a BridgeConfig,
+    status: &'a BridgeStatus,
+    announced: HashSet<String>,
+}
+
+impl Session<'_> {
+    async fn forward(
+        mut self,
+        outbox: &mut Option<Outbox>,
+        departures: &mut mpsc::Receiver<String>,
+        departed: &mut HashSet<String>,
+        shutdown: &CancellationToken,
+    ) -> Result<(), SessionEnd> {
+        loop {
+            let (batch, pending, skipped) = blocking(outbox, self.config.max_pending).await?;
+            self.status.pending.store(pending, Ordering::Relaxed);
+            if skipped > 0 {
+                self.status.skipped.fetch_add(skipped, Ordering::Relaxed);
+                warn!(
+                    skipped,
+                    max_pending = self.config.max_pending,
+                    "bridge outbox full: skipped the oldest readings"
+                );
+            }
+            while let Ok(name) = departures.try_recv() {
+                departed.insert(name);
+            }
+            if batch.is_empty() {
+                self.retire(departed).await?;
+                tokio::select! {
+                    () = shutdown.cancelled() => return Ok(()),
+                    () = tokio::time::sleep(POLL) => continue,
+                }
+            }
+            let last_id = self.send(&batch).await?;
+            let done = outbox.as_ref().map(|o| o.advance(last_id));
+            done.transpose()?;
+            self.status.forwarded.fetch_add(batch.len() as u64, Ordering::Relaxed);
+        }
+    }
+
+    /// Announces new devices, publishes the batch, waits for every PUBACK.
+    async fn send(&mut self, batch: &[(i64, crate::store::Row)]) -> Result<i64, SessionEnd> {
+        for (_, row) in batch {
+            if self.announced.insert(row.device.clone()) {
+                self.device.publish(gateway::CONNECT, gateway::connect_payload(&row.device)).await?;
+            }
+        }
+        let (publishes, dropped) = gateway::telemetry(batch, self.config.options.max_payload);
+        if dropped > 0 {
+            warn!(dropped, "bridge: readings too large for one ThingsBoard payload were not forwarded");
+        }
+        let mut last_id = 0;
+        for publish in publishes {
+            if !publish.payload.is_empty() {
+                self.device.publish(gateway::TELEMETRY, publish.payload).await?;
+            }
+            last_id = publish.last_id;
+        }
+        self.flush().await?;
+        Ok(last_id)
+    }
+
+    /// Tells ThingsBoard about devices that left, once their readings are all forwarded.
+    async fn retire(&mut self, departed: &mut HashSet<String>) -> Result<(), SessionEnd> {
+        for name in departed.drain() {
+            if self.announced.remove(&name) {
+                self.device.publish(gateway::DISCONNECT, gateway::disconnect_payload(&name)).await?;
+            }
+        }
+        self.flush().await
+    }
+
+    async fn flush(&mut self) -> Result<(), SessionEnd> {
+        match tokio::time::timeout(PUBACK_TIMEOUT, self.device.flush()).await {
+            Ok(flushed) => Ok(flushed?),
+            Err(_) => Err(SessionEnd::NoPuback(PUBACK_TIMEOUT)),
+        }
+    }
+}
+
+/// Reads the next batch off the async workers: SQLite blocks.
+async fn blocking(
+    outbox: &mut Option<Outbox>,
+    max_pending: u64,
+) -> Result<(Vec<(i64, crate::store::Row)>, u64, u64), SessionEnd> {
+    let Some(taken) = outbox.take() else { return Err(SessionEnd::Task("the outbox is gone".into())) };
+    let (taken, result) = tokio::task::spawn_blocking(move || {
+        let result = (|| {
+            let skipped = taken.enforce_bound(max_pending)?;
+            let batch = taken.next_batch(BATCH_ROWS)?;
+            let pending = taken.pending()?;
+            Ok::<_, StoreError>((batch, pending, skipped))
+        })();
+        (taken, result)
+    })
+    .await
+    .map_err(|e| SessionEnd::Task(e.to_string()))?;
+    *outbox = Some(taken);
+    Ok(result?)
+}

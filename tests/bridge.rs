@@ -1,0 +1,154 @@
+//! The bridge: `serve` forwards every stored reading to ThingsBoard's gateway API, through a
+//! real broker (mosquitto on a free port, logging in by token as ThingsBoard does).
+
+mod common;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::process::{Command, Stdio};
+use std::time::Instant;
+
+use common::mqtt::{Broker, Subscriber, TOKEN};
+use common::{DEADLINE, Server, cmd};
+use serde_json::Value as Json;
+
+fn bridge_args(broker_port: u16) -> Vec<String> {
+    ["--tb-host", "127.0.0.1", "--tb-port", &broker_port.to_string(), "--tb-token", TOKEN]
+        .iter()
+        .map(|s| s.to_string())
+        .collect()
+}
+
+/// Gateway telemetry seen so far: device → count value → the entry's ts.
+#[derive(Default)]
+struct Seen {
+    counts: BTreeMap<String, BTreeMap<i64, i64>>,
+    connected: BTreeSet<String>,
+    disconnected: BTreeSet<String>,
+}
+
+impl Seen {
+    fn take(&mut self, sub: &Subscriber) {
+        let m = sub.next();
+        let body: Json = serde_json::from_str(&m.payload).expect("JSON payload");
+        match m.topic.as_str() {
+            "v1/gateway/connect" => {
+                self.connected.insert(body["device"].as_str().expect("device").to_owned());
+            }
+            "v1/gateway/disconnect" => {
+                self.disconnected.insert(body["device"].as_str().expect("device").to_owned());
+            }
+            "v1/gateway/telemetry" => {
+                for (device, entries) in body.as_object().expect("an object of devices") {
+                    assert!(
+                        self.connected.contains(device),
+                        "{device} sent telemetry before v1/gateway/connect"
+                    );
+                    for entry in entries.as_array().expect("each device's value is an array") {
+                        let ts = entry["ts"].as_i64().expect("ts");
+                        if let Some(count) = entry["values"]["count"].as_i64() {
+                            self.counts.entry(device.clone()).or_default().insert(count, ts);
+                        }
+                    }
+                }
+            }
+            "v1/gateway/probe" => {}
+            other => panic!("unexpected topic {other}"),
+        }
+    }
+
+    fn complete(&self, devices: usize, messages: i64) -> bool {
+        self.counts.len() == devices && self.counts.values().all(|c| c.len() as i64 == messages)
+    }
+}
+
+fn wait_until(sub: &Subscriber, seen: &mut Seen, done: impl Fn(&Seen) -> bool) {
+    let start = Instant::now();
+    while !done(seen) {
+        assert!(start.elapsed() < 3 * DEADLINE, "not everything arrived: {:?}", seen.counts);
+        seen.take(sub);
+    }
+}
+
+#[test]
+fn devices_are_announced_and_their_readings_arrive_with_their_timestamps() {
+    let broker = Broker::start();
+    let sub = broker.subscribe(&["v1/gateway/#"]);
+    let args = bridge_args(broker.port());
+    let server = Server::start(&args.iter().map(String::as_str).collect::<Vec<_>>());
+    cmd()
+        .args(["fake-device", "--count", "2", "--messages", "5", "--interval", "20ms"])
+        .args(["--server", &server.addr.to_string()])
+        .timeout(DEADLINE)
+        .assert()
+        .success();
+    let mut seen = Seen::default();
+    wait_until(&sub, &mut seen, |s| s.complete(2, 5) && s.disconnected.len() == 2);
+    assert_eq!(seen.connected, BTreeSet::from(["esp-1".to_owned(), "esp-2".to_owned()]));
+    // The timestamps are the devices' own, as stored.
+    let out = cmd()
+        .args(["readings", "--all", "--key", "count", "--format", "csv", "--data-dir"])
+        .arg(server.data_dir())
+        .output()
+        .expect("readings");
+    for line in String::from_utf8_lossy(&out.stdout).lines().skip(1) {
+        let f: Vec<&str> = line.split(',').collect();
+        let (device, count, ts): (&str, i64, i64) =
+            (f[0], f[2].parse().expect("count"), f[3].parse().expect("ts"));
+        assert_eq!(seen.counts[device][&count], ts, "{device} count {count}");
+    }
+}
+
+#[test]
+fn nothing_is_lost_across_a_broker_outage_and_a_server_restart() {
+    const DEVICES: usize = 4;
+    const MESSAGES: i64 = 300;
+    let broker = Broker::start();
+    let sub = broker.subscribe_persistent("v1/gateway/#", "v1/gateway/probe");
+    let args = bridge_args(broker.port());
+    let server = Server::start(&args.iter().map(String::as_str).collect::<Vec<_>>());
+    let addr = server.addr;
+    let devices = Command::new(assert_cmd::cargo::cargo_bin("iotchat"))
+        .args(["fake-device", "--count", &DEVICES.to_string(), "--messages", &MESSAGES.to_string()])
+        .args(["--interval", "10ms", "--server", &addr.to_string()])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("fake-device starts");
+    let mut seen = Seen::default();
+    wait_until(&sub, &mut seen, |s| s.counts.values().map(BTreeMap::len).sum::<usize>() > 50);
+
+    // ThingsBoard goes away; devices go on and their readings wait in the outbox.
+    let stopped = broker.stop();
+    let mut server = server;
+    let before = server.client_count();
+    assert!(before > 0);
+    let broker = Broker::restart(stopped);
+
+    // And serve crashes once, mid-stream, and comes back on the same port and data.
+    let data = server.kill_hard();
+    let mut command = Command::new(assert_cmd::cargo::cargo_bin("iotchat"));
+    command.args(["serve", "--bind", &addr.to_string()]).args(&args);
+    let mut server = Server::spawn_in(command, Stdio::piped(), data);
+
+    let out = devices.wait_with_output().expect("fake-device ends");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stdout));
+    wait_until(&sub, &mut seen, |s| s.complete(DEVICES, MESSAGES));
+    for (device, counts) in &seen.counts {
+        assert_eq!(
+            counts.keys().copied().collect::<Vec<_>>(),
+            (1..=MESSAGES).collect::<Vec<_>>(),
+            "{device}"
+        );
+    }
+    // The outbox is empty: the console's bridge line says so (it updates each bridge round).
+    let start = Instant::now();
+    loop {
+        server.console("clients");
+        let line = server.stdout_line_matching(|l| l.starts_with("ThingsBoard: "));
+        if line.starts_with("ThingsBoard: connected, 0 readings pending") {
+            break;
+        }
+        assert!(start.elapsed() < DEADLINE, "the outbox did not drain: {line}");
+    }
+    drop(broker);
+}
