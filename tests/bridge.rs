@@ -150,5 +150,78 @@ fn nothing_is_lost_across_a_broker_outage_and_a_server_restart() {
         }
         assert!(start.elapsed() < DEADLINE, "the outbox did not drain: {line}");
     }
+    cmd()
+        .args(["readings", "--data-dir"])
+        .arg(server.data_dir())
+        .assert()
+        .success()
+        .stdout(predicates::str::contains("0 waiting for ThingsBoard"));
     drop(broker);
+}
+
+/// A server bridged to `broker`, with `rpc_timeout` in its profile, ready for RPC.
+fn bridged_server(broker: &Broker, rpc_timeout: &str) -> (Server, tempfile::TempDir) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let profile = dir.path().join("bridge.toml");
+    std::fs::write(&profile, format!("[thingsboard]\nrpc_timeout = \"{rpc_timeout}\"\n")).expect("profile");
+    let mut args = bridge_args(broker.port());
+    args.extend(["--profile".to_owned(), profile.display().to_string()]);
+    let mut server = Server::start(&args.iter().map(String::as_str).collect::<Vec<_>>());
+    server.log_line_containing("bridge connected to ThingsBoard");
+    (server, dir)
+}
+
+/// The next answer (not a request) on v1/gateway/rpc.
+fn next_answer(sub: &Subscriber) -> Json {
+    loop {
+        let body = parse(&sub.next_on("v1/gateway/rpc").payload);
+        if body["data"]["method"].is_null() {
+            return body;
+        }
+    }
+}
+
+fn parse(payload: &str) -> Json {
+    serde_json::from_str(payload).unwrap_or_else(|e| panic!("{payload:?} is not JSON: {e}"))
+}
+
+#[test]
+fn an_rpc_reaches_its_device_as_one_line_and_the_answer_goes_back() {
+    let broker = Broker::start();
+    let sub = broker.subscribe(&["v1/gateway/rpc"]);
+    let (mut server, _dir) = bridged_server(&broker, "10s");
+    let mut device = server.connect();
+    assert_eq!(device.ask("HELLO esp-9"), "HELLO ESP-9");
+    server.wait_for_clients(1);
+    sub.publish(
+        "v1/gateway/rpc",
+        r#"{"device":"esp-9","data":{"id":4,"method":"setInterval","params":{"interval":500}}}"#,
+    );
+    assert_eq!(device.line(), r#"rpc: 4 setInterval {"interval":500}"#);
+    assert_eq!(device.ask(r#"RPC 4 {"interval":500}"#), r#"RPC 4 {"INTERVAL":500}"#);
+    assert_eq!(next_answer(&sub), serde_json::json!({"device": "esp-9", "id": 4, "data": {"interval": 500}}));
+}
+
+#[test]
+fn an_rpc_for_an_absent_or_silent_device_gets_an_error_answer() {
+    let broker = Broker::start();
+    let sub = broker.subscribe(&["v1/gateway/rpc"]);
+    let (server, _dir) = bridged_server(&broker, "300ms");
+    sub.publish("v1/gateway/rpc", r#"{"device":"ghost","data":{"id":1,"method":"getInterval"}}"#);
+    let answer = next_answer(&sub);
+    assert_eq!((answer["device"].as_str(), answer["id"].as_u64()), (Some("ghost"), Some(1)));
+    assert!(answer["data"]["error"].as_str().is_some_and(|e| e.contains("no connected device")), "{answer}");
+
+    let mut silent = server.connect();
+    assert_eq!(silent.ask("HELLO quiet"), "HELLO QUIET");
+    sub.publish("v1/gateway/rpc", r#"{"device":"quiet","data":{"id":2,"method":"getInterval"}}"#);
+    assert_eq!(silent.line(), "rpc: 2 getInterval null");
+    let answer = next_answer(&sub);
+    assert_eq!(answer["id"].as_u64(), Some(2));
+    assert!(
+        answer["data"]["error"].as_str().is_some_and(|e| e.contains("did not answer within 300ms")),
+        "{answer}"
+    );
+    // A late answer is acknowledged to the device and dropped: ThingsBoard already has one.
+    assert_eq!(silent.ask("RPC 2 {}"), "RPC 2 {}");
 }

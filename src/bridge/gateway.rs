@@ -13,6 +13,8 @@ pub const TELEMETRY: &str = "v1/gateway/telemetry";
 pub const CONNECT: &str = "v1/gateway/connect";
 /// A device leaves.
 pub const DISCONNECT: &str = "v1/gateway/disconnect";
+/// Server-side RPC both ways: requests for devices in, their answers out.
+pub const RPC: &str = "v1/gateway/rpc";
 /// The ThingsBoard device profile (type) of bridged devices.
 pub const DEVICE_TYPE: &str = "iotchat";
 
@@ -24,6 +26,37 @@ pub fn connect_payload(device: &str) -> Vec<u8> {
 /// `{"device":"A"}`.
 pub fn disconnect_payload(device: &str) -> Vec<u8> {
     json!({ "device": device }).to_string().into_bytes()
+}
+
+/// A server-side RPC request for one bridged device:
+/// `{"device":"A","data":{"id":1,"method":"getInterval","params":{..}}}`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RpcRequest {
+    /// The device's name.
+    pub device: String,
+    /// The request id.
+    pub id: u64,
+    /// The method.
+    pub method: String,
+    /// Its parameters (`null` when absent).
+    pub params: Json,
+}
+
+/// Parses a publish on [`RPC`]. Our own answers come back on the same topic (they have no
+/// `data.method`): those give `Ok(None)`.
+pub fn parse_rpc(payload: &[u8]) -> Result<Option<RpcRequest>, String> {
+    let body: Json = serde_json::from_slice(payload).map_err(|e| format!("gateway RPC is not JSON: {e}"))?;
+    let data = &body["data"];
+    let Some(method) = data["method"].as_str() else { return Ok(None) };
+    let device = body["device"].as_str().ok_or("gateway RPC without \"device\"")?.to_owned();
+    let id = data["id"].as_u64().ok_or("gateway RPC without a numeric data.id")?;
+    let params = data.get("params").cloned().unwrap_or(Json::Null);
+    Ok(Some(RpcRequest { device, id, method: method.to_owned(), params }))
+}
+
+/// `{"device":"A","id":1,"data":{..}}`: the answer to request `id` of device `A`.
+pub fn rpc_reply(device: &str, id: u64, data: &Json) -> Vec<u8> {
+    json!({ "device": device, "id": id, "data": data }).to_string().into_bytes()
 }
 
 /// One telemetry publish: its payload and the store id of the last row it carries.
@@ -170,6 +203,18 @@ mod tests {
         assert_eq!(dropped, 1);
         assert_eq!(publishes.len(), 1);
         assert_eq!(publishes[0].last_id, 2);
+    }
+
+    #[test]
+    fn rpc_requests_parse_and_our_own_replies_are_skipped() {
+        let request = br#"{"device":"A","data":{"id":3,"method":"setInterval","params":{"interval":500}}}"#;
+        let parsed = parse_rpc(request).expect("valid").expect("a request");
+        assert_eq!((parsed.device.as_str(), parsed.id, parsed.method.as_str()), ("A", 3, "setInterval"));
+        assert_eq!(parsed.params, json!({"interval": 500}));
+        assert_eq!(parse_rpc(&rpc_reply("A", 3, &json!({"interval": 500}))), Ok(None));
+        assert!(parse_rpc(b"nope").is_err());
+        assert!(parse_rpc(br#"{"data":{"id":1,"method":"m"}}"#).is_err());
+        assert_eq!(rpc_reply("A", 1, &json!(true)), br#"{"data":true,"device":"A","id":1}"#.to_vec());
     }
 
     #[test]

@@ -6,10 +6,15 @@
 //! moving the outbox cursor only after ThingsBoard's PUBACKs. When ThingsBoard is away the
 //! backlog waits in the store (bounded by `max_pending`) and drains when it is back, after a
 //! restart of `serve` too.
+//!
+//! Downlink: a ThingsBoard RPC for device A (`v1/gateway/rpc`) is written to A's connection as
+//! `rpc: <id> <method> <params-json>`; A's answer `RPC <id> <json>` goes back on
+//! `v1/gateway/rpc`. A device that is not connected, or silent past `rpc_timeout`, gets an
+//! error answer, so ThingsBoard never waits forever.
 
 pub mod gateway;
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -19,7 +24,11 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
+use serde_json::{Value as Json, json};
+use tokio::time::Instant;
+
 use crate::backoff::Backoff;
+use crate::server::registry::{Push, Registry};
 use crate::store::{Outbox, StoreError};
 use crate::thingsboard::session::{TbDevice, TbError, TbOptions};
 
@@ -37,6 +46,24 @@ pub struct BridgeConfig {
     pub options: TbOptions,
     /// Most readings waiting for ThingsBoard; beyond it the oldest are skipped (and logged).
     pub max_pending: u64,
+    /// How long a device may take to answer an RPC before ThingsBoard gets an error.
+    pub rpc_timeout: Duration,
+}
+
+/// What the server tells the bridge.
+#[derive(Debug, Clone, PartialEq)]
+pub enum BridgeEvent {
+    /// A named device disconnected.
+    Departed(String),
+    /// A device answered an RPC request.
+    RpcAnswer {
+        /// The device.
+        device: String,
+        /// The request id.
+        id: u64,
+        /// Its answer.
+        result: Json,
+    },
 }
 
 /// What the bridge is doing, for the console and logs.
@@ -79,11 +106,13 @@ enum SessionEnd {
     Task(String),
 }
 
-/// Forwards until `shutdown`. `departures` brings the names of devices that disconnected.
+/// Forwards until `shutdown`. `events` brings devices leaving and RPC answers; `registry`
+/// reaches devices for RPC requests.
 pub async fn run(
     config: BridgeConfig,
     data_dir: PathBuf,
-    mut departures: mpsc::Receiver<String>,
+    mut events: mpsc::Receiver<BridgeEvent>,
+    registry: Arc<Registry>,
     status: Arc<BridgeStatus>,
     shutdown: CancellationToken,
 ) {
@@ -102,13 +131,23 @@ pub async fn run(
             c = TbDevice::connect(&config.options) => c,
         };
         let end = match connected {
-            Ok(device) => {
-                info!(host = %config.options.host, port = config.options.port, "bridge connected to ThingsBoard");
-                status.connected.store(true, Ordering::Relaxed);
-                backoff.reset();
-                let session = Session { device, config: &config, status: &status, announced: HashSet::new() };
-                session.forward(&mut outbox, &mut departures, &mut departed, &shutdown).await
-            }
+            Ok(mut device) => match device.subscribe(gateway::RPC).await {
+                Ok(()) => {
+                    info!(host = %config.options.host, port = config.options.port, "bridge connected to ThingsBoard");
+                    status.connected.store(true, Ordering::Relaxed);
+                    backoff.reset();
+                    let session = Session {
+                        device,
+                        config: &config,
+                        status: &status,
+                        registry: &registry,
+                        announced: HashSet::new(),
+                        rpcs: HashMap::new(),
+                    };
+                    session.forward(&mut outbox, &mut events, &mut departed, &shutdown).await
+                }
+                Err(e) => Err(e.into()),
+            },
             Err(e) => Err(e.into()),
         };
         status.connected.store(false, Ordering::Relaxed);
@@ -133,18 +172,28 @@ struct Session<'a> {
     device: TbDevice,
     config: &'a BridgeConfig,
     status: &'a BridgeStatus,
+    registry: &'a Registry,
     announced: HashSet<String>,
+    /// RPC requests sent to devices and not answered yet: (device, id) → deadline.
+    rpcs: HashMap<(String, u64), Instant>,
 }
 
 impl Session<'_> {
     async fn forward(
         mut self,
         outbox: &mut Option<Outbox>,
-        departures: &mut mpsc::Receiver<String>,
+        events: &mut mpsc::Receiver<BridgeEvent>,
         departed: &mut HashSet<String>,
         shutdown: &CancellationToken,
     ) -> Result<(), SessionEnd> {
         loop {
+            while let Ok(event) = events.try_recv() {
+                self.on_event(event, departed).await?;
+            }
+            while let Some(message) = self.device.try_message() {
+                self.on_message(message).await?;
+            }
+            self.expire_rpcs().await?;
             let (batch, pending, skipped) = blocking(outbox, self.config.max_pending).await?;
             self.status.pending.store(pending, Ordering::Relaxed);
             if skipped > 0 {
@@ -155,15 +204,15 @@ impl Session<'_> {
                     "bridge outbox full: skipped the oldest readings"
                 );
             }
-            while let Ok(name) = departures.try_recv() {
-                departed.insert(name);
-            }
             if batch.is_empty() {
                 self.retire(departed).await?;
                 tokio::select! {
                     () = shutdown.cancelled() => return Ok(()),
-                    () = tokio::time::sleep(POLL) => continue,
+                    () = tokio::time::sleep(POLL) => {}
+                    message = self.device.recv_message() => self.on_message(message?).await?,
+                    Some(event) = events.recv() => self.on_event(event, departed).await?,
                 }
+                continue;
             }
             let last_id = self.send(&batch).await?;
             let done = outbox.as_ref().map(|o| o.advance(last_id));
@@ -192,6 +241,75 @@ impl Session<'_> {
         }
         self.flush().await?;
         Ok(last_id)
+    }
+
+    async fn on_event(
+        &mut self,
+        event: BridgeEvent,
+        departed: &mut HashSet<String>,
+    ) -> Result<(), SessionEnd> {
+        match event {
+            BridgeEvent::Departed(name) => {
+                departed.insert(name);
+                Ok(())
+            }
+            BridgeEvent::RpcAnswer { device, id, result } => {
+                if self.rpcs.remove(&(device.clone(), id)).is_none() {
+                    tracing::debug!(%device, id, "an RPC answer nobody waits for (timed out or unknown id)");
+                    return Ok(());
+                }
+                self.device.publish(gateway::RPC, gateway::rpc_reply(&device, id, &result)).await?;
+                Ok(())
+            }
+        }
+    }
+
+    /// A message from ThingsBoard: an RPC request for one of our devices.
+    async fn on_message(&mut self, (topic, payload): (String, Vec<u8>)) -> Result<(), SessionEnd> {
+        if topic != gateway::RPC {
+            return Ok(());
+        }
+        let request = match gateway::parse_rpc(&payload) {
+            Ok(Some(request)) => request,
+            Ok(None) => return Ok(()), // our own answer, echoed by the broker
+            Err(e) => {
+                warn!("bridge: ignored an RPC request: {e}");
+                return Ok(());
+            }
+        };
+        let push = Push::Rpc {
+            id: request.id,
+            method: request.method.as_str().into(),
+            params: Arc::new(request.params),
+        };
+        match self.registry.push_to_name(&request.device, push) {
+            Ok(()) => {
+                let deadline = Instant::now() + self.config.rpc_timeout;
+                self.rpcs.insert((request.device, request.id), deadline);
+                Ok(())
+            }
+            Err(e) => {
+                let error =
+                    json!({ "error": format!("device {} cannot take the request: {e}", request.device) });
+                self.device
+                    .publish(gateway::RPC, gateway::rpc_reply(&request.device, request.id, &error))
+                    .await?;
+                Ok(())
+            }
+        }
+    }
+
+    /// Answers ThingsBoard with an error for every request past its deadline.
+    async fn expire_rpcs(&mut self) -> Result<(), SessionEnd> {
+        let now = Instant::now();
+        let expired: Vec<(String, u64)> =
+            self.rpcs.iter().filter(|(_, d)| **d <= now).map(|(k, _)| k.clone()).collect();
+        for (device, id) in expired {
+            self.rpcs.remove(&(device.clone(), id));
+            let error = json!({ "error": format!("device {device} did not answer within {:?}", self.config.rpc_timeout) });
+            self.device.publish(gateway::RPC, gateway::rpc_reply(&device, id, &error)).await?;
+        }
+        Ok(())
     }
 
     /// Tells ThingsBoard about devices that left, once their readings are all forwarded.

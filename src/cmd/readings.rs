@@ -20,7 +20,7 @@ pub fn run(args: ReadingsArgs) -> anyhow::Result<()> {
     let reader = Reader::open(&dir)?;
     let mut out = BufWriter::new(io::stdout().lock());
     let written = match args.format {
-        Format::Table => table(&reader, &query, &mut out),
+        Format::Table => table(&reader, &query, &mut out).and_then(|()| outbox_line(&reader, &mut out)),
         Format::Csv => csv(&reader, &query, &mut out),
         Format::Json => json(&reader, &query, &mut out),
     }
@@ -30,6 +30,14 @@ pub fn run(args: ReadingsArgs) -> anyhow::Result<()> {
         // The store's messages already name the file and what to do.
         other => Ok(other?),
     }
+}
+
+/// Under the table: what still waits for ThingsBoard, when the bridge has run on this store.
+fn outbox_line(reader: &Reader, out: &mut impl Write) -> Result<(), StoreError> {
+    if let Some(pending) = reader.outbox_pending("thingsboard")? {
+        writeln!(out, "{pending} waiting for ThingsBoard").map_err(|cause| StoreError::Output { cause })?;
+    }
+    Ok(())
 }
 
 /// `--since`: a duration ago (`10m`, `2h`) or an RFC 3339 time, as unix milliseconds.

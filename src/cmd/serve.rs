@@ -42,7 +42,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     let registry = Registry::new();
     let shutdown = CancellationToken::new();
     tokio::spawn(watch_signals(shutdown.clone()));
-    let (departures, status) = match bridge_config {
+    let (bridge_events, status) = match bridge_config {
         Some(bridge_config) => {
             info!(host = %bridge_config.options.host, port = bridge_config.options.port, "forwarding readings to ThingsBoard");
             let (tx, rx) = tokio::sync::mpsc::channel(1024);
@@ -51,6 +51,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
                 bridge_config,
                 data_dir.clone(),
                 rx,
+                registry.clone(),
                 Arc::clone(&status),
                 shutdown.clone(),
             ));
@@ -59,7 +60,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         None => (None, None),
     };
     tokio::spawn(console::run(registry.clone(), status, tokio::io::stdin(), tokio::io::stdout()));
-    server::run(listener, &config, registry, store.handle(), departures, shutdown).await;
+    server::run(listener, &config, registry, store.handle(), bridge_events, shutdown).await;
     // Commits what is still queued; blocking, so off the async workers.
     tokio::task::spawn_blocking(move || store.close())
         .await

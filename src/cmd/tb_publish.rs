@@ -92,7 +92,7 @@ pub async fn run(args: TbPublishArgs) -> anyhow::Result<()> {
     let attributes = args.attributes.as_deref().map(|a| parse_reading(a, "--attributes")).transpose()?;
 
     let mut device = TbDevice::connect(&config.options).await?;
-    tracing::info!(host = %config.options.host, port = config.options.port, "connected to ThingsBoard");
+    tracing::debug!(host = %config.options.host, port = config.options.port, "connected to ThingsBoard");
     if let Some(reading) = attributes {
         device.publish(ATTRIBUTES, Json::Object(values_object(&reading)).to_string().into_bytes()).await?;
     }

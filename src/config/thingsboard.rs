@@ -33,6 +33,8 @@ pub struct ThingsboardSection {
     pub bridge: Option<bool>,
     /// Most readings waiting for ThingsBoard before the oldest are skipped.
     pub max_pending: Option<u64>,
+    /// How long a bridged device may take to answer an RPC, e.g. `"10s"`.
+    pub rpc_timeout: Option<String>,
 }
 
 /// Settings given on the command line.
@@ -153,7 +155,14 @@ pub fn bridge_config(
         Some(n) => n,
         None => DEFAULT_MAX_PENDING,
     };
-    Ok(Some(BridgeConfig { options: config.options, max_pending }))
+    let rpc_timeout = match &p.rpc_timeout {
+        Some(text) => super::parse_duration(text).map_err(|expected| {
+            let origin = Origin::Profile(loaded.path.clone().unwrap_or_default(), "thingsboard.rpc_timeout");
+            invalid(origin, text.clone(), &expected)
+        })?,
+        None => std::time::Duration::from_secs(10),
+    };
+    Ok(Some(BridgeConfig { options: config.options, max_pending, rpc_timeout }))
 }
 
 /// Readings that may wait for ThingsBoard: about a day of 10 devices × 4 values a second.

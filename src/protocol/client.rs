@@ -44,7 +44,7 @@ impl ReplyTracker {
     /// Classifies a line received from the server (without its LF).
     pub fn on_received(&mut self, line: &str) -> Received {
         let answers_something = self.answered < self.sent;
-        let unsolicited = line.starts_with(lines::NOTICE) || line.starts_with(lines::OPERATOR);
+        let unsolicited = [lines::NOTICE, lines::OPERATOR, lines::RPC].iter().any(|p| line.starts_with(p));
         if answers_something && !unsolicited {
             self.answered += 1;
             Received::Reply

@@ -11,6 +11,8 @@ pub const ERROR: &str = "error: ";
 pub const NOTICE: &str = "notice: ";
 /// Prefix of a message typed by the server's operator.
 pub const OPERATOR: &str = "operator: ";
+/// Prefix of a server-side RPC request to a device: `rpc: <id> <method> <params-json>`.
+pub const RPC: &str = "rpc: ";
 
 /// Error text for a message that is not valid UTF-8.
 pub const INVALID_UTF8: &str = "message is not valid UTF-8; send UTF-8 text ending in a newline";
@@ -36,6 +38,13 @@ pub fn operator(out: &mut Vec<u8>, text: &str) {
     push(out, OPERATOR, text);
 }
 
+/// Appends `rpc: <id> <method> <params-json>\n` to `out`. `method` is one token (white space
+/// becomes `_`), `params` compact JSON, so the line splits on its first two spaces.
+pub fn rpc(out: &mut Vec<u8>, id: u64, method: &str, params: &serde_json::Value) {
+    let method: String = method.chars().map(|c| if c.is_whitespace() { '_' } else { c }).collect();
+    push(out, RPC, &format!("{id} {method} {params}"));
+}
+
 /// Error text for a line over the limit.
 pub fn too_long(max_line_bytes: usize) -> String {
     format!("line longer than {max_line_bytes} bytes; the rest of it was discarded; send shorter messages")
@@ -48,7 +57,7 @@ pub fn server_full(max_clients: usize) -> String {
 
 /// Whether a received line (without LF) is one of the server's own lines, not an echo.
 pub fn is_server_line(line: &str) -> bool {
-    [ERROR, NOTICE, OPERATOR].iter().any(|p| line.starts_with(p))
+    [ERROR, NOTICE, OPERATOR, RPC].iter().any(|p| line.starts_with(p))
 }
 
 fn push(out: &mut Vec<u8>, prefix: &str, text: &str) {
@@ -74,6 +83,7 @@ mod tests {
         assert!(is_server_line("error: x"));
         assert!(is_server_line("notice: server shutting down"));
         assert!(is_server_line("operator: hi"));
+        assert!(is_server_line("rpc: 1 getInterval null"));
         assert!(!is_server_line("ERROR: X"));
         assert!(!is_server_line("HELLO"));
     }

@@ -61,6 +61,13 @@ pub enum Meaning {
     Reading(Reading),
     /// Plain chat, as in milestone 1.
     Chat,
+    /// `RPC <id> <json>`: the device's answer to a server-side RPC request `rpc: <id> ...`.
+    RpcAnswer {
+        /// The request's id.
+        id: u64,
+        /// The answer.
+        result: serde_json::Value,
+    },
 }
 
 /// Why a message that looks like a reading (or a HELLO) was refused. Its text goes to the
@@ -105,6 +112,9 @@ pub enum ReadingError {
     /// JSON that is not a flat object of numbers, booleans and strings.
     #[error("JSON value of `{0}` is not a number, boolean or string; send a flat object")]
     NestedJson(String),
+    /// An `RPC` answer that is not `RPC <id> <json>`.
+    #[error("an RPC answer is `RPC <id> <json>`, e.g. RPC 7 {{\"interval\":500}}: {0}")]
+    BadRpc(String),
 }
 
 /// Longest device name, in bytes.
@@ -120,12 +130,17 @@ pub const MAX_TS: i64 = 253_402_300_799_999;
 
 /// The HELLO keyword. Upper-case only, so that chat such as "hello there" stays chat.
 const HELLO: &str = "HELLO";
+/// The keyword of a device's answer to an RPC request. Upper-case only, like HELLO.
+const RPC: &str = "RPC";
 
 /// Says what a message (valid UTF-8, without its LF) means. Work is linear in its length.
 pub fn classify(text: &str) -> Result<Meaning, ReadingError> {
     let text = text.trim();
     if let Some(rest) = text.strip_prefix(HELLO).filter(|r| r.is_empty() || r.starts_with([' ', '\t'])) {
         return hello(rest.trim()).map(Meaning::Hello);
+    }
+    if let Some(rest) = text.strip_prefix(RPC).filter(|r| r.starts_with([' ', '\t'])) {
+        return rpc_answer(rest.trim());
     }
     if text.starts_with('{') {
         return json(text).map(Meaning::Reading);
@@ -146,6 +161,15 @@ fn hello(name: &str) -> Result<String, ReadingError> {
         return Err(ReadingError::BadName(truncate(name, MAX_NAME + 8)));
     }
     Ok(name.to_owned())
+}
+
+fn rpc_answer(rest: &str) -> Result<Meaning, ReadingError> {
+    let (id, json) = rest.split_once([' ', '\t']).unwrap_or((rest, ""));
+    let id = id
+        .parse()
+        .map_err(|_| ReadingError::BadRpc(format!("`{}` is not a request id", truncate(id, 32))))?;
+    let result = serde_json::from_str(json.trim()).map_err(|e| ReadingError::BadRpc(e.to_string()))?;
+    Ok(Meaning::RpcAnswer { id, result })
 }
 
 fn pairs(text: &str) -> Result<Reading, ReadingError> {

@@ -31,6 +31,13 @@ fn valid_messages() {
         (r#"{"ok":true,"s":"a b","ts":7}"#, reading(Some(7), &[("ok", Bool(true)), ("s", text("a b"))])),
         ("big=99999999999999999999", reading(None, &[("big", Float(1e20))])),
         ("HELLO esp-1", Meaning::Hello("esp-1".into())),
+        (
+            r#"RPC 7 {"interval":500}"#,
+            Meaning::RpcAnswer { id: 7, result: serde_json::json!({"interval": 500}) },
+        ),
+        ("RPC 8 true", Meaning::RpcAnswer { id: 8, result: serde_json::json!(true) }),
+        ("RPCS", reading(None, &[("value", text("RPCS"))])),
+        ("rpc 7 x", Meaning::Chat),
         ("HELLO  kitchen_2.a:b ", Meaning::Hello("kitchen_2.a:b".into())),
         ("hello there", Meaning::Chat),
         ("HELLOWORLD", reading(None, &[("value", text("HELLOWORLD"))])),
@@ -47,6 +54,9 @@ fn valid_messages() {
 fn refused_messages_say_why() {
     let cases: &[(&str, &str)] = &[
         ("HELLO", "invalid device name"),
+        ("RPC x {}", "not a request id"),
+        ("RPC 7", "RPC <id> <json>"),
+        ("RPC 7 {nope", "RPC <id> <json>"),
         ("HELLO a b", "invalid device name"),
         ("HELLO bad/name", "invalid device name"),
         ("temp=1 hello", "`hello` is not key=value"),

@@ -59,6 +59,18 @@ struct Rules {
     named: bool,
     claimed: Option<String>,
     readings: Vec<DeviceReading>,
+    rpc_answers: Vec<RpcAnswer>,
+}
+
+/// A device's answer to a server-side RPC request.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RpcAnswer {
+    /// The device (its name, or peer address if unnamed).
+    pub device: Arc<str>,
+    /// The request's id.
+    pub id: u64,
+    /// The answer.
+    pub result: serde_json::Value,
 }
 
 impl Session {
@@ -72,6 +84,7 @@ impl Session {
                 named: false,
                 claimed: None,
                 readings: Vec::new(),
+                rpc_answers: Vec::new(),
             },
             closing: false,
         }
@@ -119,6 +132,11 @@ impl Session {
         std::mem::take(&mut self.rules.readings)
     }
 
+    /// The RPC answers received since the last call, in order. Their echoes are in the output.
+    pub fn take_rpc_answers(&mut self) -> Vec<RpcAnswer> {
+        std::mem::take(&mut self.rules.rpc_answers)
+    }
+
     /// The name the device claimed since the last call, if it did.
     pub fn take_claim(&mut self) -> Option<String> {
         self.rules.claimed.take()
@@ -148,6 +166,10 @@ impl Rules {
                     self.device = name.as_str().into();
                     self.named = true;
                     self.claimed = Some(name);
+                }
+                Ok(Meaning::RpcAnswer { id, result }) => {
+                    let device = Arc::clone(&self.device);
+                    self.rpc_answers.push(RpcAnswer { device, id, result });
                 }
                 Ok(Meaning::Reading(reading)) => {
                     let device = Arc::clone(&self.device);

@@ -80,6 +80,18 @@ fn a_refused_reading_gets_an_error_line_instead_of_its_ack() {
 }
 
 #[test]
+fn rpc_answers_are_collected_and_echoed() {
+    let mut s = session();
+    let (out, _) = run(&mut s, b"HELLO esp-1\nRPC 7 {\"interval\":500}\n");
+    assert_eq!(out, "HELLO ESP-1\nRPC 7 {\"INTERVAL\":500}\n");
+    let answers = s.take_rpc_answers();
+    assert_eq!(answers.len(), 1);
+    assert_eq!((&*answers[0].device, answers[0].id), ("esp-1", 7));
+    assert_eq!(answers[0].result, serde_json::json!({"interval": 500}));
+    assert!(s.take_readings().is_empty(), "an RPC answer is not a reading");
+}
+
+#[test]
 fn a_second_hello_is_refused() {
     let mut s = session();
     let (out, _) = run(&mut s, b"HELLO a\nHELLO b\n");

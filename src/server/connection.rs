@@ -17,6 +17,7 @@ use tokio_util::task::TaskTracker;
 use tracing::{debug, info};
 
 use super::registry::{ClientHandle, Push, Registration, Registry, StopReason};
+use crate::bridge::BridgeEvent;
 use crate::protocol::lines;
 use crate::protocol::session::{Limits, Progress, Session};
 use crate::store::{Row, StoreError, StoreHandle};
@@ -40,8 +41,8 @@ pub(crate) struct Shared {
     pub shutdown: CancellationToken,
     /// Where readings go before they are acknowledged.
     pub store: StoreHandle,
-    /// Names of devices that left, for the ThingsBoard bridge (when it runs).
-    pub departures: Option<mpsc::Sender<String>>,
+    /// Devices leaving and RPC answers, for the ThingsBoard bridge (when it runs).
+    pub bridge: Option<mpsc::Sender<BridgeEvent>>,
 }
 
 /// Why a connection ended, for the log.
@@ -96,10 +97,10 @@ async fn run(
 ) {
     let id = registration.handle().id;
     let ended = serve(&mut stream, &registration, &mut rx, &shared).await;
-    if let (Some(departures), Some(name)) = (&shared.departures, registration.handle().name()) {
+    if let (Some(bridge), Some(name)) = (&shared.bridge, registration.handle().name()) {
         // A replaced connection's device is still here, on its new connection.
         if !matches!(ended, Ended::Replaced) {
-            let _ = departures.try_send(name); // best effort: the bridge may be busy or off
+            let _ = bridge.try_send(BridgeEvent::Departed(name)); // best effort: the bridge may be busy
         }
     }
     let left = registration.remove();
@@ -130,7 +131,10 @@ async fn serve(
                 lines::notice(&mut out, text);
                 ended = Some(why);
             }
-            Some(Push::Operator(text)) = rx.recv() => lines::operator(&mut out, &text),
+            Some(push) = rx.recv() => match push {
+                Push::Operator(text) => lines::operator(&mut out, &text),
+                Push::Rpc { id, method, params } => lines::rpc(&mut out, id, &method, &params),
+            },
             ready = stream.readable() => {
                 let read = ready.and_then(|()| read_some(stream, &mut session, &mut out, registration));
                 match read {
@@ -182,6 +186,17 @@ async fn settle(
         let id = registration.handle().id;
         if let Some(replaced) = shared.registry.claim_name(id, &name) {
             info!(client = id, replaced, device = %name, "device name taken over by a newer connection");
+        }
+    }
+    for answer in session.take_rpc_answers() {
+        let Some(bridge) = &shared.bridge else { continue };
+        let event = BridgeEvent::RpcAnswer {
+            device: answer.device.to_string(),
+            id: answer.id,
+            result: answer.result,
+        };
+        if bridge.try_send(event).is_err() {
+            tracing::warn!(device = %answer.device, id = answer.id, "bridge busy: an RPC answer was dropped (ThingsBoard will see a timeout)");
         }
     }
     let readings = session.take_readings();

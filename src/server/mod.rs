@@ -37,11 +37,11 @@ pub async fn run(
     config: &ServeConfig,
     registry: Arc<Registry>,
     store: StoreHandle,
-    departures: Option<tokio::sync::mpsc::Sender<String>>,
+    bridge: Option<tokio::sync::mpsc::Sender<crate::bridge::BridgeEvent>>,
     shutdown: CancellationToken,
 ) {
     let shared =
-        Arc::new(Shared { limits: config.limits, registry, shutdown: shutdown.clone(), store, departures });
+        Arc::new(Shared { limits: config.limits, registry, shutdown: shutdown.clone(), store, bridge });
     let tracker = TaskTracker::new();
     let places = Arc::new(Semaphore::new(config.max_clients));
     let mut backoff = Backoff::new(Duration::from_millis(10), Duration::from_secs(1));

@@ -22,6 +22,15 @@ pub type ClientId = u64;
 pub enum Push {
     /// Send this text as an `operator: ` line.
     Operator(Arc<str>),
+    /// Send a server-side RPC request as an `rpc: ` line.
+    Rpc {
+        /// The request id.
+        id: u64,
+        /// The method.
+        method: Arc<str>,
+        /// Its parameters.
+        params: Arc<serde_json::Value>,
+    },
 }
 
 /// Why a connection was told to stop, when it was not server shutdown.
@@ -98,6 +107,9 @@ pub enum PushError {
     /// The client is leaving.
     #[error("client {0} is disconnecting")]
     Gone(ClientId),
+    /// No connected device has that name.
+    #[error("no connected device has that name")]
+    NoSuchName,
 }
 
 /// All connected clients.
@@ -199,6 +211,12 @@ impl Registry {
         *previous.name.lock().unwrap_or_else(|p| p.into_inner()) = None;
         previous.stop_for(StopReason::Replaced);
         Some(previous.id)
+    }
+
+    /// Queues `push` for the live connection of the device named `name`, without waiting.
+    pub fn push_to_name(&self, name: &str, push: Push) -> Result<(), PushError> {
+        let handle = self.lock().values().find(|h| h.name().as_deref() == Some(name)).cloned();
+        handle.ok_or(PushError::NoSuchName)?.try_push(push)
     }
 
     fn get(&self, id: ClientId) -> Result<Arc<ClientHandle>, PushError> {

@@ -51,6 +51,25 @@ impl Reader {
         &self.path
     }
 
+    /// Rows waiting in the outbox called `name` (see [`super::Outbox`]), or `None` if that
+    /// forwarder never ran on this store.
+    pub fn outbox_pending(&self, name: &str) -> Result<Option<u64>, StoreError> {
+        let query_err = |cause| StoreError::Query { path: self.path.clone(), cause };
+        let exists: bool = self
+            .conn
+            .query_row("SELECT count(*) > 0 FROM sqlite_master WHERE name = 'outbox_cursor'", [], |r| {
+                r.get(0)
+            })
+            .map_err(query_err)?;
+        if !exists {
+            return Ok(None);
+        }
+        let sql = "SELECT (SELECT coalesce(max(id), 0) FROM readings)
+                        - coalesce((SELECT last_id FROM outbox_cursor WHERE name = ?1), 0)";
+        let pending: i64 = self.conn.query_row(sql, [name], |r| r.get(0)).map_err(query_err)?;
+        Ok(Some(u64::try_from(pending).unwrap_or(0)))
+    }
+
     /// Calls `f` with each row `q` selects, in order, from one consistent snapshot; returns
     /// how many there were. An error from `f` stops the query as [`StoreError::Output`].
     pub fn for_each(

@@ -103,7 +103,12 @@ pub struct TbDevice {
     published: u64,
     written: u64,
     acked: u64,
+    /// Messages that arrived while we waited for something else, oldest first.
+    inbox: std::collections::VecDeque<(String, Vec<u8>)>,
 }
+
+/// Messages kept for the caller at most; older ones are dropped (and logged).
+const INBOX: usize = 1024;
 
 impl TbDevice {
     /// Connects and waits for ThingsBoard's CONNACK.
@@ -128,6 +133,7 @@ impl TbDevice {
             published: 0,
             written: 0,
             acked: 0,
+            inbox: std::collections::VecDeque::new(),
         };
         match device.reports.recv().await {
             Some(Report::Connected) => Ok(device),
@@ -142,7 +148,9 @@ impl TbDevice {
             return Err(TbError::TooLarge { size: payload.len(), max: self.max_payload });
         }
         while self.in_flight() >= 64 {
-            self.next_report().await?;
+            if let Some((topic, payload)) = self.next_report().await? {
+                self.keep(topic, payload);
+            }
         }
         self.client.publish(topic, self.qos, false, payload).await.map_err(|e| self.lost(e.to_string()))?;
         self.published += 1;
@@ -152,7 +160,9 @@ impl TbDevice {
     /// Waits until everything published was acknowledged (QoS 1) or written (QoS 0).
     pub async fn flush(&mut self) -> Result<(), TbError> {
         while self.in_flight() > 0 {
-            self.next_report().await?;
+            if let Some((topic, payload)) = self.next_report().await? {
+                self.keep(topic, payload);
+            }
         }
         Ok(())
     }
@@ -160,25 +170,53 @@ impl TbDevice {
     /// Subscribes to server-side RPC requests; returns once ThingsBoard confirmed (SUBACK), so
     /// no request sent after this returns is missed.
     pub async fn subscribe_rpc(&mut self) -> Result<(), TbError> {
-        self.client.subscribe(RPC_REQUESTS, QoS::AtLeastOnce).await.map_err(|e| self.lost(e.to_string()))?;
+        self.subscribe(RPC_REQUESTS).await
+    }
+
+    /// Subscribes to `topic` (QoS 1); returns once ThingsBoard confirmed (SUBACK).
+    pub async fn subscribe(&mut self, topic: &str) -> Result<(), TbError> {
+        self.client.subscribe(topic, QoS::AtLeastOnce).await.map_err(|e| self.lost(e.to_string()))?;
         loop {
             match self.reports.recv().await {
                 Some(Report::Subscribed) => return Ok(()),
                 Some(Report::Failed(e)) => return Err(self.lost(e.to_string())),
                 None => return Err(self.lost("the MQTT event loop ended".into())),
+                Some(Report::Message(topic, payload)) => self.keep(topic, payload),
                 Some(other) => self.count(other),
             }
         }
     }
 
+    /// The next message received: one kept while waiting for something else, or a new one.
+    pub async fn recv_message(&mut self) -> Result<(String, Vec<u8>), TbError> {
+        loop {
+            if let Some(message) = self.inbox.pop_front() {
+                return Ok(message);
+            }
+            if let Some(message) = self.next_report().await? {
+                return Ok(message);
+            }
+        }
+    }
+
+    /// A message received, if one is waiting; never waits.
+    pub fn try_message(&mut self) -> Option<(String, Vec<u8>)> {
+        self.inbox.pop_front()
+    }
+
+    fn keep(&mut self, topic: String, payload: Vec<u8>) {
+        if self.inbox.len() >= INBOX {
+            tracing::warn!(topic = %topic, "too many unhandled MQTT messages; dropping the oldest");
+            self.inbox.pop_front();
+        }
+        self.inbox.push_back((topic, payload));
+    }
+
     /// Waits for the next server-side RPC request. Malformed requests are returned as errors
     /// in the inner result, so the caller can report them and go on.
     pub async fn next_request(&mut self) -> Result<Result<RpcRequest, String>, TbError> {
-        loop {
-            if let Some((topic, payload)) = self.next_report().await? {
-                return Ok(RpcRequest::parse(&topic, &payload));
-            }
-        }
+        let (topic, payload) = self.recv_message().await?;
+        Ok(RpcRequest::parse(&topic, &payload))
     }
 
     /// Answers an RPC request.
