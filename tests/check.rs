@@ -210,9 +210,12 @@ fn a_server_that_dies_after_the_first_client_fails_reconnect() {
 
 #[test]
 fn a_server_that_mixes_up_clients_fails_isolation() {
-    check_toy(mixes_up_clients(), "m1").code(1).stdout(
-        contains("✓ connect all").and(contains("✗ own replies in order")).and(contains("only its own")),
-    );
+    // The toy routes by how many clients it has accepted so far, so a client sees either
+    // another one's reply or none first, depending on timing; the failed step is the same.
+    let mixed_up = contains("only its own").or(contains("no reply"));
+    check_toy(mixes_up_clients(), "m1")
+        .code(1)
+        .stdout(contains("✓ connect all").and(contains("✗ own replies in order")).and(mixed_up));
 }
 
 #[test]
