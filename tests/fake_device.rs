@@ -1,16 +1,19 @@
 //! Milestone 2's simulated devices against a real `iotchat serve`: every reading acknowledged,
 //! reconnect and resend after the server drops a device, the accounting when a server never
-//! acknowledges, the profile, and the errors for bad settings.
+//! acknowledges, the answers to a server's RPC requests, the profile, and the errors for bad
+//! settings.
 
 mod common;
 
 use std::collections::HashMap;
+use std::io::{BufRead, BufReader, Write};
 use std::net::TcpListener;
 use std::process::{Command, Output, Stdio};
 use std::sync::mpsc;
 use std::thread;
 use std::time::Duration;
 
+use common::mqtt::{Broker, TOKEN};
 use common::{Server, cmd};
 use predicates::prelude::*;
 use predicates::str::contains;
@@ -28,13 +31,15 @@ fn fake_device(server: &str, args: &[&str]) -> assert_cmd::Command {
     c
 }
 
-/// Parses the summary's first line into its numbers, checking the keys and their order.
+/// Parses the summary's first line into its numbers, checking the keys and their order (`rpcs`
+/// comes last, and only when RPC requests were answered).
 fn summary(stdout: &[u8]) -> HashMap<String, u64> {
     let text = String::from_utf8_lossy(stdout);
     let first = text.lines().next().unwrap_or_else(|| panic!("a summary on stdout: {text:?}"));
     let words: Vec<&str> = first.split_whitespace().collect();
     let keys: Vec<&str> = words.iter().step_by(2).copied().collect();
-    assert_eq!(keys, SUMMARY_KEYS, "{first}");
+    let known = keys.strip_suffix(&["rpcs"]).unwrap_or(&keys);
+    assert_eq!(known, SUMMARY_KEYS, "{first}");
     words
         .chunks(2)
         .map(|kv| (kv[0].to_owned(), kv[1].parse().unwrap_or_else(|_| panic!("number in {first}"))))
@@ -106,6 +111,107 @@ fn readings_a_server_never_acknowledges_are_counted_as_unacked() {
         .stderr(contains("not every reading was acknowledged"));
     let s = summary(&out.get_output().stdout);
     assert_eq!((s["acked"], s["unacked"], s["dropped"]), (0, 2, 0), "{s:?}");
+}
+
+/// A "server" for one connection that echoes every line upper-cased and, once it has echoed
+/// the HELLO, sends `requests`. Hands back every line it received when the device hangs up.
+fn rpc_server(requests: &'static [&'static str]) -> (String, mpsc::Receiver<Vec<String>>) {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let addr = listener.local_addr().expect("addr").to_string();
+    let (tx, rx) = mpsc::channel();
+    thread::spawn(move || {
+        let (mut stream, _) = listener.accept().expect("the device connects");
+        stream.set_read_timeout(Some(RUN_DEADLINE)).expect("timeout");
+        let reader = BufReader::new(stream.try_clone().expect("clone"));
+        let mut received = Vec::new();
+        for line in reader.lines() {
+            let Ok(line) = line else { break };
+            let mut reply = line.to_uppercase() + "\n";
+            if line.starts_with("HELLO ") {
+                reply.extend(requests.iter().map(|r| format!("{r}\n")));
+            }
+            received.push(line);
+            if stream.write_all(reply.as_bytes()).is_err() {
+                break;
+            }
+        }
+        let _ = tx.send(received);
+    });
+    (addr, rx)
+}
+
+#[test]
+fn devices_answer_the_servers_rpc_requests() {
+    let (addr, received) = rpc_server(&[
+        "rpc: 1 getInterval null",
+        r#"rpc: 2 setInterval {"interval":100}"#,
+        "rpc: 3 getInterval null",
+        r#"rpc: 4 setInterval {"interval":5}"#,
+        "rpc: 5 reboot null",
+        "rpc: oops",
+    ]);
+    let out = fake_device(&addr, &["--count", "1", "--messages", "3", "--interval", "50ms"])
+        .assert()
+        .success()
+        .stdout(contains("produced 3 = acked 3 + dropped 0 + unacked 0"))
+        .stdout(contains("1 RPC requests ignored"));
+    let s = summary(&out.get_output().stdout);
+    assert_eq!((s["sent"], s["acked"], s["mismatches"], s["rpcs"]), (3, 3, 0, 5), "{s:?}");
+    let lines = received.recv_timeout(RUN_DEADLINE).expect("the server saw the device hang up");
+    let answers: Vec<&str> = lines.iter().map(String::as_str).filter(|l| l.starts_with("RPC ")).collect();
+    assert_eq!(
+        answers,
+        [
+            r#"RPC 1 {"interval":50}"#,
+            r#"RPC 2 {"interval":100}"#,
+            r#"RPC 3 {"interval":100}"#,
+            r#"RPC 4 {"error":"setInterval needs {\"interval\": 100..3600000 ms}"}"#,
+            r#"RPC 5 {"error":"unknown method reboot"}"#,
+        ],
+        "{lines:?}"
+    );
+    assert_eq!(lines.iter().filter(|l| l.starts_with("temp=")).count(), 3, "{lines:?}");
+}
+
+#[test]
+fn a_thingsboard_rpc_reaches_a_fake_device_through_the_bridge_and_back() {
+    let broker = Broker::start();
+    let sub = broker.subscribe(&["v1/gateway/connect", "v1/gateway/rpc"]);
+    let port = broker.port().to_string();
+    let mut server = Server::start(&["--tb-host", "127.0.0.1", "--tb-port", &port, "--tb-token", TOKEN]);
+    server.log_line_containing("bridge connected to ThingsBoard");
+    let child = Command::new(assert_cmd::cargo::cargo_bin("iotchat"))
+        .args(["fake-device", "--server", &server.addr.to_string(), "--name-prefix", "rpcdev"])
+        .args(["--count", "1", "--interval", "50ms", "--duration", "3s"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("fake-device starts");
+    // The bridge announces the device once its HELLO is in: from then on RPCs reach it.
+    while !sub.next_on("v1/gateway/connect").payload.contains("rpcdev-1") {}
+    let call = |id: u64, method: &str, params: &str| {
+        let request =
+            format!(r#"{{"device":"rpcdev-1","data":{{"id":{id},"method":"{method}","params":{params}}}}}"#);
+        sub.publish("v1/gateway/rpc", &request);
+        loop {
+            let body: serde_json::Value =
+                serde_json::from_str(&sub.next_on("v1/gateway/rpc").payload).expect("JSON");
+            if body["data"]["method"].is_null() {
+                assert_eq!((body["device"].as_str(), body["id"].as_u64()), (Some("rpcdev-1"), Some(id)));
+                return body["data"].clone();
+            }
+        }
+    };
+    assert_eq!(call(1, "getInterval", "null"), serde_json::json!({"interval": 50}));
+    assert_eq!(call(2, "setInterval", r#"{"interval":200}"#), serde_json::json!({"interval": 200}));
+    assert_eq!(call(3, "getInterval", "null"), serde_json::json!({"interval": 200}));
+    let out = wait_output(child);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "exit {:?}; stderr: {stderr}", out.status);
+    let s = summary(&out.stdout);
+    assert_eq!((s["rpcs"], s["mismatches"], s["unacked"], s["dropped"]), (3, 0, 0, 0), "{s:?}");
+    assert_eq!(s["acked"], s["sent"], "{s:?}");
 }
 
 #[test]

@@ -18,12 +18,19 @@
 //!   the readings in flight go back to the buffer's front, in order, and are resent after the
 //!   next HELLO, with the same line (and `ts`), so the server stores each once.
 //! - Reconnect after a capped exponential backoff with jitter, reset by a successful HELLO.
+//! - A `rpc: <id> <method> <params-json>` line is a request from the server; it answers nothing
+//!   the device sent. Its answer `RPC <id> <result-json>` ([`rpc`]) is sent at once, even while
+//!   readings are held back, and its echo is awaited in order like any line's. It is not a
+//!   reading: not counted as one, not buffered, not resent after a reconnect. A malformed
+//!   request, or one beyond [`MAX_RPC_PENDING`] unechoed answers, is ignored (and counted).
+//!   A new interval from `setInterval` reschedules the next reading one new interval from now.
 
 use std::collections::VecDeque;
 use std::sync::Arc;
 use std::sync::atomic::Ordering::Relaxed;
 use std::time::{Duration, Instant};
 
+use super::rpc;
 use super::sensor::Sensor;
 use super::stats::{Stats, bump};
 use crate::backoff::Backoff;
@@ -33,6 +40,9 @@ use crate::protocol::lines;
 pub const JITTER: f64 = 0.1;
 /// Readings sent ahead of their replies at most.
 pub const MAX_IN_FLIGHT: usize = 64;
+/// RPC answers queued or awaiting their echo at most; requests beyond are ignored, so a server
+/// that floods requests and never echoes cannot grow a device's memory.
+pub const MAX_RPC_PENDING: usize = 16;
 /// After the last reading, how long a device keeps trying to get its buffer acknowledged.
 pub const WIND_DOWN: Duration = Duration::from_secs(5);
 /// First reconnect delay; it doubles up to [`BACKOFF_MAX`].
@@ -77,6 +87,8 @@ enum Slot {
     Reading(Pending),
     /// A reading dropped from the full buffer while in flight: its reply is still to come.
     Dropped(Box<str>),
+    /// The answer to an RPC request (`RPC <id> <result-json>`).
+    Rpc(Box<str>),
 }
 
 #[derive(Debug)]
@@ -123,6 +135,8 @@ pub struct Device {
     backlog: VecDeque<Pending>,
     /// Readings held (in flight or in the backlog), dropped ones excluded.
     buffered: usize,
+    /// RPC answers to send, oldest first; they die with the connection.
+    rpc_out: VecDeque<Box<str>>,
 }
 
 impl Device {
@@ -151,6 +165,7 @@ impl Device {
             in_flight: VecDeque::new(),
             backlog: VecDeque::new(),
             buffered: 0,
+            rpc_out: VecDeque::new(),
         }
     }
 
@@ -167,6 +182,11 @@ impl Device {
     /// Readings produced and neither acknowledged nor dropped.
     pub fn unacked(&self) -> usize {
         self.buffered
+    }
+
+    /// Time between readings, before jitter (changed by the `setInterval` RPC).
+    pub fn interval(&self) -> Duration {
+        self.interval
     }
 
     /// Whether it still takes readings.
@@ -256,19 +276,29 @@ impl Device {
             bump(&self.stats.reconnects);
         }
         self.ever_connected = true;
+        self.rpc_out.clear();
         write_line(out, &self.hello);
         self.in_flight.push_back(InFlight { slot: Slot::Hello, sent_at: now });
     }
 
-    /// Writes what may be sent now to `out`: buffered readings, oldest first, up to the window.
+    /// Writes what may be sent now to `out`: RPC answers, then buffered readings, oldest first,
+    /// up to the window.
     pub fn poll_transmit(&mut self, now: Instant, out: &mut Vec<u8>) {
-        let up = matches!(self.link, Link::Up { dead: false, .. });
-        if !up || self.hold_until.is_some_and(|t| now < t) {
+        if !matches!(self.link, Link::Up { dead: false, .. }) {
+            return;
+        }
+        // The server is waiting for these: they go even while readings are held back.
+        while let Some(line) = self.rpc_out.pop_front() {
+            write_line(out, &line);
+            bump(&self.stats.rpcs);
+            self.in_flight.push_back(InFlight { slot: Slot::Rpc(line), sent_at: now });
+        }
+        if self.hold_until.is_some_and(|t| now < t) {
             return;
         }
         // The window counts readings (dropped ones included: their replies are still due).
         let hello = usize::from(matches!(self.in_flight.front(), Some(InFlight { slot: Slot::Hello, .. })));
-        let window = MAX_IN_FLIGHT.min(self.buffer) + hello;
+        let window = MAX_IN_FLIGHT.min(self.buffer) + hello + self.rpcs_in_flight();
         while self.in_flight.len() < window {
             let Some(mut p) = self.backlog.pop_front() else { break };
             write_line(out, &p.line);
@@ -287,6 +317,9 @@ impl Device {
         }
         if text.starts_with(lines::OPERATOR) {
             return;
+        }
+        if text.starts_with(rpc::PREFIX) {
+            return self.on_rpc(text, now);
         }
         let Some(front) = self.in_flight.pop_front() else { return self.mismatch() };
         let is_error = text.starts_with(lines::ERROR);
@@ -312,6 +345,9 @@ impl Device {
             Slot::Dropped(line) if is_ack(text, &line) => bump(&self.stats.late_acks),
             Slot::Dropped(_) if is_error => {}
             Slot::Dropped(_) => self.mismatch(),
+            // An answer is not resent: an error line in place of its echo needs nothing more.
+            Slot::Rpc(line) if is_ack(text, &line) || is_error => {}
+            Slot::Rpc(_) => self.mismatch(),
         }
     }
 
@@ -334,12 +370,13 @@ impl Device {
         if self.is_greeted() {
             self.stats.connected.fetch_sub(1, Relaxed);
         }
+        self.rpc_out.clear();
         let returning: Vec<Pending> = self
             .in_flight
             .drain(..)
             .filter_map(|f| match f.slot {
                 Slot::Reading(p) => Some(p),
-                Slot::Hello | Slot::Dropped(_) => None,
+                Slot::Hello | Slot::Dropped(_) | Slot::Rpc(_) => None,
             })
             .collect();
         for p in returning.into_iter().rev() {
@@ -398,6 +435,35 @@ impl Device {
     fn requeue(&mut self, p: Pending) {
         let at = self.backlog.partition_point(|q| q.seq < p.seq);
         self.backlog.insert(at, p);
+    }
+
+    /// A request from the server: queues its answer and applies what it changes.
+    fn on_rpc(&mut self, text: &str, now: Instant) {
+        let pending = self.rpc_out.len() + self.rpcs_in_flight();
+        let Some(request) = rpc::parse(text).filter(|_| pending < MAX_RPC_PENDING) else {
+            return bump(&self.stats.rpcs_ignored);
+        };
+        let answer = rpc::answer(&request, self.interval);
+        if let Some(interval) = answer.set_interval {
+            self.set_interval(interval, now);
+        }
+        self.rpc_out.push_back(answer.line);
+    }
+
+    /// A new interval: the next reading comes one new (jittered) interval from now, as in the
+    /// firmware. Setting the interval it already has changes nothing.
+    fn set_interval(&mut self, interval: Duration, now: Instant) {
+        if interval == self.interval {
+            return;
+        }
+        self.interval = interval;
+        if self.next_reading_at.is_some() {
+            self.next_reading_at = Some(now + self.jittered(interval));
+        }
+    }
+
+    fn rpcs_in_flight(&self) -> usize {
+        self.in_flight.iter().filter(|f| matches!(f.slot, Slot::Rpc(_))).count()
     }
 
     fn on_greeted(&mut self) {

@@ -528,7 +528,7 @@ fn winding_down_gives_up_after_the_grace_and_counts_what_is_left() {
     assert_eq!((s.produced, s.acked, s.dropped, s.unacked), (2, 0, 0, 2));
 }
 
-/// Random weather: connects, closes, acks, errors, garbage and notices in any order. However
+/// Random weather: connects, closes, acks, errors, garbage, notices and RPC requests in any order. However
 /// it goes, every reading ends acked, dropped or unacked, each line is sent with strictly
 /// increasing counts per connection, and the device never holds more than its buffer.
 #[test]
@@ -560,9 +560,10 @@ fn every_reading_is_accounted_for_whatever_happens() {
                         0 => "error: not stored".to_owned(),
                         1 => "operator: hello".to_owned(),
                         2 => "GARBAGE".to_owned(),
+                        3 => "rpc: 1 getInterval null".to_owned(),
                         _ => line.to_uppercase(),
                     };
-                    if !reply.starts_with("operator: ") {
+                    if !reply.starts_with("operator: ") && !reply.starts_with("rpc: ") {
                         awaiting.pop_front();
                     }
                     h.receive(format!("{reply}\n").as_bytes());
@@ -591,8 +592,13 @@ fn every_reading_is_accounted_for_whatever_happens() {
         seen.mismatches += s.mismatches;
         seen.reconnects += s.reconnects;
         seen.late_acks += s.late_acks;
+        seen.rpcs += s.rpcs;
     }
     let s = seen;
-    let all = [s.acked, s.dropped, s.resent, s.server_errors, s.mismatches, s.reconnects, s.late_acks];
+    let all =
+        [s.acked, s.dropped, s.resent, s.server_errors, s.mismatches, s.reconnects, s.late_acks, s.rpcs];
     assert!(all.iter().all(|&n| n > 0), "every path was taken: {s:?}");
 }
+
+#[path = "device_rpc_tests.rs"]
+mod rpc;

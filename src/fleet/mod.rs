@@ -1,9 +1,10 @@
 //! Simulated ESP8266 sensor nodes, sans-IO: the sensor model ([`sensor`]), one device's state
-//! machine ([`device`]: buffer, in-flight replies, resends, reconnect schedule) and the
-//! fleet-wide counters ([`stats`]). `client::fake_device` drives them over real sockets; the
+//! machine ([`device`]: buffer, in-flight replies, resends, reconnect schedule), the answers
+//! to the server's RPC requests ([`rpc`]) and the fleet-wide counters ([`stats`]). `client::fake_device` drives them over real sockets; the
 //! firmware implements the same machine in C++.
 
 pub mod device;
+pub mod rpc;
 pub mod sensor;
 pub mod stats;
 

@@ -34,6 +34,10 @@ pub struct Stats {
     pub late_acks: AtomicU64,
     /// Devices connected right now (their HELLO was answered).
     pub connected: AtomicU64,
+    /// The server's RPC requests answered (answers written, errors included).
+    pub rpcs: AtomicU64,
+    /// `rpc: ` lines ignored: malformed, or too many answers already awaiting their echo.
+    pub rpcs_ignored: AtomicU64,
     /// Time from writing a reading to receiving its acknowledgement.
     pub latency: Histogram,
 }
@@ -58,6 +62,8 @@ impl Stats {
             server_errors: self.server_errors.load(Relaxed),
             late_acks: self.late_acks.load(Relaxed),
             connected: self.connected.load(Relaxed),
+            rpcs: self.rpcs.load(Relaxed),
+            rpcs_ignored: self.rpcs_ignored.load(Relaxed),
         }
     }
 }
@@ -82,6 +88,8 @@ pub struct Snapshot {
     pub server_errors: u64,
     pub late_acks: u64,
     pub connected: u64,
+    pub rpcs: u64,
+    pub rpcs_ignored: u64,
 }
 
 impl Snapshot {
@@ -91,12 +99,19 @@ impl Snapshot {
     }
 
     /// The summary's first line; tools parse it, so its `key value` pairs keep this order:
-    /// `devices 2  sent 10  acked 10  resent 0  dropped 0  unacked 0  reconnects 0  mismatches 0`.
+    /// `devices 2  sent 10  acked 10  resent 0  dropped 0  unacked 0  reconnects 0  mismatches 0`,
+    /// followed by `  rpcs N` only when the server sent RPC requests that were answered (so
+    /// that parsers of the line as it was are unaffected when there were none).
     pub fn summary_line(&self, devices: u64) -> String {
-        format!(
+        let mut line = format!(
             "devices {devices}  sent {}  acked {}  resent {}  dropped {}  unacked {}  reconnects {}  mismatches {}",
             self.sent, self.acked, self.resent, self.dropped, self.unacked, self.reconnects, self.mismatches
-        )
+        );
+        if self.rpcs > 0 {
+            // Writing to a String cannot fail.
+            let _ = write!(line, "  rpcs {}", self.rpcs);
+        }
+        line
     }
 
     /// Where every produced reading ended up, and the server's error lines.
@@ -111,6 +126,10 @@ impl Snapshot {
         }
         if self.late_acks > 0 {
             let _ = write!(line, "; {} dropped readings were acknowledged after all", self.late_acks);
+        }
+        if self.rpcs_ignored > 0 {
+            let _ =
+                write!(line, "; {} RPC requests ignored (malformed, or too many at once)", self.rpcs_ignored);
         }
         line
     }
@@ -293,6 +312,20 @@ mod tests {
         assert_eq!(s.accounting_line(), "produced 10 = acked 9 + dropped 1 + unacked 0");
         let clean = Snapshot { produced: 4, sent: 4, acked: 4, ..Default::default() };
         assert!(clean.is_clean());
+    }
+
+    #[test]
+    fn rpcs_are_shown_at_the_end_only_when_there_were_some() {
+        let s = Snapshot { produced: 4, sent: 4, acked: 4, rpcs: 3, rpcs_ignored: 1, ..Default::default() };
+        assert_eq!(
+            s.summary_line(1),
+            "devices 1  sent 4  acked 4  resent 0  dropped 0  unacked 0  reconnects 0  mismatches 0  rpcs 3"
+        );
+        assert!(s.is_clean(), "RPCs are not readings");
+        assert_eq!(
+            s.accounting_line(),
+            "produced 4 = acked 4 + dropped 0 + unacked 0; 1 RPC requests ignored (malformed, or too many at once)"
+        );
     }
 
     #[test]
