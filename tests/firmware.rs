@@ -1,11 +1,13 @@
 //! The ESP8266 firmware, built for Linux with the host Arduino shim: the C++ unit tests of
-//! `firmware/lib`, and the M2 sketch (`firmware/esp8266-tcp`) against a real `iotchat serve`.
+//! `firmware/lib`, and the M2 sketch (`firmware/esp8266-tcp`) against a real `iotchat serve`
+//! (and, for server-side RPC, against a small echo server that sends `rpc:` lines).
 
 mod firmware_support;
 
 use std::collections::BTreeSet;
 use std::process::Command;
 
+use firmware_support::echo_server::EchoServer;
 use firmware_support::{Firmware, Server, build, counts, readings, wait_for_counts};
 
 fn env(addr: std::net::SocketAddr, name: &str, interval_ms: u32) -> Vec<(&'static str, String)> {
@@ -128,4 +130,47 @@ fn millis_wrapping_past_49_days_does_not_stop_the_device() {
     assert_exactly_once(&c);
     let ts: Vec<i64> = readings(data.path()).iter().filter(|r| r.key == "count").map(|r| r.ts).collect();
     assert!(ts.windows(2).all(|w| w[0] < w[1]), "{ts:?}");
+}
+
+/// The device's own `ts=` of a reading line.
+fn reading_ts(line: &str) -> i64 {
+    line.rsplit("ts=").next().and_then(|t| t.parse().ok()).unwrap_or_else(|| panic!("no ts in {line}"))
+}
+
+#[test]
+fn rpc_requests_are_answered_and_set_interval_respaces_the_readings() {
+    let mut server = EchoServer::start();
+    let mut fw = Firmware::start(&build("esp8266-tcp"), &env(server.addr, "esp-rpc", 2000));
+    server.lines.wait_for("HELLO", |l| l == "HELLO esp-rpc");
+    server.send_line(r#"rpc: 3 setInterval {"interval":200}"#);
+    server.lines.wait_for("the setInterval answer", |l| l == r#"RPC 3 {"interval":200}"#);
+    fw.serial.wait_contains("rpc: interval now 200 ms");
+
+    // Readings now come every 200 ms (±10 %), no longer every 2 s. The ts is the device's own
+    // clock at each reading. The first gap may still span a reading scheduled before the RPC;
+    // after it, no gap is anywhere near the old interval (a loose bound: this checks the
+    // schedule, not the machine's speed).
+    let ts: Vec<i64> =
+        (0..7).map(|_| reading_ts(&server.lines.wait_for("a reading", |l| l.contains(" ts=")))).collect();
+    let gaps: Vec<i64> = ts.windows(2).skip(1).map(|w| w[1] - w[0]).collect();
+    assert!(gaps.iter().all(|&g| g < 1000), "gaps of the old 2 s interval: {gaps:?}");
+
+    server.send_line("rpc: 4 getInterval null");
+    server.lines.wait_for("the getInterval answer", |l| l == r#"RPC 4 {"interval":200}"#);
+    server.send_line(r#"rpc: 5 setInterval {"interval":"fast"}"#);
+    server.lines.wait_for("the bad-params answer", |l| {
+        l == r#"RPC 5 {"error":"setInterval needs {\"interval\": 100..3600000 ms}"}"#
+    });
+    server.send_line("rpc: 6 reboot null");
+    server.lines.wait_for("the unknown-method answer", |l| l == r#"RPC 6 {"error":"unknown method reboot"}"#);
+    server.send_line("rpc: seven getInterval null");
+    fw.serial.wait_contains("rpc: ignored rpc: seven");
+    server.send_line(r#"rpc: 8 setLed {"on":true}"#);
+    server.lines.wait_for("the setLed answer", |l| l == r#"RPC 8 {"on":true}"#);
+
+    // Every echo, answers included, matched what the device expected: one connection all along.
+    server.lines.wait_for("a reading after the RPCs", |l| l.contains(" ts="));
+    let hellos = server.lines.seen.iter().filter(|l| l.starts_with("HELLO ")).count();
+    assert_eq!(hellos, 1, "the device reconnected: {:#?}", server.lines.seen);
+    assert!(!fw.serial.seen.iter().any(|l| l.contains("tcp: closed")), "{:#?}", fw.serial.seen);
 }

@@ -1,12 +1,15 @@
 // iotchat M2 device: joins Wi-Fi, connects to `iotchat serve`, says HELLO <name>, sends an
 // analog reading every interval as `adc=.. temp=.. count=.. ts=..`, and resends what the
 // server has not acknowledged after a reconnect. Lines typed on the serial console are sent as
-// chat; one containing CLOSE SOCKET closes the connection until the next reading.
+// chat; one containing CLOSE SOCKET closes the connection until the next reading. Answers the
+// server's RPC requests (`rpc: <id> <method> <params>`): getInterval, setInterval, and setLed,
+// which drives the on-board LED (LED_BUILTIN, lit when low).
 //
-// Thin glue: the rules live in firmware/lib (iotchat_tcp_device.h). No heap use after boot.
-// Static RAM (besides the core's): TcpDevice ~3.3 KB (32 unacked readings x 80-byte lines,
-// a 16-entry in-flight FIFO, the HELLO line), server line buffer 160 B, console line 128 B;
-// stack peak in loop() ~0.3 KB. About 3.6 KB of the ESP8266's ~50 KB free heap/RAM.
+// Thin glue: the rules live in firmware/lib (iotchat_tcp_device.h, iotchat_rpc.h). No heap use
+// after boot. Static RAM (besides the core's): TcpDevice ~3.4 KB (32 unacked readings x 80-byte
+// lines, a 16-entry in-flight FIFO, the HELLO line, a 128-byte RPC answer line), server line
+// buffer 160 B, console line 128 B; stack peak in loop() ~1 KB (parsing RPC params nested 8
+// deep; ~0.3 KB otherwise). About 3.7 KB of the ESP8266's ~50 KB free heap/RAM.
 #include <ESP8266WiFi.h>
 #include <time.h>
 
@@ -33,6 +36,8 @@ static void connectServer(uint32_t now);
 static void serviceServer(uint32_t now);
 static void handleServerLine(const char* line, size_t len, uint32_t now);
 static void closeConnection(uint32_t now, const char* why);
+static void answerRpc(uint32_t interval_before);
+static void applyLed();
 static void serviceConsole(uint32_t now);
 
 void setup() {
@@ -40,6 +45,8 @@ void setup() {
   Serial.println();
   Serial.print("iotchat esp8266-tcp: device ");
   Serial.println(device.name());
+  pinMode(LED_BUILTIN, OUTPUT);
+  applyLed();
   WiFi.mode(WIFI_STA);
   WiFi.begin(IOTCHAT_WIFI_SSID, IOTCHAT_WIFI_PASSWORD);
   configTime(0, 0, "pool.ntp.org", "time.nist.gov");
@@ -115,7 +122,9 @@ static void serviceServer(uint32_t now) {
         handleServerLine(serverLines.line(), serverLines.length(), now);
         break;
       case iotchat::LineReader<160>::OVERLONG:
-        device.onOverlongLine();
+        if (device.onOverlongLine(serverLines.line(), serverLines.length(), now) ==
+            iotchat::TcpDevice::EV_RPC_IGNORED)
+          Serial.println("rpc: request longer than the line buffer; ignored");
         break;
       default:
         break;
@@ -128,6 +137,7 @@ static void serviceServer(uint32_t now) {
 }
 
 static void handleServerLine(const char* line, size_t len, uint32_t now) {
+  uint32_t interval_before = device.interval();
   switch (device.onLine(line, len, now)) {
     case iotchat::TcpDevice::EV_GREETED:
       Serial.printf("tcp: greeted as %s, %u unacked\r\n", device.name(), (unsigned)device.unacked());
@@ -137,11 +147,30 @@ static void handleServerLine(const char* line, size_t len, uint32_t now) {
     case iotchat::TcpDevice::EV_CHAT_REPLY:
       Serial.printf("< %.*s\r\n", (int)len, line);
       break;
+    case iotchat::TcpDevice::EV_RPC:
+      answerRpc(interval_before);
+      break;
+    case iotchat::TcpDevice::EV_RPC_ACK:
+      break;
+    case iotchat::TcpDevice::EV_RPC_IGNORED:
+      Serial.printf("rpc: ignored %.*s\r\n", (int)len, line);
+      break;
     default:
       Serial.printf("server: %.*s\r\n", (int)len, line);
       break;
   }
 }
+
+// Written at once: the device expects its echo right after the lines already written.
+static void answerRpc(uint32_t interval_before) {
+  writeLine(device.rpcAnswer());
+  Serial.printf("rpc: answered %s\r\n", device.rpcAnswer());
+  if (device.interval() != interval_before)
+    Serial.printf("rpc: interval now %lu ms\r\n", (unsigned long)device.interval());
+  applyLed();
+}
+
+static void applyLed() { digitalWrite(LED_BUILTIN, device.led() ? LOW : HIGH); }  // active low
 
 static void closeConnection(uint32_t now, const char* why) {
   if (!device.isUp()) return;

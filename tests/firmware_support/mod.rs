@@ -67,6 +67,11 @@ impl Lines {
                 }
             }
         });
+        Lines::from_channel(rx)
+    }
+
+    /// Lines another thread sends.
+    pub fn from_channel(rx: Receiver<String>) -> Lines {
         Lines { rx, seen: Vec::new() }
     }
 
@@ -222,3 +227,4 @@ pub fn wait_for_counts(data_dir: &Path, device: &str, what: &str, pred: impl Fn(
 }
 
 pub mod broker;
+pub mod echo_server;

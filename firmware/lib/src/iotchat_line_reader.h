@@ -1,5 +1,6 @@
 // Splits a byte stream into LF-terminated lines in a fixed buffer. A line longer than the
-// buffer is reported once as overlong and the rest of it is skipped up to the next LF.
+// buffer is reported once as overlong, with its first N-1 bytes in line()/length() so the
+// caller can tell what it was, and the rest of it is skipped up to the next LF.
 #ifndef IOTCHAT_LINE_READER_H
 #define IOTCHAT_LINE_READER_H
 
@@ -27,6 +28,8 @@ class LineReader {
     }
     if (skipping_) return NONE;
     if (len_ + 1 >= N) {
+      buf_[len_] = '\0';
+      out_len_ = len_;
       skipping_ = true;
       len_ = 0;
       return OVERLONG;

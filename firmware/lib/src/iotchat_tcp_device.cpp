@@ -7,6 +7,7 @@ namespace iotchat {
 static const char kError[] = "error: ";
 static const char kNotice[] = "notice: ";
 static const char kOperator[] = "operator: ";
+static const char kRpc[] = "rpc:";
 
 static bool startsWith(const char* s, size_t len, const char* prefix) {
   size_t n = strlen(prefix);
@@ -54,12 +55,14 @@ TcpDevice::TcpDevice(const char* name, uint32_t interval_ms, uint32_t seed, uint
       dead_(false),
       ever_connected_(false),
       user_closed_(false),
+      led_(false),
       slots_(),
       used_(0),
       seq_(0),
       fifo_(),
       fifo_head_(0),
-      fifo_len_(0) {
+      fifo_len_(0),
+      rpc_answer_() {
   memcpy(hello_, "HELLO ", 6);
   size_t n = strlen(name);
   if (n > kNameMax - 1) n = kNameMax - 1;
@@ -209,6 +212,7 @@ TcpDevice::Event TcpDevice::onLine(const char* line, size_t len, uint32_t now) {
     return EV_NOTICE;
   }
   if (startsWith(line, len, kOperator)) return EV_OPERATOR;
+  if (startsWith(line, len, kRpc)) return onRpc(line, len, now);
   if (fifo_len_ == 0) { mismatch(); return EV_MISMATCH; }
   InFlight front = fifo_[fifo_head_];
   popFront();
@@ -224,6 +228,10 @@ TcpDevice::Event TcpDevice::onLine(const char* line, size_t len, uint32_t now) {
       break;
     case K_CHAT:
       return EV_CHAT_REPLY;
+    case K_RPC:
+      if (!is_error && upperHash(line, len) == front.hash) return EV_RPC_ACK;
+      if (is_error) return EV_REFUSED;  // an answer is never resent
+      break;
     case K_DROPPED:
       if (!is_error && upperHash(line, len) == front.hash) return EV_LATE_ACK;
       if (is_error) return EV_REFUSED;
@@ -247,6 +255,43 @@ TcpDevice::Event TcpDevice::onLine(const char* line, size_t len, uint32_t now) {
       break;
     }
   }
+  mismatch();
+  return EV_MISMATCH;
+}
+
+TcpDevice::Event TcpDevice::onRpc(const char* line, size_t len, uint32_t now) {
+  RpcRequest req;
+  // Nothing written after CLOSE SOCKET is read; a dead link is about to close.
+  bool can_answer = link_ == UP && !dead_ && !user_closed_ && fifo_len_ < kFifo;
+  if (!parseRpcLine(line, len, &req) || !can_answer) {
+    stats_.rpcs_ignored++;
+    return EV_RPC_IGNORED;
+  }
+  RpcSettings st = {interval_ms_, led_};
+  if (runRpc(req, st, rpc_answer_, sizeof rpc_answer_) == RPC_NO_ROOM) {
+    stats_.rpcs_ignored++;
+    return EV_RPC_IGNORED;
+  }
+  if (st.interval_ms != interval_ms_) {
+    // As on M3: the next reading comes one new interval from now, not at the old time.
+    interval_ms_ = st.interval_ms;
+    next_reading_at_ = now + jittered(interval_ms_);
+  }
+  led_ = st.led;
+  push(K_RPC, 0, upperHash(rpc_answer_, strlen(rpc_answer_)), now);
+  stats_.rpcs++;
+  return EV_RPC;
+}
+
+TcpDevice::Event TcpDevice::onOverlongLine(const char* head, size_t len, uint32_t now) {
+  if (startsWith(head, len, kOperator)) return EV_OPERATOR;
+  if (startsWith(head, len, kRpc)) {
+    // Its params were cut off: not a request we can run.
+    stats_.rpcs_ignored++;
+    return EV_RPC_IGNORED;
+  }
+  if (startsWith(head, len, kNotice) || startsWith(head, len, kError))
+    return onLine(head, len, now);
   mismatch();
   return EV_MISMATCH;
 }

@@ -8,9 +8,12 @@
 //   unacknowledged readings. When the buffer is full the oldest reading is dropped.
 // - Readings are sent oldest first, at most kMaxInFlight ahead of the replies. Replies come in
 //   order: the line upper-cased acknowledges it; `error: ` means not stored (resend an interval
-//   later); `notice: ` means the server is closing; `operator: ` answers nothing; anything else
-//   is a mismatch and the connection is restarted. A reply later than the ack timeout means
-//   the connection is dead.
+//   later); `notice: ` means the server is closing; `operator: ` and `rpc: ` answer nothing;
+//   anything else is a mismatch and the connection is restarted. A reply later than the ack
+//   timeout means the connection is dead.
+// - `rpc: <id> <method> <params>` is a server-side RPC (iotchat_rpc.h): the device answers at
+//   once with `RPC <id> <result>`, whose echo it expects in order like any line it sends. An
+//   answer is not a reading: it is never buffered or resent. Malformed requests are ignored.
 // - When a connection ends, the readings in flight go back to the buffer and are resent after
 //   the next HELLO with the same line (same ts), so the server stores each once.
 // - Reconnect after a capped exponential backoff with jitter, reset by an acknowledged HELLO.
@@ -23,6 +26,7 @@
 #include <stdint.h>
 
 #include "iotchat_backoff.h"
+#include "iotchat_rpc.h"
 #include "iotchat_sample.h"
 
 namespace iotchat {
@@ -33,22 +37,27 @@ class TcpDevice {
   static const size_t kLineMax = 80;      // one reading line, NUL included
   static const size_t kNameMax = 65;      // device name (1..64) + NUL
   static const size_t kMaxInFlight = 8;   // readings sent ahead of their replies
-  static const size_t kFifo = kMaxInFlight + 8;  // + HELLO + chat lines
+  static const size_t kFifo = kMaxInFlight + 8;  // + HELLO, chat lines and RPC answers
   static const uint32_t kBackoffInitialMs = 100;
   static const uint32_t kBackoffMaxMs = 5000;
   static const uint32_t kAckTimeoutMs = 10000;
 
   enum Event { EV_NONE, EV_GREETED, EV_ACK, EV_REFUSED, EV_LATE_ACK, EV_CHAT_REPLY, EV_NOTICE,
-               EV_OPERATOR, EV_MISMATCH };
+               EV_OPERATOR, EV_MISMATCH,
+               EV_RPC,          // a request: write rpcAnswer() now, before any other line
+               EV_RPC_IGNORED,  // a malformed request, or one that came while closing or busy
+               EV_RPC_ACK };    // the echo of an answer
 
   struct Stats {
     uint32_t produced, sent, resent, acked, dropped, refused, reconnects, mismatches;
+    uint32_t rpcs, rpcs_ignored;
   };
 
   // `name` is copied (truncated to 64 bytes). The first reading and connect are due at `now`.
   TcpDevice(const char* name, uint32_t interval_ms, uint32_t seed, uint32_t now);
 
   uint32_t interval() const { return interval_ms_; }
+  bool led() const { return led_; }
   const char* name() const { return hello_ + 6; }
   const Stats& stats() const { return stats_; }
   size_t unacked() const { return used_; }
@@ -73,8 +82,12 @@ class TcpDevice {
   bool sendChat(const char* text, uint32_t now);
   // One line from the server (without LF).
   Event onLine(const char* line, size_t len, uint32_t now);
-  // A line from the server too long to be anything we sent.
-  void onOverlongLine() { mismatch(); }
+  // After EV_RPC: the answer line (without LF). Its echo is expected next after everything
+  // written before it, so the sketch must write it before asking nextLine() again.
+  const char* rpcAnswer() const { return rpc_answer_; }
+  // A line from the server longer than the line buffer; `head` is its start. Too long to be
+  // the echo of anything we sent, but operator text and RPC params are the peer's to size.
+  Event onOverlongLine(const char* head, size_t len, uint32_t now);
   // Notices an overdue reply.
   void handleTimeout(uint32_t now);
   // Whether the sketch must close the connection (overdue reply, mismatch, notice, refusal).
@@ -84,7 +97,7 @@ class TcpDevice {
 
  private:
   enum Link { DOWN, UP };
-  enum Kind { K_HELLO, K_READING, K_DROPPED, K_CHAT };
+  enum Kind { K_HELLO, K_READING, K_DROPPED, K_CHAT, K_RPC };
   struct Slot {
     char line[kLineMax];
     uint32_t seq;   // production order, from 1; 0 = free
@@ -94,7 +107,7 @@ class TcpDevice {
   struct InFlight {
     uint8_t kind;
     uint32_t seq;      // K_READING: the slot's seq
-    uint32_t hash;     // K_DROPPED: hash of the dropped line, upper-cased
+    uint32_t hash;     // K_DROPPED, K_RPC: hash of the line, upper-cased
     uint32_t sent_at;
   };
 
@@ -105,6 +118,7 @@ class TcpDevice {
   void popFront();
   size_t readingsInFlight() const;
   void mismatch();
+  Event onRpc(const char* line, size_t len, uint32_t now);
   uint32_t jittered(uint32_t ms);
 
   char hello_[6 + kNameMax];
@@ -118,12 +132,13 @@ class TcpDevice {
   uint32_t hold_until_;
   bool holding_;
   Link link_;
-  bool greeted_, dead_, ever_connected_, user_closed_;
+  bool greeted_, dead_, ever_connected_, user_closed_, led_;
   Slot slots_[kSlots];
   size_t used_;
   uint32_t seq_;
   InFlight fifo_[kFifo];
   size_t fifo_head_, fifo_len_;
+  char rpc_answer_[kRpcAnswerMax];  // written only by onRpc(), read by the sketch right after
 };
 
 // Whether `reply` is `sent` upper-cased (ASCII), as the server acknowledges our lines.

@@ -68,7 +68,7 @@ TEST(line_reader_splits_strips_cr_and_skips_overlong) {
   for (const char* p = in; *p; p++) {
     LineReader<8>::Result res = r.push((uint8_t)*p);
     if (res == LineReader<8>::LINE) { CHECK_STR(r.line(), expect[lines]); lines++; }
-    if (res == LineReader<8>::OVERLONG) over++;
+    if (res == LineReader<8>::OVERLONG) { CHECK_STR(r.line(), "1234567"); over++; }
   }
   CHECK_EQ(lines, 2);
   CHECK_EQ(over, 1);
