@@ -97,9 +97,12 @@ fn rpc_set_interval_gets_a_reply_and_changes_the_interval() {
 #[test]
 fn shared_attribute_interval_is_applied() {
     let broker = Broker::start(free_port(), TOKEN);
-    let obs = Observer::connect(broker.port, TOKEN);
+    let mut obs = Observer::connect(broker.port, TOKEN);
     let mut fw = start(broker.port, TOKEN, 100);
     fw.serial.wait_contains("mqtt: connected");
+    // The device subscribes before it publishes its client attributes, and the broker handles
+    // one client's packets in order: once those are seen, the subscription is in place.
+    obs.wait_for("v1/devices/me/attributes", |_| true);
     obs.publish("v1/devices/me/attributes", r#"{"interval":1500}"#);
     fw.serial.wait_contains("attributes: interval now 1500 ms");
 }
