@@ -46,7 +46,12 @@ impl Seen {
                     for entry in entries.as_array().expect("each device's value is an array") {
                         let ts = entry["ts"].as_i64().expect("ts");
                         if let Some(count) = entry["values"]["count"].as_i64() {
-                            self.counts.entry(device.clone()).or_default().insert(count, ts);
+                            let seen = self.counts.entry(device.clone()).or_default().insert(count, ts);
+                            // A duplicate is allowed only as an exact resend: same reading, same ts.
+                            assert!(
+                                seen.is_none_or(|earlier| earlier == ts),
+                                "{device} count {count} twice, ts {seen:?} and {ts}"
+                            );
                         }
                     }
                 }
@@ -100,8 +105,8 @@ fn devices_are_announced_and_their_readings_arrive_with_their_timestamps() {
 
 #[test]
 fn nothing_is_lost_across_a_broker_outage_and_a_server_restart() {
-    const DEVICES: usize = 4;
-    const MESSAGES: i64 = 300;
+    const DEVICES: usize = 5;
+    const MESSAGES: i64 = 400;
     let broker = Broker::start();
     let sub = broker.subscribe_persistent("v1/gateway/#", "v1/gateway/probe");
     let args = bridge_args(broker.port());
