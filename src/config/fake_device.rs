@@ -3,7 +3,8 @@
 use std::time::Duration;
 
 use super::{
-    ConfigError, DEFAULT_BIND, LoadedProfile, Origin, check_host_port, parse_duration, server_from_bind,
+    ConfigError, DEFAULT_BIND, LoadedProfile, Origin, check_host_port, parse_duration, ranged,
+    server_from_bind, to_usize,
 };
 
 const DEFAULT_COUNT: u64 = 2;
@@ -179,24 +180,6 @@ fn duration_in(text: String, origin: Origin, min: Duration, max: Duration) -> Re
         return Err(invalid(range));
     }
     Ok(d)
-}
-
-fn ranged(picked: Option<(u64, Origin)>, default: u64, min: u64, max: u64) -> Result<u64, ConfigError> {
-    let Some((value, origin)) = picked else { return Ok(default) };
-    if (min..=max).contains(&value) {
-        Ok(value)
-    } else {
-        let expected = if max == u64::MAX {
-            format!("must be at least {min}")
-        } else {
-            format!("must be from {min} to {max}")
-        };
-        Err(ConfigError::Invalid { origin, value: value.to_string(), expected })
-    }
-}
-
-fn to_usize(v: u64) -> usize {
-    usize::try_from(v).unwrap_or(usize::MAX)
 }
 
 #[cfg(test)]

@@ -156,3 +156,29 @@ pub(crate) fn check_host_port(text: String, origin: Origin) -> Result<String, Co
         })
     }
 }
+
+/// A number setting: the picked value if it is within `min..=max`, else an error naming where
+/// it came from; `default` when nothing was given.
+pub(crate) fn ranged(
+    picked: Option<(u64, Origin)>,
+    default: u64,
+    min: u64,
+    max: u64,
+) -> Result<u64, ConfigError> {
+    let Some((value, origin)) = picked else { return Ok(default) };
+    if (min..=max).contains(&value) {
+        Ok(value)
+    } else {
+        let expected = if max == u64::MAX {
+            format!("must be at least {min}")
+        } else {
+            format!("must be from {min} to {max}")
+        };
+        Err(ConfigError::Invalid { origin, value: value.to_string(), expected })
+    }
+}
+
+/// A count as `usize`, saturating (on 32-bit targets).
+pub(crate) fn to_usize(v: u64) -> usize {
+    usize::try_from(v).unwrap_or(usize::MAX)
+}

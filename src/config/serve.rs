@@ -3,7 +3,7 @@
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::time::Duration;
 
-use super::{ConfigError, LoadedProfile, Origin};
+use super::{ConfigError, LoadedProfile, Origin, ranged, to_usize};
 use crate::protocol::session::Limits;
 
 /// Where `serve` listens unless told otherwise: loopback only, like mosquitto 2.
@@ -53,22 +53,26 @@ impl ServeConfig {
         let max_clients = ranged(
             loaded.pick(flags.max_clients, "--max-clients", p.max_clients, "serve.max_clients"),
             DEFAULT_MAX_CLIENTS,
-            1..=MAX_MAX_CLIENTS,
+            1,
+            MAX_MAX_CLIENTS,
         )?;
         let max_line_bytes = ranged(
             loaded.pick(flags.max_line_bytes, "--max-line-bytes", p.max_line_bytes, "serve.max_line_bytes"),
             DEFAULT_MAX_LINE_BYTES,
-            16..=MAX_MAX_LINE_BYTES,
+            16,
+            MAX_MAX_LINE_BYTES,
         )?;
         let idle_flush_ms = ranged(
             loaded.pick(flags.idle_flush_ms, "--idle-flush-ms", p.idle_flush_ms, "serve.idle_flush_ms"),
             DEFAULT_IDLE_FLUSH_MS,
-            0..=MAX_IDLE_FLUSH_MS,
+            0,
+            MAX_IDLE_FLUSH_MS,
         )?;
         let grace_ms = ranged(
             loaded.pick(None, "", p.shutdown_grace_ms, "serve.shutdown_grace_ms"),
             DEFAULT_SHUTDOWN_GRACE_MS,
-            0..=60_000,
+            0,
+            60_000,
         )?;
         Ok(Self {
             bind,
@@ -98,27 +102,6 @@ pub(crate) fn parse_bind(text: &str, origin: Origin) -> Result<SocketAddr, Confi
         Ok(mut addrs) => addrs.next().ok_or_else(|| invalid("the name resolves to no address")),
         Err(e) => Err(invalid(&e.to_string())),
     }
-}
-
-fn ranged(
-    picked: Option<(u64, Origin)>,
-    default: u64,
-    allowed: std::ops::RangeInclusive<u64>,
-) -> Result<u64, ConfigError> {
-    let Some((value, origin)) = picked else { return Ok(default) };
-    if allowed.contains(&value) {
-        Ok(value)
-    } else {
-        Err(ConfigError::Invalid {
-            origin,
-            value: value.to_string(),
-            expected: format!("must be from {} to {}", allowed.start(), allowed.end()),
-        })
-    }
-}
-
-fn to_usize(v: u64) -> usize {
-    usize::try_from(v).unwrap_or(usize::MAX)
 }
 
 #[cfg(test)]

@@ -20,7 +20,7 @@ pub fn auth_plugin() -> PathBuf {
     static LOCK: Mutex<()> = Mutex::new(());
     let _guard = LOCK.lock().unwrap_or_else(|e| e.into_inner());
     let out = build_dir().join("token_auth.so");
-    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/firmware_support/token_auth.c");
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/mqtt/token_auth.c");
     std::fs::create_dir_all(build_dir()).unwrap();
     let status = Command::new("cc")
         .args(["-shared", "-fPIC", "-Wall", "-Werror", "-o"])
