@@ -96,6 +96,8 @@ pub enum Command {
     TbPublish(crate::cmd::tb_publish::TbPublishArgs),
     /// Build the ESP8266 firmware for a profile and write it to a board (wraps espflash).
     Flash(crate::cmd::flash::FlashArgs),
+    /// Load-test a chat server, like redis-benchmark: replies/s and latency percentiles.
+    Bench(crate::cmd::bench::BenchArgs),
 }
 
 /// Output formats of `iotchat readings`.

@@ -1,6 +1,7 @@
 //! The command edge: loads configuration, runs the library, and turns failures into
 //! `anyhow` errors with context for `main` to print.
 
+pub(crate) mod bench;
 mod chat;
 pub(crate) mod check;
 mod fake_device;
@@ -21,5 +22,6 @@ pub async fn run(command: Command) -> anyhow::Result<()> {
         Command::Check(args) => check::run(args).await,
         Command::TbPublish(args) => tb_publish::run(args).await,
         Command::Flash(args) => flash::run(args),
+        Command::Bench(args) => bench::run(args).await,
     }
 }
