@@ -93,7 +93,7 @@ fn json_reports_each_step() {
 fn usage_errors_exit_2() {
     let dir = tempfile::tempdir().expect("tempdir");
     let p = profile(&dir, "p.toml", "");
-    check(&["--milestone", "m3"], &p).code(2).stderr(contains("not available yet"));
+    check(&["--milestone", "m3", "--broker", "localhost"], &p).code(2).stderr(contains("--broker"));
     check(&["--milestone", "m7"], &p).code(2).stderr(contains("--milestone"));
     check(&["--format", "xml"], &p).code(2).stderr(contains("--format"));
     let bad = profile(&dir, "bad.toml", "clients = 0\n");
@@ -237,4 +237,67 @@ fn a_server_that_closes_without_the_final_reply_passes_with_a_warning() {
     check_toy(toy(Toy { reply_before_close: false, ..GOOD }), "m0").success().stdout(
         contains("! close socket").and(contains("without sending the reply")).and(contains("PASSED")),
     );
+}
+
+// ---- m3: MQTT, against a real mosquitto that takes only common::mqtt::TOKEN ----
+
+use common::mqtt;
+
+fn check_m3(broker: &str, token: Option<&str>, dir: &tempfile::TempDir) -> assert_cmd::assert::Assert {
+    let p = profile(dir, "m3.toml", "");
+    let mut c = cmd();
+    c.env_remove("IOTCHAT_TB_TOKEN");
+    if let Some(token) = token {
+        c.env("IOTCHAT_TB_TOKEN", token);
+    }
+    c.arg("check").arg("--profile").arg(&p).args(["--broker", broker]).timeout(common::DEADLINE * 3).assert()
+}
+
+#[test]
+fn m3_passes_against_a_broker() {
+    let broker = mqtt::Broker::start();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let addr = format!("127.0.0.1:{}", broker.port());
+    check_m3(&addr, Some(mqtt::TOKEN), &dir).success().stdout(
+        contains("(m3, 2 clients)")
+            .and(contains("✓ connect"))
+            .and(contains("✓ telemetry acknowledged"))
+            .and(contains("✓ telemetry arrives"))
+            .and(contains("✓ attributes acknowledged"))
+            .and(contains("✓ rpc answered (optional)"))
+            .and(contains("PASSED: 5 passed"))
+            .and(contains(mqtt::TOKEN).not()),
+    );
+}
+
+#[test]
+fn m3_with_a_wrong_token_fails_connect_naming_connack_5_and_hides_the_token() {
+    let broker = mqtt::Broker::start();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let addr = format!("127.0.0.1:{}", broker.port());
+    let secret = "wrong-secret-token-4711";
+    check_m3(&addr, Some(secret), &dir)
+        .code(1)
+        .stdout(
+            contains("✗ connect")
+                .and(contains("CONNACK 5"))
+                .and(contains("- telemetry acknowledged"))
+                .and(contains(secret).not()),
+        )
+        .stderr(contains(secret).not());
+}
+
+#[test]
+fn m3_against_nothing_fails_connect_clearly() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let addr = format!("127.0.0.1:{}", mqtt::free_port());
+    check_m3(&addr, Some(mqtt::TOKEN), &dir).code(1).stdout(
+        contains("✗ connect").and(contains(format!("cannot connect to {addr}"))).and(contains("--broker")),
+    );
+}
+
+#[test]
+fn m3_without_a_token_is_a_usage_error() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    check_m3("127.0.0.1:1", None, &dir).code(2).stderr(contains("IOTCHAT_TB_TOKEN"));
 }

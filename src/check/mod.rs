@@ -5,6 +5,10 @@
 //! verdicts on what was sent and heard are pure ([`eval`], [`store_check::compare`]); so is
 //! the report ([`report`]). [`runner`] and [`conn`] are the thin async layer over tokio TCP,
 //! and [`server`] starts our own `serve` when no server is given.
+//!
+//! m3 speaks MQTT to ThingsBoard (or a broker) instead: its own model ([`tb_scenario`],
+//! `scenarios/m3.toml`), pure verdicts ([`tb_eval`]) and thin runner ([`tb_runner`]), with the
+//! same report.
 
 pub mod conn;
 pub mod eval;
@@ -13,6 +17,9 @@ pub mod runner;
 pub mod scenario;
 pub mod server;
 pub mod store_check;
+pub mod tb_eval;
+pub mod tb_runner;
+pub mod tb_scenario;
 
 use crate::config::check::CheckConfig;
 pub use report::{Report, Status, StepResult};
@@ -37,6 +44,14 @@ pub enum CheckError {
 /// for the run and stopped after it (its data directory is then the store to verify).
 pub async fn run(config: &CheckConfig) -> Result<Report, CheckError> {
     let name = config.milestone.name();
+    if let Some(options) = &config.thingsboard {
+        let scenario = tb_scenario::parse(tb_scenario::BUILTIN.0, tb_scenario::BUILTIN.1)?;
+        let mut runner =
+            tb_runner::TbRunner::new(options.clone(), config.step_timeout, fastrand::u32(1..1_000_000));
+        let steps = runner.run(&scenario).await;
+        let server = format!("{} (MQTT, ThingsBoard device API)", runner.addr());
+        return Ok(Report::new(name, &scenario.title, &server, 2, steps));
+    }
     let (file, text) = scenario::builtin(config.milestone).ok_or(CheckError::NoScenario(name))?;
     let scenario = scenario::parse(file, text, config.clients)?;
     match &config.server {

@@ -22,7 +22,7 @@ pub struct CheckArgs {
     /// Server to check [default: start our own `iotchat serve` on a free port for the run].
     #[arg(long, short = 's', value_name = "HOST:PORT")]
     pub server: Option<String>,
-    /// Scenario: m0, m1, m2 (m3 is not available yet) [default: from the profile's name, else m0].
+    /// Scenario: m0, m1, m2, m3 [default: from the profile's name, else m0].
     #[arg(long, value_name = "MILESTONE")]
     pub milestone: Option<String>,
     /// Report format: text (a checklist) or json [default: text].
@@ -32,6 +32,14 @@ pub struct CheckArgs {
     /// [default: that of the server check started itself].
     #[arg(long, value_name = "DIR")]
     pub store: Option<PathBuf>,
+    /// m3: the MQTT broker or ThingsBoard to check [default: the profile's [thingsboard]
+    /// host and port]. The device's access token comes from $IOTCHAT_TB_TOKEN, --token-file
+    /// or thingsboard.token_file, and is never printed.
+    #[arg(long, value_name = "HOST:PORT")]
+    pub broker: Option<String>,
+    /// m3: read the device's access token from this file (its first line).
+    #[arg(long, value_name = "FILE")]
+    pub token_file: Option<PathBuf>,
 }
 
 const CHECK_EXAMPLES: &str = "\
@@ -40,6 +48,7 @@ Examples:
   iotchat check --profile config/m1.toml             # m1, clients from [check] clients
   iotchat check --milestone m0 --server 127.0.0.1:5000   # your own server (any language)
   iotchat check --milestone m2 --server 127.0.0.1:12000 --store iotchat-data --format json
+  IOTCHAT_TB_TOKEN=... iotchat check --profile config/m3.toml --broker 127.0.0.1:1883
 
 Exit codes: 0 every required step passed (warnings allowed), 1 a step failed,
 2 usage or configuration error.";
@@ -52,6 +61,10 @@ pub async fn run(args: CheckArgs) -> anyhow::Result<()> {
         milestone: args.milestone,
         format: args.format,
         store: args.store,
+        broker: args.broker,
+        // Read here rather than as a flag, so the token never has to sit in `ps`.
+        token: std::env::var("IOTCHAT_TB_TOKEN").ok().filter(|t| !t.trim().is_empty()),
+        token_file: args.token_file,
     };
     let config = CheckConfig::resolve(overrides, &loaded)?;
     let report = check::run(&config).await?;

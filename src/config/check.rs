@@ -1,13 +1,16 @@
 //! `[check]`: settings of `iotchat check`, merged with its flags into a validated
 //! [`CheckConfig`]. Which milestone to check, against which server, how many clients, how long
-//! each step may take, and where the readings store is.
+//! each step may take, and where the readings store is; for m3, the broker and the device's
+//! access token (through [`TbConfig::resolve`], as `tb-publish` gets them).
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use serde::Deserialize;
 
+use super::thingsboard::{TbConfig, TbOverrides};
 use super::{ConfigError, LoadedProfile, Origin, check_host_port, parse_duration};
+use crate::thingsboard::session::TbOptions;
 
 /// Clients of the milestone-1 scenario when the profile does not say.
 pub const DEFAULT_CLIENTS: u64 = 10;
@@ -35,7 +38,7 @@ pub enum Milestone {
     M1,
     /// Devices send readings, each acknowledged and stored.
     M2,
-    /// ThingsBoard over MQTT (not available yet).
+    /// Telemetry, attributes and RPC through ThingsBoard's MQTT device API.
     M3,
 }
 
@@ -86,10 +89,16 @@ pub struct CheckOverrides {
     pub format: Option<String>,
     /// `--store`
     pub store: Option<PathBuf>,
+    /// `--broker` (m3)
+    pub broker: Option<String>,
+    /// `IOTCHAT_TB_TOKEN` (m3)
+    pub token: Option<String>,
+    /// `--token-file` (m3)
+    pub token_file: Option<PathBuf>,
 }
 
 /// Everything `check` needs, validated.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub struct CheckConfig {
     /// The server to check; `None`: start our own `serve`.
     pub server: Option<String>,
@@ -103,11 +112,13 @@ pub struct CheckConfig {
     pub clients: u32,
     /// How long one step may wait.
     pub step_timeout: Duration,
+    /// m3 only: the broker (`--broker`, else `[thingsboard] host`/`port`) and the token.
+    pub thingsboard: Option<TbOptions>,
 }
 
 impl CheckConfig {
-    /// Merges flags over the profile and validates the result. `m3` is refused: its
-    /// scenario needs the ThingsBoard bridge, which has not landed yet.
+    /// Merges flags over the profile and validates the result. m3 also needs the device's
+    /// access token; the other milestones ignore the ThingsBoard settings.
     pub fn resolve(flags: CheckOverrides, loaded: &LoadedProfile) -> Result<Self, ConfigError> {
         let p = &loaded.profile.check;
         let server = flags.server.map(|s| check_host_port(s, Origin::Flag("--server"))).transpose()?;
@@ -132,28 +143,48 @@ impl CheckConfig {
             },
             None => DEFAULT_STEP_TIMEOUT,
         };
-        Ok(Self { server, milestone, format, store: flags.store, clients, step_timeout })
+        let thingsboard = match milestone {
+            Milestone::M3 => {
+                let broker = flags.broker.or_else(|| server.clone()); // --server works for m3 too
+                Some(thingsboard(broker, flags.token, flags.token_file, loaded)?)
+            }
+            _ => None,
+        };
+        Ok(Self { server, milestone, format, store: flags.store, clients, step_timeout, thingsboard })
     }
 }
 
-fn milestone(flag: Option<String>, profile: Option<&Path>) -> Result<Milestone, ConfigError> {
-    let (chosen, origin) = match flag {
-        Some(text) => {
-            let m = Milestone::parse(&text)
-                .ok_or_else(|| invalid(Origin::Flag("--milestone"), &text, "m0, m1, m2 or m3"))?;
-            (m, Origin::Flag("--milestone"))
+/// The m3 broker and token: `--broker HOST:PORT` over `[thingsboard] host`/`port`, the token
+/// as `tb-publish` reads it. QoS 1 always: the scenario checks PUBACKs.
+fn thingsboard(
+    broker: Option<String>,
+    token: Option<String>,
+    token_file: Option<PathBuf>,
+    loaded: &LoadedProfile,
+) -> Result<TbOptions, ConfigError> {
+    let (host, port) = match broker {
+        Some(b) => {
+            let b = check_host_port(b, Origin::Flag("--broker"))?;
+            let (host, port) = b.rsplit_once(':').unwrap_or_default();
+            (Some(host.trim_start_matches('[').trim_end_matches(']').to_owned()), port.parse().ok())
         }
-        None => match profile.and_then(|p| Some((Milestone::from_profile_name(p)?, p))) {
-            Some((m, p)) => (m, Origin::Profile(p.to_owned(), "(its file name picks the milestone)")),
-            None => (Milestone::M0, Origin::Flag("--milestone")),
-        },
+        None => (None, None),
     };
-    if chosen == Milestone::M3 {
-        let why = "not available yet: the m3 scenario (telemetry through MQTT to ThingsBoard) comes \
-                   with the ThingsBoard issue, which has not landed; check m0, m1 or m2 for now";
-        return Err(invalid(origin, "m3", why));
+    if token.is_none() && token_file.is_none() && loaded.profile.thingsboard.token_file.is_none() {
+        let why = "m3 connects as a ThingsBoard device and needs its access token: set IOTCHAT_TB_TOKEN, \
+                   or --token-file FILE, or thingsboard.token_file in the profile";
+        return Err(invalid(Origin::Flag("IOTCHAT_TB_TOKEN"), "", why));
     }
-    Ok(chosen)
+    let flags = TbOverrides { host, port, token, token_file, qos: Some(1), max_payload: None };
+    Ok(TbConfig::resolve(flags, loaded)?.options)
+}
+
+fn milestone(flag: Option<String>, profile: Option<&Path>) -> Result<Milestone, ConfigError> {
+    match flag {
+        Some(text) => Milestone::parse(&text)
+            .ok_or_else(|| invalid(Origin::Flag("--milestone"), &text, "m0, m1, m2 or m3")),
+        None => Ok(profile.and_then(Milestone::from_profile_name).unwrap_or(Milestone::M0)),
+    }
 }
 
 fn invalid(origin: Origin, value: &str, expected: &str) -> ConfigError {
@@ -187,10 +218,33 @@ mod tests {
     }
 
     #[test]
+    fn m3_takes_the_broker_from_the_flag_or_the_profile() {
+        let l = loaded(Some("config/m3.toml"), "[thingsboard]\nhost = \"tb.local\"\nport = 1884\n");
+        let flags = CheckOverrides { token: Some("tok".into()), ..Default::default() };
+        let tb = CheckConfig::resolve(flags.clone(), &l).expect("ok").thingsboard.expect("m3");
+        assert_eq!((tb.host.as_str(), tb.port, tb.token.as_str(), tb.qos), ("tb.local", 1884, "tok", 1));
+        let flags = CheckOverrides { broker: Some("127.0.0.1:2000".into()), ..flags };
+        let tb = CheckConfig::resolve(flags, &l).expect("ok").thingsboard.expect("m3");
+        assert_eq!((tb.host.as_str(), tb.port), ("127.0.0.1", 2000));
+        let m1 = CheckConfig::resolve(CheckOverrides::default(), &loaded(Some("m1.toml"), "")).expect("ok");
+        assert!(m1.thingsboard.is_none());
+    }
+
+    #[test]
     fn bad_values_name_the_flag_or_key() {
         let cases = [
             ("", CheckOverrides { milestone: Some("m9".into()), ..Default::default() }, "--milestone"),
-            ("", CheckOverrides { milestone: Some("m3".into()), ..Default::default() }, "not available"),
+            ("", CheckOverrides { milestone: Some("m3".into()), ..Default::default() }, "IOTCHAT_TB_TOKEN"),
+            (
+                "",
+                CheckOverrides {
+                    milestone: Some("m3".into()),
+                    broker: Some("nohost".into()),
+                    token: Some("t".into()),
+                    ..Default::default()
+                },
+                "--broker",
+            ),
             ("", CheckOverrides { format: Some("xml".into()), ..Default::default() }, "--format"),
             ("", CheckOverrides { server: Some("localhost".into()), ..Default::default() }, "--server"),
             ("[check]\nclients = 0\n", CheckOverrides::default(), "check.clients"),
