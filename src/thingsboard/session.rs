@@ -67,6 +67,12 @@ pub enum TbError {
         /// The limit.
         max: usize,
     },
+    /// The broker refused a subscription (SUBACK failure).
+    #[error("ThingsBoard refused the subscription to {topic}; this device may not read that topic")]
+    SubscribeRefused {
+        /// The topic.
+        topic: String,
+    },
     /// The connection dropped after it was up.
     #[error("lost the connection to ThingsBoard at {addr}: {cause}{}", pending(*.unacked))]
     Lost {
@@ -85,7 +91,8 @@ fn pending(unacked: u64) -> String {
 
 enum Report {
     Connected,
-    Subscribed,
+    /// A SUBACK: whether every topic of it was granted.
+    Subscribed(bool),
     Written,
     Acked,
     Message(String, Vec<u8>),
@@ -178,7 +185,10 @@ impl TbDevice {
         self.client.subscribe(topic, QoS::AtLeastOnce).await.map_err(|e| self.lost(e.to_string()))?;
         loop {
             match self.reports.recv().await {
-                Some(Report::Subscribed) => return Ok(()),
+                Some(Report::Subscribed(true)) => return Ok(()),
+                Some(Report::Subscribed(false)) => {
+                    return Err(TbError::SubscribeRefused { topic: topic.to_owned() });
+                }
                 Some(Report::Failed(e)) => return Err(self.lost(e.to_string())),
                 None => return Err(self.lost("the MQTT event loop ended".into())),
                 Some(Report::Message(topic, payload)) => self.keep(topic, payload),
@@ -299,7 +309,9 @@ async fn drive(mut eventloop: rumqttc::EventLoop, tx: mpsc::Sender<Report>) {
         let report = match eventloop.poll().await {
             Ok(Event::Incoming(Packet::ConnAck(_))) => Report::Connected,
             Ok(Event::Incoming(Packet::PubAck(_))) => Report::Acked,
-            Ok(Event::Incoming(Packet::SubAck(_))) => Report::Subscribed,
+            Ok(Event::Incoming(Packet::SubAck(ack))) => Report::Subscribed(
+                ack.return_codes.iter().all(|c| !matches!(c, rumqttc::SubscribeReasonCode::Failure)),
+            ),
             Ok(Event::Incoming(Packet::Publish(p))) => Report::Message(p.topic, p.payload.to_vec()),
             Ok(Event::Outgoing(Outgoing::Publish(_))) => Report::Written,
             Ok(Event::Outgoing(Outgoing::Disconnect)) => return,
