@@ -6,6 +6,7 @@
 //! the modules.
 
 pub mod backoff;
+pub mod bench;
 pub mod bridge;
 pub mod check;
 pub mod client;

@@ -1,0 +1,251 @@
+//! The I/O edge of the bench: one tokio task per connection, a reusable read buffer fed to
+//! the bounded [`LineFramer`], and each batch of requests written with one write.
+
+use std::collections::VecDeque;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio::sync::Barrier;
+
+use super::report::{ConnStats, Report};
+use super::request::{Generator, is_upper_of};
+use super::{Options, Stop};
+use crate::protocol::framing::{Frame, LineFramer};
+
+/// Bytes read at a time per connection.
+const READ_BUF: usize = 16 * 1024;
+/// Longest reply line accepted; anything longer is a mismatch (and is not buffered).
+const MAX_REPLY: usize = 64 * 1024;
+/// Open loop: requests one connection may have outstanding before it stops sending.
+const MAX_IN_FLIGHT: usize = 4096;
+
+/// Runs the bench against `addr` and returns its report.
+pub async fn run(addr: SocketAddr, options: Options) -> Report {
+    let ts_base = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64);
+    let generator = Arc::new(Generator::new(options.size, options.readings, ts_base));
+    let options = Arc::new(options);
+    let barrier = Arc::new(Barrier::new(options.connections + 1));
+    let mut tasks = Vec::with_capacity(options.connections);
+    for conn in 0..options.connections {
+        let (options, generator, barrier) = (options.clone(), generator.clone(), barrier.clone());
+        tasks.push(tokio::spawn(async move {
+            let connected = connect(addr, conn, &generator, &options).await;
+            barrier.wait().await;
+            match connected {
+                Ok(c) => c.drive(&options).await,
+                Err(stats) => stats,
+            }
+        }));
+    }
+    barrier.wait().await; // every connection is open (or failed): start the clock
+    let start = Instant::now();
+    let mut total = ConnStats::default();
+    for task in tasks {
+        match task.await {
+            Ok(stats) => total.merge(&stats),
+            Err(e) => total.error(format!("connection task failed: {e}")),
+        }
+    }
+    Report::new(&options, addr.to_string(), &total, start.elapsed())
+}
+
+/// One open connection and its state.
+struct Conn {
+    conn: usize,
+    stream: TcpStream,
+    generator: Arc<Generator>,
+    framer: LineFramer,
+    buf: Box<[u8]>,
+    out: Vec<u8>,
+    scratch: Vec<u8>,
+    /// Requests sent and not answered yet: sequence number and when it was (meant to be) sent.
+    in_flight: VecDeque<(u64, Instant)>,
+    stats: ConnStats,
+}
+
+async fn connect(
+    addr: SocketAddr,
+    conn: usize,
+    generator: &Arc<Generator>,
+    options: &Options,
+) -> Result<Conn, ConnStats> {
+    let mut stats = ConnStats::default();
+    let stream = match TcpStream::connect(addr).await {
+        Ok(s) => s,
+        Err(e) => {
+            stats.error(format!("connection {conn}: cannot connect to {addr}: {e}"));
+            return Err(stats);
+        }
+    };
+    let _ = stream.set_nodelay(true);
+    let mut c = Conn {
+        conn,
+        stream,
+        generator: generator.clone(),
+        framer: LineFramer::new(MAX_REPLY, None),
+        buf: vec![0; READ_BUF].into_boxed_slice(),
+        out: Vec::with_capacity(options.pipeline * (options.size + 32)),
+        scratch: Vec::new(),
+        in_flight: VecDeque::with_capacity(options.pipeline),
+        stats,
+    };
+    if let Some(hello) = generator.hello(conn) {
+        if let Err(e) = c.hello(&hello, options.reply_timeout).await {
+            c.stats.error(format!("connection {conn}: {e}"));
+            return Err(c.stats);
+        }
+    }
+    Ok(c)
+}
+
+impl Conn {
+    /// Sends `HELLO ...` and checks its echo; not counted as a request.
+    async fn hello(&mut self, hello: &str, timeout: Duration) -> Result<(), String> {
+        self.stream
+            .write_all(format!("{hello}\n").as_bytes())
+            .await
+            .map_err(|e| format!("write failed: {e}"))?;
+        let mut line = Vec::new();
+        while line.is_empty() {
+            let n = tokio::time::timeout(timeout, self.stream.read(&mut self.buf))
+                .await
+                .map_err(|_| format!("no answer to {hello:?} within {timeout:?}"))?
+                .map_err(|e| format!("read failed: {e}"))?;
+            if n == 0 {
+                return Err(format!("server closed the connection after {hello:?}"));
+            }
+            self.framer.feed(&self.buf[..n], Instant::now(), &mut |frame| {
+                if let Frame::Line(l) = frame {
+                    line = l.to_vec();
+                }
+                false // one line only; HELLO is answered before anything else is sent
+            });
+        }
+        if !is_upper_of(&line, hello.as_bytes()) {
+            self.stats.mismatch(hello.to_uppercase().as_bytes(), &line);
+        }
+        Ok(())
+    }
+
+    async fn drive(mut self, options: &Options) -> ConnStats {
+        let result = match options.rate {
+            None => self.closed_loop(options).await,
+            Some(rate) => self.open_loop(options, rate).await,
+        };
+        if let Err(e) = result {
+            let lost = self.in_flight.len();
+            self.stats.error(format!("connection {}: {e} ({lost} requests unanswered)", self.conn));
+        }
+        self.stats
+    }
+
+    /// Writes `pipeline` requests at once, waits for all their replies, repeats.
+    async fn closed_loop(&mut self, options: &Options) -> Result<(), String> {
+        let mut left = options.quota(self.conn).unwrap_or(u64::MAX);
+        let deadline = stop_at(options);
+        let mut seq = 0;
+        while left > 0 && deadline.is_none_or(|d| Instant::now() < d) {
+            let batch = (options.pipeline as u64).min(left);
+            let now = Instant::now();
+            self.out.clear();
+            for _ in 0..batch {
+                self.generator.request(self.conn, seq, &mut self.out);
+                self.in_flight.push_back((seq, now));
+                seq += 1;
+            }
+            self.write_out(batch).await?;
+            left -= batch;
+            while !self.in_flight.is_empty() {
+                let n = tokio::time::timeout(options.reply_timeout, self.stream.read(&mut self.buf))
+                    .await
+                    .map_err(|_| format!("no reply within {:?}", options.reply_timeout))?;
+                self.on_read(n)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Sends at `rate` per second on schedule whatever the replies do; latency counts from
+    /// the scheduled time, so a stalled server shows up in it.
+    async fn open_loop(&mut self, options: &Options, rate: f64) -> Result<(), String> {
+        let mut left = options.quota(self.conn).unwrap_or(u64::MAX);
+        let deadline = stop_at(options);
+        let interval = Duration::from_secs_f64(1.0 / rate);
+        // Spread the connections' schedules over one interval.
+        let mut next = Instant::now() + interval.mul_f64(self.conn as f64 / options.connections as f64 % 1.0);
+        let mut seq = 0;
+        loop {
+            let sending = left > 0 && deadline.is_none_or(|d| next < d);
+            if !sending && self.in_flight.is_empty() {
+                return Ok(());
+            }
+            let can_send = sending && self.in_flight.len() < MAX_IN_FLIGHT;
+            let oldest = self.in_flight.front().map(|&(_, at)| at + options.reply_timeout);
+            tokio::select! {
+                n = self.stream.read(&mut self.buf) => self.on_read(n)?,
+                () = tokio::time::sleep_until(next.into()), if can_send => {
+                    let now = Instant::now();
+                    self.out.clear();
+                    let before = seq;
+                    while next <= now && left > 0 && self.in_flight.len() < MAX_IN_FLIGHT {
+                        self.generator.request(self.conn, seq, &mut self.out);
+                        self.in_flight.push_back((seq, next));
+                        seq += 1;
+                        left -= 1;
+                        next += interval;
+                    }
+                    self.write_out(seq - before).await?;
+                }
+                () = tokio::time::sleep_until(oldest.unwrap_or(next).into()), if oldest.is_some() => {
+                    return Err(format!("no reply within {:?}", options.reply_timeout));
+                }
+            }
+        }
+    }
+
+    /// Writes the `count` requests in `out` with one write.
+    async fn write_out(&mut self, count: u64) -> Result<(), String> {
+        self.stream.write_all(&self.out).await.map_err(|e| format!("write failed: {e}"))?;
+        self.stats.sent += count;
+        Ok(())
+    }
+
+    /// Feeds what one read returned to the framer and checks each reply.
+    fn on_read(&mut self, n: std::io::Result<usize>) -> Result<(), String> {
+        let n = n.map_err(|e| format!("read failed: {e}"))?;
+        if n == 0 {
+            return Err("server closed the connection".to_owned());
+        }
+        let now = Instant::now();
+        let Self { conn, generator, framer, buf, scratch, in_flight, stats, .. } = self;
+        framer.feed(&buf[..n], now, &mut |frame| {
+            let Some((seq, sent_at)) = in_flight.pop_front() else {
+                let got = if let Frame::Line(l) = frame { l } else { b"<over-long line>" };
+                stats.mismatch(b"<no reply due>", got);
+                return true;
+            };
+            stats.replies += 1;
+            stats.latency.record(now.duration_since(sent_at).as_nanos() as u64);
+            match frame {
+                Frame::Line(reply) if generator.check(*conn, seq, reply, scratch) => {}
+                Frame::Line(reply) => {
+                    let expected = scratch.to_ascii_uppercase();
+                    stats.mismatch(&expected, reply);
+                }
+                Frame::TooLong => stats.mismatch(b"<a short reply>", b"<over-long line>"),
+            }
+            true
+        });
+        Ok(())
+    }
+}
+
+fn stop_at(options: &Options) -> Option<Instant> {
+    match options.stop {
+        Stop::Duration(d) => Some(Instant::now() + d),
+        Stop::Requests(_) => None,
+    }
+}

@@ -1,0 +1,109 @@
+//! Request generation and reply checking, with no I/O: every request is a pure function of
+//! (connection, sequence number), so the expected reply is rebuilt on arrival instead of
+//! being stored.
+
+use std::io::Write;
+
+/// What the connections send.
+#[derive(Debug, Clone)]
+pub struct Generator {
+    /// Target line length in bytes, without the LF (a line is never shorter than its prefix).
+    size: usize,
+    /// Readings (`t=<n> ts=<ms>`) instead of chat lines.
+    readings: bool,
+    /// Base of the readings' `ts`, in ms; each reading adds its sequence number, so every
+    /// (device, ts) is unique and none is deduplicated by the store.
+    ts_base: u64,
+}
+
+const PAD: &[u8] = b"abcdefghijklmnopqrstuvwxyz";
+
+impl Generator {
+    /// Chat lines of `size` bytes, or readings when `readings` (then `size` is ignored).
+    pub fn new(size: usize, readings: bool, ts_base: u64) -> Self {
+        Self { size, readings, ts_base }
+    }
+
+    /// The line a connection sends first, if any (`HELLO bench-<conn>` for readings).
+    pub fn hello(&self, conn: usize) -> Option<String> {
+        self.readings.then(|| format!("HELLO bench-{conn}"))
+    }
+
+    /// Appends request `seq` of connection `conn`, with its LF, to `out`.
+    pub fn request(&self, conn: usize, seq: u64, out: &mut Vec<u8>) {
+        if self.readings {
+            let _ = write!(out, "t={seq} ts={}", self.ts_base + seq);
+        } else {
+            // Spaces and no `=`: a chat message, never a reading. Lower case, so the echo
+            // differs from the request.
+            let start = out.len();
+            let _ = write!(out, "b{conn} {seq} ");
+            let written = out.len() - start;
+            out.extend(PAD.iter().cycle().take(self.size.saturating_sub(written)));
+        }
+        out.push(b'\n');
+    }
+
+    /// Whether `reply` is exactly request `seq` of `conn` upper-cased. `scratch` is reused.
+    pub fn check(&self, conn: usize, seq: u64, reply: &[u8], scratch: &mut Vec<u8>) -> bool {
+        scratch.clear();
+        self.request(conn, seq, scratch);
+        scratch.pop(); // the LF
+        is_upper_of(reply, scratch)
+    }
+}
+
+/// Whether `reply` is `request` upper-cased (requests are ASCII, where that is the same as
+/// Unicode upper-casing).
+pub fn is_upper_of(reply: &[u8], request: &[u8]) -> bool {
+    reply.len() == request.len() && reply.iter().zip(request).all(|(r, q)| *r == q.to_ascii_uppercase())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn line(g: &Generator, conn: usize, seq: u64) -> String {
+        let mut out = Vec::new();
+        g.request(conn, seq, &mut out);
+        String::from_utf8(out).unwrap()
+    }
+
+    #[test]
+    fn chat_lines_have_the_size_and_are_unique() {
+        let g = Generator::new(32, false, 0);
+        let a = line(&g, 3, 17);
+        assert_eq!(a.len(), 33);
+        assert!(a.starts_with("b3 17 abc") && a.ends_with('\n'));
+        assert_ne!(a, line(&g, 3, 18));
+        assert_ne!(a, line(&g, 4, 17));
+        assert!(!a.contains('='));
+    }
+
+    #[test]
+    fn tiny_size_keeps_the_prefix() {
+        assert_eq!(line(&Generator::new(1, false, 0), 0, 5), "b0 5 \n");
+    }
+
+    #[test]
+    fn readings_have_unique_ts_and_a_hello() {
+        let g = Generator::new(32, true, 1_000);
+        assert_eq!(g.hello(2).as_deref(), Some("HELLO bench-2"));
+        assert_eq!(line(&g, 2, 7), "t=7 ts=1007\n");
+        assert_eq!(Generator::new(32, false, 0).hello(2), None);
+    }
+
+    #[test]
+    fn check_accepts_only_the_exact_upper_case() {
+        let g = Generator::new(16, false, 0);
+        let mut s = Vec::new();
+        let want = line(&g, 1, 2).trim_end().to_uppercase();
+        assert!(g.check(1, 2, want.as_bytes(), &mut s));
+        for bad in
+            [line(&g, 1, 2).trim_end().to_owned(), want[1..].to_owned(), format!("{want} "), String::new()]
+        {
+            assert!(!g.check(1, 2, bad.as_bytes(), &mut s), "accepted {bad:?}");
+        }
+        assert!(!g.check(1, 3, want.as_bytes(), &mut s), "accepted another request's reply");
+    }
+}

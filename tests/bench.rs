@@ -1,0 +1,87 @@
+//! `iotchat bench` end to end: against a real `serve` it checks every reply and succeeds;
+//! against a server that answers wrongly it reports the mismatches and fails.
+
+mod common;
+
+use std::io::{BufRead, BufReader, Write};
+use std::net::{SocketAddr, TcpListener};
+use std::thread;
+
+use common::{Server, cmd};
+use predicates::str::contains;
+
+#[test]
+fn bench_against_serve_checks_every_reply_and_prints_json() {
+    let server = Server::start(&[]);
+    let output = cmd()
+        .args(["bench", "--server", &server.addr.to_string()])
+        .args(["--requests", "200", "--connections", "4", "--pipeline", "8", "--json"])
+        .timeout(common::DEADLINE)
+        .assert()
+        .success()
+        .get_output()
+        .stdout
+        .clone();
+    let report: serde_json::Value = serde_json::from_slice(&output).expect("the report is JSON");
+    assert_eq!(report["sent"], 200);
+    assert_eq!(report["replies"], 200);
+    assert_eq!(report["mismatches"], 0);
+    assert_eq!(report["errors"], 0);
+    assert!(report["latency"]["p99_us"].as_f64().is_some(), "{report}");
+}
+
+#[test]
+fn bench_readings_say_hello_and_are_acknowledged() {
+    let server = Server::start(&[]);
+    cmd()
+        .args(["bench", "--server", &server.addr.to_string()])
+        .args(["--requests", "40", "--connections", "2", "--readings"])
+        .timeout(common::DEADLINE)
+        .assert()
+        .success()
+        .stdout(contains("sent 40  replies 40  mismatches 0  errors 0"));
+}
+
+/// A server that answers each line in lower case: every reply is wrong.
+fn lower_case_server() -> SocketAddr {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(stream) = stream else { return };
+            thread::spawn(move || {
+                let mut writer = stream.try_clone().expect("clone");
+                for line in BufReader::new(stream).lines() {
+                    let Ok(line) = line else { return };
+                    if writeln!(writer, "{}", line.to_lowercase()).is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    addr
+}
+
+#[test]
+fn bench_reports_mismatches_and_fails() {
+    let addr = lower_case_server();
+    cmd()
+        .args(["bench", "--server", &addr.to_string()])
+        .args(["--requests", "20", "--connections", "2", "--pipeline", "4"])
+        .timeout(common::DEADLINE)
+        .assert()
+        .code(1)
+        .stdout(contains("mismatches 20"))
+        .stdout(contains("first mismatch: expected \"B"))
+        .stderr(contains("20 mismatches"));
+}
+
+#[test]
+fn bench_rejects_zero_connections() {
+    cmd()
+        .args(["bench", "--server", "127.0.0.1:1", "--connections", "0"])
+        .assert()
+        .failure()
+        .stderr(contains("--connections"));
+}
