@@ -151,7 +151,7 @@ pub fn classify(text: &str) -> Result<Meaning, ReadingError> {
     if text.is_empty() || text.contains([' ', '\t', ',', ';']) {
         return Ok(Meaning::Chat);
     }
-    let value = scalar(text)?;
+    let value = parse_value("value", text)?;
     Ok(Meaning::Reading(Reading { ts: None, values: vec![("value".to_owned(), value)] }))
 }
 

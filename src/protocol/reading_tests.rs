@@ -111,6 +111,15 @@ fn hostile_input_is_bounded_and_refused() {
 }
 
 #[test]
+fn a_bare_word_over_the_value_limit_is_refused() {
+    // Found by `cargo fuzz run reading` (fuzz/regressions/reading/bare-word-over-max-value).
+    let long = "a".repeat(MAX_VALUE + 1);
+    assert_eq!(classify(&long), Err(ReadingError::ValueTooLong("value".into())));
+    let at_limit = "a".repeat(MAX_VALUE);
+    assert!(matches!(classify(&at_limit), Ok(Meaning::Reading(_))));
+}
+
+#[test]
 fn error_texts_cut_multibyte_characters_safely() {
     let key = "é".repeat(200);
     let err = classify(&format!("{key}=1")).expect_err("long key");
