@@ -117,7 +117,9 @@ fn estimate(row: &Row) -> usize {
 fn add(current: &mut Map<String, Json>, row: &Row, ts: i64) {
     let entries = current.entry(row.device.clone()).or_insert_with(|| Json::Array(Vec::new()));
     let Json::Array(entries) = entries else { return };
-    let same_ts = entries.last_mut().filter(|e| e["ts"] == json!(ts));
+    // Same ts shares an entry, unless that entry already has this key: two values of one key
+    // with one timestamp (unstamped readings received together) must both be sent, not merged.
+    let same_ts = entries.last_mut().filter(|e| e["ts"] == json!(ts) && e["values"].get(&row.key).is_none());
     let value = value_json(&row.value);
     match same_ts {
         Some(entry) => {
@@ -191,6 +193,14 @@ mod tests {
             })
             .sum();
         assert_eq!(total, 1000);
+    }
+
+    #[test]
+    fn two_values_of_one_key_with_one_timestamp_are_both_sent() {
+        let rows = vec![(1, row("A", "t", Value::Int(1), 7)), (2, row("A", "t", Value::Int(2), 7))];
+        let (publishes, _) = telemetry(&rows, 65_536);
+        let body: Json = serde_json::from_slice(&publishes[0].payload).expect("json");
+        assert_eq!(body, json!({"A": [{"ts": 7, "values": {"t": 1}}, {"ts": 7, "values": {"t": 2}}]}));
     }
 
     #[test]
