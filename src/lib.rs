@@ -10,6 +10,7 @@ pub mod bench;
 pub mod bridge;
 pub mod check;
 pub mod client;
+pub mod clock;
 pub mod config;
 pub mod flash;
 pub mod fleet;

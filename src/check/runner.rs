@@ -3,7 +3,7 @@
 //! The first failed required step stops the run; the steps after it are reported as skipped.
 
 use std::path::PathBuf;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use tokio::time::Instant;
 
@@ -148,7 +148,7 @@ impl Runner {
         interval: Duration,
         device: &str,
     ) -> Vec<Verdict> {
-        let base_ts = unix_ms();
+        let base_ts = crate::clock::unix_ms();
         let mut verdicts = Vec::new();
         for k in 1..=count {
             let ts = (base_ts + i64::from(k)).to_string();
@@ -177,9 +177,4 @@ impl Runner {
 
 fn slot(n: u32) -> usize {
     n.saturating_sub(1) as usize
-}
-
-fn unix_ms() -> i64 {
-    let since = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
-    i64::try_from(since.as_millis()).unwrap_or(i64::MAX)
 }

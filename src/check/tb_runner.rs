@@ -2,7 +2,7 @@
 //! a watcher with the same token), the step timeout on every wait; [`tb_eval`] judges.
 //! The first failed required step stops the run; the steps after it are skipped.
 
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use tokio::time::{Instant, timeout};
 
@@ -72,7 +72,7 @@ impl TbRunner {
                 tb_eval::connect(&self.addr(), &answer)
             }
             TbAction::Publish { topic, payload, watch } => {
-                let payload = fill(payload, self.n, unix_ms(), env!("CARGO_PKG_VERSION"));
+                let payload = fill(payload, self.n, crate::clock::unix_ms(), env!("CARGO_PKG_VERSION"));
                 if *watch {
                     let not_subscribed = self.watch(topic).await.err();
                     self.watched = Some((topic.clone(), payload.clone(), not_subscribed));
@@ -89,7 +89,7 @@ impl TbRunner {
                 tb_eval::arrived(&topic, &payload, &arrival)
             }
             TbAction::Rpc { request } => {
-                let request = fill(request, self.n, unix_ms(), env!("CARGO_PKG_VERSION"));
+                let request = fill(request, self.n, crate::clock::unix_ms(), env!("CARGO_PKG_VERSION"));
                 let expected = serde_json::from_str::<serde_json::Value>(&request)
                     .ok()
                     .and_then(|r| r.get("params").cloned())
@@ -213,9 +213,4 @@ fn answer(e: TbError) -> Answer {
         TbError::Unreachable { cause, .. } | TbError::Lost { cause, .. } => Answer::Error(cause),
         other => Answer::Error(other.to_string()),
     }
-}
-
-fn unix_ms() -> i64 {
-    let since = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
-    i64::try_from(since.as_millis()).unwrap_or(i64::MAX)
 }

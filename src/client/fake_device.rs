@@ -11,7 +11,7 @@ use std::io;
 use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use indicatif::{ProgressBar, ProgressStyle};
 use tokio::io::AsyncWriteExt;
@@ -219,7 +219,7 @@ impl DeviceTask {
     async fn run(mut self) {
         loop {
             let now = Instant::now().into_std();
-            self.dev.handle_timeout(now, wall_ms());
+            self.dev.handle_timeout(now, crate::clock::unix_ms());
             if self.dev.is_finished(now) || self.shared.control.abort.is_cancelled() {
                 break;
             }
@@ -301,7 +301,7 @@ impl DeviceTask {
     async fn transmit(&mut self) {
         let Some(link) = self.link.as_mut() else { return };
         let now = Instant::now().into_std();
-        self.dev.handle_timeout(now, wall_ms());
+        self.dev.handle_timeout(now, crate::clock::unix_ms());
         self.dev.poll_transmit(now, &mut self.out);
         if !self.out.is_empty() && !self.dev.wants_close() {
             let write = tokio::time::timeout(self.shared.io_timeout, link.stream.write_all(&self.out));
@@ -389,13 +389,6 @@ async fn sleep_until(deadline: Option<Instant>) {
         Some(at) => tokio::time::sleep_until(at).await,
         None => std::future::pending().await,
     }
-}
-
-/// The device's own clock, unix milliseconds.
-fn wall_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
 }
 
 async fn resolve(server: &str) -> Result<SocketAddr, FakeDeviceError> {

@@ -278,18 +278,13 @@ async fn answer_rpc(device: &mut TbDevice, config: &TbConfig) -> anyhow::Result<
 
 fn rpc_answer(request: &RpcRequest, config: &TbConfig) -> Json {
     match request.method.as_str() {
-        "getTime" => json!({ "time": unix_ms() }),
+        "getTime" => json!({ "time": iotchat::clock::unix_ms() }),
         "ping" => json!({ "pong": request.params }),
         method => match config.rpc_replies.get(method) {
             Some(reply) => reply.clone(),
             None => json!({ "error": format!("unknown method `{method}`") }),
         },
     }
-}
-
-fn unix_ms() -> i64 {
-    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
-    i64::try_from(now.as_millis()).unwrap_or(i64::MAX)
 }
 
 fn progress_bar(bytes: u64) -> indicatif::ProgressBar {

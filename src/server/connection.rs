@@ -202,7 +202,7 @@ async fn settle(
     let readings = session.take_readings();
     let Some(last) = readings.last().map(|r| Arc::clone(&r.line)) else { return Ok(()) };
     let count = readings.len();
-    let received_at = unix_ms_now();
+    let received_at = crate::clock::unix_ms();
     let rows = readings
         .into_iter()
         .flat_map(|r| {
@@ -220,11 +220,6 @@ async fn settle(
     shared.store.append(rows).await?;
     registration.record_readings(count, last);
     Ok(())
-}
-
-fn unix_ms_now() -> i64 {
-    let since_epoch = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
-    i64::try_from(since_epoch.as_millis()).unwrap_or(i64::MAX)
 }
 
 enum Read {
