@@ -21,17 +21,24 @@ pub enum Control {
 /// Valid UTF-8 is upper-cased (Unicode-aware: `straße` becomes `STRASSE`); anything else gets
 /// an error line and the connection goes on.
 pub fn answer(line: &[u8], out: &mut Vec<u8>) -> Control {
-    let start = out.len();
-    if line.is_ascii() {
-        out.extend(line.iter().map(u8::to_ascii_uppercase));
-    } else {
-        match std::str::from_utf8(line) {
-            Ok(text) => out.extend_from_slice(text.to_uppercase().as_bytes()),
-            Err(_) => {
-                lines::error(out, lines::INVALID_UTF8);
-                return Control::Continue;
-            }
+    match std::str::from_utf8(line) {
+        Ok(text) => answer_text(text, out),
+        Err(_) => {
+            lines::error(out, lines::INVALID_UTF8);
+            Control::Continue
         }
+    }
+}
+
+/// [`answer`] for a message already known to be UTF-8.
+pub fn answer_text(text: &str, out: &mut Vec<u8>) -> Control {
+    let start = out.len();
+    if text.is_ascii() {
+        // The common case, done in place on whole words: no per-byte pushes.
+        out.extend_from_slice(text.as_bytes());
+        out[start..].make_ascii_uppercase();
+    } else {
+        out.extend_from_slice(text.to_uppercase().as_bytes());
     }
     let closes = contains(&out[start..], CLOSE_PHRASE);
     out.push(b'\n');
@@ -44,7 +51,13 @@ pub fn asks_to_close(upper: &[u8]) -> bool {
 }
 
 fn contains(haystack: &[u8], needle: &[u8]) -> bool {
-    haystack.len() >= needle.len() && haystack.windows(needle.len()).any(|w| w == needle)
+    let Some((&first, rest)) = needle.split_first() else { return true };
+    // Compare only where the first byte matches: most lines hold no `C` at all.
+    haystack
+        .iter()
+        .enumerate()
+        .filter(|&(_, &b)| b == first)
+        .any(|(i, _)| haystack.get(i + 1..i + needle.len()) == Some(rest))
 }
 
 #[cfg(test)]

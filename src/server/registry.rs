@@ -262,6 +262,12 @@ impl ClientHandle {
         self.stop.cancelled().await;
     }
 
+    /// [`ClientHandle::stopped`] as a future that owns its token, so a loop can pin it once
+    /// instead of registering a new waiter on every turn.
+    pub fn stopped_owned(&self) -> tokio_util::sync::WaitForCancellationFutureOwned {
+        self.stop.clone().cancelled_owned()
+    }
+
     /// Why the connection was told to stop; `None` means server shutdown.
     pub fn stop_reason(&self) -> Option<StopReason> {
         *self.stop_reason.lock().unwrap_or_else(|p| p.into_inner())
