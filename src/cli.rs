@@ -187,6 +187,15 @@ pub struct ServeArgs {
     /// Bytes without a newline count as a message after this many idle ms; 0 = off [default: 200].
     #[arg(long, value_name = "MS")]
     pub idle_flush_ms: Option<u64>,
+    /// A line still unfinished this many ms after its first byte counts as a message; 0 = off [default: 30000].
+    #[arg(long, value_name = "MS")]
+    pub line_timeout_ms: Option<u64>,
+    /// Close a client that sends nothing for this many ms; 0 = never [default: 0].
+    #[arg(long, value_name = "MS")]
+    pub idle_timeout_ms: Option<u64>,
+    /// Disconnect a client that does not read its replies for this many ms; 0 = never [default: 30000].
+    #[arg(long, value_name = "MS")]
+    pub write_timeout_ms: Option<u64>,
     /// Where readings are stored [default: the profile's, else $IOTCHAT_DATA_DIR, else ~/.local/share/iotchat].
     #[arg(long, value_name = "DIR")]
     pub data_dir: Option<PathBuf>,
@@ -229,6 +238,9 @@ impl ServeArgs {
             max_clients: self.max_clients,
             max_line_bytes: self.max_line_bytes,
             idle_flush_ms: self.idle_flush_ms,
+            line_timeout_ms: self.line_timeout_ms,
+            idle_timeout_ms: self.idle_timeout_ms,
+            write_timeout_ms: self.write_timeout_ms,
         }
     }
 }

@@ -36,8 +36,13 @@ fn check(session: &mut Session, out: &[u8], start: usize, progress: Progress, cl
 fn run(u: &mut Unstructured<'_>) -> Result<()> {
     let max_line_bytes = u.int_in_range(16..=512)?;
     let idle_flush = if u.arbitrary()? { Some(Duration::from_millis(u.int_in_range(1..=500)?)) } else { None };
-    let mut session = Session::new(Limits { max_line_bytes, idle_flush }, "192.168.1.20:50112");
+    let ms = |u: &mut Unstructured<'_>| -> Result<Option<Duration>> {
+        Ok(if u.arbitrary()? { Some(Duration::from_millis(u.int_in_range(1..=2000)?)) } else { None })
+    };
+    let (line_timeout, idle_timeout) = (ms(u)?, ms(u)?);
+    let limits = Limits { max_line_bytes, idle_flush, line_timeout, idle_timeout };
     let mut now = Instant::now();
+    let mut session = Session::new(limits, "192.168.1.20:50112", now);
     let mut out = Vec::new();
     let mut closed = false;
     while !u.is_empty() {

@@ -72,6 +72,13 @@ pub struct ServeSection {
     pub idle_flush_ms: Option<u64>,
     /// How long shutdown waits for clients to be told and flushed, in ms.
     pub shutdown_grace_ms: Option<u64>,
+    /// Longest a line may take to arrive, from its first byte, in ms; 0 = no limit.
+    pub line_timeout_ms: Option<u64>,
+    /// A client that sends nothing for this many ms is closed; 0 = never.
+    pub idle_timeout_ms: Option<u64>,
+    /// A client whose replies cannot be written for this many ms (it is not reading) is
+    /// disconnected; 0 = never.
+    pub write_timeout_ms: Option<u64>,
 }
 
 /// `[chat]`: the interactive client.

@@ -15,6 +15,10 @@ const MAX_MAX_LINE_BYTES: u64 = 16 * 1024 * 1024;
 const DEFAULT_IDLE_FLUSH_MS: u64 = 200;
 const MAX_IDLE_FLUSH_MS: u64 = 60_000;
 const DEFAULT_SHUTDOWN_GRACE_MS: u64 = 3_000;
+const DEFAULT_LINE_TIMEOUT_MS: u64 = 30_000;
+const DEFAULT_WRITE_TIMEOUT_MS: u64 = 30_000;
+/// A day: the longest any of the timeouts may be set to.
+const MAX_TIMEOUT_MS: u64 = 86_400_000;
 
 /// Settings given on the command line; each overrides the profile.
 #[derive(Debug, Clone, Default)]
@@ -27,6 +31,12 @@ pub struct ServeOverrides {
     pub max_line_bytes: Option<u64>,
     /// `--idle-flush-ms`
     pub idle_flush_ms: Option<u64>,
+    /// `--line-timeout-ms`
+    pub line_timeout_ms: Option<u64>,
+    /// `--idle-timeout-ms`
+    pub idle_timeout_ms: Option<u64>,
+    /// `--write-timeout-ms`
+    pub write_timeout_ms: Option<u64>,
 }
 
 /// Everything `serve` needs, validated.
@@ -40,6 +50,9 @@ pub struct ServeConfig {
     pub limits: Limits,
     /// How long shutdown waits for clients to be told and flushed.
     pub shutdown_grace: Duration,
+    /// How long a reply may wait to be written before the client counts as not reading and
+    /// is disconnected; `None` = never.
+    pub write_timeout: Option<Duration>,
 }
 
 impl ServeConfig {
@@ -68,6 +81,32 @@ impl ServeConfig {
             0,
             MAX_IDLE_FLUSH_MS,
         )?;
+        let timeout =
+            |flag: Option<u64>, name: &'static str, value: Option<u64>, key: &'static str, default| {
+                ranged(loaded.pick(flag, name, value, key), default, 0, MAX_TIMEOUT_MS)
+                    .map(|ms| (ms > 0).then(|| Duration::from_millis(ms)))
+            };
+        let line_timeout = timeout(
+            flags.line_timeout_ms,
+            "--line-timeout-ms",
+            p.line_timeout_ms,
+            "serve.line_timeout_ms",
+            DEFAULT_LINE_TIMEOUT_MS,
+        )?;
+        let idle_timeout = timeout(
+            flags.idle_timeout_ms,
+            "--idle-timeout-ms",
+            p.idle_timeout_ms,
+            "serve.idle_timeout_ms",
+            0,
+        )?;
+        let write_timeout = timeout(
+            flags.write_timeout_ms,
+            "--write-timeout-ms",
+            p.write_timeout_ms,
+            "serve.write_timeout_ms",
+            DEFAULT_WRITE_TIMEOUT_MS,
+        )?;
         let grace_ms = ranged(
             loaded.pick(None, "", p.shutdown_grace_ms, "serve.shutdown_grace_ms"),
             DEFAULT_SHUTDOWN_GRACE_MS,
@@ -80,8 +119,11 @@ impl ServeConfig {
             limits: Limits {
                 max_line_bytes: to_usize(max_line_bytes),
                 idle_flush: (idle_flush_ms > 0).then(|| Duration::from_millis(idle_flush_ms)),
+                line_timeout,
+                idle_timeout,
             },
             shutdown_grace: Duration::from_millis(grace_ms),
+            write_timeout,
         })
     }
 }
@@ -121,6 +163,32 @@ mod tests {
         assert_eq!(c.max_clients, 10_000);
         assert_eq!(c.limits.max_line_bytes, 65_536);
         assert_eq!(c.limits.idle_flush, Some(Duration::from_millis(200)));
+        assert_eq!(c.limits.line_timeout, Some(Duration::from_secs(30)));
+        assert_eq!(c.limits.idle_timeout, None, "silent clients stay unless asked for");
+        assert_eq!(c.write_timeout, Some(Duration::from_secs(30)));
+    }
+
+    #[test]
+    fn timeouts_come_from_flags_or_the_profile_and_zero_turns_them_off() {
+        let p = loaded(
+            "[serve]
+idle_timeout_ms = 60000
+write_timeout_ms = 0
+line_timeout_ms = 500
+",
+        );
+        let flags = ServeOverrides { line_timeout_ms: Some(0), ..Default::default() };
+        let c = ServeConfig::resolve(flags, &p).expect("valid");
+        assert_eq!(c.limits.idle_timeout, Some(Duration::from_secs(60)));
+        assert_eq!(c.write_timeout, None);
+        assert_eq!(c.limits.line_timeout, None, "the flag wins");
+        let err = ServeConfig::resolve(
+            ServeOverrides { write_timeout_ms: Some(MAX_TIMEOUT_MS + 1), ..Default::default() },
+            &p,
+        )
+        .expect_err("over a day")
+        .to_string();
+        assert!(err.contains("--write-timeout-ms") && err.contains("0 to 86400000"), "{err}");
     }
 
     #[test]

@@ -30,6 +30,10 @@ pub struct LineFramer {
     discarding: bool,
     /// When the last byte of the unfinished line arrived (`None` when there is none).
     last_byte_at: Option<Instant>,
+    /// Longest an unfinished line may stay unfinished, however its bytes trickle in.
+    line_timeout: Option<Duration>,
+    /// When the first byte of the unfinished line arrived.
+    first_byte_at: Option<Instant>,
 }
 
 impl LineFramer {
@@ -42,7 +46,16 @@ impl LineFramer {
             partial: Vec::new(),
             discarding: false,
             last_byte_at: None,
+            line_timeout: None,
+            first_byte_at: None,
         }
+    }
+
+    /// Also ends an unfinished line as a message once it is `line_timeout` old, counted from
+    /// its first byte: a peer trickling a byte at a time cannot hold a line open forever.
+    pub fn with_line_timeout(mut self, line_timeout: Option<Duration>) -> Self {
+        self.line_timeout = line_timeout.filter(|d| !d.is_zero());
+        self
     }
 
     /// Feeds bytes received at `now`, calling `emit` for each frame they complete, in order.
@@ -60,14 +73,20 @@ impl LineFramer {
             }
         }
         if !bytes.is_empty() {
+            self.first_byte_at.get_or_insert(now);
             self.push_partial(bytes, emit);
             self.last_byte_at = Some(now);
         }
     }
 
-    /// When the unfinished line becomes a message by the idle rule, if there is one.
+    /// When the unfinished line becomes a message by the idle or the age rule, if there is one.
     pub fn deadline(&self) -> Option<Instant> {
-        Some(self.last_byte_at? + self.idle_flush?)
+        let idle = self.last_byte_at.zip(self.idle_flush).map(|(at, d)| at + d);
+        let age = self.first_byte_at.zip(self.line_timeout).map(|(at, d)| at + d);
+        match (idle, age) {
+            (Some(idle), Some(age)) => Some(idle.min(age)),
+            (idle, age) => idle.or(age),
+        }
     }
 
     /// Ends the unfinished line as a message if its idle window has passed by `now`.
@@ -134,6 +153,7 @@ impl LineFramer {
     fn reset(&mut self) {
         self.discarding = false;
         self.last_byte_at = None;
+        self.first_byte_at = None;
         if self.partial.capacity() > 4096 {
             self.partial = Vec::new(); // give back what one big line took
         } else {

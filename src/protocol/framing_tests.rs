@@ -159,3 +159,40 @@ fn finish_ends_the_unfinished_line() {
     assert_eq!(got, vec![format!("{:?}", Frame::Line(b"last"))]);
     framer.finish(&mut |_| panic!("nothing left"));
 }
+
+#[test]
+fn a_trickled_line_ends_at_the_line_timeout_counted_from_its_first_byte() {
+    let t0 = Instant::now();
+    let ms = Duration::from_millis;
+    let mut framer = LineFramer::new(64, Some(ms(200))).with_line_timeout(Some(ms(500)));
+    // One byte every 150 ms: the idle window never passes, the age does.
+    for (i, b) in b"slow".iter().enumerate() {
+        let at = t0 + ms(150 * i as u64);
+        assert!(collect(&mut framer, &[*b], at).is_empty());
+    }
+    assert_eq!(framer.deadline(), Some(t0 + ms(500)), "min(last byte + idle, first byte + age)");
+    let mut out = Vec::new();
+    framer.handle_timeout(t0 + ms(500), &mut |f| {
+        out.push(format!("{f:?}"));
+        true
+    });
+    assert_eq!(out, vec![format!("{:?}", Frame::Line(b"slow"))]);
+    // The next line's age starts at its own first byte.
+    assert!(collect(&mut framer, b"x", t0 + ms(900)).is_empty());
+    assert_eq!(framer.deadline(), Some(t0 + ms(1100)));
+}
+
+#[test]
+fn the_line_timeout_alone_also_ends_a_line_being_discarded() {
+    let t0 = Instant::now();
+    let mut framer = LineFramer::new(4, None).with_line_timeout(Some(Duration::from_secs(1)));
+    assert_eq!(collect(&mut framer, b"toolong", t0), vec![Ev::TooLong]);
+    assert_eq!(framer.deadline(), Some(t0 + Duration::from_secs(1)));
+    let mut out = Vec::new();
+    framer.handle_timeout(t0 + Duration::from_secs(1), &mut |f| {
+        out.push(format!("{f:?}"));
+        true
+    });
+    assert!(out.is_empty(), "the discarded rest is not a message: {out:?}");
+    assert_eq!(collect(&mut framer, b"ok\n", t0 + Duration::from_secs(2)), vec![line("ok")]);
+}

@@ -50,6 +50,11 @@ pub fn too_long(max_line_bytes: usize) -> String {
     format!("line longer than {max_line_bytes} bytes; the rest of it was discarded; send shorter messages")
 }
 
+/// Notice for a client closed because it sent nothing for `timeout`.
+pub fn idle_timeout(timeout: std::time::Duration) -> String {
+    format!("nothing received for {}; closing (reconnect to go on)", humantime::format_duration(timeout))
+}
+
 /// Error text for a client turned away because the server is full.
 pub fn server_full(max_clients: usize) -> String {
     format!("server full (limit: {max_clients} clients); try again later")

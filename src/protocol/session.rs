@@ -21,6 +21,11 @@ pub struct Limits {
     pub max_line_bytes: usize,
     /// Idle window after which bytes without LF count as a message; `None` turns it off.
     pub idle_flush: Option<Duration>,
+    /// Longest a line may take to arrive, from its first byte; then it counts as a message
+    /// as it is. `None` turns it off.
+    pub line_timeout: Option<Duration>,
+    /// A client that sends nothing for this long is told so and closed; `None` turns it off.
+    pub idle_timeout: Option<Duration>,
 }
 
 /// What one call into the session did.
@@ -30,6 +35,8 @@ pub struct Progress {
     pub messages: u32,
     /// The connection must close once the output is written.
     pub close: bool,
+    /// It closes because the client sent nothing for the idle timeout.
+    pub idle: bool,
 }
 
 /// A reading and the device it came from (its name, or its peer address if unnamed).
@@ -49,6 +56,9 @@ pub struct Session {
     framer: LineFramer,
     rules: Rules,
     closing: bool,
+    idle_timeout: Option<Duration>,
+    /// When the client last sent anything (or connected).
+    last_input: Instant,
 }
 
 /// The message rules, apart from the framer so both can be borrowed at once.
@@ -74,10 +84,12 @@ pub struct RpcAnswer {
 }
 
 impl Session {
-    /// A fresh session for a client known as `peer` until it says `HELLO <name>`.
-    pub fn new(limits: Limits, peer: &str) -> Self {
+    /// A fresh session, started at `now`, for a client known as `peer` until it says
+    /// `HELLO <name>`.
+    pub fn new(limits: Limits, peer: &str, now: Instant) -> Self {
         Self {
-            framer: LineFramer::new(limits.max_line_bytes, limits.idle_flush),
+            framer: LineFramer::new(limits.max_line_bytes, limits.idle_flush)
+                .with_line_timeout(limits.line_timeout),
             rules: Rules {
                 max_line_bytes: limits.max_line_bytes,
                 device: peer.into(),
@@ -87,6 +99,8 @@ impl Session {
                 rpc_answers: Vec::new(),
             },
             closing: false,
+            idle_timeout: limits.idle_timeout.filter(|d| !d.is_zero()),
+            last_input: now,
         }
     }
 
@@ -96,6 +110,9 @@ impl Session {
         if self.closing {
             return Progress { close: true, ..progress };
         }
+        if !bytes.is_empty() {
+            self.last_input = now;
+        }
         let rules = &mut self.rules;
         self.framer.feed(bytes, now, &mut |frame| rules.handle(frame, out, &mut progress));
         self.closing = progress.close;
@@ -104,7 +121,14 @@ impl Session {
 
     /// When [`Session::handle_timeout`] has work to do, if ever.
     pub fn deadline(&self) -> Option<Instant> {
-        if self.closing { None } else { self.framer.deadline() }
+        if self.closing {
+            return None;
+        }
+        let idle = self.idle_timeout.map(|d| self.last_input + d);
+        match (self.framer.deadline(), idle) {
+            (Some(line), Some(idle)) => Some(line.min(idle)),
+            (line, idle) => line.or(idle),
+        }
     }
 
     /// Answers the unfinished message if its idle window has passed by `now`.
@@ -112,6 +136,11 @@ impl Session {
         let mut progress = Progress::default();
         let rules = &mut self.rules;
         self.framer.handle_timeout(now, &mut |frame| rules.handle(frame, out, &mut progress));
+        if let Some(timeout) = self.idle_timeout.filter(|d| !progress.close && now >= self.last_input + *d) {
+            lines::notice(out, &lines::idle_timeout(timeout));
+            progress.close = true;
+            progress.idle = true;
+        }
         self.closing |= progress.close;
         progress
     }

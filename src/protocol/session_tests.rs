@@ -1,7 +1,12 @@
 use super::*;
 use crate::protocol::reading::Value;
 
-const LIMITS: Limits = Limits { max_line_bytes: 64, idle_flush: Some(Duration::from_millis(200)) };
+const LIMITS: Limits = Limits {
+    max_line_bytes: 64,
+    idle_flush: Some(Duration::from_millis(200)),
+    line_timeout: None,
+    idle_timeout: None,
+};
 
 fn run(session: &mut Session, input: &[u8]) -> (String, Progress) {
     let mut out = Vec::new();
@@ -10,14 +15,14 @@ fn run(session: &mut Session, input: &[u8]) -> (String, Progress) {
 }
 
 fn session() -> Session {
-    Session::new(LIMITS, "127.0.0.1:5000")
+    Session::new(LIMITS, "127.0.0.1:5000", Instant::now())
 }
 
 #[test]
 fn many_messages_in_one_read_make_one_output() {
     let (out, p) = run(&mut session(), b"a b\nc d\r\ne f\n");
     assert_eq!(out, "A B\nC D\nE F\n");
-    assert_eq!(p, Progress { messages: 3, close: false });
+    assert_eq!(p, Progress { messages: 3, close: false, idle: false });
 }
 
 #[test]
@@ -34,7 +39,7 @@ fn close_socket_answers_then_stops_reading() {
 
 #[test]
 fn an_over_long_line_gets_one_error_line_and_the_session_goes_on() {
-    let mut s = Session::new(Limits { max_line_bytes: 16, ..LIMITS }, "peer");
+    let mut s = Session::new(Limits { max_line_bytes: 16, ..LIMITS }, "peer", Instant::now());
     let (out, p) = run(&mut s, b"0123456789abcdefXYZ\nok go\n");
     assert_eq!(out, format!("error: {}\nOK GO\n", lines::too_long(16)));
     assert_eq!(p.messages, 2);
@@ -105,4 +110,35 @@ fn invalid_utf8_is_an_error_not_a_reading() {
     let (out, _) = run(&mut s, b"t=\xff\n");
     assert!(out.starts_with("error: message is not valid UTF-8"));
     assert!(s.take_readings().is_empty());
+}
+
+#[test]
+fn a_silent_client_is_told_and_closed_at_the_idle_timeout() {
+    let t0 = Instant::now();
+    let limits = Limits { idle_timeout: Some(Duration::from_secs(60)), ..LIMITS };
+    let mut s = Session::new(limits, "peer", t0);
+    assert_eq!(s.deadline(), Some(t0 + Duration::from_secs(60)));
+    let mut out = Vec::new();
+    let p = s.handle_timeout(t0 + Duration::from_secs(59), &mut out);
+    assert_eq!((p, out.is_empty()), (Progress::default(), true), "not yet");
+    let p = s.handle_timeout(t0 + Duration::from_secs(60), &mut out);
+    assert!(p.close && p.idle, "{p:?}");
+    let text = String::from_utf8(out).expect("utf-8");
+    assert!(text.starts_with("notice: nothing received for 1m") && text.ends_with('\n'), "{text:?}");
+    assert_eq!(s.deadline(), None, "closing: no more timers");
+}
+
+#[test]
+fn input_pushes_the_idle_timeout_back() {
+    let t0 = Instant::now();
+    let limits = Limits { idle_timeout: Some(Duration::from_secs(60)), idle_flush: None, ..LIMITS };
+    let mut s = Session::new(limits, "peer", t0);
+    let mut out = Vec::new();
+    s.receive(b"hi there\n", t0 + Duration::from_secs(50), &mut out);
+    assert_eq!(s.deadline(), Some(t0 + Duration::from_secs(110)));
+    let p = s.handle_timeout(t0 + Duration::from_secs(60), &mut out);
+    assert!(!p.close, "input 10 s ago: {p:?}");
+    // An unfinished line is input too; the idle timeout counts from its last byte.
+    s.receive(b"par", t0 + Duration::from_secs(100), &mut out);
+    assert_eq!(s.deadline(), Some(t0 + Duration::from_secs(160)));
 }

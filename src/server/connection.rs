@@ -36,6 +36,8 @@ const STOP_WRITE_GRACE: Duration = Duration::from_secs(1);
 #[derive(Debug)]
 pub(crate) struct Shared {
     pub limits: Limits,
+    /// How long replies may wait to be written before the client counts as not reading.
+    pub write_timeout: Option<Duration>,
     pub registry: Arc<Registry>,
     /// The server's shutdown; each connection's stop token is a child of it.
     pub shutdown: CancellationToken,
@@ -50,6 +52,8 @@ pub(crate) struct Shared {
 enum Ended {
     CloseSocket,
     ClientClosed,
+    Idle,
+    NotReading,
     Kicked,
     Replaced,
     Shutdown,
@@ -62,6 +66,8 @@ impl std::fmt::Display for Ended {
         match self {
             Ended::CloseSocket => f.write_str("client sent CLOSE SOCKET"),
             Ended::ClientClosed => f.write_str("client closed the connection"),
+            Ended::Idle => f.write_str("client sent nothing for the idle timeout"),
+            Ended::NotReading => f.write_str("client did not read its replies within the write timeout"),
             Ended::Kicked => f.write_str("kicked by the operator"),
             Ended::Replaced => f.write_str("a newer connection took its name"),
             Ended::Shutdown => f.write_str("server shutting down"),
@@ -114,7 +120,7 @@ async fn serve(
     shared: &Shared,
 ) -> Ended {
     let handle = registration.handle();
-    let mut session = Session::new(shared.limits, &handle.peer.to_string());
+    let mut session = Session::new(shared.limits, &handle.peer.to_string(), Instant::now().into_std());
     let mut out = Vec::new();
     // Both pinned once for the connection's life: re-creating them on every turn of the loop
     // would register a cancellation waiter and a timer entry per message.
@@ -168,7 +174,7 @@ async fn serve(
                 let p = session.handle_timeout(Instant::now().into_std(), &mut out);
                 registration.record(p.messages, 0);
                 if p.close {
-                    ended = Some(Ended::CloseSocket);
+                    ended = Some(if p.idle { Ended::Idle } else { Ended::CloseSocket });
                 }
             }
         }
@@ -178,8 +184,12 @@ async fn serve(
             lines::error(&mut out, &format!("readings not stored ({e}); resend them after reconnecting"));
             ended = Some(Ended::StoreFailed(e));
         }
-        if let Err(e) = flush(stream, &mut out, handle).await {
-            return Ended::Failed(e);
+        match flush(stream, &mut out, handle, shared.write_timeout).await {
+            Ok(()) => {}
+            Err(e) if e.kind() == io::ErrorKind::TimedOut && !handle.is_stopped() => {
+                return Ended::NotReading;
+            }
+            Err(e) => return Ended::Failed(e),
         }
         if let Some(ended) = ended {
             // Graceful: our FIN follows the last reply. Errors here change nothing.
@@ -267,9 +277,15 @@ thread_local! {
     static READ_BUF: std::cell::RefCell<Box<[u8]>> = std::cell::RefCell::new(vec![0; READ_CHUNK].into_boxed_slice());
 }
 
-/// Writes `out` in full. Backpressure from a slow reader simply waits here (we read nothing
-/// meanwhile), until the connection is told to stop: then the write gets `STOP_WRITE_GRACE`.
-async fn flush(stream: &mut TcpStream, out: &mut Vec<u8>, handle: &ClientHandle) -> io::Result<()> {
+/// Writes `out` in full. Backpressure from a slow reader waits here (we read nothing
+/// meanwhile, so its memory stays bounded), for at most `timeout`; once the connection is
+/// told to stop, the write gets `STOP_WRITE_GRACE`. Either way it ends with `TimedOut`.
+async fn flush(
+    stream: &mut TcpStream,
+    out: &mut Vec<u8>,
+    handle: &ClientHandle,
+    timeout: Option<Duration>,
+) -> io::Result<()> {
     // Fast path: the socket usually takes everything at once, with no future to set up.
     let mut written = 0;
     while written < out.len() {
@@ -285,7 +301,14 @@ async fn flush(stream: &mut TcpStream, out: &mut Vec<u8>, handle: &ClientHandle)
             handle.stopped().await;
             tokio::time::sleep(STOP_WRITE_GRACE).await;
         };
+        let stalled = async {
+            match timeout {
+                Some(timeout) => tokio::time::sleep(timeout).await,
+                None => std::future::pending().await,
+            }
+        };
         tokio::select! {
+            () = stalled => return Err(io::Error::new(io::ErrorKind::TimedOut, "client is not reading its replies")),
             done = stream.write_all(&out[written..]) => done?,
             () = give_up => return Err(io::Error::new(io::ErrorKind::TimedOut, "client is not reading; gave up writing")),
         }

@@ -40,8 +40,14 @@ pub async fn run(
     bridge: Option<tokio::sync::mpsc::Sender<crate::bridge::BridgeEvent>>,
     shutdown: CancellationToken,
 ) {
-    let shared =
-        Arc::new(Shared { limits: config.limits, registry, shutdown: shutdown.clone(), store, bridge });
+    let shared = Arc::new(Shared {
+        limits: config.limits,
+        write_timeout: config.write_timeout,
+        registry,
+        shutdown: shutdown.clone(),
+        store,
+        bridge,
+    });
     let tracker = TaskTracker::new();
     let places = Arc::new(Semaphore::new(config.max_clients));
     let mut backoff = Backoff::new(Duration::from_millis(10), Duration::from_secs(1));

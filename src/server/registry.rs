@@ -268,6 +268,11 @@ impl ClientHandle {
         self.stop.clone().cancelled_owned()
     }
 
+    /// Whether the connection was told to stop (kick, takeover or shutdown).
+    pub fn is_stopped(&self) -> bool {
+        self.stop.is_cancelled()
+    }
+
     /// Why the connection was told to stop; `None` means server shutdown.
     pub fn stop_reason(&self) -> Option<StopReason> {
         *self.stop_reason.lock().unwrap_or_else(|p| p.into_inner())

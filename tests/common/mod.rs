@@ -296,6 +296,11 @@ impl Client {
         }
     }
 
+    /// The socket, for tests that read it their own way.
+    pub fn stream(&self) -> &TcpStream {
+        self.reader.get_ref()
+    }
+
     /// Half-closes our sending side.
     pub fn finish_sending(&mut self) {
         self.reader.get_mut().shutdown(Shutdown::Write).expect("half-close");
