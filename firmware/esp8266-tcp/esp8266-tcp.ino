@@ -9,7 +9,7 @@
 // after boot. Static RAM (besides the core's): TcpDevice ~3.4 KB (32 unacked readings x 80-byte
 // lines, a 16-entry in-flight FIFO, the HELLO line, a 128-byte RPC answer line), server line
 // buffer 160 B, console line 128 B; stack peak in loop() ~1 KB (parsing RPC params nested 8
-// deep; ~0.3 KB otherwise). About 3.7 KB of the ESP8266's ~50 KB free heap/RAM.
+// deep; ~0.3 KB otherwise). About 3.8 KB of the ESP8266's ~50 KB free heap/RAM.
 #include <ESP8266WiFi.h>
 #include <time.h>
 

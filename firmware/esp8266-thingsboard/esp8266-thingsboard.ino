@@ -6,9 +6,11 @@
 // reported on the console and retried with a capped backoff.
 //
 // Thin glue: the rules live in firmware/lib (iotchat_tb.h). Static RAM (besides the core's):
-// backlog 64 readings x 24 B = 1.5 KB; PubSubClient's buffer 512 B (allocated once, in
-// setup()); settings/backoff/clocks < 100 B. Stack peak ~0.8 KB (one telemetry batch is built
-// on the stack in publishBacklog()). About 2.1 KB in all.
+// backlog 64 readings x 24 B = 1.5 KB; settings/backoff/clocks < 100 B; the PubSubClient and
+// WiFiClient objects ~0.1 KB. Heap: PubSubClient v2.8 mallocs 256 B for its buffer in its
+// constructor (static init) and setBufferSize() in setup() reallocs it to 512 B, once. Stack
+// peak ~0.8 KB (one telemetry batch is built on the stack in publishBacklog()). About 2.2 KB
+// in all.
 #include <ESP8266WiFi.h>
 #include <PubSubClient.h>
 #include <time.h>

@@ -15,10 +15,19 @@
 
 #define MQTT_VERSION_3_1 3
 #define MQTT_VERSION_3_1_1 4
+// Overridable before the #include, as in v2.8 (a sketch or -D flag may set them).
+#ifndef MQTT_VERSION
 #define MQTT_VERSION MQTT_VERSION_3_1_1
+#endif
+#ifndef MQTT_MAX_PACKET_SIZE
 #define MQTT_MAX_PACKET_SIZE 256
+#endif
+#ifndef MQTT_KEEPALIVE
 #define MQTT_KEEPALIVE 15
+#endif
+#ifndef MQTT_SOCKET_TIMEOUT
 #define MQTT_SOCKET_TIMEOUT 15
+#endif
 
 #define MQTT_CONNECTION_TIMEOUT -4
 #define MQTT_CONNECTION_LOST -3
