@@ -64,7 +64,7 @@ impl LineFramer {
         if bytes.is_empty() {
             return;
         }
-        while let Some(pos) = bytes.iter().position(|&b| b == b'\n') {
+        while let Some(pos) = memchr::memchr(b'\n', bytes) {
             let (segment, rest) = (&bytes[..pos], &bytes[pos + 1..]);
             bytes = rest;
             if !self.finish_line(segment, emit) {

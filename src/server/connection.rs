@@ -122,10 +122,8 @@ async fn serve(
     let handle = registration.handle();
     let mut session = Session::new(shared.limits, &handle.peer.to_string(), Instant::now().into_std());
     let mut out = Vec::new();
-    // Both pinned once for the connection's life: re-creating them on every turn of the loop
-    // would register a cancellation waiter and a timer entry per message.
-    let stopped = handle.stopped_owned();
-    tokio::pin!(stopped);
+    // Pinned once for the connection's life: a new timer entry per turn of the loop would
+    // cost a lock on the timer wheel per message.
     let idle = tokio::time::sleep(Duration::ZERO);
     tokio::pin!(idle);
     let mut armed: Option<Instant> = None;
@@ -139,19 +137,21 @@ async fn serve(
         }
         let mut ended = None;
         tokio::select! {
+            // The queue first: a stop (kick, takeover, shutdown) arrives there too, and must
+            // win over a client that floods us.
             biased;
-            () = &mut stopped => {
-                let (text, why) = match handle.stop_reason() {
-                    Some(StopReason::Kicked) => (lines::KICKED, Ended::Kicked),
-                    Some(StopReason::Replaced) => (lines::REPLACED, Ended::Replaced),
-                    None => (lines::SHUTTING_DOWN, Ended::Shutdown),
-                };
-                lines::notice(&mut out, text);
-                ended = Some(why);
-            }
             Some(push) = rx.recv() => match push {
                 Push::Operator(text) => lines::operator(&mut out, &text),
                 Push::Rpc { id, method, params } => lines::rpc(&mut out, id, &method, &params),
+                Push::Stop => {
+                    let (text, why) = match handle.stop_reason() {
+                        Some(StopReason::Kicked) => (lines::KICKED, Ended::Kicked),
+                        Some(StopReason::Replaced) => (lines::REPLACED, Ended::Replaced),
+                        None => (lines::SHUTTING_DOWN, Ended::Shutdown),
+                    };
+                    lines::notice(&mut out, text);
+                    ended = Some(why);
+                }
             },
             // poll_read_ready, not readable(): it uses the socket's own reader slot instead of
             // queueing a waiter under a lock on every turn.

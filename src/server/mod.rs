@@ -79,6 +79,7 @@ pub async fn run(
         }
     }
     drop(listener);
+    shared.registry.stop_all();
     drain(tracker, shared.registry.len(), config.shutdown_grace).await;
 }
 

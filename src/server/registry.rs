@@ -31,6 +31,9 @@ pub enum Push {
         /// Its parameters.
         params: Arc<serde_json::Value>,
     },
+    /// Stop now (the registry sends this through a slot reserved at registration, so it
+    /// always fits; see [`ClientHandle::stop_reason`] for why).
+    Stop,
 }
 
 /// Why a connection was told to stop, when it was not server shutdown.
@@ -66,9 +69,12 @@ pub struct ClientHandle {
     name: Mutex<Option<String>>,
     tx: mpsc::Sender<Push>,
     /// Cancelled to make the connection stop: by a kick, or by server shutdown (it is a child
-    /// of the server's token). Unlike a queued push, it reaches a client that is not reading.
+    /// of the server's token). A write stuck on a client that is not reading watches it.
     stop: CancellationToken,
     stop_reason: Mutex<Option<StopReason>>,
+    /// A queue slot kept free for [`Push::Stop`]: the connection task learns it must stop
+    /// from the queue it polls anyway, even when the queue is full of pushes.
+    stop_slot: Mutex<Option<mpsc::OwnedPermit<Push>>>,
     last_reading: Mutex<Option<Arc<str>>>,
 }
 
@@ -146,6 +152,7 @@ impl Registry {
         stop: CancellationToken,
     ) -> (Registration, usize) {
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+        let stop_slot = tx.clone().try_reserve_owned().ok();
         let handle = Arc::new(ClientHandle {
             id,
             peer,
@@ -155,6 +162,7 @@ impl Registry {
             tx,
             stop,
             stop_reason: Mutex::new(None),
+            stop_slot: Mutex::new(stop_slot),
             last_reading: Mutex::new(None),
         });
         handle.stats.last_active_ms.store(self.now_ms(), Ordering::Relaxed);
@@ -180,6 +188,15 @@ impl Registry {
         let mut infos: Vec<ClientInfo> = self.handles().iter().map(|h| h.info(now_ms)).collect();
         infos.sort_by_key(|i| i.id);
         infos
+    }
+
+    /// Tells every connection to stop for server shutdown (their tokens, children of the
+    /// server's, are cancelled already; this also wakes their tasks through the queue).
+    pub fn stop_all(&self) {
+        for handle in self.handles() {
+            handle.stop.cancel();
+            handle.send_stop();
+        }
     }
 
     /// Queues `push` for one client without waiting.
@@ -262,12 +279,6 @@ impl ClientHandle {
         self.stop.cancelled().await;
     }
 
-    /// [`ClientHandle::stopped`] as a future that owns its token, so a loop can pin it once
-    /// instead of registering a new waiter on every turn.
-    pub fn stopped_owned(&self) -> tokio_util::sync::WaitForCancellationFutureOwned {
-        self.stop.clone().cancelled_owned()
-    }
-
     /// Whether the connection was told to stop (kick, takeover or shutdown).
     pub fn is_stopped(&self) -> bool {
         self.stop.is_cancelled()
@@ -281,6 +292,13 @@ impl ClientHandle {
     fn stop_for(&self, reason: StopReason) {
         *self.stop_reason.lock().unwrap_or_else(|p| p.into_inner()) = Some(reason);
         self.stop.cancel();
+        self.send_stop();
+    }
+
+    fn send_stop(&self) {
+        if let Some(slot) = self.stop_slot.lock().unwrap_or_else(|p| p.into_inner()).take() {
+            slot.send(Push::Stop);
+        }
     }
 
     /// Sets the name the client gave.
@@ -347,92 +365,5 @@ impl Drop for Registration {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn peer(port: u16) -> SocketAddr {
-        SocketAddr::from(([127, 0, 0, 1], port))
-    }
-
-    #[test]
-    fn register_count_and_remove() {
-        let reg = Registry::new();
-        let (tx, _rx) = mpsc::channel(4);
-        let (a, n) = reg.register(peer(1), tx.clone(), CancellationToken::new());
-        assert_eq!(n, 1);
-        let (b, n) = reg.register(peer(2), tx, CancellationToken::new());
-        assert_eq!(n, 2);
-        assert_ne!(a.handle().id, b.handle().id);
-        a.record(3, 30);
-        let infos = reg.snapshot();
-        assert_eq!((infos[0].messages, infos[0].bytes_in), (3, 30));
-        assert_eq!(b.remove(), 1);
-        drop(a);
-        assert!(reg.is_empty());
-    }
-
-    #[test]
-    fn push_reports_unknown_full_and_gone_clients() {
-        let reg = Registry::new();
-        let (tx, rx) = mpsc::channel(1);
-        let (r, _) = reg.register(peer(1), tx, CancellationToken::new());
-        let id = r.handle().id;
-        let hi = Push::Operator("hi".into());
-        assert_eq!(reg.push(id + 100, hi.clone()), Err(PushError::NoSuchClient(id + 100)));
-        assert_eq!(reg.push(id, hi.clone()), Ok(()));
-        assert_eq!(reg.push(id, hi.clone()), Err(PushError::Full(id)));
-        drop(rx);
-        let (delivered, failed) = reg.push_all(&hi);
-        assert_eq!((delivered, failed), (0, vec![PushError::Gone(id)]));
-    }
-
-    #[test]
-    fn kick_reaches_a_client_whose_queue_is_full() {
-        let reg = Registry::new();
-        let (tx, _rx) = mpsc::channel(1);
-        let server = CancellationToken::new();
-        let (r, _) = reg.register(peer(1), tx, server.child_token());
-        let id = r.handle().id;
-        reg.push(id, Push::Operator("fills the queue".into())).expect("queued");
-        assert_eq!(reg.kick(id), Ok(()));
-        assert_eq!(r.handle().stop_reason(), Some(StopReason::Kicked));
-        assert!(!server.is_cancelled(), "a kick stops one client, not the server");
-        assert_eq!(reg.kick(id + 1), Err(PushError::NoSuchClient(id + 1)));
-    }
-
-    #[tokio::test]
-    async fn a_client_whose_task_panics_leaves_the_registry() {
-        let reg = Registry::new();
-        let (tx, _rx) = mpsc::channel(1);
-        let task_reg = Arc::clone(&reg);
-        let task = tokio::spawn(async move {
-            let (_registration, _) = task_reg.register(peer(1), tx, CancellationToken::new());
-            panic!("a bug in one connection");
-        });
-        assert!(task.await.expect_err("the task panicked").is_panic());
-        assert!(reg.is_empty());
-    }
-
-    #[test]
-    fn the_newest_connection_with_a_name_wins() {
-        let reg = Registry::new();
-        let (tx, _rx) = mpsc::channel(1);
-        let (old, _) = reg.register(peer(1), tx.clone(), CancellationToken::new());
-        let (new, _) = reg.register(peer(2), tx, CancellationToken::new());
-        assert_eq!(reg.claim_name(old.handle().id, "esp-1"), None);
-        assert_eq!(reg.claim_name(new.handle().id, "esp-1"), Some(old.handle().id));
-        assert_eq!(old.handle().stop_reason(), Some(StopReason::Replaced));
-        assert_eq!(new.handle().stop_reason(), None);
-        let names: Vec<_> = reg.snapshot().into_iter().map(|i| i.name).collect();
-        assert_eq!(names, vec![None, Some("esp-1".to_owned())]);
-    }
-
-    #[test]
-    fn a_name_shows_in_the_snapshot() {
-        let reg = Registry::new();
-        let (tx, _rx) = mpsc::channel(1);
-        let (r, _) = reg.register(peer(1), tx, CancellationToken::new());
-        r.handle().set_name("esp-1".into());
-        assert_eq!(reg.snapshot()[0].name.as_deref(), Some("esp-1"));
-    }
-}
+#[path = "registry_tests.rs"]
+mod tests;
