@@ -67,7 +67,19 @@ pub async fn run(args: CheckArgs) -> anyhow::Result<()> {
         token_file: args.token_file,
     };
     let config = CheckConfig::resolve(overrides, &loaded)?;
-    let report = check::run(&config).await?;
+    // Ctrl-C drops the run, and with it the server it started and that server's temporary
+    // data directory, instead of leaving both behind.
+    let mut run = Box::pin(check::run(&config));
+    let finished = tokio::select! {
+        report = &mut run => Some(report),
+        _ = tokio::signal::ctrl_c() => None,
+    };
+    let Some(report) = finished else {
+        drop(run);
+        eprintln!("interrupted: the check stopped (its own server and data directory are removed)");
+        std::process::exit(130);
+    };
+    let report = report?;
     let text = match config.format {
         ReportFormat::Text => report.text(),
         ReportFormat::Json => report.json() + "\n",
