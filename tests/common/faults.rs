@@ -100,3 +100,12 @@ pub fn counts(rows: &[[String; 4]]) -> BTreeMap<String, Vec<u64>> {
     by_device.values_mut().for_each(|v| v.sort_unstable());
     by_device
 }
+
+/// Waits until the data directory holds at least `rows` rows; fails after the deadline.
+pub fn wait_until_stored(data_dir: &Path, rows: usize) {
+    let start = Instant::now();
+    while stored(data_dir).len() < rows {
+        assert!(start.elapsed() < DEADLINE, "fewer than {rows} rows stored within {DEADLINE:?}");
+        thread::yield_now();
+    }
+}
