@@ -42,8 +42,10 @@ fn broadcast_and_send_never_wait_for_a_client_that_is_not_reading() {
     for i in 0..copies {
         assert_eq!(other.line(), format!("operator: note {i}"), "the reading client gets every copy");
     }
+    // Answered at once either way: the kernel can still take a few bytes now and then (it
+    // compacts an unread receive buffer), which lets the stalled task take a push or two.
     server.console("send 2 are you there");
-    server.stdout_line_matching(|l| l == NOT_KEEPING_UP);
+    server.stdout_line_matching(|l| l == NOT_KEEPING_UP || l == "sent to client 2");
     server.console("send 1 you are fine");
     server.stdout_line_matching(|l| l == "sent to client 1");
     assert_eq!(other.line(), "operator: you are fine");
