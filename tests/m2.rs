@@ -3,45 +3,12 @@
 
 mod common;
 
-use std::collections::BTreeMap;
 use std::process::{Command, Stdio};
-use std::time::Instant;
 
+use common::faults::{counts, stored, wait_until_stored};
 use common::{DEADLINE, Server, cmd};
 use predicates::prelude::*;
 use predicates::str::contains;
-
-/// `iotchat readings --all --format csv` for a data directory, parsed into rows of
-/// (device, key, value, ts).
-fn stored(data_dir: &std::path::Path) -> Vec<[String; 4]> {
-    let out = cmd()
-        .args(["readings", "--all", "--format", "csv", "--data-dir"])
-        .arg(data_dir)
-        .output()
-        .expect("runs");
-    assert!(out.status.success(), "readings failed: {}", String::from_utf8_lossy(&out.stderr));
-    let text = String::from_utf8(out.stdout).expect("utf-8");
-    let mut lines = text.lines();
-    assert_eq!(lines.next(), Some("device,key,value,ts,received_at"));
-    lines
-        .map(|l| {
-            let f: Vec<&str> = l.split(',').collect();
-            [f[0].to_owned(), f[1].to_owned(), f[2].to_owned(), f[3].to_owned()]
-        })
-        .collect()
-}
-
-/// Per device, the `count` values stored (sorted, duplicates kept).
-fn counts(rows: &[[String; 4]]) -> BTreeMap<String, Vec<u64>> {
-    let mut by_device: BTreeMap<String, Vec<u64>> = BTreeMap::new();
-    for [device, key, value, _] in rows {
-        if key == "count" {
-            by_device.entry(device.clone()).or_default().push(value.parse().expect("count is an integer"));
-        }
-    }
-    by_device.values_mut().for_each(|v| v.sort_unstable());
-    by_device
-}
 
 #[test]
 fn two_fake_devices_store_every_reading_under_their_names() {
@@ -198,12 +165,4 @@ fn devices_ride_out_a_server_kill_and_every_reading_is_stored_exactly_once() {
         assert_eq!(c, &want, "{device}: every count exactly once");
     }
     assert_eq!(rows.len(), DEVICES * MESSAGES as usize * 4);
-}
-
-fn wait_until_stored(data_dir: &std::path::Path, rows: usize) {
-    let start = Instant::now();
-    while stored(data_dir).len() < rows {
-        assert!(start.elapsed() < DEADLINE, "fewer than {rows} rows stored within {DEADLINE:?}");
-        std::thread::yield_now();
-    }
 }

@@ -3,6 +3,7 @@
 
 #![allow(dead_code)] // each test binary uses a different part of this module
 
+pub mod faults;
 pub mod mqtt;
 
 use std::io::{BufRead, BufReader, Read, Write};
@@ -248,7 +249,11 @@ pub struct Client {
 impl Client {
     /// Connects to `addr`.
     pub fn connect(addr: SocketAddr) -> Client {
-        let stream = TcpStream::connect(addr).expect("connects");
+        Self::from_stream(TcpStream::connect(addr).expect("connects"))
+    }
+
+    /// Wraps a stream already connected (e.g. one set up byte by byte first).
+    pub fn from_stream(stream: TcpStream) -> Client {
         stream.set_read_timeout(Some(DEADLINE)).expect("read timeout");
         Client { reader: BufReader::new(stream) }
     }
