@@ -104,11 +104,14 @@ pub fn render_clients(clients: &[ClientInfo]) -> String {
 const LAST_READING_WIDTH: usize = 48;
 
 /// `text` cut to `max` characters, with `…` when cut.
+/// At most `max` characters of `text`, control characters escaped (`\u{1b}`): what a device
+/// sent must never drive the operator's terminal.
 fn ellipsis(text: &str, max: usize) -> String {
-    match text.char_indices().nth(max) {
+    let shown = match text.char_indices().nth(max) {
         Some((end, _)) => format!("{}…", &text[..end]),
         None => text.to_owned(),
-    }
+    };
+    if shown.chars().any(char::is_control) { shown.escape_debug().to_string() } else { shown }
 }
 
 /// `42s`, `3m05s`, `2h10m`, `3d04h`: short enough for a table column.
