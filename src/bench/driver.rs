@@ -29,6 +29,7 @@ pub async fn run(addr: SocketAddr, options: Options) -> Report {
     let options = Arc::new(options);
     let barrier = Arc::new(Barrier::new(options.connections + 1));
     let mut tasks = Vec::with_capacity(options.connections);
+    let connecting = Instant::now();
     for conn in 0..options.connections {
         let (options, generator, barrier) = (options.clone(), generator.clone(), barrier.clone());
         tasks.push(tokio::spawn(async move {
@@ -40,8 +41,9 @@ pub async fn run(addr: SocketAddr, options: Options) -> Report {
             }
         }));
     }
-    barrier.wait().await; // every connection is open (or failed): start the clock
+    barrier.wait().await; // every connection is open and greeted (or failed): start the clock
     let start = Instant::now();
+    let connect_time = start - connecting;
     let mut total = ConnStats::default();
     for task in tasks {
         match task.await {
@@ -49,7 +51,7 @@ pub async fn run(addr: SocketAddr, options: Options) -> Report {
             Err(e) => total.error(format!("connection task failed: {e}")),
         }
     }
-    Report::new(&options, addr.to_string(), &total, start.elapsed())
+    Report::new(&options, addr.to_string(), &total, start.elapsed()).with_connect_time(connect_time)
 }
 
 /// One open connection and its state.
@@ -92,18 +94,17 @@ async fn connect(
         in_flight: VecDeque::with_capacity(options.pipeline),
         stats,
     };
-    if let Some(hello) = generator.hello(conn) {
-        if let Err(e) = c.hello(&hello, options.reply_timeout).await {
-            c.stats.error(format!("connection {conn}: {e}"));
-            return Err(c.stats);
-        }
+    if let Err(e) = c.greet(&generator.greeting(conn), options.reply_timeout).await {
+        c.stats.error(format!("connection {conn}: {e}"));
+        return Err(c.stats);
     }
     Ok(c)
 }
 
 impl Conn {
-    /// Sends `HELLO ...` and checks its echo; not counted as a request.
-    async fn hello(&mut self, hello: &str, timeout: Duration) -> Result<(), String> {
+    /// Sends the greeting and checks its echo; not counted as a request (a wrong echo is
+    /// still a mismatch).
+    async fn greet(&mut self, hello: &str, timeout: Duration) -> Result<(), String> {
         self.stream
             .write_all(format!("{hello}\n").as_bytes())
             .await
@@ -121,7 +122,7 @@ impl Conn {
                 if let Frame::Line(l) = frame {
                     line = l.to_vec();
                 }
-                false // one line only; HELLO is answered before anything else is sent
+                false // one line only: the greeting is answered before anything else is sent
             });
         }
         if !is_upper_of(&line, hello.as_bytes()) {
