@@ -110,17 +110,20 @@ bridge_table() {
         return
     fi
     echo "Scenario 3's load (100 devices, closed loop) into \`iotchat serve --tb-host\` forwarding to a local mosquitto"
-    echo "($(mosquitto -h 2>/dev/null | head -1 | awk '{print $3}')) at QoS 1. Forwarded = stored rows / (load time + time to drain the outbox)."
-    echo "Keeps up = the backlog when the devices stop is under one second of ingest. No baseline: it has no bridge."
+    echo "($(mosquitto -h 2>/dev/null | head -1 | awk '{print $3}')) at QoS 1; each reading is one row. Forwarded = stored rows / (load time + time to drain"
+    echo "the outbox). The bridge forwards in batches, so some backlog is always in flight; it keeps up when it drains the"
+    echo "backlog left at the end faster than the devices produced readings (drain rate ≥ ingest), so the backlog cannot"
+    echo "grow at the ingest rate, and nothing is left. No baseline: it has no bridge."
     echo
     total=$(awk -v a="${R[$k.elapsed_s]}" -v b="${R[$k.drain_s]}" 'BEGIN {print a + b}')
-    echo "| ingest readings/s (acked) | ack p99 | failures | backlog when the devices stopped | drained in | left | forwarded readings/s | forwarded / ingest | keeps up |"
-    echo "|---:|---:|---|---:|---:|---:|---:|---:|---|"
+    echo "| ingest readings/s (acked) | ack p99 | failures | backlog when the devices stopped | drained in | drain rows/s | left | forwarded readings/s | forwarded / ingest | keeps up |"
+    echo "|---:|---:|---|---:|---:|---:|---:|---:|---:|---|"
     echo "| $(int "${R[$k.replies_per_s]}") | $(us "${R[$k.p99_us]}") | $(cell "${R[$k.failures]}") | ${R[$k.backlog]}" \
-        "| $(awk -v d="${R[$k.drain_s]}" 'BEGIN {printf "%.1f s", d}') | ${R[$k.left]}" \
+        "| $(awk -v d="${R[$k.drain_s]}" 'BEGIN {printf "%.2f s", d}') | $(awk -v b="${R[$k.backlog]}" -v d="${R[$k.drain_s]}" 'BEGIN {printf "%.0f", (d > 0 ? b / d : 0)}')" \
+        "| ${R[$k.left]}" \
         "| $(awk -v r="${R[$k.stored]}" -v t="$total" 'BEGIN {printf "%.0f", (t > 0 ? r / t : 0)}')" \
         "| $(awk -v r="${R[$k.stored]}" -v t="$total" -v i="${R[$k.replies_per_s]}" 'BEGIN {printf "%.2f", (t > 0 && i > 0 ? r / t / i : 0)}')" \
-        "| $(met 'b < i && l == 0' -v b="${R[$k.backlog]}" -v i="${R[$k.replies_per_s]}" -v l="${R[$k.left]}") |"
+        "| $(met '(b == 0 || (d > 0 && b / d >= i)) && l == 0' -v b="${R[$k.backlog]}" -v d="${R[$k.drain_s]}" -v i="${R[$k.replies_per_s]}" -v l="${R[$k.left]}") |"
     echo
 }
 
@@ -129,13 +132,15 @@ bottleneck_table() {
     echo "## 5. Is \`iotchat bench\` the bottleneck?"
     echo
     echo "Against the baseline (the fastest server here): one bench process, then two bench processes of half the"
-    echo "connections each at the same time. The bench is not the bottleneck when (a) two processes get no more than"
-    echo "10% above one (nothing but CPU limits a single bench process), and (b) the bench spends no more CPU per reply"
-    echo "than the server, so with an equal share of the CPU it drives more than the server can take. On a busy shared"
-    echo "machine (a) is pessimistic: more processes also win a bigger share of the CPU from other users."
+    echo "connections each at the same time. If two get no more than 10% above one, a single bench process is not what"
+    echo "limits the rate. On a busy shared machine this is pessimistic: more processes also win a bigger share of the"
+    echo "CPU from other users. CPU per reply: on loopback both sides pay one send and one receive per request in the"
+    echo "kernel (perf: about 80% of the bench's CPU), so the bench's cost per reply is close to the server's by nature."
+    echo "When server and bench together got less than 80% of the machine's cores, other work took the rest and the"
+    echo "check says \"inconclusive\": run it again on a quiet machine."
     echo
-    echo "| load | 1 process replies/s | 2 processes replies/s (sum) | 2 / 1 | server CPU/reply | bench CPU/reply | server CPU (cores) | bench CPU (cores) | (a) 2 / 1 < 1.1 | (b) bench CPU/reply ≤ server's |"
-    echo "|---|---:|---:|---:|---:|---:|---:|---:|---|---|"
+    echo "| load | 1 process replies/s | 2 processes replies/s (sum) | 2 / 1 | server CPU/reply | bench CPU/reply | server CPU (cores) | bench CPU (cores) | bench is not the bottleneck (2 / 1 < 1.1) |"
+    echo "|---|---:|---:|---:|---:|---:|---:|---:|---|"
     for s in "50 1" "50 16"; do
         read -r c p <<<"$s"
         one=one$c.$p two=two$c.$p
@@ -143,10 +148,19 @@ bottleneck_table() {
         echo "| $c conn, pipeline $p | $(int "${R[$one.replies_per_s]}") | $(int "$sum") | $(div "$sum" "${R[$one.replies_per_s]}")" \
             "| $(per_reply "${R[$one.server_cpu]}" "${R[$one.replies]}") | $(per_reply "${R[$one.bench_cpu]}" "${R[$one.replies]}")" \
             "| $(cores "${R[$one.server_cpu]}" "${R[$one.elapsed_s]}") | $(cores "${R[$one.bench_cpu]}" "${R[$one.elapsed_s]}")" \
-            "| $(met 's < 1.1 * o' -v s="$sum" -v o="${R[$one.replies_per_s]}")" \
-            "| $(met 'b <= v' -v b="${R[$one.bench_cpu]}" -v v="${R[$one.server_cpu]}") |"
+            "| $(bottleneck_verdict "$sum" "$one") |"
     done
     echo
+}
+
+bottleneck_verdict() { # TWO_PROCESS_SUM ONE_PROCESS_RUN
+    local used
+    used=$(awk -v a="${R[$2.server_cpu]}" -v b="${R[$2.bench_cpu]}" -v s="${R[$2.elapsed_s]}" 'BEGIN {printf "%.2f", (s > 0 ? (a + b) / s : 0)}')
+    if awk -v u="$used" -v n="$(nproc)" 'BEGIN {exit !(u < 0.8 * n)}'; then
+        echo "inconclusive: server + bench got $used of $(nproc) cores"
+    else
+        met 's < 1.1 * o' -v s="$1" -v o="${R[$2.replies_per_s]}"
+    fi
 }
 
 tables() {
@@ -156,4 +170,15 @@ tables() {
     readings_table
     bridge_table
     bottleneck_table
+}
+
+# update_readme FILE: puts FILE, headings one level down, between the markers in README.md.
+update_readme() {
+    local begin='<!-- bench/run: latest results -->' end='<!-- end of bench/run results -->'
+    grep -qF -- "$begin" README.md || return 0
+    awk -v b="$begin" -v e="$end" -v f="$1" '
+        $0 == b { print; while ((getline line < f) > 0) { if (line ~ /^# /) continue; if (line ~ /^##/) line = "##" line; print line }; skip = 1; next }
+        $0 == e { skip = 0 }
+        !skip' README.md >"$work/README.md"
+    cat "$work/README.md" >README.md
 }
