@@ -190,15 +190,16 @@ impl Conn {
                 () = tokio::time::sleep_until(next.into()), if can_send => {
                     let now = Instant::now();
                     self.out.clear();
-                    let before = seq;
-                    while next <= now && left > 0 && self.in_flight.len() < MAX_IN_FLIGHT {
+                    let room = (MAX_IN_FLIGHT - self.in_flight.len()) as u64;
+                    let count = due(next, now, interval, deadline, left.min(room));
+                    for _ in 0..count {
                         self.generator.request(self.conn, seq, &mut self.out);
                         self.in_flight.push_back((seq, next));
                         seq += 1;
-                        left -= 1;
                         next += interval;
                     }
-                    self.write_out(seq - before).await?;
+                    left -= count;
+                    self.write_out(count).await?;
                 }
                 () = tokio::time::sleep_until(oldest.unwrap_or(next).into()), if oldest.is_some() => {
                     return Err(format!("no reply within {:?}", options.reply_timeout));
@@ -244,9 +245,36 @@ impl Conn {
     }
 }
 
+/// Open loop: how many requests, scheduled every `interval` from `next`, are due at `now`,
+/// at most `limit`. None is scheduled at or after `deadline`: a bench woken late (a busy
+/// machine) catches up on the requests it owes, but never sends more than the run's share.
+fn due(next: Instant, now: Instant, interval: Duration, deadline: Option<Instant>, limit: u64) -> u64 {
+    let (mut count, mut at) = (0, next);
+    while count < limit && at <= now && deadline.is_none_or(|d| at < d) {
+        count += 1;
+        at += interval;
+    }
+    count
+}
+
 fn stop_at(options: &Options) -> Option<Instant> {
     match options.stop {
         Stop::Duration(d) => Some(Instant::now() + d),
         Stop::Requests(_) => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_late_wake_up_catches_up_but_not_past_the_deadline() {
+        let (t0, ms) = (Instant::now(), Duration::from_millis(1));
+        let late = t0 + 10 * ms;
+        assert_eq!(due(t0, late, ms, None, u64::MAX), 11, "every request due by then");
+        assert_eq!(due(t0, late, ms, Some(t0 + 3 * ms), u64::MAX), 3, "none at or after the deadline");
+        assert_eq!(due(t0, late, ms, None, 4), 4, "no more than the limit");
+        assert_eq!(due(t0 + ms, t0, ms, None, u64::MAX), 0, "nothing due yet");
     }
 }
