@@ -66,15 +66,16 @@ fn lower_case_server() -> SocketAddr {
 #[test]
 fn bench_reports_mismatches_and_fails() {
     let addr = lower_case_server();
+    // 20 requests and each connection's greeting, all answered wrongly.
     cmd()
         .args(["bench", "--server", &addr.to_string()])
         .args(["--requests", "20", "--connections", "2", "--pipeline", "4"])
         .timeout(common::DEADLINE)
         .assert()
         .code(1)
-        .stdout(contains("mismatches 20"))
+        .stdout(contains("mismatches 22"))
         .stdout(contains("first mismatch: expected \"B"))
-        .stderr(contains("20 mismatches"));
+        .stderr(contains("22 mismatches"));
 }
 
 #[test]

@@ -29,6 +29,7 @@ pub async fn run(addr: SocketAddr, options: Options) -> Report {
     let options = Arc::new(options);
     let barrier = Arc::new(Barrier::new(options.connections + 1));
     let mut tasks = Vec::with_capacity(options.connections);
+    let connecting = Instant::now();
     for conn in 0..options.connections {
         let (options, generator, barrier) = (options.clone(), generator.clone(), barrier.clone());
         tasks.push(tokio::spawn(async move {
@@ -40,8 +41,9 @@ pub async fn run(addr: SocketAddr, options: Options) -> Report {
             }
         }));
     }
-    barrier.wait().await; // every connection is open (or failed): start the clock
+    barrier.wait().await; // every connection is open and greeted (or failed): start the clock
     let start = Instant::now();
+    let connect_time = start - connecting;
     let mut total = ConnStats::default();
     for task in tasks {
         match task.await {
@@ -49,7 +51,7 @@ pub async fn run(addr: SocketAddr, options: Options) -> Report {
             Err(e) => total.error(format!("connection task failed: {e}")),
         }
     }
-    Report::new(&options, addr.to_string(), &total, start.elapsed())
+    Report::new(&options, addr.to_string(), &total, start.elapsed()).with_connect_time(connect_time)
 }
 
 /// One open connection and its state.
@@ -92,18 +94,17 @@ async fn connect(
         in_flight: VecDeque::with_capacity(options.pipeline),
         stats,
     };
-    if let Some(hello) = generator.hello(conn) {
-        if let Err(e) = c.hello(&hello, options.reply_timeout).await {
-            c.stats.error(format!("connection {conn}: {e}"));
-            return Err(c.stats);
-        }
+    if let Err(e) = c.greet(&generator.greeting(conn), options.reply_timeout).await {
+        c.stats.error(format!("connection {conn}: {e}"));
+        return Err(c.stats);
     }
     Ok(c)
 }
 
 impl Conn {
-    /// Sends `HELLO ...` and checks its echo; not counted as a request.
-    async fn hello(&mut self, hello: &str, timeout: Duration) -> Result<(), String> {
+    /// Sends the greeting and checks its echo; not counted as a request (a wrong echo is
+    /// still a mismatch).
+    async fn greet(&mut self, hello: &str, timeout: Duration) -> Result<(), String> {
         self.stream
             .write_all(format!("{hello}\n").as_bytes())
             .await
@@ -121,7 +122,7 @@ impl Conn {
                 if let Frame::Line(l) = frame {
                     line = l.to_vec();
                 }
-                false // one line only; HELLO is answered before anything else is sent
+                false // one line only: the greeting is answered before anything else is sent
             });
         }
         if !is_upper_of(&line, hello.as_bytes()) {
@@ -189,15 +190,16 @@ impl Conn {
                 () = tokio::time::sleep_until(next.into()), if can_send => {
                     let now = Instant::now();
                     self.out.clear();
-                    let before = seq;
-                    while next <= now && left > 0 && self.in_flight.len() < MAX_IN_FLIGHT {
+                    let room = (MAX_IN_FLIGHT - self.in_flight.len()) as u64;
+                    let count = due(next, now, interval, deadline, left.min(room));
+                    for _ in 0..count {
                         self.generator.request(self.conn, seq, &mut self.out);
                         self.in_flight.push_back((seq, next));
                         seq += 1;
-                        left -= 1;
                         next += interval;
                     }
-                    self.write_out(seq - before).await?;
+                    left -= count;
+                    self.write_out(count).await?;
                 }
                 () = tokio::time::sleep_until(oldest.unwrap_or(next).into()), if oldest.is_some() => {
                     return Err(format!("no reply within {:?}", options.reply_timeout));
@@ -243,9 +245,36 @@ impl Conn {
     }
 }
 
+/// Open loop: how many requests, scheduled every `interval` from `next`, are due at `now`,
+/// at most `limit`. None is scheduled at or after `deadline`: a bench woken late (a busy
+/// machine) catches up on the requests it owes, but never sends more than the run's share.
+fn due(next: Instant, now: Instant, interval: Duration, deadline: Option<Instant>, limit: u64) -> u64 {
+    let (mut count, mut at) = (0, next);
+    while count < limit && at <= now && deadline.is_none_or(|d| at < d) {
+        count += 1;
+        at += interval;
+    }
+    count
+}
+
 fn stop_at(options: &Options) -> Option<Instant> {
     match options.stop {
         Stop::Duration(d) => Some(Instant::now() + d),
         Stop::Requests(_) => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_late_wake_up_catches_up_but_not_past_the_deadline() {
+        let (t0, ms) = (Instant::now(), Duration::from_millis(1));
+        let late = t0 + 10 * ms;
+        assert_eq!(due(t0, late, ms, None, u64::MAX), 11, "every request due by then");
+        assert_eq!(due(t0, late, ms, Some(t0 + 3 * ms), u64::MAX), 3, "none at or after the deadline");
+        assert_eq!(due(t0, late, ms, None, 4), 4, "no more than the limit");
+        assert_eq!(due(t0 + ms, t0, ms, None, u64::MAX), 0, "nothing due yet");
     }
 }

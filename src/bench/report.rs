@@ -87,7 +87,10 @@ pub struct Report {
     pub readings: bool,
     /// Requests per second per connection (open loop), or none (closed loop).
     pub rate: Option<f64>,
+    /// Seconds of load, from the moment every connection was open and greeted.
     pub elapsed_s: f64,
+    /// Seconds it took to open and greet every connection, before the load.
+    pub connect_s: f64,
     pub sent: u64,
     pub replies: u64,
     pub mismatches: u64,
@@ -115,6 +118,7 @@ impl Report {
             readings: options.readings,
             rate: options.rate,
             elapsed_s: secs,
+            connect_s: 0.0,
             sent: stats.sent,
             replies: stats.replies,
             mismatches: stats.mismatches,
@@ -133,6 +137,11 @@ impl Report {
         }
     }
 
+    /// The report, with the time it took to open and greet the connections.
+    pub fn with_connect_time(self, connect: Duration) -> Self {
+        Self { connect_s: connect.as_secs_f64(), ..self }
+    }
+
     /// Whether every request got its exact reply.
     pub fn ok(&self) -> bool {
         self.mismatches == 0 && self.errors == 0 && self.replies == self.sent && self.replies > 0
@@ -149,8 +158,8 @@ impl Report {
         let mut s = String::new();
         let _ = writeln!(
             s,
-            "bench {}: {} connections, pipeline {}, {what}, {mode}, {:.1}s",
-            self.server, self.connections, self.pipeline, self.elapsed_s
+            "bench {}: {} connections (open in {:.2}s), pipeline {}, {what}, {mode}, {:.1}s",
+            self.server, self.connections, self.connect_s, self.pipeline, self.elapsed_s
         );
         let _ = writeln!(
             s,
@@ -222,8 +231,9 @@ mod tests {
             }
             total.merge(&c);
         }
-        let r = Report::new(&options(), "h:1".into(), &total, Duration::from_secs(2));
-        assert_eq!((r.sent, r.replies, r.replies_per_s), (10, 10, 5.0));
+        let r = Report::new(&options(), "h:1".into(), &total, Duration::from_secs(2))
+            .with_connect_time(Duration::from_millis(250));
+        assert_eq!((r.sent, r.replies, r.replies_per_s, r.connect_s), (10, 10, 5.0, 0.25));
         assert!((1.0..1.04).contains(&r.latency.p50_us), "{}", r.latency.p50_us); // bucket edge
         assert_eq!(r.latency.max_us, 2.0);
         assert!(r.ok());

@@ -24,9 +24,12 @@ impl Generator {
         Self { size, readings, ts_base }
     }
 
-    /// The line a connection sends first, if any (`HELLO bench-<conn>` for readings).
-    pub fn hello(&self, conn: usize) -> Option<String> {
-        self.readings.then(|| format!("HELLO bench-{conn}"))
+    /// The line a connection sends, and sees answered, before the clock starts:
+    /// `HELLO bench-<conn>` for readings, `b<conn> ready` (a chat line) otherwise. Waiting
+    /// for its answer means the server has accepted and served every connection, so its
+    /// accept backlog at start-up is not measured as request latency.
+    pub fn greeting(&self, conn: usize) -> String {
+        if self.readings { format!("HELLO bench-{conn}") } else { format!("b{conn} ready") }
     }
 
     /// Appends request `seq` of connection `conn`, with its LF, to `out`.
@@ -88,9 +91,15 @@ mod tests {
     #[test]
     fn readings_have_unique_ts_and_a_hello() {
         let g = Generator::new(32, true, 1_000);
-        assert_eq!(g.hello(2).as_deref(), Some("HELLO bench-2"));
+        assert_eq!(g.greeting(2), "HELLO bench-2");
         assert_eq!(line(&g, 2, 7), "t=7 ts=1007\n");
-        assert_eq!(Generator::new(32, false, 0).hello(2), None);
+    }
+
+    #[test]
+    fn chat_greeting_is_a_chat_line() {
+        let greeting = Generator::new(32, false, 0).greeting(2);
+        assert_eq!(greeting, "b2 ready");
+        assert!(greeting.contains(' ') && !greeting.contains('=') && !greeting.starts_with("HELLO"));
     }
 
     #[test]
