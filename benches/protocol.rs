@@ -78,13 +78,14 @@ fn framing(c: &mut Criterion) {
 /// A session answering 8 KiB chunks (as the server reads them) of chat lines or of readings.
 fn session(c: &mut Criterion) {
     let now = Instant::now();
-    let limits = Limits { max_line_bytes: MAX_LINE, idle_flush: None };
+    let limits =
+        Limits { max_line_bytes: MAX_LINE, idle_flush: None, line_timeout: None, idle_timeout: None };
     let mut group = c.benchmark_group("session");
     let chat = chat_lines(32, CHUNK);
     let readings = reading_lines(CHUNK);
     for (name, input) in [("chat-32B-lines", &chat), ("readings", &readings)] {
         group.throughput(Throughput::Bytes(input.len() as u64));
-        let mut session = Session::new(limits, "127.0.0.1:1");
+        let mut session = Session::new(limits, "127.0.0.1:1", now);
         let mut out = Vec::with_capacity(2 * input.len());
         session.receive(b"HELLO bench-device\n", now, &mut out);
         session.take_claim();
