@@ -138,6 +138,23 @@ pub struct FakeDeviceArgs {
     /// Unacknowledged readings each device keeps to resend after reconnecting [default: 256].
     #[arg(long, value_name = "N")]
     pub buffer: Option<u64>,
+    /// Devices' tokens: a file of `name token` lines (used when $IOTCHAT_DEVICE_TOKEN is unset).
+    #[arg(long, value_name = "FILE")]
+    pub token_file: Option<PathBuf>,
+    #[command(flatten)]
+    pub tls: ClientTlsArgs,
+}
+
+/// TLS to the server (`chat`, `fake-device`).
+#[derive(Debug, Args)]
+pub struct ClientTlsArgs {
+    /// Connect with TLS.
+    #[arg(long)]
+    pub tls: bool,
+    /// Trust the certificate(s) in this PEM file (e.g. the server's self-signed one) instead of
+    /// the system's roots; implies --tls.
+    #[arg(long, value_name = "FILE")]
+    pub ca: Option<PathBuf>,
 }
 
 /// `iotchat readings`.
@@ -202,6 +219,15 @@ pub struct ServeArgs {
     /// Read the gateway device's access token from this file.
     #[arg(long, value_name = "FILE")]
     pub tb_token_file: Option<PathBuf>,
+    /// Devices must send `HELLO <name> <token>` first; tokens from this file (`name token` lines).
+    #[arg(long, value_name = "FILE")]
+    pub auth_tokens: Option<PathBuf>,
+    /// Speak TLS on the port: the certificate chain (PEM). Needs --tls-key.
+    #[arg(long, value_name = "FILE")]
+    pub tls_cert: Option<PathBuf>,
+    /// The TLS certificate's private key (PEM).
+    #[arg(long, value_name = "FILE")]
+    pub tls_key: Option<PathBuf>,
 }
 
 /// `iotchat chat`.
@@ -219,6 +245,8 @@ pub struct ChatArgs {
     /// How long to wait for outstanding replies once input has ended [default: 5s].
     #[arg(long, value_name = "DURATION")]
     pub reply_timeout: Option<String>,
+    #[command(flatten)]
+    pub tls: ClientTlsArgs,
 }
 
 impl ServeArgs {
@@ -229,6 +257,9 @@ impl ServeArgs {
             max_clients: self.max_clients,
             max_line_bytes: self.max_line_bytes,
             idle_flush_ms: self.idle_flush_ms,
+            auth_tokens: self.auth_tokens.clone(),
+            tls_cert: self.tls_cert.clone(),
+            tls_key: self.tls_key.clone(),
         }
     }
 }
@@ -244,6 +275,20 @@ impl ServeArgs {
             qos: Some(1),
             max_payload: None,
         }
+    }
+}
+
+impl ClientTlsArgs {
+    /// The TLS connector, when --tls or --ca is given.
+    pub fn resolve(&self) -> Result<Option<iotchat::tls::ClientTls>, iotchat::config::ConfigError> {
+        if !self.tls && self.ca.is_none() {
+            return Ok(None);
+        }
+        let ca = self
+            .ca
+            .clone()
+            .map(|path| iotchat::tls::PemFile { path, origin: iotchat::config::Origin::Flag("--ca") });
+        Ok(Some(iotchat::tls::ClientTls { connector: iotchat::tls::connector(ca.as_ref())? }))
     }
 }
 

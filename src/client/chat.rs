@@ -93,15 +93,30 @@ pub async fn run(
     }
 }
 
+/// The connection: plain TCP or TLS.
+trait Stream: AsyncRead + AsyncWrite + Unpin + Send {}
+impl<T: AsyncRead + AsyncWrite + Unpin + Send> Stream for T {}
+
+async fn open(config: &ChatConfig) -> io::Result<Box<dyn Stream>> {
+    let tcp = TcpStream::connect(&config.server).await?;
+    let _ = tcp.set_nodelay(true);
+    let Some(tls) = &config.tls else { return Ok(Box::new(tcp)) };
+    let name = crate::tls::server_name(&config.server)?;
+    let connect = tls.connector.connect(name, tcp);
+    match tokio::time::timeout(crate::tls::HANDSHAKE_TIMEOUT, connect).await {
+        Ok(stream) => Ok(Box::new(stream?)),
+        Err(_) => Err(io::Error::new(io::ErrorKind::TimedOut, "TLS handshake timed out")),
+    }
+}
+
 async fn connect(
     config: &ChatConfig,
     backoff: &mut Backoff,
     status: &mut dyn FnMut(&str),
-) -> Result<TcpStream, ChatError> {
+) -> Result<Box<dyn Stream>, ChatError> {
     loop {
-        match TcpStream::connect(&config.server).await {
+        match open(config).await {
             Ok(stream) => {
-                let _ = stream.set_nodelay(true);
                 backoff.reset();
                 status(&format!("connected to {}", config.server));
                 return Ok(stream);
@@ -121,7 +136,7 @@ async fn connect(
 /// One connection's worth of chat.
 async fn converse(
     config: &ChatConfig,
-    stream: &mut TcpStream,
+    stream: &mut Box<dyn Stream>,
     input: &mut (impl AsyncRead + Unpin),
     output: &mut (impl AsyncWrite + Unpin),
     user: &mut LineFramer,

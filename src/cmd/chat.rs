@@ -9,7 +9,8 @@ use crate::cli::ChatArgs;
 
 pub async fn run(args: ChatArgs) -> anyhow::Result<()> {
     let loaded = LoadedProfile::load(args.profile.as_deref())?;
-    let config = ChatConfig::resolve(args.overrides(), &loaded)?;
+    let mut config = ChatConfig::resolve(args.overrides(), &loaded)?;
+    config.tls = args.tls.resolve()?;
     let interactive = std::io::stdin().is_terminal();
     // Connection news is for a person at a terminal; in a pipe only errors are shown.
     let mut status = |msg: &str| {

@@ -26,6 +26,8 @@ pub struct ChatConfig {
     pub retry: bool,
     /// How long to wait for outstanding replies once input has ended.
     pub reply_timeout: Duration,
+    /// TLS to the server (set by the command from --tls/--ca).
+    pub tls: Option<crate::tls::ClientTls>,
 }
 
 impl ChatConfig {
@@ -49,7 +51,7 @@ impl ChatConfig {
             })?,
             None => DEFAULT_REPLY_TIMEOUT,
         };
-        Ok(Self { server, retry: flags.retry || p.chat.retry.unwrap_or(false), reply_timeout })
+        Ok(Self { server, retry: flags.retry || p.chat.retry.unwrap_or(false), reply_timeout, tls: None })
     }
 }
 

@@ -72,6 +72,12 @@ pub struct ServeSection {
     pub idle_flush_ms: Option<u64>,
     /// How long shutdown waits for clients to be told and flushed, in ms.
     pub shutdown_grace_ms: Option<u64>,
+    /// Device authentication (`HELLO <name> <token>`); off unless tokens are given.
+    #[serde(default)]
+    pub auth: super::security::AuthSection,
+    /// TLS on the device port; off unless a certificate and key are given.
+    #[serde(default)]
+    pub tls: super::security::TlsSection,
 }
 
 /// `[chat]`: the interactive client.

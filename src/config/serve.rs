@@ -1,9 +1,12 @@
 //! Validated settings of `iotchat serve`.
 
 use std::net::{SocketAddr, ToSocketAddrs};
+use std::sync::Arc;
 use std::time::Duration;
 
+use super::security::TlsFiles;
 use super::{ConfigError, LoadedProfile, Origin, ranged, to_usize};
+use crate::protocol::auth::Tokens;
 use crate::protocol::session::Limits;
 
 /// Where `serve` listens unless told otherwise: loopback only, like mosquitto 2.
@@ -27,6 +30,12 @@ pub struct ServeOverrides {
     pub max_line_bytes: Option<u64>,
     /// `--idle-flush-ms`
     pub idle_flush_ms: Option<u64>,
+    /// `--auth-tokens`
+    pub auth_tokens: Option<std::path::PathBuf>,
+    /// `--tls-cert`
+    pub tls_cert: Option<std::path::PathBuf>,
+    /// `--tls-key`
+    pub tls_key: Option<std::path::PathBuf>,
 }
 
 /// Everything `serve` needs, validated.
@@ -40,6 +49,10 @@ pub struct ServeConfig {
     pub limits: Limits,
     /// How long shutdown waits for clients to be told and flushed.
     pub shutdown_grace: Duration,
+    /// The devices allowed in, when devices must authenticate.
+    pub auth: Option<Arc<Tokens>>,
+    /// TLS certificate and key, when the port speaks TLS.
+    pub tls: Option<TlsFiles>,
 }
 
 impl ServeConfig {
@@ -74,7 +87,11 @@ impl ServeConfig {
             0,
             60_000,
         )?;
+        let auth = super::security::server_tokens(flags.auth_tokens, loaded)?;
+        let tls = super::security::server_tls(flags.tls_cert, flags.tls_key, loaded)?;
         Ok(Self {
+            auth,
+            tls,
             bind,
             max_clients: to_usize(max_clients),
             limits: Limits {

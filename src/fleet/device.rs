@@ -34,6 +34,7 @@ use super::rpc;
 use super::sensor::Sensor;
 use super::stats::{Stats, bump};
 use crate::backoff::Backoff;
+use crate::protocol::auth::Token;
 use crate::protocol::lines;
 
 /// How far the time between two readings may stray from the interval, as a fraction.
@@ -67,6 +68,8 @@ pub struct Settings {
     pub seed: u64,
     /// When to connect and take the first reading (spreads a fleet's start).
     pub start_at: Instant,
+    /// Its token, sent as `HELLO <name> <token>` when the server authenticates devices.
+    pub token: Option<Token>,
 }
 
 /// A reading not yet acknowledged.
@@ -111,6 +114,7 @@ enum Link {
 #[derive(Debug)]
 pub struct Device {
     hello: Box<str>,
+    token: Option<Token>,
     interval: Duration,
     ack_timeout: Duration,
     buffer: usize,
@@ -147,6 +151,7 @@ impl Device {
         let producing = settings.messages != Some(0);
         Self {
             hello: format!("HELLO {}", settings.name).into_boxed_str(),
+            token: settings.token,
             interval: settings.interval,
             ack_timeout: settings.ack_timeout,
             buffer: settings.buffer.max(1),
@@ -277,7 +282,11 @@ impl Device {
         }
         self.ever_connected = true;
         self.rpc_out.clear();
-        write_line(out, &self.hello);
+        match &self.token {
+            // The echo is `HELLO <NAME>`: the server leaves the token out.
+            Some(token) => write_line(out, &format!("{} {}", self.hello, token.expose())),
+            None => write_line(out, &self.hello),
+        }
         self.in_flight.push_back(InFlight { slot: Slot::Hello, sent_at: now });
     }
 

@@ -148,6 +148,11 @@ impl Session {
         self
     }
 
+    /// Whether the connection was refused for want of authentication (it must close).
+    pub fn is_refused(&self) -> bool {
+        !self.rules.authenticated && self.closing
+    }
+
     /// What authentication decided since the last call, if anything.
     pub fn take_auth(&mut self) -> Option<AuthEvent> {
         self.rules.auth_event.take()
