@@ -49,17 +49,12 @@ impl Transport {
                 if t.start < t.buf.len() || t.eof {
                     return Ok(());
                 }
-                t.buf.resize(TLS_READ_CHUNK, 0);
+                t.buf.clear();
                 t.start = 0;
-                // Cancel-safe: rustls keeps what it decrypted until a read takes it.
-                let n = match t.stream.read(&mut t.buf).await {
-                    Ok(n) => n,
-                    Err(e) => {
-                        t.buf.clear();
-                        return Err(e);
-                    }
-                };
-                t.buf.truncate(n);
+                t.buf.reserve(TLS_READ_CHUNK);
+                // Cancel-safe: `read_buf` only lengthens `buf` once bytes are in it, and rustls
+                // keeps what it decrypted until a read takes it.
+                let n = t.stream.read_buf(&mut t.buf).await?;
                 t.eof = n == 0;
                 Ok(())
             }
