@@ -22,6 +22,8 @@ Examples:
   iotchat serve --bind 0.0.0.0:12000             # reachable from devices on the network
   iotchat serve --bind 127.0.0.1:0               # any free port; the address is printed
   iotchat serve --profile config/m1.toml --max-clients 100
+  iotchat serve --auth-tokens tokens.txt         # devices must say HELLO <name> <token>
+  iotchat serve --tls-cert cert.pem --tls-key key.pem
 
 The first line on standard output is `listening on ADDR:PORT`. Type commands on the server's
 terminal: clients, send ID TEXT, broadcast TEXT, kick ID, help. SIGINT or SIGTERM stops the
@@ -33,6 +35,8 @@ Examples:
   iotchat fake-device --profile config/m2.toml --duration 30s
   iotchat fake-device --count 1000 --interval 1s --messages 60
   iotchat fake-device --server 192.168.1.20:12000 --name-prefix kitchen
+  IOTCHAT_DEVICE_TOKEN=... iotchat fake-device --count 1   # when serve has --auth-tokens
+  iotchat fake-device --token-file tokens.txt --tls --ca cert.pem
 
 Each device connects, says HELLO <name>, then every interval sends a reading such as
 `temp=21.37 hum=40.2 count=7 door=closed ts=1763900000000` and waits for its echo (the ack).
@@ -55,6 +59,7 @@ Examples:
   iotchat chat --server 192.168.1.20:12000
   iotchat chat --profile config/m0.toml --retry  # keep trying until the server is up
   printf 'a\\nb\\n' | iotchat chat                 # send two lines, print both replies, exit 0
+  IOTCHAT_DEVICE_TOKEN=... iotchat chat --hello esp-1 --tls --ca cert.pem
 
 A message containing CLOSE SOCKET ends the chat after its reply (exit 0). When input ends,
 chat waits for the outstanding replies (--reply-timeout) and exits 0. If the server closes
@@ -245,6 +250,12 @@ pub struct ChatArgs {
     /// How long to wait for outstanding replies once input has ended [default: 5s].
     #[arg(long, value_name = "DURATION")]
     pub reply_timeout: Option<String>,
+    /// Say `HELLO NAME TOKEN` first, as device NAME (token from $IOTCHAT_DEVICE_TOKEN, else --token-file).
+    #[arg(long, value_name = "NAME")]
+    pub hello: Option<String>,
+    /// The token for --hello: a file of `name token` lines (used when $IOTCHAT_DEVICE_TOKEN is unset).
+    #[arg(long, value_name = "FILE", requires = "hello")]
+    pub token_file: Option<PathBuf>,
     #[command(flatten)]
     pub tls: ClientTlsArgs,
 }

@@ -120,6 +120,21 @@ fn fake_device_takes_each_devices_token_from_a_tokens_file() {
 }
 
 #[test]
+fn chat_says_hello_with_the_token_from_the_environment() {
+    let (server, _dir) = auth_server();
+    let out = cmd()
+        .args(["chat", "--server", &server.addr.to_string(), "--hello", "esp-2"])
+        .env("IOTCHAT_DEVICE_TOKEN", "s3cret-two")
+        .write_stdin("t=5\nclose socket\n")
+        .timeout(common::DEADLINE)
+        .assert()
+        .success()
+        .stdout("HELLO ESP-2\nT=5\nCLOSE SOCKET\n");
+    assert!(!String::from_utf8_lossy(&out.get_output().stderr).contains("s3cret"));
+    assert!(stored(&server).contains("esp-2,t,5,"));
+}
+
+#[test]
 fn bad_tokens_files_exit_2_naming_the_file_and_line_but_not_the_token() {
     let dir = tempfile::tempdir().expect("tempdir");
     let cases = [

@@ -1,7 +1,7 @@
 //! Secrets never show: device tokens, ThingsBoard tokens and Wi-Fi passwords stay out of
 //! stdout, stderr (at -vv, i.e. trace) and, when they come from the environment, out of
 //! `/proc/<pid>/cmdline` (what `ps` shows). Every command that handles one is run for real:
-//! `serve` with auth (good and bad tokens), `fake-device`, `tb-publish` against mosquitto,
+//! `serve` with auth (good and bad tokens), `fake-device`, `chat --hello`, `tb-publish` against mosquitto,
 //! and `flash --dry-run`.
 
 mod common;
@@ -88,6 +88,20 @@ fn serve_and_fake_device_never_show_device_tokens() {
     let out = run_checked(device, "fake-device", &secrets);
     assert!(out.status.success(), "fake-device: {}", text(&out));
     assert_clean("fake-device at -vv", &text(&out), &secrets);
+
+    let mut chat = iotchat_trace(&["chat", "--server", &server.addr.to_string(), "--hello", "esp-1"]);
+    chat.env("IOTCHAT_DEVICE_TOKEN", DEVICE_TOKEN);
+    let mut child = chat
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("chat starts");
+    assert_clean("chat command line", &cmdline(child.id()), &secrets);
+    child.stdin.take().expect("stdin").write_all(b"close socket\n").expect("chat input");
+    let out = wait_output(child);
+    assert!(out.status.success(), "chat: {}", text(&out));
+    assert_clean("chat at -vv", &text(&out), &secrets);
 
     assert_clean("serve command line", &cmdline(server.pid()), &secrets);
     server.signal("TERM");

@@ -148,6 +148,15 @@ async fn converse(
     let (mut to_send, mut to_print) = (Vec::new(), Vec::new());
     let mut input_done = false;
     let mut waiting_since: Option<Instant> = None;
+    if let Some((name, token)) = &config.hello {
+        // The token goes on the wire only; the echo (`HELLO <NAME>`) leaves it out.
+        to_send.extend_from_slice(format!("HELLO {name}").as_bytes());
+        if let Some(token) = token {
+            to_send.extend_from_slice(format!(" {}", token.expose()).as_bytes());
+        }
+        to_send.push(b'\n');
+        tracker.on_sent(&format!("HELLO {name}"));
+    }
     loop {
         let idle = from_server.deadline().map(Instant::from_std);
         let reply_deadline = waiting_since.map(|t| t + config.reply_timeout);
