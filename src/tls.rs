@@ -37,7 +37,7 @@ fn provider() -> Arc<rustls::crypto::CryptoProvider> {
 }
 
 fn certificates(file: &PemFile) -> Result<Vec<CertificateDer<'static>>, ConfigError> {
-    let fix = "give a PEM file of certificates (-----BEGIN CERTIFICATE-----), e.g. from `openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout key.pem -out cert.pem -days 365 -subj /CN=iotchat`";
+    let fix = "give a PEM file of certificates (-----BEGIN CERTIFICATE-----), e.g. from `openssl req -x509` (see docs/security.md)";
     let certs = CertificateDer::pem_file_iter(&file.path)
         .and_then(Iterator::collect::<Result<Vec<_>, _>>)
         .map_err(|e| bad(file, format!("cannot read certificates from it ({e}); {fix}")))?;

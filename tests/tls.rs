@@ -10,6 +10,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use common::{Client, DEADLINE, Server, cmd};
+use predicates::prelude::*;
 use predicates::str::contains;
 use tokio_rustls::rustls;
 
@@ -177,4 +178,17 @@ fn a_plain_client_is_told_nothing_and_a_tls_server_stays_up() {
     plain.finish_sending();
     plain.expect_closed();
     assert!(server.is_running());
+}
+
+#[test]
+fn chat_says_when_the_servers_certificate_is_not_trusted() {
+    let certs = Certs::new();
+    let server = certs.server();
+    cmd()
+        .args(["chat", "--server", &server.addr.to_string(), "--tls"])
+        .write_stdin("hi\n")
+        .timeout(DEADLINE)
+        .assert()
+        .code(1)
+        .stderr(contains("TLS handshake with").and(contains("--ca")));
 }

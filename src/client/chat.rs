@@ -33,6 +33,16 @@ pub enum ChatError {
         /// Why.
         cause: io::Error,
     },
+    /// The TLS handshake failed (certificate not trusted, server not speaking TLS...).
+    #[error(
+        "TLS handshake with {server} failed: {cause}; check --ca (the server's certificate or its CA) and that the server runs with --tls-cert"
+    )]
+    Tls {
+        /// The server.
+        server: String,
+        /// Why.
+        cause: io::Error,
+    },
     /// The server closed the connection before the session was over.
     #[error("the server at {server} closed the connection{}", unanswered(*.pending))]
     Closed {
@@ -120,6 +130,9 @@ async fn connect(
                 backoff.reset();
                 status(&format!("connected to {}", config.server));
                 return Ok(stream);
+            }
+            Err(cause) if config.tls.is_some() && cause.kind() == io::ErrorKind::InvalidData => {
+                return Err(ChatError::Tls { server: config.server.clone(), cause });
             }
             Err(cause) if !config.retry => {
                 return Err(ChatError::Unreachable { server: config.server.clone(), cause });
