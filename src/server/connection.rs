@@ -104,7 +104,8 @@ async fn run(
     _permit: OwnedSemaphorePermit,
 ) {
     let id = registration.handle().id;
-    let Some(mut stream) = crate::server::transport::open(stream, shared.tls.as_ref(), id, peer).await else {
+    let Some(mut stream) = super::transport::open(stream, shared.tls.as_ref(), registration.handle()).await
+    else {
         registration.remove();
         return;
     };

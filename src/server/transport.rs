@@ -3,11 +3,11 @@
 //! handshake (a plain-text client, garbage, a client that stalls) is logged and costs nothing
 //! else: the task ends and frees its place.
 
-use std::net::SocketAddr;
-
 use tokio::net::TcpStream;
 use tokio_rustls::TlsAcceptor;
-use tracing::info;
+use tracing::{debug, info};
+
+use super::registry::ClientHandle;
 
 use crate::transport::Transport;
 
@@ -21,15 +21,23 @@ impl std::fmt::Debug for ServerTls {
     }
 }
 
-/// The connection's transport, or `None` when its TLS handshake failed (already logged).
+/// The connection's transport, or `None` when its TLS handshake failed (already logged) or
+/// the connection was told to stop (kick, shutdown) meanwhile.
 pub(crate) async fn open(
     tcp: TcpStream,
     tls: Option<&ServerTls>,
-    client: u64,
-    peer: SocketAddr,
+    handle: &ClientHandle,
 ) -> Option<Transport> {
     let Some(ServerTls(acceptor)) = tls else { return Some(Transport::Plain(tcp)) };
-    match crate::tls::accept(acceptor, tcp).await {
+    let (client, peer) = (handle.id, handle.peer);
+    let result = tokio::select! {
+        result = crate::tls::accept(acceptor, tcp) => result,
+        () = handle.stopped() => {
+            debug!(client, %peer, "stopped during the TLS handshake");
+            return None;
+        }
+    };
+    match result {
         Ok(transport) => Some(transport),
         Err(e) => {
             info!(client, %peer, error = %e, "TLS handshake failed; closing the connection");
