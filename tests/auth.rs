@@ -105,6 +105,19 @@ fn fake_device_authenticates_with_a_token_from_the_environment() {
 }
 
 #[test]
+fn fake_device_with_a_wrong_token_says_the_server_refused_it() {
+    let (server, _dir) = auth_server();
+    cmd()
+        .args(["fake-device", "--server", &server.addr.to_string()])
+        .args(["--count", "1", "--messages", "1", "--interval", "20ms"])
+        .env("IOTCHAT_DEVICE_TOKEN", "not-the-s3cret")
+        .timeout(std::time::Duration::from_secs(60))
+        .assert()
+        .code(1)
+        .stderr(contains("the server refused esp-1's HELLO: error: authentication failed"));
+}
+
+#[test]
 fn fake_device_takes_each_devices_token_from_a_tokens_file() {
     let (server, dir) = auth_server();
     let file = dir.path().join("tokens");

@@ -305,6 +305,10 @@ impl DeviceTask {
 
     /// Writes what the device has to send; closes the connection if the device wants that.
     async fn transmit(&mut self) {
+        if let Some(why) = self.dev.take_refusal() {
+            debug!(device = self.dev.name(), %why, "the server refused the HELLO");
+            self.note(format!("the server refused {}'s HELLO: {why}", self.dev.name()));
+        }
         let Some(link) = self.link.as_mut() else { return };
         let now = Instant::now().into_std();
         self.dev.handle_timeout(now, crate::clock::unix_ms());

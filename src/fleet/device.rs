@@ -115,6 +115,8 @@ enum Link {
 pub struct Device {
     hello: Box<str>,
     token: Option<Token>,
+    /// The server's error line in answer to the last HELLO, until the driver takes it.
+    refusal: Option<Box<str>>,
     interval: Duration,
     ack_timeout: Duration,
     buffer: usize,
@@ -152,6 +154,7 @@ impl Device {
         Self {
             hello: format!("HELLO {}", settings.name).into_boxed_str(),
             token: settings.token,
+            refusal: None,
             interval: settings.interval,
             ack_timeout: settings.ack_timeout,
             buffer: settings.buffer.max(1),
@@ -317,6 +320,11 @@ impl Device {
         }
     }
 
+    /// The server's error line in answer to a HELLO since the last call, if any.
+    pub fn take_refusal(&mut self) -> Option<Box<str>> {
+        self.refusal.take()
+    }
+
     /// Handles one line from the server (without its LF).
     pub fn on_line(&mut self, line: &[u8], now: Instant) {
         let Ok(text) = std::str::from_utf8(line) else { return self.mismatch() };
@@ -334,8 +342,12 @@ impl Device {
         let is_error = text.starts_with(lines::ERROR);
         match front.slot {
             Slot::Hello if is_ack(text, &self.hello) => self.on_greeted(),
-            // Refused (server full, bad name): the server closes; back off and try again.
-            Slot::Hello if is_error => self.mark_dead(),
+            // Refused (server full, bad name, authentication): the server closes; back off and
+            // try again, and let the driver say why.
+            Slot::Hello if is_error => {
+                self.refusal = Some(text.into());
+                self.mark_dead();
+            }
             Slot::Hello => self.mismatch(),
             Slot::Reading(p) if is_ack(text, &p.line) => {
                 self.buffered -= 1;
