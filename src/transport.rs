@@ -7,6 +7,7 @@
 //! a buffer of its own (rustls holds per-connection buffers anyway) and hands it out the same
 //! way.
 
+use std::future::Future;
 use std::io;
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -40,24 +41,37 @@ impl From<TlsStream<TcpStream>> for Transport {
     }
 }
 
+impl TlsConn {
+    /// Decrypts what has arrived into `buf`, waiting for the socket (with no buffer held)
+    /// when nothing has. Cancel-safe: `read_buf` only lengthens `buf` once bytes are in it,
+    /// and rustls keeps what it decrypted until a read takes it.
+    async fn fill(&mut self) -> io::Result<()> {
+        if self.start < self.buf.len() || self.eof {
+            return Ok(());
+        }
+        loop {
+            self.start = 0;
+            self.buf.clear();
+            self.buf.reserve(TLS_READ_CHUNK);
+            let mut read = std::pin::pin!(self.stream.read_buf(&mut self.buf));
+            let once = std::future::poll_fn(|cx| std::task::Poll::Ready(read.as_mut().poll(cx))).await;
+            if let std::task::Poll::Ready(n) = once {
+                self.eof = n? == 0;
+                return Ok(());
+            }
+            // Nothing yet: an idle TLS connection keeps no read buffer, as a plain one.
+            self.buf = Vec::new();
+            self.stream.get_ref().0.readable().await?;
+        }
+    }
+}
+
 impl Transport {
     /// Waits until [`Transport::try_read`] has something (data or EOF). Cancel-safe.
     pub async fn readable(&mut self) -> io::Result<()> {
         match self {
             Transport::Plain(s) => s.readable().await,
-            Transport::Tls(t) => {
-                if t.start < t.buf.len() || t.eof {
-                    return Ok(());
-                }
-                t.buf.clear();
-                t.start = 0;
-                t.buf.reserve(TLS_READ_CHUNK);
-                // Cancel-safe: `read_buf` only lengthens `buf` once bytes are in it, and rustls
-                // keeps what it decrypted until a read takes it.
-                let n = t.stream.read_buf(&mut t.buf).await?;
-                t.eof = n == 0;
-                Ok(())
-            }
+            Transport::Tls(t) => t.fill().await,
         }
     }
 

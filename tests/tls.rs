@@ -192,3 +192,13 @@ fn chat_says_when_the_servers_certificate_is_not_trusted() {
         .code(1)
         .stderr(contains("TLS handshake with").and(contains("--ca")));
 }
+
+#[test]
+fn a_message_longer_than_a_tls_record_comes_back_whole() {
+    let certs = Certs::new();
+    let server = certs.server();
+    let long = "ab ".repeat(20_000); // chat (several words), 60 kB: several TLS records
+    chat_tls(&server, &certs, &format!("{long}\nshort\n"))
+        .success()
+        .stdout(format!("{}\nSHORT\n", long.to_uppercase()));
+}
