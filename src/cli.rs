@@ -22,6 +22,8 @@ Examples:
   iotchat serve --bind 0.0.0.0:12000             # reachable from devices on the network
   iotchat serve --bind 127.0.0.1:0               # any free port; the address is printed
   iotchat serve --profile config/m1.toml --max-clients 100
+  iotchat serve --auth-tokens tokens.txt         # devices must say HELLO <name> <token>
+  iotchat serve --tls-cert cert.pem --tls-key key.pem
 
 The first line on standard output is `listening on ADDR:PORT`. Type commands on the server's
 terminal: clients, send ID TEXT, broadcast TEXT, kick ID, help. SIGINT or SIGTERM stops the
@@ -33,6 +35,8 @@ Examples:
   iotchat fake-device --profile config/m2.toml --duration 30s
   iotchat fake-device --count 1000 --interval 1s --messages 60
   iotchat fake-device --server 192.168.1.20:12000 --name-prefix kitchen
+  IOTCHAT_DEVICE_TOKEN=... iotchat fake-device --count 1   # when serve has --auth-tokens
+  iotchat fake-device --token-file tokens.txt --tls --ca cert.pem
 
 Each device connects, says HELLO <name>, then every interval sends a reading such as
 `temp=21.37 hum=40.2 count=7 door=closed ts=1763900000000` and waits for its echo (the ack).
@@ -55,6 +59,7 @@ Examples:
   iotchat chat --server 192.168.1.20:12000
   iotchat chat --profile config/m0.toml --retry  # keep trying until the server is up
   printf 'a\\nb\\n' | iotchat chat                 # send two lines, print both replies, exit 0
+  IOTCHAT_DEVICE_TOKEN=... iotchat chat --hello esp-1 --tls --ca cert.pem
 
 A message containing CLOSE SOCKET ends the chat after its reply (exit 0). When input ends,
 chat waits for the outstanding replies (--reply-timeout) and exits 0. If the server closes
@@ -138,6 +143,23 @@ pub struct FakeDeviceArgs {
     /// Unacknowledged readings each device keeps to resend after reconnecting [default: 256].
     #[arg(long, value_name = "N")]
     pub buffer: Option<u64>,
+    /// Devices' tokens: a file of `name token` lines (used when $IOTCHAT_DEVICE_TOKEN is unset).
+    #[arg(long, value_name = "FILE")]
+    pub token_file: Option<PathBuf>,
+    #[command(flatten)]
+    pub tls: ClientTlsArgs,
+}
+
+/// TLS to the server (`chat`, `fake-device`).
+#[derive(Debug, Args)]
+pub struct ClientTlsArgs {
+    /// Connect with TLS.
+    #[arg(long)]
+    pub tls: bool,
+    /// Trust the certificate(s) in this PEM file (e.g. the server's self-signed one) instead of
+    /// the system's roots; implies --tls.
+    #[arg(long, value_name = "FILE")]
+    pub ca: Option<PathBuf>,
 }
 
 /// `iotchat readings`.
@@ -211,6 +233,15 @@ pub struct ServeArgs {
     /// Read the gateway device's access token from this file.
     #[arg(long, value_name = "FILE")]
     pub tb_token_file: Option<PathBuf>,
+    /// Devices must send `HELLO <name> <token>` first; tokens from this file (`name token` lines).
+    #[arg(long, value_name = "FILE")]
+    pub auth_tokens: Option<PathBuf>,
+    /// Speak TLS on the port: the certificate chain (PEM). Needs --tls-key.
+    #[arg(long, value_name = "FILE")]
+    pub tls_cert: Option<PathBuf>,
+    /// The TLS certificate's private key (PEM).
+    #[arg(long, value_name = "FILE")]
+    pub tls_key: Option<PathBuf>,
 }
 
 /// `iotchat chat`.
@@ -228,6 +259,14 @@ pub struct ChatArgs {
     /// How long to wait for outstanding replies once input has ended [default: 5s].
     #[arg(long, value_name = "DURATION")]
     pub reply_timeout: Option<String>,
+    /// Say `HELLO NAME TOKEN` first, as device NAME (token from $IOTCHAT_DEVICE_TOKEN, else --token-file).
+    #[arg(long, value_name = "NAME")]
+    pub hello: Option<String>,
+    /// The token for --hello: a file of `name token` lines (used when $IOTCHAT_DEVICE_TOKEN is unset).
+    #[arg(long, value_name = "FILE", requires = "hello")]
+    pub token_file: Option<PathBuf>,
+    #[command(flatten)]
+    pub tls: ClientTlsArgs,
 }
 
 impl ServeArgs {
@@ -241,6 +280,9 @@ impl ServeArgs {
             line_timeout_ms: self.line_timeout_ms,
             idle_timeout_ms: self.idle_timeout_ms,
             write_timeout_ms: self.write_timeout_ms,
+            auth_tokens: self.auth_tokens.clone(),
+            tls_cert: self.tls_cert.clone(),
+            tls_key: self.tls_key.clone(),
         }
     }
 }
@@ -256,6 +298,20 @@ impl ServeArgs {
             qos: Some(1),
             max_payload: None,
         }
+    }
+}
+
+impl ClientTlsArgs {
+    /// The TLS connector, when --tls or --ca is given.
+    pub fn resolve(&self) -> Result<Option<iotchat::tls::ClientTls>, iotchat::config::ConfigError> {
+        if !self.tls && self.ca.is_none() {
+            return Ok(None);
+        }
+        let ca = self
+            .ca
+            .clone()
+            .map(|path| iotchat::tls::PemFile { path, origin: iotchat::config::Origin::Flag("--ca") });
+        Ok(Some(iotchat::tls::ClientTls { connector: iotchat::tls::connector(ca.as_ref())? }))
     }
 }
 

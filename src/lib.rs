@@ -18,3 +18,5 @@ pub mod protocol;
 pub mod server;
 pub mod store;
 pub mod thingsboard;
+pub mod tls;
+pub mod transport;

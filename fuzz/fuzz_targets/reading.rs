@@ -35,7 +35,7 @@ fuzz_target!(|data: &[u8]| {
                 check_value(value);
             }
         }
-        Ok(Meaning::Hello(name)) => {
+        Ok(Meaning::Hello { name, .. }) => {
             assert!(!name.is_empty() && name.len() <= MAX_NAME, "name {name:?}");
             assert!(name.chars().all(|c| c.is_ascii_alphanumeric() || "-_.:".contains(c)), "name {name:?}");
         }

@@ -2,18 +2,50 @@
 //!
 //! Asserts: no panic; what each call appends to the output is whole lines (empty or ending in
 //! LF), one line per message answered; all output is valid UTF-8; nothing is answered after the
-//! session decided to close; every reading taken holds at most 256 values.
+//! session decided to close; every reading taken holds at most 256 values. With
+//! authentication on (half the runs): nothing but one error line before a HELLO with the right
+//! token, no reading or name before it; the token never in a refusal or a HELLO's echo.
 #![no_main]
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use iotchat::protocol::auth::Tokens;
 use iotchat::protocol::reading::MAX_PAIRS;
-use iotchat::protocol::session::{Limits, Progress, Session};
+use iotchat::protocol::session::{AuthEvent, Limits, Progress, Session};
+
+const TOKEN: &str = "s3cret";
 use libfuzzer_sys::arbitrary::{Result, Unstructured};
 use libfuzzer_sys::fuzz_target;
 
-fn check(session: &mut Session, out: &[u8], start: usize, progress: Progress, closed_before: bool) {
+/// Whether the session may have let anything through yet (auth off, or accepted).
+struct Auth {
+    on: bool,
+    accepted: bool,
+}
+
+fn check(session: &mut Session, out: &[u8], start: usize, progress: Progress, closed_before: bool, auth: &mut Auth) {
     let added = &out[start..];
+    let has_token = |bytes: &[u8]| bytes.windows(TOKEN.len()).any(|w| w == TOKEN.as_bytes());
+    // A HELLO's echo never carries its token. (Other lines may echo what the client sent.)
+    for line in added.split(|&b| b == b'\n').filter(|l| l.starts_with(b"HELLO ")) {
+        assert!(!has_token(line), "the token in a HELLO echo: {line:?}");
+    }
+    match session.take_auth() {
+        Some(AuthEvent::Accepted { name }) => {
+            assert!(auth.on && !auth.accepted && name == "esp-1", "accepted {name:?}");
+            auth.accepted = true;
+        }
+        Some(AuthEvent::Refused { .. }) => {
+            assert!(auth.on && !auth.accepted && progress.close, "refused but not closed");
+            assert!(added.starts_with(b"error: ") && added.iter().filter(|&&b| b == b'\n').count() == 1);
+            assert!(!has_token(added), "the token in a refusal: {added:?}");
+        }
+        None => {}
+    }
+    if auth.on && !auth.accepted {
+        assert!(session.take_readings().is_empty() && session.take_claim().is_none(), "let through unauthenticated");
+    }
     if closed_before {
         assert!(added.is_empty(), "output after the session closed: {added:?}");
         assert_eq!(progress.messages, 0, "messages answered after the session closed");
@@ -41,8 +73,10 @@ fn run(u: &mut Unstructured<'_>) -> Result<()> {
     };
     let (line_timeout, idle_timeout) = (ms(u)?, ms(u)?);
     let limits = Limits { max_line_bytes, idle_flush, line_timeout, idle_timeout };
+    let mut auth = Auth { on: u.arbitrary()?, accepted: false };
+    let tokens = auth.on.then(|| Arc::new(Tokens::parse(&format!("esp-1 {TOKEN}\n")).expect("valid tokens")));
     let mut now = Instant::now();
-    let mut session = Session::new(limits, "192.168.1.20:50112", now);
+    let mut session = Session::new(limits, "192.168.1.20:50112", now).with_auth(tokens);
     let mut out = Vec::new();
     let mut closed = false;
     while !u.is_empty() {
@@ -56,7 +90,7 @@ fn run(u: &mut Unstructured<'_>) -> Result<()> {
             now += Duration::from_millis(u.int_in_range(0..=100)?);
             session.receive(bytes, now, &mut out)
         };
-        check(&mut session, &out, start, progress, closed);
+        check(&mut session, &out, start, progress, closed, &mut auth);
         closed |= progress.close;
         if closed {
             assert_eq!(session.deadline(), None, "a closing session still has a deadline");
@@ -64,7 +98,7 @@ fn run(u: &mut Unstructured<'_>) -> Result<()> {
     }
     let start = out.len();
     let progress = session.finish(&mut out);
-    check(&mut session, &out, start, progress, closed);
+    check(&mut session, &out, start, progress, closed, &mut auth);
     assert!(std::str::from_utf8(&out).is_ok());
     Ok(())
 }

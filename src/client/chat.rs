@@ -33,6 +33,16 @@ pub enum ChatError {
         /// Why.
         cause: io::Error,
     },
+    /// The TLS handshake failed (certificate not trusted, server not speaking TLS...).
+    #[error(
+        "TLS handshake with {server} failed: {cause}; check --ca (the server's certificate or its CA) and that the server runs with --tls-cert"
+    )]
+    Tls {
+        /// The server.
+        server: String,
+        /// Why.
+        cause: io::Error,
+    },
     /// The server closed the connection before the session was over.
     #[error("the server at {server} closed the connection{}", unanswered(*.pending))]
     Closed {
@@ -93,18 +103,36 @@ pub async fn run(
     }
 }
 
+/// The connection: plain TCP or TLS.
+trait Stream: AsyncRead + AsyncWrite + Unpin + Send {}
+impl<T: AsyncRead + AsyncWrite + Unpin + Send> Stream for T {}
+
+async fn open(config: &ChatConfig) -> io::Result<Box<dyn Stream>> {
+    let tcp = TcpStream::connect(&config.server).await?;
+    let _ = tcp.set_nodelay(true);
+    let Some(tls) = &config.tls else { return Ok(Box::new(tcp)) };
+    let name = crate::tls::server_name(&config.server)?;
+    let connect = tls.connector.connect(name, tcp);
+    match tokio::time::timeout(crate::tls::HANDSHAKE_TIMEOUT, connect).await {
+        Ok(stream) => Ok(Box::new(stream?)),
+        Err(_) => Err(io::Error::new(io::ErrorKind::TimedOut, "TLS handshake timed out")),
+    }
+}
+
 async fn connect(
     config: &ChatConfig,
     backoff: &mut Backoff,
     status: &mut dyn FnMut(&str),
-) -> Result<TcpStream, ChatError> {
+) -> Result<Box<dyn Stream>, ChatError> {
     loop {
-        match TcpStream::connect(&config.server).await {
+        match open(config).await {
             Ok(stream) => {
-                let _ = stream.set_nodelay(true);
                 backoff.reset();
                 status(&format!("connected to {}", config.server));
                 return Ok(stream);
+            }
+            Err(cause) if config.tls.is_some() && cause.kind() == io::ErrorKind::InvalidData => {
+                return Err(ChatError::Tls { server: config.server.clone(), cause });
             }
             Err(cause) if !config.retry => {
                 return Err(ChatError::Unreachable { server: config.server.clone(), cause });
@@ -121,7 +149,7 @@ async fn connect(
 /// One connection's worth of chat.
 async fn converse(
     config: &ChatConfig,
-    stream: &mut TcpStream,
+    stream: &mut Box<dyn Stream>,
     input: &mut (impl AsyncRead + Unpin),
     output: &mut (impl AsyncWrite + Unpin),
     user: &mut LineFramer,
@@ -133,6 +161,15 @@ async fn converse(
     let (mut to_send, mut to_print) = (Vec::new(), Vec::new());
     let mut input_done = false;
     let mut waiting_since: Option<Instant> = None;
+    if let Some((name, token)) = &config.hello {
+        // The token goes on the wire only; the echo (`HELLO <NAME>`) leaves it out.
+        to_send.extend_from_slice(format!("HELLO {name}").as_bytes());
+        if let Some(token) = token {
+            to_send.extend_from_slice(format!(" {}", token.expose()).as_bytes());
+        }
+        to_send.push(b'\n');
+        tracker.on_sent(&format!("HELLO {name}"));
+    }
     loop {
         let idle = from_server.deadline().map(Instant::from_std);
         let reply_deadline = waiting_since.map(|t| t + config.reply_timeout);

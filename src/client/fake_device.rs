@@ -14,8 +14,9 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use indicatif::{ProgressBar, ProgressStyle};
-use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
+
+use crate::transport::Transport;
 use tokio::sync::{AcquireError, OwnedSemaphorePermit, Semaphore};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
@@ -124,6 +125,9 @@ impl Report {
 #[derive(Debug)]
 struct Shared {
     server: SocketAddr,
+    /// The server as given (`HOST:PORT`), for TLS's server name.
+    server_name: String,
+    tls: Option<crate::tls::ClientTls>,
     /// Bounds a connect, and a write to a server that does not read.
     io_timeout: Duration,
     control: Control,
@@ -144,6 +148,8 @@ pub async fn run(
     let stats = Arc::new(Stats::new());
     let shared = Arc::new(Shared {
         server,
+        server_name: config.server.clone(),
+        tls: config.tls.clone(),
         io_timeout: config.ack_timeout,
         control: control.clone(),
         gate: Arc::new(Semaphore::new(HANDSHAKES_IN_FLIGHT)),
@@ -174,6 +180,7 @@ pub async fn run(
             messages,
             seed: device_seed(run_seed, i),
             start_at: (start + start_offset(i, config.count, config.interval)).into_std(),
+            token: config.auth.as_ref().and_then(|a| a.token(&config.device_name(i)).cloned()),
         };
         let device = Device::new(settings, stats.clone());
         tracker.spawn(DeviceTask::new(device, shared.clone()).run());
@@ -192,7 +199,7 @@ pub async fn run(
 
 /// One device's socket: the stream and the framer that splits what it reads into lines.
 struct Link {
-    stream: TcpStream,
+    stream: Transport,
     framer: LineFramer,
 }
 
@@ -260,7 +267,7 @@ impl DeviceTask {
                 self.acquiring = None;
                 self.permit = permit.ok();
             }
-            ready = readable(&self.link) => {
+            ready = readable(&mut self.link) => {
                 if let Err(e) = ready.and_then(|()| self.read()) {
                     debug!(device = self.dev.name(), error = %e, "connection lost");
                     self.note(format!("connection to {} lost: {e}", self.shared.server));
@@ -275,14 +282,13 @@ impl DeviceTask {
     /// Connects (the permit is held). `false` when the fleet aborts meanwhile.
     async fn connect(&mut self) -> bool {
         let server = self.shared.server;
-        let attempt = tokio::time::timeout(self.shared.io_timeout, TcpStream::connect(server));
+        let attempt = tokio::time::timeout(self.shared.io_timeout, open(&self.shared));
         let result = tokio::select! {
             r = attempt => r,
             () = self.shared.control.abort.cancelled() => return false,
         };
         let why = match result {
             Ok(Ok(stream)) => {
-                let _ = stream.set_nodelay(true);
                 self.dev.on_connected(Instant::now().into_std(), &mut self.out);
                 self.link = Some(Link { stream, framer: LineFramer::new(MAX_LINE, None) });
                 return true;
@@ -299,6 +305,10 @@ impl DeviceTask {
 
     /// Writes what the device has to send; closes the connection if the device wants that.
     async fn transmit(&mut self) {
+        if let Some(why) = self.dev.take_refusal() {
+            debug!(device = self.dev.name(), %why, "the server refused the HELLO");
+            self.note(format!("the server refused {}'s HELLO: {why}", self.dev.name()));
+        }
         let Some(link) = self.link.as_mut() else { return };
         let now = Instant::now().into_std();
         self.dev.handle_timeout(now, crate::clock::unix_ms());
@@ -362,7 +372,17 @@ impl DeviceTask {
     }
 }
 
-async fn readable(link: &Option<Link>) -> io::Result<()> {
+/// Connects to the server, with the TLS handshake when TLS is on.
+async fn open(shared: &Shared) -> io::Result<Transport> {
+    let tcp = TcpStream::connect(shared.server).await?;
+    let _ = tcp.set_nodelay(true);
+    match &shared.tls {
+        None => Ok(Transport::Plain(tcp)),
+        Some(tls) => crate::tls::connect(&tls.connector, &shared.server_name, tcp).await,
+    }
+}
+
+async fn readable(link: &mut Option<Link>) -> io::Result<()> {
     match link {
         Some(l) => l.stream.readable().await,
         None => std::future::pending().await,

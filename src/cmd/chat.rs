@@ -3,13 +3,28 @@
 use std::io::IsTerminal;
 
 use iotchat::client;
-use iotchat::config::{ChatConfig, LoadedProfile};
+use iotchat::config::{self, ChatConfig, LoadedProfile};
 
 use crate::cli::ChatArgs;
 
 pub async fn run(args: ChatArgs) -> anyhow::Result<()> {
     let loaded = LoadedProfile::load(args.profile.as_deref())?;
-    let config = ChatConfig::resolve(args.overrides(), &loaded)?;
+    let mut config = ChatConfig::resolve(args.overrides(), &loaded)?;
+    config.tls = args.tls.resolve()?;
+    if let Some(name) = args.hello.clone() {
+        if !iotchat::protocol::reading::is_valid_name(&name) {
+            let expected = "a device name is 1 to 64 letters, digits, '-', '_', '.' or ':'".to_owned();
+            Err(config::ConfigError::Invalid {
+                origin: config::Origin::Flag("--hello"),
+                value: name.clone(),
+                expected,
+            })?;
+        }
+        // Secrets from the environment or a file, never a flag (a flag shows in `ps`).
+        let env = std::env::var(config::DEVICE_TOKEN_ENV).ok();
+        let auth = config::device_auth(env, args.token_file.as_deref(), [name.clone()])?;
+        config.hello = Some((name.clone(), auth.and_then(|a| a.token(&name).cloned())));
+    }
     let interactive = std::io::stdin().is_terminal();
     // Connection news is for a person at a terminal; in a pipe only errors are shown.
     let mut status = |msg: &str| {

@@ -4,14 +4,19 @@ use std::io::{IsTerminal, Write};
 
 use anyhow::Context;
 use iotchat::client::fake_device::{self, Control, ProgressMode};
-use iotchat::config::{FakeDeviceConfig, FakeDeviceStop, LoadedProfile};
+use iotchat::config::{self, FakeDeviceConfig, FakeDeviceStop, LoadedProfile};
 use tracing::{info, warn};
 
 use crate::cli::FakeDeviceArgs;
 
 pub async fn run(args: FakeDeviceArgs) -> anyhow::Result<()> {
     let loaded = LoadedProfile::load(args.profile.as_deref())?;
-    let config = FakeDeviceConfig::resolve(args.overrides(), &loaded)?;
+    let mut config = FakeDeviceConfig::resolve(args.overrides(), &loaded)?;
+    // Secrets from the environment or a file, never a flag (a flag shows in `ps`).
+    let env = std::env::var(config::DEVICE_TOKEN_ENV).ok();
+    let names = (0..config.count).map(|i| config.device_name(i));
+    config.auth = config::device_auth(env, args.token_file.as_deref(), names)?;
+    config.tls = args.tls.resolve()?;
     let control = Control::default();
     tokio::spawn(watch_signals(control.clone()));
     let progress = if std::io::stderr().is_terminal() { ProgressMode::Bar } else { ProgressMode::Plain };

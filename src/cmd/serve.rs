@@ -21,6 +21,7 @@ const SPARE_FDS: u64 = 64;
 pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     let loaded = LoadedProfile::load(args.profile.as_deref())?;
     let config = ServeConfig::resolve(args.overrides(), &loaded)?;
+    let tls = config.tls.as_ref().map(|f| iotchat::tls::acceptor(&f.cert, &f.key)).transpose()?;
     raise_fd_limit(config.max_clients as u64 + SPARE_FDS);
     let data_dir = config::data_dir(args.data_dir.clone(), &loaded);
     let store = Store::open(&data_dir)?;
@@ -36,6 +37,8 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         max_clients = config.max_clients,
         max_line_bytes = config.limits.max_line_bytes,
         idle_flush = ?config.limits.idle_flush,
+        auth_devices = config.auth.as_ref().map_or(0, |t| t.len()),
+        tls = tls.is_some(),
         "server started; type `help` here for console commands"
     );
 
@@ -60,7 +63,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         None => (None, None),
     };
     tokio::spawn(console::run(registry.clone(), status, tokio::io::stdin(), tokio::io::stdout()));
-    server::run(listener, &config, registry, store.handle(), bridge_events, shutdown).await;
+    server::run(listener, &config, registry, store.handle(), bridge_events, tls, shutdown).await;
     // Commits what is still queued; blocking, so off the async workers.
     tokio::task::spawn_blocking(move || store.close())
         .await

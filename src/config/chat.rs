@@ -26,6 +26,11 @@ pub struct ChatConfig {
     pub retry: bool,
     /// How long to wait for outstanding replies once input has ended.
     pub reply_timeout: Duration,
+    /// TLS to the server (set by the command from --tls/--ca).
+    pub tls: Option<crate::tls::ClientTls>,
+    /// Say `HELLO <name> [<token>]` first on every connection (set by the command from
+    /// --hello, the token from the environment or a file).
+    pub hello: Option<(String, Option<crate::protocol::auth::Token>)>,
 }
 
 impl ChatConfig {
@@ -49,7 +54,13 @@ impl ChatConfig {
             })?,
             None => DEFAULT_REPLY_TIMEOUT,
         };
-        Ok(Self { server, retry: flags.retry || p.chat.retry.unwrap_or(false), reply_timeout })
+        Ok(Self {
+            server,
+            retry: flags.retry || p.chat.retry.unwrap_or(false),
+            reply_timeout,
+            tls: None,
+            hello: None,
+        })
     }
 }
 

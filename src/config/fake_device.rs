@@ -67,6 +67,11 @@ pub struct FakeDeviceConfig {
     /// A reading unacknowledged for this long means the connection is dead: 10 s or five
     /// intervals, whichever is longer.
     pub ack_timeout: Duration,
+    /// Devices' tokens, when the server authenticates them (set by the command, from the
+    /// environment or a file: never a flag).
+    pub auth: Option<super::DeviceAuth>,
+    /// TLS to the server, when it speaks TLS.
+    pub tls: Option<crate::tls::ClientTls>,
 }
 
 impl FakeDeviceConfig {
@@ -111,6 +116,8 @@ impl FakeDeviceConfig {
             name_prefix,
             buffer: to_usize(buffer),
             ack_timeout: MIN_ACK_TIMEOUT.max(interval * 5),
+            auth: None,
+            tls: None,
         })
     }
 

@@ -79,6 +79,12 @@ pub struct ServeSection {
     /// A client whose replies cannot be written for this many ms (it is not reading) is
     /// disconnected; 0 = never.
     pub write_timeout_ms: Option<u64>,
+    /// Device authentication (`HELLO <name> <token>`); off unless tokens are given.
+    #[serde(default)]
+    pub auth: super::security::AuthSection,
+    /// TLS on the device port; off unless a certificate and key are given.
+    #[serde(default)]
+    pub tls: super::security::TlsSection,
 }
 
 /// `[chat]`: the interactive client.

@@ -1,9 +1,12 @@
 //! Validated settings of `iotchat serve`.
 
 use std::net::{SocketAddr, ToSocketAddrs};
+use std::sync::Arc;
 use std::time::Duration;
 
+use super::security::TlsFiles;
 use super::{ConfigError, LoadedProfile, Origin, ranged, to_usize};
+use crate::protocol::auth::Tokens;
 use crate::protocol::session::Limits;
 
 /// Where `serve` listens unless told otherwise: loopback only, like mosquitto 2.
@@ -37,6 +40,12 @@ pub struct ServeOverrides {
     pub idle_timeout_ms: Option<u64>,
     /// `--write-timeout-ms`
     pub write_timeout_ms: Option<u64>,
+    /// `--auth-tokens`
+    pub auth_tokens: Option<std::path::PathBuf>,
+    /// `--tls-cert`
+    pub tls_cert: Option<std::path::PathBuf>,
+    /// `--tls-key`
+    pub tls_key: Option<std::path::PathBuf>,
 }
 
 /// Everything `serve` needs, validated.
@@ -53,6 +62,10 @@ pub struct ServeConfig {
     /// How long a reply may wait to be written before the client counts as not reading and
     /// is disconnected; `None` = never.
     pub write_timeout: Option<Duration>,
+    /// The devices allowed in, when devices must authenticate.
+    pub auth: Option<Arc<Tokens>>,
+    /// TLS certificate and key, when the port speaks TLS.
+    pub tls: Option<TlsFiles>,
 }
 
 impl ServeConfig {
@@ -113,7 +126,11 @@ impl ServeConfig {
             0,
             60_000,
         )?;
+        let auth = super::security::server_tokens(flags.auth_tokens, loaded)?;
+        let tls = super::security::server_tls(flags.tls_cert, flags.tls_key, loaded)?;
         Ok(Self {
+            auth,
+            tls,
             bind,
             max_clients: to_usize(max_clients),
             limits: Limits {

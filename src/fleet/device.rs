@@ -34,6 +34,7 @@ use super::rpc;
 use super::sensor::Sensor;
 use super::stats::{Stats, bump};
 use crate::backoff::Backoff;
+use crate::protocol::auth::Token;
 use crate::protocol::lines;
 
 /// How far the time between two readings may stray from the interval, as a fraction.
@@ -67,6 +68,8 @@ pub struct Settings {
     pub seed: u64,
     /// When to connect and take the first reading (spreads a fleet's start).
     pub start_at: Instant,
+    /// Its token, sent as `HELLO <name> <token>` when the server authenticates devices.
+    pub token: Option<Token>,
 }
 
 /// A reading not yet acknowledged.
@@ -111,6 +114,9 @@ enum Link {
 #[derive(Debug)]
 pub struct Device {
     hello: Box<str>,
+    token: Option<Token>,
+    /// The server's error line in answer to the last HELLO, until the driver takes it.
+    refusal: Option<Box<str>>,
     interval: Duration,
     ack_timeout: Duration,
     buffer: usize,
@@ -147,6 +153,8 @@ impl Device {
         let producing = settings.messages != Some(0);
         Self {
             hello: format!("HELLO {}", settings.name).into_boxed_str(),
+            token: settings.token,
+            refusal: None,
             interval: settings.interval,
             ack_timeout: settings.ack_timeout,
             buffer: settings.buffer.max(1),
@@ -277,7 +285,11 @@ impl Device {
         }
         self.ever_connected = true;
         self.rpc_out.clear();
-        write_line(out, &self.hello);
+        match &self.token {
+            // The echo is `HELLO <NAME>`: the server leaves the token out.
+            Some(token) => write_line(out, &format!("{} {}", self.hello, token.expose())),
+            None => write_line(out, &self.hello),
+        }
         self.in_flight.push_back(InFlight { slot: Slot::Hello, sent_at: now });
     }
 
@@ -308,6 +320,11 @@ impl Device {
         }
     }
 
+    /// The server's error line in answer to a HELLO since the last call, if any.
+    pub fn take_refusal(&mut self) -> Option<Box<str>> {
+        self.refusal.take()
+    }
+
     /// Handles one line from the server (without its LF).
     pub fn on_line(&mut self, line: &[u8], now: Instant) {
         let Ok(text) = std::str::from_utf8(line) else { return self.mismatch() };
@@ -325,8 +342,12 @@ impl Device {
         let is_error = text.starts_with(lines::ERROR);
         match front.slot {
             Slot::Hello if is_ack(text, &self.hello) => self.on_greeted(),
-            // Refused (server full, bad name): the server closes; back off and try again.
-            Slot::Hello if is_error => self.mark_dead(),
+            // Refused (server full, bad name, authentication): the server closes; back off and
+            // try again, and let the driver say why.
+            Slot::Hello if is_error => {
+                self.refusal = Some(text.into());
+                self.mark_dead();
+            }
             Slot::Hello => self.mismatch(),
             Slot::Reading(p) if is_ack(text, &p.line) => {
                 self.buffered -= 1;

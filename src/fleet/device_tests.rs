@@ -26,6 +26,7 @@ fn settings(buffer: usize, messages: Option<u64>, now: Instant) -> Settings {
         messages,
         seed: 7,
         start_at: now,
+        token: None,
     }
 }
 

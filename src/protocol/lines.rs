@@ -23,6 +23,15 @@ pub const KICKED: &str = "disconnected by the server operator";
 /// Notice sent to a connection whose device name a newer connection claimed.
 pub const REPLACED: &str = "a newer connection took this device name; closing this one";
 
+/// Error to a first message that is not `HELLO <name> <token>` when the server authenticates.
+pub const AUTH_REQUIRED: &str = "authentication required: reconnect and send HELLO <name> <token> first";
+/// Error to a HELLO without a token when the server authenticates.
+pub const AUTH_NO_TOKEN: &str =
+    "authentication required: reconnect and send HELLO <name> <token> with this device's token";
+/// Error to a HELLO whose name is unknown or whose token is wrong.
+pub const AUTH_FAILED: &str =
+    "authentication failed: unknown device name or wrong token; check both and reconnect";
+
 /// Appends `error: <text>\n` to `out`.
 pub fn error(out: &mut Vec<u8>, text: &str) {
     push(out, ERROR, text);

@@ -7,6 +7,8 @@
 
 use std::fmt;
 
+use super::auth::Token;
+
 /// One value of a reading.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Value {
@@ -55,8 +57,14 @@ impl Value {
 /// What a device's message means, beyond its echo.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Meaning {
-    /// `HELLO <name>`: the device names itself.
-    Hello(String),
+    /// `HELLO <name> [<token>]`: the device names itself, with its token when the server
+    /// authenticates devices.
+    Hello {
+        /// The device's name.
+        name: String,
+        /// Its shared secret, if it sent one.
+        token: Option<Token>,
+    },
     /// A sensor reading.
     Reading(Reading),
     /// Plain chat, as in milestone 1.
@@ -77,6 +85,12 @@ pub enum ReadingError {
     /// The name after HELLO is unusable.
     #[error("invalid device name {0:?}; use 1 to {MAX_NAME} letters, digits, '-', '_', '.' or ':'")]
     BadName(String),
+    /// A HELLO with more than a name and a token. The words are not echoed: one may be a token.
+    #[error("HELLO takes a device name and, when the server asks for one, a token: HELLO <name> [<token>]")]
+    BadHello,
+    /// The token after the name is unusable (its value is not echoed).
+    #[error("invalid token after the device name; {}", super::auth::BadToken)]
+    BadToken,
     /// A `key=value` list with a part that is not `key=value`.
     #[error(
         "`{0}` is not key=value; a reading is `key=value` pairs separated by spaces, commas or semicolons"
@@ -137,7 +151,7 @@ const RPC: &str = "RPC";
 pub fn classify(text: &str) -> Result<Meaning, ReadingError> {
     let text = text.trim();
     if let Some(rest) = text.strip_prefix(HELLO).filter(|r| r.is_empty() || r.starts_with([' ', '\t'])) {
-        return hello(rest.trim()).map(Meaning::Hello);
+        return hello(rest);
     }
     if let Some(rest) = text.strip_prefix(RPC).filter(|r| r.starts_with([' ', '\t'])) {
         return rpc_answer(rest.trim());
@@ -155,12 +169,23 @@ pub fn classify(text: &str) -> Result<Meaning, ReadingError> {
     Ok(Meaning::Reading(Reading { ts: None, values: vec![("value".to_owned(), value)] }))
 }
 
-fn hello(name: &str) -> Result<String, ReadingError> {
-    let ok_char = |c: char| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | ':');
-    if name.is_empty() || name.len() > MAX_NAME || !name.chars().all(ok_char) {
+fn hello(rest: &str) -> Result<Meaning, ReadingError> {
+    let mut words = rest.split([' ', '\t']).filter(|w| !w.is_empty());
+    let (name, token) = match (words.next(), words.next(), words.next()) {
+        (name, token, None) => (name.unwrap_or(""), token),
+        _ => return Err(ReadingError::BadHello),
+    };
+    if !is_valid_name(name) {
         return Err(ReadingError::BadName(truncate(name, MAX_NAME + 8)));
     }
-    Ok(name.to_owned())
+    let token = token.map(Token::new).transpose().map_err(|_| ReadingError::BadToken)?;
+    Ok(Meaning::Hello { name: name.to_owned(), token })
+}
+
+/// Whether `name` is a device name: 1 to [`MAX_NAME`] of `A-Z a-z 0-9 - _ . :`.
+pub fn is_valid_name(name: &str) -> bool {
+    let ok_char = |c: char| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | ':');
+    !name.is_empty() && name.len() <= MAX_NAME && name.chars().all(ok_char)
 }
 
 fn rpc_answer(rest: &str) -> Result<Meaning, ReadingError> {

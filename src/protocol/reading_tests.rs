@@ -4,6 +4,10 @@ fn reading(ts: Option<i64>, values: &[(&str, Value)]) -> Meaning {
     Meaning::Reading(Reading { ts, values: values.iter().map(|(k, v)| (k.to_string(), v.clone())).collect() })
 }
 
+fn hello(name: &str, token: Option<&str>) -> Meaning {
+    Meaning::Hello { name: name.into(), token: token.map(|t| Token::new(t).expect("valid token")) }
+}
+
 fn text(s: &str) -> Value {
     Value::Text(s.to_owned())
 }
@@ -30,7 +34,9 @@ fn valid_messages() {
         (r#"{"temp":23.5,"hum":41}"#, reading(None, &[("temp", Float(23.5)), ("hum", Int(41))])),
         (r#"{"ok":true,"s":"a b","ts":7}"#, reading(Some(7), &[("ok", Bool(true)), ("s", text("a b"))])),
         ("big=99999999999999999999", reading(None, &[("big", Float(1e20))])),
-        ("HELLO esp-1", Meaning::Hello("esp-1".into())),
+        ("HELLO esp-1", hello("esp-1", None)),
+        ("HELLO esp-1 s3cr3t!", hello("esp-1", Some("s3cr3t!"))),
+        ("HELLO\tesp-1 \t tok ", hello("esp-1", Some("tok"))),
         (
             r#"RPC 7 {"interval":500}"#,
             Meaning::RpcAnswer { id: 7, result: serde_json::json!({"interval": 500}) },
@@ -38,7 +44,7 @@ fn valid_messages() {
         ("RPC 8 true", Meaning::RpcAnswer { id: 8, result: serde_json::json!(true) }),
         ("RPCS", reading(None, &[("value", text("RPCS"))])),
         ("rpc 7 x", Meaning::Chat),
-        ("HELLO  kitchen_2.a:b ", Meaning::Hello("kitchen_2.a:b".into())),
+        ("HELLO  kitchen_2.a:b ", hello("kitchen_2.a:b", None)),
         ("hello there", Meaning::Chat),
         ("HELLOWORLD", reading(None, &[("value", text("HELLOWORLD"))])),
         ("two words", Meaning::Chat),
@@ -57,7 +63,9 @@ fn refused_messages_say_why() {
         ("RPC x {}", "not a request id"),
         ("RPC 7", "RPC <id> <json>"),
         ("RPC 7 {nope", "RPC <id> <json>"),
-        ("HELLO a b", "invalid device name"),
+        ("HELLO a b c", "HELLO <name> [<token>]"),
+        ("HELLO a! tok", "invalid device name"),
+        ("HELLO a tök", "invalid token"),
         ("HELLO bad/name", "invalid device name"),
         ("temp=1 hello", "`hello` is not key=value"),
         ("=5", "invalid key"),

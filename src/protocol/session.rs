@@ -9,6 +9,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use super::auth::{Tokens, Verdict};
 use super::chat::{self, Control};
 use super::framing::{Frame, LineFramer};
 use super::lines;
@@ -61,10 +62,56 @@ pub struct Session {
     last_input: Instant,
 }
 
+/// What authentication decided on a connection, for the log (never holds the token).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AuthEvent {
+    /// The device proved its name.
+    Accepted {
+        /// Its name.
+        name: String,
+    },
+    /// The connection was refused and closes after the error line.
+    Refused {
+        /// Why.
+        why: Refusal,
+        /// The name it claimed, when it sent a well-formed HELLO with a token.
+        name: Option<String>,
+    },
+}
+
+/// Why a connection was not authenticated.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refusal {
+    /// Its first message was not a HELLO (or not a valid one).
+    NoHello,
+    /// Its HELLO had no token.
+    NoToken,
+    /// No device of that name is known.
+    UnknownName,
+    /// The token is not that device's.
+    WrongToken,
+}
+
+impl Refusal {
+    /// The error line's text: what the device must do.
+    pub fn message(self) -> &'static str {
+        match self {
+            Refusal::NoHello => lines::AUTH_REQUIRED,
+            Refusal::NoToken => lines::AUTH_NO_TOKEN,
+            // One text for both, so the server does not tell which names exist.
+            Refusal::UnknownName | Refusal::WrongToken => lines::AUTH_FAILED,
+        }
+    }
+}
+
 /// The message rules, apart from the framer so both can be borrowed at once.
 #[derive(Debug)]
 struct Rules {
     max_line_bytes: usize,
+    /// The devices allowed in, when the server authenticates them.
+    auth: Option<Arc<Tokens>>,
+    authenticated: bool,
+    auth_event: Option<AuthEvent>,
     device: Arc<str>,
     named: bool,
     claimed: Option<String>,
@@ -92,6 +139,9 @@ impl Session {
                 .with_line_timeout(limits.line_timeout),
             rules: Rules {
                 max_line_bytes: limits.max_line_bytes,
+                auth: None,
+                authenticated: true,
+                auth_event: None,
                 device: peer.into(),
                 named: false,
                 claimed: None,
@@ -102,6 +152,24 @@ impl Session {
             idle_timeout: limits.idle_timeout.filter(|d| !d.is_zero()),
             last_input: now,
         }
+    }
+
+    /// Requires `HELLO <name> <token>` matching `tokens` as the first message, when `Some`:
+    /// anything else gets one `error: ` line and closes the connection.
+    pub fn with_auth(mut self, tokens: Option<Arc<Tokens>>) -> Self {
+        self.rules.authenticated = tokens.is_none();
+        self.rules.auth = tokens;
+        self
+    }
+
+    /// Whether the connection was refused for want of authentication (it must close).
+    pub fn is_refused(&self) -> bool {
+        !self.rules.authenticated && self.closing
+    }
+
+    /// What authentication decided since the last call, if anything.
+    pub fn take_auth(&mut self) -> Option<AuthEvent> {
+        self.rules.auth_event.take()
     }
 
     /// Handles bytes received at `now`, appending every reply to `out`.
@@ -175,6 +243,9 @@ impl Session {
 impl Rules {
     fn handle(&mut self, frame: Frame<'_>, out: &mut Vec<u8>, progress: &mut Progress) -> bool {
         progress.messages += 1;
+        if !self.authenticated {
+            return self.authenticate(frame, out, progress);
+        }
         let line = match frame {
             Frame::Line(line) => line,
             Frame::TooLong => {
@@ -185,17 +256,18 @@ impl Rules {
         if let Ok(text) = std::str::from_utf8(line) {
             match reading::classify(text) {
                 Ok(Meaning::Chat) => {}
-                Ok(Meaning::Hello(name)) if self.named => {
+                Ok(Meaning::Hello { name, .. }) if self.named => {
                     let text =
                         format!("this connection is already named {}; reconnect to use {name}", self.device);
                     lines::error(out, &text);
                     return true;
                 }
-                Ok(Meaning::Hello(name)) => {
-                    self.device = name.as_str().into();
-                    self.named = true;
-                    self.claimed = Some(name);
+                Ok(Meaning::Hello { name, token: Some(_) }) => {
+                    // The echo leaves the token out: a secret never travels back.
+                    self.name(name.clone());
+                    return echo_hello(&name, out);
                 }
+                Ok(Meaning::Hello { name, token: None }) => self.name(name),
                 Ok(Meaning::RpcAnswer { id, result }) => {
                     let device = Arc::clone(&self.device);
                     self.rpc_answers.push(RpcAnswer { device, id, result });
@@ -217,6 +289,49 @@ impl Rules {
         }
         true
     }
+}
+
+impl Rules {
+    /// The first message of a connection that must authenticate: a HELLO with the right token
+    /// names the device, anything else gets one error line and closes the connection.
+    fn authenticate(&mut self, frame: Frame<'_>, out: &mut Vec<u8>, progress: &mut Progress) -> bool {
+        let hello = match frame {
+            Frame::Line(line) => std::str::from_utf8(line).ok().map(reading::classify),
+            Frame::TooLong => None,
+        };
+        let refusal = match (hello, &self.auth) {
+            (Some(Ok(Meaning::Hello { name, token: Some(token) })), Some(tokens)) => {
+                match tokens.check(&name, &token) {
+                    Verdict::Accepted => {
+                        self.authenticated = true;
+                        self.auth_event = Some(AuthEvent::Accepted { name: name.clone() });
+                        self.name(name.clone());
+                        return echo_hello(&name, out);
+                    }
+                    Verdict::UnknownName => (Refusal::UnknownName, Some(name)),
+                    Verdict::WrongToken => (Refusal::WrongToken, Some(name)),
+                }
+            }
+            (Some(Ok(Meaning::Hello { token: None, .. })), _) => (Refusal::NoToken, None),
+            _ => (Refusal::NoHello, None),
+        };
+        lines::error(out, refusal.0.message());
+        self.auth_event = Some(AuthEvent::Refused { why: refusal.0, name: refusal.1 });
+        progress.close = true;
+        false
+    }
+
+    fn name(&mut self, name: String) {
+        self.device = name.as_str().into();
+        self.named = true;
+        self.claimed = Some(name);
+    }
+}
+
+/// The echo of `HELLO <name> <token>`: `HELLO <NAME>`, without the token.
+fn echo_hello(name: &str, out: &mut Vec<u8>) -> bool {
+    chat::answer(format!("HELLO {name}").as_bytes(), out);
+    true
 }
 
 #[cfg(test)]

@@ -142,3 +142,93 @@ fn input_pushes_the_idle_timeout_back() {
     s.receive(b"par", t0 + Duration::from_secs(100), &mut out);
     assert_eq!(s.deadline(), Some(t0 + Duration::from_secs(160)));
 }
+
+fn authed(table: &str) -> Session {
+    let tokens = crate::protocol::auth::Tokens::parse(table).expect("valid tokens");
+    session().with_auth(Some(Arc::new(tokens)))
+}
+
+#[test]
+fn a_right_token_names_the_device_and_the_echo_leaves_the_token_out() {
+    let mut s = authed("esp-1 s3cret\n");
+    let (out, p) = run(&mut s, b"HELLO esp-1 s3cret\ntemp=20\n");
+    assert_eq!(out, "HELLO ESP-1\nTEMP=20\n");
+    assert_eq!(p, Progress { messages: 2, close: false, idle: false });
+    assert_eq!(s.take_auth(), Some(AuthEvent::Accepted { name: "esp-1".into() }));
+    assert_eq!(s.take_claim().as_deref(), Some("esp-1"));
+    assert_eq!(&*s.take_readings()[0].device, "esp-1");
+}
+
+#[test]
+fn unauthenticated_first_messages_get_one_error_line_and_close() {
+    use crate::protocol::session::Refusal::*;
+    let long = [b'x'; 100];
+    let cases: &[(&str, &[u8], Refusal, Option<&str>)] = &[
+        ("no HELLO", b"temp=20\nHELLO esp-1 s3cret\n", NoHello, None),
+        ("chat", b"hi there\n", NoHello, None),
+        ("empty line", b"\n", NoHello, None),
+        ("invalid UTF-8", b"\xff\n", NoHello, None),
+        ("over-long line", &long, NoHello, None),
+        ("lower-case hello", b"hello esp-1 s3cret\n", NoHello, None),
+        ("bad name", b"HELLO esp/1 s3cret\n", NoHello, None),
+        ("three words", b"HELLO esp-1 s3cret x\n", NoHello, None),
+        ("no token", b"HELLO esp-1\n", NoToken, None),
+        ("wrong token", b"HELLO esp-1 s3cre\n", WrongToken, Some("esp-1")),
+        ("longer token", b"HELLO esp-1 s3crett\n", WrongToken, Some("esp-1")),
+        ("unknown name", b"HELLO esp-2 s3cret\n", UnknownName, Some("esp-2")),
+    ];
+    for (label, input, why, name) in cases {
+        let mut s = authed("esp-1 s3cret\n");
+        let (out, p) = run(&mut s, input);
+        assert_eq!(out, format!("error: {}\n", why.message()), "{label}");
+        let mut rest = Vec::new();
+        s.finish(&mut rest);
+        assert!(rest.is_empty(), "{label}: nothing after the error line");
+        assert!(p.close, "{label}: the connection closes");
+        let event = AuthEvent::Refused { why: *why, name: name.map(str::to_owned) };
+        assert_eq!(s.take_auth(), Some(event), "{label}");
+        assert!(s.take_readings().is_empty() && s.take_claim().is_none(), "{label}");
+    }
+}
+
+#[test]
+fn unknown_name_and_wrong_token_read_the_same_to_the_client() {
+    assert_eq!(Refusal::UnknownName.message(), Refusal::WrongToken.message());
+    assert!(Refusal::NoHello.message().contains("HELLO <name> <token>"));
+}
+
+#[test]
+fn a_later_hello_cannot_switch_names() {
+    let mut s = authed("esp-1 s3cret\nesp-2 other\n");
+    run(&mut s, b"HELLO esp-1 s3cret\n");
+    s.take_claim();
+    for line in [&b"HELLO esp-2 other\n"[..], b"HELLO esp-2\n", b"HELLO esp-1 s3cret\n"] {
+        let (out, p) = run(&mut s, line);
+        assert!(out.starts_with("error: this connection is already named esp-1"), "{out:?}");
+        assert!(!out.contains("other") && !out.contains("s3cret"), "{out:?} shows a token");
+        assert!(!p.close);
+    }
+    assert_eq!(s.take_claim(), None);
+    let (out, _) = run(&mut s, b"t=1\n");
+    assert_eq!((out.as_str(), &*s.take_readings()[0].device), ("T=1\n", "esp-1"));
+}
+
+#[test]
+fn without_auth_a_token_is_accepted_and_not_echoed() {
+    let mut s = session();
+    let (out, _) = run(&mut s, b"HELLO esp-1 whatever\n");
+    assert_eq!(out, "HELLO ESP-1\n");
+    assert_eq!(s.take_auth(), None, "nothing to log without auth");
+    assert_eq!(s.take_claim().as_deref(), Some("esp-1"));
+}
+
+#[test]
+fn the_first_message_is_judged_byte_by_byte_as_it_arrives() {
+    let mut s = authed("esp-1 s3cret\n");
+    let mut out = Vec::new();
+    for byte in b"HELLO esp-1 s3cret\nt=1\n" {
+        let p = s.receive(std::slice::from_ref(byte), Instant::now(), &mut out);
+        assert!(!p.close);
+    }
+    assert_eq!(out, b"HELLO ESP-1\nT=1\n");
+}

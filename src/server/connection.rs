@@ -18,9 +18,11 @@ use tracing::{debug, info};
 
 use super::registry::{ClientHandle, Push, Registration, Registry, StopReason};
 use crate::bridge::BridgeEvent;
+use crate::protocol::auth::Tokens;
 use crate::protocol::lines;
-use crate::protocol::session::{Limits, Progress, Session};
+use crate::protocol::session::{AuthEvent, Limits, Progress, Session};
 use crate::store::{Row, StoreError, StoreHandle};
+use crate::transport::Transport;
 
 /// Operator pushes a client may have queued before it counts as not keeping up.
 const PUSH_QUEUE: usize = 16;
@@ -45,6 +47,10 @@ pub(crate) struct Shared {
     pub store: StoreHandle,
     /// Devices leaving and RPC answers, for the ThingsBoard bridge (when it runs).
     pub bridge: Option<mpsc::Sender<BridgeEvent>>,
+    /// The devices allowed in, when they must authenticate.
+    pub auth: Option<Arc<Tokens>>,
+    /// TLS on the port, when it is on.
+    pub tls: Option<super::transport::ServerTls>,
 }
 
 /// Why a connection ended, for the log.
@@ -57,6 +63,7 @@ enum Ended {
     Kicked,
     Replaced,
     Shutdown,
+    Unauthenticated,
     StoreFailed(StoreError),
     Failed(io::Error),
 }
@@ -71,6 +78,7 @@ impl std::fmt::Display for Ended {
             Ended::Kicked => f.write_str("kicked by the operator"),
             Ended::Replaced => f.write_str("a newer connection took its name"),
             Ended::Shutdown => f.write_str("server shutting down"),
+            Ended::Unauthenticated => f.write_str("not authenticated"),
             Ended::StoreFailed(e) => write!(f, "readings could not be stored: {e}"),
             Ended::Failed(e) => write!(f, "connection failed: {e}"),
         }
@@ -94,7 +102,7 @@ pub(crate) fn spawn(
 }
 
 async fn run(
-    mut stream: TcpStream,
+    stream: TcpStream,
     peer: SocketAddr,
     registration: Registration,
     mut rx: mpsc::Receiver<Push>,
@@ -102,6 +110,11 @@ async fn run(
     _permit: OwnedSemaphorePermit,
 ) {
     let id = registration.handle().id;
+    let Some(mut stream) = super::transport::open(stream, shared.tls.as_ref(), registration.handle()).await
+    else {
+        registration.remove();
+        return;
+    };
     let ended = serve(&mut stream, &registration, &mut rx, &shared).await;
     if let (Some(bridge), Some(name)) = (&shared.bridge, registration.handle().name()) {
         // A replaced connection's device is still here, on its new connection.
@@ -114,13 +127,14 @@ async fn run(
 }
 
 async fn serve(
-    stream: &mut TcpStream,
+    stream: &mut Transport,
     registration: &Registration,
     rx: &mut mpsc::Receiver<Push>,
     shared: &Shared,
 ) -> Ended {
     let handle = registration.handle();
-    let mut session = Session::new(shared.limits, &handle.peer.to_string(), Instant::now().into_std());
+    let mut session = Session::new(shared.limits, &handle.peer.to_string(), Instant::now().into_std())
+        .with_auth(shared.auth.clone());
     let mut out = Vec::new();
     // Pinned once for the connection's life: a new timer entry per turn of the loop would
     // cost a lock on the timer wheel per message.
@@ -153,9 +167,7 @@ async fn serve(
                     ended = Some(why);
                 }
             },
-            // poll_read_ready, not readable(): it uses the socket's own reader slot instead of
-            // queueing a waiter under a lock on every turn.
-            ready = std::future::poll_fn(|cx| stream.poll_read_ready(cx)) => {
+            ready = stream.readable() => {
                 let read = ready.and_then(|()| read_some(stream, &mut session, &mut out, registration));
                 match read {
                     Ok(Read::Data(p)) if p.close => ended = Some(Ended::CloseSocket),
@@ -192,6 +204,7 @@ async fn serve(
             Err(e) => return Ended::Failed(e),
         }
         if let Some(ended) = ended {
+            let ended = if session.is_refused() { Ended::Unauthenticated } else { ended };
             // Graceful: our FIN follows the last reply. Errors here change nothing.
             let _ = stream.shutdown().await;
             return ended;
@@ -207,6 +220,9 @@ async fn settle(
     shared: &Shared,
     out: &[u8],
 ) -> Result<(), StoreError> {
+    if let Some(event) = session.take_auth() {
+        log_auth(event, registration.handle());
+    }
     if let Some(name) = session.take_claim() {
         let id = registration.handle().id;
         if let Some(replaced) = shared.registry.claim_name(id, &name) {
@@ -254,7 +270,7 @@ enum Read {
 
 /// Reads what the socket has (without waiting) and answers it into `out`.
 fn read_some(
-    stream: &TcpStream,
+    stream: &mut Transport,
     session: &mut Session,
     out: &mut Vec<u8>,
     registration: &Registration,
@@ -281,7 +297,7 @@ thread_local! {
 /// meanwhile, so its memory stays bounded), for at most `timeout`; once the connection is
 /// told to stop, the write gets `STOP_WRITE_GRACE`. Either way it ends with `TimedOut`.
 async fn flush(
-    stream: &mut TcpStream,
+    stream: &mut Transport,
     out: &mut Vec<u8>,
     handle: &ClientHandle,
     timeout: Option<Duration>,
@@ -319,6 +335,18 @@ async fn flush(
         out.clear();
     }
     Ok(())
+}
+
+/// Logs what authentication decided: the device and the peer, never the token.
+fn log_auth(event: AuthEvent, handle: &ClientHandle) {
+    let (client, peer) = (handle.id, handle.peer);
+    match event {
+        AuthEvent::Accepted { name } => info!(client, %peer, device = %name, "device authenticated"),
+        AuthEvent::Refused { why, name } => {
+            let device = name.as_deref().unwrap_or("-");
+            info!(client, %peer, device, reason = ?why, "authentication refused; closing the connection");
+        }
+    }
 }
 
 /// Tells a client over the limit why it is turned away, then closes. Bounded in time: a

@@ -9,6 +9,7 @@ mod command;
 mod connection;
 pub mod console;
 pub mod registry;
+mod transport;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -31,13 +32,15 @@ const KEEPALIVE_INTERVAL: Duration = Duration::from_secs(10);
 
 /// Serves clients on `listener` until `shutdown` is cancelled, then tells every client,
 /// flushes, closes, and returns within `config.shutdown_grace`. Readings go to `store` and
-/// are acknowledged once committed there.
+/// are acknowledged once committed there. With `tls`, each connection's task does its own TLS
+/// handshake (bounded in time) before it is served; the accept loop never waits for one.
 pub async fn run(
     listener: TcpListener,
     config: &ServeConfig,
     registry: Arc<Registry>,
     store: StoreHandle,
     bridge: Option<tokio::sync::mpsc::Sender<crate::bridge::BridgeEvent>>,
+    tls: Option<tokio_rustls::TlsAcceptor>,
     shutdown: CancellationToken,
 ) {
     let shared = Arc::new(Shared {
@@ -47,6 +50,8 @@ pub async fn run(
         shutdown: shutdown.clone(),
         store,
         bridge,
+        auth: config.auth.clone(),
+        tls: tls.map(transport::ServerTls),
     });
     let tracker = TaskTracker::new();
     let places = Arc::new(Semaphore::new(config.max_clients));

@@ -146,6 +146,11 @@ impl Server {
         found
     }
 
+    /// The log lines the waits above passed over (the lines they returned excluded).
+    pub fn log_seen(&self) -> &[String] {
+        &self.log
+    }
+
     /// Asks the console for the client count and returns it.
     pub fn client_count(&mut self) -> usize {
         self.console("clients");

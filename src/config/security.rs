@@ -1,0 +1,168 @@
+//! `[serve.auth]` and `[serve.tls]`: device tokens and the TLS certificate, and a device's own
+//! token for the clients. Secrets come from files or the environment, never from flags (a flag
+//! shows in `ps`), and no error ever echoes one.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use serde::Deserialize;
+
+use super::{ConfigError, LoadedProfile, Origin};
+use crate::protocol::auth::{Token, Tokens};
+use crate::tls::PemFile;
+
+/// The environment variable holding a device's token (`fake-device`, `chat --hello`).
+pub const DEVICE_TOKEN_ENV: &str = "IOTCHAT_DEVICE_TOKEN";
+
+/// `[serve.auth]`: per-device tokens; devices must `HELLO <name> <token>` when set.
+#[derive(Debug, Clone, Default, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct AuthSection {
+    /// A file of `name token` lines (`#` comments), like mosquitto's password file.
+    pub tokens_file: Option<String>,
+    /// Tokens inline, `name = "token"` (a profile with these is a secret itself).
+    pub tokens: Option<BTreeMap<String, String>>,
+}
+
+/// `[serve.tls]`: TLS on the device port.
+#[derive(Debug, Clone, Default, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct TlsSection {
+    /// The certificate chain, PEM.
+    pub cert: Option<String>,
+    /// Its private key, PEM.
+    pub key: Option<String>,
+}
+
+/// Where `serve`'s TLS certificate and key are.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TlsFiles {
+    /// The certificate chain.
+    pub cert: PemFile,
+    /// The private key.
+    pub key: PemFile,
+}
+
+/// The tokens `serve` checks: `--auth-tokens`, else `serve.auth.tokens_file`, plus the inline
+/// `[serve.auth.tokens]`. `None` (auth off) when neither is set.
+pub(crate) fn server_tokens(
+    flag: Option<PathBuf>,
+    loaded: &LoadedProfile,
+) -> Result<Option<Arc<Tokens>>, ConfigError> {
+    let section = &loaded.profile.serve.auth;
+    let from_profile = section.tokens_file.as_ref().map(PathBuf::from);
+    let file = loaded.pick(flag, "--auth-tokens", from_profile, "serve.auth.tokens_file");
+    if file.is_none() && section.tokens.is_none() {
+        return Ok(None);
+    }
+    let mut tokens = match &file {
+        Some((path, origin)) => read_tokens(path, origin.clone())?,
+        None => Tokens::default(),
+    };
+    let origin = || Origin::Profile(loaded.path.clone().unwrap_or_default(), "serve.auth.tokens");
+    for (name, token) in section.tokens.iter().flatten() {
+        if tokens.get(name).is_some() {
+            let expected = "this device also has a token in the tokens file; keep one".to_owned();
+            return Err(ConfigError::Invalid { origin: origin(), value: name.clone(), expected });
+        }
+        tokens.insert(name, token).map_err(|e| ConfigError::Invalid {
+            origin: origin(),
+            value: name.clone(),
+            expected: e.at(0).to_string().trim_start_matches("line 0: ").to_owned(),
+        })?;
+    }
+    if tokens.is_empty() {
+        let (value, origin) = file.map_or((String::new(), origin()), |(p, o)| (p.display().to_string(), o));
+        let expected = "it lists no device, so no device could connect; add `name token` lines".to_owned();
+        return Err(ConfigError::Invalid { origin, value, expected });
+    }
+    Ok(Some(Arc::new(tokens)))
+}
+
+fn read_tokens(path: &Path, origin: Origin) -> Result<Tokens, ConfigError> {
+    let value = path.display().to_string();
+    let text = std::fs::read_to_string(path).map_err(|e| ConfigError::Invalid {
+        origin: origin.clone(),
+        value: value.clone(),
+        expected: format!("cannot read the tokens file ({e}); give a file of `name token` lines"),
+    })?;
+    Tokens::parse(&text).map_err(|e| ConfigError::Invalid {
+        origin,
+        value,
+        expected: format!("{e} (the file holds one `name token` per line; `#` starts a comment)"),
+    })
+}
+
+/// `--tls-cert`/`--tls-key`, else `[serve.tls]`: both or neither.
+pub(crate) fn server_tls(
+    cert: Option<PathBuf>,
+    key: Option<PathBuf>,
+    loaded: &LoadedProfile,
+) -> Result<Option<TlsFiles>, ConfigError> {
+    let p = &loaded.profile.serve.tls;
+    let cert = loaded.pick(cert, "--tls-cert", p.cert.as_ref().map(PathBuf::from), "serve.tls.cert");
+    let key = loaded.pick(key, "--tls-key", p.key.as_ref().map(PathBuf::from), "serve.tls.key");
+    match (cert, key) {
+        (None, None) => Ok(None),
+        (Some((cert, c)), Some((key, k))) => {
+            Ok(Some(TlsFiles { cert: PemFile { path: cert, origin: c }, key: PemFile { path: key, origin: k } }))
+        }
+        (Some((path, origin)), None) | (None, Some((path, origin))) => Err(ConfigError::Invalid {
+            origin,
+            value: path.display().to_string(),
+            expected: "TLS needs both a certificate and its key: give --tls-cert and --tls-key (or serve.tls.cert and serve.tls.key)".into(),
+        }),
+    }
+}
+
+/// Where devices' tokens come from on the client side.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DeviceAuth {
+    /// One token for every device (`$IOTCHAT_DEVICE_TOKEN`).
+    One(Token),
+    /// Each device's own line in a tokens file.
+    PerDevice(Arc<Tokens>),
+}
+
+impl DeviceAuth {
+    /// The token device `name` sends.
+    pub fn token(&self, name: &str) -> Option<&Token> {
+        match self {
+            DeviceAuth::One(token) => Some(token),
+            DeviceAuth::PerDevice(tokens) => tokens.get(name),
+        }
+    }
+}
+
+/// Devices' tokens: `$IOTCHAT_DEVICE_TOKEN` (the value of `env`), else the tokens file `file`
+/// (same format as the server's), which must have a line for every one of `names`. `Ok(None)`
+/// when neither is given: the devices send a plain `HELLO <name>`.
+pub fn device_auth(
+    env: Option<String>,
+    file: Option<&Path>,
+    names: impl IntoIterator<Item = String>,
+) -> Result<Option<DeviceAuth>, ConfigError> {
+    if let Some(text) = env.filter(|t| !t.is_empty()) {
+        let token = Token::new(text.trim()).map_err(|e| ConfigError::Invalid {
+            origin: Origin::Flag(DEVICE_TOKEN_ENV),
+            value: "<hidden>".into(),
+            expected: e.to_string(),
+        })?;
+        return Ok(Some(DeviceAuth::One(token)));
+    }
+    let Some(path) = file else { return Ok(None) };
+    let tokens = read_tokens(path, Origin::Flag("--token-file"))?;
+    if let Some(name) = names.into_iter().find(|n| tokens.get(n).is_none()) {
+        return Err(ConfigError::Invalid {
+            origin: Origin::Flag("--token-file"),
+            value: path.display().to_string(),
+            expected: format!("it has no line for device {name}; add `{name} <token>`"),
+        });
+    }
+    Ok(Some(DeviceAuth::PerDevice(Arc::new(tokens))))
+}
+
+#[cfg(test)]
+#[path = "security_tests.rs"]
+mod tests;
