@@ -30,6 +30,7 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering::Relaxed;
 use std::time::{Duration, Instant};
 
+use super::flight::{Flight, Pending, Slot};
 use super::rpc;
 use super::sensor::Sensor;
 use super::stats::{Stats, bump};
@@ -72,34 +73,6 @@ pub struct Settings {
     pub token: Option<Token>,
 }
 
-/// A reading not yet acknowledged.
-#[derive(Debug)]
-struct Pending {
-    /// Production order, from 1.
-    seq: u64,
-    /// The line, without LF; resends reuse it unchanged.
-    line: Box<str>,
-    /// Written to a server before.
-    written: bool,
-}
-
-/// What a line in flight was.
-#[derive(Debug)]
-enum Slot {
-    Hello,
-    Reading(Pending),
-    /// A reading dropped from the full buffer while in flight: its reply is still to come.
-    Dropped(Box<str>),
-    /// The answer to an RPC request (`RPC <id> <result-json>`).
-    Rpc(Box<str>),
-}
-
-#[derive(Debug)]
-struct InFlight {
-    slot: Slot,
-    sent_at: Instant,
-}
-
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Link {
     /// Not connected; try again at `retry_at`.
@@ -136,11 +109,7 @@ pub struct Device {
     /// Connected before: the next connection is a reconnect.
     ever_connected: bool,
     backoff: Backoff,
-    in_flight: VecDeque<InFlight>,
-    /// Readings to send, oldest first.
-    backlog: VecDeque<Pending>,
-    /// Readings held (in flight or in the backlog), dropped ones excluded.
-    buffered: usize,
+    flight: Flight,
     /// RPC answers to send, oldest first; they die with the connection.
     rpc_out: VecDeque<Box<str>>,
 }
@@ -170,9 +139,7 @@ impl Device {
             link: Link::Down { retry_at: settings.start_at },
             ever_connected: false,
             backoff: Backoff::new(BACKOFF_INITIAL, BACKOFF_MAX),
-            in_flight: VecDeque::new(),
-            backlog: VecDeque::new(),
-            buffered: 0,
+            flight: Flight::default(),
             rpc_out: VecDeque::new(),
         }
     }
@@ -189,7 +156,7 @@ impl Device {
 
     /// Readings produced and neither acknowledged nor dropped.
     pub fn unacked(&self) -> usize {
-        self.buffered
+        self.flight.held()
     }
 
     /// Time between readings, before jitter (changed by the `setInterval` RPC).
@@ -213,11 +180,11 @@ impl Device {
             Link::Down { retry_at } => Some(retry_at),
             Link::Connecting | Link::Up { dead: true, .. } => None,
             Link::Up { dead: false, .. } => {
-                let ack = self.in_flight.front().map(|f| f.sent_at + self.ack_timeout);
-                min_opt(ack, self.hold_until.filter(|_| !self.backlog.is_empty()))
+                let ack = self.flight.oldest_sent_at().map(|at| at + self.ack_timeout);
+                min_opt(ack, self.hold_until.filter(|_| self.flight.has_backlog()))
             }
         };
-        let wind_down = self.wind_down_until.filter(|_| self.buffered > 0);
+        let wind_down = self.wind_down_until.filter(|_| self.flight.held() > 0);
         min_opt(min_opt(self.next_reading_at, wind_down), link)
     }
 
@@ -238,7 +205,7 @@ impl Device {
             self.hold_until = None;
         }
         if let Link::Up { dead: false, greeted } = self.link {
-            let overdue = self.in_flight.front().is_some_and(|f| f.sent_at + self.ack_timeout <= now);
+            let overdue = self.flight.oldest_sent_at().is_some_and(|at| at + self.ack_timeout <= now);
             if overdue {
                 self.link = Link::Up { greeted, dead: true };
             }
@@ -254,7 +221,7 @@ impl Device {
     /// Done: no more readings to take, and none left to deliver (or no time left to).
     pub fn is_finished(&self, now: Instant) -> bool {
         self.next_reading_at.is_none()
-            && (self.buffered == 0 || self.wind_down_until.is_some_and(|t| t <= now))
+            && (self.flight.held() == 0 || self.wind_down_until.is_some_and(|t| t <= now))
     }
 
     /// Whether the driver should connect now.
@@ -290,7 +257,7 @@ impl Device {
             Some(token) => write_line(out, &format!("{} {}", self.hello, token.expose())),
             None => write_line(out, &self.hello),
         }
-        self.in_flight.push_back(InFlight { slot: Slot::Hello, sent_at: now });
+        self.flight.sent(Slot::Hello, now);
     }
 
     /// Writes what may be sent now to `out`: RPC answers, then buffered readings, oldest first,
@@ -303,20 +270,20 @@ impl Device {
         while let Some(line) = self.rpc_out.pop_front() {
             write_line(out, &line);
             bump(&self.stats.rpcs);
-            self.in_flight.push_back(InFlight { slot: Slot::Rpc(line), sent_at: now });
+            self.flight.sent(Slot::Rpc(line), now);
         }
         if self.hold_until.is_some_and(|t| now < t) {
             return;
         }
         // The window counts readings (dropped ones included: their replies are still due).
-        let hello = usize::from(matches!(self.in_flight.front(), Some(InFlight { slot: Slot::Hello, .. })));
-        let window = MAX_IN_FLIGHT.min(self.buffer) + hello + self.rpcs_in_flight();
-        while self.in_flight.len() < window {
-            let Some(mut p) = self.backlog.pop_front() else { break };
+        let hello = usize::from(self.flight.hello_first());
+        let window = MAX_IN_FLIGHT.min(self.buffer) + hello + self.flight.rpcs();
+        while self.flight.in_flight() < window {
+            let Some(mut p) = self.flight.next_unsent() else { break };
             write_line(out, &p.line);
             bump(if p.written { &self.stats.resent } else { &self.stats.sent });
             p.written = true;
-            self.in_flight.push_back(InFlight { slot: Slot::Reading(p), sent_at: now });
+            self.flight.sent(Slot::Reading(p), now);
         }
     }
 
@@ -338,7 +305,7 @@ impl Device {
         if text.starts_with(rpc::PREFIX) {
             return self.on_rpc(text, now);
         }
-        let Some(front) = self.in_flight.pop_front() else { return self.mismatch() };
+        let Some(front) = self.flight.reply_due() else { return self.mismatch() };
         let is_error = text.starts_with(lines::ERROR);
         match front.slot {
             Slot::Hello if is_ack(text, &self.hello) => self.on_greeted(),
@@ -350,12 +317,12 @@ impl Device {
             }
             Slot::Hello => self.mismatch(),
             Slot::Reading(p) if is_ack(text, &p.line) => {
-                self.buffered -= 1;
+                self.flight.acked();
                 bump(&self.stats.acked);
                 self.stats.latency.record(now.saturating_duration_since(front.sent_at));
             }
             Slot::Reading(p) => {
-                self.requeue(p);
+                self.flight.requeue(p);
                 if is_error {
                     bump(&self.stats.server_errors);
                     self.hold_until = Some(now + self.interval);
@@ -392,17 +359,7 @@ impl Device {
             self.stats.connected.fetch_sub(1, Relaxed);
         }
         self.rpc_out.clear();
-        let returning: Vec<Pending> = self
-            .in_flight
-            .drain(..)
-            .filter_map(|f| match f.slot {
-                Slot::Reading(p) => Some(p),
-                Slot::Hello | Slot::Dropped(_) | Slot::Rpc(_) => None,
-            })
-            .collect();
-        for p in returning.into_iter().rev() {
-            self.requeue(p);
-        }
+        self.flight.connection_lost();
         self.hold_until = None;
         self.link = Link::Down { retry_at: now + self.retry_delay() };
     }
@@ -410,7 +367,7 @@ impl Device {
     /// Stops for good: closes the books on the connection and counts what is left unacknowledged.
     pub fn finish(mut self, now: Instant) -> usize {
         self.on_closed(now);
-        let left = self.buffered;
+        let left = self.flight.held();
         self.stats.unacked.fetch_add(left as u64, Relaxed);
         left
     }
@@ -422,45 +379,14 @@ impl Device {
         let line = self.sensor.read(ts).into_boxed_str();
         self.produced += 1;
         bump(&self.stats.produced);
-        if self.buffered >= self.buffer {
-            self.drop_oldest();
+        if self.flight.produced(Pending { seq: self.produced, line, written: false }, self.buffer) {
+            bump(&self.stats.dropped);
         }
-        self.backlog.push_back(Pending { seq: self.produced, line, written: false });
-        self.buffered += 1;
-    }
-
-    /// Makes room for one reading: the oldest one held goes, in flight or not.
-    fn drop_oldest(&mut self) {
-        let in_flight = self.in_flight.iter().position(|f| matches!(f.slot, Slot::Reading(_)));
-        let in_flight_seq = in_flight.and_then(|i| match &self.in_flight[i].slot {
-            Slot::Reading(p) => Some(p.seq),
-            _ => None,
-        });
-        match (in_flight, in_flight_seq, self.backlog.front()) {
-            (Some(i), Some(seq), front) if front.is_none_or(|b| seq < b.seq) => {
-                // Its reply is still to come: keep its place so later replies still line up.
-                let slot = &mut self.in_flight[i].slot;
-                if let Slot::Reading(p) = std::mem::replace(slot, Slot::Hello) {
-                    *slot = Slot::Dropped(p.line);
-                }
-            }
-            _ => {
-                self.backlog.pop_front();
-            }
-        }
-        self.buffered -= 1;
-        bump(&self.stats.dropped);
-    }
-
-    /// Puts a reading back in the backlog, in production order.
-    fn requeue(&mut self, p: Pending) {
-        let at = self.backlog.partition_point(|q| q.seq < p.seq);
-        self.backlog.insert(at, p);
     }
 
     /// A request from the server: queues its answer and applies what it changes.
     fn on_rpc(&mut self, text: &str, now: Instant) {
-        let pending = self.rpc_out.len() + self.rpcs_in_flight();
+        let pending = self.rpc_out.len() + self.flight.rpcs();
         let Some(request) = rpc::parse(text).filter(|_| pending < MAX_RPC_PENDING) else {
             return bump(&self.stats.rpcs_ignored);
         };
@@ -481,10 +407,6 @@ impl Device {
         if self.next_reading_at.is_some() {
             self.next_reading_at = Some(now + self.jittered(interval));
         }
-    }
-
-    fn rpcs_in_flight(&self) -> usize {
-        self.in_flight.iter().filter(|f| matches!(f.slot, Slot::Rpc(_))).count()
     }
 
     fn on_greeted(&mut self) {

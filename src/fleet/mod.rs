@@ -4,6 +4,7 @@
 //! firmware implements the same machine in C++.
 
 pub mod device;
+mod flight;
 pub mod rpc;
 pub mod sensor;
 pub mod stats;
