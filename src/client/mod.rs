@@ -2,4 +2,5 @@
 //! `fake_device`, the driver of simulated ESP8266 sensor nodes.
 
 pub mod chat;
+mod device_task;
 pub mod fake_device;
