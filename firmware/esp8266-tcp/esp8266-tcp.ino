@@ -78,6 +78,8 @@ void loop() {
 // One write per line, so the server's idle window never splits it.
 static void writeLine(const char* line) {
   char buf[iotchat::TcpDevice::kLineMax + 80];
+  static_assert(sizeof buf >= 6 + iotchat::TcpDevice::kNameMax + iotchat::TcpDevice::kTokenMax,
+                "HELLO <name> <token> must fit one write");
   size_t n = strlen(line);
   if (n + 1 > sizeof buf) n = sizeof buf - 1;
   memcpy(buf, line, n);
