@@ -1,6 +1,7 @@
 //! The ESP8266 firmware, built for Linux with the host Arduino shim: the C++ unit tests of
 //! `firmware/lib`, and the M2 sketch (`firmware/esp8266-tcp`) against a real `iotchat serve`
-//! (and, for server-side RPC, against a small echo server that sends `rpc:` lines).
+//! (and, for server-side RPC, against a small echo server that sends `rpc:` lines), with and
+//! without a device token against `serve --auth-tokens`.
 
 mod firmware_support;
 
@@ -17,6 +18,22 @@ fn env(addr: std::net::SocketAddr, name: &str, interval_ms: u32) -> Vec<(&'stati
         ("IOTCHAT_DEVICE_NAME", name.to_string()),
         ("IOTCHAT_INTERVAL_MS", interval_ms.to_string()),
     ]
+}
+
+/// `iotchat serve` that accepts `name` with `token` only (`--auth-tokens FILE`).
+fn auth_server(data: &std::path::Path, name: &str, token: &str) -> Server {
+    let tokens = data.join("tokens.txt");
+    std::fs::write(&tokens, format!("# devices\n{name} {token}\n")).expect("tokens file");
+    Server::start_with("127.0.0.1:0", data, &["--auth-tokens".as_ref(), tokens.as_os_str()])
+}
+
+/// The firmware's serial console never shows its token.
+fn assert_token_never_printed(fw: &Firmware, token: &str) {
+    assert!(
+        !fw.serial.seen.iter().any(|l| l.contains(token)),
+        "the token was printed: {:#?}",
+        fw.serial.seen
+    );
 }
 
 /// Each count from 1 to the highest stored is there exactly once.
@@ -173,4 +190,54 @@ fn rpc_requests_are_answered_and_set_interval_respaces_the_readings() {
     let hellos = server.lines.seen.iter().filter(|l| l.starts_with("HELLO ")).count();
     assert_eq!(hellos, 1, "the device reconnected: {:#?}", server.lines.seen);
     assert!(!fw.serial.seen.iter().any(|l| l.contains("tcp: closed")), "{:#?}", fw.serial.seen);
+}
+
+#[test]
+fn with_its_token_the_device_joins_an_authenticating_server() {
+    let data = tempfile::tempdir().unwrap();
+    let server = auth_server(data.path(), "esp-auth", "G00d-T0ken-42");
+    let mut e = env(server.addr, "esp-auth", 100);
+    e.push(("IOTCHAT_DEVICE_TOKEN", "G00d-T0ken-42".to_string()));
+    let mut fw = Firmware::start(&build("esp8266-tcp"), &e);
+    fw.serial.wait_contains("auth: sending a device token");
+    fw.serial.wait_contains("tcp: greeted as esp-auth");
+    let c = wait_for_counts(data.path(), "esp-auth", "3 readings", |c| c.len() >= 3);
+    assert_exactly_once(&c);
+    let rows = readings(data.path());
+    assert!(rows.iter().all(|r| r.device == "esp-auth"), "stored under its name only: {rows:?}");
+    assert_token_never_printed(&fw, "G00d-T0ken-42");
+}
+
+/// The `retry in N ms` of a `tcp: closed` line.
+fn retry_ms(line: &str) -> u64 {
+    line.rsplit("retry in ")
+        .next()
+        .and_then(|t| t.strip_suffix(" ms"))
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no retry delay in {line}"))
+}
+
+#[test]
+fn a_wrong_token_is_refused_and_retried_with_a_growing_backoff() {
+    let data = tempfile::tempdir().unwrap();
+    let server = auth_server(data.path(), "esp-bad", "the-right-one");
+    let mut e = env(server.addr, "esp-bad", 100);
+    e.push(("IOTCHAT_DEVICE_TOKEN", "Wr0ng-T0ken".to_string()));
+    let mut fw = Firmware::start(&build("esp8266-tcp"), &e);
+    // Four refusals in a row, each the server's own error line, then a close and a wait that
+    // the device announces: the backoff doubles (with jitter of at most half) from 100 ms, so
+    // the announced waits never shrink and the fourth is at least four times the first.
+    let mut waits = Vec::new();
+    for _ in 0..4 {
+        fw.serial.wait_contains(
+            "server: error: authentication failed: unknown device name or wrong token; check both and reconnect",
+        );
+        fw.serial.wait_contains("auth: HELLO refused; check IOTCHAT_DEVICE_NAME and IOTCHAT_DEVICE_TOKEN");
+        waits.push(retry_ms(&fw.serial.wait_contains("tcp: closed")));
+    }
+    assert!(waits.windows(2).all(|w| w[0] <= w[1]), "{waits:?}");
+    assert!(waits[3] >= 4 * waits[0], "{waits:?}");
+    assert!(!fw.serial.seen.iter().any(|l| l.contains("greeted")), "{:#?}", fw.serial.seen);
+    assert!(counts(data.path(), "esp-bad").is_empty(), "nothing stored for a refused device");
+    assert_token_never_printed(&fw, "Wr0ng-T0ken");
 }

@@ -15,6 +15,7 @@ use predicates::str::contains;
 
 const PASSWORD: &str = "pa55-w0rd-SECRET";
 const TOKEN: &str = "tbTOKENsecret42";
+const DEVICE_TOKEN: &str = "dev-T0KEN-secret";
 
 const TCP_PROFILE: &str = r#"
 [serve]
@@ -136,7 +137,7 @@ exit 0
 }
 
 fn no_secrets() -> impl Predicate<str> {
-    contains(PASSWORD).not().and(contains(TOKEN).not())
+    contains(PASSWORD).not().and(contains(TOKEN).not()).and(contains(DEVICE_TOKEN).not())
 }
 
 #[test]
@@ -176,7 +177,8 @@ fn the_tcp_config_h_has_exactly_the_contract_macros() {
          #define IOTCHAT_DEVICE_NAME    \"esp-1\"\n\
          #define IOTCHAT_INTERVAL_MS    1000\n\
          #define IOTCHAT_SERVER_HOST    \"192.168.1.20\"\n\
-         #define IOTCHAT_SERVER_PORT    12000\n"
+         #define IOTCHAT_SERVER_PORT    12000\n\
+         #define IOTCHAT_DEVICE_TOKEN   \"\"\n"
     );
     assert_eq!(
         fs::read_to_string(rig.path().join("seen-config.h")).expect("the build saw config.h"),
@@ -185,6 +187,52 @@ fn the_tcp_config_h_has_exactly_the_contract_macros() {
     let rendered = rig.build("esp8266-tcp").join("esp8266-tcp/config.h");
     assert_eq!(fs::metadata(&rendered).expect("rendered").permissions().mode() & 0o777, 0o600);
     assert!(!rig.firmware().join("esp8266-tcp/config.h").exists(), "never written into the source tree");
+}
+
+/// The line `config.h` gets for the device token.
+fn device_token_line(rig: &Rig) -> String {
+    let header = fs::read_to_string(rig.build("esp8266-tcp").join("esp8266-tcp/config.h")).expect("config.h");
+    header.lines().find(|l| l.contains("IOTCHAT_DEVICE_TOKEN")).expect("a token line").to_owned()
+}
+
+#[test]
+fn the_device_token_from_the_environment_reaches_config_h_only() {
+    let rig = Rig::new(&["arduino-cli", "espflash"]);
+    let out = rig
+        .flash(TCP_PROFILE, &["--dry-run"])
+        .env("IOTCHAT_DEVICE_TOKEN", DEVICE_TOKEN)
+        .output()
+        .expect("runs");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let all = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(no_secrets().eval(&all), "{all}");
+    assert!(all.contains("device token <hidden>"), "the dry run says a token is set: {all}");
+    assert_eq!(device_token_line(&rig), format!("#define IOTCHAT_DEVICE_TOKEN   \"{DEVICE_TOKEN}\""));
+}
+
+#[test]
+fn the_device_token_file_is_read_when_the_environment_has_none() {
+    let rig = Rig::new(&["arduino-cli", "espflash"]);
+    fs::write(rig.path().join("device.token"), format!("{DEVICE_TOKEN}\n")).expect("token file");
+    let profile = format!("{TCP_PROFILE}device_token_file = \"device.token\"\n");
+    rig.flash(&profile, &[]).assert().success().stdout(no_secrets()).stderr(no_secrets());
+    let expected = format!("#define IOTCHAT_DEVICE_TOKEN   \"{DEVICE_TOKEN}\"");
+    assert_eq!(device_token_line(&rig), expected);
+    let seen = fs::read_to_string(rig.path().join("seen-config.h")).expect("the build saw config.h");
+    assert!(seen.contains(&expected), "{seen}");
+}
+
+#[test]
+fn an_empty_device_token_variable_means_no_token() {
+    let rig = Rig::new(&["arduino-cli", "espflash"]);
+    fs::write(rig.path().join("device.token"), DEVICE_TOKEN).expect("token file");
+    let profile = format!("{TCP_PROFILE}device_token_file = \"device.token\"\n");
+    rig.flash(&profile, &["--dry-run"])
+        .env("IOTCHAT_DEVICE_TOKEN", "")
+        .assert()
+        .success()
+        .stderr(contains("no device token"));
+    assert_eq!(device_token_line(&rig), "#define IOTCHAT_DEVICE_TOKEN   \"\"");
 }
 
 #[test]
@@ -354,6 +402,18 @@ fn bad_profiles_and_flags_are_exit_2_naming_the_key() {
     let cases: Vec<(&str, String, &[&str], &[&str])> = vec![
         ("unknown key", with("wifi_sid = \"x\""), &[], &["wifi_sid", "wifi_ssid"]),
         (
+            "device token in profile",
+            with(&format!("device_token = \"{DEVICE_TOKEN}\"")),
+            &[],
+            &["firmware.device_token", "IOTCHAT_DEVICE_TOKEN", "device_token_file"],
+        ),
+        (
+            "unreadable device token file",
+            with("device_token_file = \"no-such.token\""),
+            &[],
+            &["firmware.device_token_file", "no-such.token", "cannot read"],
+        ),
+        (
             "password in profile",
             with(&format!("wifi_password = \"{PASSWORD}\"")),
             &[],
@@ -411,6 +471,13 @@ fn missing_and_malformed_secrets_are_named_but_never_shown() {
         .assert()
         .code(2)
         .stderr(contains("IOTCHAT_TB_TOKEN").and(contains("tb_token_file")));
+    for bad in ["two words-SECRET", &"x".repeat(65)] {
+        rig.flash(TCP_PROFILE, &[]).env("IOTCHAT_DEVICE_TOKEN", bad).assert().code(2).stderr(
+            contains("IOTCHAT_DEVICE_TOKEN = \"<hidden>\"")
+                .and(contains(bad).not())
+                .and(contains("SECRET").not()),
+        );
+    }
     let bad = "has\na-newline-SECRET";
     rig.flash(TCP_PROFILE, &[]).env("IOTCHAT_WIFI_PASSWORD", bad).assert().code(2).stderr(
         contains("IOTCHAT_WIFI_PASSWORD = \"<hidden>\"")
@@ -424,13 +491,18 @@ fn the_rendered_values_survive_a_real_cpp_compiler() {
     let rig = Rig::new(&["arduino-cli", "espflash"]);
     let (ssid, password) = ("Café \"5G\" ??=", r#"p"w\d??/é1x"#);
     let profile = TCP_PROFILE.replace("\"my-wifi\"", &format!("'{ssid}'"));
-    rig.flash(&profile, &["--dry-run"]).env("IOTCHAT_WIFI_PASSWORD", password).assert().success();
+    let token = r#"t"o\k??/x"#;
+    rig.flash(&profile, &["--dry-run"])
+        .env("IOTCHAT_WIFI_PASSWORD", password)
+        .env("IOTCHAT_DEVICE_TOKEN", token)
+        .assert()
+        .success();
     let dir = rig.build("esp8266-tcp").join("esp8266-tcp");
     fs::write(
         dir.join("main.cpp"),
-        "#include <cstdio>\n#include \"config.h\"\nint main() {\n  std::printf(\"%s\\n%s\\n%s\\n%d\\n%s\\n%d\\n\", \
+        "#include <cstdio>\n#include \"config.h\"\nint main() {\n  std::printf(\"%s\\n%s\\n%s\\n%d\\n%s\\n%d\\n%s\\n\", \
          IOTCHAT_WIFI_SSID, IOTCHAT_WIFI_PASSWORD, IOTCHAT_DEVICE_NAME, (int)IOTCHAT_INTERVAL_MS, \
-         IOTCHAT_SERVER_HOST, (int)IOTCHAT_SERVER_PORT);\n}\n",
+         IOTCHAT_SERVER_HOST, (int)IOTCHAT_SERVER_PORT, IOTCHAT_DEVICE_TOKEN);\n}\n",
     )
     .expect("main.cpp");
     // -std=c++11 turns trigraphs on, so an unescaped `??=` or `??/` would change the value.
@@ -443,6 +515,6 @@ fn the_rendered_values_survive_a_real_cpp_compiler() {
         .expect("a C++ compiler (c++) is installed");
     assert!(built.success());
     let out = std::process::Command::new(&exe).output().expect("runs");
-    let expected = format!("{ssid}\n{password}\nesp-1\n1000\n192.168.1.20\n12000\n");
+    let expected = format!("{ssid}\n{password}\nesp-1\n1000\n192.168.1.20\n12000\n{token}\n");
     assert_eq!(String::from_utf8(out.stdout).expect("utf-8"), expected);
 }

@@ -1,4 +1,6 @@
-// iotchat M2 device: joins Wi-Fi, connects to `iotchat serve`, says HELLO <name>, sends an
+// iotchat M2 device: joins Wi-Fi, connects to `iotchat serve`, says HELLO <name> (with its
+// token, IOTCHAT_DEVICE_TOKEN, when set: `serve --auth-tokens` wants it; the token is never
+// printed on the serial console), sends an
 // analog reading every interval as `adc=.. temp=.. count=.. ts=..`, and resends what the
 // server has not acknowledged after a reconnect. Lines typed on the serial console are sent as
 // chat; one containing CLOSE SOCKET closes the connection until the next reading. Answers the
@@ -6,14 +8,18 @@
 // which drives the on-board LED (LED_BUILTIN, lit when low).
 //
 // Thin glue: the rules live in firmware/lib (iotchat_tcp_device.h, iotchat_rpc.h). No heap use
-// after boot. Static RAM (besides the core's): TcpDevice ~3.4 KB (32 unacked readings x 80-byte
-// lines, a 16-entry in-flight FIFO, the HELLO line, a 128-byte RPC answer line), server line
-// buffer 160 B, console line 128 B; stack peak in loop() ~1 KB (parsing RPC params nested 8
-// deep; ~0.3 KB otherwise). About 3.8 KB of the ESP8266's ~50 KB free heap/RAM.
+// after boot. Static RAM (besides the core's): TcpDevice ~3.5 KB (32 unacked readings x 80-byte
+// lines, a 16-entry in-flight FIFO, the HELLO lines with and without the token, a 128-byte RPC
+// answer line), server line buffer 160 B, console line 128 B; stack peak in loop() ~1 KB
+// (parsing RPC params nested 8 deep; ~0.3 KB otherwise). About 3.9 KB of the ESP8266's ~50 KB
+// free heap/RAM.
 #include <ESP8266WiFi.h>
 #include <time.h>
 
 #include "config.h"
+#ifndef IOTCHAT_DEVICE_TOKEN  // a config.h written before tokens existed: no authentication
+#define IOTCHAT_DEVICE_TOKEN ""
+#endif
 #include <iotchat_line_reader.h>
 #include <iotchat_sample.h>
 #include <iotchat_tcp_device.h>
@@ -22,7 +28,8 @@ static const uint32_t kLoopDelayMs = 2;      // yields to the Wi-Fi stack; far b
 static const size_t kRxPerLoop = 512;        // bytes handled per loop, so serial stays live
 
 static WiFiClient client;
-static iotchat::TcpDevice device(IOTCHAT_DEVICE_NAME, IOTCHAT_INTERVAL_MS, 0x1ce1u, millis());
+static iotchat::TcpDevice device(IOTCHAT_DEVICE_NAME, IOTCHAT_INTERVAL_MS, 0x1ce1u, millis(),
+                                 IOTCHAT_DEVICE_TOKEN);
 static iotchat::LineReader<160> serverLines;
 static iotchat::LineReader<128> consoleLines;
 static iotchat::WallClock wallClock;
@@ -45,6 +52,11 @@ void setup() {
   Serial.println();
   Serial.print("iotchat esp8266-tcp: device ");
   Serial.println(device.name());
+  if (device.tokenRejected())
+    Serial.println("auth: IOTCHAT_DEVICE_TOKEN is not 1 to 64 printable ASCII characters without "
+                   "spaces; not sending it (fix config.h)");
+  else
+    Serial.println(device.hasToken() ? "auth: sending a device token" : "auth: no device token");
   pinMode(LED_BUILTIN, OUTPUT);
   applyLed();
   WiFi.mode(WIFI_STA);
@@ -66,6 +78,8 @@ void loop() {
 // One write per line, so the server's idle window never splits it.
 static void writeLine(const char* line) {
   char buf[iotchat::TcpDevice::kLineMax + 80];
+  static_assert(sizeof buf >= 6 + iotchat::TcpDevice::kNameMax + iotchat::TcpDevice::kTokenMax,
+                "HELLO <name> <token> must fit one write");
   size_t n = strlen(line);
   if (n + 1 > sizeof buf) n = sizeof buf - 1;
   memcpy(buf, line, n);
@@ -155,6 +169,11 @@ static void handleServerLine(const char* line, size_t len, uint32_t now) {
     case iotchat::TcpDevice::EV_RPC_IGNORED:
       Serial.printf("rpc: ignored %.*s\r\n", (int)len, line);
       break;
+    case iotchat::TcpDevice::EV_REFUSED:
+      Serial.printf("server: %.*s\r\n", (int)len, line);
+      if (!device.isGreeted() && len >= 21 && memcmp(line, "error: authentication", 21) == 0)
+        Serial.println("auth: HELLO refused; check IOTCHAT_DEVICE_NAME and IOTCHAT_DEVICE_TOKEN");
+      break;
     default:
       Serial.printf("server: %.*s\r\n", (int)len, line);
       break;
@@ -177,8 +196,9 @@ static void closeConnection(uint32_t now, const char* why) {
   client.stop();
   device.onClosed(now);
   const iotchat::TcpDevice::Stats& s = device.stats();
-  Serial.printf("tcp: closed (%s); acked %lu, unacked %u, dropped %lu\r\n", why,
-                (unsigned long)s.acked, (unsigned)device.unacked(), (unsigned long)s.dropped);
+  Serial.printf("tcp: closed (%s); acked %lu, unacked %u, dropped %lu; retry in %lu ms\r\n", why,
+                (unsigned long)s.acked, (unsigned)device.unacked(), (unsigned long)s.dropped,
+                (unsigned long)device.retryIn(now));
 }
 
 static void serviceConsole(uint32_t now) {

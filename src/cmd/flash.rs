@@ -22,7 +22,8 @@ Renders config.h from the profile's [firmware] section into target/flash/<sketch
 firmware/), builds it with `arduino-cli compile`, and writes the image at 0x0 with
 `espflash write-bin` (espflash 2.x) or `esptool.py write_flash`. The Wi-Fi password comes from
 $IOTCHAT_WIFI_PASSWORD (or firmware.wifi_password_file), the ThingsBoard token from
-$IOTCHAT_TB_TOKEN (or firmware.tb_token_file); neither is ever printed.
+$IOTCHAT_TB_TOKEN (or firmware.tb_token_file), the M2 device token (for `serve --auth-tokens`;
+optional) from $IOTCHAT_DEVICE_TOKEN (or firmware.device_token_file); none is ever printed.
 
 Exit codes: 0 written (or, with --dry-run, printed), 1 a tool is missing or failed,
 2 usage or configuration error.";
@@ -227,7 +228,10 @@ fn invalid(flag: &'static str, value: &str, expected: &str) -> ConfigError {
 /// The settings going into config.h, secrets shown as `<hidden>`.
 fn summary(c: &FirmwareConfig) -> String {
     let target = match &c.target {
-        Target::Tcp { host, port } => format!("server {host}:{port}"),
+        Target::Tcp { host, port, token } => {
+            let token = if token.is_some() { "device token <hidden>" } else { "no device token" };
+            format!("server {host}:{port}, {token}")
+        }
         Target::Thingsboard { host, port, .. } => format!("thingsboard {host}:{port}, token <hidden>"),
     };
     format!(
@@ -242,7 +246,8 @@ fn summary(c: &FirmwareConfig) -> String {
 
 fn hidden_note(c: &FirmwareConfig) -> &'static str {
     match c.target {
-        Target::Tcp { .. } => "Wi-Fi password <hidden>",
+        Target::Tcp { token: None, .. } => "Wi-Fi password <hidden>",
+        Target::Tcp { token: Some(_), .. } => "Wi-Fi password and device token <hidden>",
         Target::Thingsboard { .. } => "Wi-Fi password and ThingsBoard token <hidden>",
     }
 }

@@ -1,25 +1,21 @@
 //! `[firmware]`: what `iotchat flash` renders into the firmware's `config.h`, merged with the
 //! flags of `flash` and the secrets from the environment into a validated [`FirmwareConfig`].
 //!
-//! Secrets (the Wi-Fi password, the ThingsBoard token) never come from the profile itself,
-//! which gets committed: they come from an environment variable or from a file the profile
-//! names, and no error message ever shows them.
+//! Secrets (the Wi-Fi password, the ThingsBoard token, the device token) are read by
+//! [`super::firmware_secrets`], never from the profile itself.
 
 use std::ffi::OsString;
-use std::fmt;
 use std::path::PathBuf;
 
 use serde::Deserialize;
 
+use super::firmware_secrets::{self, DEVICE_TOKEN, Secrets, TB_TOKEN, WIFI_PASSWORD, check_text};
+pub use super::firmware_secrets::{DEVICE_TOKEN_ENV, PASSWORD_ENV, Refused, Secret, TOKEN_ENV};
 use super::{ConfigError, LoadedProfile, Origin, parse_duration};
 use crate::protocol::reading::MAX_NAME;
 
 /// The board when neither `--board` nor `firmware.board` names one: a NodeMCU 1.0 (ESP-12E).
 pub const DEFAULT_BOARD: &str = "esp8266:esp8266:nodemcuv2";
-/// The environment variable holding the Wi-Fi password.
-pub const PASSWORD_ENV: &str = "IOTCHAT_WIFI_PASSWORD";
-/// The environment variable holding the ThingsBoard device access token.
-pub const TOKEN_ENV: &str = "IOTCHAT_TB_TOKEN";
 const DEFAULT_INTERVAL_MS: u32 = 1000;
 const DEFAULT_TB_PORT: u16 = 1883;
 /// Longest SSID, in bytes (802.11).
@@ -44,6 +40,9 @@ pub struct FirmwareSection {
     pub interval: Option<String>,
     /// `HOST:PORT` of `iotchat serve` as the device reaches it (this machine's LAN address).
     pub server: Option<String>,
+    /// A file holding the device's token alone (for `serve --auth-tokens`), used when
+    /// `IOTCHAT_DEVICE_TOKEN` is not set; neither set means no token.
+    pub device_token_file: Option<String>,
     /// ThingsBoard host the device publishes to over MQTT.
     pub tb_host: Option<String>,
     /// ThingsBoard MQTT port (default 1883).
@@ -54,16 +53,8 @@ pub struct FirmwareSection {
     pub wifi_password: Option<Refused>,
     /// Not allowed: accepted by the parser only to refuse it without echoing the secret.
     pub tb_token: Option<Refused>,
-}
-
-/// A key whose value is read and thrown away (a secret put where it must not be).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct Refused;
-
-impl<'de> Deserialize<'de> for Refused {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        serde::de::IgnoredAny::deserialize(d).map(|_| Refused)
-    }
+    /// Not allowed: accepted by the parser only to refuse it without echoing the secret.
+    pub device_token: Option<Refused>,
 }
 
 /// The firmware sketches under `firmware/`.
@@ -90,23 +81,6 @@ impl Sketch {
     }
 }
 
-/// A value that must not be shown: `Debug` prints `<hidden>`.
-#[derive(Clone, PartialEq, Eq)]
-pub struct Secret(String);
-
-impl Secret {
-    /// The value itself, for `config.h` only.
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Debug for Secret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("<hidden>")
-    }
-}
-
 /// Settings given on the command line; each overrides the profile.
 #[derive(Debug, Clone, Default)]
 pub struct FirmwareOverrides {
@@ -127,6 +101,9 @@ pub enum Target {
         host: String,
         /// TCP port.
         port: u16,
+        /// The device's token for `HELLO <name> <token>`; `None` for a server without
+        /// authentication.
+        token: Option<Secret>,
     },
     /// ThingsBoard's MQTT API.
     Thingsboard {
@@ -171,11 +148,15 @@ impl FirmwareConfig {
     ) -> Result<Self, ConfigError> {
         let f = &loaded.profile.firmware;
         let r = Resolver { loaded, env };
-        if f.wifi_password.is_some() {
-            return Err(r.secret_in_profile("firmware.wifi_password", PASSWORD_ENV, "wifi_password_file"));
-        }
-        if f.tb_token.is_some() {
-            return Err(r.secret_in_profile("firmware.tb_token", TOKEN_ENV, "tb_token_file"));
+        let secrets = r.secrets();
+        for (set, key, spec) in [
+            (f.wifi_password.is_some(), "firmware.wifi_password", &WIFI_PASSWORD),
+            (f.tb_token.is_some(), "firmware.tb_token", &TB_TOKEN),
+            (f.device_token.is_some(), "firmware.device_token", &DEVICE_TOKEN),
+        ] {
+            if set {
+                return Err(secrets.in_profile(key, spec));
+            }
         }
         let sketch = match loaded.pick(
             flags.sketch.map(|s| s.name().to_owned()),
@@ -201,12 +182,7 @@ impl FirmwareConfig {
         )?;
         check_text(&wifi_ssid, 1, MAX_SSID)
             .map_err(|e| r.invalid("firmware.wifi_ssid", &wifi_ssid, format!("it {e}")))?;
-        let wifi_password = r.secret(
-            PASSWORD_ENV,
-            f.wifi_password_file.as_deref(),
-            "firmware.wifi_password_file",
-            check_password,
-        )?;
+        let wifi_password = secrets.required(&WIFI_PASSWORD, f.wifi_password_file.as_deref())?;
         let device_name = match loaded.pick(
             flags.device_name,
             "--device-name",
@@ -243,6 +219,10 @@ impl Resolver<'_> {
         self.loaded.path.clone().unwrap_or_else(|| PathBuf::from("profile"))
     }
 
+    fn secrets(&self) -> Secrets<'_> {
+        Secrets { path: self.path(), env: self.env }
+    }
+
     fn missing(&self, key: &str, how: &str) -> ConfigError {
         ConfigError::Parse { path: self.path(), message: format!("[firmware] {key} is not set; {how}") }
     }
@@ -253,52 +233,6 @@ impl Resolver<'_> {
 
     fn required(&self, value: Option<String>, key: &str, how: &str) -> Result<String, ConfigError> {
         value.ok_or_else(|| self.missing(key, how))
-    }
-
-    fn secret_in_profile(&self, key: &'static str, env: &str, file_key: &str) -> ConfigError {
-        ConfigError::Invalid {
-            origin: Origin::Profile(self.path(), key),
-            value: "<hidden>".into(),
-            expected: format!(
-                "secrets stay out of profiles, which get committed: remove it, then export {env}=... \
-                 or write it alone in a file (chmod 600) and set {file_key} = \"PATH\""
-            ),
-        }
-    }
-
-    /// A secret from `env`, else from the file named by `file_key`. Errors never show it.
-    fn secret(
-        &self,
-        env: &'static str,
-        file: Option<&str>,
-        file_key: &'static str,
-        check: fn(&str) -> Result<(), String>,
-    ) -> Result<Secret, ConfigError> {
-        let hidden = |origin, expected| ConfigError::Invalid { origin, value: "<hidden>".into(), expected };
-        if let Some(raw) = (self.env)(env) {
-            let value =
-                raw.into_string().map_err(|_| hidden(Origin::Flag(env), "it is not valid UTF-8".into()))?;
-            check(&value).map_err(|e| hidden(Origin::Flag(env), format!("its value {e}")))?;
-            return Ok(Secret(value));
-        }
-        let Some(file) = file else {
-            let short = file_key.trim_start_matches("firmware.");
-            let message = format!(
-                "neither {env} (in the environment) nor [firmware] {short} is set; export {env}=... before \
-                 running flash, or write the secret alone in a file (chmod 600) and set {short} = \"PATH\""
-            );
-            return Err(ConfigError::Parse { path: self.path(), message });
-        };
-        let text = std::fs::read_to_string(file).map_err(|e| {
-            self.invalid(
-                file_key,
-                file,
-                format!("cannot read it: {e}; the path is relative to the current directory"),
-            )
-        })?;
-        let value = text.strip_suffix('\n').map(|t| t.strip_suffix('\r').unwrap_or(t)).unwrap_or(&text);
-        check(value).map_err(|e| self.invalid(file_key, file, format!("the file's content {e}")))?;
-        Ok(Secret(value.to_owned()))
     }
 
     fn tcp_target(&self) -> Result<Target, ConfigError> {
@@ -318,7 +252,8 @@ impl Resolver<'_> {
         );
         let text = self.required(f.server.clone(), "server", &how)?;
         let (host, port) = split_host_port(&text).map_err(|e| self.invalid("firmware.server", &text, e))?;
-        Ok(Target::Tcp { host, port })
+        let token = self.secrets().optional(&DEVICE_TOKEN, f.device_token_file.as_deref())?;
+        Ok(Target::Tcp { host, port, token: firmware_secrets::non_empty(token) })
     }
 
     fn thingsboard_target(&self) -> Result<Target, ConfigError> {
@@ -339,42 +274,9 @@ impl Resolver<'_> {
             })?,
             None => DEFAULT_TB_PORT,
         };
-        let token =
-            self.secret(TOKEN_ENV, f.tb_token_file.as_deref(), "firmware.tb_token_file", check_token)?;
+        let token = self.secrets().required(&TB_TOKEN, f.tb_token_file.as_deref())?;
         Ok(Target::Thingsboard { host, port, token })
     }
-}
-
-/// Refuses control characters (they have no business in `config.h`) and checks the length.
-fn check_text(text: &str, min: usize, max: usize) -> Result<(), String> {
-    if let Some(c) = text.chars().find(|c| c.is_control()) {
-        return Err(format!("contains the control character U+{:04X}; remove it", c as u32));
-    }
-    if text.len() < min || text.len() > max {
-        return Err(format!("has {} bytes; {min} to {max} are allowed", text.len()));
-    }
-    Ok(())
-}
-
-fn check_password(text: &str) -> Result<(), String> {
-    check_text(text, 0, 64)?;
-    let hex_key = text.len() == 64 && text.chars().all(|c| c.is_ascii_hexdigit());
-    if text.is_empty() || (8..=63).contains(&text.len()) || hex_key {
-        Ok(())
-    } else {
-        Err(format!(
-            "has {} bytes; a WPA password has 8 to 63 (or is 64 hex digits); set it empty only for an open network",
-            text.len()
-        ))
-    }
-}
-
-fn check_token(text: &str) -> Result<(), String> {
-    check_text(text, 1, 256)?;
-    if text.contains(char::is_whitespace) {
-        return Err("contains whitespace; copy the access token from the device's page in ThingsBoard".into());
-    }
-    Ok(())
 }
 
 fn check_board(fqbn: String, origin: Origin) -> Result<String, ConfigError> {
@@ -461,7 +363,7 @@ mod tests {
         let c = FirmwareConfig::resolve(FirmwareOverrides::default(), &loaded(TCP), &env_with_password)
             .expect("ok");
         assert_eq!((c.sketch, c.board.as_str(), c.interval_ms), (Sketch::Tcp, DEFAULT_BOARD, 1000));
-        assert_eq!(c.target, Target::Tcp { host: "10.0.0.2".into(), port: 12000 });
+        assert_eq!(c.target, Target::Tcp { host: "10.0.0.2".into(), port: 12000, token: None });
         assert_eq!(format!("{:?}", c.wifi_password), "<hidden>");
     }
 
@@ -488,16 +390,6 @@ mod tests {
                 .expect_err(sketch);
             assert!(err.to_string().contains(needle), "{err}");
         }
-    }
-
-    #[test]
-    fn passwords_follow_the_wpa_rules() {
-        for (pw, ok) in [("", true), ("1234567", false), ("12345678", true), (&"a".repeat(63), true)] {
-            assert_eq!(check_password(pw).is_ok(), ok, "{pw:?}");
-        }
-        assert!(check_password(&"ab".repeat(32)).is_ok(), "64 hex digits are a raw key");
-        assert!(check_password(&"xy".repeat(32)).is_err());
-        assert!(check_password("tab\there1").is_err());
     }
 
     #[test]

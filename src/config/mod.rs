@@ -6,6 +6,7 @@ mod chat;
 pub mod check;
 mod fake_device;
 pub mod firmware;
+mod firmware_secrets;
 mod profile;
 pub mod security;
 mod serve;

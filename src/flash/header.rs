@@ -16,9 +16,11 @@ pub fn render(config: &FirmwareConfig) -> String {
     line("IOTCHAT_DEVICE_NAME", c_string(&config.device_name));
     line("IOTCHAT_INTERVAL_MS", config.interval_ms.to_string());
     match &config.target {
-        Target::Tcp { host, port } => {
+        Target::Tcp { host, port, token } => {
             line("IOTCHAT_SERVER_HOST", c_string(host));
             line("IOTCHAT_SERVER_PORT", port.to_string());
+            // Always defined: "" tells the sketch to send HELLO without a token.
+            line("IOTCHAT_DEVICE_TOKEN", c_string(token.as_ref().map_or("", |t| t.expose())));
         }
         Target::Thingsboard { host, port, token } => {
             line("IOTCHAT_TB_HOST", c_string(host));

@@ -111,9 +111,15 @@ pub struct Server {
 impl Server {
     /// Starts `iotchat serve --bind BIND --data-dir DIR` and waits for `listening on ADDR`.
     pub fn start(bind: &str, data_dir: &Path) -> Server {
+        Server::start_with(bind, data_dir, &[])
+    }
+
+    /// [`Server::start`] with more `serve` arguments (e.g. `--auth-tokens FILE`).
+    pub fn start_with(bind: &str, data_dir: &Path, args: &[&std::ffi::OsStr]) -> Server {
         let mut child = Command::new(assert_cmd::cargo::cargo_bin("iotchat"))
             .args(["serve", "--bind", bind, "--data-dir"])
             .arg(data_dir)
+            .args(args)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::null())

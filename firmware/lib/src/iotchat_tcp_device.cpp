@@ -41,8 +41,20 @@ bool containsCloseSocket(const char* text) {
   return false;
 }
 
-TcpDevice::TcpDevice(const char* name, uint32_t interval_ms, uint32_t seed, uint32_t now)
-    : interval_ms_(interval_ms ? interval_ms : 1),
+// What the server accepts as a token (src/protocol/auth.rs), within the device's 64 bytes.
+static bool validToken(const char* token) {
+  size_t n = strlen(token);
+  if (n == 0 || n > TcpDevice::kTokenMax - 1) return false;
+  for (size_t i = 0; i < n; i++)
+    if (token[i] < 0x21 || token[i] > 0x7e) return false;
+  return true;
+}
+
+TcpDevice::TcpDevice(const char* name, uint32_t interval_ms, uint32_t seed, uint32_t now,
+                     const char* token)
+    : has_token_(false),
+      token_rejected_(false),
+      interval_ms_(interval_ms ? interval_ms : 1),
       rng_(seed),
       backoff_(kBackoffInitialMs, kBackoffMaxMs),
       stats_(),
@@ -68,6 +80,17 @@ TcpDevice::TcpDevice(const char* name, uint32_t interval_ms, uint32_t seed, uint
   if (n > kNameMax - 1) n = kNameMax - 1;
   memcpy(hello_ + 6, name, n);
   hello_[6 + n] = '\0';
+  greeting_[0] = '\0';
+  if (!token || !*token) return;
+  if (!validToken(token)) {
+    token_rejected_ = true;
+    return;
+  }
+  size_t t = strlen(token);
+  memcpy(greeting_, hello_, 6 + n);
+  greeting_[6 + n] = ' ';
+  memcpy(greeting_ + 6 + n + 1, token, t + 1);
+  has_token_ = true;
 }
 
 uint32_t TcpDevice::jittered(uint32_t ms) {
@@ -181,7 +204,7 @@ const char* TcpDevice::onConnected(uint32_t now) {
   ever_connected_ = true;
   fifo_head_ = fifo_len_ = 0;
   push(K_HELLO, 0, 0, now);
-  return hello_;
+  return has_token_ ? greeting_ : hello_;
 }
 
 const char* TcpDevice::nextLine(uint32_t now) {

@@ -3,7 +3,10 @@
 // reads, and tells it when the connection opened or ended. No sockets, no clock, no heap.
 //
 // Rules (the device contract, as in device.rs):
-// - On connecting, send `HELLO <name>`; its echo means the server knows us.
+// - On connecting, send `HELLO <name>`, or `HELLO <name> <token>` when the device has a token
+//   (a server with --auth-tokens wants it first); the echo is `HELLO <NAME>` either way (the
+//   server never sends the token back), and it means the server knows us. An `error: ` in its
+//   place (wrong token, server full) is a refusal: close, and retry after the backoff.
 // - Every interval (±10 %) the sketch takes a reading; it goes into a bounded buffer of
 //   unacknowledged readings. When the buffer is full the oldest reading is dropped.
 // - Readings are sent oldest first, at most kMaxInFlight ahead of the replies. Replies come in
@@ -36,6 +39,7 @@ class TcpDevice {
   static const size_t kSlots = 32;        // unacknowledged readings kept
   static const size_t kLineMax = 80;      // one reading line, NUL included
   static const size_t kNameMax = 65;      // device name (1..64) + NUL
+  static const size_t kTokenMax = 65;     // device token (1..64 printable ASCII) + NUL
   static const size_t kMaxInFlight = 8;   // readings sent ahead of their replies
   static const size_t kFifo = kMaxInFlight + 8;  // + HELLO, chat lines and RPC answers
   static const uint32_t kBackoffInitialMs = 100;
@@ -54,7 +58,11 @@ class TcpDevice {
   };
 
   // `name` is copied (truncated to 64 bytes). The first reading and connect are due at `now`.
-  TcpDevice(const char* name, uint32_t interval_ms, uint32_t seed, uint32_t now);
+  // `token` (copied; "" = none) goes into the HELLO only: no accessor ever hands it back, so
+  // the sketch cannot print it. A token that is not 1 to 64 printable ASCII characters without
+  // spaces is not used at all (tokenRejected() says so): a cut or spaced token could only fail.
+  TcpDevice(const char* name, uint32_t interval_ms, uint32_t seed, uint32_t now,
+            const char* token = "");
 
   uint32_t interval() const { return interval_ms_; }
   bool led() const { return led_; }
@@ -63,6 +71,12 @@ class TcpDevice {
   size_t unacked() const { return used_; }
   bool isUp() const { return link_ == UP; }
   bool isGreeted() const { return link_ == UP && greeted_; }
+  bool hasToken() const { return has_token_; }
+  bool tokenRejected() const { return token_rejected_; }
+  // While down: ms until connectDue() (0 if due now).
+  uint32_t retryIn(uint32_t now) const {
+    return (link_ == DOWN && !reached(now, retry_at_)) ? retry_at_ - now : 0;
+  }
 
   // --- readings
   bool readingDue(uint32_t now) const { return reached(now, next_reading_at_); }
@@ -73,7 +87,8 @@ class TcpDevice {
   // --- link
   bool connectDue(uint32_t now) const { return link_ == DOWN && reached(now, retry_at_); }
   void onConnectFailed(uint32_t now);
-  // Connected: returns the HELLO line (without LF) to write.
+  // Connected: returns the HELLO line (without LF) to write; it holds the token, if any, so
+  // write it to the socket only.
   const char* onConnected(uint32_t now);
   // The next reading line (without LF) to write now, or nullptr. Call until nullptr.
   const char* nextLine(uint32_t now);
@@ -121,7 +136,9 @@ class TcpDevice {
   Event onRpc(const char* line, size_t len, uint32_t now);
   uint32_t jittered(uint32_t ms);
 
-  char hello_[6 + kNameMax];
+  char hello_[6 + kNameMax];              // `HELLO <name>`: what the echo is matched against
+  char greeting_[6 + kNameMax + kTokenMax];  // `HELLO <name> <token>`, sent when has_token_
+  bool has_token_, token_rejected_;
   uint32_t interval_ms_;
   Rng rng_;
   Backoff backoff_;

@@ -12,6 +12,6 @@ TEST(ram_budget) {
   printf("sizeof LineReader<160>  %zu\n", sizeof(LineReader<160>));
   printf("sizeof LineReader<128>  %zu\n", sizeof(LineReader<128>));
   printf("sizeof TbBacklog        %zu\n", sizeof(TbBacklog));
-  CHECK(sizeof(TcpDevice) <= 3500);
+  CHECK(sizeof(TcpDevice) <= 3600);  // + 136 B for `HELLO <name> <token>`
   CHECK(sizeof(TbBacklog) <= 2200);
 }

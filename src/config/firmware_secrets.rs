@@ -1,0 +1,220 @@
+//! The secrets `iotchat flash` writes into `config.h` (the Wi-Fi password, the ThingsBoard
+//! token, the device token for `serve --auth-tokens`): where each comes from (an environment
+//! variable, else a file the profile names, never the profile itself, which gets committed),
+//! what a valid one looks like, and the [`Secret`] wrapper whose `Debug` never shows it. No
+//! error message built here contains a secret.
+
+use std::fmt;
+use std::path::PathBuf;
+
+use serde::Deserialize;
+
+use super::firmware::EnvLookup;
+use super::{ConfigError, Origin};
+
+/// The environment variable holding the Wi-Fi password.
+pub const PASSWORD_ENV: &str = "IOTCHAT_WIFI_PASSWORD";
+/// The environment variable holding the ThingsBoard device access token.
+pub const TOKEN_ENV: &str = "IOTCHAT_TB_TOKEN";
+/// The environment variable holding the M2 device's token (the one `fake-device` reads too).
+pub const DEVICE_TOKEN_ENV: &str = super::security::DEVICE_TOKEN_ENV;
+/// Longest device token the firmware keeps (the server takes up to 256).
+pub const MAX_FIRMWARE_TOKEN: usize = 64;
+
+/// A value that must not be shown: `Debug` prints `<hidden>`.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    /// The value itself, for `config.h` only.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("<hidden>")
+    }
+}
+
+/// A key whose value is read and thrown away (a secret put where it must not be).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Refused;
+
+impl<'de> Deserialize<'de> for Refused {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        serde::de::IgnoredAny::deserialize(d).map(|_| Refused)
+    }
+}
+
+/// One secret's sources: its environment variable, the profile key naming its file, and the
+/// check its value must pass (the error text says what is wrong, never the value).
+pub(super) struct SecretSpec {
+    pub env: &'static str,
+    pub file_key: &'static str,
+    pub check: fn(&str) -> Result<(), String>,
+}
+
+/// The Wi-Fi password's sources.
+pub(super) const WIFI_PASSWORD: SecretSpec =
+    SecretSpec { env: PASSWORD_ENV, file_key: "firmware.wifi_password_file", check: check_password };
+/// The ThingsBoard token's sources.
+pub(super) const TB_TOKEN: SecretSpec =
+    SecretSpec { env: TOKEN_ENV, file_key: "firmware.tb_token_file", check: check_token };
+/// The device token's sources.
+pub(super) const DEVICE_TOKEN: SecretSpec =
+    SecretSpec { env: DEVICE_TOKEN_ENV, file_key: "firmware.device_token_file", check: check_device_token };
+
+/// Reads secrets for the profile at `path` (named in errors) from `env` or files.
+pub(super) struct Secrets<'a> {
+    pub path: PathBuf,
+    pub env: EnvLookup<'a>,
+}
+
+impl Secrets<'_> {
+    /// The error for a secret written into the profile itself.
+    pub fn in_profile(&self, key: &'static str, spec: &SecretSpec) -> ConfigError {
+        let file_key = spec.file_key.trim_start_matches("firmware.");
+        ConfigError::Invalid {
+            origin: Origin::Profile(self.path.clone(), key),
+            value: "<hidden>".into(),
+            expected: format!(
+                "secrets stay out of profiles, which get committed: remove it, then export {}=... \
+                 or write it alone in a file (chmod 600) and set {file_key} = \"PATH\"",
+                spec.env
+            ),
+        }
+    }
+
+    /// A secret that must be set: from its variable, else from `file`.
+    pub fn required(&self, spec: &SecretSpec, file: Option<&str>) -> Result<Secret, ConfigError> {
+        self.optional(spec, file)?.ok_or_else(|| {
+            let short = spec.file_key.trim_start_matches("firmware.");
+            let env = spec.env;
+            let message = format!(
+                "neither {env} (in the environment) nor [firmware] {short} is set; export {env}=... before \
+                 running flash, or write the secret alone in a file (chmod 600) and set {short} = \"PATH\""
+            );
+            ConfigError::Parse { path: self.path.clone(), message }
+        })
+    }
+
+    /// A secret from its variable, else from `file`; `None` when neither is set. The variable
+    /// wins even when empty (an open network, no device token), so the check sees "" then.
+    pub fn optional(&self, spec: &SecretSpec, file: Option<&str>) -> Result<Option<Secret>, ConfigError> {
+        let hidden = |expected| ConfigError::Invalid {
+            origin: Origin::Flag(spec.env),
+            value: "<hidden>".into(),
+            expected,
+        };
+        if let Some(raw) = (self.env)(spec.env) {
+            let value = raw.into_string().map_err(|_| hidden("it is not valid UTF-8".into()))?;
+            (spec.check)(&value).map_err(|e| hidden(format!("its value {e}")))?;
+            return Ok(Some(Secret(value)));
+        }
+        let Some(file) = file else { return Ok(None) };
+        let invalid = |expected| ConfigError::Invalid {
+            origin: Origin::Profile(self.path.clone(), spec.file_key),
+            value: file.to_owned(),
+            expected,
+        };
+        let text = std::fs::read_to_string(file).map_err(|e| {
+            invalid(format!("cannot read it: {e}; the path is relative to the current directory"))
+        })?;
+        let value = text.strip_suffix('\n').map(|t| t.strip_suffix('\r').unwrap_or(t)).unwrap_or(&text);
+        (spec.check)(value).map_err(|e| invalid(format!("the file's content {e}")))?;
+        Ok(Some(Secret(value.to_owned())))
+    }
+}
+
+/// Refuses control characters (they have no business in `config.h`) and checks the length.
+pub(super) fn check_text(text: &str, min: usize, max: usize) -> Result<(), String> {
+    if let Some(c) = text.chars().find(|c| c.is_control()) {
+        return Err(format!("contains the control character U+{:04X}; remove it", c as u32));
+    }
+    if text.len() < min || text.len() > max {
+        return Err(format!("has {} bytes; {min} to {max} are allowed", text.len()));
+    }
+    Ok(())
+}
+
+fn check_password(text: &str) -> Result<(), String> {
+    check_text(text, 0, 64)?;
+    let hex_key = text.len() == 64 && text.chars().all(|c| c.is_ascii_hexdigit());
+    if text.is_empty() || (8..=63).contains(&text.len()) || hex_key {
+        Ok(())
+    } else {
+        Err(format!(
+            "has {} bytes; a WPA password has 8 to 63 (or is 64 hex digits); set it empty only for an open network",
+            text.len()
+        ))
+    }
+}
+
+fn check_token(text: &str) -> Result<(), String> {
+    check_text(text, 1, 256)?;
+    if text.contains(char::is_whitespace) {
+        return Err("contains whitespace; copy the access token from the device's page in ThingsBoard".into());
+    }
+    Ok(())
+}
+
+/// A token the server accepts (printable ASCII, no spaces) and the firmware can hold; empty
+/// means no token (a server without `--auth-tokens`).
+fn check_device_token(text: &str) -> Result<(), String> {
+    check_text(text, 0, MAX_FIRMWARE_TOKEN).map_err(|e| {
+        format!("{e} (the firmware keeps up to {MAX_FIRMWARE_TOKEN}; set it empty for no token)")
+    })?;
+    if !text.bytes().all(|b| b.is_ascii_graphic()) {
+        return Err("is not printable ASCII without spaces, as the server's tokens file needs; \
+                    use the token from its `name token` line"
+            .into());
+    }
+    Ok(())
+}
+
+/// The device token as `config.h` wants it: `None` for none (empty counts as none).
+pub(super) fn non_empty(token: Option<Secret>) -> Option<Secret> {
+    token.filter(|t| !t.expose().is_empty())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn passwords_follow_the_wpa_rules() {
+        for (pw, ok) in [("", true), ("1234567", false), ("12345678", true), (&"a".repeat(63), true)] {
+            assert_eq!(check_password(pw).is_ok(), ok, "{pw:?}");
+        }
+        assert!(check_password(&"ab".repeat(32)).is_ok(), "64 hex digits are a raw key");
+        assert!(check_password(&"xy".repeat(32)).is_err());
+        assert!(check_password("tab\there1").is_err());
+    }
+
+    #[test]
+    fn device_tokens_are_what_the_server_and_the_firmware_accept() {
+        let long = "t".repeat(MAX_FIRMWARE_TOKEN);
+        let too_long = "t".repeat(MAX_FIRMWARE_TOKEN + 1);
+        for (token, ok) in [
+            ("", true),
+            ("s3cret-T0ken!", true),
+            (long.as_str(), true),
+            (too_long.as_str(), false),
+            ("two words", false),
+            ("café", false),
+            ("tab\tin", false),
+        ] {
+            assert_eq!(check_device_token(token).is_ok(), ok, "{token:?}");
+        }
+    }
+
+    #[test]
+    fn errors_never_show_the_secret() {
+        let env = |name: &str| (name == DEVICE_TOKEN_ENV).then(|| "two SECRET words".into());
+        let s = Secrets { path: "m.toml".into(), env: &env };
+        let err = s.optional(&DEVICE_TOKEN, None).expect_err("spaces are refused").to_string();
+        assert!(err.contains(DEVICE_TOKEN_ENV) && !err.contains("SECRET"), "{err}");
+    }
+}
