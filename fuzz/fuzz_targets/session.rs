@@ -52,7 +52,12 @@ fn check(session: &mut Session, out: &[u8], start: usize, progress: Progress, cl
     }
     assert!(added.is_empty() || added.ends_with(b"\n"), "partial line in output: {added:?}");
     let lines = added.iter().filter(|&&b| b == b'\n').count();
-    assert_eq!(lines, progress.messages as usize, "not one line per message: {added:?}");
+    // The idle timeout's notice is the one line that answers no message.
+    if progress.idle {
+        assert!(progress.close && added.ends_with(b"; closing (reconnect to go on)\n"), "idle: {added:?}");
+    }
+    let expected = progress.messages as usize + usize::from(progress.idle);
+    assert_eq!(lines, expected, "not one line per message: {added:?}");
     if let Err(e) = std::str::from_utf8(added) {
         panic!("output is not UTF-8 ({e}): {added:?}");
     }

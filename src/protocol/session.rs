@@ -199,9 +199,14 @@ impl Session {
         }
     }
 
-    /// Answers the unfinished message if its idle window has passed by `now`.
+    /// Answers the unfinished message if its idle window or line timeout has passed by `now`,
+    /// and closes the connection (with a notice) once the client has been silent for the idle
+    /// timeout. Does nothing once the session is closing.
     pub fn handle_timeout(&mut self, now: Instant, out: &mut Vec<u8>) -> Progress {
         let mut progress = Progress::default();
+        if self.closing {
+            return progress; // nothing more leaves a closing session, not even the idle notice
+        }
         let rules = &mut self.rules;
         self.framer.handle_timeout(now, &mut |frame| rules.handle(frame, out, &mut progress));
         if let Some(timeout) = self.idle_timeout.filter(|d| !progress.close && now >= self.last_input + *d) {

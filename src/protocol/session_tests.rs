@@ -129,6 +129,19 @@ fn a_silent_client_is_told_and_closed_at_the_idle_timeout() {
 }
 
 #[test]
+fn a_closed_session_sends_no_idle_notice() {
+    // Found by fuzzing: handle_timeout after CLOSE SOCKET used to add the idle notice.
+    let t0 = Instant::now();
+    let limits = Limits { idle_timeout: Some(Duration::from_millis(500)), ..LIMITS };
+    let mut s = Session::new(limits, "peer", t0);
+    let mut out = Vec::new();
+    assert!(s.receive(b"close socket\n", t0, &mut out).close);
+    out.clear();
+    let p = s.handle_timeout(t0 + Duration::from_secs(10), &mut out);
+    assert_eq!((p, out.as_slice()), (Progress::default(), &b""[..]));
+}
+
+#[test]
 fn input_pushes_the_idle_timeout_back() {
     let t0 = Instant::now();
     let limits = Limits { idle_timeout: Some(Duration::from_secs(60)), idle_flush: None, ..LIMITS };
