@@ -2,7 +2,7 @@
 //!
 //! Asserts: no panic; every line is at most `max_line` bytes and holds no LF; `buffered()` never
 //! exceeds `max_line + 1` (the content plus a CR that may precede the LF); and when no idle
-//! window fires, chunked feeding, byte-by-byte feeding and whole feeding give the same frames.
+//! window or line timeout fires, chunked feeding, byte-by-byte feeding and whole feeding give the same frames.
 #![no_main]
 
 use std::time::{Duration, Instant};
@@ -31,8 +31,8 @@ struct Run {
 }
 
 impl Run {
-    fn new(max: usize, idle: Option<Duration>) -> Self {
-        Self { framer: LineFramer::new(max, idle), max, frames: Vec::new() }
+    fn new(max: usize, idle: Option<Duration>, age: Option<Duration>) -> Self {
+        Self { framer: LineFramer::new(max, idle).with_line_timeout(age), max, frames: Vec::new() }
     }
 
     fn check(&self) {
@@ -71,9 +71,10 @@ impl Run {
 fn run(u: &mut Unstructured<'_>) -> Result<()> {
     let max = u.int_in_range(16..=96)?;
     let idle = if u.arbitrary()? { Some(Duration::from_millis(u.int_in_range(1..=500)?)) } else { None };
+    let age = if u.arbitrary()? { Some(Duration::from_millis(u.int_in_range(1..=2000)?)) } else { None };
     let start = Instant::now();
     let mut now = start;
-    let mut chunked = Run::new(max, idle);
+    let mut chunked = Run::new(max, idle, age);
     let mut all = Vec::new();
     let mut timeout_fired = false;
     while !u.is_empty() {
@@ -108,10 +109,10 @@ fn run(u: &mut Unstructured<'_>) -> Result<()> {
     }
     chunked.finish();
 
-    let mut whole = Run::new(max, idle);
+    let mut whole = Run::new(max, idle, age);
     whole.feed(&all, start);
     whole.finish();
-    let mut bytewise = Run::new(max, idle);
+    let mut bytewise = Run::new(max, idle, age);
     for b in &all {
         bytewise.feed(std::slice::from_ref(b), start);
     }
