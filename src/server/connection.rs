@@ -154,19 +154,7 @@ async fn serve(
             // The queue first: a stop (kick, takeover, shutdown) arrives there too, and must
             // win over a client that floods us.
             biased;
-            Some(push) = rx.recv() => match push {
-                Push::Operator(text) => lines::operator(&mut out, &text),
-                Push::Rpc { id, method, params } => lines::rpc(&mut out, id, &method, &params),
-                Push::Stop => {
-                    let (text, why) = match handle.stop_reason() {
-                        Some(StopReason::Kicked) => (lines::KICKED, Ended::Kicked),
-                        Some(StopReason::Replaced) => (lines::REPLACED, Ended::Replaced),
-                        None => (lines::SHUTTING_DOWN, Ended::Shutdown),
-                    };
-                    lines::notice(&mut out, text);
-                    ended = Some(why);
-                }
-            },
+            Some(push) = rx.recv() => ended = deliver(push, handle, &mut out),
             ready = stream.readable() => {
                 let read = ready.and_then(|()| read_some(stream, &mut session, &mut out, registration));
                 match read {
@@ -210,6 +198,24 @@ async fn serve(
             return ended;
         }
     }
+}
+
+/// Writes what someone else queued for this client into `out`; a stop says why it ends.
+fn deliver(push: Push, handle: &ClientHandle, out: &mut Vec<u8>) -> Option<Ended> {
+    match push {
+        Push::Operator(text) => lines::operator(out, &text),
+        Push::Rpc { id, method, params } => lines::rpc(out, id, &method, &params),
+        Push::Stop => {
+            let (text, why) = match handle.stop_reason() {
+                Some(StopReason::Kicked) => (lines::KICKED, Ended::Kicked),
+                Some(StopReason::Replaced) => (lines::REPLACED, Ended::Replaced),
+                None => (lines::SHUTTING_DOWN, Ended::Shutdown),
+            };
+            lines::notice(out, text);
+            return Some(why);
+        }
+    }
+    None
 }
 
 /// Carries out what the session decided since the last call: the name it claimed, and the
