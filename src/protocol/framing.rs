@@ -64,7 +64,7 @@ impl LineFramer {
         if bytes.is_empty() {
             return;
         }
-        while let Some(pos) = memchr::memchr(b'\n', bytes) {
+        while let Some(pos) = find_lf(bytes) {
             let (segment, rest) = (&bytes[..pos], &bytes[pos + 1..]);
             bytes = rest;
             if !self.finish_line(segment, emit) {
@@ -160,6 +160,12 @@ impl LineFramer {
             self.partial.clear();
         }
     }
+}
+
+/// Where the next LF is. memchr pays a call per search, so a few bytes (a client trickling
+/// a byte at a time) are scanned in place.
+fn find_lf(bytes: &[u8]) -> Option<usize> {
+    if bytes.len() < 16 { bytes.iter().position(|&b| b == b'\n') } else { memchr::memchr(b'\n', bytes) }
 }
 
 fn strip_cr(line: &[u8]) -> &[u8] {
