@@ -1,21 +1,20 @@
 //! A connection's byte stream: plain TCP, or TLS over TCP (server or client side), with the
-//! few operations the connection loops need: wait until readable, read without waiting,
+//! few operations the connection loops need: read what has arrived (or register to be woken),
 //! write everything, shut down.
 //!
-//! Plain TCP keeps the readiness style (`readable` then `try_read` into the caller's stack
-//! buffer), so an idle plain connection holds no read buffer. A TLS connection decrypts into
-//! a buffer of its own (rustls holds per-connection buffers anyway) and hands it out the same
-//! way.
+//! Reads go into the caller's buffer, which need only live for one poll: the server reads
+//! into a per-thread buffer, so an idle connection, plain or TLS, holds no read buffer (rustls
+//! keeps undelivered plaintext itself). A read that returns less than the buffer tells tokio
+//! the socket is drained, so the next turn waits for epoll instead of paying for a
+//! `recvfrom` that would only say `EAGAIN`.
 
-use std::future::Future;
 use std::io;
+use std::pin::Pin;
+use std::task::{Context, Poll, ready};
 
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncWriteExt, ReadBuf};
 use tokio::net::TcpStream;
 use tokio_rustls::TlsStream;
-
-/// Bytes of plaintext a TLS connection decrypts at a time.
-const TLS_READ_CHUNK: usize = 8 * 1024;
 
 /// A connection's byte stream.
 #[derive(Debug)]
@@ -23,75 +22,26 @@ pub enum Transport {
     /// Plain TCP.
     Plain(TcpStream),
     /// TLS over TCP.
-    Tls(Box<TlsConn>),
-}
-
-/// A TLS stream and the plaintext read from it but not yet taken.
-#[derive(Debug)]
-pub struct TlsConn {
-    stream: TlsStream<TcpStream>,
-    buf: Vec<u8>,
-    start: usize,
-    eof: bool,
+    Tls(Box<TlsStream<TcpStream>>),
 }
 
 impl From<TlsStream<TcpStream>> for Transport {
     fn from(stream: TlsStream<TcpStream>) -> Self {
-        Transport::Tls(Box::new(TlsConn { stream, buf: Vec::new(), start: 0, eof: false }))
-    }
-}
-
-impl TlsConn {
-    /// Decrypts what has arrived into `buf`, waiting for the socket (with no buffer held)
-    /// when nothing has. Cancel-safe: `read_buf` only lengthens `buf` once bytes are in it,
-    /// and rustls keeps what it decrypted until a read takes it.
-    async fn fill(&mut self) -> io::Result<()> {
-        if self.start < self.buf.len() || self.eof {
-            return Ok(());
-        }
-        loop {
-            self.start = 0;
-            self.buf.clear();
-            self.buf.reserve(TLS_READ_CHUNK);
-            let mut read = std::pin::pin!(self.stream.read_buf(&mut self.buf));
-            let once = std::future::poll_fn(|cx| std::task::Poll::Ready(read.as_mut().poll(cx))).await;
-            if let std::task::Poll::Ready(n) = once {
-                self.eof = n? == 0;
-                return Ok(());
-            }
-            // Nothing yet: an idle TLS connection keeps no read buffer, as a plain one.
-            self.buf = Vec::new();
-            self.stream.get_ref().0.readable().await?;
-        }
+        Transport::Tls(Box::new(stream))
     }
 }
 
 impl Transport {
-    /// Waits until [`Transport::try_read`] has something (data or EOF). Cancel-safe.
-    pub async fn readable(&mut self) -> io::Result<()> {
+    /// Reads what has arrived into `buf`: `Ready(Ok(0))` at EOF, `Pending` (with `cx`'s waker
+    /// registered) when nothing has. Nothing is kept from `buf` between calls, so it may be a
+    /// different buffer each time.
+    pub fn poll_read(&mut self, cx: &mut Context<'_>, buf: &mut [u8]) -> Poll<io::Result<usize>> {
+        let mut buf = ReadBuf::new(buf);
         match self {
-            // poll_read_ready, not TcpStream::readable(): it uses the socket's own reader slot
-            // instead of queueing a waiter under a lock on every call (visible in profiles).
-            Transport::Plain(s) => std::future::poll_fn(|cx| s.poll_read_ready(cx)).await,
-            Transport::Tls(t) => t.fill().await,
+            Transport::Plain(s) => ready!(Pin::new(s).poll_read(cx, &mut buf))?,
+            Transport::Tls(t) => ready!(Pin::new(t.as_mut()).poll_read(cx, &mut buf))?,
         }
-    }
-
-    /// Reads what is there without waiting: `Ok(0)` at EOF, `WouldBlock` when nothing is.
-    pub fn try_read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        match self {
-            Transport::Plain(s) => s.try_read(buf),
-            Transport::Tls(t) => {
-                let ready = &t.buf[t.start..];
-                if ready.is_empty() {
-                    return if t.eof { Ok(0) } else { Err(io::ErrorKind::WouldBlock.into()) };
-                }
-                let n = ready.len().min(buf.len());
-                buf[..n].copy_from_slice(&ready[..n]);
-                t.start += n;
-                Ok(n)
-            }
-        }
+        Poll::Ready(Ok(buf.filled().len()))
     }
 
     /// Writes what the socket takes now, without waiting; `WouldBlock` when it takes nothing.
@@ -108,8 +58,8 @@ impl Transport {
         match self {
             Transport::Plain(s) => s.write_all(data).await,
             Transport::Tls(t) => {
-                t.stream.write_all(data).await?;
-                t.stream.flush().await
+                t.write_all(data).await?;
+                t.flush().await
             }
         }
     }
@@ -118,7 +68,7 @@ impl Transport {
     pub async fn shutdown(&mut self) -> io::Result<()> {
         match self {
             Transport::Plain(s) => s.shutdown().await,
-            Transport::Tls(t) => t.stream.shutdown().await,
+            Transport::Tls(t) => t.shutdown().await,
         }
     }
 }

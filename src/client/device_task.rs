@@ -6,6 +6,7 @@ use std::future::Future;
 use std::io;
 use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{Context, Poll, ready};
 
 use tokio::net::TcpStream;
 use tokio::sync::{AcquireError, OwnedSemaphorePermit};
@@ -94,8 +95,8 @@ impl DeviceTask {
                 self.acquiring = None;
                 self.permit = permit.ok();
             }
-            ready = readable(&mut self.link) => {
-                if let Err(e) = ready.and_then(|()| self.read()) {
+            read = std::future::poll_fn(|cx| read(cx, &mut self.link, &mut self.dev)) => {
+                if let Err(e) = read {
                     debug!(device = self.dev.name(), error = %e, "connection lost");
                     self.note(format!("connection to {} lost: {e}", self.shared.server));
                     self.close();
@@ -157,34 +158,6 @@ impl DeviceTask {
         }
     }
 
-    /// Reads once and hands the lines to the device. `Err` when the connection is over (EOF
-    /// included). The buffer lives on the stack only for this call.
-    fn read(&mut self) -> io::Result<()> {
-        let Some(link) = self.link.as_mut() else { return Ok(()) };
-        let mut buf = [0u8; READ_CHUNK];
-        let now = Instant::now().into_std();
-        let dev = &mut self.dev;
-        let mut emit = |f: Frame<'_>| {
-            match f {
-                Frame::Line(line) => dev.on_line(line, now),
-                Frame::TooLong => dev.on_overlong_line(),
-            }
-            true
-        };
-        match link.stream.try_read(&mut buf) {
-            Ok(0) => {
-                link.framer.finish(&mut emit);
-                Err(io::Error::new(io::ErrorKind::UnexpectedEof, "the server closed the connection"))
-            }
-            Ok(n) => {
-                link.framer.feed(&buf[..n], now, &mut emit);
-                Ok(())
-            }
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => Ok(()),
-            Err(e) => Err(e),
-        }
-    }
-
     fn close(&mut self) {
         self.link = None;
         self.permit = None;
@@ -209,11 +182,30 @@ async fn open(shared: &Shared) -> io::Result<Transport> {
     }
 }
 
-async fn readable(link: &mut Option<Link>) -> io::Result<()> {
-    match link {
-        Some(l) => l.stream.readable().await,
-        None => std::future::pending().await,
+/// Reads once and hands the lines to the device; `Pending` until something arrives (forever
+/// with no connection). `Err` when the connection is over (EOF included). The buffer lives
+/// on the stack for this one poll only.
+fn read(cx: &mut Context<'_>, link: &mut Option<Link>, dev: &mut Device) -> Poll<io::Result<()>> {
+    let Some(link) = link.as_mut() else { return Poll::Pending };
+    let mut buf = [0u8; READ_CHUNK];
+    let n = ready!(link.stream.poll_read(cx, &mut buf))?;
+    let now = Instant::now().into_std();
+    let mut emit = |f: Frame<'_>| {
+        match f {
+            Frame::Line(line) => dev.on_line(line, now),
+            Frame::TooLong => dev.on_overlong_line(),
+        }
+        true
+    };
+    if n == 0 {
+        link.framer.finish(&mut emit);
+        return Poll::Ready(Err(io::Error::new(
+            io::ErrorKind::UnexpectedEof,
+            "the server closed the connection",
+        )));
     }
+    link.framer.feed(&buf[..n], now, &mut emit);
+    Poll::Ready(Ok(()))
 }
 
 async fn poll_opt(acquiring: &mut Option<Acquire>) -> Result<OwnedSemaphorePermit, AcquireError> {

@@ -6,6 +6,7 @@
 use std::io;
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::task::{Context, Poll, ready};
 use std::time::Duration;
 
 use tokio::io::AsyncWriteExt;
@@ -155,8 +156,7 @@ async fn serve(
             // win over a client that floods us.
             biased;
             Some(push) = rx.recv() => ended = deliver(push, handle, &mut out),
-            ready = stream.readable() => {
-                let read = ready.and_then(|()| read_some(stream, &mut session, &mut out, registration));
+            read = std::future::poll_fn(|cx| read_some(cx, stream, &mut session, &mut out, registration)) => {
                 match read {
                     Ok(Read::Data(p)) if p.close => ended = Some(Ended::CloseSocket),
                     Ok(Read::Data(_)) => {}
@@ -274,22 +274,23 @@ enum Read {
     Eof,
 }
 
-/// Reads what the socket has (without waiting) and answers it into `out`.
+/// Reads what the socket has and answers it into `out`; `Pending` until something arrives.
+/// The read buffer is borrowed only for this one poll.
 fn read_some(
+    cx: &mut Context<'_>,
     stream: &mut Transport,
     session: &mut Session,
     out: &mut Vec<u8>,
     registration: &Registration,
-) -> io::Result<Read> {
-    READ_BUF.with_borrow_mut(|buf| match stream.try_read(buf) {
-        Ok(0) => Ok(Read::Eof),
-        Ok(n) => {
-            let progress = session.receive(&buf[..n], Instant::now().into_std(), out);
-            registration.record(progress.messages, n);
-            Ok(Read::Data(progress))
+) -> Poll<io::Result<Read>> {
+    READ_BUF.with_borrow_mut(|buf| {
+        let n = ready!(stream.poll_read(cx, buf))?;
+        if n == 0 {
+            return Poll::Ready(Ok(Read::Eof));
         }
-        Err(e) if e.kind() == io::ErrorKind::WouldBlock => Ok(Read::Data(Progress::default())),
-        Err(e) => Err(e),
+        let progress = session.receive(&buf[..n], Instant::now().into_std(), out);
+        registration.record(progress.messages, n);
+        Poll::Ready(Ok(Read::Data(progress)))
     })
 }
 
