@@ -142,6 +142,7 @@ async fn serve(
     let idle = tokio::time::sleep(Duration::ZERO);
     tokio::pin!(idle);
     let mut armed: Option<Instant> = None;
+    let mut waker = None; // what the doorbell holds, to re-register only when it changes
     loop {
         let deadline = session.deadline().map(Instant::from_std);
         if deadline != armed {
@@ -155,7 +156,7 @@ async fn serve(
             // The queue first: a stop (kick, takeover, shutdown) arrives there too, and must
             // win over a client that floods us.
             biased;
-            Some(push) = rx.recv() => ended = deliver(push, handle, &mut out),
+            () = std::future::poll_fn(|cx| handle.poll_pushed(cx, &mut waker)) => ended = deliver_all(rx, handle, &mut out),
             read = std::future::poll_fn(|cx| read_some(cx, stream, &mut session, &mut out, registration)) => {
                 match read {
                     Ok(Read::Data(p)) if p.close => ended = Some(Ended::CloseSocket),
@@ -200,7 +201,18 @@ async fn serve(
     }
 }
 
-/// Writes what someone else queued for this client into `out`; a stop says why it ends.
+/// Writes everything someone else queued for this client into `out`; a stop says why the
+/// connection ends (what follows it is dropped with the connection).
+fn deliver_all(rx: &mut mpsc::Receiver<Push>, handle: &ClientHandle, out: &mut Vec<u8>) -> Option<Ended> {
+    while let Ok(push) = rx.try_recv() {
+        if let Some(ended) = deliver(push, handle, out) {
+            return Some(ended);
+        }
+    }
+    None
+}
+
+/// Writes one push into `out`; a stop says why the connection ends.
 fn deliver(push: Push, handle: &ClientHandle, out: &mut Vec<u8>) -> Option<Ended> {
     match push {
         Push::Operator(text) => lines::operator(out, &text),

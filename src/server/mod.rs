@@ -8,6 +8,7 @@
 mod command;
 mod connection;
 pub mod console;
+mod doorbell;
 pub mod registry;
 mod transport;
 

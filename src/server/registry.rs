@@ -2,17 +2,20 @@
 //! time, counters, optional name, and the handle used to write to it (its "output stream").
 //!
 //! The connection task owns the socket; everyone else reaches a client through its handle,
-//! a bounded channel into that task. A [`Registration`] removes its client when dropped, so a
+//! a bounded channel into that task, and rings its doorbell. A [`Registration`] removes its client when dropped, so a
 //! client leaves the registry however its task ends, panics included.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
+use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant, SystemTime};
 
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
+
+use super::doorbell::Doorbell;
 
 /// A client's id, unique for the server's lifetime.
 pub type ClientId = u64;
@@ -75,6 +78,8 @@ pub struct ClientHandle {
     /// A queue slot kept free for [`Push::Stop`]: the connection task learns it must stop
     /// from the queue it polls anyway, even when the queue is full of pushes.
     stop_slot: Mutex<Option<mpsc::OwnedPermit<Push>>>,
+    /// Rung after every push, so the task looks at its queue only then.
+    doorbell: Doorbell,
     last_reading: Mutex<Option<Arc<str>>>,
 }
 
@@ -163,6 +168,7 @@ impl Registry {
             stop,
             stop_reason: Mutex::new(None),
             stop_slot: Mutex::new(stop_slot),
+            doorbell: Doorbell::default(),
             last_reading: Mutex::new(None),
         });
         handle.stats.last_active_ms.store(self.now_ms(), Ordering::Relaxed);
@@ -298,6 +304,7 @@ impl ClientHandle {
     fn send_stop(&self) {
         if let Some(slot) = self.stop_slot.lock().unwrap_or_else(|p| p.into_inner()).take() {
             slot.send(Push::Stop);
+            self.doorbell.ring();
         }
     }
 
@@ -310,7 +317,15 @@ impl ClientHandle {
         self.tx.try_send(push).map_err(|e| match e {
             mpsc::error::TrySendError::Full(_) => PushError::Full(self.id),
             mpsc::error::TrySendError::Closed(_) => PushError::Gone(self.id),
-        })
+        })?;
+        self.doorbell.ring();
+        Ok(())
+    }
+
+    /// For the connection task: `Ready` when something was pushed since the last `Ready`
+    /// (take it with `try_recv`). `registered` is the task's record of its waker.
+    pub(crate) fn poll_pushed(&self, cx: &mut Context<'_>, registered: &mut Option<Waker>) -> Poll<()> {
+        self.doorbell.poll_rung(cx, registered)
     }
 
     fn info(&self, now_ms: u64) -> ClientInfo {
