@@ -2,6 +2,10 @@
 //! and a message whose upper-cased text contains `CLOSE SOCKET` closes the connection after
 //! its reply. Pure functions over bytes.
 
+use std::sync::LazyLock;
+
+use memchr::memmem;
+
 use super::lines;
 
 /// The phrase that, once upper-cased, closes a connection.
@@ -40,18 +44,21 @@ pub fn answer_text(text: &str, out: &mut Vec<u8>) -> Control {
     } else {
         out.extend_from_slice(text.to_uppercase().as_bytes());
     }
-    let closes = contains(&out[start..], CLOSE_PHRASE);
+    let closes = contains_close_phrase(&out[start..]);
     out.push(b'\n');
     if closes { Control::Close } else { Control::Continue }
 }
 
 /// Whether `text` (already upper-cased) asks to close the connection.
 pub fn asks_to_close(upper: &[u8]) -> bool {
-    contains(upper, CLOSE_PHRASE)
+    contains_close_phrase(upper)
 }
 
-fn contains(haystack: &[u8], needle: &[u8]) -> bool {
-    memchr::memmem::find(haystack, needle).is_some()
+fn contains_close_phrase(haystack: &[u8]) -> bool {
+    // Built once: `memmem::find` would build a searcher per call, which costs more than the
+    // search itself on a short line.
+    static FINDER: LazyLock<memmem::Finder<'static>> = LazyLock::new(|| memmem::Finder::new(CLOSE_PHRASE));
+    FINDER.find(haystack).is_some()
 }
 
 #[cfg(test)]

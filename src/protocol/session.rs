@@ -258,37 +258,39 @@ impl Rules {
                 return true;
             }
         };
-        if let Ok(text) = std::str::from_utf8(line) {
-            match reading::classify(text) {
-                Ok(Meaning::Chat) => {}
-                Ok(Meaning::Hello { name, .. }) if self.named => {
-                    let text =
-                        format!("this connection is already named {}; reconnect to use {name}", self.device);
-                    lines::error(out, &text);
-                    return true;
-                }
-                Ok(Meaning::Hello { name, token: Some(_) }) => {
-                    // The echo leaves the token out: a secret never travels back.
-                    self.name(name.clone());
-                    return echo_hello(&name, out);
-                }
-                Ok(Meaning::Hello { name, token: None }) => self.name(name),
-                Ok(Meaning::RpcAnswer { id, result }) => {
-                    let device = Arc::clone(&self.device);
-                    self.rpc_answers.push(RpcAnswer { device, id, result });
-                }
-                Ok(Meaning::Reading(reading)) => {
-                    let device = Arc::clone(&self.device);
-                    self.readings.push(DeviceReading { device, line: text.trim().into(), reading });
-                }
-                Err(e) => {
-                    lines::error(out, &e.to_string());
-                    return true;
-                }
+        let Ok(text) = std::str::from_utf8(line) else {
+            lines::error(out, lines::INVALID_UTF8);
+            return true;
+        };
+        match reading::classify(text) {
+            Ok(Meaning::Chat) => {}
+            Ok(Meaning::Hello { name, .. }) if self.named => {
+                let text =
+                    format!("this connection is already named {}; reconnect to use {name}", self.device);
+                lines::error(out, &text);
+                return true;
+            }
+            Ok(Meaning::Hello { name, token: Some(_) }) => {
+                // The echo leaves the token out: a secret never travels back.
+                self.name(name.clone());
+                return echo_hello(&name, out);
+            }
+            Ok(Meaning::Hello { name, token: None }) => self.name(name),
+            Ok(Meaning::RpcAnswer { id, result }) => {
+                let device = Arc::clone(&self.device);
+                self.rpc_answers.push(RpcAnswer { device, id, result });
+            }
+            Ok(Meaning::Reading(reading)) => {
+                let device = Arc::clone(&self.device);
+                self.readings.push(DeviceReading { device, line: text.trim().into(), reading });
+            }
+            Err(e) => {
+                lines::error(out, &e.to_string());
+                return true;
             }
         }
         // The echo: for a reading, its acknowledgement.
-        if chat::answer(line, out) == Control::Close {
+        if chat::answer_text(text, out) == Control::Close {
             progress.close = true;
             return false;
         }

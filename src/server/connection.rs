@@ -164,7 +164,7 @@ async fn serve(
                     Ok(Read::Eof) => {
                         // A half-close ends the last message too: answer it, then leave.
                         let p = session.finish(&mut out);
-                        registration.record(p.messages, 0);
+                        registration.record(p.messages, 0, Instant::now().into_std());
                         ended = Some(Ended::ClientClosed);
                     }
                     Err(e) => return Ended::Failed(e),
@@ -173,7 +173,7 @@ async fn serve(
             () = &mut idle, if armed.is_some() => {
                 armed = None; // spent: re-armed above if the session still has a deadline
                 let p = session.handle_timeout(Instant::now().into_std(), &mut out);
-                registration.record(p.messages, 0);
+                registration.record(p.messages, 0, Instant::now().into_std());
                 if p.close {
                     ended = Some(if p.idle { Ended::Idle } else { Ended::CloseSocket });
                 }
@@ -300,8 +300,9 @@ fn read_some(
         if n == 0 {
             return Poll::Ready(Ok(Read::Eof));
         }
-        let progress = session.receive(&buf[..n], Instant::now().into_std(), out);
-        registration.record(progress.messages, n);
+        let now = Instant::now().into_std();
+        let progress = session.receive(&buf[..n], now, out);
+        registration.record(progress.messages, n, now);
         Poll::Ready(Ok(Read::Data(progress)))
     })
 }

@@ -264,7 +264,11 @@ impl Registry {
     }
 
     fn now_ms(&self) -> u64 {
-        u64::try_from(self.started.elapsed().as_millis()).unwrap_or(u64::MAX)
+        self.ms_at(Instant::now())
+    }
+
+    fn ms_at(&self, at: Instant) -> u64 {
+        u64::try_from(at.saturating_duration_since(self.started).as_millis()).unwrap_or(u64::MAX)
     }
 
     fn lock(&self) -> MutexGuard<'_, HashMap<ClientId, Arc<ClientHandle>>> {
@@ -350,12 +354,13 @@ impl Registration {
         &self.handle
     }
 
-    /// Records activity: `messages` messages in `bytes` bytes just received.
-    pub fn record(&self, messages: u32, bytes: usize) {
+    /// Records activity: `messages` messages in `bytes` bytes received at `now` (the caller's
+    /// clock reading, so a read costs one).
+    pub fn record(&self, messages: u32, bytes: usize, now: Instant) {
         let stats = &self.handle.stats;
         stats.messages.fetch_add(u64::from(messages), Ordering::Relaxed);
         stats.bytes_in.fetch_add(bytes as u64, Ordering::Relaxed);
-        stats.last_active_ms.store(self.registry.now_ms(), Ordering::Relaxed);
+        stats.last_active_ms.store(self.registry.ms_at(now), Ordering::Relaxed);
     }
 
     /// Records `count` readings stored, the last of which was `last` (as sent).

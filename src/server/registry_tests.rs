@@ -13,7 +13,7 @@ fn register_count_and_remove() {
     let (b, n) = reg.register(peer(2), tx, CancellationToken::new());
     assert_eq!(n, 2);
     assert_ne!(a.handle().id, b.handle().id);
-    a.record(3, 30);
+    a.record(3, 30, std::time::Instant::now());
     let infos = reg.snapshot();
     assert_eq!((infos[0].messages, infos[0].bytes_in), (3, 30));
     assert_eq!(b.remove(), 1);
