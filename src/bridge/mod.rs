@@ -29,9 +29,11 @@ use tokio::time::Instant;
 
 use crate::backoff::Backoff;
 use crate::server::registry::{Push, Registry};
-use crate::store::{Outbox, StoreError};
+use crate::store::{Outbox, StoreError, StoreHandle};
 use crate::thingsboard::session::{TbDevice, TbError, TbOptions};
 
+/// The outbox's name: its cursor in the store.
+const OUTBOX: &str = "thingsboard";
 /// Rows read from the outbox per round.
 const BATCH_ROWS: usize = 5_000;
 /// How often an empty outbox is looked at again.
@@ -111,13 +113,14 @@ enum SessionEnd {
 pub async fn run(
     config: BridgeConfig,
     data_dir: PathBuf,
+    store: StoreHandle,
     mut events: mpsc::Receiver<BridgeEvent>,
     registry: Arc<Registry>,
     status: Arc<BridgeStatus>,
     shutdown: CancellationToken,
 ) {
     let mut backoff = Backoff::new(Duration::from_millis(500), Duration::from_secs(30));
-    let mut outbox = match Outbox::open(&data_dir, "thingsboard") {
+    let mut outbox = match Outbox::open(&data_dir, OUTBOX) {
         Ok(outbox) => Some(outbox),
         Err(e) => {
             warn!("bridge off: {e}");
@@ -141,6 +144,7 @@ pub async fn run(
                         config: &config,
                         status: &status,
                         registry: &registry,
+                        store: &store,
                         announced: HashSet::new(),
                         rpcs: HashMap::new(),
                     };
@@ -173,6 +177,8 @@ struct Session<'a> {
     config: &'a BridgeConfig,
     status: &'a BridgeStatus,
     registry: &'a Registry,
+    /// Where the cursor moves: the store's one writer.
+    store: &'a StoreHandle,
     announced: HashSet<String>,
     /// RPC requests sent to devices and not answered yet: (device, id) → deadline.
     rpcs: HashMap<(String, u64), Instant>,
@@ -194,15 +200,17 @@ impl Session<'_> {
                 self.on_message(message).await?;
             }
             self.expire_rpcs().await?;
-            let (batch, pending, skipped) = blocking(outbox, self.config.max_pending).await?;
+            let (batch, pending, over) = blocking(outbox, self.config.max_pending).await?;
             self.status.pending.store(pending, Ordering::Relaxed);
-            if skipped > 0 {
+            if let Some((skipped, cursor)) = over {
+                self.store.advance_cursor(OUTBOX, cursor).await?;
                 self.status.skipped.fetch_add(skipped, Ordering::Relaxed);
                 warn!(
                     skipped,
                     max_pending = self.config.max_pending,
                     "bridge outbox full: skipped the oldest readings"
                 );
+                continue;
             }
             if batch.is_empty() {
                 self.retire(departed).await?;
@@ -215,8 +223,7 @@ impl Session<'_> {
                 continue;
             }
             let last_id = self.send(&batch).await?;
-            let done = outbox.as_ref().map(|o| o.advance(last_id));
-            done.transpose()?;
+            self.store.advance_cursor(OUTBOX, last_id).await?;
             self.status.forwarded.fetch_add(batch.len() as u64, Ordering::Relaxed);
         }
     }
@@ -330,18 +337,24 @@ impl Session<'_> {
     }
 }
 
-/// Reads the next batch off the async workers: SQLite blocks.
+/// Rows of a batch, with their ids.
+type Batch = Vec<(i64, crate::store::Row)>;
+
+/// Reads, off the async workers (SQLite blocks), the next batch and the rows pending, or,
+/// when more than `max_pending` wait, no batch but how many to skip and the cursor to skip to.
 async fn blocking(
     outbox: &mut Option<Outbox>,
     max_pending: u64,
-) -> Result<(Vec<(i64, crate::store::Row)>, u64, u64), SessionEnd> {
+) -> Result<(Batch, u64, Option<(u64, i64)>), SessionEnd> {
     let Some(taken) = outbox.take() else { return Err(SessionEnd::Task("the outbox is gone".into())) };
     let (taken, result) = tokio::task::spawn_blocking(move || {
         let result = (|| {
-            let skipped = taken.enforce_bound(max_pending)?;
+            if let Some(over) = taken.over_bound(max_pending)? {
+                return Ok((Vec::new(), taken.pending()?, Some(over)));
+            }
             let batch = taken.next_batch(BATCH_ROWS)?;
             let pending = taken.pending()?;
-            Ok::<_, StoreError>((batch, pending, skipped))
+            Ok::<_, StoreError>((batch, pending, None))
         })();
         (taken, result)
     })

@@ -53,6 +53,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
             tokio::spawn(bridge::run(
                 bridge_config,
                 data_dir.clone(),
+                store.handle(),
                 rx,
                 registry.clone(),
                 Arc::clone(&status),

@@ -1,11 +1,13 @@
 //! The outbox of a forwarder (the ThingsBoard bridge): every stored reading after a durable
 //! cursor. Readings are already durable in `readings`, so the outbox copies nothing: the
-//! forwarder reads rows after its cursor in id order, and moves the cursor only once the
-//! other side acknowledged them (PUBACK). A crash between the two resends the same rows,
-//! with the same timestamps; nothing is lost.
+//! forwarder reads rows after its cursor in id order, and moves the cursor (through the
+//! store's writer, [`super::StoreHandle::advance_cursor`]) only once the other side
+//! acknowledged them (PUBACK). A crash between the two resends the same rows, with the same
+//! timestamps; nothing is lost. The outbox itself only reads: the writer thread is the one
+//! connection that writes, so forwarding never waits for the write lock behind ingest.
 //!
-//! Bounded: when more than `max_pending` rows wait, the oldest are skipped (the cursor jumps
-//! ahead) and counted, so an absent ThingsBoard never makes the backlog grow without end.
+//! Bounded: when more than `max_pending` rows wait, the oldest are skipped (the forwarder
+//! moves the cursor ahead, [`Outbox::over_bound`]) and counted, so an absent ThingsBoard never makes the backlog grow without end.
 //! They stay in the store and `iotchat readings` still shows them.
 
 use std::path::{Path, PathBuf};
@@ -13,9 +15,6 @@ use std::path::{Path, PathBuf};
 use rusqlite::{Connection, OptionalExtension, params};
 
 use super::{Row, StoreError, reader::decode_row, schema};
-
-const CURSOR_TABLE: &str =
-    "CREATE TABLE IF NOT EXISTS outbox_cursor (name TEXT PRIMARY KEY, last_id INTEGER NOT NULL) STRICT";
 
 /// A forwarder's view of the store.
 pub struct Outbox {
@@ -30,8 +29,11 @@ impl Outbox {
         std::fs::create_dir_all(data_dir)
             .map_err(|cause| StoreError::CreateDir { dir: data_dir.to_owned(), cause })?;
         let path = data_dir.join(super::DB_FILE);
+        // Opened like the writer's so a missing or old file gets its schema, and the cursor
+        // table; after that, this connection only reads.
         let conn = schema::open_for_writing(&path, schema::BUSY_TIMEOUT)?;
-        conn.execute_batch(CURSOR_TABLE).map_err(|cause| StoreError::Open { path: path.clone(), cause })?;
+        conn.execute_batch(schema::CURSOR_TABLE)
+            .map_err(|cause| StoreError::Open { path: path.clone(), cause })?;
         Ok(Outbox { conn, path, name: name.to_owned() })
     }
 
@@ -72,28 +74,15 @@ impl Outbox {
         Ok(batch)
     }
 
-    /// Moves the cursor to `last_id`: everything up to it was acknowledged. Durable on return.
-    pub fn advance(&self, last_id: i64) -> Result<(), StoreError> {
-        self.conn
-            .execute(
-                "INSERT INTO outbox_cursor (name, last_id) VALUES (?1, ?2)
-                 ON CONFLICT (name) DO UPDATE SET last_id = max(last_id, excluded.last_id)",
-                params![self.name, last_id],
-            )
-            .map_err(|cause| StoreError::Open { path: self.path.clone(), cause })?;
-        Ok(())
-    }
-
-    /// Applies the bound: if more than `max_pending` rows wait, skips the oldest so that
-    /// `max_pending` remain. Returns how many were skipped.
-    pub fn enforce_bound(&self, max_pending: u64) -> Result<u64, StoreError> {
+    /// The bound: if more than `max_pending` rows wait, how many of the oldest to skip and the
+    /// cursor that skips them (for [`super::StoreHandle::advance_cursor`]).
+    pub fn over_bound(&self, max_pending: u64) -> Result<Option<(u64, i64)>, StoreError> {
         let pending = self.pending()?;
         if pending <= max_pending {
-            return Ok(0);
+            return Ok(None);
         }
         let skip = pending - max_pending;
-        self.advance(self.cursor()? + skip as i64)?;
-        Ok(skip)
+        Ok(Some((skip, self.cursor()? + skip as i64)))
     }
 
     fn query_err(&self, cause: rusqlite::Error) -> StoreError {
@@ -119,40 +108,45 @@ mod tests {
             .collect()
     }
 
-    async fn stored(dir: &Path, n: i64) {
-        let store = Store::open(dir).expect("store");
-        store.handle().append(rows(n)).await.expect("append");
-        store.close().expect("close");
-    }
-
     #[tokio::test]
     async fn the_cursor_moves_only_when_told_and_survives_reopening() {
         let dir = tempfile::tempdir().expect("tempdir");
-        stored(dir.path(), 10).await;
+        let store = Store::open(dir.path()).expect("store");
+        store.handle().append(rows(10)).await.expect("append");
         let outbox = Outbox::open(dir.path(), "tb").expect("outbox");
         assert_eq!(outbox.pending().expect("pending"), 10);
         let batch = outbox.next_batch(4).expect("batch");
         assert_eq!(batch.iter().map(|(id, _)| *id).collect::<Vec<_>>(), vec![1, 2, 3, 4]);
         assert_eq!(outbox.next_batch(4).expect("again").len(), 4, "not acknowledged: the same rows again");
-        outbox.advance(4).expect("advance");
+        store.handle().advance_cursor("tb", 4).await.expect("advance");
+        assert_eq!(outbox.cursor().expect("cursor"), 4, "the writer's commit is visible at once");
+        store.handle().advance_cursor("tb", 3).await.expect("never backwards");
+        store.close().expect("close");
         drop(outbox);
         let outbox = Outbox::open(dir.path(), "tb").expect("reopen");
         assert_eq!(outbox.pending().expect("pending"), 6);
         assert_eq!(outbox.next_batch(100).expect("rest")[0].0, 5);
-        outbox.advance(3).expect("never backwards");
         assert_eq!(outbox.cursor().expect("cursor"), 4);
+        assert_eq!(
+            Outbox::open(dir.path(), "other").expect("other").cursor().expect("cursor"),
+            0,
+            "per name"
+        );
     }
 
     #[tokio::test]
-    async fn the_bound_skips_the_oldest() {
+    async fn the_bound_names_the_oldest_to_skip() {
         let dir = tempfile::tempdir().expect("tempdir");
-        stored(dir.path(), 10).await;
+        let store = Store::open(dir.path()).expect("store");
+        store.handle().append(rows(10)).await.expect("append");
         let outbox = Outbox::open(dir.path(), "tb").expect("outbox");
-        assert_eq!(outbox.enforce_bound(3).expect("bound"), 7);
+        assert_eq!(outbox.over_bound(3).expect("bound"), Some((7, 7)));
+        store.handle().advance_cursor("tb", 7).await.expect("skip");
         assert_eq!(
             outbox.next_batch(100).expect("rest").iter().map(|(id, _)| *id).collect::<Vec<_>>(),
             vec![8, 9, 10]
         );
-        assert_eq!(outbox.enforce_bound(3).expect("bound"), 0);
+        assert_eq!(outbox.over_bound(3).expect("bound"), None);
+        store.close().expect("close");
     }
 }

@@ -50,6 +50,12 @@ CREATE TABLE latest (
 PRAGMA user_version = 2;
 ";
 
+/// Forwarders' cursors (see `outbox.rs`): the id of the last row each has delivered.
+/// Created when a forwarder first opens its outbox, so its presence tells `iotchat readings`
+/// that readings are being forwarded.
+pub(super) const CURSOR_TABLE: &str =
+    "CREATE TABLE IF NOT EXISTS outbox_cursor (name TEXT PRIMARY KEY, last_id INTEGER NOT NULL) STRICT";
+
 /// Version 1 to 2: the dedup index in time order (same uniqueness, far fewer pages written).
 const MIGRATE_1_TO_2: &str = "
 DROP INDEX readings_dedup;

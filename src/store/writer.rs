@@ -31,9 +31,31 @@ const UPSERT_LATEST: &str = "INSERT INTO latest (device, key, at, id) VALUES (?1
      ON CONFLICT (device, key) DO UPDATE SET at = excluded.at, id = excluded.id
      WHERE excluded.at >= latest.at";
 
-/// Rows to store and where to send the outcome.
+/// Moves a forwarder's cursor, never backwards.
+const ADVANCE_CURSOR: &str = "INSERT INTO outbox_cursor (name, last_id) VALUES (?1, ?2)
+     ON CONFLICT (name) DO UPDATE SET last_id = max(last_id, excluded.last_id)";
+
+/// What a request asks the writer to do.
+enum Job {
+    /// Store these rows.
+    Rows(Vec<Row>),
+    /// Move the outbox cursor `name` to `last_id` (see [`super::Outbox`]).
+    Cursor { name: String, last_id: i64 },
+}
+
+impl Job {
+    /// Its weight against [`MAX_BATCH_ROWS`].
+    fn rows(&self) -> usize {
+        match self {
+            Job::Rows(rows) => rows.len(),
+            Job::Cursor { .. } => 1,
+        }
+    }
+}
+
+/// A job and where to send the outcome.
 struct Request {
-    rows: Vec<Row>,
+    job: Job,
     reply: oneshot::Sender<Result<Appended, StoreError>>,
 }
 
@@ -134,10 +156,22 @@ impl StoreHandle {
             return Ok(Appended::default());
         }
         check_values(&rows)?;
+        self.submit(Job::Rows(rows)).await
+    }
+
+    /// Moves the outbox cursor `name` to `last_id` (never backwards), durably, in the
+    /// writer's next commit (the outbox must have been opened: [`super::Outbox::open`]
+    /// creates the cursors' table). Every write to the file goes through the one writer, so a
+    /// forwarder never waits for the write lock behind a busy ingest.
+    pub async fn advance_cursor(&self, name: &str, last_id: i64) -> Result<(), StoreError> {
+        self.submit(Job::Cursor { name: name.to_owned(), last_id }).await.map(|_| ())
+    }
+
+    async fn submit(&self, job: Job) -> Result<Appended, StoreError> {
         let closed = || StoreError::Closed { path: self.shared.path.clone() };
         let tx = self.tx.upgrade().ok_or_else(closed)?;
         let (reply, answer) = oneshot::channel();
-        tx.send(Request { rows, reply }).await.map_err(|_| closed())?;
+        tx.send(Request { job, reply }).await.map_err(|_| closed())?;
         drop(tx);
         answer.await.map_err(|_| closed())?
     }
@@ -191,11 +225,11 @@ impl Writer {
 
     /// Takes `first` and whatever else is queued right now, up to the row cap.
     fn collect(&mut self, first: Request) {
-        let mut rows = first.rows.len();
+        let mut rows = first.job.rows();
         self.batch.push(first);
         while rows < MAX_BATCH_ROWS {
             let Ok(request) = self.rx.try_recv() else { break };
-            rows += request.rows.len();
+            rows += request.job.rows();
             self.batch.push(request);
         }
         self.shared.requests.fetch_add(self.batch.len() as u64, Ordering::Relaxed);
@@ -243,7 +277,15 @@ fn insert_requests(tx: &Transaction<'_>, batch: &[Request]) -> rusqlite::Result<
     let mut counts = Vec::with_capacity(batch.len());
     for request in batch {
         let mut appended = Appended::default();
-        for row in &request.rows {
+        let rows = match &request.job {
+            Job::Rows(rows) => rows,
+            Job::Cursor { name, last_id } => {
+                tx.prepare_cached(ADVANCE_CURSOR)?.execute(params![name, last_id])?;
+                counts.push(appended);
+                continue;
+            }
+        };
+        for row in rows {
             let value = sql_value(&row.value);
             let params = params![row.device, row.key, row.value.kind(), value, row.ts, row.received_at];
             if insert.execute(params)? == 0 {
