@@ -172,8 +172,9 @@ async fn serve(
             }
             () = &mut idle, if armed.is_some() => {
                 armed = None; // spent: re-armed above if the session still has a deadline
-                let p = session.handle_timeout(Instant::now().into_std(), &mut out);
-                registration.record(p.messages, 0, Instant::now().into_std());
+                let now = Instant::now().into_std();
+                let p = session.handle_timeout(now, &mut out);
+                registration.record(p.messages, 0, now);
                 if p.close {
                     ended = Some(if p.idle { Ended::Idle } else { Ended::CloseSocket });
                 }

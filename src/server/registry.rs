@@ -1,9 +1,10 @@
 //! The client registry (milestone 1): every connected client's id, peer address, connect
 //! time, counters, optional name, and the handle used to write to it (its "output stream").
 //!
-//! The connection task owns the socket; everyone else reaches a client through its handle,
-//! a bounded channel into that task, and rings its doorbell. A [`Registration`] removes its client when dropped, so a
-//! client leaves the registry however its task ends, panics included.
+//! The connection task owns the socket; everyone else reaches a client through its handle:
+//! a bounded channel into that task, and a doorbell rung after each push. A [`Registration`]
+//! removes its client when dropped, so a client leaves the registry however its task ends,
+//! panics included.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -76,7 +77,7 @@ pub struct ClientHandle {
     stop: CancellationToken,
     stop_reason: Mutex<Option<StopReason>>,
     /// A queue slot kept free for [`Push::Stop`]: the connection task learns it must stop
-    /// from the queue it polls anyway, even when the queue is full of pushes.
+    /// from the queue it drains anyway, even when the queue is full of pushes.
     stop_slot: Mutex<Option<mpsc::OwnedPermit<Push>>>,
     /// Rung after every push, so the task looks at its queue only then.
     doorbell: Doorbell,
