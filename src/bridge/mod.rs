@@ -350,7 +350,8 @@ async fn blocking(
     let (taken, result) = tokio::task::spawn_blocking(move || {
         let result = (|| {
             if let Some(over) = taken.over_bound(max_pending)? {
-                return Ok((Vec::new(), taken.pending()?, Some(over)));
+                // Once the skip is applied, exactly `max_pending` rows wait.
+                return Ok((Vec::new(), max_pending, Some(over)));
             }
             let batch = taken.next_batch(BATCH_ROWS)?;
             let pending = taken.pending()?;

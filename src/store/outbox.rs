@@ -7,7 +7,8 @@
 //! connection that writes, so forwarding never waits for the write lock behind ingest.
 //!
 //! Bounded: when more than `max_pending` rows wait, the oldest are skipped (the forwarder
-//! moves the cursor ahead, [`Outbox::over_bound`]) and counted, so an absent ThingsBoard never makes the backlog grow without end.
+//! moves the cursor ahead, [`Outbox::over_bound`]) and counted, so an absent ThingsBoard
+//! never makes the backlog grow without end.
 //! They stay in the store and `iotchat readings` still shows them.
 
 use std::path::{Path, PathBuf};
