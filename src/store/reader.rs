@@ -35,6 +35,8 @@ impl Query {
 pub struct Reader {
     conn: Connection,
     path: PathBuf,
+    /// Schema version 3 or later: one device's history is a walk down its chains.
+    chained: bool,
 }
 
 const COLUMNS: &str = "r.id, r.device, r.key, r.kind, r.value, r.ts, r.received_at";
@@ -42,8 +44,8 @@ const COLUMNS: &str = "r.id, r.device, r.key, r.kind, r.value, r.ts, r.received_
 impl Reader {
     /// Opens `data_dir/readings.db` read-only. A missing file is [`StoreError::Missing`].
     pub fn open(data_dir: &Path) -> Result<Reader, StoreError> {
-        let (conn, path) = schema::open_for_reading(data_dir)?;
-        Ok(Reader { conn, path })
+        let (conn, path, version) = schema::open_for_reading(data_dir)?;
+        Ok(Reader { conn, path, chained: version >= 3 })
     }
 
     /// The database file.
@@ -78,7 +80,7 @@ impl Reader {
         f: &mut dyn FnMut(&Row) -> std::io::Result<()>,
     ) -> Result<u64, StoreError> {
         let query_err = |cause| StoreError::Query { path: self.path.clone(), cause };
-        let (sql, params) = select(q);
+        let (sql, params) = select(q, self.chained);
         let mut stmt = self.conn.prepare(&sql).map_err(query_err)?;
         let mut rows = stmt.query(params_from_iter(params)).map_err(query_err)?;
         let mut count = 0;
@@ -121,8 +123,60 @@ fn decode_value(kind: &str, raw: ValueRef<'_>) -> Result<Value, String> {
     }
 }
 
-/// The SQL and its parameters for `q`.
-fn select(q: &Query) -> (String, Vec<SqlValue>) {
+/// The smallest id received at or after a `--since` time: rows before it cannot match, so
+/// SQLite walks from there instead of scanning (INDEXED BY: otherwise `min(id)` walks the
+/// table from its first row). Takes the time as a parameter.
+const SINCE_ID: &str = "(SELECT min(id) FROM readings INDEXED BY readings_received WHERE received_at >= ?)";
+
+/// The SQL and its parameters for `q`; `chained`: the file has chains (schema version 3).
+fn select(q: &Query, chained: bool) -> (String, Vec<SqlValue>) {
+    match &q.device {
+        Some(device) if chained && q.is_history() => select_chain(q, device),
+        _ => select_scan(q),
+    }
+}
+
+/// One device's history, newest first down its chains (one per key, merged by id: the
+/// recursive CTE's ORDER BY makes its queue a priority queue), so `--limit N` reads N rows.
+fn select_chain(q: &Query, device: &str) -> (String, Vec<SqlValue>) {
+    let limit = q.limit.map(|n| SqlValue::Integer(i64::try_from(n).unwrap_or(i64::MAX)));
+    let mut params = vec![SqlValue::Text(device.to_owned())];
+    let mut head = "SELECT last_id FROM latest WHERE device = ?".to_owned();
+    if let Some(key) = &q.key {
+        head.push_str(" AND key = ?");
+        params.push(SqlValue::Text(key.clone()));
+    }
+    let mut step =
+        "SELECT r.prev_id FROM chain c CROSS JOIN readings r ON r.id = c.id WHERE r.prev_id IS NOT NULL"
+            .to_owned();
+    let mut filter = String::new();
+    if let Some(since) = q.since_ms {
+        // Ids fall along the walk: it stops at the first id before the bound. The filter
+        // still checks each row's time (and the chain's head against the bound).
+        step.push_str(&format!(" AND r.prev_id >= {SINCE_ID} ORDER BY 1 DESC"));
+        filter = format!(" WHERE r.received_at >= ? AND r.id >= {SINCE_ID}");
+        params.extend([since, since, since].map(SqlValue::Integer));
+    } else if let Some(n) = &limit {
+        // Without --since every row walked is shown: walk no further than the limit.
+        step.push_str(" ORDER BY 1 DESC LIMIT ?");
+        params.push(n.clone());
+    } else {
+        step.push_str(" ORDER BY 1 DESC");
+    }
+    let chain = format!("WITH RECURSIVE chain(id) AS ({head} UNION ALL {step})");
+    let body = format!("SELECT {COLUMNS} FROM chain c CROSS JOIN readings r ON r.id = c.id{filter}");
+    let sql = match limit {
+        None => format!("{chain} {body} ORDER BY r.id"),
+        Some(n) => {
+            params.push(n);
+            format!("{chain} SELECT * FROM ({body} ORDER BY r.id DESC LIMIT ?) ORDER BY id")
+        }
+    };
+    (sql, params)
+}
+
+/// Latest values, or history not restricted to one device (or from a file without chains).
+fn select_scan(q: &Query) -> (String, Vec<SqlValue>) {
     let history = q.is_history();
     // In latest mode filter on `latest`, whose primary key is (device, key).
     let table = if history { "r" } else { "l" };
@@ -139,12 +193,8 @@ fn select(q: &Query) -> (String, Vec<SqlValue>) {
     if let Some(since) = q.since_ms.filter(|_| history) {
         // The id bound follows from the first clause, but lets SQLite walk the rows in id
         // order from the first match instead of scanning the table or sorting the matches.
-        // INDEXED BY: otherwise min(id) walks the table from its first row.
         clauses.push("r.received_at >= ?".to_owned());
-        clauses.push(
-            "r.id >= (SELECT min(id) FROM readings INDEXED BY readings_received WHERE received_at >= ?)"
-                .to_owned(),
-        );
+        clauses.push(format!("r.id >= {SINCE_ID}"));
         params.extend([SqlValue::Integer(since), SqlValue::Integer(since)]);
     }
     let filter = if clauses.is_empty() { String::new() } else { format!(" WHERE {}", clauses.join(" AND ")) };

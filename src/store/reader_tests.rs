@@ -105,6 +105,28 @@ fn since_filters_on_received_at_and_implies_history() {
 }
 
 #[test]
+fn one_device_history_merges_its_chains_in_insertion_order() {
+    let dir = store_with(&sample());
+    let q = |key: Option<&str>, limit: Option<u64>, since_ms: Option<i64>| Query {
+        all: true,
+        device: Some("esp-2".into()),
+        key: key.map(str::to_owned),
+        limit,
+        since_ms,
+    };
+    assert_eq!(run(&dir, q(None, None, None)), pick(&[4, 5, 6, 7]));
+    assert_eq!(run(&dir, q(Some("temp"), None, None)), pick(&[4, 5]));
+    assert_eq!(run(&dir, q(None, Some(3), None)), pick(&[5, 6, 7]));
+    assert_eq!(run(&dir, q(Some("on"), Some(1), None)), pick(&[7]));
+    assert_eq!(run(&dir, q(None, Some(0), None)), vec![]);
+    assert_eq!(run(&dir, q(None, None, Some(10_005))), pick(&[5, 6, 7]));
+    assert_eq!(run(&dir, q(Some("temp"), Some(1), Some(10_004))), pick(&[5]));
+    assert_eq!(run(&dir, q(None, None, Some(99_999))), vec![]);
+    let unknown = Query { all: true, device: Some("esp-9".into()), ..Query::default() };
+    assert_eq!(run(&dir, unknown), vec![]);
+}
+
+#[test]
 fn an_empty_store_has_no_rows() {
     let dir = store_with(&[]);
     assert_eq!(run(&dir, Query::default()), vec![]);
@@ -153,7 +175,7 @@ fn a_damaged_row_is_reported_not_misread() {
 /// The plan SQLite picks for `q`, one line per step.
 fn plan(dir: &TempDir, q: &Query) -> String {
     let reader = Reader::open(dir.path()).expect("reader opens");
-    let (sql, params) = select(q);
+    let (sql, params) = select(q, reader.chained);
     let mut stmt = reader.conn.prepare(&format!("EXPLAIN QUERY PLAN {sql}")).expect("explain");
     let rows = stmt.query_map(params_from_iter(params), |r| r.get::<_, String>(3)).expect("plan");
     rows.map(|r| r.expect("plan row")).collect::<Vec<_>>().join("\n")
@@ -166,7 +188,10 @@ fn queries_use_the_indexes_instead_of_scanning_every_reading() {
     assert!(latest.contains("SCAN l") && !latest.contains("SCAN r"), "{latest}");
     let device =
         plan(&dir, &Query { all: true, device: Some("esp-1".into()), limit: Some(5), ..Query::default() });
-    assert!(device.contains("readings_device"), "{device}");
+    assert!(!device.contains("SCAN r") && device.contains("USING PRIMARY KEY"), "{device}");
+    let since_device = Query { since_ms: Some(10_004), device: Some("esp-1".into()), ..Query::default() };
+    let since_device = plan(&dir, &since_device);
+    assert!(!since_device.contains("SCAN r"), "{since_device}");
     let since = plan(&dir, &Query { since_ms: Some(10_004), ..Query::default() });
     assert!(since.contains("readings_received") && !since.contains("SCAN"), "{since}");
 }

@@ -2,8 +2,11 @@
 //! and its version (`PRAGMA user_version`).
 //!
 //! `readings` holds every stored value. `latest` holds, per (device, key), the id of the
-//! newest reading; the writer keeps it up to date in the same transaction, so "latest value
-//! per device and key" reads a few hundred rows instead of scanning millions.
+//! newest reading (by its time) and of the last one stored; the writer keeps it up to date in
+//! the same transaction, so "latest value per device and key" reads a few hundred rows
+//! instead of scanning millions. Each reading points to the previous one stored for its
+//! device and key (`prev_id`): one device's history is a walk down these chains from
+//! `latest.last_id`, with no per-device index to update at every insert.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -13,7 +16,7 @@ use rusqlite::{Connection, OpenFlags, TransactionBehavior};
 use super::StoreError;
 
 /// The schema version this build writes and reads.
-pub(super) const VERSION: i64 = 2;
+pub(super) const VERSION: i64 = 3;
 
 /// WAL size at which the writer checkpoints (whatever the file's page size).
 const WAL_CHECKPOINT_BYTES: i64 = 40 * 1024 * 1024;
@@ -32,25 +35,28 @@ CREATE TABLE readings (
     kind        TEXT NOT NULL,
     value       ANY,
     ts          INTEGER,
-    received_at INTEGER NOT NULL
+    received_at INTEGER NOT NULL,
+    prev_id     INTEGER -- the previous reading stored for this device and key; NULL: none
 ) STRICT;
 -- Dedup of resent readings; readings without a device timestamp are never duplicates.
 -- ts first: device timestamps grow with time, so new entries land at the index's right
 -- edge, a page or two per commit, instead of one leaf page per device (version 1's
 -- (device, key, ts) order made every commit rewrite ~40% more pages to the WAL).
 CREATE UNIQUE INDEX readings_dedup ON readings (ts, device, key) WHERE ts IS NOT NULL;
--- History of one device in insertion order (the index carries the rowid).
-CREATE INDEX readings_device ON readings (device);
+-- No index on device: one device's history follows `prev_id` from `latest.last_id`. Versions
+-- 1 and 2 had one; each commit then rewrote a leaf of it per device in the commit, over half
+-- of the writer's work at 100 devices (see `MIGRATE_2_TO_3`).
 -- --since.
 CREATE INDEX readings_received ON readings (received_at);
 CREATE TABLE latest (
     device TEXT NOT NULL,
     key    TEXT NOT NULL,
     at     INTEGER NOT NULL, -- the reading's ts, or received_at where it has none
-    id     INTEGER NOT NULL, -- readings.id
+    id     INTEGER NOT NULL, -- readings.id of that reading
+    last_id INTEGER NOT NULL DEFAULT 0, -- readings.id of the last one stored: the chain's head
     PRIMARY KEY (device, key)
 ) STRICT, WITHOUT ROWID;
-PRAGMA user_version = 2;
+PRAGMA user_version = 3;
 ";
 
 /// Forwarders' cursors (see `outbox.rs`): the id of the last row each has delivered.
@@ -66,19 +72,34 @@ CREATE UNIQUE INDEX readings_dedup ON readings (ts, device, key) WHERE ts IS NOT
 PRAGMA user_version = 2;
 ";
 
+/// Version 2 to 3: the per-device index becomes per-(device, key) chains. At 100 devices with
+/// one reading in flight each, `iotchat bench --readings --connections 100` went from ~41k to
+/// ~51k readings/s, and the store alone (`examples/store_throughput --devices 100 --keys 1`)
+/// from 55k to 85k rows/s. Rewrites every row once (the new column), so it takes a while on
+/// a big file.
+const MIGRATE_2_TO_3: &str = "
+ALTER TABLE readings ADD COLUMN prev_id INTEGER;
+ALTER TABLE latest ADD COLUMN last_id INTEGER NOT NULL DEFAULT 0;
+UPDATE readings SET prev_id = p.prev
+    FROM (SELECT id, lag(id) OVER (PARTITION BY device, key ORDER BY id) AS prev FROM readings) AS p
+    WHERE readings.id = p.id AND p.prev IS NOT NULL;
+UPDATE latest SET last_id = (SELECT max(r.id) FROM readings r WHERE r.device = latest.device AND r.key = latest.key);
+DROP INDEX readings_device;
+PRAGMA user_version = 3;
+";
+
 /// Opens (creating if needed) the file at `path` for the writer, in WAL mode with full
 /// fsyncs, and brings its schema to [`VERSION`].
 pub(super) fn open_for_writing(path: &Path, busy_timeout: Duration) -> Result<Connection, StoreError> {
     let open_err = |cause| StoreError::Open { path: path.to_owned(), cause };
     let mut conn = Connection::open(path).map_err(open_err)?;
     conn.busy_timeout(busy_timeout).map_err(open_err)?;
-    // 1 KiB pages (a new file only: an existing one keeps its size). Each commit dirties one
-    // leaf of the per-device index for every device in it, and the WAL takes whole pages: at
-    // 100 devices one reading in flight each, 4 KiB pages gave 33.6k-35.3k readings/s and
-    // 1 KiB pages 40.6k-42.4k (`iotchat bench --readings --connections 100`), with the same
-    // query times (`cargo run --release --example store_throughput`). Set before WAL mode,
-    // which fixes the page size.
-    conn.pragma_update(None, "page_size", 1024).map_err(open_err)?;
+    // 4 KiB pages (a new file only: an existing one keeps its size; set before WAL mode,
+    // which fixes it). Version 2 made 1 KiB pages faster, as each commit rewrote a leaf of the
+    // device index per device in it; with chains a commit dirties a few pages per structure
+    // and 4 KiB is as fast or faster: 52.4k-53.2k readings/s against 46.1k-51.7k
+    // (`iotchat bench --readings --connections 100 --duration 8s`, alternating).
+    conn.pragma_update(None, "page_size", 4096).map_err(open_err)?;
     let mode: String =
         conn.pragma_update_and_check(None, "journal_mode", "WAL", |row| row.get(0)).map_err(open_err)?;
     if !mode.eq_ignore_ascii_case("wal") {
@@ -86,11 +107,17 @@ pub(super) fn open_for_writing(path: &Path, busy_timeout: Duration) -> Result<Co
         tracing::warn!(path = %path.display(), mode, "the file system does not support WAL mode");
     }
     conn.pragma_update(None, "synchronous", "FULL").map_err(open_err)?;
-    // Under load every commit touches a leaf page per (device, key) in the indexes: keep
-    // them in memory (up to 64 MiB), and checkpoint the WAL every ~40 MB rather than every
+    // What a commit touches is small (the right edges of the table and its two indexes, the
+    // `latest` rows of the devices in it): 8 MiB holds it for 10,000 devices. Bigger costs at
+    // every commit, as SQLite scans its whole page cache when a transaction ends (once a page
+    // split has rekeyed a page: `pcache1TruncateUnsafe`, 15% of the writer's time at 64 MiB).
+    // At 100 devices (1 KiB pages) 8 MiB gave 50.6k-50.8k readings/s against 47.8k at 64 MiB.
+    // At 10,000 devices one reading a second each (`bench/fleet 10000 20s 1s`): ack p50
+    // 1.1 ms, p99 88 ms, server RSS 72 MB; 64 MiB (1 KiB pages): 1.0 ms, 72 ms, 150 MB;
+    // version 2 with 64 MiB: 3.3 ms, 184 ms, 148 MB. And checkpoint the WAL every ~40 MB rather than every
     // 1,000 pages (SQLite's default), so a page rewritten by many commits is copied back to
     // the database once.
-    conn.pragma_update(None, "cache_size", -65_536).map_err(open_err)?;
+    conn.pragma_update(None, "cache_size", -8192).map_err(open_err)?;
     let page_size: i64 = conn.pragma_query_value(None, "page_size", |row| row.get(0)).map_err(open_err)?;
     let checkpoint_pages = WAL_CHECKPOINT_BYTES / page_size.max(512);
     conn.pragma_update(None, "wal_autocheckpoint", checkpoint_pages).map_err(open_err)?;
@@ -112,12 +139,17 @@ fn migrate(conn: &mut Connection, path: &Path) -> Result<(), StoreError> {
             tracing::info!(path = %path.display(), "upgrading the readings store to schema version 2 (index rebuild)");
             tx.execute_batch(MIGRATE_1_TO_2).map_err(open_err)?;
         }
+        if found <= 2 {
+            tracing::info!(path = %path.display(), "upgrading the readings store to schema version 3 (rewrites every row once)");
+            tx.execute_batch(MIGRATE_2_TO_3).map_err(open_err)?;
+        }
     }
     tx.commit().map_err(open_err)
 }
 
-/// Opens `data_dir/readings.db` read-only and checks its version.
-pub(super) fn open_for_reading(data_dir: &Path) -> Result<(Connection, PathBuf), StoreError> {
+/// Opens `data_dir/readings.db` read-only and checks its version; returns the version too
+/// (files older than 3 have no chains, and are read through their device index).
+pub(super) fn open_for_reading(data_dir: &Path) -> Result<(Connection, PathBuf, i64), StoreError> {
     let path = data_dir.join(super::DB_FILE);
     if !path.is_file() {
         return Err(StoreError::Missing { dir: data_dir.to_owned() });
@@ -128,7 +160,7 @@ pub(super) fn open_for_reading(data_dir: &Path) -> Result<(Connection, PathBuf),
     conn.busy_timeout(BUSY_TIMEOUT).map_err(query_err)?;
     let found = user_version(&conn).map_err(query_err)?;
     check_version(&path, found)?;
-    Ok((conn, path))
+    Ok((conn, path, found))
 }
 
 fn check_version(path: &Path, found: i64) -> Result<(), StoreError> {
@@ -139,7 +171,8 @@ fn check_version(path: &Path, found: i64) -> Result<(), StoreError> {
         // Version 0 with tables: some other program's database.
         return Err(StoreError::NotAStore { path: path.to_owned(), found });
     }
-    // Versions 1..=VERSION are all readable: they differ only in an index.
+    // Versions 1..=VERSION are all readable: 1 and 2 differ only in an index, 3 replaced the
+    // device index with chains (the reader knows both).
     Ok(())
 }
 
@@ -150,3 +183,7 @@ fn user_version(conn: &Connection) -> rusqlite::Result<i64> {
 fn has_tables(conn: &Connection) -> rusqlite::Result<bool> {
     conn.query_row("SELECT count(*) > 0 FROM sqlite_schema WHERE type = 'table'", [], |row| row.get(0))
 }
+
+#[cfg(test)]
+#[path = "schema_tests.rs"]
+mod tests;

