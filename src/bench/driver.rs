@@ -11,7 +11,7 @@ use tokio::net::TcpStream;
 use tokio::sync::Barrier;
 
 use super::report::{ConnStats, Report};
-use super::request::{Generator, is_upper_of};
+use super::request::{Generator, Id, is_upper_of, next_ts};
 use super::{Options, Stop};
 use crate::protocol::framing::{Frame, LineFramer};
 
@@ -24,8 +24,7 @@ const MAX_IN_FLIGHT: usize = 4096;
 
 /// Runs the bench against `addr` and returns its report.
 pub async fn run(addr: SocketAddr, options: Options) -> Report {
-    let ts_base = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64);
-    let generator = Arc::new(Generator::new(options.size, options.readings, ts_base));
+    let generator = Arc::new(Generator::new(options.size, options.readings));
     let options = Arc::new(options);
     let barrier = Arc::new(Barrier::new(options.connections + 1));
     let mut tasks = Vec::with_capacity(options.connections);
@@ -63,8 +62,10 @@ struct Conn {
     buf: Box<[u8]>,
     out: Vec<u8>,
     scratch: Vec<u8>,
-    /// Requests sent and not answered yet: sequence number and when it was (meant to be) sent.
-    in_flight: VecDeque<(u64, Instant)>,
+    /// Requests sent and not answered yet, and when each was (meant to be) sent.
+    in_flight: VecDeque<(Id, Instant)>,
+    /// The `ts` of the last reading sent.
+    last_ts: u64,
     stats: ConnStats,
 }
 
@@ -92,6 +93,7 @@ async fn connect(
         out: Vec::with_capacity(options.pipeline * (options.size + 32)),
         scratch: Vec::new(),
         in_flight: VecDeque::with_capacity(options.pipeline),
+        last_ts: 0,
         stats,
     };
     if let Err(e) = c.greet(&generator.greeting(conn), options.reply_timeout).await {
@@ -153,8 +155,7 @@ impl Conn {
             let now = Instant::now();
             self.out.clear();
             for _ in 0..batch {
-                self.generator.request(self.conn, seq, &mut self.out);
-                self.in_flight.push_back((seq, now));
+                self.send(seq, now);
                 seq += 1;
             }
             self.write_out(batch).await?;
@@ -193,8 +194,7 @@ impl Conn {
                     let room = (MAX_IN_FLIGHT - self.in_flight.len()) as u64;
                     let count = due(next, now, interval, deadline, left.min(room));
                     for _ in 0..count {
-                        self.generator.request(self.conn, seq, &mut self.out);
-                        self.in_flight.push_back((seq, next));
+                        self.send(seq, next);
                         seq += 1;
                         next += interval;
                     }
@@ -206,6 +206,20 @@ impl Conn {
                 }
             }
         }
+    }
+
+    /// Appends request `seq` to `out` and records it as in flight since `at`.
+    fn send(&mut self, seq: u64, at: Instant) {
+        let ts = if self.generator.readings() {
+            let wall = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64);
+            self.last_ts = next_ts(self.last_ts, wall);
+            self.last_ts
+        } else {
+            0
+        };
+        let id = Id { seq, ts };
+        self.generator.request(self.conn, id, &mut self.out);
+        self.in_flight.push_back((id, at));
     }
 
     /// Writes the `count` requests in `out` with one write.
@@ -224,7 +238,7 @@ impl Conn {
         let now = Instant::now();
         let Self { conn, generator, framer, buf, scratch, in_flight, stats, .. } = self;
         framer.feed(&buf[..n], now, &mut |frame| {
-            let Some((seq, sent_at)) = in_flight.pop_front() else {
+            let Some((id, sent_at)) = in_flight.pop_front() else {
                 let got = if let Frame::Line(l) = frame { l } else { b"<over-long line>" };
                 stats.mismatch(b"<no reply due>", got);
                 return true;
@@ -232,7 +246,7 @@ impl Conn {
             stats.replies += 1;
             stats.latency.record(now.duration_since(sent_at).as_nanos() as u64);
             match frame {
-                Frame::Line(reply) if generator.check(*conn, seq, reply, scratch) => {}
+                Frame::Line(reply) if generator.check(*conn, id, reply, scratch) => {}
                 Frame::Line(reply) => {
                     let expected = scratch.to_ascii_uppercase();
                     stats.mismatch(&expected, reply);

@@ -31,7 +31,8 @@ pub struct BenchArgs {
     /// Open loop: requests per second per connection, sent on schedule whatever the replies.
     #[arg(long, value_name = "R")]
     pub rate: Option<f64>,
-    /// Send `HELLO bench-<i>` and then readings (`t=<n> ts=<ms>`) instead of chat lines.
+    /// Send `HELLO bench-<i>` and then readings (`t=<n> ts=<ms>`, ts from the wall clock like a
+    /// device's, never repeated) instead of chat lines.
     #[arg(long)]
     pub readings: bool,
     /// Print the report as one JSON object.
