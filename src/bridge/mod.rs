@@ -193,6 +193,11 @@ impl Session<'_> {
         shutdown: &CancellationToken,
     ) -> Result<(), SessionEnd> {
         loop {
+            // Checked between batches: a batch sent is always recorded (the store closes
+            // only after the bridge has stopped), and shutdown does not wait for a backlog.
+            if shutdown.is_cancelled() {
+                return Ok(());
+            }
             while let Ok(event) = events.try_recv() {
                 self.on_event(event, departed).await?;
             }

@@ -4,6 +4,7 @@ use std::io::{self, Write};
 
 use anyhow::Context;
 use std::sync::Arc;
+use std::time::Duration;
 
 use iotchat::bridge::{self, BridgeStatus};
 use iotchat::config::{self, LoadedProfile, ServeConfig};
@@ -45,12 +46,12 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     let registry = Registry::new();
     let shutdown = CancellationToken::new();
     tokio::spawn(watch_signals(shutdown.clone()));
-    let (bridge_events, status) = match bridge_config {
+    let (bridge_events, status, bridge_task) = match bridge_config {
         Some(bridge_config) => {
             info!(host = %bridge_config.options.host, port = bridge_config.options.port, "forwarding readings to ThingsBoard");
             let (tx, rx) = tokio::sync::mpsc::channel(1024);
             let status = Arc::new(BridgeStatus::default());
-            tokio::spawn(bridge::run(
+            let task = tokio::spawn(bridge::run(
                 bridge_config,
                 data_dir.clone(),
                 store.handle(),
@@ -59,12 +60,19 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
                 Arc::clone(&status),
                 shutdown.clone(),
             ));
-            (Some(tx), Some(status))
+            (Some(tx), Some(status), Some(task))
         }
-        None => (None, None),
+        None => (None, None, None),
     };
     tokio::spawn(console::run(registry.clone(), status, tokio::io::stdin(), tokio::io::stdout()));
     server::run(listener, &config, registry, store.handle(), bridge_events, tls, shutdown).await;
+    if let Some(task) = bridge_task {
+        // The bridge moves its cursor through the store once the broker has a batch: let it
+        // finish that batch before the store closes, or the batch is sent again next start.
+        if tokio::time::timeout(BRIDGE_STOP, task).await.is_err() {
+            warn!(waited = ?BRIDGE_STOP, "the bridge did not stop in time; its last batch will be forwarded again at the next start");
+        }
+    }
     // Commits what is still queued; blocking, so off the async workers.
     tokio::task::spawn_blocking(move || store.close())
         .await
@@ -73,6 +81,9 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     info!("server stopped");
     Ok(())
 }
+
+/// How long shutdown waits for the bridge to finish the batch it is sending.
+const BRIDGE_STOP: Duration = Duration::from_secs(5);
 
 fn bind_error(e: io::Error, config: &ServeConfig) -> anyhow::Error {
     let hint = match e.kind() {
