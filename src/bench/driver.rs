@@ -4,7 +4,7 @@
 use std::collections::VecDeque;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -211,7 +211,7 @@ impl Conn {
     /// Appends request `seq` to `out` and records it as in flight since `at`.
     fn send(&mut self, seq: u64, at: Instant) {
         let ts = if self.generator.readings() {
-            let wall = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64);
+            let wall = u64::try_from(crate::clock::unix_ms()).unwrap_or(0);
             self.last_ts = next_ts(self.last_ts, wall);
             self.last_ts
         } else {

@@ -152,10 +152,10 @@ fn select_chain(q: &Query, device: &str) -> (String, Vec<SqlValue>) {
     let mut filter = String::new();
     if let Some(since) = q.since_ms {
         // Ids fall along the walk: it stops at the first id before the bound. The filter
-        // still checks each row's time (and the chain's head against the bound).
+        // still checks each row's time (received_at does not follow id exactly).
         step.push_str(&format!(" AND r.prev_id >= {SINCE_ID} ORDER BY 1 DESC"));
-        filter = format!(" WHERE r.received_at >= ? AND r.id >= {SINCE_ID}");
-        params.extend([since, since, since].map(SqlValue::Integer));
+        filter = " WHERE r.received_at >= ?".to_owned();
+        params.extend([since, since].map(SqlValue::Integer));
     } else if let Some(n) = &limit {
         // Without --since every row walked is shown: walk no further than the limit.
         step.push_str(" ORDER BY 1 DESC LIMIT ?");

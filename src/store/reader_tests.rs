@@ -127,6 +127,40 @@ fn one_device_history_merges_its_chains_in_insertion_order() {
 }
 
 #[test]
+fn a_chain_built_within_one_commit_and_out_of_time_order_reads_back_in_id_order() {
+    // One append (one commit) of three rows of one device and key, interleaved with another
+    // key; received_at does not follow the insertion order.
+    let rows = vec![
+        row("d", "a", Value::Int(1), Some(5_000), 20_000),
+        row("d", "a", Value::Int(2), Some(4_000), 10_000), // older ts, received earlier
+        row("d", "b", Value::Int(3), None, 30_000),
+        row("d", "a", Value::Int(4), Some(6_000), 25_000),
+    ];
+    let dir = tempfile::tempdir().expect("tempdir");
+    let runtime = tokio::runtime::Builder::new_current_thread().build().expect("runtime");
+    let store = Store::open(dir.path()).expect("opens");
+    let appended = runtime.block_on(store.handle().append(rows.clone())).expect("append");
+    assert_eq!(appended.inserted, 4);
+    store.close().expect("close");
+    let q = |key: Option<&str>, limit: Option<u64>, since_ms: Option<i64>| Query {
+        all: true,
+        device: Some("d".into()),
+        key: key.map(str::to_owned),
+        limit,
+        since_ms,
+    };
+    let values = |q: Query| run(&dir, q).into_iter().map(|r| r.value).collect::<Vec<_>>();
+    let ints = |v: &[i64]| v.iter().map(|&i| Value::Int(i)).collect::<Vec<_>>();
+    assert_eq!(values(q(None, None, None)), ints(&[1, 2, 3, 4]));
+    assert_eq!(values(q(Some("a"), Some(2), None)), ints(&[2, 4]));
+    // Received at or after 20,000: rows 1, 3 and 4, but not 2 (received at 10,000) although
+    // its id lies between theirs.
+    assert_eq!(values(q(None, None, Some(20_000))), ints(&[1, 3, 4]));
+    assert_eq!(values(q(Some("a"), Some(1), Some(20_000))), ints(&[4]));
+    assert_eq!(values(Query { device: Some("d".into()), ..Query::default() }), ints(&[4, 3]), "latest");
+}
+
+#[test]
 fn an_empty_store_has_no_rows() {
     let dir = store_with(&[]);
     assert_eq!(run(&dir, Query::default()), vec![]);

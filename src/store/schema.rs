@@ -73,18 +73,21 @@ PRAGMA user_version = 2;
 ";
 
 /// Version 2 to 3: the per-device index becomes per-(device, key) chains. At 100 devices with
-/// one reading in flight each, `iotchat bench --readings --connections 100` went from ~41k to
-/// ~51k readings/s, and the store alone (`examples/store_throughput --devices 100 --keys 1`)
-/// from 55k to 85k rows/s. Rewrites every row once (the new column): 1M rows took 5.9 s
-/// (`examples/store_throughput --dir` on a copy of a version 2 store), the file grew 8%.
+/// one reading in flight each (1 KiB pages, 64 MiB cache, the bench's old `ts`), `iotchat
+/// bench --readings --connections 100` went from ~41k to ~51k readings/s, and the store alone
+/// (`examples/store_throughput --devices 100 --keys 1`) from 55k to 85k rows/s. Rewrites
+/// every row once (the new column): 1M rows took 5.9 s (`examples/store_throughput --dir` on a
+/// copy of a version 2 store), the file grew 8%. A `latest` row without readings (iotchat
+/// never leaves one) gets `last_id` 0, an empty chain.
 const MIGRATE_2_TO_3: &str = "
 ALTER TABLE readings ADD COLUMN prev_id INTEGER;
 ALTER TABLE latest ADD COLUMN last_id INTEGER NOT NULL DEFAULT 0;
 UPDATE readings SET prev_id = p.prev
     FROM (SELECT id, lag(id) OVER (PARTITION BY device, key ORDER BY id) AS prev FROM readings) AS p
     WHERE readings.id = p.id AND p.prev IS NOT NULL;
-UPDATE latest SET last_id = coalesce((SELECT max(r.id) FROM readings r WHERE r.device = latest.device AND r.key = latest.key), 0);
-DROP INDEX readings_device;
+UPDATE latest SET last_id = coalesce(
+    (SELECT max(r.id) FROM readings r WHERE r.device = latest.device AND r.key = latest.key), 0);
+DROP INDEX IF EXISTS readings_device;
 PRAGMA user_version = 3;
 ";
 
@@ -94,11 +97,12 @@ pub(super) fn open_for_writing(path: &Path, busy_timeout: Duration) -> Result<Co
     let open_err = |cause| StoreError::Open { path: path.to_owned(), cause };
     let mut conn = Connection::open(path).map_err(open_err)?;
     conn.busy_timeout(busy_timeout).map_err(open_err)?;
-    // 4 KiB pages (a new file only: an existing one keeps its size; set before WAL mode,
-    // which fixes it). Version 2 made 1 KiB pages faster, as each commit rewrote a leaf of the
-    // device index per device in it; with chains a commit dirties a few pages per structure
-    // and 4 KiB is as fast or faster: 52.4k-53.2k readings/s against 46.1k-51.7k
-    // (`iotchat bench --readings --connections 100 --duration 8s`, alternating).
+    // 4 KiB pages (a new file only: an existing one, upgraded ones included, keeps its size;
+    // set before WAL mode, which fixes it). With version 2, 1 KiB pages were faster, as each
+    // commit rewrote a leaf of the device index per device in it; with chains a commit
+    // dirties a few pages per structure and 4 KiB is as fast or faster: 52.4k-53.2k
+    // readings/s against 46.1k-51.7k (`iotchat bench --readings --connections 100 --duration
+    // 8s`, alternating, 8 MiB cache, the bench's old `ts`).
     conn.pragma_update(None, "page_size", 4096).map_err(open_err)?;
     let mode: String =
         conn.pragma_update_and_check(None, "journal_mode", "WAL", |row| row.get(0)).map_err(open_err)?;
@@ -114,10 +118,10 @@ pub(super) fn open_for_writing(path: &Path, busy_timeout: Duration) -> Result<Co
     // At 100 devices (1 KiB pages) 8 MiB gave 50.6k-50.8k readings/s against 47.8k at 64 MiB.
     // At 10,000 devices one reading a second each (`bench/fleet 10000 20s 1s`): ack p50
     // 1.1 ms, p99 88 ms, server RSS 72 MB; 64 MiB (1 KiB pages): 1.0 ms, 72 ms, 150 MB;
-    // version 2 with 64 MiB: 3.3 ms, 184 ms, 148 MB. And checkpoint the WAL every ~40 MB rather than every
-    // 1,000 pages (SQLite's default), so a page rewritten by many commits is copied back to
-    // the database once.
+    // version 2 with 64 MiB: 3.3 ms, 184 ms, 148 MB.
     conn.pragma_update(None, "cache_size", -8192).map_err(open_err)?;
+    // Checkpoint the WAL every ~40 MB rather than every 1,000 pages (SQLite's default), so a
+    // page rewritten by many commits is copied back to the database once.
     let page_size: i64 = conn.pragma_query_value(None, "page_size", |row| row.get(0)).map_err(open_err)?;
     let checkpoint_pages = WAL_CHECKPOINT_BYTES / page_size.max(512);
     conn.pragma_update(None, "wal_autocheckpoint", checkpoint_pages).map_err(open_err)?;
@@ -133,18 +137,28 @@ fn migrate(conn: &mut Connection, path: &Path) -> Result<(), StoreError> {
     let found = user_version(&tx).map_err(open_err)?;
     if found == 0 && !has_tables(&tx).map_err(open_err)? {
         tx.execute_batch(SCHEMA_V1).map_err(open_err)?;
-    } else {
-        check_version(path, found)?;
-        if found == 1 {
-            tracing::info!(path = %path.display(), "upgrading the readings store to schema version 2 (index rebuild)");
-            tx.execute_batch(MIGRATE_1_TO_2).map_err(open_err)?;
-        }
-        if found <= 2 {
-            tracing::info!(path = %path.display(), "upgrading the readings store to schema version 3: every row is rewritten once (about 6 s per million rows)");
-            tx.execute_batch(MIGRATE_2_TO_3).map_err(open_err)?;
-        }
+        return tx.commit().map_err(open_err);
     }
-    tx.commit().map_err(open_err)
+    check_version(path, found)?;
+    if found == 1 {
+        tracing::info!(path = %path.display(), "upgrading the readings store to schema version 2 (index rebuild)");
+        tx.execute_batch(MIGRATE_1_TO_2).map_err(open_err)?;
+    }
+    if found <= 2 {
+        tracing::info!(
+            path = %path.display(),
+            "upgrading the readings store to schema version 3: every row is rewritten once (about 6 s per \
+             million rows; the WAL briefly takes about the size of the readings)"
+        );
+        tx.execute_batch(MIGRATE_2_TO_3).map_err(open_err)?;
+    }
+    tx.commit().map_err(open_err)?;
+    if found < VERSION {
+        // The upgrade went through the WAL: copy it back and give its space back now, rather
+        // than carrying it until the server stops (SQLite never shrinks the WAL file).
+        conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(())).map_err(open_err)?;
+    }
+    Ok(())
 }
 
 /// Opens `data_dir/readings.db` read-only and checks its version; returns the version too

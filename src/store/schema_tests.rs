@@ -100,6 +100,9 @@ async fn a_version_2_store_gets_chains_that_new_readings_continue() {
     let before: Vec<i64> = history(&dir, "esp-1").iter().map(|r| r.ts.unwrap_or(0)).collect();
     assert_eq!(before, [1000, 3000, 3000, 2000], "read through the v2 device index");
     let store = Store::open(dir.path()).expect("opens and upgrades");
+    let wal = dir.path().join(format!("{}-wal", crate::store::DB_FILE));
+    let wal_len = std::fs::metadata(&wal).map_or(0, |m| m.len());
+    assert_eq!(wal_len, 0, "the upgrade's WAL is checkpointed and truncated at once");
     let appended = store.handle().append(vec![row("esp-1", "t", 6, 4000), row("esp-2", "t", 7, 4000)]).await;
     assert_eq!(appended.expect("stored").inserted, 2);
     store.close().expect("close");

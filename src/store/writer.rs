@@ -25,9 +25,10 @@ const QUEUE_REQUESTS: usize = 1024;
 const MAX_BATCH_ROWS: usize = 50_000;
 
 // `prev_id` links the row to the previous one of its device and key: the chain's head in
-// `latest`, looked up in the same statement.
+// `latest`, looked up in the same statement (0: an empty chain, see `schema::MIGRATE_2_TO_3`).
 const INSERT: &str = "INSERT OR IGNORE INTO readings (device, key, kind, value, ts, received_at, prev_id)
-     VALUES (?1, ?2, ?3, ?4, ?5, ?6, (SELECT last_id FROM latest WHERE device = ?1 AND key = ?2))";
+     VALUES (?1, ?2, ?3, ?4, ?5, ?6,
+             (SELECT nullif(last_id, 0) FROM latest WHERE device = ?1 AND key = ?2))";
 // The new row is always the chain's head (`last_id`); it is the latest value (`at`, `id`) only
 // if it is at least as new: ties go to the newer row, inserted later. SET sees the old values.
 const UPSERT_LATEST: &str = "INSERT INTO latest (device, key, at, id, last_id) VALUES (?1, ?2, ?3, ?4, ?4)
