@@ -216,6 +216,21 @@ fn select_scan(q: &Query) -> (String, Vec<SqlValue>) {
     (sql, params)
 }
 
+/// Every row `q` selects in `data_dir`'s store, for tests across the store's modules.
+#[cfg(test)]
+pub(super) fn rows_of(data_dir: &Path, q: &Query) -> Vec<Row> {
+    let reader = Reader::open(data_dir).expect("reader opens");
+    let mut rows = Vec::new();
+    let n = reader
+        .for_each(q, &mut |r| {
+            rows.push(r.clone());
+            Ok(())
+        })
+        .expect("query runs");
+    assert_eq!(n, rows.len() as u64, "for_each counts what it passes on");
+    rows
+}
+
 #[cfg(test)]
 #[path = "reader_tests.rs"]
 mod tests;

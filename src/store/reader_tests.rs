@@ -38,16 +38,12 @@ fn sample() -> Vec<Row> {
 }
 
 fn run(dir: &TempDir, q: Query) -> Vec<Row> {
-    let reader = Reader::open(dir.path()).expect("reader opens");
-    let mut rows = Vec::new();
-    let n = reader
-        .for_each(&q, &mut |r| {
-            rows.push(r.clone());
-            Ok(())
-        })
-        .expect("query runs");
-    assert_eq!(n, rows.len() as u64);
-    rows
+    rows_of(dir.path(), &q)
+}
+
+/// History of `device`, optionally one key, limited, since a time.
+fn history(device: &str, key: Option<&str>, limit: Option<u64>, since_ms: Option<i64>) -> Query {
+    Query { all: true, device: Some(device.into()), key: key.map(str::to_owned), limit, since_ms }
 }
 
 fn pick(indexes: &[usize]) -> Vec<Row> {
@@ -107,13 +103,7 @@ fn since_filters_on_received_at_and_implies_history() {
 #[test]
 fn one_device_history_merges_its_chains_in_insertion_order() {
     let dir = store_with(&sample());
-    let q = |key: Option<&str>, limit: Option<u64>, since_ms: Option<i64>| Query {
-        all: true,
-        device: Some("esp-2".into()),
-        key: key.map(str::to_owned),
-        limit,
-        since_ms,
-    };
+    let q = |key, limit, since_ms| history("esp-2", key, limit, since_ms);
     assert_eq!(run(&dir, q(None, None, None)), pick(&[4, 5, 6, 7]));
     assert_eq!(run(&dir, q(Some("temp"), None, None)), pick(&[4, 5]));
     assert_eq!(run(&dir, q(None, Some(3), None)), pick(&[5, 6, 7]));
@@ -142,13 +132,7 @@ fn a_chain_built_within_one_commit_and_out_of_time_order_reads_back_in_id_order(
     let appended = runtime.block_on(store.handle().append(rows.clone())).expect("append");
     assert_eq!(appended.inserted, 4);
     store.close().expect("close");
-    let q = |key: Option<&str>, limit: Option<u64>, since_ms: Option<i64>| Query {
-        all: true,
-        device: Some("d".into()),
-        key: key.map(str::to_owned),
-        limit,
-        since_ms,
-    };
+    let q = |key, limit, since_ms| history("d", key, limit, since_ms);
     let values = |q: Query| run(&dir, q).into_iter().map(|r| r.value).collect::<Vec<_>>();
     let ints = |v: &[i64]| v.iter().map(|&i| Value::Int(i)).collect::<Vec<_>>();
     assert_eq!(values(q(None, None, None)), ints(&[1, 2, 3, 4]));

@@ -5,7 +5,7 @@ use tempfile::TempDir;
 
 use super::*;
 use crate::protocol::reading::Value;
-use crate::store::{Query, Reader, Row, Store};
+use crate::store::{Query, Row, Store};
 
 fn row(device: &str, key: &str, value: i64, ts: i64) -> Row {
     Row {
@@ -26,15 +26,7 @@ fn old_store(schema: &str) -> TempDir {
 }
 
 fn query(dir: &TempDir, q: Query) -> Vec<Row> {
-    let reader = Reader::open(dir.path()).expect("reader opens");
-    let mut rows = Vec::new();
-    reader
-        .for_each(&q, &mut |r| {
-            rows.push(r.clone());
-            Ok(())
-        })
-        .expect("query runs");
-    rows
+    crate::store::reader::rows_of(dir.path(), &q)
 }
 
 fn history(dir: &TempDir, device: &str) -> Vec<Row> {

@@ -13,16 +13,7 @@ fn row(device: &str, key: &str, value: Value, ts: Option<i64>) -> Row {
 }
 
 fn all_rows(dir: &Path) -> Vec<Row> {
-    let reader = Reader::open(dir).expect("reader opens");
-    let mut rows = Vec::new();
-    let q = Query { all: true, ..Query::default() };
-    reader
-        .for_each(&q, &mut |r| {
-            rows.push(r.clone());
-            Ok(())
-        })
-        .expect("query runs");
-    rows
+    crate::store::reader::rows_of(dir, &Query { all: true, ..Query::default() })
 }
 
 fn tempdir() -> TempDir {
