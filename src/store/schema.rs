@@ -24,10 +24,11 @@ const WAL_CHECKPOINT_BYTES: i64 = 40 * 1024 * 1024;
 /// How long a connection waits for another one's lock before giving up.
 pub(super) const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 
+/// A new file's schema, version [`VERSION`].
 // `value` is declared ANY in a STRICT table: SQLite keeps each value's own type (INTEGER,
 // REAL, TEXT) exactly as bound, with no affinity conversion, and `kind` says which `Value`
 // variant it is (`bool` is stored as the INTEGER 0 or 1).
-const SCHEMA_V1: &str = "
+const SCHEMA: &str = "
 CREATE TABLE readings (
     id          INTEGER PRIMARY KEY,
     device      TEXT NOT NULL,
@@ -136,7 +137,7 @@ fn migrate(conn: &mut Connection, path: &Path) -> Result<(), StoreError> {
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(open_err)?;
     let found = user_version(&tx).map_err(open_err)?;
     if found == 0 && !has_tables(&tx).map_err(open_err)? {
-        tx.execute_batch(SCHEMA_V1).map_err(open_err)?;
+        tx.execute_batch(SCHEMA).map_err(open_err)?;
         return tx.commit().map_err(open_err);
     }
     check_version(path, found)?;
