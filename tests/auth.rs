@@ -1,7 +1,8 @@
 //! Device authentication (`HELLO <name> <token>`) on a real `iotchat serve`: the right token
 //! gets readings acked and stored; no HELLO, a wrong token or an unknown name get one error
 //! line and EOF without disturbing anyone else; without tokens the server behaves as in M2;
-//! fake-device authenticates with a token from the environment; bad tokens files exit 2.
+//! fake-device authenticates with a token from the environment; bad tokens files exit 2;
+//! SIGHUP reloads the tokens for new connections, keeping the old ones if the file is bad.
 
 mod common;
 
@@ -191,4 +192,45 @@ fn a_profile_can_list_tokens_inline() {
     refused.send("HELLO esp-7 wrong");
     assert!(refused.line().starts_with("error: authentication failed"));
     refused.expect_closed();
+}
+
+#[test]
+fn sighup_reloads_the_tokens_file_for_new_connections() {
+    let (mut server, dir) = auth_server();
+    let mut inside = server.connect();
+    assert_eq!(inside.ask("HELLO esp-1 s3cret-one"), "HELLO ESP-1");
+    tokens_file(dir.path(), "esp-3 s3cret-three\n");
+    server.signal("HUP");
+    let log = server.log_line_containing("device tokens reloaded");
+    assert!(log.contains("devices=1") && !log.contains("s3cret"), "{log}");
+    let mut added = server.connect();
+    assert_eq!(added.ask("HELLO esp-3 s3cret-three"), "HELLO ESP-3");
+    let mut removed = server.connect();
+    removed.send_raw(b"HELLO esp-1 s3cret-one\n");
+    let line = removed.line();
+    assert!(line.contains("authentication failed"), "{line}");
+    removed.expect_closed();
+    assert_eq!(inside.ask("t=1"), "T=1", "a device already in stays in");
+}
+
+#[test]
+fn a_tokens_file_that_does_not_load_on_sighup_keeps_the_previous_tokens() {
+    let (mut server, dir) = auth_server();
+    tokens_file(dir.path(), "esp-1 s3cret-one and-more\n");
+    server.signal("HUP");
+    let log = server.log_line_containing("cannot reload the device tokens");
+    assert!(log.contains("line 1") && log.contains("keeping the previous ones"), "{log}");
+    assert!(!log.contains("s3cret"), "{log}");
+    let mut c = server.connect();
+    assert_eq!(c.ask("HELLO esp-2 s3cret-two"), "HELLO ESP-2");
+}
+
+#[test]
+fn without_tokens_sighup_leaves_the_server_running() {
+    let mut server = Server::start(&[]);
+    let mut c = server.connect();
+    server.signal("HUP");
+    server.log_line_containing("authentication is off");
+    assert_eq!(c.ask("temp=20"), "TEMP=20");
+    assert!(server.is_running());
 }

@@ -1,6 +1,7 @@
 //! `iotchat serve`.
 
 use std::io::{self, Write};
+use std::path::PathBuf;
 
 use anyhow::Context;
 use std::sync::Arc;
@@ -8,11 +9,13 @@ use std::time::Duration;
 
 use iotchat::bridge::{self, BridgeStatus};
 use iotchat::config::{self, LoadedProfile, ServeConfig};
+use iotchat::protocol::auth::LiveTokens;
 use iotchat::server::{self, console, registry::Registry};
 use iotchat::store::Store;
 use tokio::net::TcpListener;
+use tokio::signal::unix::{Signal, SignalKind, signal};
 use tokio_util::sync::CancellationToken;
-use tracing::{info, warn};
+use tracing::{error, info, warn};
 
 use crate::cli::ServeArgs;
 
@@ -29,6 +32,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     let bridge_config = config::bridge_config(args.tb_overrides(), &loaded)?;
     let listener = TcpListener::bind(config.bind).await.map_err(|e| bind_error(e, &config))?;
     let addr = listener.local_addr().context("cannot read the listening address")?;
+    let signals = Signals::install();
     // Scripts and tests wait for this exact line; it is printed before any client can be served.
     println!("listening on {addr}");
     println!("readings stored in {}", store.path().display());
@@ -38,14 +42,20 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         max_clients = config.max_clients,
         max_line_bytes = config.limits.max_line_bytes,
         idle_flush = ?config.limits.idle_flush,
-        auth_devices = config.auth.as_ref().map_or(0, |t| t.len()),
+        auth_devices = config.auth.as_ref().map_or(0, |t| t.current().len()),
         tls = tls.is_some(),
         "server started; type `help` here for console commands"
     );
 
     let registry = Registry::new();
     let shutdown = CancellationToken::new();
-    tokio::spawn(watch_signals(shutdown.clone()));
+    tokio::spawn(watch_signals(signals.term, signals.int, shutdown.clone()));
+    tokio::spawn(watch_reload(
+        signals.hup,
+        args.profile.clone(),
+        args.auth_tokens.clone(),
+        config.auth.clone(),
+    ));
     let (bridge_events, status, bridge_task) = match bridge_config {
         Some(bridge_config) => {
             info!(host = %bridge_config.options.host, port = bridge_config.options.port, "forwarding readings to ThingsBoard");
@@ -99,11 +109,27 @@ fn bind_error(e: io::Error, config: &ServeConfig) -> anyhow::Error {
     anyhow::anyhow!("cannot listen on {}: {e}; {hint}", config.bind)
 }
 
+/// The signals `serve` handles, installed before it says it is listening: a signal sent as
+/// soon as the address is printed is handled, never the default action (exit).
+struct Signals {
+    term: io::Result<Signal>,
+    int: io::Result<Signal>,
+    hup: io::Result<Signal>,
+}
+
+impl Signals {
+    fn install() -> Self {
+        Self {
+            term: signal(SignalKind::terminate()),
+            int: signal(SignalKind::interrupt()),
+            hup: signal(SignalKind::hangup()),
+        }
+    }
+}
+
 /// The first SIGINT/SIGTERM starts a graceful shutdown; a second one exits at once.
-async fn watch_signals(shutdown: CancellationToken) {
-    use tokio::signal::unix::{SignalKind, signal};
-    let (Ok(mut term), Ok(mut int)) = (signal(SignalKind::terminate()), signal(SignalKind::interrupt()))
-    else {
+async fn watch_signals(term: io::Result<Signal>, int: io::Result<Signal>, shutdown: CancellationToken) {
+    let (Ok(mut term), Ok(mut int)) = (term, int) else {
         warn!("cannot watch SIGINT/SIGTERM; stop the server with SIGKILL");
         return;
     };
@@ -113,6 +139,43 @@ async fn watch_signals(shutdown: CancellationToken) {
     tokio::select! { _ = term.recv() => {}, _ = int.recv() => {} }
     warn!("second signal; exiting now");
     std::process::exit(130);
+}
+
+/// Each SIGHUP reads the device tokens again (the tokens file and the profile), like
+/// mosquitto's password file: connections accepted from then on are checked against the new
+/// table, devices already in stay in. A table that does not load is logged and the old one
+/// kept. Authentication is turned on or off only by a restart.
+async fn watch_reload(
+    hup: io::Result<Signal>,
+    profile: Option<PathBuf>,
+    flag: Option<PathBuf>,
+    live: Option<LiveTokens>,
+) {
+    let Ok(mut hup) = hup else {
+        warn!("cannot watch SIGHUP; restart the server to reload the device tokens");
+        return;
+    };
+    while hup.recv().await.is_some() {
+        let Some(live) = &live else {
+            info!(
+                "SIGHUP: authentication is off, no tokens to reload (restart with --auth-tokens to turn it on)"
+            );
+            continue;
+        };
+        match config::reload_tokens(profile.as_deref(), flag.clone()) {
+            Ok(Some(tokens)) => {
+                info!(
+                    devices = tokens.len(),
+                    "SIGHUP: device tokens reloaded; new connections are checked against them"
+                );
+                live.replace(tokens);
+            }
+            Ok(None) => warn!(
+                "SIGHUP: the profile no longer sets device tokens; keeping the previous ones (restart to turn authentication off)"
+            ),
+            Err(e) => error!("SIGHUP: cannot reload the device tokens: {e}; keeping the previous ones"),
+        }
+    }
 }
 
 /// Serving N clients takes N file descriptors: raise the soft limit toward the hard one.
