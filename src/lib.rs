@@ -14,6 +14,7 @@ pub mod clock;
 pub mod config;
 pub mod flash;
 pub mod fleet;
+pub mod live;
 pub mod protocol;
 pub mod server;
 pub mod store;

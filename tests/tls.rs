@@ -1,6 +1,7 @@
 //! TLS on the device port, with a self-signed certificate made by rcgen: chat and fake-device
 //! over TLS, TLS 1.2 (what an ESP8266's BearSSL speaks), clients that do not speak TLS (or
-//! stall) costing nothing to a TLS client, and bad certificate or key files exiting 2.
+//! stall) costing nothing to a TLS client, bad certificate or key files exiting 2, and SIGHUP
+//! putting a renewed certificate in place (or keeping the old one if the new one is bad).
 
 mod common;
 
@@ -201,4 +202,61 @@ fn a_message_longer_than_a_tls_record_comes_back_whole() {
     chat_tls(&server, &certs, &format!("{long}\nshort\n"))
         .success()
         .stdout(format!("{}\nSHORT\n", long.to_uppercase()));
+}
+
+#[test]
+fn sighup_puts_a_renewed_certificate_in_place_for_new_connections() {
+    let certs = Certs::new();
+    let mut server = certs.server();
+    let old = Certs::new();
+    std::fs::copy(certs.cert(), old.cert()).expect("keep the old certificate");
+    let renewed = Certs::new();
+    std::fs::copy(renewed.cert(), certs.cert()).expect("renew the certificate");
+    std::fs::copy(renewed.key(), certs.key()).expect("renew the key");
+    server.signal("HUP");
+    server.log_line_containing("TLS certificate reloaded");
+    chat_tls(&server, &certs, "after renewal\n").success().stdout(contains("AFTER RENEWAL"));
+    chat_tls(&server, &old, "trusting the old one\n").code(1).stderr(contains("TLS handshake with"));
+}
+
+#[test]
+fn a_certificate_that_does_not_load_on_sighup_keeps_the_previous_one() {
+    let certs = Certs::new();
+    let mut server = certs.server();
+    std::fs::write(certs.key(), "not a key\n").expect("break the key");
+    server.signal("HUP");
+    let log = server.log_line_containing("SIGHUP: cannot reload");
+    assert!(log.contains("key.pem") && log.contains("keeping the previous"), "{log}");
+    chat_tls(&server, &certs, "still served\n").success().stdout(contains("STILL SERVED"));
+}
+
+#[test]
+fn a_reload_that_fails_on_the_certificate_keeps_the_previous_tokens_too() {
+    let certs = Certs::new();
+    let tokens = certs.dir.path().join("tokens");
+    std::fs::write(&tokens, "esp-1 s3cret-one\n").expect("tokens");
+    let (cert, key) = (certs.cert(), certs.key());
+    let mut server =
+        Server::start(&["--tls-cert", path(&cert), "--tls-key", path(&key), "--auth-tokens", path(&tokens)]);
+    std::fs::write(&tokens, "esp-2 s3cret-two\n").expect("new tokens");
+    std::fs::write(&key, "not a key\n").expect("break the key");
+    server.signal("HUP");
+    server.log_line_containing("SIGHUP: cannot reload");
+    cmd()
+        .args([
+            "chat",
+            "--server",
+            &server.addr.to_string(),
+            "--tls",
+            "--ca",
+            path(&cert),
+            "--hello",
+            "esp-1",
+        ])
+        .env("IOTCHAT_DEVICE_TOKEN", "s3cret-one")
+        .write_stdin("close socket\n")
+        .timeout(DEADLINE)
+        .assert()
+        .success()
+        .stdout("HELLO ESP-1\nCLOSE SOCKET\n");
 }

@@ -8,12 +8,14 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use iotchat::bridge::{self, BridgeStatus};
-use iotchat::config::{self, LoadedProfile, ServeConfig};
-use iotchat::protocol::auth::LiveTokens;
+use iotchat::config::{self, LoadedProfile, ServeConfig, ServeOverrides};
+use iotchat::live::Live;
+use iotchat::protocol::auth::Tokens;
 use iotchat::server::{self, console, registry::Registry};
 use iotchat::store::Store;
 use tokio::net::TcpListener;
 use tokio::signal::unix::{Signal, SignalKind, signal};
+use tokio_rustls::TlsAcceptor;
 use tokio_util::sync::CancellationToken;
 use tracing::{error, info, warn};
 
@@ -25,7 +27,8 @@ const SPARE_FDS: u64 = 64;
 pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     let loaded = LoadedProfile::load(args.profile.as_deref())?;
     let config = ServeConfig::resolve(args.overrides(), &loaded)?;
-    let tls = config.tls.as_ref().map(|f| iotchat::tls::acceptor(&f.cert, &f.key)).transpose()?;
+    let tls =
+        config.tls.as_ref().map(|f| iotchat::tls::acceptor(&f.cert, &f.key)).transpose()?.map(Live::new);
     raise_fd_limit(config.max_clients as u64 + SPARE_FDS);
     let data_dir = config::data_dir(args.data_dir.clone(), &loaded);
     let store = Store::open(&data_dir)?;
@@ -50,12 +53,13 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     let registry = Registry::new();
     let shutdown = CancellationToken::new();
     tokio::spawn(watch_signals(signals.term, signals.int, shutdown.clone()));
-    tokio::spawn(watch_reload(
-        signals.hup,
-        args.profile.clone(),
-        args.auth_tokens.clone(),
-        config.auth.clone(),
-    ));
+    let reloadable = Reloadable {
+        profile: args.profile.clone(),
+        overrides: args.overrides(),
+        auth: config.auth.clone(),
+        tls: tls.clone(),
+    };
+    tokio::spawn(watch_reload(signals.hup, reloadable));
     let (bridge_events, status, bridge_task) = match bridge_config {
         Some(bridge_config) => {
             info!(host = %bridge_config.options.host, port = bridge_config.options.port, "forwarding readings to ThingsBoard");
@@ -141,41 +145,84 @@ async fn watch_signals(term: io::Result<Signal>, int: io::Result<Signal>, shutdo
     std::process::exit(130);
 }
 
-/// Each SIGHUP reads the device tokens again (the tokens file and the profile), like
-/// mosquitto's password file: connections accepted from then on are checked against the new
-/// table, devices already in stay in. A table that does not load is logged and the old one
-/// kept. Authentication is turned on or off only by a restart.
-async fn watch_reload(
-    hup: io::Result<Signal>,
+/// What SIGHUP replaces, when it is on: the device tokens and the TLS certificate.
+#[derive(Clone)]
+struct Reloadable {
     profile: Option<PathBuf>,
-    flag: Option<PathBuf>,
-    live: Option<LiveTokens>,
-) {
+    overrides: ServeOverrides,
+    auth: Option<Live<Tokens>>,
+    tls: Option<Live<TlsAcceptor>>,
+}
+
+/// Each SIGHUP reads the profile, the tokens file and the certificate and key again, like
+/// mosquitto: connections accepted from then on use the new ones, those already in keep
+/// theirs. If anything does not load, it is logged and nothing is replaced. Turning
+/// authentication or TLS on or off takes a restart.
+async fn watch_reload(hup: io::Result<Signal>, what: Reloadable) {
     let Ok(mut hup) = hup else {
-        warn!("cannot watch SIGHUP; restart the server to reload the device tokens");
+        warn!("cannot watch SIGHUP; restart the server to reload the device tokens or the TLS certificate");
         return;
     };
     while hup.recv().await.is_some() {
-        let Some(live) = &live else {
+        if what.auth.is_none() && what.tls.is_none() {
             info!(
-                "SIGHUP: authentication is off, no tokens to reload (restart with --auth-tokens to turn it on)"
+                "SIGHUP: device tokens and TLS are off, nothing to reload (turning them on takes a restart)"
             );
             continue;
-        };
-        match config::reload_tokens(profile.as_deref(), flag.clone()) {
-            Ok(Some(tokens)) => {
-                info!(
-                    devices = tokens.len(),
-                    "SIGHUP: device tokens reloaded; new connections are checked against them"
-                );
-                live.replace(tokens);
+        }
+        // Reads files: off the async workers.
+        let job = what.clone();
+        match tokio::task::spawn_blocking(move || reload(&job)).await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => {
+                error!("SIGHUP: cannot reload: {e}; keeping the previous device tokens and TLS certificate")
             }
-            Ok(None) => warn!(
-                "SIGHUP: the profile no longer sets device tokens; keeping the previous ones (restart to turn authentication off)"
+            Err(e) => error!(
+                "SIGHUP: the reload failed ({e}); keeping the previous device tokens and TLS certificate"
             ),
-            Err(e) => error!("SIGHUP: cannot reload the device tokens: {e}; keeping the previous ones"),
         }
     }
+}
+
+/// Loads everything first, then replaces: a bad certificate leaves the tokens as they were too.
+fn reload(what: &Reloadable) -> Result<(), config::ConfigError> {
+    let config =
+        ServeConfig::resolve(what.overrides.clone(), &LoadedProfile::load(what.profile.as_deref())?)?;
+    let acceptor = match (&what.tls, &config.tls) {
+        (Some(_), Some(files)) => Some(iotchat::tls::acceptor(&files.cert, &files.key)?),
+        _ => None,
+    };
+    match (&what.auth, config.auth) {
+        (Some(live), Some(tokens)) => {
+            let tokens = tokens.current();
+            info!(
+                devices = tokens.len(),
+                "SIGHUP: device tokens reloaded; new connections are checked against them"
+            );
+            live.replace(tokens);
+        }
+        (Some(_), None) => warn!(
+            "SIGHUP: device tokens are no longer set; keeping the previous ones (restart to turn authentication off)"
+        ),
+        (None, Some(_)) => warn!(
+            "SIGHUP: device tokens are now set, but authentication was off at start; restart to turn it on"
+        ),
+        (None, None) => {}
+    }
+    match (&what.tls, acceptor) {
+        (Some(live), Some(acceptor)) => {
+            info!("SIGHUP: TLS certificate reloaded; new connections use it");
+            live.replace(acceptor);
+        }
+        (Some(_), None) => {
+            warn!("SIGHUP: TLS is no longer set; keeping the previous certificate (restart to turn TLS off)")
+        }
+        (None, _) if config.tls.is_some() => {
+            warn!("SIGHUP: TLS is now set, but it was off at start; restart to turn it on")
+        }
+        (None, _) => {}
+    }
+    Ok(())
 }
 
 /// Serving N clients takes N file descriptors: raise the soft limit toward the hard one.

@@ -18,7 +18,7 @@ use std::path::{Path, PathBuf};
 pub use chat::{ChatConfig, ChatOverrides};
 pub use fake_device::{FakeDeviceConfig, FakeDeviceOverrides, FakeDeviceStop};
 pub use profile::{ChatSection, FakeDeviceSection, Profile, ServeSection, StoreSection};
-pub use security::{DEVICE_TOKEN_ENV, DeviceAuth, TlsFiles, device_auth, reload_tokens};
+pub use security::{DEVICE_TOKEN_ENV, DeviceAuth, TlsFiles, device_auth};
 pub use serve::{DEFAULT_BIND, ServeConfig, ServeOverrides};
 pub use thingsboard::{TbConfig, TbOverrides, bridge_config};
 

@@ -80,15 +80,6 @@ pub(crate) fn server_tokens(
     Ok(Some(Arc::new(tokens)))
 }
 
-/// The tokens `serve` would check if it started now with `--auth-tokens flag` and the profile
-/// at `profile`: what `SIGHUP` puts in place. Reads both files again.
-pub fn reload_tokens(
-    profile: Option<&Path>,
-    flag: Option<PathBuf>,
-) -> Result<Option<Arc<Tokens>>, ConfigError> {
-    server_tokens(flag, &LoadedProfile::load(profile)?)
-}
-
 fn read_tokens(path: &Path, origin: Origin) -> Result<Tokens, ConfigError> {
     let value = path.display().to_string();
     let text = std::fs::read_to_string(path).map_err(|e| ConfigError::Invalid {

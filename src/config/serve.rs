@@ -5,7 +5,8 @@ use std::time::Duration;
 
 use super::security::TlsFiles;
 use super::{ConfigError, LoadedProfile, Origin, ranged, to_usize};
-use crate::protocol::auth::LiveTokens;
+use crate::live::Live;
+use crate::protocol::auth::Tokens;
 use crate::protocol::session::Limits;
 
 /// Where `serve` listens unless told otherwise: loopback only, like mosquitto 2.
@@ -62,8 +63,8 @@ pub struct ServeConfig {
     /// is disconnected; `None` = never.
     pub write_timeout: Option<Duration>,
     /// The devices allowed in, when devices must authenticate.
-    /// Reloaded on `SIGHUP` (see [`super::reload_tokens`]).
-    pub auth: Option<LiveTokens>,
+    /// `serve` reloads them on `SIGHUP`.
+    pub auth: Option<Live<Tokens>>,
     /// TLS certificate and key, when the port speaks TLS.
     pub tls: Option<TlsFiles>,
 }
@@ -126,7 +127,7 @@ impl ServeConfig {
             0,
             60_000,
         )?;
-        let auth = super::security::server_tokens(flags.auth_tokens, loaded)?.map(LiveTokens::new);
+        let auth = super::security::server_tokens(flags.auth_tokens, loaded)?.map(Live::new);
         let tls = super::security::server_tls(flags.tls_cert, flags.tls_key, loaded)?;
         Ok(Self {
             auth,

@@ -9,7 +9,6 @@
 
 use std::collections::HashMap;
 use std::fmt;
-use std::sync::{Arc, PoisonError, RwLock};
 
 use super::reading::{self, MAX_NAME};
 
@@ -152,44 +151,6 @@ impl Tokens {
         }
     }
 }
-
-/// The table a running server checks, replaced whole when its tokens are reloaded (`SIGHUP`).
-/// Each connection checks against the table current when it was accepted.
-#[derive(Clone)]
-pub struct LiveTokens(Arc<RwLock<Arc<Tokens>>>);
-
-impl LiveTokens {
-    /// A live table starting as `tokens`.
-    pub fn new(tokens: Arc<Tokens>) -> Self {
-        Self(Arc::new(RwLock::new(tokens)))
-    }
-
-    /// The table now.
-    pub fn current(&self) -> Arc<Tokens> {
-        // The lock only guards an `Arc` swap, which cannot leave it half-done.
-        Arc::clone(&self.0.read().unwrap_or_else(PoisonError::into_inner))
-    }
-
-    /// Puts `tokens` in place for connections accepted from now on.
-    pub fn replace(&self, tokens: Arc<Tokens>) {
-        *self.0.write().unwrap_or_else(PoisonError::into_inner) = tokens;
-    }
-}
-
-impl fmt::Debug for LiveTokens {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_tuple("LiveTokens").field(&self.current()).finish()
-    }
-}
-
-/// Two live tables are equal when they hold the same devices and tokens now.
-impl PartialEq for LiveTokens {
-    fn eq(&self, other: &Self) -> bool {
-        *self.current() == *other.current()
-    }
-}
-
-impl Eq for LiveTokens {}
 
 /// A bad entry, before its line number is known.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

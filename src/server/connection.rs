@@ -19,7 +19,8 @@ use tracing::{debug, info};
 
 use super::registry::{ClientHandle, Push, Registration, Registry, StopReason};
 use crate::bridge::BridgeEvent;
-use crate::protocol::auth::LiveTokens;
+use crate::live::Live;
+use crate::protocol::auth::Tokens;
 use crate::protocol::lines;
 use crate::protocol::session::{AuthEvent, Limits, Progress, Session};
 use crate::store::{Row, StoreError, StoreHandle};
@@ -49,7 +50,7 @@ pub(crate) struct Shared {
     /// Devices leaving and RPC answers, for the ThingsBoard bridge (when it runs).
     pub bridge: Option<mpsc::Sender<BridgeEvent>>,
     /// The devices allowed in, when they must authenticate.
-    pub auth: Option<LiveTokens>,
+    pub auth: Option<Live<Tokens>>,
     /// TLS on the port, when it is on.
     pub tls: Option<super::transport::ServerTls>,
 }
@@ -135,7 +136,7 @@ async fn serve(
 ) -> Ended {
     let handle = registration.handle();
     let mut session = Session::new(shared.limits, &handle.peer.to_string(), Instant::now().into_std())
-        .with_auth(shared.auth.as_ref().map(LiveTokens::current));
+        .with_auth(shared.auth.as_ref().map(Live::current));
     let mut out = Vec::new();
     // Pinned once for the connection's life: a new timer entry per turn of the loop would
     // cost a lock on the timer wheel per message.

@@ -23,6 +23,7 @@ use tracing::{info, warn};
 
 use crate::backoff::Backoff;
 use crate::config::ServeConfig;
+use crate::live::Live;
 use crate::store::StoreHandle;
 use connection::Shared;
 use registry::Registry;
@@ -34,14 +35,15 @@ const KEEPALIVE_INTERVAL: Duration = Duration::from_secs(10);
 /// Serves clients on `listener` until `shutdown` is cancelled, then tells every client,
 /// flushes, closes, and returns within `config.shutdown_grace`. Readings go to `store` and
 /// are acknowledged once committed there. With `tls`, each connection's task does its own TLS
-/// handshake (bounded in time) before it is served; the accept loop never waits for one.
+/// handshake (bounded in time) before it is served; the accept loop never waits for one. The
+/// caller may replace the device tokens (`config.auth`) and the certificate (`tls`) meanwhile.
 pub async fn run(
     listener: TcpListener,
     config: &ServeConfig,
     registry: Arc<Registry>,
     store: StoreHandle,
     bridge: Option<tokio::sync::mpsc::Sender<crate::bridge::BridgeEvent>>,
-    tls: Option<tokio_rustls::TlsAcceptor>,
+    tls: Option<Live<tokio_rustls::TlsAcceptor>>,
     shutdown: CancellationToken,
 ) {
     let shared = Arc::new(Shared {

@@ -9,11 +9,13 @@ use tracing::{debug, info};
 
 use super::registry::ClientHandle;
 
+use crate::live::Live;
 use crate::transport::Transport;
 
-/// The server's TLS settings.
+/// The server's TLS settings (`SIGHUP` may replace the certificate: each connection takes the
+/// one current when it is accepted).
 #[derive(Clone)]
-pub(crate) struct ServerTls(pub TlsAcceptor);
+pub(crate) struct ServerTls(pub Live<TlsAcceptor>);
 
 impl std::fmt::Debug for ServerTls {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -28,10 +30,11 @@ pub(crate) async fn open(
     tls: Option<&ServerTls>,
     handle: &ClientHandle,
 ) -> Option<Transport> {
-    let Some(ServerTls(acceptor)) = tls else { return Some(Transport::Plain(tcp)) };
+    let Some(ServerTls(live)) = tls else { return Some(Transport::Plain(tcp)) };
+    let acceptor = live.current();
     let (client, peer) = (handle.id, handle.peer);
     let result = tokio::select! {
-        result = crate::tls::accept(acceptor, tcp) => result,
+        result = crate::tls::accept(&acceptor, tcp) => result,
         () = handle.stopped() => {
             debug!(client, %peer, "stopped during the TLS handshake");
             return None;
