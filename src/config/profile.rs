@@ -104,7 +104,7 @@ impl Profile {
     /// never the offending line itself: it may hold a secret under a misspelled key.
     pub fn parse(text: &str) -> Result<Self, String> {
         toml::from_str(text).map_err(|e| {
-            let message = e.message().trim_end();
+            let message = &without_value(e.message().trim_end());
             match e.span() {
                 Some(span) => {
                     let before = &text[..span.start.min(text.len())];
@@ -130,9 +130,34 @@ impl Profile {
     }
 }
 
+/// serde's "invalid type: integer `12345`, expected a string" without the value, which may be
+/// a secret (an inline token written as a number) and is on the line the error names anyway.
+fn without_value(message: &str) -> String {
+    for prefix in ["invalid type: ", "invalid value: "] {
+        let Some(rest) = message.strip_prefix(prefix) else { continue };
+        let Some((found, expected)) = rest.split_once(", expected ") else { continue };
+        let kind = found.split(['`', '"']).next().unwrap_or(found).trim_end();
+        return format!("{prefix}{kind}, expected {expected}");
+    }
+    message.to_owned()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_secret_of_the_wrong_type_is_not_echoed() {
+        for (value, kind) in [("31337", "integer"), ("3.25", "floating point"), ("true", "boolean")] {
+            let err =
+                Profile::parse(&format!("[serve.auth.tokens]\nesp-1 = {value}\n")).expect_err("not a string");
+            assert!(!err.contains(value), "{err}");
+            assert!(
+                err.contains(&format!("invalid type: {kind}, expected a string")) && err.contains("line 2"),
+                "{err}"
+            );
+        }
+    }
 
     #[test]
     fn a_misspelled_secret_is_not_echoed() {
