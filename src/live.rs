@@ -1,6 +1,6 @@
-//! [`Live`]: a setting a running server reads at each new connection and an operator replaces
-//! whole (`SIGHUP` reloads the device tokens and the TLS certificate). Connections keep what
-//! they took; only connections accepted afterwards see the new value.
+//! [`Live`]: a setting a running server reads when it needs it and an operator replaces whole
+//! (`SIGHUP` reloads the device tokens, read at each `HELLO`, and the TLS certificate, read at
+//! each accepted connection). What was taken before a replacement stays as it was.
 
 use std::fmt;
 use std::sync::{Arc, PoisonError, RwLock};
@@ -22,7 +22,9 @@ impl<T> Live<T> {
 
     /// Puts `value` in place for every later [`Live::current`].
     pub fn replace(&self, value: impl Into<Arc<T>>) {
-        *self.0.write().unwrap_or_else(PoisonError::into_inner) = value.into();
+        let old =
+            std::mem::replace(&mut *self.0.write().unwrap_or_else(PoisonError::into_inner), value.into());
+        drop(old); // after the lock: freeing a big table does not hold up readers
     }
 }
 

@@ -195,10 +195,12 @@ fn a_profile_can_list_tokens_inline() {
 }
 
 #[test]
-fn sighup_reloads_the_tokens_file_for_new_connections() {
+fn sighup_reloads_the_tokens_for_every_later_hello() {
     let (mut server, dir) = auth_server();
     let mut inside = server.connect();
     assert_eq!(inside.ask("HELLO esp-1 s3cret-one"), "HELLO ESP-1");
+    let mut waiting = server.connect(); // connected before the reload, HELLO after it
+    server.wait_for_clients(2);
     tokens_file(dir.path(), "esp-3 s3cret-three\n");
     server.signal("HUP");
     let log = server.log_line_containing("device tokens reloaded");
@@ -210,6 +212,12 @@ fn sighup_reloads_the_tokens_file_for_new_connections() {
     let line = removed.line();
     assert!(line.contains("authentication failed"), "{line}");
     removed.expect_closed();
+    waiting.send_raw(b"HELLO esp-1 s3cret-one\n");
+    let line = waiting.line();
+    assert!(
+        line.contains("authentication failed"),
+        "a revoked token is refused on an open socket too: {line}"
+    );
     assert_eq!(inside.ask("t=1"), "T=1", "a device already in stays in");
 }
 
@@ -232,5 +240,25 @@ fn without_tokens_sighup_leaves_the_server_running() {
     server.signal("HUP");
     server.log_line_containing("nothing to reload");
     assert_eq!(c.ask("temp=20"), "TEMP=20");
-    assert!(server.is_running());
+    server.signal("TERM");
+    assert_eq!(c.line(), "notice: server shutting down", "SIGTERM after SIGHUP still shuts down gracefully");
+    assert!(server.wait_exit().success());
+}
+
+#[test]
+fn sighup_rereads_inline_tokens_and_says_which_other_settings_wait_for_a_restart() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let profile = dir.path().join("p.toml");
+    let write = |max: u32, token: &str| {
+        let text = format!("[serve]\nmax_clients = {max}\n[serve.auth.tokens]\nesp-7 = \"{token}\"\n");
+        std::fs::write(&profile, text).expect("write profile");
+    };
+    write(10, "inline-one");
+    let mut server = Server::start(&["--profile", profile.to_str().expect("utf-8")]);
+    write(20, "inline-two");
+    server.signal("HUP");
+    let log = server.log_line_containing("take effect at the next restart");
+    assert!(!log.contains("inline-"), "{log}");
+    server.log_line_containing("device tokens reloaded");
+    assert_eq!(server.connect().ask("HELLO esp-7 inline-two"), "HELLO ESP-7");
 }

@@ -1,13 +1,13 @@
 //! `iotchat serve`.
 
 use std::io::{self, Write};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 use std::sync::Arc;
 use std::time::Duration;
 
-use iotchat::bridge::{self, BridgeStatus};
+use iotchat::bridge::{self, BridgeConfig, BridgeEvent, BridgeStatus};
 use iotchat::config::{self, LoadedProfile, ServeConfig, ServeOverrides};
 use iotchat::live::Live;
 use iotchat::protocol::auth::Tokens;
@@ -15,6 +15,8 @@ use iotchat::server::{self, console, registry::Registry};
 use iotchat::store::Store;
 use tokio::net::TcpListener;
 use tokio::signal::unix::{Signal, SignalKind, signal};
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
 use tokio_rustls::TlsAcceptor;
 use tokio_util::sync::CancellationToken;
 use tracing::{error, info, warn};
@@ -53,29 +55,9 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     let registry = Registry::new();
     let shutdown = CancellationToken::new();
     tokio::spawn(watch_signals(signals.term, signals.int, shutdown.clone()));
-    let reloadable = Reloadable {
-        profile: args.profile.clone(),
-        overrides: args.overrides(),
-        auth: config.auth.clone(),
-        tls: tls.clone(),
-    };
-    tokio::spawn(watch_reload(signals.hup, reloadable));
+    tokio::spawn(watch_reload(signals.hup, Reloadable::new(&args, &config, tls.clone())));
     let (bridge_events, status, bridge_task) = match bridge_config {
-        Some(bridge_config) => {
-            info!(host = %bridge_config.options.host, port = bridge_config.options.port, "forwarding readings to ThingsBoard");
-            let (tx, rx) = tokio::sync::mpsc::channel(1024);
-            let status = Arc::new(BridgeStatus::default());
-            let task = tokio::spawn(bridge::run(
-                bridge_config,
-                data_dir.clone(),
-                store.handle(),
-                rx,
-                registry.clone(),
-                Arc::clone(&status),
-                shutdown.clone(),
-            ));
-            (Some(tx), Some(status), Some(task))
-        }
+        Some(bridge_config) => start_bridge(bridge_config, &data_dir, &store, &registry, &shutdown),
         None => (None, None, None),
     };
     tokio::spawn(console::run(registry.clone(), status, tokio::io::stdin(), tokio::io::stdout()));
@@ -94,6 +76,31 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         .context("could not commit the last readings")?;
     info!("server stopped");
     Ok(())
+}
+
+/// The bridge's event queue, its status (for the console) and its task.
+type Bridge = (Option<mpsc::Sender<BridgeEvent>>, Option<Arc<BridgeStatus>>, Option<JoinHandle<()>>);
+
+fn start_bridge(
+    bridge_config: BridgeConfig,
+    data_dir: &Path,
+    store: &Store,
+    registry: &Arc<Registry>,
+    shutdown: &CancellationToken,
+) -> Bridge {
+    info!(host = %bridge_config.options.host, port = bridge_config.options.port, "forwarding readings to ThingsBoard");
+    let (tx, rx) = mpsc::channel(1024);
+    let status = Arc::new(BridgeStatus::default());
+    let task = tokio::spawn(bridge::run(
+        bridge_config,
+        data_dir.to_owned(),
+        store.handle(),
+        rx,
+        Arc::clone(registry),
+        Arc::clone(&status),
+        shutdown.clone(),
+    ));
+    (Some(tx), Some(status), Some(task))
 }
 
 /// How long shutdown waits for the bridge to finish the batch it is sending.
@@ -148,10 +155,24 @@ async fn watch_signals(term: io::Result<Signal>, int: io::Result<Signal>, shutdo
 /// What SIGHUP replaces, when it is on: the device tokens and the TLS certificate.
 #[derive(Clone)]
 struct Reloadable {
+    /// The settings at start, to tell what a reload cannot apply.
+    started: ServeConfig,
     profile: Option<PathBuf>,
     overrides: ServeOverrides,
     auth: Option<Live<Tokens>>,
     tls: Option<Live<TlsAcceptor>>,
+}
+
+impl Reloadable {
+    fn new(args: &ServeArgs, started: &ServeConfig, tls: Option<Live<TlsAcceptor>>) -> Self {
+        Self {
+            started: started.clone(),
+            profile: args.profile.clone(),
+            overrides: args.overrides(),
+            auth: started.auth.clone(),
+            tls,
+        }
+    }
 }
 
 /// Each SIGHUP reads the profile, the tokens file and the certificate and key again, like
@@ -192,12 +213,24 @@ fn reload(what: &Reloadable) -> Result<(), config::ConfigError> {
         (Some(_), Some(files)) => Some(iotchat::tls::acceptor(&files.cert, &files.key)?),
         _ => None,
     };
-    match (&what.auth, config.auth) {
+    let others = |c: &ServeConfig| ServeConfig { auth: None, tls: None, ..c.clone() };
+    if others(&config) != others(&what.started) {
+        warn!(
+            "SIGHUP: settings other than the device tokens and the TLS certificate changed; they take effect at the next restart"
+        );
+    }
+    reload_tokens(what.auth.as_ref(), config.auth);
+    reload_tls(what.tls.as_ref(), acceptor, config.tls.is_some());
+    Ok(())
+}
+
+fn reload_tokens(live: Option<&Live<Tokens>>, loaded: Option<Live<Tokens>>) {
+    match (live, loaded) {
         (Some(live), Some(tokens)) => {
             let tokens = tokens.current();
             info!(
                 devices = tokens.len(),
-                "SIGHUP: device tokens reloaded; new connections are checked against them"
+                "SIGHUP: device tokens reloaded; every HELLO from now on is checked against them"
             );
             live.replace(tokens);
         }
@@ -209,7 +242,10 @@ fn reload(what: &Reloadable) -> Result<(), config::ConfigError> {
         ),
         (None, None) => {}
     }
-    match (&what.tls, acceptor) {
+}
+
+fn reload_tls(live: Option<&Live<TlsAcceptor>>, loaded: Option<TlsAcceptor>, set: bool) {
+    match (live, loaded) {
         (Some(live), Some(acceptor)) => {
             info!("SIGHUP: TLS certificate reloaded; new connections use it");
             live.replace(acceptor);
@@ -217,12 +253,9 @@ fn reload(what: &Reloadable) -> Result<(), config::ConfigError> {
         (Some(_), None) => {
             warn!("SIGHUP: TLS is no longer set; keeping the previous certificate (restart to turn TLS off)")
         }
-        (None, _) if config.tls.is_some() => {
-            warn!("SIGHUP: TLS is now set, but it was off at start; restart to turn it on")
-        }
+        (None, _) if set => warn!("SIGHUP: TLS is now set, but it was off at start; restart to turn it on"),
         (None, _) => {}
     }
-    Ok(())
 }
 
 /// Serving N clients takes N file descriptors: raise the soft limit toward the hard one.

@@ -14,6 +14,7 @@ use super::chat::{self, Control};
 use super::framing::{Frame, LineFramer};
 use super::lines;
 use super::reading::{self, Meaning, Reading};
+use crate::live::Live;
 
 /// Per-connection protocol limits.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -108,8 +109,9 @@ impl Refusal {
 #[derive(Debug)]
 struct Rules {
     max_line_bytes: usize,
-    /// The devices allowed in, when the server authenticates them.
-    auth: Option<Arc<Tokens>>,
+    /// The devices allowed in, when the server authenticates them: read when the HELLO
+    /// arrives, so a token revoked meanwhile (SIGHUP) no longer gets in.
+    auth: Option<Live<Tokens>>,
     authenticated: bool,
     auth_event: Option<AuthEvent>,
     device: Arc<str>,
@@ -156,7 +158,7 @@ impl Session {
 
     /// Requires `HELLO <name> <token>` matching `tokens` as the first message, when `Some`:
     /// anything else gets one `error: ` line and closes the connection.
-    pub fn with_auth(mut self, tokens: Option<Arc<Tokens>>) -> Self {
+    pub fn with_auth(mut self, tokens: Option<Live<Tokens>>) -> Self {
         self.rules.authenticated = tokens.is_none();
         self.rules.auth = tokens;
         self
@@ -308,7 +310,7 @@ impl Rules {
         };
         let refusal = match (hello, &self.auth) {
             (Some(Ok(Meaning::Hello { name, token: Some(token) })), Some(tokens)) => {
-                match tokens.check(&name, &token) {
+                match tokens.current().check(&name, &token) {
                     Verdict::Accepted => {
                         self.authenticated = true;
                         self.auth_event = Some(AuthEvent::Accepted { name: name.clone() });

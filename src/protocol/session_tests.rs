@@ -158,7 +158,7 @@ fn input_pushes_the_idle_timeout_back() {
 
 fn authed(table: &str) -> Session {
     let tokens = crate::protocol::auth::Tokens::parse(table).expect("valid tokens");
-    session().with_auth(Some(Arc::new(tokens)))
+    session().with_auth(Some(crate::live::Live::new(tokens)))
 }
 
 #[test]

@@ -136,7 +136,7 @@ async fn serve(
 ) -> Ended {
     let handle = registration.handle();
     let mut session = Session::new(shared.limits, &handle.peer.to_string(), Instant::now().into_std())
-        .with_auth(shared.auth.as_ref().map(Live::current));
+        .with_auth(shared.auth.clone());
     let mut out = Vec::new();
     // Pinned once for the connection's life: a new timer entry per turn of the loop would
     // cost a lock on the timer wheel per message.
