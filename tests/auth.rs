@@ -262,3 +262,25 @@ fn sighup_rereads_inline_tokens_and_says_which_other_settings_wait_for_a_restart
     server.log_line_containing("device tokens reloaded");
     assert_eq!(server.connect().ask("HELLO esp-7 inline-two"), "HELLO ESP-7");
 }
+
+#[test]
+fn a_tokens_file_every_user_can_read_is_warned_about() {
+    use std::os::unix::fs::PermissionsExt;
+    for (mode, warned) in [(0o644, true), (0o600, false)] {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = tokens_file(dir.path(), TOKENS);
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode)).expect("chmod");
+        let mut server = Server::start(&["--auth-tokens", path.to_str().expect("utf-8 path")]);
+        assert_eq!(server.connect().ask("HELLO esp-1 s3cret-one"), "HELLO ESP-1");
+        // Logged in order: once this line is in, any warning from start-up is too.
+        server.log_line_containing("device authenticated");
+        let warning = server.log_seen().iter().find(|l| l.contains("every user of the machine can read it"));
+        assert_eq!(warning.is_some(), warned, "mode {mode:o}: {warning:?}");
+        if let Some(line) = warning {
+            assert!(
+                line.contains("chmod 600") && line.contains("tokens") && !line.contains("s3cret"),
+                "{line}"
+            );
+        }
+    }
+}

@@ -5,7 +5,7 @@
 //! error message built here contains a secret.
 
 use std::fmt;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
@@ -119,7 +119,7 @@ impl Secrets<'_> {
             value: file.to_owned(),
             expected,
         };
-        let text = std::fs::read_to_string(file).map_err(|e| {
+        let text = super::read_secret_file(Path::new(file)).map_err(|e| {
             invalid(format!("cannot read it: {e}; the path is relative to the current directory"))
         })?;
         let value = text.strip_suffix('\n').map(|t| t.strip_suffix('\r').unwrap_or(t)).unwrap_or(&text);

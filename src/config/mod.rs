@@ -137,6 +137,25 @@ pub fn data_dir(flag: Option<PathBuf>, loaded: &LoadedProfile) -> PathBuf {
     }
 }
 
+/// Reads a file that holds secrets (tokens, a Wi-Fi password), warning like mosquitto when any
+/// user of the machine may read it.
+pub(crate) fn read_secret_file(path: &Path) -> std::io::Result<String> {
+    let text = std::fs::read_to_string(path)?;
+    #[cfg(unix)]
+    if let Ok(meta) = std::fs::metadata(path) {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = meta.permissions().mode() & 0o777;
+        if mode & 0o007 != 0 {
+            tracing::warn!(
+                path = %path.display(),
+                mode = format!("{mode:03o}"),
+                "this file holds secrets and every user of the machine can read it; chmod 600 it"
+            );
+        }
+    }
+    Ok(text)
+}
+
 /// The address a client on this machine uses to reach a server bound to `bind`.
 pub(crate) fn server_from_bind(bind: &str) -> String {
     match bind.rsplit_once(':') {

@@ -115,7 +115,7 @@ fn token(
 }
 
 fn read_token(path: &Path, origin: Origin) -> Result<String, ConfigError> {
-    let text = std::fs::read_to_string(path).map_err(|e| {
+    let text = super::read_secret_file(path).map_err(|e| {
         invalid(origin, path.display().to_string(), &format!("cannot read the token file: {e}"))
     })?;
     Ok(text.lines().next().unwrap_or_default().to_owned())
