@@ -228,11 +228,10 @@ fn reload_tokens(live: Option<&Live<Tokens>>, loaded: Option<Live<Tokens>>) {
     match (live, loaded) {
         (Some(live), Some(tokens)) => {
             let tokens = tokens.current();
-            info!(
-                devices = tokens.len(),
-                "SIGHUP: device tokens reloaded; every HELLO from now on is checked against them"
-            );
+            let devices = tokens.len();
+            // Replaced before it is logged: whoever reads the log line sees the new table.
             live.replace(tokens);
+            info!(devices, "SIGHUP: device tokens reloaded; every HELLO from now on is checked against them");
         }
         (Some(_), None) => warn!(
             "SIGHUP: device tokens are no longer set; keeping the previous ones (restart to turn authentication off)"
@@ -247,8 +246,8 @@ fn reload_tokens(live: Option<&Live<Tokens>>, loaded: Option<Live<Tokens>>) {
 fn reload_tls(live: Option<&Live<TlsAcceptor>>, loaded: Option<TlsAcceptor>, set: bool) {
     match (live, loaded) {
         (Some(live), Some(acceptor)) => {
-            info!("SIGHUP: TLS certificate reloaded; new connections use it");
             live.replace(acceptor);
+            info!("SIGHUP: TLS certificate reloaded; new connections use it");
         }
         (Some(_), None) => {
             warn!("SIGHUP: TLS is no longer set; keeping the previous certificate (restart to turn TLS off)")
