@@ -225,9 +225,16 @@ pub struct ServeArgs {
     /// Forward every reading to ThingsBoard at this MQTT host, as a gateway device.
     #[arg(long, value_name = "HOST")]
     pub tb_host: Option<String>,
-    /// ThingsBoard's MQTT port [default: 1883].
+    /// ThingsBoard's MQTT port [default: 1883, 8883 with TLS].
     #[arg(long, value_name = "PORT")]
     pub tb_port: Option<u16>,
+    /// Forward over MQTT with TLS, e.g. to ThingsBoard Cloud.
+    #[arg(long)]
+    pub tb_tls: bool,
+    /// Trust the certificate(s) in this PEM file for ThingsBoard instead of the system's roots;
+    /// implies --tb-tls.
+    #[arg(long, value_name = "FILE")]
+    pub tb_ca: Option<PathBuf>,
     /// The gateway device's access token. Prefer the environment variable: a flag shows in `ps`.
     #[arg(long, env = "IOTCHAT_TB_TOKEN", hide_env_values = true, value_name = "TOKEN")]
     pub tb_token: Option<String>,
@@ -294,6 +301,8 @@ impl ServeArgs {
         iotchat::config::TbOverrides {
             host: self.tb_host.clone(),
             port: self.tb_port,
+            tls: self.tb_tls,
+            ca: self.tb_ca.clone(),
             token: self.tb_token.clone(),
             token_file: self.tb_token_file.clone(),
             qos: Some(1),

@@ -230,3 +230,24 @@ fn an_rpc_for_an_absent_or_silent_device_gets_an_error_answer() {
     // A late answer is acknowledged to the device and dropped: ThingsBoard already has one.
     assert_eq!(silent.ask("RPC 2 {}"), "RPC 2 {}");
 }
+
+#[test]
+fn the_bridge_forwards_over_tls_to_a_broker_it_trusts() {
+    let made = rcgen::generate_simple_self_signed(vec!["127.0.0.1".to_owned()]).expect("a certificate");
+    let broker = Broker::start_tls(&made.cert.pem(), &made.signing_key.serialize_pem());
+    let dir = tempfile::tempdir().expect("tempdir");
+    let ca = dir.path().join("ca.pem");
+    std::fs::write(&ca, made.cert.pem()).expect("ca.pem");
+    let sub = broker.subscribe(&["v1/gateway/#"]);
+    let mut args = bridge_args(broker.tls_port());
+    args.extend(["--tb-ca".to_owned(), ca.display().to_string()]);
+    let server = Server::start(&args.iter().map(String::as_str).collect::<Vec<_>>());
+    cmd()
+        .args(["fake-device", "--count", "1", "--messages", "3", "--interval", "20ms"])
+        .args(["--server", &server.addr.to_string()])
+        .timeout(DEADLINE)
+        .assert()
+        .success();
+    let mut seen = Seen::default();
+    wait_until(&sub, &mut seen, |s| s.complete(1, 3));
+}

@@ -24,6 +24,7 @@ Examples:
   iotchat tb-publish --host tb.local --file readings.csv     # header row of keys, optional ts column
   sensor-reader | iotchat tb-publish --host tb.local --stdin # one reading per line
   iotchat tb-publish --profile config/m3.toml --rpc          # answer server-side RPC until Ctrl-C
+  iotchat tb-publish --host thingsboard.cloud --tls --telemetry 'temp=21.5'   # MQTT over TLS, port 8883
 
 Readings use the milestone-2 syntax: key=value pairs, a flat JSON object, or one value;
 ts=<unix ms> stamps them. Exit codes: 0 every publish acknowledged, 1 connection refused or
@@ -42,6 +43,12 @@ pub struct TbPublishArgs {
     /// ThingsBoard's MQTT port [default: 1883].
     #[arg(long, value_name = "PORT")]
     pub port: Option<u16>,
+    /// MQTT over TLS (default port 8883), e.g. to ThingsBoard Cloud.
+    #[arg(long)]
+    pub tls: bool,
+    /// Trust the certificate(s) in this PEM file instead of the system's roots; implies --tls.
+    #[arg(long, value_name = "FILE")]
+    pub ca: Option<PathBuf>,
     /// The device's access token. Prefer the environment variable: a flag shows in `ps`.
     #[arg(long, env = "IOTCHAT_TB_TOKEN", hide_env_values = true, value_name = "TOKEN")]
     pub token: Option<String>,
@@ -119,6 +126,8 @@ fn overrides(args: &TbPublishArgs) -> TbOverrides {
     TbOverrides {
         host: args.host.clone(),
         port: args.port,
+        tls: args.tls,
+        ca: args.ca.clone(),
         token: args.token.clone(),
         token_file: args.token_file.clone(),
         qos: args.qos,

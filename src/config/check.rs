@@ -175,7 +175,7 @@ fn thingsboard(
                    or --token-file FILE, or thingsboard.token_file in the profile";
         return Err(invalid(Origin::Flag("IOTCHAT_TB_TOKEN"), "", why));
     }
-    let flags = TbOverrides { host, port, token, token_file, qos: Some(1), max_payload: None };
+    let flags = TbOverrides { host, port, token, token_file, qos: Some(1), ..TbOverrides::default() };
     Ok(TbConfig::resolve(flags, loaded)?.options)
 }
 

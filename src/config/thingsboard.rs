@@ -5,6 +5,7 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use serde::Deserialize;
 
@@ -12,6 +13,8 @@ use super::{ConfigError, LoadedProfile, Origin};
 use crate::bridge::BridgeConfig;
 use crate::thingsboard::MAX_PAYLOAD;
 use crate::thingsboard::session::TbOptions;
+use crate::tls::PemFile;
+use tokio_rustls::rustls;
 
 /// `[thingsboard]` in a profile.
 #[derive(Debug, Clone, Default, Deserialize, PartialEq)]
@@ -21,6 +24,10 @@ pub struct ThingsboardSection {
     pub host: Option<String>,
     /// Its MQTT port.
     pub port: Option<u16>,
+    /// MQTT over TLS (port 8883 unless `port` says otherwise).
+    pub tls: Option<bool>,
+    /// Trust the certificate(s) in this PEM file instead of the system's roots; implies `tls`.
+    pub ca: Option<String>,
     /// A file holding the device's access token (first line).
     pub token_file: Option<String>,
     /// QoS of publishes: 0 or 1.
@@ -44,6 +51,10 @@ pub struct TbOverrides {
     pub host: Option<String>,
     /// `--port`
     pub port: Option<u16>,
+    /// `--tls`
+    pub tls: bool,
+    /// `--ca`
+    pub ca: Option<PathBuf>,
     /// `--token` (or `IOTCHAT_TB_TOKEN`, which clap reads into the same flag)
     pub token: Option<String>,
     /// `--token-file`
@@ -69,7 +80,10 @@ impl TbConfig {
         let p = &loaded.profile.thingsboard;
         let host = loaded.pick(flags.host, "--host", p.host.clone(), "thingsboard.host");
         let host = host.map_or_else(|| "localhost".to_owned(), |(h, _)| h);
-        let port = loaded.pick(flags.port, "--port", p.port, "thingsboard.port").map_or(1883, |(p, _)| p);
+        let tls = client_tls(flags.tls, flags.ca, loaded)?;
+        let default_port = if tls.is_some() { 8883 } else { 1883 };
+        let port =
+            loaded.pick(flags.port, "--port", p.port, "thingsboard.port").map_or(default_port, |(p, _)| p);
         let qos = match loaded.pick(flags.qos, "--qos", p.qos, "thingsboard.qos") {
             Some((q @ (0 | 1), _)) => q,
             Some((q, origin)) => return Err(invalid(origin, q.to_string(), "ThingsBoard takes QoS 0 or 1")),
@@ -85,8 +99,24 @@ impl TbConfig {
             };
         let token = token(flags.token, flags.token_file, loaded)?;
         let rpc_replies = rpc_replies(p.rpc.as_ref(), loaded)?;
-        Ok(Self { options: TbOptions { host, port, token, qos, max_payload }, rpc_replies })
+        Ok(Self { options: TbOptions { host, port, tls, token, qos, max_payload }, rpc_replies })
     }
+}
+
+/// MQTT over TLS when `--tls`, `thingsboard.tls = true` or a CA file (`--ca`, `thingsboard.ca`)
+/// says so: trusting that CA file, else the system's roots.
+fn client_tls(
+    flag: bool,
+    ca_flag: Option<PathBuf>,
+    loaded: &LoadedProfile,
+) -> Result<Option<Arc<rustls::ClientConfig>>, ConfigError> {
+    let p = &loaded.profile.thingsboard;
+    let ca = loaded.pick(ca_flag, "--ca", p.ca.as_ref().map(PathBuf::from), "thingsboard.ca");
+    if !flag && p.tls != Some(true) && ca.is_none() {
+        return Ok(None);
+    }
+    let ca = ca.map(|(path, origin)| PemFile { path, origin });
+    Ok(Some(Arc::clone(crate::tls::connector(ca.as_ref())?.config())))
 }
 
 /// `--token`/`IOTCHAT_TB_TOKEN`, else `--token-file`, else `thingsboard.token_file`.
@@ -179,6 +209,48 @@ mod tests {
 
     fn loaded(text: &str) -> LoadedProfile {
         LoadedProfile { path: Some("p.toml".into()), profile: Profile::parse(text).expect("valid") }
+    }
+
+    #[test]
+    fn tls_moves_the_default_port_to_8883_and_a_ca_file_implies_it() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let ca = dir.path().join("ca.pem");
+        let made = rcgen::generate_simple_self_signed(vec!["tb.local".to_owned()]).expect("certificate");
+        std::fs::write(&ca, made.cert.pem()).expect("ca.pem");
+        let token = || Some("t".to_owned());
+        let cases = [
+            ("plain", TbOverrides { token: token(), ..Default::default() }, "", false, 1883),
+            ("--tls", TbOverrides { token: token(), tls: true, ..Default::default() }, "", true, 8883),
+            (
+                "--ca",
+                TbOverrides { token: token(), ca: Some(ca.clone()), ..Default::default() },
+                "",
+                true,
+                8883,
+            ),
+            (
+                "profile",
+                TbOverrides { token: token(), ..Default::default() },
+                "[thingsboard]\ntls = true\n",
+                true,
+                8883,
+            ),
+            (
+                "--port wins",
+                TbOverrides { token: token(), tls: true, port: Some(8884), ..Default::default() },
+                "",
+                true,
+                8884,
+            ),
+        ];
+        for (label, flags, profile, tls, port) in cases {
+            let options = TbConfig::resolve(flags, &loaded(profile)).expect(label).options;
+            assert_eq!((options.tls.is_some(), options.port), (tls, port), "{label}");
+        }
+        let flags =
+            TbOverrides { token: token(), ca: Some(dir.path().join("missing.pem")), ..Default::default() };
+        let err = TbConfig::resolve(flags, &loaded("")).expect_err("a missing CA file is refused");
+        assert!(err.to_string().contains("missing.pem") && err.to_string().contains("--ca"), "{err}");
     }
 
     #[test]

@@ -6,9 +6,15 @@
 
 use std::time::Duration;
 
-use rumqttc::{AsyncClient, ConnectReturnCode, ConnectionError, Event, MqttOptions, Outgoing, Packet, QoS};
+use std::sync::Arc;
+
+use rumqttc::{
+    AsyncClient, ConnectReturnCode, ConnectionError, Event, MqttOptions, Outgoing, Packet, QoS,
+    TlsConfiguration, Transport,
+};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
+use tokio_rustls::rustls;
 
 use super::{MAX_PAYLOAD, RPC_REQUESTS, RpcRequest, refusal};
 
@@ -17,8 +23,10 @@ use super::{MAX_PAYLOAD, RPC_REQUESTS, RpcRequest, refusal};
 pub struct TbOptions {
     /// MQTT host.
     pub host: String,
-    /// MQTT port (1883 by default).
+    /// MQTT port (1883 by default, 8883 with TLS).
     pub port: u16,
+    /// MQTT over TLS, with these trusted roots.
+    pub tls: Option<Arc<rustls::ClientConfig>>,
     /// The device's access token (the MQTT username). Never logged.
     pub token: String,
     /// Publish with QoS 0 or 1.
@@ -124,6 +132,9 @@ impl TbDevice {
         let client_id = format!("iotchat-{}-{}", std::process::id(), fastrand::u32(..));
         let mut mqtt = MqttOptions::new(client_id, options.host.clone(), options.port);
         mqtt.set_credentials(options.token.clone(), "");
+        if let Some(config) = &options.tls {
+            mqtt.set_transport(Transport::tls_with_config(TlsConfiguration::Rustls(Arc::clone(config))));
+        }
         mqtt.set_keep_alive(Duration::from_secs(30));
         mqtt.set_max_packet_size(MAX_PAYLOAD * 4, options.max_payload + 1024);
         let (client, eventloop) = AsyncClient::new(mqtt, 64);
@@ -280,6 +291,12 @@ impl TbDevice {
     fn connect_error(&self, e: ConnectionError) -> TbError {
         match e {
             ConnectionError::ConnectionRefused(code) => TbError::Refused { code: code_number(code) },
+            ConnectionError::Tls(e) => TbError::Unreachable {
+                addr: self.addr.clone(),
+                cause: format!(
+                    "TLS: {e} (trust the broker's certificate with --ca or thingsboard.ca; its name must match the host)"
+                ),
+            },
             other => TbError::Unreachable { addr: self.addr.clone(), cause: other.to_string() },
         }
     }

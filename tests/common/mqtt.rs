@@ -19,6 +19,8 @@ pub const TOKEN: &str = "test-device-token";
 pub struct Broker {
     child: Child,
     port: u16,
+    /// A second listener speaking MQTT over TLS, when started with [`Broker::start_tls`].
+    tls_port: Option<u16>,
     dir: tempfile::TempDir,
 }
 
@@ -56,7 +58,19 @@ impl Broker {
         Self::start_on(port, dir)
     }
 
+    /// Same, plus a TLS listener (see [`Broker::tls_port`]) with this certificate and key (PEM).
+    pub fn start_tls(cert: &str, key: &str) -> Broker {
+        let dir = tempfile::tempdir().expect("broker dir");
+        std::fs::write(dir.path().join("cert.pem"), cert).expect("cert.pem");
+        std::fs::write(dir.path().join("key.pem"), key).expect("key.pem");
+        Self::start_with(free_port(), Some(free_port()), dir)
+    }
+
     fn start_on(port: u16, dir: tempfile::TempDir) -> Broker {
+        Self::start_with(port, None, dir)
+    }
+
+    fn start_with(port: u16, tls_port: Option<u16>, dir: tempfile::TempDir) -> Broker {
         let conf = dir.path().join("mosquitto.conf");
         // Started as root, mosquitto drops to its own user; it must still write its database.
         use std::os::unix::fs::PermissionsExt;
@@ -70,7 +84,11 @@ impl Broker {
             plugin().display(),
             dir.path().display()
         );
-        std::fs::write(&conf, text).expect("write mosquitto.conf");
+        let tls = tls_port.map_or_else(String::new, |tls| {
+            let d = dir.path().display();
+            format!("listener {tls} 127.0.0.1\ncertfile {d}/cert.pem\nkeyfile {d}/key.pem\n")
+        });
+        std::fs::write(&conf, text + &tls).expect("write mosquitto.conf");
         let child = Command::new(mosquitto())
             .arg("-c")
             .arg(&conf)
@@ -78,7 +96,7 @@ impl Broker {
             .stderr(Stdio::null())
             .spawn()
             .expect("mosquitto starts (scripts/test installs it)");
-        let broker = Broker { child, port, dir };
+        let broker = Broker { child, port, tls_port, dir };
         broker.wait_ready();
         broker
     }
@@ -86,6 +104,11 @@ impl Broker {
     /// Its port on 127.0.0.1.
     pub fn port(&self) -> u16 {
         self.port
+    }
+
+    /// Its TLS port on 127.0.0.1 (started with [`Broker::start_tls`]).
+    pub fn tls_port(&self) -> u16 {
+        self.tls_port.expect("a broker started with start_tls")
     }
 
     /// Stops the broker (SIGTERM: it saves its sessions, as a restarted ThingsBoard would keep them).
