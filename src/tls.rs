@@ -50,6 +50,9 @@ fn certificates(file: &PemFile) -> Result<Vec<CertificateDer<'static>>, ConfigEr
 /// The server side: certificate chain and private key from PEM files, checked to match.
 pub fn acceptor(cert: &PemFile, key: &PemFile) -> Result<TlsAcceptor, ConfigError> {
     let chain = certificates(cert)?;
+    if let Ok(meta) = std::fs::metadata(&key.path) {
+        crate::config::warn_if_world_readable(&key.path, &meta);
+    }
     let private = PrivateKeyDer::from_pem_file(&key.path).map_err(|e| {
         bad(key, format!("cannot read a private key from it ({e}); give the certificate's key in PEM (-----BEGIN PRIVATE KEY-----), unencrypted"))
     })?;

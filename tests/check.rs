@@ -271,6 +271,27 @@ fn m3_passes_against_a_broker() {
 }
 
 #[test]
+fn m3_passes_against_a_broker_over_tls() {
+    let made = rcgen::generate_simple_self_signed(vec!["127.0.0.1".to_owned()]).expect("a certificate");
+    let broker = mqtt::Broker::start_tls(&made.cert.pem(), &made.signing_key.serialize_pem());
+    let dir = tempfile::tempdir().expect("tempdir");
+    let ca = dir.path().join("ca.pem");
+    std::fs::write(&ca, made.cert.pem()).expect("ca.pem");
+    let p = profile(&dir, "m3.toml", "");
+    cmd()
+        .env("IOTCHAT_TB_TOKEN", mqtt::TOKEN)
+        .arg("check")
+        .arg("--profile")
+        .arg(&p)
+        .args(["--broker", &format!("127.0.0.1:{}", broker.tls_port()), "--broker-ca"])
+        .arg(&ca)
+        .timeout(common::DEADLINE * 3)
+        .assert()
+        .success()
+        .stdout(contains("✓ telemetry arrives").and(contains("PASSED: 5 passed")));
+}
+
+#[test]
 fn m3_with_a_wrong_token_fails_connect_naming_connack_5_and_hides_the_token() {
     let broker = mqtt::Broker::start();
     let dir = tempfile::tempdir().expect("tempdir");

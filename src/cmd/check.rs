@@ -40,6 +40,12 @@ pub struct CheckArgs {
     /// m3: read the device's access token from this file (its first line).
     #[arg(long, value_name = "FILE")]
     pub token_file: Option<PathBuf>,
+    /// m3: MQTT over TLS to the broker (default port 8883).
+    #[arg(long)]
+    pub broker_tls: bool,
+    /// m3: trust the certificate(s) in this PEM file for the broker; implies --broker-tls.
+    #[arg(long, value_name = "FILE")]
+    pub broker_ca: Option<PathBuf>,
 }
 
 const CHECK_EXAMPLES: &str = "\
@@ -49,6 +55,7 @@ Examples:
   iotchat check --milestone m0 --server 127.0.0.1:5000   # your own server (any language)
   iotchat check --milestone m2 --server 127.0.0.1:12000 --store iotchat-data --format json
   IOTCHAT_TB_TOKEN=... iotchat check --profile config/m3.toml --broker 127.0.0.1:1883
+  IOTCHAT_TB_TOKEN=... iotchat check --profile config/m3.toml --broker tb.example:8883 --broker-tls
 
 Exit codes: 0 every required step passed (warnings allowed), 1 a step failed,
 2 usage or configuration error.";
@@ -65,6 +72,8 @@ pub async fn run(args: CheckArgs) -> anyhow::Result<()> {
         // Read here rather than as a flag, so the token never has to sit in `ps`.
         token: std::env::var("IOTCHAT_TB_TOKEN").ok().filter(|t| !t.trim().is_empty()),
         token_file: args.token_file,
+        broker_tls: args.broker_tls,
+        broker_ca: args.broker_ca,
     };
     let config = CheckConfig::resolve(overrides, &loaded)?;
     // Ctrl-C drops the run, and with it the server it started and that server's temporary

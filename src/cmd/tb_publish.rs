@@ -40,7 +40,7 @@ pub struct TbPublishArgs {
     /// ThingsBoard's MQTT host [default: the profile's, else localhost].
     #[arg(long, value_name = "HOST")]
     pub host: Option<String>,
-    /// ThingsBoard's MQTT port [default: 1883].
+    /// ThingsBoard's MQTT port [default: 1883, 8883 with --tls].
     #[arg(long, value_name = "PORT")]
     pub port: Option<u16>,
     /// MQTT over TLS (default port 8883), e.g. to ThingsBoard Cloud.

@@ -95,6 +95,10 @@ pub struct CheckOverrides {
     pub token: Option<String>,
     /// `--token-file` (m3)
     pub token_file: Option<PathBuf>,
+    /// `--broker-tls` (m3)
+    pub broker_tls: bool,
+    /// `--broker-ca` (m3)
+    pub broker_ca: Option<PathBuf>,
 }
 
 /// Everything `check` needs, validated.
@@ -146,7 +150,8 @@ impl CheckConfig {
         let thingsboard = match milestone {
             Milestone::M3 => {
                 let broker = flags.broker.or_else(|| server.clone()); // --server works for m3 too
-                Some(thingsboard(broker, flags.token, flags.token_file, loaded)?)
+                let tls = (flags.broker_tls, flags.broker_ca);
+                Some(thingsboard(broker, flags.token, flags.token_file, tls, loaded)?)
             }
             _ => None,
         };
@@ -160,6 +165,7 @@ fn thingsboard(
     broker: Option<String>,
     token: Option<String>,
     token_file: Option<PathBuf>,
+    (tls, ca): (bool, Option<PathBuf>),
     loaded: &LoadedProfile,
 ) -> Result<TbOptions, ConfigError> {
     let (host, port) = match broker {
@@ -175,7 +181,8 @@ fn thingsboard(
                    or --token-file FILE, or thingsboard.token_file in the profile";
         return Err(invalid(Origin::Flag("IOTCHAT_TB_TOKEN"), "", why));
     }
-    let flags = TbOverrides { host, port, token, token_file, qos: Some(1), ..TbOverrides::default() };
+    let flags =
+        TbOverrides { host, port, tls, ca, token, token_file, qos: Some(1), ..TbOverrides::default() };
     Ok(TbConfig::resolve(flags, loaded)?.options)
 }
 

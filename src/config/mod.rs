@@ -140,12 +140,23 @@ pub fn data_dir(flag: Option<PathBuf>, loaded: &LoadedProfile) -> PathBuf {
 /// Reads a file that holds secrets (tokens, a Wi-Fi password), warning like mosquitto when any
 /// user of the machine may read it.
 pub(crate) fn read_secret_file(path: &Path) -> std::io::Result<String> {
-    let text = std::fs::read_to_string(path)?;
+    use std::io::Read;
+    let mut file = std::fs::File::open(path)?;
+    if let Ok(meta) = file.metadata() {
+        warn_if_world_readable(path, &meta);
+    }
+    let mut text = String::new();
+    file.read_to_string(&mut text)?;
+    Ok(text)
+}
+
+/// The warning of [`read_secret_file`], for a secret file read by other means (a TLS key).
+pub(crate) fn warn_if_world_readable(path: &Path, meta: &std::fs::Metadata) {
     #[cfg(unix)]
-    if let Ok(meta) = std::fs::metadata(path) {
+    {
         use std::os::unix::fs::PermissionsExt;
         let mode = meta.permissions().mode() & 0o777;
-        if mode & 0o007 != 0 {
+        if mode & 0o004 != 0 {
             tracing::warn!(
                 path = %path.display(),
                 mode = format!("{mode:03o}"),
@@ -153,7 +164,8 @@ pub(crate) fn read_secret_file(path: &Path) -> std::io::Result<String> {
             );
         }
     }
-    Ok(text)
+    #[cfg(not(unix))]
+    let _ = (path, meta);
 }
 
 /// The address a client on this machine uses to reach a server bound to `bind`.

@@ -294,7 +294,8 @@ impl TbDevice {
             ConnectionError::Tls(e) => TbError::Unreachable {
                 addr: self.addr.clone(),
                 cause: format!(
-                    "TLS: {e} (trust the broker's certificate with --ca or thingsboard.ca; its name must match the host)"
+                    "TLS: {e} (does the broker speak TLS on this port? to trust its certificate, give its CA file: \
+                     tb-publish --ca, serve --tb-ca, check --broker-ca or thingsboard.ca; its name must match the host)"
                 ),
             },
             other => TbError::Unreachable { addr: self.addr.clone(), cause: other.to_string() },

@@ -63,7 +63,9 @@ impl Broker {
         let dir = tempfile::tempdir().expect("broker dir");
         std::fs::write(dir.path().join("cert.pem"), cert).expect("cert.pem");
         std::fs::write(dir.path().join("key.pem"), key).expect("key.pem");
-        Self::start_with(free_port(), Some(free_port()), dir)
+        let port = free_port();
+        let tls_port = std::iter::repeat_with(free_port).find(|p| *p != port).expect("a second free port");
+        Self::start_with(port, Some(tls_port), dir)
     }
 
     fn start_on(port: u16, dir: tempfile::TempDir) -> Broker {
