@@ -266,3 +266,21 @@ fn tls_to_a_broker_whose_certificate_is_not_trusted_says_how_to_trust_it() {
         .code(1)
         .stderr(contains("TLS").and(contains("--ca")).and(contains(TOKEN).not()));
 }
+
+#[test]
+fn tls_checks_that_the_certificate_names_the_host() {
+    let made = rcgen::generate_simple_self_signed(vec!["tb.example".to_owned()]).expect("a certificate");
+    let broker = Broker::start_tls(&made.cert.pem(), &made.signing_key.serialize_pem());
+    let dir = tempfile::tempdir().expect("tempdir");
+    let ca = dir.path().join("ca.pem");
+    std::fs::write(&ca, made.cert.pem()).expect("ca.pem");
+    cmd()
+        .args(["tb-publish", "--host", "127.0.0.1", "--port", &broker.tls_port().to_string(), "--ca"])
+        .arg(&ca)
+        .args(["--telemetry", "t=1"])
+        .env("IOTCHAT_TB_TOKEN", TOKEN)
+        .timeout(DEADLINE)
+        .assert()
+        .code(1)
+        .stderr(contains("TLS").and(contains("not valid for name")));
+}
