@@ -86,6 +86,27 @@ fn bad_flag_values_name_the_flag() {
 }
 
 #[test]
+fn a_bridge_flag_without_the_bridge_is_an_error_not_ignored() {
+    for flag in [&["--tb-tls"][..], &["--tb-ca", "ca.pem"], &["--tb-port", "8883"], &["--tb-token-file", "t"]]
+    {
+        cmd()
+            .args(["serve", "--bind", "127.0.0.1:0"])
+            .args(flag)
+            .env_remove("IOTCHAT_TB_TOKEN")
+            .timeout(DEADLINE)
+            .assert()
+            .code(2)
+            .stderr(contains(flag[0]).and(contains("--tb-host")));
+    }
+    // The token alone (often in the environment for tb-publish) does not turn anything on.
+    let mut command = std::process::Command::new(assert_cmd::cargo::cargo_bin("iotchat"));
+    command.args(["serve", "--bind", "127.0.0.1:0"]).env("IOTCHAT_TB_TOKEN", "for-tb-publish");
+    let data = tempfile::tempdir().expect("tempdir");
+    let mut server = Server::spawn_in(command, Stdio::piped(), data);
+    assert!(server.is_running());
+}
+
+#[test]
 fn a_port_in_use_says_so_and_how_to_fix_it() {
     let taken = TcpListener::bind("127.0.0.1:0").expect("bind");
     let addr = taken.local_addr().expect("addr").to_string();

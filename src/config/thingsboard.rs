@@ -174,6 +174,19 @@ pub fn bridge_config(
 ) -> Result<Option<BridgeConfig>, ConfigError> {
     let p = &loaded.profile.thingsboard;
     if flags.host.is_none() && p.bridge != Some(true) {
+        // A bridge flag without the bridge would be silently ignored. (Not the token: it may
+        // come from $IOTCHAT_TB_TOKEN, set for tb-publish.)
+        let stray = [
+            (flags.port.is_some(), "--tb-port"),
+            (flags.tls, "--tb-tls"),
+            (flags.ca.is_some(), "--tb-ca"),
+            (flags.token_file.is_some(), "--tb-token-file"),
+        ];
+        if let Some((_, flag)) = stray.into_iter().find(|(given, _)| *given) {
+            let expected = "it sets up the ThingsBoard bridge, which is off: add --tb-host HOST (or \
+                            [thingsboard] bridge = true in the profile), or drop it";
+            return Err(invalid(Origin::Flag(flag), String::new(), expected));
+        }
         return Ok(None);
     }
     let config = TbConfig::resolve(TbOverrides { qos: Some(1), ..flags }, loaded)?;
