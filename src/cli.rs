@@ -299,6 +299,7 @@ impl ServeArgs {
     /// The ThingsBoard flags as overrides for the profile's `[thingsboard]`.
     pub fn tb_overrides(&self) -> iotchat::config::TbOverrides {
         iotchat::config::TbOverrides {
+            names: iotchat::config::TbFlagNames::SERVE,
             host: self.tb_host.clone(),
             port: self.tb_port,
             tls: self.tb_tls,

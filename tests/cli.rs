@@ -107,6 +107,22 @@ fn a_bridge_flag_without_the_bridge_is_an_error_not_ignored() {
 }
 
 #[test]
+fn bridge_errors_name_serves_own_flags() {
+    let serve = || {
+        let mut c = cmd();
+        c.args(["serve", "--bind", "127.0.0.1:0", "--tb-host", "127.0.0.1"]).env_remove("IOTCHAT_TB_TOKEN");
+        c.timeout(DEADLINE);
+        c
+    };
+    serve().assert().code(2).stderr(contains("--tb-token").and(contains("--tb-token-file FILE")));
+    serve()
+        .args(["--tb-token-file", "/missing-token", "--tb-ca", "/missing.pem"])
+        .assert()
+        .code(2)
+        .stderr(contains("--tb-ca = \"/missing.pem\""));
+}
+
+#[test]
 fn a_port_in_use_says_so_and_how_to_fix_it() {
     let taken = TcpListener::bind("127.0.0.1:0").expect("bind");
     let addr = taken.local_addr().expect("addr").to_string();

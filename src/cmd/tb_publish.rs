@@ -7,7 +7,9 @@ use std::time::Duration;
 
 use anyhow::{Context, bail};
 use clap::Args;
-use iotchat::config::{ConfigError, LoadedProfile, Origin, TbConfig, TbOverrides, parse_duration};
+use iotchat::config::{
+    ConfigError, LoadedProfile, Origin, TbConfig, TbFlagNames, TbOverrides, parse_duration,
+};
 use iotchat::protocol::reading::{Meaning, Reading, classify};
 use iotchat::thingsboard::batch::Batcher;
 use iotchat::thingsboard::session::TbDevice;
@@ -124,6 +126,7 @@ pub async fn run(args: TbPublishArgs) -> anyhow::Result<()> {
 
 fn overrides(args: &TbPublishArgs) -> TbOverrides {
     TbOverrides {
+        names: TbFlagNames::TB_PUBLISH,
         host: args.host.clone(),
         port: args.port,
         tls: args.tls,

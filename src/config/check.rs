@@ -181,8 +181,17 @@ fn thingsboard(
                    or --token-file FILE, or thingsboard.token_file in the profile";
         return Err(invalid(Origin::Flag("IOTCHAT_TB_TOKEN"), "", why));
     }
-    let flags =
-        TbOverrides { host, port, tls, ca, token, token_file, qos: Some(1), ..TbOverrides::default() };
+    let flags = TbOverrides {
+        names: super::TbFlagNames::CHECK,
+        host,
+        port,
+        tls,
+        ca,
+        token,
+        token_file,
+        qos: Some(1),
+        ..TbOverrides::default()
+    };
     Ok(TbConfig::resolve(flags, loaded)?.options)
 }
 

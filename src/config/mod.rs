@@ -20,7 +20,7 @@ pub use fake_device::{FakeDeviceConfig, FakeDeviceOverrides, FakeDeviceStop};
 pub use profile::{ChatSection, FakeDeviceSection, Profile, ServeSection, StoreSection};
 pub use security::{DEVICE_TOKEN_ENV, DeviceAuth, TlsFiles, device_auth};
 pub use serve::{DEFAULT_BIND, ServeConfig, ServeOverrides};
-pub use thingsboard::{TbConfig, TbOverrides, bridge_config};
+pub use thingsboard::{TbConfig, TbFlagNames, TbOverrides, bridge_config};
 
 /// A configuration error: always a usage problem, fixed by changing a flag or a profile.
 #[derive(Debug, thiserror::Error)]

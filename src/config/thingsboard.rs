@@ -44,9 +44,64 @@ pub struct ThingsboardSection {
     pub rpc_timeout: Option<String>,
 }
 
+/// What the command calls its ThingsBoard flags, for errors that name the flag the user typed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TbFlagNames {
+    /// The host flag.
+    pub host: &'static str,
+    /// The port flag.
+    pub port: &'static str,
+    /// The TLS switch.
+    pub tls: &'static str,
+    /// The CA file flag.
+    pub ca: &'static str,
+    /// The token flag (also read from `IOTCHAT_TB_TOKEN`).
+    pub token: &'static str,
+    /// The token file flag.
+    pub token_file: &'static str,
+}
+
+impl TbFlagNames {
+    /// `tb-publish`'s.
+    pub const TB_PUBLISH: Self = Self {
+        host: "--host",
+        port: "--port",
+        tls: "--tls",
+        ca: "--ca",
+        token: "--token",
+        token_file: "--token-file",
+    };
+    /// `serve`'s, for the bridge.
+    pub const SERVE: Self = Self {
+        host: "--tb-host",
+        port: "--tb-port",
+        tls: "--tb-tls",
+        ca: "--tb-ca",
+        token: "--tb-token",
+        token_file: "--tb-token-file",
+    };
+    /// `check`'s, for m3.
+    pub const CHECK: Self = Self {
+        host: "--broker",
+        port: "--broker",
+        tls: "--broker-tls",
+        ca: "--broker-ca",
+        token: "IOTCHAT_TB_TOKEN",
+        token_file: "--token-file",
+    };
+}
+
+impl Default for TbFlagNames {
+    fn default() -> Self {
+        Self::TB_PUBLISH
+    }
+}
+
 /// Settings given on the command line.
 #[derive(Debug, Clone, Default)]
 pub struct TbOverrides {
+    /// The command's names for these flags.
+    pub names: TbFlagNames,
     /// `--host`
     pub host: Option<String>,
     /// `--port`
@@ -78,12 +133,13 @@ impl TbConfig {
     /// Merges flags over the profile and validates the result.
     pub fn resolve(flags: TbOverrides, loaded: &LoadedProfile) -> Result<Self, ConfigError> {
         let p = &loaded.profile.thingsboard;
-        let host = loaded.pick(flags.host, "--host", p.host.clone(), "thingsboard.host");
+        let names = flags.names;
+        let host = loaded.pick(flags.host, names.host, p.host.clone(), "thingsboard.host");
         let host = host.map_or_else(|| "localhost".to_owned(), |(h, _)| h);
-        let tls = client_tls(flags.tls, flags.ca, loaded)?;
+        let tls = client_tls(flags.tls, flags.ca, names, loaded)?;
         let default_port = if tls.is_some() { 8883 } else { 1883 };
         let port =
-            loaded.pick(flags.port, "--port", p.port, "thingsboard.port").map_or(default_port, |(p, _)| p);
+            loaded.pick(flags.port, names.port, p.port, "thingsboard.port").map_or(default_port, |(p, _)| p);
         let qos = match loaded.pick(flags.qos, "--qos", p.qos, "thingsboard.qos") {
             Some((q @ (0 | 1), _)) => q,
             Some((q, origin)) => return Err(invalid(origin, q.to_string(), "ThingsBoard takes QoS 0 or 1")),
@@ -97,7 +153,7 @@ impl TbConfig {
                 Some((m, _)) => m as usize,
                 None => MAX_PAYLOAD,
             };
-        let token = token(flags.token, flags.token_file, loaded)?;
+        let token = token(flags.token, flags.token_file, names, loaded)?;
         let rpc_replies = rpc_replies(p.rpc.as_ref(), loaded)?;
         Ok(Self { options: TbOptions { host, port, tls, token, qos, max_payload }, rpc_replies })
     }
@@ -108,10 +164,11 @@ impl TbConfig {
 fn client_tls(
     flag: bool,
     ca_flag: Option<PathBuf>,
+    names: TbFlagNames,
     loaded: &LoadedProfile,
 ) -> Result<Option<Arc<rustls::ClientConfig>>, ConfigError> {
     let p = &loaded.profile.thingsboard;
-    let ca = loaded.pick(ca_flag, "--ca", p.ca.as_ref().map(PathBuf::from), "thingsboard.ca");
+    let ca = loaded.pick(ca_flag, names.ca, p.ca.as_ref().map(PathBuf::from), "thingsboard.ca");
     if !flag && p.tls != Some(true) && ca.is_none() {
         return Ok(None);
     }
@@ -123,10 +180,12 @@ fn client_tls(
 fn token(
     flag: Option<String>,
     file_flag: Option<PathBuf>,
+    names: TbFlagNames,
     loaded: &LoadedProfile,
 ) -> Result<String, ConfigError> {
     let from_profile = loaded.profile.thingsboard.token_file.as_ref().map(PathBuf::from);
-    let token = match (flag, loaded.pick(file_flag, "--token-file", from_profile, "thingsboard.token_file")) {
+    let token = match (flag, loaded.pick(file_flag, names.token_file, from_profile, "thingsboard.token_file"))
+    {
         (Some(token), _) => token,
         (None, Some((path, origin))) => read_token(&path, origin)?,
         (None, None) => String::new(),
@@ -134,11 +193,13 @@ fn token(
     let token = token.trim().to_owned();
     if token.is_empty() {
         return Err(ConfigError::Invalid {
-            origin: Origin::Flag("--token"),
+            origin: Origin::Flag(names.token),
             value: String::new(),
-            expected: "ThingsBoard needs the device's access token: set IOTCHAT_TB_TOKEN, or --token-file FILE, \
-                       or thingsboard.token_file in the profile (copy it from the device's page in ThingsBoard)"
-                .into(),
+            expected: format!(
+                "ThingsBoard needs the device's access token: set IOTCHAT_TB_TOKEN, or {} FILE, \
+                 or thingsboard.token_file in the profile (copy it from the device's page in ThingsBoard)",
+                names.token_file
+            ),
         });
     }
     Ok(token)
@@ -176,16 +237,20 @@ pub fn bridge_config(
     if flags.host.is_none() && p.bridge != Some(true) {
         // A bridge flag without the bridge would be silently ignored. (Not the token: it may
         // come from $IOTCHAT_TB_TOKEN, set for tb-publish.)
+        let names = flags.names;
         let stray = [
-            (flags.port.is_some(), "--tb-port"),
-            (flags.tls, "--tb-tls"),
-            (flags.ca.is_some(), "--tb-ca"),
-            (flags.token_file.is_some(), "--tb-token-file"),
+            (flags.port.is_some(), names.port),
+            (flags.tls, names.tls),
+            (flags.ca.is_some(), names.ca),
+            (flags.token_file.is_some(), names.token_file),
         ];
         if let Some((_, flag)) = stray.into_iter().find(|(given, _)| *given) {
-            let expected = "it sets up the ThingsBoard bridge, which is off: add --tb-host HOST (or \
-                            [thingsboard] bridge = true in the profile), or drop it";
-            return Err(invalid(Origin::Flag(flag), String::new(), expected));
+            let expected = format!(
+                "it sets up the ThingsBoard bridge, which is off: add {} HOST (or [thingsboard] bridge = true \
+                 in the profile), or drop it",
+                names.host
+            );
+            return Err(invalid(Origin::Flag(flag), String::new(), &expected));
         }
         return Ok(None);
     }
