@@ -233,11 +233,7 @@ fn an_rpc_for_an_absent_or_silent_device_gets_an_error_answer() {
 
 #[test]
 fn the_bridge_forwards_over_tls_to_a_broker_it_trusts() {
-    let made = rcgen::generate_simple_self_signed(vec!["127.0.0.1".to_owned()]).expect("a certificate");
-    let broker = Broker::start_tls(&made.cert.pem(), &made.signing_key.serialize_pem());
-    let dir = tempfile::tempdir().expect("tempdir");
-    let ca = dir.path().join("ca.pem");
-    std::fs::write(&ca, made.cert.pem()).expect("ca.pem");
+    let (broker, _dir, ca) = Broker::start_tls_self_signed("127.0.0.1");
     let sub = broker.subscribe(&["v1/gateway/#"]);
     let mut args = bridge_args(broker.tls_port());
     args.extend(["--tb-ca".to_owned(), ca.display().to_string()]);

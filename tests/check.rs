@@ -272,11 +272,7 @@ fn m3_passes_against_a_broker() {
 
 #[test]
 fn m3_passes_against_a_broker_over_tls() {
-    let made = rcgen::generate_simple_self_signed(vec!["127.0.0.1".to_owned()]).expect("a certificate");
-    let broker = mqtt::Broker::start_tls(&made.cert.pem(), &made.signing_key.serialize_pem());
-    let dir = tempfile::tempdir().expect("tempdir");
-    let ca = dir.path().join("ca.pem");
-    std::fs::write(&ca, made.cert.pem()).expect("ca.pem");
+    let (broker, dir, ca) = mqtt::Broker::start_tls_self_signed("127.0.0.1");
     let p = profile(&dir, "m3.toml", "");
     cmd()
         .env("IOTCHAT_TB_TOKEN", mqtt::TOKEN)

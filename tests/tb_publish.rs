@@ -228,20 +228,9 @@ fn rpc_requests_are_answered_on_the_response_topic() {
     let _ = std::io::stdout().flush();
 }
 
-/// A broker with a TLS listener whose self-signed certificate names 127.0.0.1, and a file
-/// holding that certificate for `--ca`.
-fn tls_broker() -> (Broker, tempfile::TempDir, std::path::PathBuf) {
-    let made = rcgen::generate_simple_self_signed(vec!["127.0.0.1".to_owned()]).expect("a certificate");
-    let broker = Broker::start_tls(&made.cert.pem(), &made.signing_key.serialize_pem());
-    let dir = tempfile::tempdir().expect("tempdir");
-    let ca = dir.path().join("ca.pem");
-    std::fs::write(&ca, made.cert.pem()).expect("ca.pem");
-    (broker, dir, ca)
-}
-
 #[test]
 fn telemetry_over_tls_trusting_the_brokers_certificate_arrives() {
-    let (broker, _dir, ca) = tls_broker();
+    let (broker, _dir, ca) = Broker::start_tls_self_signed("127.0.0.1");
     let sub = broker.subscribe(&["v1/devices/me/telemetry"]);
     cmd()
         .args(["tb-publish", "--host", "127.0.0.1", "--port", &broker.tls_port().to_string(), "--ca"])
@@ -256,7 +245,7 @@ fn telemetry_over_tls_trusting_the_brokers_certificate_arrives() {
 
 #[test]
 fn tls_to_a_broker_whose_certificate_is_not_trusted_says_how_to_trust_it() {
-    let (broker, _dir, _ca) = tls_broker();
+    let (broker, _dir, _ca) = Broker::start_tls_self_signed("127.0.0.1");
     cmd()
         .args(["tb-publish", "--host", "127.0.0.1", "--port", &broker.tls_port().to_string(), "--tls"])
         .args(["--telemetry", "t=1"])
@@ -269,11 +258,7 @@ fn tls_to_a_broker_whose_certificate_is_not_trusted_says_how_to_trust_it() {
 
 #[test]
 fn tls_checks_that_the_certificate_names_the_host() {
-    let made = rcgen::generate_simple_self_signed(vec!["tb.example".to_owned()]).expect("a certificate");
-    let broker = Broker::start_tls(&made.cert.pem(), &made.signing_key.serialize_pem());
-    let dir = tempfile::tempdir().expect("tempdir");
-    let ca = dir.path().join("ca.pem");
-    std::fs::write(&ca, made.cert.pem()).expect("ca.pem");
+    let (broker, _dir, ca) = Broker::start_tls_self_signed("tb.example");
     cmd()
         .args(["tb-publish", "--host", "127.0.0.1", "--port", &broker.tls_port().to_string(), "--ca"])
         .arg(&ca)

@@ -58,8 +58,19 @@ impl Broker {
         Self::start_on(port, dir)
     }
 
+    /// A broker with a TLS listener whose self-signed certificate names `name` (an IP or a DNS
+    /// name), and a tempdir holding that certificate, for `--ca`, at the returned path.
+    pub fn start_tls_self_signed(name: &str) -> (Broker, tempfile::TempDir, PathBuf) {
+        let made = rcgen::generate_simple_self_signed(vec![name.to_owned()]).expect("a certificate");
+        let broker = Self::start_tls(&made.cert.pem(), &made.signing_key.serialize_pem());
+        let dir = tempfile::tempdir().expect("tempdir");
+        let ca = dir.path().join("ca.pem");
+        std::fs::write(&ca, made.cert.pem()).expect("ca.pem");
+        (broker, dir, ca)
+    }
+
     /// Same, plus a TLS listener (see [`Broker::tls_port`]) with this certificate and key (PEM).
-    pub fn start_tls(cert: &str, key: &str) -> Broker {
+    fn start_tls(cert: &str, key: &str) -> Broker {
         let dir = tempfile::tempdir().expect("broker dir");
         std::fs::write(dir.path().join("cert.pem"), cert).expect("cert.pem");
         std::fs::write(dir.path().join("key.pem"), key).expect("key.pem");
