@@ -20,6 +20,15 @@ fn publish(broker: &Broker) -> assert_cmd::Command {
     c
 }
 
+/// `tb-publish` to the broker's TLS listener; the test adds `--ca FILE` or `--tls`.
+fn publish_tls(broker: &Broker) -> assert_cmd::Command {
+    let mut c = cmd();
+    c.args(["tb-publish", "--host", "127.0.0.1", "--port", &broker.tls_port().to_string()])
+        .env("IOTCHAT_TB_TOKEN", TOKEN)
+        .timeout(DEADLINE);
+    c
+}
+
 fn parse(payload: &str) -> Json {
     serde_json::from_str(payload).unwrap_or_else(|e| panic!("{payload:?} is not JSON: {e}"))
 }
@@ -232,25 +241,15 @@ fn rpc_requests_are_answered_on_the_response_topic() {
 fn telemetry_over_tls_trusting_the_brokers_certificate_arrives() {
     let (broker, _dir, ca) = Broker::start_tls_self_signed("127.0.0.1");
     let sub = broker.subscribe(&["v1/devices/me/telemetry"]);
-    cmd()
-        .args(["tb-publish", "--host", "127.0.0.1", "--port", &broker.tls_port().to_string(), "--ca"])
-        .arg(&ca)
-        .args(["--telemetry", "temp=21.5"])
-        .env("IOTCHAT_TB_TOKEN", TOKEN)
-        .timeout(DEADLINE)
-        .assert()
-        .success();
+    publish_tls(&broker).arg("--ca").arg(&ca).args(["--telemetry", "temp=21.5"]).assert().success();
     assert_eq!(parse(&sub.next().payload), json!({"temp": 21.5}));
 }
 
 #[test]
 fn tls_to_a_broker_whose_certificate_is_not_trusted_says_how_to_trust_it() {
     let (broker, _dir, _ca) = Broker::start_tls_self_signed("127.0.0.1");
-    cmd()
-        .args(["tb-publish", "--host", "127.0.0.1", "--port", &broker.tls_port().to_string(), "--tls"])
-        .args(["--telemetry", "t=1"])
-        .env("IOTCHAT_TB_TOKEN", TOKEN)
-        .timeout(DEADLINE)
+    publish_tls(&broker)
+        .args(["--tls", "--telemetry", "t=1"])
         .assert()
         .code(1)
         .stderr(contains("TLS").and(contains("--ca")).and(contains(TOKEN).not()));
@@ -259,12 +258,10 @@ fn tls_to_a_broker_whose_certificate_is_not_trusted_says_how_to_trust_it() {
 #[test]
 fn tls_checks_that_the_certificate_names_the_host() {
     let (broker, _dir, ca) = Broker::start_tls_self_signed("tb.example");
-    cmd()
-        .args(["tb-publish", "--host", "127.0.0.1", "--port", &broker.tls_port().to_string(), "--ca"])
+    publish_tls(&broker)
+        .arg("--ca")
         .arg(&ca)
         .args(["--telemetry", "t=1"])
-        .env("IOTCHAT_TB_TOKEN", TOKEN)
-        .timeout(DEADLINE)
         .assert()
         .code(1)
         .stderr(contains("TLS").and(contains("not valid for name")));
