@@ -222,25 +222,6 @@ pub struct ServeArgs {
     /// Where readings are stored [default: the profile's, else $IOTCHAT_DATA_DIR, else ~/.local/share/iotchat].
     #[arg(long, value_name = "DIR")]
     pub data_dir: Option<PathBuf>,
-    /// Forward every reading to ThingsBoard at this MQTT host, as a gateway device.
-    #[arg(long, value_name = "HOST")]
-    pub tb_host: Option<String>,
-    /// ThingsBoard's MQTT port [default: 1883, 8883 with TLS].
-    #[arg(long, value_name = "PORT")]
-    pub tb_port: Option<u16>,
-    /// Forward over MQTT with TLS, e.g. to ThingsBoard Cloud.
-    #[arg(long)]
-    pub tb_tls: bool,
-    /// Trust the certificate(s) in this PEM file for ThingsBoard instead of the system's roots;
-    /// implies --tb-tls.
-    #[arg(long, value_name = "FILE")]
-    pub tb_ca: Option<PathBuf>,
-    /// The gateway device's access token. Prefer the environment variable: a flag shows in `ps`.
-    #[arg(long, env = "IOTCHAT_TB_TOKEN", hide_env_values = true, value_name = "TOKEN")]
-    pub tb_token: Option<String>,
-    /// Read the gateway device's access token from this file.
-    #[arg(long, value_name = "FILE")]
-    pub tb_token_file: Option<PathBuf>,
     /// Devices must send `HELLO <name> <token>` first; tokens from this file (`name token` lines).
     #[arg(long, value_name = "FILE")]
     pub auth_tokens: Option<PathBuf>,
@@ -250,6 +231,8 @@ pub struct ServeArgs {
     /// The TLS certificate's private key (PEM).
     #[arg(long, value_name = "FILE")]
     pub tls_key: Option<PathBuf>,
+    #[command(flatten)]
+    pub bridge: crate::cli_bridge::BridgeArgs,
 }
 
 /// `iotchat chat`.
@@ -295,23 +278,6 @@ impl ServeArgs {
     }
 }
 
-impl ServeArgs {
-    /// The ThingsBoard flags as overrides for the profile's `[thingsboard]`.
-    pub fn tb_overrides(&self) -> iotchat::config::TbOverrides {
-        iotchat::config::TbOverrides {
-            names: iotchat::config::TbFlagNames::SERVE,
-            host: self.tb_host.clone(),
-            port: self.tb_port,
-            tls: self.tb_tls,
-            ca: self.tb_ca.clone(),
-            token: self.tb_token.clone(),
-            token_file: self.tb_token_file.clone(),
-            qos: Some(1),
-            max_payload: None,
-        }
-    }
-}
-
 impl ClientTlsArgs {
     /// The TLS connector, when --tls or --ca is given.
     pub fn resolve(&self) -> Result<Option<iotchat::tls::ClientTls>, iotchat::config::ConfigError> {
@@ -322,7 +288,7 @@ impl ClientTlsArgs {
             .ca
             .clone()
             .map(|path| iotchat::tls::PemFile { path, origin: iotchat::config::Origin::Flag("--ca") });
-        Ok(Some(iotchat::tls::ClientTls { connector: iotchat::tls::connector(ca.as_ref())? }))
+        Ok(Some(iotchat::tls::ClientTls { connector: iotchat::tls::connector(ca.as_ref(), None)? }))
     }
 }
 

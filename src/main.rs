@@ -2,6 +2,7 @@
 //! the outcome to an exit code. Everything else lives in the library.
 
 mod cli;
+mod cli_bridge;
 mod cmd;
 
 use std::io::IsTerminal;

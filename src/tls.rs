@@ -1,6 +1,6 @@
 //! TLS with rustls (the `ring` provider; TLS 1.2 and 1.3, so an ESP8266's BearSSL can connect):
 //! the server's acceptor from PEM files, a client's connector from a CA file (or the system's
-//! roots), and the handshakes, each bounded in time.
+//! roots) and, for mutual TLS, a client certificate, and the handshakes, each bounded in time.
 
 use std::io;
 use std::net::IpAddr;
@@ -47,35 +47,54 @@ fn certificates(file: &PemFile) -> Result<Vec<CertificateDer<'static>>, ConfigEr
     Ok(certs)
 }
 
-/// The server side: certificate chain and private key from PEM files, checked to match.
-pub fn acceptor(cert: &PemFile, key: &PemFile) -> Result<TlsAcceptor, ConfigError> {
-    let chain = certificates(cert)?;
+/// A private key from a PEM file (warned about when everyone may read it).
+fn private_key(key: &PemFile) -> Result<PrivateKeyDer<'static>, ConfigError> {
     if let Ok(meta) = std::fs::metadata(&key.path) {
         crate::config::warn_if_world_readable(&key.path, &meta);
     }
-    let private = PrivateKeyDer::from_pem_file(&key.path).map_err(|e| {
+    PrivateKeyDer::from_pem_file(&key.path).map_err(|e| {
         bad(key, format!("cannot read a private key from it ({e}); give the certificate's key in PEM (-----BEGIN PRIVATE KEY-----), unencrypted"))
-    })?;
+    })
+}
+
+fn mismatch(cert: &PemFile, key: &PemFile, e: &rustls::Error) -> ConfigError {
+    bad(
+        key,
+        format!(
+            "it does not go with {} ({e}); give the key the certificate was made with",
+            cert.path.display()
+        ),
+    )
+}
+
+/// The server side: certificate chain and private key from PEM files, checked to match.
+pub fn acceptor(cert: &PemFile, key: &PemFile) -> Result<TlsAcceptor, ConfigError> {
+    let chain = certificates(cert)?;
+    let private = private_key(key)?;
     let config = ServerConfig::builder_with_provider(provider())
         .with_safe_default_protocol_versions()
         .map_err(|e| bad(cert, format!("TLS setup failed: {e}")))?
         .with_no_client_auth()
         .with_single_cert(chain, private)
-        .map_err(|e| {
-            bad(
-                key,
-                format!(
-                    "it does not go with {} ({e}); give the key the certificate was made with",
-                    cert.path.display()
-                ),
-            )
-        })?;
+        .map_err(|e| mismatch(cert, key, &e))?;
     Ok(TlsAcceptor::from(Arc::new(config)))
 }
 
+/// A client certificate (its chain first) and its private key, for mutual TLS.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClientIdentity {
+    /// The certificate chain, the client's own certificate first.
+    pub cert: PemFile,
+    /// Its private key.
+    pub key: PemFile,
+}
+
 /// The client side: trusts the certificates in `ca` (a self-signed server certificate works),
-/// or the system's roots when `ca` is `None`.
-pub fn connector(ca: Option<&PemFile>) -> Result<TlsConnector, ConfigError> {
+/// or the system's roots when `ca` is `None`; presents `identity` when the server asks.
+pub fn connector(
+    ca: Option<&PemFile>,
+    identity: Option<&ClientIdentity>,
+) -> Result<TlsConnector, ConfigError> {
     let mut roots = RootCertStore::empty();
     match ca {
         Some(file) => {
@@ -96,8 +115,16 @@ pub fn connector(ca: Option<&PemFile>) -> Result<TlsConnector, ConfigError> {
             value: String::new(),
             expected: format!("TLS setup failed: {e}"),
         })?
-        .with_root_certificates(roots)
-        .with_no_client_auth();
+        .with_root_certificates(roots);
+    let config = match identity {
+        None => config.with_no_client_auth(),
+        Some(ClientIdentity { cert, key }) => {
+            let chain = certificates(cert)?;
+            let private = private_key(key)?;
+            // rustls checks that the key is the certificate's own.
+            config.with_client_auth_cert(chain, private).map_err(|e| mismatch(cert, key, &e))?
+        }
+    };
     Ok(TlsConnector::from(Arc::new(config)))
 }
 

@@ -247,3 +247,23 @@ fn the_bridge_forwards_over_tls_to_a_broker_it_trusts() {
     let mut seen = Seen::default();
     wait_until(&sub, &mut seen, |s| s.complete(1, 3));
 }
+
+#[test]
+fn the_bridge_logs_in_with_an_x509_client_certificate() {
+    let (broker, certs) = Broker::start_mutual_tls();
+    let sub = broker.subscribe(&["v1/gateway/#"]);
+    let port = broker.tls_port().to_string();
+    let mut args = vec!["--tb-host", "127.0.0.1", "--tb-port", &port];
+    let (ca, cert, key) =
+        (certs.ca.display().to_string(), certs.cert.display().to_string(), certs.key.display().to_string());
+    args.extend(["--tb-ca", &ca, "--tb-cert", &cert, "--tb-key", &key]);
+    let server = Server::start(&args);
+    cmd()
+        .args(["fake-device", "--count", "1", "--messages", "3", "--interval", "20ms"])
+        .args(["--server", &server.addr.to_string()])
+        .timeout(DEADLINE)
+        .assert()
+        .success();
+    let mut seen = Seen::default();
+    wait_until(&sub, &mut seen, |s| s.complete(1, 3));
+}

@@ -87,8 +87,18 @@ fn bad_flag_values_name_the_flag() {
 
 #[test]
 fn a_bridge_flag_without_the_bridge_is_an_error_not_ignored() {
-    for flag in [&["--tb-tls"][..], &["--tb-ca", "ca.pem"], &["--tb-port", "8883"], &["--tb-token-file", "t"]]
-    {
+    let flags = [
+        &["--tb-tls"][..],
+        &["--tb-ca", "ca.pem"],
+        &["--tb-port", "8883"],
+        &["--tb-token-file", "t"],
+        &["--tb-client-id", "c"],
+        &["--tb-username", "u"],
+        &["--tb-password-file", "p"],
+        &["--tb-cert", "c.pem"],
+        &["--tb-key", "k.pem"],
+    ];
+    for flag in flags {
         cmd()
             .args(["serve", "--bind", "127.0.0.1:0"])
             .args(flag)
@@ -98,9 +108,12 @@ fn a_bridge_flag_without_the_bridge_is_an_error_not_ignored() {
             .code(2)
             .stderr(contains(flag[0]).and(contains("--tb-host")));
     }
-    // The token alone (often in the environment for tb-publish) does not turn anything on.
+    // The token or password alone (often in the environment for tb-publish) turns nothing on.
     let mut command = std::process::Command::new(assert_cmd::cargo::cargo_bin("iotchat"));
-    command.args(["serve", "--bind", "127.0.0.1:0"]).env("IOTCHAT_TB_TOKEN", "for-tb-publish");
+    command
+        .args(["serve", "--bind", "127.0.0.1:0"])
+        .env("IOTCHAT_TB_TOKEN", "for-tb-publish")
+        .env("IOTCHAT_TB_PASSWORD", "for-tb-publish");
     let data = tempfile::tempdir().expect("tempdir");
     let mut server = Server::spawn_in(command, Stdio::piped(), data);
     assert!(server.is_running());
@@ -116,10 +129,26 @@ fn bridge_errors_name_serves_own_flags() {
     };
     serve().assert().code(2).stderr(contains("--tb-token").and(contains("--tb-token-file FILE")));
     serve()
-        .args(["--tb-token-file", "/missing-token", "--tb-ca", "/missing.pem"])
+        .args(["--tb-token-file", "/missing-token"])
+        .assert()
+        .code(2)
+        .stderr(contains("--tb-token-file = \"/missing-token\""));
+    serve()
+        .env("IOTCHAT_TB_TOKEN", "t")
+        .args(["--tb-ca", "/missing.pem"])
         .assert()
         .code(2)
         .stderr(contains("--tb-ca = \"/missing.pem\""));
+    serve()
+        .args(["--tb-cert", "/c.pem"])
+        .assert()
+        .code(2)
+        .stderr(contains("--tb-cert").and(contains("--tb-key FILE")));
+    serve()
+        .args(["--tb-username", "u", "--tb-password-file", "/missing-password"])
+        .assert()
+        .code(2)
+        .stderr(contains("--tb-password-file = \"/missing-password\""));
 }
 
 #[test]

@@ -19,6 +19,7 @@ const DEVICE_TOKEN: &str = "dev1ce-T0KEN-secret";
 const OTHER_TOKEN: &str = "other-T0KEN-secret";
 const WRONG_TOKEN: &str = "wr0ng-T0KEN-secret";
 const WIFI_PASSWORD: &str = "w1fi-PASSW0RD-secret";
+const TB_PASSWORD: &str = "tb-PASSW0RD-secret";
 
 /// Fails if any of `secrets` appears in `text` (what `what` printed).
 fn assert_clean(what: &str, text: &str, secrets: &[&str]) {
@@ -127,6 +128,20 @@ fn tb_publish_never_shows_its_token() {
             text(&out)
         );
         assert_clean("tb-publish at -vv", &text(&out), &[token]);
+    }
+}
+
+#[test]
+fn tb_publish_never_shows_a_basic_credentials_password() {
+    let broker = Broker::start_basic("tb-client", "tb-user", TB_PASSWORD);
+    for (password, ok) in [(TB_PASSWORD, true), (WRONG_TOKEN, false)] {
+        let mut publish =
+            iotchat_trace(&["tb-publish", "--host", "127.0.0.1", "--port", &broker.port().to_string()]);
+        publish.args(["--client-id", "tb-client", "--username", "tb-user", "--telemetry", "t=1"]);
+        publish.env_remove("IOTCHAT_TB_TOKEN").env("IOTCHAT_TB_PASSWORD", password);
+        let out = run_checked(publish, "tb-publish", &[password]);
+        assert_eq!(out.status.success(), ok, "tb-publish with a password: {}", text(&out));
+        assert_clean("tb-publish at -vv", &text(&out), &[password]);
     }
 }
 

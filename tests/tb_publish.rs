@@ -266,3 +266,96 @@ fn tls_checks_that_the_certificate_names_the_host() {
         .code(1)
         .stderr(contains("TLS").and(contains("not valid for name")));
 }
+
+/// `tb-publish` to `port` with none of the test's credentials: the test gives them.
+fn publish_as(port: u16) -> assert_cmd::Command {
+    let mut c = cmd();
+    c.args(["tb-publish", "--host", "127.0.0.1", "--port", &port.to_string()])
+        .env_remove("IOTCHAT_TB_TOKEN")
+        .env_remove("IOTCHAT_TB_PASSWORD")
+        .timeout(DEADLINE);
+    c
+}
+
+#[test]
+fn an_x509_client_certificate_logs_the_device_in() {
+    let (broker, certs) = Broker::start_mutual_tls();
+    let sub = broker.subscribe(&["v1/devices/me/telemetry"]);
+    publish_as(broker.tls_port())
+        .arg("--ca")
+        .arg(&certs.ca)
+        .arg("--cert")
+        .arg(&certs.cert)
+        .arg("--key")
+        .arg(&certs.key)
+        .args(["--telemetry", "temp=21.5"])
+        .assert()
+        .success();
+    assert_eq!(parse(&sub.next().payload), json!({"temp": 21.5}));
+}
+
+#[test]
+fn a_broker_that_wants_a_client_certificate_says_to_give_one() {
+    let (broker, certs) = Broker::start_mutual_tls();
+    publish_as(broker.tls_port())
+        .env("IOTCHAT_TB_TOKEN", TOKEN)
+        .arg("--ca")
+        .arg(&certs.ca)
+        .args(["--telemetry", "t=1"])
+        .assert()
+        .code(1)
+        .stderr(contains("--cert").and(contains("--key")).and(contains(TOKEN).not()));
+}
+
+#[test]
+fn a_client_certificate_from_an_untrusted_ca_is_refused() {
+    let (broker, certs) = Broker::start_mutual_tls();
+    publish_as(broker.tls_port())
+        .arg("--ca")
+        .arg(&certs.ca)
+        .arg("--cert")
+        .arg(&certs.foreign_cert)
+        .arg("--key")
+        .arg(&certs.foreign_key)
+        .args(["--telemetry", "t=1"])
+        .assert()
+        .code(1)
+        .stderr(contains("client certificate"));
+}
+
+#[test]
+fn basic_mqtt_credentials_log_the_device_in() {
+    let broker = Broker::start_basic("tb-client-1", "tb-user", "p4ssw0rd");
+    let sub = broker.subscribe(&["v1/devices/me/telemetry"]);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let password = dir.path().join("password");
+    std::fs::write(&password, "p4ssw0rd\n").expect("password file");
+    publish_as(broker.port())
+        .args(["--client-id", "tb-client-1", "--username", "tb-user", "--password-file"])
+        .arg(&password)
+        .args(["--telemetry", "temp=20"])
+        .assert()
+        .success();
+    assert_eq!(parse(&sub.next().payload), json!({"temp": 20}));
+}
+
+#[test]
+fn a_wrong_basic_password_is_refused_as_basic_credentials() {
+    let broker = Broker::start_basic("tb-client-1", "tb-user", "p4ssw0rd");
+    publish_as(broker.port())
+        .env("IOTCHAT_TB_PASSWORD", "not-it")
+        .args(["--client-id", "tb-client-1", "--username", "tb-user", "--telemetry", "t=1"])
+        .assert()
+        .code(1)
+        .stderr(contains("basic MQTT credentials (CONNACK 5").and(contains("not-it").not()));
+}
+
+#[test]
+fn a_token_from_the_environment_and_a_certificate_are_refused_before_connecting() {
+    publish_as(common::mqtt::free_port())
+        .env("IOTCHAT_TB_TOKEN", TOKEN)
+        .args(["--cert", "cert.pem", "--key", "key.pem", "--telemetry", "t=1"])
+        .assert()
+        .code(2)
+        .stderr(contains("IOTCHAT_TB_TOKEN").and(contains(TOKEN).not()));
+}

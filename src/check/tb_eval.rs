@@ -8,15 +8,15 @@
 use std::time::Duration;
 
 use super::eval::{Failure, Verdict};
-use crate::thingsboard::refusal;
+use crate::thingsboard::{CredentialKind, refusal};
 
 /// The outcome of a request that expects one answer (CONNECT → CONNACK, PUBLISH → PUBACK).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Answer {
     /// The answer came (CONNACK 0, PUBACK).
     Done,
-    /// CONNACK with this refusal code.
-    Refused(u8),
+    /// CONNACK with this refusal code, to a login with this kind of credentials.
+    Refused(u8, CredentialKind),
     /// The connection failed or dropped.
     Error(String),
     /// Nothing within the step's timeout.
@@ -27,7 +27,7 @@ impl Answer {
     fn describe(&self) -> String {
         match self {
             Answer::Done => "the answer".into(),
-            Answer::Refused(code) => format!("CONNACK {code}"),
+            Answer::Refused(code, _) => format!("CONNACK {code}"),
             Answer::Error(e) => format!("a connection error: {e}"),
             Answer::Silent(t) => format!("nothing within {}", humantime::format_duration(*t)),
         }
@@ -74,20 +74,20 @@ fn failure(sent: &str, expected: &str, got: String, why: String) -> Verdict {
 pub fn connect(addr: &str, answer: &Answer) -> Verdict {
     let why = match answer {
         Answer::Done => return Verdict::Pass,
-        Answer::Refused(code) => refusal(*code),
+        Answer::Refused(code, kind) => refusal(*code, *kind),
         Answer::Error(_) => format!(
             "cannot connect to {addr}: is ThingsBoard (or an MQTT broker) running there? check --broker or [thingsboard] host/port"
         ),
         Answer::Silent(_) => format!("no CONNACK from {addr}: is it reachable (firewall?) and an MQTT port?"),
     };
-    failure("CONNECT (user name: the access token, <hidden>)", "CONNACK 0", answer.describe(), why)
+    failure("CONNECT (with the device's credentials, <hidden>)", "CONNACK 0", answer.describe(), why)
 }
 
 /// Judges a QoS 1 publish of `payload` on `topic`.
 pub fn acked(topic: &str, payload: &str, answer: &Answer) -> Verdict {
     let why = match answer {
         Answer::Done => return Verdict::Pass,
-        Answer::Refused(code) => refusal(*code),
+        Answer::Refused(code, kind) => refusal(*code, *kind),
         Answer::Error(_) => {
             format!("the broker dropped the session instead of acknowledging: is {topic} a topic it takes?")
         }
@@ -151,8 +151,9 @@ mod tests {
     fn connects_in_a_table() {
         assert_eq!(connect("h:1", &Answer::Done), Verdict::Pass);
         let cases = [
-            (Answer::Refused(5), "CONNACK 5"),
-            (Answer::Refused(4), "empty"),
+            (Answer::Refused(5, CredentialKind::AccessToken), "CONNACK 5"),
+            (Answer::Refused(4, CredentialKind::AccessToken), "empty"),
+            (Answer::Refused(5, CredentialKind::Certificate), "client certificate"),
             (Answer::Error("refused".into()), "--broker"),
             (Answer::Silent(Duration::from_secs(2)), "no CONNACK"),
         ];
@@ -160,7 +161,7 @@ mod tests {
             let w = why(connect("h:1", &answer));
             assert!(w.contains(needle), "{answer:?}: {w}");
         }
-        let Verdict::Fail(f) = connect("h:1", &Answer::Refused(5)) else { panic!() };
+        let Verdict::Fail(f) = connect("h:1", &Answer::Refused(5, CredentialKind::Basic)) else { panic!() };
         assert_eq!((f.expected.as_str(), f.got.as_str()), ("CONNACK 0", "CONNACK 5"));
     }
 

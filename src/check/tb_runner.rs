@@ -209,8 +209,10 @@ async fn receive(session: Option<&mut TbDevice>, topic: &str, limit: Duration) -
 
 fn answer(e: TbError) -> Answer {
     match e {
-        TbError::Refused { code } => Answer::Refused(code),
-        TbError::Unreachable { cause, .. } | TbError::Lost { cause, .. } => Answer::Error(cause),
+        TbError::Refused { code, kind } => Answer::Refused(code, kind),
+        TbError::Unreachable { cause, .. } | TbError::Lost { cause, .. } | TbError::Tls { cause, .. } => {
+            Answer::Error(cause)
+        }
         other => Answer::Error(other.to_string()),
     }
 }

@@ -34,7 +34,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     raise_fd_limit(config.max_clients as u64 + SPARE_FDS);
     let data_dir = config::data_dir(args.data_dir.clone(), &loaded);
     let store = Store::open(&data_dir)?;
-    let bridge_config = config::bridge_config(args.tb_overrides(), &loaded)?;
+    let bridge_config = config::bridge_config(args.bridge.overrides(), &loaded)?;
     let listener = TcpListener::bind(config.bind).await.map_err(|e| bind_error(e, &config))?;
     let addr = listener.local_addr().context("cannot read the listening address")?;
     let signals = Signals::install();

@@ -27,10 +27,16 @@ Examples:
   sensor-reader | iotchat tb-publish --host tb.local --stdin # one reading per line
   iotchat tb-publish --profile config/m3.toml --rpc          # answer server-side RPC until Ctrl-C
   iotchat tb-publish --host thingsboard.cloud --tls --telemetry 'temp=21.5'   # MQTT over TLS, port 8883
+  iotchat tb-publish --host tb.local --username u1 --password-file pw --telemetry 't=1'
+  iotchat tb-publish --host tb.local --cert cert.pem --key key.pem --telemetry 't=1'  # X.509
+
+A device logs in with one kind of ThingsBoard credentials: its access token (above), basic MQTT
+credentials (client id, username and password as set on the device's credentials page), or
+an X.509 client certificate (mutual TLS).
 
 Readings use the milestone-2 syntax: key=value pairs, a flat JSON object, or one value;
 ts=<unix ms> stamps them. Exit codes: 0 every publish acknowledged, 1 connection refused or
-lost (CONNACK 4/5 name the token problem), 2 usage or configuration error.";
+lost (CONNACK 4/5 name the credentials problem), 2 usage or configuration error.";
 
 /// `iotchat tb-publish`.
 #[derive(Debug, Args)]
@@ -57,6 +63,25 @@ pub struct TbPublishArgs {
     /// Read the access token from this file (its first line).
     #[arg(long, value_name = "FILE")]
     pub token_file: Option<PathBuf>,
+    /// Basic MQTT credentials: the client id (alone, or with --username).
+    #[arg(long, value_name = "ID")]
+    pub client_id: Option<String>,
+    /// Basic MQTT credentials: the username.
+    #[arg(long, value_name = "NAME")]
+    pub username: Option<String>,
+    /// Basic MQTT credentials: the password. Prefer the environment variable or --password-file.
+    #[arg(long, env = "IOTCHAT_TB_PASSWORD", hide_env_values = true, value_name = "PASSWORD")]
+    pub password: Option<String>,
+    /// Read the password from this file (its first line).
+    #[arg(long, value_name = "FILE")]
+    pub password_file: Option<PathBuf>,
+    /// X.509 credentials: the device's client certificate (PEM, its chain after it); implies
+    /// --tls. Needs --key.
+    #[arg(long, value_name = "FILE")]
+    pub cert: Option<PathBuf>,
+    /// The client certificate's private key (PEM).
+    #[arg(long, value_name = "FILE")]
+    pub key: Option<PathBuf>,
     /// Telemetry as a reading: 'temp=21.5 hum=40 ts=1763900000000', or one value.
     #[arg(long, value_name = "READING", group = "source")]
     pub telemetry: Option<String>,
@@ -133,6 +158,12 @@ fn overrides(args: &TbPublishArgs) -> TbOverrides {
         ca: args.ca.clone(),
         token: args.token.clone(),
         token_file: args.token_file.clone(),
+        client_id: args.client_id.clone(),
+        username: args.username.clone(),
+        password: args.password.clone(),
+        password_file: args.password_file.clone(),
+        cert: args.cert.clone(),
+        key: args.key.clone(),
         qos: args.qos,
         max_payload: args.max_payload,
     }

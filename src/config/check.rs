@@ -176,9 +176,12 @@ fn thingsboard(
         }
         None => (None, None),
     };
-    if token.is_none() && token_file.is_none() && loaded.profile.thingsboard.token_file.is_none() {
+    let p = &loaded.profile.thingsboard;
+    let other_credentials = p.client_id.is_some() || p.username.is_some() || p.cert.is_some();
+    if token.is_none() && token_file.is_none() && p.token_file.is_none() && !other_credentials {
         let why = "m3 connects as a ThingsBoard device and needs its access token: set IOTCHAT_TB_TOKEN, \
-                   or --token-file FILE, or thingsboard.token_file in the profile";
+                   or --token-file FILE, or thingsboard.token_file in the profile (or basic MQTT credentials \
+                   or a client certificate there: thingsboard.client_id/username/password_file, thingsboard.cert/key)";
         return Err(invalid(Origin::Flag("IOTCHAT_TB_TOKEN"), "", why));
     }
     let flags = TbOverrides {
@@ -238,7 +241,8 @@ mod tests {
         let l = loaded(Some("config/m3.toml"), "[thingsboard]\nhost = \"tb.local\"\nport = 1884\n");
         let flags = CheckOverrides { token: Some("tok".into()), ..Default::default() };
         let tb = CheckConfig::resolve(flags.clone(), &l).expect("ok").thingsboard.expect("m3");
-        assert_eq!((tb.host.as_str(), tb.port, tb.token.as_str(), tb.qos), ("tb.local", 1884, "tok", 1));
+        assert_eq!((tb.host.as_str(), tb.port, tb.qos), ("tb.local", 1884, 1));
+        assert_eq!(tb.credentials, crate::thingsboard::Credentials::AccessToken("tok".into()));
         let flags = CheckOverrides { broker: Some("127.0.0.1:2000".into()), ..flags };
         let tb = CheckConfig::resolve(flags, &l).expect("ok").thingsboard.expect("m3");
         assert_eq!((tb.host.as_str(), tb.port), ("127.0.0.1", 2000));

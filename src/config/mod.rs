@@ -10,6 +10,7 @@ mod firmware_secrets;
 mod profile;
 pub mod security;
 mod serve;
+mod tb_credentials;
 pub mod thingsboard;
 
 use std::fmt;

@@ -1,19 +1,22 @@
-//! `[thingsboard]`: the ThingsBoard connection of `tb-publish` (and of the bridge to come).
-//! The access token is a secret: it comes from `--token-file`, the `IOTCHAT_TB_TOKEN`
-//! environment variable or `thingsboard.token_file`, so it need not sit in `ps` or in a
-//! committed profile; it is never logged or printed.
+//! `[thingsboard]`: the ThingsBoard connection of `tb-publish`, of `serve`'s bridge and of
+//! `check` m3. A device logs in with one of ThingsBoard's three kinds of credentials: an access
+//! token, basic MQTT credentials (client id, username, password) or an X.509 client
+//! certificate. The token and the password are secrets: they come from files or the
+//! environment (`IOTCHAT_TB_TOKEN`, `IOTCHAT_TB_PASSWORD`), so they need not sit in `ps` or in a
+//! committed profile; they are never logged or printed.
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use serde::Deserialize;
 
+use super::tb_credentials::{self, Given};
 use super::{ConfigError, LoadedProfile, Origin};
 use crate::bridge::BridgeConfig;
 use crate::thingsboard::MAX_PAYLOAD;
 use crate::thingsboard::session::TbOptions;
-use crate::tls::PemFile;
+use crate::tls::{ClientIdentity, PemFile};
 use tokio_rustls::rustls;
 
 /// `[thingsboard]` in a profile.
@@ -30,6 +33,16 @@ pub struct ThingsboardSection {
     pub ca: Option<String>,
     /// A file holding the device's access token (first line).
     pub token_file: Option<String>,
+    /// Basic MQTT credentials: the client id.
+    pub client_id: Option<String>,
+    /// Basic MQTT credentials: the username.
+    pub username: Option<String>,
+    /// Basic MQTT credentials: a file holding the password (first line).
+    pub password_file: Option<String>,
+    /// X.509: the client certificate (PEM, its chain after it); implies `tls`.
+    pub cert: Option<String>,
+    /// X.509: the client certificate's private key (PEM).
+    pub key: Option<String>,
     /// QoS of publishes: 0 or 1.
     pub qos: Option<u8>,
     /// Largest payload in bytes (ThingsBoard's default 65536).
@@ -59,6 +72,18 @@ pub struct TbFlagNames {
     pub token: &'static str,
     /// The token file flag.
     pub token_file: &'static str,
+    /// The client id flag (basic MQTT credentials).
+    pub client_id: &'static str,
+    /// The username flag.
+    pub username: &'static str,
+    /// The password flag (also read from `IOTCHAT_TB_PASSWORD`).
+    pub password: &'static str,
+    /// The password file flag.
+    pub password_file: &'static str,
+    /// The client certificate flag (X.509).
+    pub cert: &'static str,
+    /// Its key's flag.
+    pub key: &'static str,
 }
 
 impl TbFlagNames {
@@ -70,6 +95,12 @@ impl TbFlagNames {
         ca: "--ca",
         token: "--token",
         token_file: "--token-file",
+        client_id: "--client-id",
+        username: "--username",
+        password: "--password",
+        password_file: "--password-file",
+        cert: "--cert",
+        key: "--key",
     };
     /// `serve`'s, for the bridge.
     pub const SERVE: Self = Self {
@@ -79,6 +110,12 @@ impl TbFlagNames {
         ca: "--tb-ca",
         token: "--tb-token",
         token_file: "--tb-token-file",
+        client_id: "--tb-client-id",
+        username: "--tb-username",
+        password: "--tb-password",
+        password_file: "--tb-password-file",
+        cert: "--tb-cert",
+        key: "--tb-key",
     };
     /// `check`'s, for m3.
     pub const CHECK: Self = Self {
@@ -88,6 +125,13 @@ impl TbFlagNames {
         ca: "--broker-ca",
         token: "IOTCHAT_TB_TOKEN",
         token_file: "--token-file",
+        // m3 takes basic credentials and certificates from the profile only.
+        client_id: "thingsboard.client_id",
+        username: "thingsboard.username",
+        password: "IOTCHAT_TB_PASSWORD",
+        password_file: "thingsboard.password_file",
+        cert: "thingsboard.cert",
+        key: "thingsboard.key",
     };
 }
 
@@ -114,6 +158,18 @@ pub struct TbOverrides {
     pub token: Option<String>,
     /// `--token-file`
     pub token_file: Option<PathBuf>,
+    /// `--client-id`
+    pub client_id: Option<String>,
+    /// `--username`
+    pub username: Option<String>,
+    /// `--password` (or `IOTCHAT_TB_PASSWORD`, which clap reads into the same flag)
+    pub password: Option<String>,
+    /// `--password-file`
+    pub password_file: Option<PathBuf>,
+    /// `--cert`
+    pub cert: Option<PathBuf>,
+    /// `--key`
+    pub key: Option<PathBuf>,
     /// `--qos`
     pub qos: Option<u8>,
     /// `--max-payload`
@@ -136,7 +192,19 @@ impl TbConfig {
         let names = flags.names;
         let host = loaded.pick(flags.host, names.host, p.host.clone(), "thingsboard.host");
         let host = host.map_or_else(|| "localhost".to_owned(), |(h, _)| h);
-        let tls = client_tls(flags.tls, flags.ca, names, loaded)?;
+        // Which credentials, before the TLS files are read: a mix is the first thing to fix.
+        let identity = tb_credentials::identity(flags.cert, flags.key, names, loaded)?;
+        let given = Given {
+            token: flags.token,
+            token_file: flags.token_file,
+            client_id: flags.client_id,
+            username: flags.username,
+            password: flags.password,
+            password_file: flags.password_file,
+        };
+        let certificate = identity.as_ref().map(|i| i.cert.origin.clone());
+        let credentials = tb_credentials::credentials(given, certificate, names, loaded)?;
+        let tls = client_tls(flags.tls, flags.ca, identity.as_ref(), names, loaded)?;
         let default_port = if tls.is_some() { 8883 } else { 1883 };
         let port =
             loaded.pick(flags.port, names.port, p.port, "thingsboard.port").map_or(default_port, |(p, _)| p);
@@ -153,63 +221,27 @@ impl TbConfig {
                 Some((m, _)) => m as usize,
                 None => MAX_PAYLOAD,
             };
-        let token = token(flags.token, flags.token_file, names, loaded)?;
         let rpc_replies = rpc_replies(p.rpc.as_ref(), loaded)?;
-        Ok(Self { options: TbOptions { host, port, tls, token, qos, max_payload }, rpc_replies })
+        Ok(Self { options: TbOptions { host, port, tls, credentials, qos, max_payload }, rpc_replies })
     }
 }
 
-/// MQTT over TLS when `--tls`, `thingsboard.tls = true` or a CA file (`--ca`, `thingsboard.ca`)
-/// says so: trusting that CA file, else the system's roots.
+/// MQTT over TLS when `--tls`, `thingsboard.tls = true`, a CA file (`--ca`, `thingsboard.ca`)
+/// or a client certificate says so: trusting that CA file, else the system's roots.
 fn client_tls(
     flag: bool,
     ca_flag: Option<PathBuf>,
+    identity: Option<&ClientIdentity>,
     names: TbFlagNames,
     loaded: &LoadedProfile,
 ) -> Result<Option<Arc<rustls::ClientConfig>>, ConfigError> {
     let p = &loaded.profile.thingsboard;
     let ca = loaded.pick(ca_flag, names.ca, p.ca.as_ref().map(PathBuf::from), "thingsboard.ca");
-    if !flag && p.tls != Some(true) && ca.is_none() {
+    if !flag && p.tls != Some(true) && ca.is_none() && identity.is_none() {
         return Ok(None);
     }
     let ca = ca.map(|(path, origin)| PemFile { path, origin });
-    Ok(Some(Arc::clone(crate::tls::connector(ca.as_ref())?.config())))
-}
-
-/// `--token`/`IOTCHAT_TB_TOKEN`, else `--token-file`, else `thingsboard.token_file`.
-fn token(
-    flag: Option<String>,
-    file_flag: Option<PathBuf>,
-    names: TbFlagNames,
-    loaded: &LoadedProfile,
-) -> Result<String, ConfigError> {
-    let from_profile = loaded.profile.thingsboard.token_file.as_ref().map(PathBuf::from);
-    let token = match (flag, loaded.pick(file_flag, names.token_file, from_profile, "thingsboard.token_file"))
-    {
-        (Some(token), _) => token,
-        (None, Some((path, origin))) => read_token(&path, origin)?,
-        (None, None) => String::new(),
-    };
-    let token = token.trim().to_owned();
-    if token.is_empty() {
-        return Err(ConfigError::Invalid {
-            origin: Origin::Flag(names.token),
-            value: String::new(),
-            expected: format!(
-                "ThingsBoard needs the device's access token: set IOTCHAT_TB_TOKEN, or {} FILE, \
-                 or thingsboard.token_file in the profile (copy it from the device's page in ThingsBoard)",
-                names.token_file
-            ),
-        });
-    }
-    Ok(token)
-}
-
-fn read_token(path: &Path, origin: Origin) -> Result<String, ConfigError> {
-    let text = super::read_secret_file(path).map_err(|e| {
-        invalid(origin, path.display().to_string(), &format!("cannot read the token file: {e}"))
-    })?;
-    Ok(text.lines().next().unwrap_or_default().to_owned())
+    Ok(Some(Arc::clone(crate::tls::connector(ca.as_ref(), identity)?.config())))
 }
 
 fn rpc_replies(
@@ -235,14 +267,19 @@ pub fn bridge_config(
 ) -> Result<Option<BridgeConfig>, ConfigError> {
     let p = &loaded.profile.thingsboard;
     if flags.host.is_none() && p.bridge != Some(true) {
-        // A bridge flag without the bridge would be silently ignored. (Not the token: it may
-        // come from $IOTCHAT_TB_TOKEN, set for tb-publish.)
+        // A bridge flag without the bridge would be silently ignored. (Not the token or the
+        // password: they may come from $IOTCHAT_TB_TOKEN / $IOTCHAT_TB_PASSWORD, set for tb-publish.)
         let names = flags.names;
         let stray = [
             (flags.port.is_some(), names.port),
             (flags.tls, names.tls),
             (flags.ca.is_some(), names.ca),
             (flags.token_file.is_some(), names.token_file),
+            (flags.client_id.is_some(), names.client_id),
+            (flags.username.is_some(), names.username),
+            (flags.password_file.is_some(), names.password_file),
+            (flags.cert.is_some(), names.cert),
+            (flags.key.is_some(), names.key),
         ];
         if let Some((_, flag)) = stray.into_iter().find(|(given, _)| *given) {
             let expected = format!(
@@ -284,6 +321,7 @@ fn invalid(origin: Origin, value: String, expected: &str) -> ConfigError {
 mod tests {
     use super::*;
     use crate::config::Profile;
+    use crate::thingsboard::Credentials;
 
     fn loaded(text: &str) -> LoadedProfile {
         LoadedProfile { path: Some("p.toml".into()), profile: Profile::parse(text).expect("valid") }
@@ -339,7 +377,7 @@ mod tests {
         let flags = TbOverrides { token: Some(" tok ".into()), port: Some(2000), ..Default::default() };
         let c = TbConfig::resolve(flags, &p).expect("valid");
         assert_eq!((c.options.host.as_str(), c.options.port, c.options.qos), ("tb.local", 2000, 0));
-        assert_eq!(c.options.token, "tok");
+        assert_eq!(c.options.credentials, Credentials::AccessToken("tok".into()));
         assert_eq!(c.options.max_payload, 65_536);
         assert_eq!(c.rpc_replies["getInterval"], serde_json::json!({"interval": 1000}));
     }
@@ -350,7 +388,8 @@ mod tests {
         let file = dir.path().join("token");
         std::fs::write(&file, "from-file\n").expect("write");
         let flags = TbOverrides { token_file: Some(file), ..Default::default() };
-        assert_eq!(TbConfig::resolve(flags, &loaded("")).expect("valid").options.token, "from-file");
+        let credentials = TbConfig::resolve(flags, &loaded("")).expect("valid").options.credentials;
+        assert_eq!(credentials, Credentials::AccessToken("from-file".into()));
         let err = TbConfig::resolve(TbOverrides::default(), &loaded("")).expect_err("no token").to_string();
         assert!(err.contains("IOTCHAT_TB_TOKEN") && err.contains("--token-file"), "{err}");
     }

@@ -80,16 +80,90 @@ impl RpcRequest {
     }
 }
 
-/// What a refused CONNACK means for a ThingsBoard device, and what to do.
-pub fn refusal(code: u8) -> String {
-    match code {
-        4 => "ThingsBoard refused the login (CONNACK 4: bad username or password): the access token is empty or malformed; set --token, IOTCHAT_TB_TOKEN or thingsboard.token_file".into(),
-        5 => "ThingsBoard refused the access token (CONNACK 5: not authorized): no device has this token; copy it from the device's page (Copy access token)".into(),
-        1 => "the broker refused MQTT 3.1.1 (CONNACK 1); is this ThingsBoard's MQTT port?".into(),
-        2 => "the broker refused the client id (CONNACK 2)".into(),
-        3 => "ThingsBoard's MQTT transport is unavailable (CONNACK 3); try again later".into(),
-        other => format!("the broker refused the connection (CONNACK {other})"),
+/// How a device proves who it is: one of ThingsBoard's three kinds of device credentials.
+#[derive(Clone, PartialEq, Eq)]
+pub enum Credentials {
+    /// An access token, sent as the MQTT username with no password.
+    AccessToken(String),
+    /// Basic MQTT credentials: a client id, a username and password, or all three.
+    Basic {
+        /// The MQTT client id (a random one when `None`).
+        client_id: Option<String>,
+        /// The MQTT username.
+        username: Option<String>,
+        /// The MQTT password (only with a username).
+        password: Option<String>,
+    },
+    /// An X.509 client certificate, presented in the TLS handshake (it lives in the TLS
+    /// settings); the CONNECT carries no username.
+    Certificate,
+}
+
+/// Which kind of [`Credentials`], for messages: never the secret itself.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CredentialKind {
+    /// [`Credentials::AccessToken`].
+    AccessToken,
+    /// [`Credentials::Basic`].
+    Basic,
+    /// [`Credentials::Certificate`].
+    Certificate,
+}
+
+impl Credentials {
+    /// Which kind these are.
+    pub fn kind(&self) -> CredentialKind {
+        match self {
+            Credentials::AccessToken(_) => CredentialKind::AccessToken,
+            Credentials::Basic { .. } => CredentialKind::Basic,
+            Credentials::Certificate => CredentialKind::Certificate,
+        }
     }
+
+    /// What goes in the CONNECT packet: (client id, username, password), each if any.
+    pub fn connect_fields(&self) -> (Option<&str>, Option<&str>, Option<&str>) {
+        match self {
+            Credentials::AccessToken(token) => (None, Some(token), None),
+            Credentials::Basic { client_id, username, password } => {
+                (client_id.as_deref(), username.as_deref(), password.as_deref())
+            }
+            Credentials::Certificate => (None, None, None),
+        }
+    }
+}
+
+impl std::fmt::Debug for Credentials {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Credentials::AccessToken(_) => f.write_str("AccessToken(<hidden>)"),
+            Credentials::Basic { client_id, username, password } => f
+                .debug_struct("Basic")
+                .field("client_id", client_id)
+                .field("username", username)
+                .field("password", &password.as_ref().map(|_| "<hidden>"))
+                .finish(),
+            Credentials::Certificate => f.write_str("Certificate"),
+        }
+    }
+}
+
+/// What a refused CONNACK means for a ThingsBoard device logging in with `kind`, and what to do.
+pub fn refusal(code: u8, kind: CredentialKind) -> String {
+    use CredentialKind::{AccessToken, Basic, Certificate};
+    match (code, kind) {
+        (4, AccessToken) => "ThingsBoard refused the login (CONNACK 4: bad username or password): the access token is empty or malformed; set --token, IOTCHAT_TB_TOKEN or thingsboard.token_file".into(),
+        (5, AccessToken) => "ThingsBoard refused the access token (CONNACK 5: not authorized): no device has this token; copy it from the device's page (Copy access token)".into(),
+        (4 | 5, Basic) => format!("ThingsBoard refused the basic MQTT credentials (CONNACK {code}: {}): no device has this client id, username and password; compare them with the device's credentials page (MQTT Basic)", connack_name(code)),
+        (4 | 5, Certificate) => format!("ThingsBoard refused the client certificate (CONNACK {code}: {}): no device has it; paste the certificate (PEM) into the device's X.509 credentials, or check that the device profile trusts its CA", connack_name(code)),
+        (1, _) => "the broker refused MQTT 3.1.1 (CONNACK 1); is this ThingsBoard's MQTT port?".into(),
+        (2, _) => "the broker refused the client id (CONNACK 2)".into(),
+        (3, _) => "ThingsBoard's MQTT transport is unavailable (CONNACK 3); try again later".into(),
+        (other, _) => format!("the broker refused the connection (CONNACK {other})"),
+    }
+}
+
+fn connack_name(code: u8) -> &'static str {
+    if code == 4 { "bad username or password" } else { "not authorized" }
 }
 
 #[cfg(test)]
@@ -140,8 +214,36 @@ mod tests {
     }
 
     #[test]
-    fn refusals_say_what_to_do() {
-        assert!(refusal(5).contains("access token") && refusal(5).contains("5"));
-        assert!(refusal(4).contains("empty"));
+    fn refusals_say_what_to_do_for_each_kind_of_credentials() {
+        use CredentialKind::{AccessToken, Basic, Certificate};
+        let cases = [
+            (5, AccessToken, "no device has this token"),
+            (4, AccessToken, "empty or malformed"),
+            (5, Basic, "basic MQTT credentials (CONNACK 5: not authorized)"),
+            (4, Basic, "basic MQTT credentials (CONNACK 4: bad username or password)"),
+            (5, Certificate, "client certificate (CONNACK 5"),
+            (4, Certificate, "X.509 credentials"),
+            (3, Basic, "unavailable (CONNACK 3)"),
+            (9, Certificate, "refused the connection (CONNACK 9)"),
+        ];
+        for (code, kind, want) in cases {
+            let text = refusal(code, kind);
+            assert!(text.contains(want), "{code} {kind:?}: {text}");
+        }
+    }
+
+    #[test]
+    fn credentials_fill_the_connect_packet_and_never_show_secrets() {
+        let token = Credentials::AccessToken("s3cret".into());
+        assert_eq!(token.connect_fields(), (None, Some("s3cret"), None));
+        let basic = Credentials::Basic {
+            client_id: Some("c1".into()),
+            username: Some("u1".into()),
+            password: Some("p4ss".into()),
+        };
+        assert_eq!(basic.connect_fields(), (Some("c1"), Some("u1"), Some("p4ss")));
+        assert_eq!(Credentials::Certificate.connect_fields(), (None, None, None));
+        let shown = format!("{token:?} {basic:?}");
+        assert!(!shown.contains("s3cret") && !shown.contains("p4ss") && shown.contains("u1"), "{shown}");
     }
 }

@@ -1,4 +1,4 @@
-//! A ThingsBoard device session over MQTT (rumqttc): connect with the access token, publish
+//! A ThingsBoard device session over MQTT (rumqttc): connect with the device's credentials, publish
 //! and wait for ThingsBoard's PUBACKs, receive server-side RPC requests and answer them.
 //!
 //! The rumqttc event loop runs in its own task and reports through a bounded channel; this
@@ -16,7 +16,7 @@ use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use tokio_rustls::rustls;
 
-use super::{MAX_PAYLOAD, RPC_REQUESTS, RpcRequest, refusal};
+use super::{CredentialKind, Credentials, MAX_PAYLOAD, RPC_REQUESTS, RpcRequest, refusal};
 
 /// How to reach ThingsBoard as one device.
 #[derive(Clone)]
@@ -25,10 +25,10 @@ pub struct TbOptions {
     pub host: String,
     /// MQTT port (1883 by default, 8883 with TLS).
     pub port: u16,
-    /// MQTT over TLS, with these trusted roots.
+    /// MQTT over TLS, with these trusted roots (and the client certificate, if any).
     pub tls: Option<Arc<rustls::ClientConfig>>,
-    /// The device's access token (the MQTT username). Never logged.
-    pub token: String,
+    /// How the device logs in. Secrets are never logged.
+    pub credentials: Credentials,
     /// Publish with QoS 0 or 1.
     pub qos: u8,
     /// Largest payload accepted.
@@ -40,7 +40,7 @@ impl std::fmt::Debug for TbOptions {
         f.debug_struct("TbOptions")
             .field("host", &self.host)
             .field("port", &self.port)
-            .field("token", &"<hidden>")
+            .field("credentials", &self.credentials)
             .field("qos", &self.qos)
             .finish()
     }
@@ -59,11 +59,21 @@ pub enum TbError {
         /// Why.
         cause: String,
     },
+    /// The TLS handshake failed (untrusted certificate, one missing or refused).
+    #[error("TLS with ThingsBoard at {addr} failed: {cause}")]
+    Tls {
+        /// `host:port`.
+        addr: String,
+        /// Why, and what to do.
+        cause: String,
+    },
     /// CONNACK with a refusal code.
-    #[error("{}", refusal(*.code))]
+    #[error("{}", refusal(*.code, *.kind))]
     Refused {
         /// The CONNACK return code.
         code: u8,
+        /// The kind of credentials refused.
+        kind: CredentialKind,
     },
     /// A payload over the limit.
     #[error(
@@ -113,6 +123,8 @@ pub struct TbDevice {
     reports: mpsc::Receiver<Report>,
     task: JoinHandle<()>,
     addr: String,
+    /// The kind of credentials used, for a refusal's message.
+    kind: CredentialKind,
     qos: QoS,
     max_payload: usize,
     published: u64,
@@ -129,9 +141,13 @@ impl TbDevice {
     /// Connects and waits for ThingsBoard's CONNACK.
     pub async fn connect(options: &TbOptions) -> Result<TbDevice, TbError> {
         let addr = format!("{}:{}", options.host, options.port);
-        let client_id = format!("iotchat-{}-{}", std::process::id(), fastrand::u32(..));
+        let (client_id, username, password) = options.credentials.connect_fields();
+        let client_id = client_id
+            .map_or_else(|| format!("iotchat-{}-{}", std::process::id(), fastrand::u32(..)), str::to_owned);
         let mut mqtt = MqttOptions::new(client_id, options.host.clone(), options.port);
-        mqtt.set_credentials(options.token.clone(), "");
+        if let Some(username) = username {
+            mqtt.set_credentials(username, password.unwrap_or_default());
+        }
         if let Some(config) = &options.tls {
             mqtt.set_transport(Transport::tls_with_config(TlsConfiguration::Rustls(Arc::clone(config))));
         }
@@ -146,6 +162,7 @@ impl TbDevice {
             reports,
             task,
             addr,
+            kind: options.credentials.kind(),
             qos,
             max_payload: options.max_payload,
             published: 0,
@@ -290,16 +307,28 @@ impl TbDevice {
 
     fn connect_error(&self, e: ConnectionError) -> TbError {
         match e {
-            ConnectionError::ConnectionRefused(code) => TbError::Refused { code: code_number(code) },
-            ConnectionError::Tls(e) => TbError::Unreachable {
-                addr: self.addr.clone(),
-                cause: format!(
-                    "TLS: {e} (does the broker speak TLS on this port? to trust its certificate, give its CA file: \
-                     tb-publish --ca, serve --tb-ca, check --broker-ca or thingsboard.ca; its name must match the host)"
-                ),
-            },
-            other => TbError::Unreachable { addr: self.addr.clone(), cause: other.to_string() },
+            ConnectionError::ConnectionRefused(code) => {
+                TbError::Refused { code: code_number(code), kind: self.kind }
+            }
+            other => {
+                let text = other.to_string();
+                // With TLS 1.3 the server judges our certificate after our side of the
+                // handshake is done: its alert then comes as a failed read of the CONNACK.
+                let alert = text.find("received fatal alert").map(|at| text[at..].to_owned());
+                match (other, alert) {
+                    (ConnectionError::Tls(e), _) => self.tls_error(e.to_string()),
+                    (_, Some(alert)) => self.tls_error(alert),
+                    _ => TbError::Unreachable { addr: self.addr.clone(), cause: text },
+                }
+            }
         }
+    }
+}
+
+impl TbDevice {
+    fn tls_error(&self, cause: String) -> TbError {
+        let hint = tls_hint(&cause, self.kind);
+        TbError::Tls { addr: self.addr.clone(), cause: format!("{cause} ({hint})") }
     }
 }
 
@@ -307,6 +336,22 @@ impl Drop for TbDevice {
     fn drop(&mut self) {
         self.task.abort();
     }
+}
+
+/// What to do about a failed TLS handshake, from rustls's description of it.
+fn tls_hint(cause: &str, kind: CredentialKind) -> &'static str {
+    if cause.contains("CertificateRequired") {
+        return "the broker wants a client certificate: give tb-publish --cert and --key, serve --tb-cert and \
+                --tb-key, or thingsboard.cert and thingsboard.key";
+    }
+    let refused_ours = ["BadCertificate", "UnknownCA", "CertificateUnknown", "AccessDenied"];
+    if kind == CredentialKind::Certificate && refused_ours.iter().any(|alert| cause.contains(alert)) {
+        return "the broker refused our client certificate: it must be signed by a CA the broker trusts, \
+                with any intermediate certificates after it in the same file (tb-publish --cert, serve \
+                --tb-cert, thingsboard.cert)";
+    }
+    "does the broker speak TLS on this port? to trust its certificate, give its CA file: tb-publish --ca, \
+     serve --tb-ca, check --broker-ca or thingsboard.ca; its name must match the host"
 }
 
 fn code_number(code: ConnectReturnCode) -> u8 {

@@ -1,6 +1,7 @@
 //! A real MQTT broker for tests: mosquitto on a free loopback port, logging clients in the way
-//! ThingsBoard does (username = access token, password ignored) through the small plugin in
-//! `tests/mqtt/token_auth.c`, and a subscriber that collects what reaches the broker.
+//! ThingsBoard does (username = access token, password ignored; optionally basic MQTT
+//! credentials) through the small plugin in `tests/mqtt/token_auth.c`, optionally with a TLS
+//! listener (server-only or mutual), and a subscriber that collects what reaches the broker.
 
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
@@ -31,6 +32,31 @@ pub struct Message {
     pub topic: String,
     /// Its payload as text.
     pub payload: String,
+}
+
+/// What a broker offers beyond its plain, token-checking port.
+#[derive(Default)]
+struct Extras {
+    /// A TLS listener on this port (certificate and key in the broker's dir), with these
+    /// further configuration lines (e.g. to require client certificates).
+    tls: Option<(u16, String)>,
+    /// Further `plugin_opt_` lines.
+    plugin: String,
+}
+
+/// The files of a broker that requires client certificates (see [`Broker::start_mutual_tls`]).
+pub struct ClientCerts {
+    _dir: tempfile::TempDir,
+    /// The broker's own certificate, to trust (`--ca`).
+    pub ca: PathBuf,
+    /// A client certificate the broker trusts, and its key.
+    pub cert: PathBuf,
+    /// Its key.
+    pub key: PathBuf,
+    /// A client certificate from a CA the broker does not trust, and its key.
+    pub foreign_cert: PathBuf,
+    /// Its key.
+    pub foreign_key: PathBuf,
 }
 
 /// A client subscribed to some topics, collecting what it receives.
@@ -71,19 +97,67 @@ impl Broker {
 
     /// Same, plus a TLS listener (see [`Broker::tls_port`]) with this certificate and key (PEM).
     fn start_tls(cert: &str, key: &str) -> Broker {
+        Self::start_tls_with(cert, key, |_| String::new())
+    }
+
+    /// Same, the TLS listener further configured by the lines `setup` returns, given the
+    /// broker's dir to write the files they name.
+    fn start_tls_with(cert: &str, key: &str, setup: impl FnOnce(&Path) -> String) -> Broker {
         let dir = tempfile::tempdir().expect("broker dir");
         std::fs::write(dir.path().join("cert.pem"), cert).expect("cert.pem");
         std::fs::write(dir.path().join("key.pem"), key).expect("key.pem");
+        let lines = setup(dir.path());
         let port = free_port();
         let tls_port = std::iter::repeat_with(free_port).find(|p| *p != port).expect("a second free port");
-        Self::start_with(port, Some(tls_port), dir)
+        Self::start_with(port, Extras { tls: Some((tls_port, lines)), ..Extras::default() }, dir)
+    }
+
+    /// A broker whose TLS listener (on [`Broker::tls_port`], certificate for 127.0.0.1) logs
+    /// clients in by their certificate, as ThingsBoard's X.509 device credentials do: a client
+    /// without a certificate signed by the test's client CA fails the handshake.
+    pub fn start_mutual_tls() -> (Broker, ClientCerts) {
+        let server = rcgen::generate_simple_self_signed(vec!["127.0.0.1".to_owned()]).expect("a certificate");
+        let (clients_ca, cert, key) = client_certificate("device-1");
+        let (_, foreign_cert, foreign_key) = client_certificate("stranger");
+        let broker = Self::start_tls_with(&server.cert.pem(), &server.signing_key.serialize_pem(), |dir| {
+            let ca = dir.join("clients-ca.pem");
+            std::fs::write(&ca, &clients_ca).expect("clients-ca.pem");
+            format!("cafile {}\nrequire_certificate true\nuse_identity_as_username true\n", ca.display())
+        });
+        let dir = tempfile::tempdir().expect("tempdir");
+        let write = |name: &str, text: &str| {
+            let path = dir.path().join(name);
+            std::fs::write(&path, text).expect(name);
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).expect("chmod 600");
+            path
+        };
+        let certs = ClientCerts {
+            ca: write("ca.pem", &server.cert.pem()),
+            cert: write("cert.pem", &cert),
+            key: write("key.pem", &key),
+            foreign_cert: write("foreign-cert.pem", &foreign_cert),
+            foreign_key: write("foreign-key.pem", &foreign_key),
+            _dir: dir,
+        };
+        (broker, certs)
+    }
+
+    /// A broker that also accepts ThingsBoard basic MQTT credentials: this client id, username
+    /// and password, all three.
+    pub fn start_basic(client_id: &str, username: &str, password: &str) -> Broker {
+        let plugin = format!(
+            "plugin_opt_basic_client_id {client_id}\nplugin_opt_basic_username {username}\nplugin_opt_basic_password {password}\n"
+        );
+        let dir = tempfile::tempdir().expect("broker dir");
+        Self::start_with(free_port(), Extras { plugin, ..Extras::default() }, dir)
     }
 
     fn start_on(port: u16, dir: tempfile::TempDir) -> Broker {
-        Self::start_with(port, None, dir)
+        Self::start_with(port, Extras::default(), dir)
     }
 
-    fn start_with(port: u16, tls_port: Option<u16>, dir: tempfile::TempDir) -> Broker {
+    fn start_with(port: u16, extras: Extras, dir: tempfile::TempDir) -> Broker {
         let conf = dir.path().join("mosquitto.conf");
         // Started as root, mosquitto drops to its own user; it must still write its database.
         use std::os::unix::fs::PermissionsExt;
@@ -97,10 +171,11 @@ impl Broker {
             plugin().display(),
             dir.path().display()
         );
-        let tls = tls_port.map_or_else(String::new, |tls| {
+        let tls = extras.tls.as_ref().map_or_else(String::new, |(tls, lines)| {
             let d = dir.path().display();
-            format!("listener {tls} 127.0.0.1\ncertfile {d}/cert.pem\nkeyfile {d}/key.pem\n")
+            format!("listener {tls} 127.0.0.1\ncertfile {d}/cert.pem\nkeyfile {d}/key.pem\n{lines}")
         });
+        let text = text + &extras.plugin;
         std::fs::write(&conf, text + &tls).expect("write mosquitto.conf");
         let child = Command::new(mosquitto())
             .arg("-c")
@@ -109,7 +184,7 @@ impl Broker {
             .stderr(Stdio::null())
             .spawn()
             .expect("mosquitto starts (scripts/test installs it)");
-        let broker = Broker { child, port, tls_port, dir };
+        let broker = Broker { child, port, tls_port: extras.tls.map(|(p, _)| p), dir };
         broker.wait_ready();
         broker
     }
@@ -258,6 +333,22 @@ impl Subscriber {
         let client = self.client.as_ref().expect("a persistent subscriber only listens");
         client.publish(topic, rumqttc::QoS::AtLeastOnce, false, payload.as_bytes()).expect("publish queued");
     }
+}
+
+/// A CA and a client certificate it signed for `name`: (CA PEM, certificate PEM, key PEM).
+fn client_certificate(name: &str) -> (String, String, String) {
+    let ca_key = rcgen::KeyPair::generate().expect("a key");
+    let mut ca = rcgen::CertificateParams::new(Vec::new()).expect("CA params");
+    ca.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+    ca.distinguished_name.push(rcgen::DnType::CommonName, format!("{name} CA"));
+    let ca_cert = ca.self_signed(&ca_key).expect("a CA certificate");
+    let issuer = rcgen::Issuer::new(ca, ca_key);
+    let key = rcgen::KeyPair::generate().expect("a key");
+    let mut params = rcgen::CertificateParams::new(Vec::new()).expect("params");
+    params.distinguished_name.push(rcgen::DnType::CommonName, name);
+    params.extended_key_usages.push(rcgen::ExtendedKeyUsagePurpose::ClientAuth);
+    let cert = params.signed_by(&key, &issuer).expect("a client certificate");
+    (ca_cert.pem(), cert.pem(), key.serialize_pem())
 }
 
 /// A port nothing listens on right now.

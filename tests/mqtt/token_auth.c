@@ -2,6 +2,14 @@
  * the device's access token and the password is ignored. Only the token given as
  * `plugin_opt_token` is accepted; anything else (no username, another token) is refused,
  * which mosquitto reports as CONNACK 5 (not authorized), as ThingsBoard does for a bad token.
+ *
+ * ThingsBoard's basic MQTT credentials are accepted too when any of `plugin_opt_basic_client_id`,
+ * `plugin_opt_basic_username` and `plugin_opt_basic_password` is given: every one given must
+ * match the CONNECT's client id, username and password.
+ *
+ * (X.509 needs no plugin: a listener with `require_certificate` and `use_identity_as_username`
+ * logs a client in by its certificate and never asks the plugin.)
+ *
  * The tests compile it with `cc -shared -fPIC`. */
 #include <stdlib.h>
 #include <string.h>
@@ -12,6 +20,15 @@
 
 static mosquitto_plugin_id_t *plugin_id;
 static char *token;
+static char *basic_client_id;
+static char *basic_username;
+static char *basic_password;
+
+/* A basic credential field: unset matches anything; set must equal what was sent. */
+static int matches(const char *wanted, const char *sent)
+{
+    return !wanted || (sent && strcmp(wanted, sent) == 0);
+}
 
 static int on_basic_auth(int event, void *event_data, void *userdata)
 {
@@ -19,6 +36,12 @@ static int on_basic_auth(int event, void *event_data, void *userdata)
     (void)event;
     (void)userdata;
     if (token && auth->username && strcmp(auth->username, token) == 0) {
+        return MOSQ_ERR_SUCCESS;
+    }
+    if ((basic_client_id || basic_username || basic_password)
+        && matches(basic_client_id, mosquitto_client_id(auth->client))
+        && matches(basic_username, auth->username)
+        && matches(basic_password, auth->password)) {
         return MOSQ_ERR_SUCCESS;
     }
     return MOSQ_ERR_AUTH;
@@ -39,6 +62,12 @@ int mosquitto_plugin_init(mosquitto_plugin_id_t *identifier, void **user_data,
     for (int i = 0; i < opt_count; i++) {
         if (strcmp(opts[i].key, "token") == 0) {
             token = strdup(opts[i].value);
+        } else if (strcmp(opts[i].key, "basic_client_id") == 0) {
+            basic_client_id = strdup(opts[i].value);
+        } else if (strcmp(opts[i].key, "basic_username") == 0) {
+            basic_username = strdup(opts[i].value);
+        } else if (strcmp(opts[i].key, "basic_password") == 0) {
+            basic_password = strdup(opts[i].value);
         }
     }
     if (!token) {
@@ -54,6 +83,9 @@ int mosquitto_plugin_cleanup(void *user_data, struct mosquitto_opt *opts, int op
     (void)opts;
     (void)opt_count;
     free(token);
-    token = NULL;
+    free(basic_client_id);
+    free(basic_username);
+    free(basic_password);
+    token = basic_client_id = basic_username = basic_password = NULL;
     return mosquitto_callback_unregister(plugin_id, MOSQ_EVT_BASIC_AUTH, on_basic_auth, NULL);
 }
