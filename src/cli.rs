@@ -28,7 +28,7 @@ Examples:
 The first line on standard output is `listening on ADDR:PORT`. Type commands on the server's
 terminal: clients, send ID TEXT, broadcast TEXT, kick ID, help. SIGINT or SIGTERM stops the
 server: every client is told `notice: server shutting down`, then it exits 0. SIGHUP reloads
-the device tokens and the TLS certificate.";
+the device tokens and the server's TLS certificate (the ThingsBoard bridge takes a restart).";
 
 const FAKE_DEVICE_EXAMPLES: &str = "\
 Examples:

@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 
 use clap::Args;
-use iotchat::config::{TbFlagNames, TbOverrides};
+use iotchat::config::{Secret, TbFlagNames, TbOverrides};
 
 /// The bridge's flags; the same settings as `[thingsboard]` in a profile.
 #[derive(Debug, Args)]
@@ -22,21 +22,23 @@ pub struct BridgeArgs {
     /// implies --tb-tls.
     #[arg(long, value_name = "FILE")]
     pub tb_ca: Option<PathBuf>,
-    /// The gateway device's access token. Prefer the environment variable: a flag shows in `ps`.
-    #[arg(long, env = "IOTCHAT_TB_TOKEN", hide_env_values = true, value_name = "TOKEN")]
-    pub tb_token: Option<String>,
+    /// The gateway device's access token [env: IOTCHAT_TB_TOKEN]. Prefer the environment
+    /// variable or --tb-token-file: a flag shows in `ps`.
+    #[arg(long, value_name = "TOKEN")]
+    pub tb_token: Option<Secret>,
     /// Read the gateway device's access token from this file.
     #[arg(long, value_name = "FILE")]
     pub tb_token_file: Option<PathBuf>,
     /// Basic MQTT credentials of the gateway device: its client id.
     #[arg(long, value_name = "ID")]
-    pub tb_client_id: Option<String>,
+    pub tb_client_id: Option<Secret>,
     /// Basic MQTT credentials: the username.
     #[arg(long, value_name = "NAME")]
     pub tb_username: Option<String>,
-    /// Basic MQTT credentials: the password. Prefer the environment variable or --tb-password-file.
-    #[arg(long, env = "IOTCHAT_TB_PASSWORD", hide_env_values = true, value_name = "PASSWORD")]
-    pub tb_password: Option<String>,
+    /// Basic MQTT credentials: the password [env: IOTCHAT_TB_PASSWORD]. Prefer the environment
+    /// variable or --tb-password-file: a flag shows in `ps`.
+    #[arg(long, value_name = "PASSWORD")]
+    pub tb_password: Option<Secret>,
     /// Read the basic MQTT credentials' password from this file (its first line).
     #[arg(long, value_name = "FILE")]
     pub tb_password_file: Option<PathBuf>,
@@ -50,7 +52,8 @@ pub struct BridgeArgs {
 }
 
 impl BridgeArgs {
-    /// The flags as overrides for the profile's `[thingsboard]`.
+    /// The flags, and the environment's token and password, as overrides for the profile's
+    /// `[thingsboard]`.
     pub fn overrides(&self) -> TbOverrides {
         TbOverrides {
             names: TbFlagNames::SERVE,
@@ -68,6 +71,8 @@ impl BridgeArgs {
             key: self.tb_key.clone(),
             qos: Some(1),
             max_payload: None,
+            ..TbOverrides::default()
         }
+        .read_env()
     }
 }

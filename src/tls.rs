@@ -122,7 +122,10 @@ pub fn connector(
             let chain = certificates(cert)?;
             let private = private_key(key)?;
             // rustls checks that the key is the certificate's own.
-            config.with_client_auth_cert(chain, private).map_err(|e| mismatch(cert, key, &e))?
+            config.with_client_auth_cert(chain, private).map_err(|e| match e {
+                rustls::Error::InconsistentKeys(_) => mismatch(cert, key, &e),
+                other => bad(cert, format!("not a usable client certificate ({other}); give an X.509 v3 certificate in PEM, the client's own first")),
+            })?
         }
     };
     Ok(TlsConnector::from(Arc::new(config)))

@@ -249,6 +249,35 @@ fn the_bridge_forwards_over_tls_to_a_broker_it_trusts() {
 }
 
 #[test]
+fn the_bridge_logs_in_with_basic_credentials_and_a_password_from_the_environment() {
+    let broker = Broker::start_basic("gateway-1", "gw-user", "gw-pass");
+    let sub = broker.subscribe(&["v1/gateway/#"]);
+    let mut command = Command::new(assert_cmd::cargo::cargo_bin("iotchat"));
+    command
+        .args([
+            "serve",
+            "--bind",
+            "127.0.0.1:0",
+            "--tb-host",
+            "127.0.0.1",
+            "--tb-port",
+            &broker.port().to_string(),
+        ])
+        .args(["--tb-client-id", "gateway-1", "--tb-username", "gw-user"])
+        .env("IOTCHAT_TB_PASSWORD", "gw-pass")
+        .env_remove("IOTCHAT_TB_TOKEN");
+    let server = Server::spawn_in(command, Stdio::piped(), tempfile::tempdir().expect("tempdir"));
+    cmd()
+        .args(["fake-device", "--count", "1", "--messages", "3", "--interval", "20ms"])
+        .args(["--server", &server.addr.to_string()])
+        .timeout(DEADLINE)
+        .assert()
+        .success();
+    let mut seen = Seen::default();
+    wait_until(&sub, &mut seen, |s| s.complete(1, 3));
+}
+
+#[test]
 fn the_bridge_logs_in_with_an_x509_client_certificate() {
     let (broker, certs) = Broker::start_mutual_tls();
     let sub = broker.subscribe(&["v1/gateway/#"]);

@@ -288,6 +288,31 @@ fn m3_passes_against_a_broker_over_tls() {
 }
 
 #[test]
+fn m3_with_basic_credentials_and_a_client_id_checks_what_one_session_can() {
+    let broker = mqtt::Broker::start_basic("m3-device", "m3-user", "m3-pass-secret");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let section = "[thingsboard]\nclient_id = \"m3-device\"\nusername = \"m3-user\"\n";
+    let p = profile(&dir, "m3.toml", section);
+    cmd()
+        .env_remove("IOTCHAT_TB_TOKEN")
+        .env("IOTCHAT_TB_PASSWORD", "m3-pass-secret")
+        .arg("check")
+        .arg("--profile")
+        .arg(&p)
+        .args(["--broker", &format!("127.0.0.1:{}", broker.port())])
+        .timeout(common::DEADLINE * 3)
+        .assert()
+        .success()
+        .stdout(
+            contains("✓ connect")
+                .and(contains("✓ telemetry acknowledged"))
+                .and(contains("✓ attributes acknowledged"))
+                .and(contains("one session at a time"))
+                .and(contains("m3-pass-secret").not()),
+        );
+}
+
+#[test]
 fn m3_with_a_wrong_token_fails_connect_naming_connack_5_and_hides_the_token() {
     let broker = mqtt::Broker::start();
     let dir = tempfile::tempdir().expect("tempdir");

@@ -92,6 +92,8 @@ fn a_bridge_flag_without_the_bridge_is_an_error_not_ignored() {
         &["--tb-ca", "ca.pem"],
         &["--tb-port", "8883"],
         &["--tb-token-file", "t"],
+        &["--tb-token", "t"],
+        &["--tb-password", "p"],
         &["--tb-client-id", "c"],
         &["--tb-username", "u"],
         &["--tb-password-file", "p"],

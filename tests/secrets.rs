@@ -146,6 +146,34 @@ fn tb_publish_never_shows_a_basic_credentials_password() {
 }
 
 #[test]
+fn the_bridge_never_shows_its_basic_credentials_password() {
+    let broker = Broker::start_basic("gateway-1", "gw-user", TB_PASSWORD);
+    let sub = broker.subscribe(&["v1/gateway/connect"]);
+    let mut serve = Command::new("env");
+    serve.args(["-u", "RUST_LOG"]).arg(assert_cmd::cargo::cargo_bin("iotchat"));
+    serve.args(["-vv", "serve", "--bind", "127.0.0.1:0", "--tb-host", "127.0.0.1"]);
+    serve.args([
+        "--tb-port",
+        &broker.port().to_string(),
+        "--tb-client-id",
+        "gateway-1",
+        "--tb-username",
+        "gw-user",
+    ]);
+    serve.env("IOTCHAT_TB_PASSWORD", TB_PASSWORD).env_remove("IOTCHAT_TB_TOKEN");
+    let mut server = Server::spawn_in(serve, Stdio::piped(), tempfile::tempdir().expect("data dir"));
+    let mut device = server.connect();
+    assert_eq!(device.ask("HELLO esp-1"), "HELLO ESP-1");
+    assert_eq!(device.ask("t=1"), "T=1");
+    assert!(sub.next().payload.contains("esp-1"), "the bridge logged in and announced the device");
+    assert_clean("serve command line", &cmdline(server.pid()), &[TB_PASSWORD]);
+    server.signal("TERM");
+    let last = server.log_line_containing("server stopped");
+    let log = format!("{}\n{last}", server.log_seen().join("\n"));
+    assert_clean("serve with the bridge at -vv", &log, &[TB_PASSWORD]);
+}
+
+#[test]
 fn flash_dry_run_never_shows_the_wifi_password_or_token() {
     let dir = tempfile::tempdir().expect("tempdir");
     let profile = dir.path().join("p.toml");

@@ -19,6 +19,8 @@ pub enum Answer {
     Refused(u8, CredentialKind),
     /// The connection failed or dropped.
     Error(String),
+    /// The TLS handshake failed: why, and what to do.
+    Tls(String),
     /// Nothing within the step's timeout.
     Silent(Duration),
 }
@@ -29,6 +31,7 @@ impl Answer {
             Answer::Done => "the answer".into(),
             Answer::Refused(code, _) => format!("CONNACK {code}"),
             Answer::Error(e) => format!("a connection error: {e}"),
+            Answer::Tls(e) => format!("a TLS error: {e}"),
             Answer::Silent(t) => format!("nothing within {}", humantime::format_duration(*t)),
         }
     }
@@ -75,6 +78,7 @@ pub fn connect(addr: &str, answer: &Answer) -> Verdict {
     let why = match answer {
         Answer::Done => return Verdict::Pass,
         Answer::Refused(code, kind) => refusal(*code, *kind),
+        Answer::Tls(why) => format!("the TLS handshake with {addr} failed: {why}"),
         Answer::Error(_) => format!(
             "cannot connect to {addr}: is ThingsBoard (or an MQTT broker) running there? check --broker or [thingsboard] host/port"
         ),
@@ -88,6 +92,7 @@ pub fn acked(topic: &str, payload: &str, answer: &Answer) -> Verdict {
     let why = match answer {
         Answer::Done => return Verdict::Pass,
         Answer::Refused(code, kind) => refusal(*code, *kind),
+        Answer::Tls(why) => format!("TLS failed: {why}"),
         Answer::Error(_) => {
             format!("the broker dropped the session instead of acknowledging: is {topic} a topic it takes?")
         }
@@ -154,6 +159,7 @@ mod tests {
             (Answer::Refused(5, CredentialKind::AccessToken), "CONNACK 5"),
             (Answer::Refused(4, CredentialKind::AccessToken), "empty"),
             (Answer::Refused(5, CredentialKind::Certificate), "client certificate"),
+            (Answer::Tls("received fatal alert: CertificateRequired (give --cert)".into()), "TLS handshake"),
             (Answer::Error("refused".into()), "--broker"),
             (Answer::Silent(Duration::from_secs(2)), "no CONNACK"),
         ];

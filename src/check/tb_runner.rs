@@ -1,5 +1,5 @@
 //! The thin async runner of the m3 scenario: two ThingsBoard device sessions (the device, and
-//! a watcher with the same token), the step timeout on every wait; [`tb_eval`] judges.
+//! a watcher with the same credentials), the step timeout on every wait; [`tb_eval`] judges.
 //! The first failed required step stops the run; the steps after it are skipped.
 
 use std::time::Duration;
@@ -11,7 +11,7 @@ use super::report::{Status, StepResult};
 use super::tb_eval::{self, Answer, Arrival, RpcOutcome};
 use super::tb_scenario::{TbAction, TbScenario, TbStep, fill};
 use crate::thingsboard::session::{TbDevice, TbError, TbOptions};
-use crate::thingsboard::{RPC_REQUEST_PREFIX, RPC_REQUESTS, RpcRequest};
+use crate::thingsboard::{Credentials, RPC_REQUEST_PREFIX, RPC_REQUESTS, RpcRequest};
 
 const RPC_RESPONSES: &str = "v1/devices/me/rpc/response/+";
 
@@ -111,6 +111,12 @@ impl TbRunner {
 
     /// Connects the watcher if needed and subscribes it to `topic`.
     async fn watch(&mut self, topic: &str) -> Result<(), String> {
+        if let Credentials::Basic { client_id: Some(_), .. } = &self.options.credentials {
+            // A second session with the same client id would push the device's off the broker.
+            return Err("no second session: these basic MQTT credentials carry a client id, which one \
+                        session at a time may use"
+                .into());
+        }
         if self.watcher.is_none() {
             match self.connect().await {
                 (Some(w), _) => self.watcher = Some(w),
@@ -210,9 +216,8 @@ async fn receive(session: Option<&mut TbDevice>, topic: &str, limit: Duration) -
 fn answer(e: TbError) -> Answer {
     match e {
         TbError::Refused { code, kind } => Answer::Refused(code, kind),
-        TbError::Unreachable { cause, .. } | TbError::Lost { cause, .. } | TbError::Tls { cause, .. } => {
-            Answer::Error(cause)
-        }
+        TbError::Tls { cause, .. } => Answer::Tls(cause),
+        TbError::Unreachable { cause, .. } | TbError::Lost { cause, .. } => Answer::Error(cause),
         other => Answer::Error(other.to_string()),
     }
 }

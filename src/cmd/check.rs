@@ -8,8 +8,8 @@ use std::path::PathBuf;
 use anyhow::Context;
 use clap::Args;
 use iotchat::check;
-use iotchat::config::LoadedProfile;
 use iotchat::config::check::{CheckConfig, CheckOverrides, ReportFormat};
+use iotchat::config::{LoadedProfile, TB_PASSWORD_ENV, TB_TOKEN_ENV, env_secret};
 
 /// `iotchat check`.
 #[derive(Debug, Args)]
@@ -34,7 +34,8 @@ pub struct CheckArgs {
     pub store: Option<PathBuf>,
     /// m3: the MQTT broker or ThingsBoard to check [default: the profile's [thingsboard]
     /// host and port]. The device's access token comes from $IOTCHAT_TB_TOKEN, --token-file
-    /// or thingsboard.token_file, and is never printed.
+    /// or thingsboard.token_file (or basic credentials or a certificate from [thingsboard],
+    /// the password from $IOTCHAT_TB_PASSWORD); no secret is ever printed.
     #[arg(long, value_name = "HOST:PORT")]
     pub broker: Option<String>,
     /// m3: read the device's access token from this file (its first line).
@@ -69,8 +70,9 @@ pub async fn run(args: CheckArgs) -> anyhow::Result<()> {
         format: args.format,
         store: args.store,
         broker: args.broker,
-        // Read here rather than as a flag, so the token never has to sit in `ps`.
-        token: std::env::var("IOTCHAT_TB_TOKEN").ok().filter(|t| !t.trim().is_empty()),
+        // Read here rather than as flags, so the secrets never have to sit in `ps`.
+        token: env_secret(TB_TOKEN_ENV),
+        password: env_secret(TB_PASSWORD_ENV),
         token_file: args.token_file,
         broker_tls: args.broker_tls,
         broker_ca: args.broker_ca,

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use iotchat::bridge::{self, BridgeConfig, BridgeEvent, BridgeStatus};
-use iotchat::config::{self, LoadedProfile, ServeConfig, ServeOverrides};
+use iotchat::config::{self, LoadedProfile, ServeConfig, ServeOverrides, ThingsboardSection};
 use iotchat::live::Live;
 use iotchat::protocol::auth::Tokens;
 use iotchat::server::{self, console, registry::Registry};
@@ -55,7 +55,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     let registry = Registry::new();
     let shutdown = CancellationToken::new();
     tokio::spawn(watch_signals(signals.term, signals.int, shutdown.clone()));
-    tokio::spawn(watch_reload(signals.hup, Reloadable::new(&args, &config, tls.clone())));
+    tokio::spawn(watch_reload(signals.hup, Reloadable::new(&args, &config, &loaded, tls.clone())));
     let (bridge_events, status, bridge_task) = match bridge_config {
         Some(bridge_config) => start_bridge(bridge_config, &data_dir, &store, &registry, &shutdown),
         None => (None, None, None),
@@ -157,6 +157,8 @@ async fn watch_signals(term: io::Result<Signal>, int: io::Result<Signal>, shutdo
 struct Reloadable {
     /// The settings at start, to tell what a reload cannot apply.
     started: ServeConfig,
+    /// The profile's `[thingsboard]` at start: the bridge is not reloaded.
+    bridge: ThingsboardSection,
     profile: Option<PathBuf>,
     overrides: ServeOverrides,
     auth: Option<Live<Tokens>>,
@@ -164,9 +166,15 @@ struct Reloadable {
 }
 
 impl Reloadable {
-    fn new(args: &ServeArgs, started: &ServeConfig, tls: Option<Live<TlsAcceptor>>) -> Self {
+    fn new(
+        args: &ServeArgs,
+        started: &ServeConfig,
+        loaded: &LoadedProfile,
+        tls: Option<Live<TlsAcceptor>>,
+    ) -> Self {
         Self {
             started: started.clone(),
+            bridge: loaded.profile.thingsboard.clone(),
             profile: args.profile.clone(),
             overrides: args.overrides(),
             auth: started.auth.clone(),
@@ -207,8 +215,11 @@ async fn watch_reload(hup: io::Result<Signal>, what: Reloadable) {
 
 /// Loads everything first, then replaces: a bad certificate leaves the tokens as they were too.
 fn reload(what: &Reloadable) -> Result<(), config::ConfigError> {
-    let config =
-        ServeConfig::resolve(what.overrides.clone(), &LoadedProfile::load(what.profile.as_deref())?)?;
+    let loaded = LoadedProfile::load(what.profile.as_deref())?;
+    let config = ServeConfig::resolve(what.overrides.clone(), &loaded)?;
+    if loaded.profile.thingsboard != what.bridge {
+        warn!("SIGHUP: [thingsboard] changed; the ThingsBoard bridge takes its settings at the next restart");
+    }
     let acceptor = match (&what.tls, &config.tls) {
         (Some(_), Some(files)) => Some(iotchat::tls::acceptor(&files.cert, &files.key)?),
         _ => None,

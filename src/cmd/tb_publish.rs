@@ -8,7 +8,7 @@ use std::time::Duration;
 use anyhow::{Context, bail};
 use clap::Args;
 use iotchat::config::{
-    ConfigError, LoadedProfile, Origin, TbConfig, TbFlagNames, TbOverrides, parse_duration,
+    ConfigError, LoadedProfile, Origin, Secret, TbConfig, TbFlagNames, TbOverrides, parse_duration,
 };
 use iotchat::protocol::reading::{Meaning, Reading, classify};
 use iotchat::thingsboard::batch::Batcher;
@@ -57,21 +57,23 @@ pub struct TbPublishArgs {
     /// Trust the certificate(s) in this PEM file instead of the system's roots; implies --tls.
     #[arg(long, value_name = "FILE")]
     pub ca: Option<PathBuf>,
-    /// The device's access token. Prefer the environment variable: a flag shows in `ps`.
-    #[arg(long, env = "IOTCHAT_TB_TOKEN", hide_env_values = true, value_name = "TOKEN")]
-    pub token: Option<String>,
+    /// The device's access token [env: IOTCHAT_TB_TOKEN]. Prefer the environment variable or
+    /// --token-file: a flag shows in `ps`.
+    #[arg(long, value_name = "TOKEN")]
+    pub token: Option<Secret>,
     /// Read the access token from this file (its first line).
     #[arg(long, value_name = "FILE")]
     pub token_file: Option<PathBuf>,
     /// Basic MQTT credentials: the client id (alone, or with --username).
     #[arg(long, value_name = "ID")]
-    pub client_id: Option<String>,
+    pub client_id: Option<Secret>,
     /// Basic MQTT credentials: the username.
     #[arg(long, value_name = "NAME")]
     pub username: Option<String>,
-    /// Basic MQTT credentials: the password. Prefer the environment variable or --password-file.
-    #[arg(long, env = "IOTCHAT_TB_PASSWORD", hide_env_values = true, value_name = "PASSWORD")]
-    pub password: Option<String>,
+    /// Basic MQTT credentials: the password [env: IOTCHAT_TB_PASSWORD]. Prefer the environment
+    /// variable or --password-file: a flag shows in `ps`.
+    #[arg(long, value_name = "PASSWORD")]
+    pub password: Option<Secret>,
     /// Read the password from this file (its first line).
     #[arg(long, value_name = "FILE")]
     pub password_file: Option<PathBuf>,
@@ -166,7 +168,9 @@ fn overrides(args: &TbPublishArgs) -> TbOverrides {
         key: args.key.clone(),
         qos: args.qos,
         max_payload: args.max_payload,
+        ..TbOverrides::default()
     }
+    .read_env()
 }
 
 fn usage(text: &str) -> ConfigError {

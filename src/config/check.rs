@@ -9,7 +9,7 @@ use std::time::Duration;
 use serde::Deserialize;
 
 use super::thingsboard::{TbConfig, TbOverrides};
-use super::{ConfigError, LoadedProfile, Origin, check_host_port, parse_duration};
+use super::{ConfigError, LoadedProfile, Origin, Secret, check_host_port, parse_duration};
 use crate::thingsboard::session::TbOptions;
 
 /// Clients of the milestone-1 scenario when the profile does not say.
@@ -91,8 +91,10 @@ pub struct CheckOverrides {
     pub store: Option<PathBuf>,
     /// `--broker` (m3)
     pub broker: Option<String>,
-    /// `IOTCHAT_TB_TOKEN` (m3)
-    pub token: Option<String>,
+    /// `IOTCHAT_TB_TOKEN` (m3), as the command read it
+    pub token: Option<Secret>,
+    /// `IOTCHAT_TB_PASSWORD` (m3), as the command read it
+    pub password: Option<Secret>,
     /// `--token-file` (m3)
     pub token_file: Option<PathBuf>,
     /// `--broker-tls` (m3)
@@ -151,7 +153,8 @@ impl CheckConfig {
             Milestone::M3 => {
                 let broker = flags.broker.or_else(|| server.clone()); // --server works for m3 too
                 let tls = (flags.broker_tls, flags.broker_ca);
-                Some(thingsboard(broker, flags.token, flags.token_file, tls, loaded)?)
+                let env = (flags.token, flags.password);
+                Some(thingsboard(broker, env, flags.token_file, tls, loaded)?)
             }
             _ => None,
         };
@@ -159,11 +162,12 @@ impl CheckConfig {
     }
 }
 
-/// The m3 broker and token: `--broker HOST:PORT` over `[thingsboard] host`/`port`, the token
-/// as `tb-publish` reads it. QoS 1 always: the scenario checks PUBACKs.
+/// The m3 broker and credentials: `--broker HOST:PORT` over `[thingsboard] host`/`port`, the
+/// credentials as `tb-publish` reads them (`--token-file`, the environment, the profile).
+/// QoS 1 always: the scenario checks PUBACKs.
 fn thingsboard(
     broker: Option<String>,
-    token: Option<String>,
+    (env_token, env_password): (Option<Secret>, Option<Secret>),
     token_file: Option<PathBuf>,
     (tls, ca): (bool, Option<PathBuf>),
     loaded: &LoadedProfile,
@@ -176,22 +180,15 @@ fn thingsboard(
         }
         None => (None, None),
     };
-    let p = &loaded.profile.thingsboard;
-    let other_credentials = p.client_id.is_some() || p.username.is_some() || p.cert.is_some();
-    if token.is_none() && token_file.is_none() && p.token_file.is_none() && !other_credentials {
-        let why = "m3 connects as a ThingsBoard device and needs its access token: set IOTCHAT_TB_TOKEN, \
-                   or --token-file FILE, or thingsboard.token_file in the profile (or basic MQTT credentials \
-                   or a client certificate there: thingsboard.client_id/username/password_file, thingsboard.cert/key)";
-        return Err(invalid(Origin::Flag("IOTCHAT_TB_TOKEN"), "", why));
-    }
     let flags = TbOverrides {
         names: super::TbFlagNames::CHECK,
         host,
         port,
         tls,
         ca,
-        token,
         token_file,
+        env_token,
+        env_password,
         qos: Some(1),
         ..TbOverrides::default()
     };
@@ -239,10 +236,10 @@ mod tests {
     #[test]
     fn m3_takes_the_broker_from_the_flag_or_the_profile() {
         let l = loaded(Some("config/m3.toml"), "[thingsboard]\nhost = \"tb.local\"\nport = 1884\n");
-        let flags = CheckOverrides { token: Some("tok".into()), ..Default::default() };
+        let flags = CheckOverrides { token: Some(Secret::new("tok")), ..Default::default() };
         let tb = CheckConfig::resolve(flags.clone(), &l).expect("ok").thingsboard.expect("m3");
         assert_eq!((tb.host.as_str(), tb.port, tb.qos), ("tb.local", 1884, 1));
-        assert_eq!(tb.credentials, crate::thingsboard::Credentials::AccessToken("tok".into()));
+        assert_eq!(tb.credentials, crate::thingsboard::Credentials::AccessToken(Secret::new("tok")));
         let flags = CheckOverrides { broker: Some("127.0.0.1:2000".into()), ..flags };
         let tb = CheckConfig::resolve(flags, &l).expect("ok").thingsboard.expect("m3");
         assert_eq!((tb.host.as_str(), tb.port), ("127.0.0.1", 2000));
@@ -260,7 +257,7 @@ mod tests {
                 CheckOverrides {
                     milestone: Some("m3".into()),
                     broker: Some("nohost".into()),
-                    token: Some("t".into()),
+                    token: Some(Secret::new("t")),
                     ..Default::default()
                 },
                 "--broker",

@@ -9,8 +9,9 @@ use std::path::PathBuf;
 
 use serde::Deserialize;
 
+pub use super::Secret;
 use super::firmware_secrets::{self, DEVICE_TOKEN, Secrets, TB_TOKEN, WIFI_PASSWORD, check_text};
-pub use super::firmware_secrets::{DEVICE_TOKEN_ENV, PASSWORD_ENV, Refused, Secret, TOKEN_ENV};
+pub use super::firmware_secrets::{DEVICE_TOKEN_ENV, PASSWORD_ENV, Refused, TOKEN_ENV};
 use super::{ConfigError, LoadedProfile, Origin, parse_duration};
 use crate::protocol::reading::MAX_NAME;
 

@@ -1,16 +1,15 @@
 //! The secrets `iotchat flash` writes into `config.h` (the Wi-Fi password, the ThingsBoard
 //! token, the device token for `serve --auth-tokens`): where each comes from (an environment
 //! variable, else a file the profile names, never the profile itself, which gets committed),
-//! what a valid one looks like, and the [`Secret`] wrapper whose `Debug` never shows it. No
+//! what a valid one looks like (each held in a [`Secret`], whose `Debug` never shows it). No
 //! error message built here contains a secret.
 
-use std::fmt;
 use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
 use super::firmware::EnvLookup;
-use super::{ConfigError, Origin};
+use super::{ConfigError, Origin, Secret};
 
 /// The environment variable holding the Wi-Fi password.
 pub const PASSWORD_ENV: &str = "IOTCHAT_WIFI_PASSWORD";
@@ -20,23 +19,6 @@ pub const TOKEN_ENV: &str = "IOTCHAT_TB_TOKEN";
 pub const DEVICE_TOKEN_ENV: &str = super::security::DEVICE_TOKEN_ENV;
 /// Longest device token the firmware keeps (the server takes up to 256).
 pub const MAX_FIRMWARE_TOKEN: usize = 64;
-
-/// A value that must not be shown: `Debug` prints `<hidden>`.
-#[derive(Clone, PartialEq, Eq)]
-pub struct Secret(String);
-
-impl Secret {
-    /// The value itself, for `config.h` only.
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Debug for Secret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("<hidden>")
-    }
-}
 
 /// A key whose value is read and thrown away (a secret put where it must not be).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -111,7 +93,7 @@ impl Secrets<'_> {
         if let Some(raw) = (self.env)(spec.env) {
             let value = raw.into_string().map_err(|_| hidden("it is not valid UTF-8".into()))?;
             (spec.check)(&value).map_err(|e| hidden(format!("its value {e}")))?;
-            return Ok(Some(Secret(value)));
+            return Ok(Some(Secret::new(value)));
         }
         let Some(file) = file else { return Ok(None) };
         let invalid = |expected| ConfigError::Invalid {
@@ -124,7 +106,7 @@ impl Secrets<'_> {
         })?;
         let value = text.strip_suffix('\n').map(|t| t.strip_suffix('\r').unwrap_or(t)).unwrap_or(&text);
         (spec.check)(value).map_err(|e| invalid(format!("the file's content {e}")))?;
-        Ok(Some(Secret(value.to_owned())))
+        Ok(Some(Secret::new(value)))
     }
 }
 

@@ -8,6 +8,7 @@ mod fake_device;
 pub mod firmware;
 mod firmware_secrets;
 mod profile;
+mod secret;
 pub mod security;
 mod serve;
 mod tb_credentials;
@@ -19,9 +20,11 @@ use std::path::{Path, PathBuf};
 pub use chat::{ChatConfig, ChatOverrides};
 pub use fake_device::{FakeDeviceConfig, FakeDeviceOverrides, FakeDeviceStop};
 pub use profile::{ChatSection, FakeDeviceSection, Profile, ServeSection, StoreSection};
+pub use secret::Secret;
 pub use security::{DEVICE_TOKEN_ENV, DeviceAuth, TlsFiles, device_auth};
 pub use serve::{DEFAULT_BIND, ServeConfig, ServeOverrides};
-pub use thingsboard::{TbConfig, TbFlagNames, TbOverrides, bridge_config};
+pub use tb_credentials::{PASSWORD_ENV as TB_PASSWORD_ENV, TOKEN_ENV as TB_TOKEN_ENV};
+pub use thingsboard::{TbConfig, TbFlagNames, TbOverrides, ThingsboardSection, bridge_config};
 
 /// A configuration error: always a usage problem, fixed by changing a flag or a profile.
 #[derive(Debug, thiserror::Error)]
@@ -41,6 +44,14 @@ pub enum ConfigError {
         path: PathBuf,
         /// The parser's message: line, column, key, and what is allowed.
         message: String,
+    },
+    /// A setting cannot be used as given (with others, or without one), whatever its value.
+    #[error("{origin}: {problem}")]
+    Setting {
+        /// The flag or profile key at fault.
+        origin: Origin,
+        /// What is wrong and how to fix it.
+        problem: String,
     },
     /// A setting has a value that is not allowed.
     #[error("{origin} = {value:?} is invalid: {expected}")]
@@ -106,6 +117,11 @@ impl LoadedProfile {
         let path = self.path.clone().unwrap_or_else(|| PathBuf::from("profile"));
         from_profile.map(|v| (v, Origin::Profile(path, key)))
     }
+}
+
+/// An environment variable holding a secret; unset, empty or blank is `None`.
+pub fn env_secret(name: &str) -> Option<Secret> {
+    std::env::var(name).ok().filter(|v| !v.trim().is_empty()).map(Secret::new)
 }
 
 /// Parses a human duration such as `200ms`, `1s`, `1m 30s`.

@@ -5,7 +5,7 @@ fn loaded(text: &str) -> LoadedProfile {
     LoadedProfile { path: Some("p.toml".into()), profile: Profile::parse(text).expect("valid") }
 }
 
-/// A client certificate and its key, made for the test.
+/// A client certificate and its key, made for the test, in `dir`.
 fn identity_files(dir: &Path) -> (PathBuf, PathBuf) {
     let made = rcgen::generate_simple_self_signed(vec!["device-1".to_owned()]).expect("certificate");
     let (cert, key) = (dir.join("cert.pem"), dir.join("key.pem"));
@@ -14,37 +14,64 @@ fn identity_files(dir: &Path) -> (PathBuf, PathBuf) {
     (cert, key)
 }
 
+/// The credentials and whether TLS is on, or the error's text.
 fn resolve(flags: TbOverrides, profile: &str) -> Result<(Credentials, bool), String> {
     TbConfig::resolve(flags, &loaded(profile))
         .map(|c| (c.options.credentials, c.options.tls.is_some()))
         .map_err(|e| e.to_string())
 }
 
-#[test]
-fn each_kind_of_credentials_resolves_from_flags_or_profile() {
+fn basic(c: Option<&str>, u: Option<&str>, p: Option<&str>) -> Credentials {
+    Credentials::Basic {
+        client_id: c.map(Secret::from),
+        username: u.map(Into::into),
+        password: p.map(Secret::from),
+    }
+}
+
+fn token(t: &str) -> Credentials {
+    Credentials::AccessToken(Secret::new(t))
+}
+
+struct Files {
+    _dir: tempfile::TempDir,
+    cert: PathBuf,
+    key: PathBuf,
+    /// Holds `from-file`.
+    password: PathBuf,
+    /// Holds `file-token`.
+    token: PathBuf,
+}
+
+fn files() -> Files {
     let dir = tempfile::tempdir().expect("tempdir");
     let (cert, key) = identity_files(dir.path());
-    let password_file = dir.path().join("pw");
-    std::fs::write(&password_file, "s3cret\nignored\n").expect("pw");
-    let basic = |c: Option<&str>, u: Option<&str>, p: Option<&str>| Credentials::Basic {
-        client_id: c.map(Into::into),
-        username: u.map(Into::into),
-        password: p.map(Into::into),
-    };
+    let (password, token) = (dir.path().join("pw"), dir.path().join("token"));
+    std::fs::write(&password, "from-file\nignored\n").expect("pw");
+    std::fs::write(&token, "file-token\n").expect("token");
+    Files { _dir: dir, cert, key, password, token }
+}
+
+#[test]
+fn each_kind_of_credentials_resolves_from_flags_environment_or_profile() {
+    let f = files();
+    let cert_profile =
+        format!("[thingsboard]\ncert = \"{}\"\nkey = \"{}\"\n", f.cert.display(), f.key.display());
     let pw_profile =
-        format!("[thingsboard]\nusername = \"u1\"\npassword_file = \"{}\"\n", password_file.display());
-    let cert_profile = format!("[thingsboard]\ncert = \"{}\"\nkey = \"{}\"\n", cert.display(), key.display());
+        format!("[thingsboard]\nusername = \"u1\"\npassword_file = \"{}\"\n", f.password.display());
+    let none = TbOverrides::default;
     let cases: Vec<(&str, TbOverrides, String, Credentials, bool)> = vec![
+        ("token flag", TbOverrides { token: Some("t".into()), ..none() }, String::new(), token("t"), false),
         (
-            "token",
-            TbOverrides { token: Some("t".into()), ..Default::default() },
+            "token from the environment",
+            TbOverrides { env_token: Some("e".into()), ..none() },
             String::new(),
-            Credentials::AccessToken("t".into()),
+            token("e"),
             false,
         ),
         (
             "client id alone",
-            TbOverrides { client_id: Some("c1".into()), ..Default::default() },
+            TbOverrides { client_id: Some("c1".into()), ..none() },
             String::new(),
             basic(Some("c1"), None, None),
             false,
@@ -55,7 +82,7 @@ fn each_kind_of_credentials_resolves_from_flags_or_profile() {
                 client_id: Some("c1".into()),
                 username: Some("u1".into()),
                 password: Some("p".into()),
-                ..Default::default()
+                ..none()
             },
             String::new(),
             basic(Some("c1"), Some("u1"), Some("p")),
@@ -63,24 +90,105 @@ fn each_kind_of_credentials_resolves_from_flags_or_profile() {
         ),
         (
             "username and password file from the profile",
-            TbOverrides::default(),
+            none(),
             pw_profile,
-            basic(None, Some("u1"), Some("s3cret")),
+            basic(None, Some("u1"), Some("from-file")),
             false,
         ),
         (
             "certificate from flags implies TLS",
-            TbOverrides { cert: Some(cert.clone()), key: Some(key.clone()), ..Default::default() },
+            TbOverrides { cert: Some(f.cert.clone()), key: Some(f.key.clone()), ..none() },
+            String::new(),
+            Credentials::Certificate,
+            true,
+        ),
+        ("certificate from the profile", none(), cert_profile, Credentials::Certificate, true),
+    ];
+    for (label, flags, profile, want, tls) in cases {
+        assert_eq!(resolve(flags, &profile), Ok((want, tls)), "{label}");
+    }
+}
+
+#[test]
+fn a_higher_layer_wins_even_across_kinds() {
+    let f = files();
+    let token_profile = format!("[thingsboard]\ntoken_file = \"{}\"\n", f.token.display());
+    let cert_profile =
+        format!("[thingsboard]\ncert = \"{}\"\nkey = \"{}\"\n", f.cert.display(), f.key.display());
+    let none = TbOverrides::default;
+    let cases: Vec<(&str, TbOverrides, String, Credentials, bool)> = vec![
+        (
+            "--username over the profile's token file",
+            TbOverrides { username: Some("u".into()), password: Some("p".into()), ..none() },
+            token_profile.clone(),
+            basic(None, Some("u"), Some("p")),
+            false,
+        ),
+        (
+            "the environment's token over the profile's",
+            TbOverrides { env_token: Some("e".into()), ..none() },
+            token_profile,
+            token("e"),
+            false,
+        ),
+        (
+            "the environment's token over the profile's certificate, TLS kept",
+            TbOverrides { env_token: Some("e".into()), ..none() },
+            cert_profile,
+            token("e"),
+            true,
+        ),
+        (
+            "--cert over the environment's token",
+            TbOverrides {
+                env_token: Some("e".into()),
+                cert: Some(f.cert.clone()),
+                key: Some(f.key.clone()),
+                ..none()
+            },
             String::new(),
             Credentials::Certificate,
             true,
         ),
         (
-            "certificate from the profile",
-            TbOverrides::default(),
-            cert_profile,
-            Credentials::Certificate,
-            true,
+            "--token-file over the environment's token",
+            TbOverrides { env_token: Some("e".into()), token_file: Some(f.token.clone()), ..none() },
+            String::new(),
+            token("file-token"),
+            false,
+        ),
+        (
+            "--password-file over the environment's password",
+            TbOverrides {
+                username: Some("u".into()),
+                env_password: Some("stale".into()),
+                password_file: Some(f.password.clone()),
+                ..none()
+            },
+            String::new(),
+            basic(None, Some("u"), Some("from-file")),
+            false,
+        ),
+        (
+            "the environment's password with basic credentials",
+            TbOverrides { username: Some("u".into()), env_password: Some("e".into()), ..none() },
+            String::new(),
+            basic(None, Some("u"), Some("e")),
+            false,
+        ),
+        (
+            "the environment's password is left alone with a token",
+            TbOverrides { token: Some("t".into()), env_password: Some("e".into()), ..none() },
+            String::new(),
+            token("t"),
+            false,
+        ),
+        (
+            "and with a client id alone",
+            TbOverrides { client_id: Some("c".into()), env_password: Some("e".into()), ..none() },
+            String::new(),
+            basic(Some("c"), None, None),
+            false,
         ),
     ];
     for (label, flags, profile, want, tls) in cases {
@@ -90,88 +198,103 @@ fn each_kind_of_credentials_resolves_from_flags_or_profile() {
 
 #[test]
 fn missing_half_given_or_mixed_credentials_are_refused_by_name() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let (cert, key) = identity_files(dir.path());
+    let f = files();
     let other = tempfile::tempdir().expect("tempdir");
     let (_, foreign_key) = identity_files(other.path());
-    let cases: Vec<(&str, TbOverrides, &str, &[&str])> = vec![
+    let mixed_profile = format!(
+        "[thingsboard]\ntoken_file = \"t\"\ncert = \"{}\"\nkey = \"{}\"\n",
+        f.cert.display(),
+        f.key.display()
+    );
+    let none = TbOverrides::default;
+    let cases: Vec<(&str, TbOverrides, String, &[&str])> = vec![
         (
             "nothing",
-            TbOverrides::default(),
-            "",
-            &["--token", "--client-id", "--cert", "--key", "IOTCHAT_TB_TOKEN"],
+            none(),
+            String::new(),
+            &[
+                "IOTCHAT_TB_TOKEN",
+                "--token-file",
+                "--client-id",
+                "--cert",
+                "--key",
+                "IOTCHAT_TB_PASSWORD",
+                "token_file",
+            ],
         ),
         (
-            "empty token",
-            TbOverrides { token: Some("  ".into()), ..Default::default() },
-            "",
+            "blank token",
+            TbOverrides { token: Some("  ".into()), ..none() },
+            String::new(),
             &["needs the device's credentials"],
         ),
         (
-            "password without username",
-            TbOverrides { client_id: Some("c".into()), password: Some("p".into()), ..Default::default() },
-            "",
-            &["--password", "goes with a username", "--username"],
+            "two kinds on the command line",
+            TbOverrides { token: Some("t".into()), username: Some("u".into()), ..none() },
+            String::new(),
+            &["--username: an access token (--token) and basic MQTT credentials (--username) are both given"],
         ),
         (
-            "token and basic",
-            TbOverrides { token: Some("t".into()), username: Some("u".into()), ..Default::default() },
-            "",
-            &["an access token (--token) and basic MQTT credentials (--username)", "IOTCHAT_TB_TOKEN"],
+            "two kinds in the profile",
+            none(),
+            mixed_profile,
+            &[
+                "an access token (p.toml key thingsboard.token_file) and a client certificate (p.toml key thingsboard.cert)",
+            ],
         ),
         (
-            "token and certificate",
-            TbOverrides {
-                token: Some("t".into()),
-                cert: Some(cert.clone()),
-                key: Some(key.clone()),
-                ..Default::default()
-            },
-            "",
-            &["an access token (--token) and a client certificate (--cert)"],
+            "a password flag without a username",
+            TbOverrides { client_id: Some("c".into()), password: Some("s3cret".into()), ..none() },
+            String::new(),
+            &["--password: a password goes with a username", "--username NAME"],
         ),
         (
             "certificate without key",
-            TbOverrides { cert: Some(cert.clone()), ..Default::default() },
-            "",
-            &["--cert", "needs its private key", "--key"],
+            TbOverrides { cert: Some(f.cert.clone()), ..none() },
+            String::new(),
+            &["--cert: a client certificate needs its private key", "--key FILE"],
         ),
         (
             "key without certificate",
-            TbOverrides { key: Some(key.clone()), ..Default::default() },
-            "",
-            &["--key", "needs its client certificate"],
+            TbOverrides { key: Some(f.key.clone()), ..none() },
+            String::new(),
+            &["--key: a private key needs its client certificate"],
         ),
         (
             "key of another certificate",
-            TbOverrides { cert: Some(cert.clone()), key: Some(foreign_key.clone()), ..Default::default() },
-            "",
+            TbOverrides { cert: Some(f.cert.clone()), key: Some(foreign_key.clone()), ..none() },
+            String::new(),
             &["--key", "does not go with", "cert.pem"],
         ),
         (
             "missing password file",
-            TbOverrides {
-                username: Some("u".into()),
-                password_file: Some(dir.path().join("nope")),
-                ..Default::default()
-            },
-            "",
-            &["--password-file", "nope", "cannot read the password file"],
+            TbOverrides { username: Some("u".into()), password_file: Some(PathBuf::from("/nope")), ..none() },
+            String::new(),
+            &["--password-file = \"/nope\"", "cannot read the password file"],
         ),
         (
             "empty client id in the profile",
-            TbOverrides::default(),
-            "[thingsboard]\nclient_id = \"\"\n",
-            &["p.toml key thingsboard.client_id", "must not be empty"],
+            none(),
+            "[thingsboard]\nclient_id = \"\"\n".into(),
+            &["p.toml key thingsboard.client_id: must not be empty"],
         ),
     ];
     for (label, flags, profile, wanted) in cases {
-        let err = resolve(flags, profile).expect_err(label);
+        let err = resolve(flags, &profile).expect_err(label);
         for want in wanted {
             assert!(err.contains(want), "{label}: {err:?} lacks {want:?}");
         }
-        assert!(!err.contains("s3cret"), "{label}: a secret in {err}");
+        assert!(!err.contains("s3cret") && !err.contains("= \"\""), "{label}: {err}");
     }
+}
+
+#[test]
+fn a_certificate_that_is_not_one_is_blamed_on_the_certificate() {
+    let f = files();
+    let flags =
+        TbOverrides { cert: Some(f.password.clone()), key: Some(f.key.clone()), ..TbOverrides::default() };
+    let err = resolve(flags, "").expect_err("not a certificate");
+    assert!(err.contains("--cert") && !err.contains("does not go with"), "{err}");
 }
 
 #[test]

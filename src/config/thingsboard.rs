@@ -12,10 +12,11 @@ use std::sync::Arc;
 use serde::Deserialize;
 
 use super::tb_credentials::{self, Given};
-use super::{ConfigError, LoadedProfile, Origin};
+use super::{ConfigError, LoadedProfile, Origin, Secret};
 use crate::bridge::BridgeConfig;
 use crate::thingsboard::MAX_PAYLOAD;
 use crate::thingsboard::session::TbOptions;
+use crate::thingsboard::{CredentialKind, Credentials};
 use crate::tls::{ClientIdentity, PemFile};
 use tokio_rustls::rustls;
 
@@ -68,7 +69,7 @@ pub struct TbFlagNames {
     pub tls: &'static str,
     /// The CA file flag.
     pub ca: &'static str,
-    /// The token flag (also read from `IOTCHAT_TB_TOKEN`).
+    /// The token flag (`IOTCHAT_TB_TOKEN` is read by the command).
     pub token: &'static str,
     /// The token file flag.
     pub token_file: &'static str,
@@ -76,7 +77,7 @@ pub struct TbFlagNames {
     pub client_id: &'static str,
     /// The username flag.
     pub username: &'static str,
-    /// The password flag (also read from `IOTCHAT_TB_PASSWORD`).
+    /// The password flag (`IOTCHAT_TB_PASSWORD` is read by the command).
     pub password: &'static str,
     /// The password file flag.
     pub password_file: &'static str,
@@ -141,7 +142,7 @@ impl Default for TbFlagNames {
     }
 }
 
-/// Settings given on the command line.
+/// Settings given on the command line, and the environment variables the command read.
 #[derive(Debug, Clone, Default)]
 pub struct TbOverrides {
     /// The command's names for these flags.
@@ -154,26 +155,40 @@ pub struct TbOverrides {
     pub tls: bool,
     /// `--ca`
     pub ca: Option<PathBuf>,
-    /// `--token` (or `IOTCHAT_TB_TOKEN`, which clap reads into the same flag)
-    pub token: Option<String>,
+    /// `--token`
+    pub token: Option<Secret>,
     /// `--token-file`
     pub token_file: Option<PathBuf>,
     /// `--client-id`
-    pub client_id: Option<String>,
+    pub client_id: Option<Secret>,
     /// `--username`
     pub username: Option<String>,
-    /// `--password` (or `IOTCHAT_TB_PASSWORD`, which clap reads into the same flag)
-    pub password: Option<String>,
+    /// `--password`
+    pub password: Option<Secret>,
     /// `--password-file`
     pub password_file: Option<PathBuf>,
     /// `--cert`
     pub cert: Option<PathBuf>,
     /// `--key`
     pub key: Option<PathBuf>,
+    /// `$IOTCHAT_TB_TOKEN`, when set and not empty (see [`TbOverrides::read_env`]).
+    pub env_token: Option<Secret>,
+    /// `$IOTCHAT_TB_PASSWORD`, when set and not empty.
+    pub env_password: Option<Secret>,
     /// `--qos`
     pub qos: Option<u8>,
     /// `--max-payload`
     pub max_payload: Option<u64>,
+}
+
+impl TbOverrides {
+    /// Fills in `IOTCHAT_TB_TOKEN` and `IOTCHAT_TB_PASSWORD` from the environment; an empty
+    /// one counts as unset.
+    pub fn read_env(mut self) -> Self {
+        self.env_token = super::env_secret(tb_credentials::TOKEN_ENV);
+        self.env_password = super::env_secret(tb_credentials::PASSWORD_ENV);
+        self
+    }
 }
 
 /// Validated ThingsBoard settings.
@@ -190,21 +205,11 @@ impl TbConfig {
     pub fn resolve(flags: TbOverrides, loaded: &LoadedProfile) -> Result<Self, ConfigError> {
         let p = &loaded.profile.thingsboard;
         let names = flags.names;
-        let host = loaded.pick(flags.host, names.host, p.host.clone(), "thingsboard.host");
+        let host = loaded.pick(flags.host.clone(), names.host, p.host.clone(), "thingsboard.host");
         let host = host.map_or_else(|| "localhost".to_owned(), |(h, _)| h);
-        // Which credentials, before the TLS files are read: a mix is the first thing to fix.
-        let identity = tb_credentials::identity(flags.cert, flags.key, names, loaded)?;
-        let given = Given {
-            token: flags.token,
-            token_file: flags.token_file,
-            client_id: flags.client_id,
-            username: flags.username,
-            password: flags.password,
-            password_file: flags.password_file,
-        };
-        let certificate = identity.as_ref().map(|i| i.cert.origin.clone());
-        let credentials = tb_credentials::credentials(given, certificate, names, loaded)?;
-        let tls = client_tls(flags.tls, flags.ca, identity.as_ref(), names, loaded)?;
+        let (tls_flag, ca_flag) = (flags.tls, flags.ca.clone());
+        let (credentials, identity) = credentials(flags.clone(), loaded)?;
+        let tls = client_tls(tls_flag, ca_flag, identity.as_ref(), names, loaded)?;
         let default_port = if tls.is_some() { 8883 } else { 1883 };
         let port =
             loaded.pick(flags.port, names.port, p.port, "thingsboard.port").map_or(default_port, |(p, _)| p);
@@ -222,8 +227,33 @@ impl TbConfig {
                 None => MAX_PAYLOAD,
             };
         let rpc_replies = rpc_replies(p.rpc.as_ref(), loaded)?;
-        Ok(Self { options: TbOptions { host, port, tls, credentials, qos, max_payload }, rpc_replies })
+        let options = TbOptions { host, port, tls, credentials, qos, max_payload, names };
+        Ok(Self { options, rpc_replies })
     }
+}
+
+/// The device's credentials, chosen before any TLS file is read (a mix is the first thing to
+/// fix), and the client certificate to present, when they are X.509 ones. A certificate in
+/// the profile still means TLS when a flag chose another kind.
+fn credentials(
+    flags: TbOverrides,
+    loaded: &LoadedProfile,
+) -> Result<(Credentials, Option<ClientIdentity>), ConfigError> {
+    let names = flags.names;
+    let identity = tb_credentials::identity(flags.cert, flags.key, names, loaded)?;
+    let given = Given {
+        token: flags.token,
+        token_file: flags.token_file,
+        client_id: flags.client_id,
+        username: flags.username,
+        password: flags.password,
+        password_file: flags.password_file,
+        env_token: flags.env_token,
+        env_password: flags.env_password,
+    };
+    let kind = tb_credentials::kind(&given, identity.as_ref().map(|i| &i.cert.origin), names, loaded)?;
+    let credentials = tb_credentials::credentials(kind, given, names, loaded)?;
+    Ok((credentials, identity.filter(|_| kind == CredentialKind::Certificate)))
 }
 
 /// MQTT over TLS when `--tls`, `thingsboard.tls = true`, a CA file (`--ca`, `thingsboard.ca`)
@@ -237,7 +267,7 @@ fn client_tls(
 ) -> Result<Option<Arc<rustls::ClientConfig>>, ConfigError> {
     let p = &loaded.profile.thingsboard;
     let ca = loaded.pick(ca_flag, names.ca, p.ca.as_ref().map(PathBuf::from), "thingsboard.ca");
-    if !flag && p.tls != Some(true) && ca.is_none() && identity.is_none() {
+    if !flag && p.tls != Some(true) && ca.is_none() && identity.is_none() && p.cert.is_none() {
         return Ok(None);
     }
     let ca = ca.map(|(path, origin)| PemFile { path, origin });
@@ -267,11 +297,13 @@ pub fn bridge_config(
 ) -> Result<Option<BridgeConfig>, ConfigError> {
     let p = &loaded.profile.thingsboard;
     if flags.host.is_none() && p.bridge != Some(true) {
-        // A bridge flag without the bridge would be silently ignored. (Not the token or the
-        // password: they may come from $IOTCHAT_TB_TOKEN / $IOTCHAT_TB_PASSWORD, set for tb-publish.)
+        // A bridge flag without the bridge would be silently ignored. ($IOTCHAT_TB_TOKEN and
+        // $IOTCHAT_TB_PASSWORD are not flags: they may be set for tb-publish.)
         let names = flags.names;
         let stray = [
             (flags.port.is_some(), names.port),
+            (flags.token.is_some(), names.token),
+            (flags.password.is_some(), names.password),
             (flags.tls, names.tls),
             (flags.ca.is_some(), names.ca),
             (flags.token_file.is_some(), names.token_file),
@@ -282,12 +314,12 @@ pub fn bridge_config(
             (flags.key.is_some(), names.key),
         ];
         if let Some((_, flag)) = stray.into_iter().find(|(given, _)| *given) {
-            let expected = format!(
+            let problem = format!(
                 "it sets up the ThingsBoard bridge, which is off: add {} HOST (or [thingsboard] bridge = true \
                  in the profile), or drop it",
                 names.host
             );
-            return Err(invalid(Origin::Flag(flag), String::new(), &expected));
+            return Err(ConfigError::Setting { origin: Origin::Flag(flag), problem });
         }
         return Ok(None);
     }
@@ -318,89 +350,5 @@ fn invalid(origin: Origin, value: String, expected: &str) -> ConfigError {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::config::Profile;
-    use crate::thingsboard::Credentials;
-
-    fn loaded(text: &str) -> LoadedProfile {
-        LoadedProfile { path: Some("p.toml".into()), profile: Profile::parse(text).expect("valid") }
-    }
-
-    #[test]
-    fn tls_moves_the_default_port_to_8883_and_a_ca_file_implies_it() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let ca = dir.path().join("ca.pem");
-        let made = rcgen::generate_simple_self_signed(vec!["tb.local".to_owned()]).expect("certificate");
-        std::fs::write(&ca, made.cert.pem()).expect("ca.pem");
-        let token = || Some("t".to_owned());
-        let cases = [
-            ("plain", TbOverrides { token: token(), ..Default::default() }, "", false, 1883),
-            ("--tls", TbOverrides { token: token(), tls: true, ..Default::default() }, "", true, 8883),
-            (
-                "--ca",
-                TbOverrides { token: token(), ca: Some(ca.clone()), ..Default::default() },
-                "",
-                true,
-                8883,
-            ),
-            (
-                "profile",
-                TbOverrides { token: token(), ..Default::default() },
-                "[thingsboard]\ntls = true\n",
-                true,
-                8883,
-            ),
-            (
-                "--port wins",
-                TbOverrides { token: token(), tls: true, port: Some(8884), ..Default::default() },
-                "",
-                true,
-                8884,
-            ),
-        ];
-        for (label, flags, profile, tls, port) in cases {
-            let options = TbConfig::resolve(flags, &loaded(profile)).expect(label).options;
-            assert_eq!((options.tls.is_some(), options.port), (tls, port), "{label}");
-        }
-        let flags =
-            TbOverrides { token: token(), ca: Some(dir.path().join("missing.pem")), ..Default::default() };
-        let err = TbConfig::resolve(flags, &loaded("")).expect_err("a missing CA file is refused");
-        assert!(err.to_string().contains("missing.pem") && err.to_string().contains("--ca"), "{err}");
-    }
-
-    #[test]
-    fn flags_win_and_defaults_fill_in() {
-        let p = loaded(
-            "[thingsboard]\nhost = \"tb.local\"\nport = 1884\nqos = 0\n[thingsboard.rpc]\ngetInterval = { interval = 1000 }\n",
-        );
-        let flags = TbOverrides { token: Some(" tok ".into()), port: Some(2000), ..Default::default() };
-        let c = TbConfig::resolve(flags, &p).expect("valid");
-        assert_eq!((c.options.host.as_str(), c.options.port, c.options.qos), ("tb.local", 2000, 0));
-        assert_eq!(c.options.credentials, Credentials::AccessToken("tok".into()));
-        assert_eq!(c.options.max_payload, 65_536);
-        assert_eq!(c.rpc_replies["getInterval"], serde_json::json!({"interval": 1000}));
-    }
-
-    #[test]
-    fn the_token_comes_from_a_file_and_is_required() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let file = dir.path().join("token");
-        std::fs::write(&file, "from-file\n").expect("write");
-        let flags = TbOverrides { token_file: Some(file), ..Default::default() };
-        let credentials = TbConfig::resolve(flags, &loaded("")).expect("valid").options.credentials;
-        assert_eq!(credentials, Credentials::AccessToken("from-file".into()));
-        let err = TbConfig::resolve(TbOverrides::default(), &loaded("")).expect_err("no token").to_string();
-        assert!(err.contains("IOTCHAT_TB_TOKEN") && err.contains("--token-file"), "{err}");
-    }
-
-    #[test]
-    fn bad_values_are_named() {
-        let flags = TbOverrides { token: Some("t".into()), qos: Some(2), ..Default::default() };
-        assert!(TbConfig::resolve(flags, &loaded("")).expect_err("qos 2").to_string().contains("--qos"));
-        let flags = TbOverrides { token: Some("t".into()), ..Default::default() };
-        let err =
-            TbConfig::resolve(flags, &loaded("[thingsboard]\nqos = 2\n")).expect_err("qos 2").to_string();
-        assert!(err.contains("thingsboard.qos"), "{err}");
-    }
-}
+#[path = "thingsboard_tests.rs"]
+mod tests;

@@ -8,6 +8,7 @@ pub mod source;
 
 use serde_json::{Map, Value as Json, json};
 
+use crate::config::{Secret, TbFlagNames};
 use crate::protocol::reading::{Reading, Value};
 
 /// Telemetry from the device.
@@ -81,18 +82,19 @@ impl RpcRequest {
 }
 
 /// How a device proves who it is: one of ThingsBoard's three kinds of device credentials.
-#[derive(Clone, PartialEq, Eq)]
+/// Secrets are [`Secret`]s, so `Debug` never shows them.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Credentials {
     /// An access token, sent as the MQTT username with no password.
-    AccessToken(String),
+    AccessToken(Secret),
     /// Basic MQTT credentials: a client id, a username and password, or all three.
     Basic {
-        /// The MQTT client id (a random one when `None`).
-        client_id: Option<String>,
+        /// The MQTT client id (a random one when `None`). Secret: it may be the only credential.
+        client_id: Option<Secret>,
         /// The MQTT username.
         username: Option<String>,
-        /// The MQTT password (only with a username).
-        password: Option<String>,
+        /// The MQTT password (sent only with a username).
+        password: Option<Secret>,
     },
     /// An X.509 client certificate, presented in the TLS handshake (it lives in the TLS
     /// settings); the CONNECT carries no username.
@@ -120,29 +122,17 @@ impl Credentials {
         }
     }
 
-    /// What goes in the CONNECT packet: (client id, username, password), each if any.
+    /// What goes in the CONNECT packet: (client id, username, password), each if any. MQTT
+    /// sends a password only after a username.
     pub fn connect_fields(&self) -> (Option<&str>, Option<&str>, Option<&str>) {
         match self {
-            Credentials::AccessToken(token) => (None, Some(token), None),
-            Credentials::Basic { client_id, username, password } => {
-                (client_id.as_deref(), username.as_deref(), password.as_deref())
-            }
+            Credentials::AccessToken(token) => (None, Some(token.expose()), None),
+            Credentials::Basic { client_id, username, password } => (
+                client_id.as_ref().map(Secret::expose),
+                username.as_deref(),
+                username.as_ref().and(password.as_ref()).map(Secret::expose),
+            ),
             Credentials::Certificate => (None, None, None),
-        }
-    }
-}
-
-impl std::fmt::Debug for Credentials {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Credentials::AccessToken(_) => f.write_str("AccessToken(<hidden>)"),
-            Credentials::Basic { client_id, username, password } => f
-                .debug_struct("Basic")
-                .field("client_id", client_id)
-                .field("username", username)
-                .field("password", &password.as_ref().map(|_| "<hidden>"))
-                .finish(),
-            Credentials::Certificate => f.write_str("Certificate"),
         }
     }
 }
@@ -154,12 +144,42 @@ pub fn refusal(code: u8, kind: CredentialKind) -> String {
         (4, AccessToken) => "ThingsBoard refused the login (CONNACK 4: bad username or password): the access token is empty or malformed; set --token, IOTCHAT_TB_TOKEN or thingsboard.token_file".into(),
         (5, AccessToken) => "ThingsBoard refused the access token (CONNACK 5: not authorized): no device has this token; copy it from the device's page (Copy access token)".into(),
         (4 | 5, Basic) => format!("ThingsBoard refused the basic MQTT credentials (CONNACK {code}: {}): no device has this client id, username and password; compare them with the device's credentials page (MQTT Basic)", connack_name(code)),
-        (4 | 5, Certificate) => format!("ThingsBoard refused the client certificate (CONNACK {code}: {}): no device has it; paste the certificate (PEM) into the device's X.509 credentials, or check that the device profile trusts its CA", connack_name(code)),
+        (4 | 5, Certificate) => format!("ThingsBoard refused the client certificate (CONNACK {code}: {}): no device has it; paste the certificate (PEM) into the device's X.509 credentials, or check that the device profile trusts its CA (if this port does not ask for client certificates, none was sent: use ThingsBoard's MQTT over SSL port, 8883 by default)", connack_name(code)),
         (1, _) => "the broker refused MQTT 3.1.1 (CONNACK 1); is this ThingsBoard's MQTT port?".into(),
         (2, _) => "the broker refused the client id (CONNACK 2)".into(),
         (3, _) => "ThingsBoard's MQTT transport is unavailable (CONNACK 3); try again later".into(),
         (other, _) => format!("the broker refused the connection (CONNACK {other})"),
     }
+}
+
+/// What to do about a failed TLS handshake, from rustls's description of it (`names`: the
+/// command's flags, to name in the advice).
+pub fn tls_hint(cause: &str, kind: CredentialKind, names: &TbFlagNames) -> String {
+    let (ca, cert, key) = (names.ca, names.cert, names.key);
+    if cause.contains("CertificateRequired") {
+        return format!(
+            "the broker wants a client certificate (ThingsBoard's X.509 credentials): give {cert} FILE and \
+             {key} FILE instead of a token or basic credentials"
+        );
+    }
+    let refused_ours = ["BadCertificate", "UnknownCA", "CertificateUnknown", "AccessDenied", "DecryptError"];
+    if kind == CredentialKind::Certificate && refused_ours.iter().any(|alert| cause.contains(alert)) {
+        return format!(
+            "the broker refused our client certificate: it must be signed by a CA the broker trusts, with \
+             any intermediate certificates after it in the {cert} file"
+        );
+    }
+    if kind != CredentialKind::Certificate && cause.contains("HandshakeFailure") {
+        // TLS 1.2 servers that require a certificate say only this.
+        return format!(
+            "if the broker wants a client certificate, give {cert} FILE and {key} FILE; otherwise check \
+             that this port speaks TLS"
+        );
+    }
+    format!(
+        "does the broker speak TLS on this port? to trust its certificate, give its CA file with {ca} (or \
+         thingsboard.ca); its name must match the host"
+    )
 }
 
 fn connack_name(code: u8) -> &'static str {
@@ -233,17 +253,48 @@ mod tests {
     }
 
     #[test]
+    fn tls_hints_say_what_to_do_in_the_commands_own_flags() {
+        use CredentialKind::{AccessToken, Certificate};
+        let serve = TbFlagNames::SERVE;
+        let cases = [
+            (
+                "received fatal alert: CertificateRequired",
+                AccessToken,
+                "give --tb-cert FILE and --tb-key FILE instead",
+            ),
+            ("received fatal alert: UnknownCA", Certificate, "signed by a CA the broker trusts"),
+            (
+                "received fatal alert: HandshakeFailure",
+                AccessToken,
+                "if the broker wants a client certificate",
+            ),
+            ("invalid peer certificate: UnknownIssuer", AccessToken, "give its CA file with --tb-ca"),
+            ("received fatal alert: UnknownCA", AccessToken, "give its CA file with --tb-ca"),
+        ];
+        for (cause, kind, want) in cases {
+            let hint = tls_hint(cause, kind, &serve);
+            assert!(hint.contains(want), "{cause} {kind:?}: {hint}");
+        }
+    }
+
+    #[test]
     fn credentials_fill_the_connect_packet_and_never_show_secrets() {
-        let token = Credentials::AccessToken("s3cret".into());
+        let token = Credentials::AccessToken(Secret::new("s3cret"));
         assert_eq!(token.connect_fields(), (None, Some("s3cret"), None));
         let basic = Credentials::Basic {
-            client_id: Some("c1".into()),
+            client_id: Some(Secret::new("c1d")),
             username: Some("u1".into()),
-            password: Some("p4ss".into()),
+            password: Some(Secret::new("p4ss")),
         };
-        assert_eq!(basic.connect_fields(), (Some("c1"), Some("u1"), Some("p4ss")));
+        assert_eq!(basic.connect_fields(), (Some("c1d"), Some("u1"), Some("p4ss")));
+        let no_user =
+            Credentials::Basic { client_id: None, username: None, password: Some(Secret::new("p4ss")) };
+        assert_eq!(no_user.connect_fields(), (None, None, None), "no password without a username");
         assert_eq!(Credentials::Certificate.connect_fields(), (None, None, None));
         let shown = format!("{token:?} {basic:?}");
-        assert!(!shown.contains("s3cret") && !shown.contains("p4ss") && shown.contains("u1"), "{shown}");
+        for secret in ["s3cret", "p4ss", "c1d"] {
+            assert!(!shown.contains(secret), "{shown}");
+        }
+        assert!(shown.contains("u1"), "{shown}");
     }
 }

@@ -16,7 +16,8 @@ use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use tokio_rustls::rustls;
 
-use super::{CredentialKind, Credentials, MAX_PAYLOAD, RPC_REQUESTS, RpcRequest, refusal};
+use super::{CredentialKind, Credentials, MAX_PAYLOAD, RPC_REQUESTS, RpcRequest, refusal, tls_hint};
+use crate::config::TbFlagNames;
 
 /// How to reach ThingsBoard as one device.
 #[derive(Clone)]
@@ -33,6 +34,8 @@ pub struct TbOptions {
     pub qos: u8,
     /// Largest payload accepted.
     pub max_payload: usize,
+    /// What the command calls its ThingsBoard flags, for the hints of connection errors.
+    pub names: TbFlagNames,
 }
 
 impl std::fmt::Debug for TbOptions {
@@ -125,6 +128,8 @@ pub struct TbDevice {
     addr: String,
     /// The kind of credentials used, for a refusal's message.
     kind: CredentialKind,
+    /// The command's flag names, for hints.
+    names: TbFlagNames,
     qos: QoS,
     max_payload: usize,
     published: u64,
@@ -163,6 +168,7 @@ impl TbDevice {
             task,
             addr,
             kind: options.credentials.kind(),
+            names: options.names,
             qos,
             max_payload: options.max_payload,
             published: 0,
@@ -327,7 +333,7 @@ impl TbDevice {
 
 impl TbDevice {
     fn tls_error(&self, cause: String) -> TbError {
-        let hint = tls_hint(&cause, self.kind);
+        let hint = tls_hint(&cause, self.kind, &self.names);
         TbError::Tls { addr: self.addr.clone(), cause: format!("{cause} ({hint})") }
     }
 }
@@ -336,22 +342,6 @@ impl Drop for TbDevice {
     fn drop(&mut self) {
         self.task.abort();
     }
-}
-
-/// What to do about a failed TLS handshake, from rustls's description of it.
-fn tls_hint(cause: &str, kind: CredentialKind) -> &'static str {
-    if cause.contains("CertificateRequired") {
-        return "the broker wants a client certificate: give tb-publish --cert and --key, serve --tb-cert and \
-                --tb-key, or thingsboard.cert and thingsboard.key";
-    }
-    let refused_ours = ["BadCertificate", "UnknownCA", "CertificateUnknown", "AccessDenied"];
-    if kind == CredentialKind::Certificate && refused_ours.iter().any(|alert| cause.contains(alert)) {
-        return "the broker refused our client certificate: it must be signed by a CA the broker trusts, \
-                with any intermediate certificates after it in the same file (tb-publish --cert, serve \
-                --tb-cert, thingsboard.cert)";
-    }
-    "does the broker speak TLS on this port? to trust its certificate, give its CA file: tb-publish --ca, \
-     serve --tb-ca, check --broker-ca or thingsboard.ca; its name must match the host"
 }
 
 fn code_number(code: ConnectReturnCode) -> u8 {

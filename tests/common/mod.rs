@@ -66,7 +66,10 @@ impl Server {
         Self::spawn_command(command, Stdio::piped())
     }
 
-    fn spawn_command(command: Command, stdin: Stdio) -> Server {
+    fn spawn_command(mut command: Command, stdin: Stdio) -> Server {
+        // The developer's own ThingsBoard credentials must not reach a test's server (a test
+        // that wants them sets them and calls `spawn_in`).
+        command.env_remove("IOTCHAT_TB_TOKEN").env_remove("IOTCHAT_TB_PASSWORD");
         let data = tempfile::tempdir().expect("a data directory");
         Self::spawn_in(command, stdin, data)
     }

@@ -97,24 +97,25 @@ impl Broker {
 
     /// Same, plus a TLS listener (see [`Broker::tls_port`]) with this certificate and key (PEM).
     fn start_tls(cert: &str, key: &str) -> Broker {
-        Self::start_tls_with(cert, key, |_| String::new())
+        Self::start_tls_with(cert, key, |_| (String::new(), String::new()))
     }
 
-    /// Same, the TLS listener further configured by the lines `setup` returns, given the
-    /// broker's dir to write the files they name.
-    fn start_tls_with(cert: &str, key: &str, setup: impl FnOnce(&Path) -> String) -> Broker {
+    /// Same, the TLS listener and the plugin further configured by the lines `setup` returns
+    /// (in that order), given the broker's dir to write the files they name.
+    fn start_tls_with(cert: &str, key: &str, setup: impl FnOnce(&Path) -> (String, String)) -> Broker {
         let dir = tempfile::tempdir().expect("broker dir");
         std::fs::write(dir.path().join("cert.pem"), cert).expect("cert.pem");
         std::fs::write(dir.path().join("key.pem"), key).expect("key.pem");
-        let lines = setup(dir.path());
+        let (lines, plugin) = setup(dir.path());
         let port = free_port();
         let tls_port = std::iter::repeat_with(free_port).find(|p| *p != port).expect("a second free port");
-        Self::start_with(port, Extras { tls: Some((tls_port, lines)), ..Extras::default() }, dir)
+        Self::start_with(port, Extras { tls: Some((tls_port, lines)), plugin }, dir)
     }
 
     /// A broker whose TLS listener (on [`Broker::tls_port`], certificate for 127.0.0.1) logs
     /// clients in by their certificate, as ThingsBoard's X.509 device credentials do: a client
-    /// without a certificate signed by the test's client CA fails the handshake.
+    /// without a certificate signed by the test's client CA fails the handshake, and one that
+    /// sends a username with its certificate is refused (CONNACK 5).
     pub fn start_mutual_tls() -> (Broker, ClientCerts) {
         let server = rcgen::generate_simple_self_signed(vec!["127.0.0.1".to_owned()]).expect("a certificate");
         let (clients_ca, cert, key) = client_certificate("device-1");
@@ -122,7 +123,8 @@ impl Broker {
         let broker = Self::start_tls_with(&server.cert.pem(), &server.signing_key.serialize_pem(), |dir| {
             let ca = dir.join("clients-ca.pem");
             std::fs::write(&ca, &clients_ca).expect("clients-ca.pem");
-            format!("cafile {}\nrequire_certificate true\nuse_identity_as_username true\n", ca.display())
+            let listener = format!("cafile {}\nrequire_certificate true\n", ca.display());
+            (listener, "plugin_opt_certificate_logins true\n".to_owned())
         });
         let dir = tempfile::tempdir().expect("tempdir");
         let write = |name: &str, text: &str| {

@@ -7,8 +7,10 @@
  * `plugin_opt_basic_username` and `plugin_opt_basic_password` is given: every one given must
  * match the CONNECT's client id, username and password.
  *
- * (X.509 needs no plugin: a listener with `require_certificate` and `use_identity_as_username`
- * logs a client in by its certificate and never asks the plugin.)
+ * With `plugin_opt_certificate_logins true`, a client that presented a TLS client certificate
+ * (on a listener with `require_certificate`, which checked it) is logged in by it, as with
+ * ThingsBoard's X.509 credentials, provided it sends no username: iotchat's X.509 login sends
+ * none, and this is where a test would see one.
  *
  * The tests compile it with `cc -shared -fPIC`. */
 #include <stdlib.h>
@@ -23,6 +25,21 @@ static char *token;
 static char *basic_client_id;
 static char *basic_username;
 static char *basic_password;
+static int certificate_logins;
+
+/* From libcrypto, which mosquitto has loaded: frees what mosquitto_client_certificate returns. */
+extern void X509_free(void *certificate);
+
+/* Whether the client presented a certificate (the listener has already checked it). */
+static int has_certificate(struct mosquitto *client)
+{
+    void *certificate = mosquitto_client_certificate(client);
+    if (!certificate) {
+        return 0;
+    }
+    X509_free(certificate);
+    return 1;
+}
 
 /* A basic credential field: unset matches anything; set must equal what was sent. */
 static int matches(const char *wanted, const char *sent)
@@ -35,6 +52,9 @@ static int on_basic_auth(int event, void *event_data, void *userdata)
     const struct mosquitto_evt_basic_auth *auth = event_data;
     (void)event;
     (void)userdata;
+    if (certificate_logins && has_certificate(auth->client)) {
+        return auth->username ? MOSQ_ERR_AUTH : MOSQ_ERR_SUCCESS;
+    }
     if (token && auth->username && strcmp(auth->username, token) == 0) {
         return MOSQ_ERR_SUCCESS;
     }
@@ -68,6 +88,8 @@ int mosquitto_plugin_init(mosquitto_plugin_id_t *identifier, void **user_data,
             basic_username = strdup(opts[i].value);
         } else if (strcmp(opts[i].key, "basic_password") == 0) {
             basic_password = strdup(opts[i].value);
+        } else if (strcmp(opts[i].key, "certificate_logins") == 0) {
+            certificate_logins = strcmp(opts[i].value, "true") == 0;
         }
     }
     if (!token) {
