@@ -208,6 +208,53 @@ fn an_rpc_reaches_its_device_as_one_line_and_the_answer_goes_back() {
 }
 
 #[test]
+fn a_shared_attribute_update_reaches_its_device_as_one_line() {
+    let broker = Broker::start();
+    let sub = broker.subscribe(&[]);
+    let (mut server, _dir) = bridged_server(&broker, "10s");
+    let mut device = server.connect();
+    assert_eq!(device.ask("HELLO esp-7"), "HELLO ESP-7");
+    server.wait_for_clients(1);
+    sub.publish("v1/gateway/attributes", r#"{"device":"esp-7","data":{"interval":5000,"label":"a\nb"}}"#);
+    assert_eq!(device.line(), r#"attr: {"interval":5000,"label":"a\nb"}"#);
+    // The device goes on as before: the line answers nothing.
+    assert_eq!(device.ask("t=1"), "T=1");
+}
+
+#[test]
+fn a_fake_device_takes_its_interval_from_a_shared_attribute() {
+    let broker = Broker::start();
+    let sub = broker.subscribe(&["v1/gateway/rpc"]);
+    let (server, _dir) = bridged_server(&broker, "10s");
+    let mut fleet = Command::new(assert_cmd::cargo::cargo_bin("iotchat"))
+        .args(["fake-device", "--count", "1", "--interval", "100ms", "--duration", "60s"])
+        .args(["--server", &server.addr.to_string()])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("fake-device starts");
+    let mut ids = 1..;
+    let mut interval = || {
+        let id = ids.next().expect("an id");
+        let request = format!(r#"{{"device":"esp-1","data":{{"id":{id},"method":"getInterval"}}}}"#);
+        sub.publish("v1/gateway/rpc", &request);
+        next_answer(&sub)["data"]["interval"].as_u64()
+    };
+    // Asked until it answers: then esp-1 has said HELLO and can be reached by name.
+    let start = Instant::now();
+    while interval() != Some(100) {
+        assert!(start.elapsed() < DEADLINE, "esp-1 never answered getInterval");
+    }
+    sub.publish("v1/gateway/attributes", r#"{"device":"esp-1","data":{"interval":2500}}"#);
+    // The attribute line and the next request may cross: asked until the update is in.
+    while interval() != Some(2500) {
+        assert!(start.elapsed() < DEADLINE, "the interval never changed");
+    }
+    let _ = fleet.kill();
+    let _ = fleet.wait();
+}
+
+#[test]
 fn an_rpc_for_an_absent_or_silent_device_gets_an_error_answer() {
     let broker = Broker::start();
     let sub = broker.subscribe(&["v1/gateway/rpc"]);

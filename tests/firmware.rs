@@ -155,7 +155,7 @@ fn reading_ts(line: &str) -> i64 {
 }
 
 #[test]
-fn rpc_requests_are_answered_and_set_interval_respaces_the_readings() {
+fn rpc_requests_and_attributes_are_handled_and_set_interval_respaces_the_readings() {
     let mut server = EchoServer::start();
     let mut fw = Firmware::start(&build("esp8266-tcp"), &env(server.addr, "esp-rpc", 2000));
     server.lines.wait_for("HELLO", |l| l == "HELLO esp-rpc");
@@ -184,6 +184,11 @@ fn rpc_requests_are_answered_and_set_interval_respaces_the_readings() {
     fw.serial.wait_contains("rpc: ignored rpc: seven");
     server.send_line(r#"rpc: 8 setLed {"on":true}"#);
     server.lines.wait_for("the setLed answer", |l| l == r#"RPC 8 {"on":true}"#);
+    // A shared attribute from ThingsBoard, as serve's bridge writes it: no answer, new interval.
+    server.send_line(r#"attr: {"interval":300,"label":"x"}"#);
+    fw.serial.wait_contains("attributes: interval now 300 ms");
+    server.send_line("rpc: 9 getInterval null");
+    server.lines.wait_for("the interval the attribute set", |l| l == r#"RPC 9 {"interval":300}"#);
 
     // Every echo, answers included, matched what the device expected: one connection all along.
     server.lines.wait_for("a reading after the RPCs", |l| l.contains(" ts="));

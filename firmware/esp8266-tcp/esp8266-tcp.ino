@@ -5,7 +5,8 @@
 // server has not acknowledged after a reconnect. Lines typed on the serial console are sent as
 // chat; one containing CLOSE SOCKET closes the connection until the next reading. Answers the
 // server's RPC requests (`rpc: <id> <method> <params>`): getInterval, setInterval, and setLed,
-// which drives the on-board LED (LED_BUILTIN, lit when low).
+// which drives the on-board LED (LED_BUILTIN, lit when low). Follows the shared attribute
+// `interval` that ThingsBoard sends through serve's bridge (`attr: {"interval":5000}`).
 //
 // Thin glue: the rules live in firmware/lib (iotchat_tcp_device.h, iotchat_rpc.h). No heap use
 // after boot. Static RAM (besides the core's): TcpDevice ~3.5 KB (32 unacked readings x 80-byte
@@ -168,6 +169,10 @@ static void handleServerLine(const char* line, size_t len, uint32_t now) {
       break;
     case iotchat::TcpDevice::EV_RPC_IGNORED:
       Serial.printf("rpc: ignored %.*s\r\n", (int)len, line);
+      break;
+    case iotchat::TcpDevice::EV_ATTRIBUTES:
+      if (device.interval() != interval_before)
+        Serial.printf("attributes: interval now %lu ms\r\n", (unsigned long)device.interval());
       break;
     case iotchat::TcpDevice::EV_REFUSED:
       Serial.printf("server: %.*s\r\n", (int)len, line);

@@ -15,6 +15,8 @@ pub const CONNECT: &str = "v1/gateway/connect";
 pub const DISCONNECT: &str = "v1/gateway/disconnect";
 /// Server-side RPC both ways: requests for devices in, their answers out.
 pub const RPC: &str = "v1/gateway/rpc";
+/// Shared-attribute updates for devices in (and client attributes out, which we do not send).
+pub const ATTRIBUTES: &str = "v1/gateway/attributes";
 /// The ThingsBoard device profile (type) of bridged devices.
 pub const DEVICE_TYPE: &str = "iotchat";
 
@@ -52,6 +54,29 @@ pub fn parse_rpc(payload: &[u8]) -> Result<Option<RpcRequest>, String> {
     let id = data["id"].as_u64().ok_or("gateway RPC without a numeric data.id")?;
     let params = data.get("params").cloned().unwrap_or(Json::Null);
     Ok(Some(RpcRequest { device, id, method: method.to_owned(), params }))
+}
+
+/// A shared-attribute update for one bridged device: `{"device":"A","data":{"interval":5000}}`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AttributeUpdate {
+    /// The device's name.
+    pub device: String,
+    /// The attributes that changed, with their new values.
+    pub values: Map<String, Json>,
+}
+
+/// Parses a publish on [`ATTRIBUTES`]. Client attributes published there by a gateway
+/// (`{"A":{..}}`, no `device`) give `Ok(None)`.
+pub fn parse_attribute_update(payload: &[u8]) -> Result<Option<AttributeUpdate>, String> {
+    let body: Json =
+        serde_json::from_slice(payload).map_err(|e| format!("gateway attribute update is not JSON: {e}"))?;
+    let Some(device) = body.get("device") else { return Ok(None) };
+    let device = device.as_str().ok_or("gateway attribute update whose \"device\" is not a string")?;
+    let values = match body.get("data") {
+        Some(Json::Object(values)) => values.clone(),
+        _ => return Err(format!("gateway attribute update for {device} without a \"data\" object")),
+    };
+    Ok(Some(AttributeUpdate { device: device.to_owned(), values }))
 }
 
 /// `{"device":"A","id":1,"data":{..}}`: the answer to request `id` of device `A`.
@@ -225,6 +250,26 @@ mod tests {
         assert!(parse_rpc(b"nope").is_err());
         assert!(parse_rpc(br#"{"data":{"id":1,"method":"m"}}"#).is_err());
         assert_eq!(rpc_reply("A", 1, &json!(true)), br#"{"data":true,"device":"A","id":1}"#.to_vec());
+    }
+
+    #[test]
+    fn attribute_updates_parse_and_client_attribute_publishes_are_skipped() {
+        let update = parse_attribute_update(br#"{"device":"A","data":{"interval":5000,"led":true}}"#)
+            .expect("valid")
+            .expect("an update");
+        assert_eq!(update.device, "A");
+        assert_eq!(Json::Object(update.values), json!({"interval": 5000, "led": true}));
+        assert_eq!(parse_attribute_update(br#"{"A":{"fw":"1.2"}}"#), Ok(None));
+        let refused = [
+            (&b"nope"[..], "not JSON"),
+            (br#"{"device":7,"data":{}}"#, "not a string"),
+            (br#"{"device":"A"}"#, "without a \"data\" object"),
+            (br#"{"device":"A","data":[1]}"#, "without a \"data\" object"),
+        ];
+        for (payload, want) in refused {
+            let err = parse_attribute_update(payload).expect_err(want);
+            assert!(err.contains(want), "{err}");
+        }
     }
 
     #[test]

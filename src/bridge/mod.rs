@@ -10,7 +10,8 @@
 //! Downlink: a ThingsBoard RPC for device A (`v1/gateway/rpc`) is written to A's connection as
 //! `rpc: <id> <method> <params-json>`; A's answer `RPC <id> <json>` goes back on
 //! `v1/gateway/rpc`. A device that is not connected, or silent past `rpc_timeout`, gets an
-//! error answer, so ThingsBoard never waits forever.
+//! error answer, so ThingsBoard never waits forever. A shared-attribute update for A
+//! (`v1/gateway/attributes`) is written to A's connection as `attr: <values-json>`.
 
 pub mod gateway;
 
@@ -134,7 +135,7 @@ pub async fn run(
             c = TbDevice::connect(&config.options) => c,
         };
         let end = match connected {
-            Ok(mut device) => match device.subscribe(gateway::RPC).await {
+            Ok(mut device) => match subscribe_downlink(&mut device).await {
                 Ok(()) => {
                     info!(host = %config.options.host, port = config.options.port, "bridge connected to ThingsBoard");
                     status.connected.store(true, Ordering::Relaxed);
@@ -170,6 +171,13 @@ pub async fn run(
             return;
         }
     }
+}
+
+/// Subscribes to what ThingsBoard sends the gateway's devices: RPC requests and shared-attribute
+/// updates; returns once both are confirmed.
+async fn subscribe_downlink(device: &mut TbDevice) -> Result<(), TbError> {
+    device.subscribe(gateway::RPC).await?;
+    device.subscribe(gateway::ATTRIBUTES).await
 }
 
 struct Session<'a> {
@@ -276,12 +284,38 @@ impl Session<'_> {
         }
     }
 
-    /// A message from ThingsBoard: an RPC request for one of our devices.
+    /// A message from ThingsBoard: an RPC request or a shared-attribute update for one of our
+    /// devices.
     async fn on_message(&mut self, (topic, payload): (String, Vec<u8>)) -> Result<(), SessionEnd> {
-        if topic != gateway::RPC {
-            return Ok(());
+        match topic.as_str() {
+            gateway::RPC => self.on_rpc(&payload).await,
+            gateway::ATTRIBUTES => {
+                self.on_attributes(&payload);
+                Ok(())
+            }
+            _ => Ok(()),
         }
-        let request = match gateway::parse_rpc(&payload) {
+    }
+
+    /// Shared attributes changed: pushed to the device as one line if it is connected.
+    /// ThingsBoard sends changes only, so a device away at the time misses them.
+    fn on_attributes(&self, payload: &[u8]) {
+        match gateway::parse_attribute_update(payload) {
+            Ok(Some(update)) => {
+                let push = Push::Attributes(Arc::new(update.values));
+                if let Err(e) = self.registry.push_to_name(&update.device, push) {
+                    warn!(device = %update.device, "bridge: a shared-attribute update was not delivered: {e}");
+                }
+            }
+            Ok(None) => {} // client attributes, not for a device
+            Err(e) => warn!("bridge: ignored a shared-attribute update: {e}"),
+        }
+    }
+
+    /// An RPC request for one of our devices: pushed to it, answered with an error if it is not
+    /// connected.
+    async fn on_rpc(&mut self, payload: &[u8]) -> Result<(), SessionEnd> {
+        let request = match gateway::parse_rpc(payload) {
             Ok(Some(request)) => request,
             Ok(None) => return Ok(()), // our own answer, echoed by the broker
             Err(e) => {

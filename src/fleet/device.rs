@@ -24,6 +24,8 @@
 //!   reading: not counted as one, not buffered, not resent after a reconnect. A malformed
 //!   request, or one beyond [`MAX_RPC_PENDING`] unechoed answers, is ignored (and counted).
 //!   A new interval from `setInterval` reschedules the next reading one new interval from now.
+//! - An `attr: <json>` line (a ThingsBoard shared-attribute update, through the bridge) answers
+//!   nothing; an `interval` in it applies as `setInterval`'s does.
 
 use std::collections::VecDeque;
 use std::sync::Arc;
@@ -304,6 +306,13 @@ impl Device {
         }
         if text.starts_with(rpc::PREFIX) {
             return self.on_rpc(text, now);
+        }
+        if text.starts_with(lines::ATTRIBUTES) {
+            // Answers nothing; an interval in it applies as setInterval's does.
+            if let Some(interval) = rpc::attributes_interval(text) {
+                self.set_interval(interval, now);
+            }
+            return;
         }
         let Some(front) = self.flight.reply_due() else { return self.mismatch() };
         let is_error = text.starts_with(lines::ERROR);

@@ -162,6 +162,24 @@ fn a_shorter_interval_takes_effect_at_once() {
 }
 
 #[test]
+fn a_shared_attribute_interval_applies_at_once_and_answers_nothing() {
+    let (mut h, readings) = greeted_with_readings_in_flight(1);
+    h.echo(&readings);
+    h.advance(Duration::from_millis(200));
+    let told = h.now;
+    h.receive(b"attr: {\"interval\":5000,\"led\":true}\n");
+    assert!(h.sent().is_empty(), "nothing to answer");
+    assert_eq!(h.dev.interval(), Duration::from_secs(5));
+    let next = h.dev.poll_timeout().expect("next reading") - told;
+    assert!((4500..=5500).contains(&next.as_millis()), "{next:?}");
+    for ignored in [&b"attr: {\"interval\":1}\n"[..], b"attr: {\"led\":false}\n", b"attr: not json\n"] {
+        h.receive(ignored);
+        assert_eq!(h.dev.interval(), Duration::from_secs(5));
+    }
+    assert_eq!(h.stats().mismatches, 0, "an attribute line is never a mismatch");
+}
+
+#[test]
 fn setting_the_same_interval_keeps_the_schedule() {
     let (mut h, _) = greeted_with_readings_in_flight(1);
     let next = h.dev.poll_timeout();

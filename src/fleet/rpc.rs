@@ -70,12 +70,12 @@ pub fn answer(req: &Request, interval: Duration) -> Answer {
     let mut set_interval = None;
     let result = match req.method.as_str() {
         "getInterval" => json!({ "interval": millis(interval) }),
-        "setInterval" => match req.params.get("interval").and_then(Value::as_u64) {
-            Some(ms) if INTERVAL_MS.contains(&ms) => {
-                set_interval = Some(Duration::from_millis(ms));
-                json!({ "interval": ms })
+        "setInterval" => match interval_of(&req.params) {
+            Some(interval) => {
+                set_interval = Some(interval);
+                json!({ "interval": millis(interval) })
             }
-            _ => json!({ "error": "setInterval needs {\"interval\": 100..3600000 ms}" }),
+            None => json!({ "error": "setInterval needs {\"interval\": 100..3600000 ms}" }),
         },
         other => {
             let shown: String = other.chars().take(METHOD_SHOWN).collect();
@@ -84,6 +84,19 @@ pub fn answer(req: &Request, interval: Duration) -> Answer {
     };
     let line = format!("RPC {} {}", req.id, ascii_json(&result)).into_boxed_str();
     Answer { line, set_interval }
+}
+
+/// `{"interval": N}` (other members ignored) with N whole milliseconds in [`INTERVAL_MS`].
+fn interval_of(values: &Value) -> Option<Duration> {
+    let ms = values.get("interval").and_then(Value::as_u64)?;
+    INTERVAL_MS.contains(&ms).then(|| Duration::from_millis(ms))
+}
+
+/// The interval a shared-attribute line (`attr: {"interval":5000}`, from ThingsBoard through
+/// the bridge) sets, if it sets a valid one. Other attributes change nothing here.
+pub fn attributes_interval(line: &str) -> Option<Duration> {
+    let json = line.strip_prefix(crate::protocol::lines::ATTRIBUTES)?;
+    interval_of(&serde_json::from_str::<Value>(json).ok()?)
 }
 
 fn millis(d: Duration) -> u64 {
@@ -184,6 +197,22 @@ mod tests {
             let a = answer_to(&format!("rpc: 4 setInterval {params}"));
             assert_eq!(&*a.line, error, "{params}");
             assert_eq!(a.set_interval, None, "{params}");
+        }
+    }
+
+    #[test]
+    fn attribute_lines_set_a_valid_interval_only() {
+        let cases = [
+            (r#"attr: {"interval":5000}"#, Some(5000)),
+            (r#"attr: {"led":true,"interval":100}"#, Some(100)),
+            (r#"attr: {"interval":99}"#, None),
+            (r#"attr: {"interval":"5000"}"#, None),
+            (r#"attr: {"led":true}"#, None),
+            (r#"attr: {"interval":5000"#, None),
+            (r#"operator: {"interval":5000}"#, None),
+        ];
+        for (line, ms) in cases {
+            assert_eq!(attributes_interval(line), ms.map(Duration::from_millis), "{line}");
         }
     }
 

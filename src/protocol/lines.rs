@@ -13,6 +13,8 @@ pub const NOTICE: &str = "notice: ";
 pub const OPERATOR: &str = "operator: ";
 /// Prefix of a server-side RPC request to a device: `rpc: <id> <method> <params-json>`.
 pub const RPC: &str = "rpc: ";
+/// Prefix of a shared-attribute update from ThingsBoard (bridge): `attr: {"interval":5000}`.
+pub const ATTRIBUTES: &str = "attr: ";
 
 /// Error text for a message that is not valid UTF-8.
 pub const INVALID_UTF8: &str = "message is not valid UTF-8; send UTF-8 text ending in a newline";
@@ -52,6 +54,12 @@ pub fn operator(out: &mut Vec<u8>, text: &str) {
 pub fn rpc(out: &mut Vec<u8>, id: u64, method: &str, params: &serde_json::Value) {
     let method: String = method.chars().map(|c| if c.is_whitespace() { '_' } else { c }).collect();
     push(out, RPC, &format!("{id} {method} {params}"));
+}
+
+/// Appends `attr: <values-json>\n` to `out`: compact JSON, one line (JSON escapes line
+/// breaks inside strings).
+pub fn attributes(out: &mut Vec<u8>, values: &serde_json::Map<String, serde_json::Value>) {
+    push(out, ATTRIBUTES, &serde_json::Value::Object(values.clone()).to_string());
 }
 
 /// Error text for a line over the limit.

@@ -219,6 +219,7 @@ fn deliver(push: Push, handle: &ClientHandle, out: &mut Vec<u8>) -> Option<Ended
     match push {
         Push::Operator(text) => lines::operator(out, &text),
         Push::Rpc { id, method, params } => lines::rpc(out, id, &method, &params),
+        Push::Attributes(values) => lines::attributes(out, &values),
         Push::Stop => {
             let (text, why) = match handle.stop_reason() {
                 Some(StopReason::Kicked) => (lines::KICKED, Ended::Kicked),

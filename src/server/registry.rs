@@ -35,6 +35,8 @@ pub enum Push {
         /// Its parameters.
         params: Arc<serde_json::Value>,
     },
+    /// Send shared-attribute values as an `attr: ` line.
+    Attributes(Arc<serde_json::Map<String, serde_json::Value>>),
     /// Stop now (the registry sends this through a slot reserved at registration, so it
     /// always fits; see [`ClientHandle::stop_reason`] for why).
     Stop,

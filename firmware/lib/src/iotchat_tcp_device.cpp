@@ -8,6 +8,7 @@ static const char kError[] = "error: ";
 static const char kNotice[] = "notice: ";
 static const char kOperator[] = "operator: ";
 static const char kRpc[] = "rpc:";
+static const char kAttributes[] = "attr: ";
 
 static bool startsWith(const char* s, size_t len, const char* prefix) {
   size_t n = strlen(prefix);
@@ -236,6 +237,7 @@ TcpDevice::Event TcpDevice::onLine(const char* line, size_t len, uint32_t now) {
   }
   if (startsWith(line, len, kOperator)) return EV_OPERATOR;
   if (startsWith(line, len, kRpc)) return onRpc(line, len, now);
+  if (startsWith(line, len, kAttributes)) return onAttributes(line, len, now);
   if (fifo_len_ == 0) { mismatch(); return EV_MISMATCH; }
   InFlight front = fifo_[fifo_head_];
   popFront();
@@ -295,19 +297,31 @@ TcpDevice::Event TcpDevice::onRpc(const char* line, size_t len, uint32_t now) {
     stats_.rpcs_ignored++;
     return EV_RPC_IGNORED;
   }
-  if (st.interval_ms != interval_ms_) {
-    // As on M3: the next reading comes one new interval from now, not at the old time.
-    interval_ms_ = st.interval_ms;
-    next_reading_at_ = now + jittered(interval_ms_);
-  }
+  setInterval(st.interval_ms, now);
   led_ = st.led;
   push(K_RPC, 0, upperHash(rpc_answer_, strlen(rpc_answer_)), now);
   stats_.rpcs++;
   return EV_RPC;
 }
 
+TcpDevice::Event TcpDevice::onAttributes(const char* line, size_t len, uint32_t now) {
+  const size_t skip = sizeof kAttributes - 1;
+  uint32_t ms;
+  if (parseIntervalParams(line + skip, len - skip, &ms)) setInterval(ms, now);
+  return EV_ATTRIBUTES;
+}
+
+void TcpDevice::setInterval(uint32_t ms, uint32_t now) {
+  if (ms == interval_ms_) return;
+  // As on M3: the next reading comes one new interval from now, not at the old time.
+  interval_ms_ = ms;
+  next_reading_at_ = now + jittered(interval_ms_);
+}
+
 TcpDevice::Event TcpDevice::onOverlongLine(const char* head, size_t len, uint32_t now) {
   if (startsWith(head, len, kOperator)) return EV_OPERATOR;
+  // Cut off: whatever it set cannot be read.
+  if (startsWith(head, len, kAttributes)) return EV_ATTRIBUTES;
   if (startsWith(head, len, kRpc)) {
     // Its params were cut off: not a request we can run.
     stats_.rpcs_ignored++;

@@ -17,6 +17,8 @@
 // - `rpc: <id> <method> <params>` is a server-side RPC (iotchat_rpc.h): the device answers at
 //   once with `RPC <id> <result>`, whose echo it expects in order like any line it sends. An
 //   answer is not a reading: it is never buffered or resent. Malformed requests are ignored.
+// - `attr: <json>` is a ThingsBoard shared-attribute update (through serve's bridge): it
+//   answers nothing; a valid `interval` in it applies as setInterval's does.
 // - When a connection ends, the readings in flight go back to the buffer and are resent after
 //   the next HELLO with the same line (same ts), so the server stores each once.
 // - Reconnect after a capped exponential backoff with jitter, reset by an acknowledged HELLO.
@@ -50,7 +52,8 @@ class TcpDevice {
                EV_OPERATOR, EV_MISMATCH,
                EV_RPC,          // a request: write rpcAnswer() now, before any other line
                EV_RPC_IGNORED,  // a malformed request, or one that came while closing or busy
-               EV_RPC_ACK };    // the echo of an answer
+               EV_RPC_ACK,      // the echo of an answer
+               EV_ATTRIBUTES }; // a shared-attribute update (interval() may have changed)
 
   struct Stats {
     uint32_t produced, sent, resent, acked, dropped, refused, reconnects, mismatches;
@@ -134,6 +137,8 @@ class TcpDevice {
   size_t readingsInFlight() const;
   void mismatch();
   Event onRpc(const char* line, size_t len, uint32_t now);
+  Event onAttributes(const char* line, size_t len, uint32_t now);
+  void setInterval(uint32_t ms, uint32_t now);
   uint32_t jittered(uint32_t ms);
 
   char hello_[6 + kNameMax];              // `HELLO <name>`: what the echo is matched against

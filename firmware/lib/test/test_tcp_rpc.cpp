@@ -197,6 +197,8 @@ TEST(overlong_server_lines_by_what_they_start_with) {
   strcpy(a, d.nextLine(0));
   CHECK_EQ(d.onOverlongLine("operator: very long", 19, 1), TcpDevice::EV_OPERATOR);
   CHECK_EQ(d.onOverlongLine("rpc: 1 setInterval {\"pad\":\"", 27, 1), TcpDevice::EV_RPC_IGNORED);
+  CHECK_EQ(d.onOverlongLine("attr: {\"interval\":500,\"pad\":\"", 32, 1), TcpDevice::EV_ATTRIBUTES);
+  CHECK_EQ(d.interval(), 1000u);
   CHECK(!d.wantsClose());
   CHECK_EQ(echo(d, a, 2), TcpDevice::EV_ACK);
   CHECK_EQ(d.onOverlongLine("A=1 TS=1 AND MORE", 17, 3), TcpDevice::EV_MISMATCH);
@@ -204,4 +206,26 @@ TEST(overlong_server_lines_by_what_they_start_with) {
   TcpDevice n = greeted(1000);
   CHECK_EQ(n.onOverlongLine("notice: long", 12, 1), TcpDevice::EV_NOTICE);
   CHECK(n.wantsClose());
+}
+
+TEST(a_shared_attribute_interval_applies_at_once_and_answers_nothing) {
+  TcpDevice d = greeted(1000);
+  d.produce(0, 1, "a=1");
+  char a[80];
+  strcpy(a, d.nextLine(0));
+  // Between a reading and its echo: the attribute line is not its reply.
+  CHECK_EQ(line(d, "attr: {\"led\":true,\"interval\":5000}", 200), TcpDevice::EV_ATTRIBUTES);
+  CHECK_EQ(d.interval(), 5000u);
+  CHECK(!d.readingDue(4000));
+  CHECK(d.readingDue(200 + 5500));
+  CHECK(d.nextLine(300) == nullptr);  // nothing to answer
+  CHECK_EQ(echo(d, a, 300), TcpDevice::EV_ACK);
+  const char* ignored[] = {"attr: {\"interval\":99}", "attr: {\"interval\":\"500\"}", "attr: {\"led\":false}",
+                           "attr: not json"};
+  for (size_t i = 0; i < sizeof ignored / sizeof *ignored; i++) {
+    CHECK_EQ(line(d, ignored[i], 400), TcpDevice::EV_ATTRIBUTES);
+    CHECK_EQ(d.interval(), 5000u);
+  }
+  CHECK_EQ(d.stats().mismatches, 0u);
+  CHECK(!d.wantsClose());
 }
