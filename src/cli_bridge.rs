@@ -22,8 +22,8 @@ pub struct BridgeArgs {
     /// implies --tb-tls.
     #[arg(long, value_name = "FILE")]
     pub tb_ca: Option<PathBuf>,
-    /// The gateway device's access token [env: IOTCHAT_TB_TOKEN]. Prefer the environment
-    /// variable or --tb-token-file: a flag shows in `ps`.
+    /// The gateway device's access token. Prefer $IOTCHAT_TB_TOKEN or --tb-token-file (which
+    /// wins over the variable): a flag shows in `ps`.
     #[arg(long, value_name = "TOKEN")]
     pub tb_token: Option<Secret>,
     /// Read the gateway device's access token from this file.
@@ -35,8 +35,8 @@ pub struct BridgeArgs {
     /// Basic MQTT credentials: the username.
     #[arg(long, value_name = "NAME")]
     pub tb_username: Option<String>,
-    /// Basic MQTT credentials: the password [env: IOTCHAT_TB_PASSWORD]. Prefer the environment
-    /// variable or --tb-password-file: a flag shows in `ps`.
+    /// Basic MQTT credentials: the password. Prefer $IOTCHAT_TB_PASSWORD or --tb-password-file
+    /// (which wins over the variable): a flag shows in `ps`.
     #[arg(long, value_name = "PASSWORD")]
     pub tb_password: Option<Secret>,
     /// Read the basic MQTT credentials' password from this file (its first line).

@@ -121,6 +121,12 @@ pub fn connector(
         Some(ClientIdentity { cert, key }) => {
             let chain = certificates(cert)?;
             let private = private_key(key)?;
+            if let Err(e) = provider().key_provider.load_private_key(private.clone_key()) {
+                let why = format!(
+                    "cannot use this key ({e}); give an RSA (2048 bits or more), ECDSA P-256 or P-384, or Ed25519 key"
+                );
+                return Err(bad(key, why));
+            }
             // rustls checks that the key is the certificate's own.
             config.with_client_auth_cert(chain, private).map_err(|e| match e {
                 rustls::Error::InconsistentKeys(_) => mismatch(cert, key, &e),

@@ -309,7 +309,8 @@ fn m3_with_basic_credentials_and_a_client_id_checks_what_one_session_can() {
                 .and(contains("✓ attributes acknowledged"))
                 .and(contains("one session at a time"))
                 .and(contains("m3-pass-secret").not()),
-        );
+        )
+        .stderr(contains("m3-pass-secret").not());
 }
 
 #[test]

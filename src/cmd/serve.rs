@@ -55,7 +55,8 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     let registry = Registry::new();
     let shutdown = CancellationToken::new();
     tokio::spawn(watch_signals(signals.term, signals.int, shutdown.clone()));
-    tokio::spawn(watch_reload(signals.hup, Reloadable::new(&args, &config, &loaded, tls.clone())));
+    let bridged = bridge_config.as_ref().map(|_| &loaded.profile.thingsboard);
+    tokio::spawn(watch_reload(signals.hup, Reloadable::new(&args, &config, bridged, tls.clone())));
     let (bridge_events, status, bridge_task) = match bridge_config {
         Some(bridge_config) => start_bridge(bridge_config, &data_dir, &store, &registry, &shutdown),
         None => (None, None, None),
@@ -157,8 +158,8 @@ async fn watch_signals(term: io::Result<Signal>, int: io::Result<Signal>, shutdo
 struct Reloadable {
     /// The settings at start, to tell what a reload cannot apply.
     started: ServeConfig,
-    /// The profile's `[thingsboard]` at start: the bridge is not reloaded.
-    bridge: ThingsboardSection,
+    /// The profile's `[thingsboard]` at start, when the bridge is on: it is not reloaded.
+    bridge: Option<ThingsboardSection>,
     profile: Option<PathBuf>,
     overrides: ServeOverrides,
     auth: Option<Live<Tokens>>,
@@ -169,12 +170,12 @@ impl Reloadable {
     fn new(
         args: &ServeArgs,
         started: &ServeConfig,
-        loaded: &LoadedProfile,
+        bridge: Option<&ThingsboardSection>,
         tls: Option<Live<TlsAcceptor>>,
     ) -> Self {
         Self {
             started: started.clone(),
-            bridge: loaded.profile.thingsboard.clone(),
+            bridge: bridge.cloned(),
             profile: args.profile.clone(),
             overrides: args.overrides(),
             auth: started.auth.clone(),
@@ -217,7 +218,7 @@ async fn watch_reload(hup: io::Result<Signal>, what: Reloadable) {
 fn reload(what: &Reloadable) -> Result<(), config::ConfigError> {
     let loaded = LoadedProfile::load(what.profile.as_deref())?;
     let config = ServeConfig::resolve(what.overrides.clone(), &loaded)?;
-    if loaded.profile.thingsboard != what.bridge {
+    if what.bridge.as_ref().is_some_and(|started| *started != loaded.profile.thingsboard) {
         warn!("SIGHUP: [thingsboard] changed; the ThingsBoard bridge takes its settings at the next restart");
     }
     let acceptor = match (&what.tls, &config.tls) {

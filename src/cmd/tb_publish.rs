@@ -57,21 +57,22 @@ pub struct TbPublishArgs {
     /// Trust the certificate(s) in this PEM file instead of the system's roots; implies --tls.
     #[arg(long, value_name = "FILE")]
     pub ca: Option<PathBuf>,
-    /// The device's access token [env: IOTCHAT_TB_TOKEN]. Prefer the environment variable or
-    /// --token-file: a flag shows in `ps`.
+    /// The device's access token. Prefer $IOTCHAT_TB_TOKEN or --token-file (which wins over the
+    /// variable): a flag shows in `ps`.
     #[arg(long, value_name = "TOKEN")]
     pub token: Option<Secret>,
     /// Read the access token from this file (its first line).
     #[arg(long, value_name = "FILE")]
     pub token_file: Option<PathBuf>,
-    /// Basic MQTT credentials: the client id (alone, or with --username).
+    /// Basic MQTT credentials: the client id (alone, or with --username). Alone, it is a
+    /// secret: a flag shows in `ps`, so prefer thingsboard.client_id in a private profile.
     #[arg(long, value_name = "ID")]
     pub client_id: Option<Secret>,
     /// Basic MQTT credentials: the username.
     #[arg(long, value_name = "NAME")]
     pub username: Option<String>,
-    /// Basic MQTT credentials: the password [env: IOTCHAT_TB_PASSWORD]. Prefer the environment
-    /// variable or --password-file: a flag shows in `ps`.
+    /// Basic MQTT credentials: the password. Prefer $IOTCHAT_TB_PASSWORD or --password-file
+    /// (which wins over the variable): a flag shows in `ps`.
     #[arg(long, value_name = "PASSWORD")]
     pub password: Option<Secret>,
     /// Read the password from this file (its first line).

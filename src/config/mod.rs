@@ -11,6 +11,7 @@ mod profile;
 mod secret;
 pub mod security;
 mod serve;
+mod tb_basic;
 mod tb_credentials;
 pub mod thingsboard;
 

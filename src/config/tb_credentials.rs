@@ -2,11 +2,18 @@
 //! token, basic MQTT credentials (client id, username, password) or an X.509 client
 //! certificate.
 //!
-//! Settings come in three layers: the command line, then the environment (`IOTCHAT_TB_TOKEN`,
-//! `IOTCHAT_TB_PASSWORD`), then the profile. The kind is the one the highest layer names, so a
-//! flag wins over the profile even across kinds (`--username` over `thingsboard.token_file`),
-//! and a variable left in the environment for another device never gets in the way. Two kinds
-//! in one layer are refused, naming both. A password names no kind: it goes with a username.
+//! **The kind** is the one named on the command line, else in the profile, else by a token in
+//! the environment (`IOTCHAT_TB_TOKEN`): a variable exported for another device never changes
+//! the kind a profile sets. Two kinds named in one of these places are refused, naming both.
+//!
+//! **The values** of that kind: a token from `--token`, `--token-file`, `IOTCHAT_TB_TOKEN`, then
+//! `thingsboard.token_file`; a password from `--password`, `--password-file`,
+//! `IOTCHAT_TB_PASSWORD`, then `thingsboard.password_file`. The client id and username come
+//! from the place that named the kind only, so one login never mixes two devices' names; a
+//! certificate and its key from the command line, else the profile (rustls checks they match).
+//! A password given on purpose (a flag or the profile) to any other kind, or without a
+//! username, is refused; one in the environment is then left alone. Settings of the places
+//! below the one that named the kind are not read.
 
 use std::path::{Path, PathBuf};
 
@@ -28,81 +35,72 @@ pub(super) struct Given {
     pub username: Option<String>,
     pub password: Option<Secret>,
     pub password_file: Option<PathBuf>,
+    pub cert: Option<PathBuf>,
+    pub key: Option<PathBuf>,
     pub env_token: Option<Secret>,
     pub env_password: Option<Secret>,
 }
 
-/// The client certificate and its key (`--cert`/`--key`, `thingsboard.cert`/`key`): both or
-/// neither.
-pub(super) fn identity(
-    cert: Option<PathBuf>,
-    key: Option<PathBuf>,
+/// Where the kind was named.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Place {
+    CommandLine,
+    Profile,
+    Environment,
+}
+
+/// The device's credentials, and the client certificate to present when they are X.509 ones.
+pub(super) fn resolve(
+    given: Given,
     names: TbFlagNames,
     loaded: &LoadedProfile,
-) -> Result<Option<ClientIdentity>, ConfigError> {
-    let p = &loaded.profile.thingsboard;
-    let cert = loaded.pick(cert, names.cert, p.cert.as_ref().map(PathBuf::from), "thingsboard.cert");
-    let key = loaded.pick(key, names.key, p.key.as_ref().map(PathBuf::from), "thingsboard.key");
-    match (cert, key) {
-        (None, None) => Ok(None),
-        (Some((_, origin)), None) => Err(setting(
-            origin,
-            format!(
-                "a client certificate needs its private key: add {} FILE (or thingsboard.key)",
-                names.key
-            ),
-        )),
-        (None, Some((_, origin))) => Err(setting(
-            origin,
-            format!(
-                "a private key needs its client certificate: add {} FILE (or thingsboard.cert)",
-                names.cert
-            ),
-        )),
-        (Some((cert, cert_origin)), Some((key, key_origin))) => Ok(Some(ClientIdentity {
-            cert: PemFile { path: cert, origin: cert_origin },
-            key: PemFile { path: key, origin: key_origin },
-        })),
+) -> Result<(Credentials, Option<ClientIdentity>), ConfigError> {
+    let (kind, place) = kind(&given, names, loaded)?;
+    if kind != CredentialKind::Basic {
+        refuse_password(&given, place, names, loaded)?;
+    }
+    match kind {
+        CredentialKind::AccessToken => Ok((token(given, names, loaded)?, None)),
+        CredentialKind::Certificate => {
+            Ok((Credentials::Certificate, Some(identity(given.cert, given.key, names, loaded)?)))
+        }
+        CredentialKind::Basic => {
+            Ok((super::tb_basic::basic(given, place == Place::Profile, names, loaded)?, None))
+        }
     }
 }
 
-/// The kind of credentials chosen (see the module's rules) and where it was named.
-/// `certificate` is where the client certificate came from, if there is one.
-pub(super) fn kind(
+/// The kind, and where it was named (see the module's rules).
+fn kind(
     given: &Given,
-    certificate: Option<&Origin>,
     names: TbFlagNames,
     loaded: &LoadedProfile,
-) -> Result<CredentialKind, ConfigError> {
+) -> Result<(CredentialKind, Place), ConfigError> {
     let p = &loaded.profile.thingsboard;
-    let profile = |key| Origin::Profile(loaded.path.clone().unwrap_or_else(|| "profile".into()), key);
-    let is_flag = |o: &&Origin| matches!(o, Origin::Flag(_));
+    let key = |key| profile_key(loaded, key);
+    let flag = |set: bool, name| set.then_some(Origin::Flag(name));
     let command_line = [
-        given.token.as_ref().map(|_| Origin::Flag(names.token)),
-        given.token_file.as_ref().map(|_| Origin::Flag(names.token_file)),
-        given.client_id.as_ref().map(|_| Origin::Flag(names.client_id)),
-        given.username.as_ref().map(|_| Origin::Flag(names.username)),
-        certificate.filter(is_flag).cloned(),
+        flag(given.token.is_some(), names.token).or(flag(given.token_file.is_some(), names.token_file)),
+        flag(given.client_id.is_some(), names.client_id).or(flag(given.username.is_some(), names.username)),
+        flag(given.cert.is_some(), names.cert).or(flag(given.key.is_some(), names.key)),
     ];
-    let environment = [given.env_token.as_ref().map(|_| Origin::Flag(TOKEN_ENV)), None, None, None, None];
     let in_profile = [
-        p.token_file.as_ref().map(|_| profile("thingsboard.token_file")),
-        None,
-        p.client_id.as_ref().map(|_| profile("thingsboard.client_id")),
-        p.username.as_ref().map(|_| profile("thingsboard.username")),
-        certificate.filter(|o| !is_flag(o)).cloned(),
+        p.token_file.as_ref().map(|_| key("thingsboard.token_file")),
+        p.client_id
+            .as_ref()
+            .map(|_| key("thingsboard.client_id"))
+            .or(p.username.as_ref().map(|_| key("thingsboard.username"))),
+        p.cert.as_ref().map(|_| key("thingsboard.cert")).or(p.key.as_ref().map(|_| key("thingsboard.key"))),
     ];
-    for layer in [command_line, environment, in_profile] {
-        let [token, token_file, client_id, username, cert] = layer;
-        let kinds = [
-            token.or(token_file).map(|o| (CredentialKind::AccessToken, o)),
-            client_id.or(username).map(|o| (CredentialKind::Basic, o)),
-            cert.map(|o| (CredentialKind::Certificate, o)),
-        ];
-        let mut named = kinds.into_iter().flatten();
+    let environment = [given.env_token.as_ref().map(|_| Origin::Flag(TOKEN_ENV)), None, None];
+    let kinds = [CredentialKind::AccessToken, CredentialKind::Basic, CredentialKind::Certificate];
+    for (place, named) in
+        [(Place::CommandLine, command_line), (Place::Profile, in_profile), (Place::Environment, environment)]
+    {
+        let mut named = kinds.into_iter().zip(named).filter_map(|(kind, origin)| Some((kind, origin?)));
         match (named.next(), named.next()) {
             (None, _) => continue,
-            (Some((kind, _)), None) => return Ok(kind),
+            (Some((kind, _)), None) => return Ok((kind, place)),
             (Some((first, first_origin)), Some((second, origin))) => {
                 let problem = format!(
                     "{} ({first_origin}) and {} ({origin}) are both given; ThingsBoard logs a device in with \
@@ -114,117 +112,107 @@ pub(super) fn kind(
             }
         }
     }
-    Err(missing(names))
+    match (&given.password, &given.password_file) {
+        (Some(_), _) => Err(password_alone(Origin::Flag(names.password), names)),
+        (_, Some(_)) => Err(password_alone(Origin::Flag(names.password_file), names)),
+        _ => Err(missing(names)),
+    }
 }
 
-/// The credentials of `kind`, each field from the highest layer that gives it.
-pub(super) fn credentials(
-    kind: CredentialKind,
-    given: Given,
+/// A password given on purpose where the kind takes none.
+fn refuse_password(
+    given: &Given,
+    place: Place,
     names: TbFlagNames,
     loaded: &LoadedProfile,
-) -> Result<Credentials, ConfigError> {
-    match kind {
-        CredentialKind::AccessToken => {
-            let token = token(given, names, loaded)?;
-            if token.expose().trim().is_empty() {
-                return Err(missing(names));
-            }
-            Ok(Credentials::AccessToken(Secret::new(token.expose().trim())))
-        }
-        CredentialKind::Certificate => Ok(Credentials::Certificate),
-        CredentialKind::Basic => basic(given, names, loaded),
-    }
+) -> Result<(), ConfigError> {
+    let origin = if given.password.is_some() {
+        Origin::Flag(names.password)
+    } else if given.password_file.is_some() {
+        Origin::Flag(names.password_file)
+    } else if place == Place::Profile && loaded.profile.thingsboard.password_file.is_some() {
+        profile_key(loaded, "thingsboard.password_file")
+    } else {
+        return Ok(());
+    };
+    Err(password_alone(origin, names))
 }
 
-fn basic(given: Given, names: TbFlagNames, loaded: &LoadedProfile) -> Result<Credentials, ConfigError> {
+/// The client certificate and its key: both, from the command line, else the profile.
+fn identity(
+    cert: Option<PathBuf>,
+    key: Option<PathBuf>,
+    names: TbFlagNames,
+    loaded: &LoadedProfile,
+) -> Result<ClientIdentity, ConfigError> {
     let p = &loaded.profile.thingsboard;
-    let client_id = p.client_id.clone().map(Secret::new);
-    let client_id = loaded.pick(given.client_id, names.client_id, client_id, "thingsboard.client_id");
-    let username = loaded.pick(given.username, names.username, p.username.clone(), "thingsboard.username");
-    if let Some((_, origin)) = client_id.as_ref().filter(|(c, _)| c.expose().trim().is_empty()) {
-        return Err(setting(
-            origin.clone(),
-            "must not be empty: give the client id from the device's credentials page".into(),
-        ));
+    let cert = loaded.pick(cert, names.cert, p.cert.as_ref().map(PathBuf::from), "thingsboard.cert");
+    let key = loaded.pick(key, names.key, p.key.as_ref().map(PathBuf::from), "thingsboard.key");
+    match (cert, key) {
+        (Some((cert, cert_origin)), Some((key, key_origin))) => Ok(ClientIdentity {
+            cert: PemFile { path: cert, origin: cert_origin },
+            key: PemFile { path: key, origin: key_origin },
+        }),
+        (Some((_, origin)), None) => Err(setting(
+            origin,
+            format!(
+                "a client certificate needs its private key: {}",
+                how(names.key, "thingsboard.key", "FILE")
+            ),
+        )),
+        (None, Some((_, origin))) => Err(setting(
+            origin,
+            format!(
+                "a private key needs its client certificate: {}",
+                how(names.cert, "thingsboard.cert", "FILE")
+            ),
+        )),
+        (None, None) => Err(missing(names)), // not reached: one of them named the kind
     }
-    if let Some((_, origin)) = username.as_ref().filter(|(u, _)| u.trim().is_empty()) {
-        return Err(setting(
-            origin.clone(),
-            "must not be empty: give the username from the device's credentials page".into(),
-        ));
-    }
-    let password = password(&given.password, given.password_file, given.env_password, names, loaded)?;
-    let password = match (password, &username) {
-        (Some((_, Origin::Flag(PASSWORD_ENV))), None) => None, // set for another device
-        (Some((_, origin)), None) => {
-            let problem = format!(
-                "a password goes with a username: add {} NAME (or thingsboard.username)",
-                names.username
-            );
-            return Err(setting(origin, problem));
-        }
-        (password, _) => password.map(|(p, _)| p),
-    };
-    Ok(Credentials::Basic {
-        client_id: client_id.map(|(c, _)| c),
-        username: username.map(|(u, _)| u),
-        password,
-    })
 }
 
 /// `--token`, else `--token-file`, else `IOTCHAT_TB_TOKEN`, else `thingsboard.token_file`.
-fn token(given: Given, names: TbFlagNames, loaded: &LoadedProfile) -> Result<Secret, ConfigError> {
-    if let Some(token) = given.token {
-        return Ok(token);
-    }
-    if let Some(path) = given.token_file {
-        return first_line(&path, &Origin::Flag(names.token_file), "token");
-    }
-    if let Some(token) = given.env_token {
-        return Ok(token);
-    }
-    let from_profile = loaded.profile.thingsboard.token_file.as_ref().map(PathBuf::from);
-    match loaded.pick(None, names.token_file, from_profile, "thingsboard.token_file") {
-        Some((path, origin)) => first_line(&path, &origin, "token"),
-        None => Err(missing(names)),
-    }
-}
-
-/// `--password`, else `--password-file`, else `IOTCHAT_TB_PASSWORD`, else
-/// `thingsboard.password_file`; an empty one counts as none.
-fn password(
-    flag: &Option<Secret>,
-    file_flag: Option<PathBuf>,
-    env: Option<Secret>,
-    names: TbFlagNames,
-    loaded: &LoadedProfile,
-) -> Result<Option<(Secret, Origin)>, ConfigError> {
-    let from_profile = loaded.profile.thingsboard.password_file.as_ref().map(PathBuf::from);
-    let found = if let Some(password) = flag {
-        Some((password.clone(), Origin::Flag(names.password)))
-    } else if let Some(path) = file_flag {
-        let origin = Origin::Flag(names.password_file);
-        Some((first_line(&path, &origin, "password")?, origin))
-    } else if let Some(password) = env {
-        Some((password, Origin::Flag(PASSWORD_ENV)))
-    } else if let Some((path, origin)) =
-        loaded.pick(None, names.password_file, from_profile, "thingsboard.password_file")
-    {
-        Some((first_line(&path, &origin, "password")?, origin))
+fn token(given: Given, names: TbFlagNames, loaded: &LoadedProfile) -> Result<Credentials, ConfigError> {
+    let (token, origin) = if let Some(token) = given.token {
+        (token, Origin::Flag(names.token))
+    } else if let Some(path) = given.token_file {
+        let origin = Origin::Flag(names.token_file);
+        (first_line(&path, &origin, "token")?, origin)
+    } else if let Some(token) = given.env_token {
+        (token, Origin::Flag(TOKEN_ENV))
     } else {
-        None
+        let path = loaded.profile.thingsboard.token_file.clone().unwrap_or_default();
+        let origin = profile_key(loaded, "thingsboard.token_file");
+        (first_line(Path::new(&path), &origin, "token")?, origin)
     };
-    Ok(found.filter(|(p, _)| !p.expose().is_empty()))
+    let text = token.expose().trim();
+    if text.is_empty() {
+        return Err(setting(
+            origin,
+            "the access token is empty: give the device's token (its first line, in a file)".into(),
+        ));
+    }
+    Ok(Credentials::AccessToken(Secret::new(text)))
 }
 
-fn first_line(path: &Path, origin: &Origin, what: &str) -> Result<Secret, ConfigError> {
+/// The first line of a secret file (a token or a password).
+pub(super) fn first_line(path: &Path, origin: &Origin, what: &str) -> Result<Secret, ConfigError> {
     let text = super::read_secret_file(path).map_err(|e| ConfigError::Invalid {
         origin: origin.clone(),
         value: path.display().to_string(),
         expected: format!("cannot read the {what} file: {e}"),
     })?;
     Ok(Secret::new(text.lines().next().unwrap_or_default()))
+}
+
+/// How to give a setting: `add --key FILE (or thingsboard.key)`, or only the key when the
+/// command has no such flag.
+pub(super) fn how(flag: &str, key: &str, placeholder: &str) -> String {
+    if flag.starts_with("--") { format!("add {flag} {placeholder} (or {key})") } else { format!("set {key}") }
+}
+
+pub(super) fn profile_key(loaded: &LoadedProfile, key: &'static str) -> Origin {
+    Origin::Profile(loaded.path.clone().unwrap_or_else(|| "profile".into()), key)
 }
 
 fn label(kind: CredentialKind) -> &'static str {
@@ -235,20 +223,39 @@ fn label(kind: CredentialKind) -> &'static str {
     }
 }
 
+pub(super) fn password_alone(origin: Origin, names: TbFlagNames) -> ConfigError {
+    let problem = format!(
+        "a password goes with basic MQTT credentials' username: {}, or drop the password",
+        how(names.username, "thingsboard.username", "NAME")
+    );
+    setting(origin, problem)
+}
+
 fn missing(names: TbFlagNames) -> ConfigError {
+    let flags = |flag: &str| flag.starts_with("--");
+    let command_line = if flags(names.cert) {
+        format!(
+            ": an access token ({TOKEN_ENV}, or {} FILE; copy it from the device's page), basic MQTT credentials \
+             ({}, or {} with a password from {PASSWORD_ENV} or {} FILE), or an X.509 client certificate ({} FILE \
+             and {} FILE); or, in the profile's [thingsboard]",
+            names.token_file, names.client_id, names.username, names.password_file, names.cert, names.key
+        )
+    } else {
+        format!(
+            ": an access token ({TOKEN_ENV}, or {} FILE); or, in the profile's [thingsboard]",
+            names.token_file
+        )
+    };
     setting(
         Origin::Flag(TOKEN_ENV),
         format!(
-            "ThingsBoard needs the device's credentials: an access token (set {TOKEN_ENV}, or {} FILE; copy it \
-             from the device's page), basic MQTT credentials ({}, or {} with a password from {PASSWORD_ENV} or \
-             {} FILE), or an X.509 client certificate ({} FILE and {} FILE); or the same in the profile's \
-             [thingsboard]: token_file, client_id, username, password_file, cert and key",
-            names.token_file, names.client_id, names.username, names.password_file, names.cert, names.key
+            "ThingsBoard needs the device's credentials{command_line}: token_file, client_id and/or username \
+             with password_file, or cert and key"
         ),
     )
 }
 
-fn setting(origin: Origin, problem: String) -> ConfigError {
+pub(super) fn setting(origin: Origin, problem: String) -> ConfigError {
     ConfigError::Setting { origin, problem }
 }
 

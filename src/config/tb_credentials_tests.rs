@@ -110,11 +110,15 @@ fn each_kind_of_credentials_resolves_from_flags_environment_or_profile() {
 }
 
 #[test]
-fn a_higher_layer_wins_even_across_kinds() {
+fn the_command_line_then_the_profile_then_the_environment_names_the_kind() {
     let f = files();
     let token_profile = format!("[thingsboard]\ntoken_file = \"{}\"\n", f.token.display());
     let cert_profile =
         format!("[thingsboard]\ncert = \"{}\"\nkey = \"{}\"\n", f.cert.display(), f.key.display());
+    let basic_profile = format!(
+        "[thingsboard]\nusername = \"pu\"\nclient_id = \"pc\"\npassword_file = \"{}\"\n",
+        f.password.display()
+    );
     let none = TbOverrides::default;
     let cases: Vec<(&str, TbOverrides, String, Credentials, bool)> = vec![
         (
@@ -125,28 +129,44 @@ fn a_higher_layer_wins_even_across_kinds() {
             false,
         ),
         (
-            "the environment's token over the profile's",
+            "a token in the environment over the profile's token file",
             TbOverrides { env_token: Some("e".into()), ..none() },
             token_profile,
             token("e"),
             false,
         ),
         (
-            "the environment's token over the profile's certificate, TLS kept",
+            "the profile's certificate over a token in the environment",
             TbOverrides { env_token: Some("e".into()), ..none() },
-            cert_profile,
-            token("e"),
+            cert_profile.clone(),
+            Credentials::Certificate,
             true,
         ),
         (
-            "--cert over the environment's token",
-            TbOverrides {
-                env_token: Some("e".into()),
-                cert: Some(f.cert.clone()),
-                key: Some(f.key.clone()),
-                ..none()
-            },
-            String::new(),
+            "the profile's basic credentials over a token in the environment",
+            TbOverrides { env_token: Some("e".into()), ..none() },
+            basic_profile.clone(),
+            basic(Some("pc"), Some("pu"), Some("from-file")),
+            false,
+        ),
+        (
+            "--token over the profile's certificate, which is then neither sent nor TLS",
+            TbOverrides { token: Some("t".into()), ..none() },
+            cert_profile.clone(),
+            token("t"),
+            false,
+        ),
+        (
+            "--client-id does not borrow the profile's username or password",
+            TbOverrides { client_id: Some("fc".into()), ..none() },
+            basic_profile,
+            basic(Some("fc"), None, None),
+            false,
+        ),
+        (
+            "--key with the profile's certificate is a certificate login",
+            TbOverrides { key: Some(f.key.clone()), env_token: Some("e".into()), ..none() },
+            cert_profile,
             Credentials::Certificate,
             true,
         ),
@@ -197,15 +217,38 @@ fn a_higher_layer_wins_even_across_kinds() {
 }
 
 #[test]
+fn a_certificate_the_kind_does_not_use_is_not_presented() {
+    let f = files();
+    let profile = format!(
+        "[thingsboard]\ntls = true\ncert = \"{}\"\nkey = \"{}\"\n",
+        f.cert.display(),
+        f.key.display()
+    );
+    let flags = TbOverrides { token: Some("t".into()), ..TbOverrides::default() };
+    let tls = TbConfig::resolve(flags, &loaded(&profile)).expect("valid").options.tls.expect("tls = true");
+    assert!(!tls.client_auth_cert_resolver.has_certs(), "the profile's certificate was loaded");
+    let used = TbConfig::resolve(TbOverrides::default(), &loaded(&profile))
+        .expect("valid")
+        .options
+        .tls
+        .expect("tls");
+    assert!(used.client_auth_cert_resolver.has_certs());
+}
+
+#[test]
 fn missing_half_given_or_mixed_credentials_are_refused_by_name() {
     let f = files();
     let other = tempfile::tempdir().expect("tempdir");
     let (_, foreign_key) = identity_files(other.path());
+    let empty = other.path().join("empty");
+    std::fs::write(&empty, "\n").expect("empty file");
     let mixed_profile = format!(
         "[thingsboard]\ntoken_file = \"t\"\ncert = \"{}\"\nkey = \"{}\"\n",
         f.cert.display(),
         f.key.display()
     );
+    let token_and_password =
+        format!("[thingsboard]\ntoken_file = \"t\"\npassword_file = \"{}\"\n", f.password.display());
     let none = TbOverrides::default;
     let cases: Vec<(&str, TbOverrides, String, &[&str])> = vec![
         (
@@ -226,7 +269,19 @@ fn missing_half_given_or_mixed_credentials_are_refused_by_name() {
             "blank token",
             TbOverrides { token: Some("  ".into()), ..none() },
             String::new(),
-            &["needs the device's credentials"],
+            &["--token: the access token is empty"],
+        ),
+        (
+            "empty token file",
+            TbOverrides { token_file: Some(empty.clone()), env_token: Some("e".into()), ..none() },
+            String::new(),
+            &["--token-file: the access token is empty"],
+        ),
+        (
+            "empty password file",
+            TbOverrides { username: Some("u".into()), password_file: Some(empty.clone()), ..none() },
+            String::new(),
+            &["--password-file: the password is empty"],
         ),
         (
             "two kinds on the command line",
@@ -246,13 +301,37 @@ fn missing_half_given_or_mixed_credentials_are_refused_by_name() {
             "a password flag without a username",
             TbOverrides { client_id: Some("c".into()), password: Some("s3cret".into()), ..none() },
             String::new(),
-            &["--password: a password goes with a username", "--username NAME"],
+            &["--password: a password goes with basic MQTT credentials' username", "add --username NAME"],
+        ),
+        (
+            "a password flag alone",
+            TbOverrides { password: Some("s3cret".into()), ..none() },
+            String::new(),
+            &["--password: a password goes with"],
+        ),
+        (
+            "a password flag with a token",
+            TbOverrides { token: Some("t".into()), password: Some("s3cret".into()), ..none() },
+            String::new(),
+            &["--password: a password goes with"],
+        ),
+        (
+            "a password file flag with the environment's token",
+            TbOverrides { env_token: Some("e".into()), password_file: Some(f.password.clone()), ..none() },
+            String::new(),
+            &["--password-file: a password goes with"],
+        ),
+        (
+            "the profile's password with its token",
+            none(),
+            token_and_password,
+            &["p.toml key thingsboard.password_file: a password goes with"],
         ),
         (
             "certificate without key",
             TbOverrides { cert: Some(f.cert.clone()), ..none() },
             String::new(),
-            &["--cert: a client certificate needs its private key", "--key FILE"],
+            &["--cert: a client certificate needs its private key", "add --key FILE"],
         ),
         (
             "key without certificate",
@@ -276,7 +355,7 @@ fn missing_half_given_or_mixed_credentials_are_refused_by_name() {
             "empty client id in the profile",
             none(),
             "[thingsboard]\nclient_id = \"\"\n".into(),
-            &["p.toml key thingsboard.client_id: must not be empty"],
+            &["p.toml key thingsboard.client_id: the client id is empty"],
         ),
     ];
     for (label, flags, profile, wanted) in cases {
@@ -289,12 +368,27 @@ fn missing_half_given_or_mixed_credentials_are_refused_by_name() {
 }
 
 #[test]
-fn a_certificate_that_is_not_one_is_blamed_on_the_certificate() {
+fn an_unusable_certificate_or_key_is_blamed_on_its_own_file() {
     let f = files();
-    let flags =
-        TbOverrides { cert: Some(f.password.clone()), key: Some(f.key.clone()), ..TbOverrides::default() };
-    let err = resolve(flags, "").expect_err("not a certificate");
-    assert!(err.contains("--cert") && !err.contains("does not go with"), "{err}");
+    let dir = tempfile::tempdir().expect("tempdir");
+    // Well-formed PEM around DER that is no certificate, and no key.
+    let (bad_cert, bad_key) = (dir.path().join("bad-cert.pem"), dir.path().join("bad-key.pem"));
+    let garbage = "MIIBCgKCAQEAq83vAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA";
+    std::fs::write(&bad_cert, format!("-----BEGIN CERTIFICATE-----\n{garbage}\n-----END CERTIFICATE-----\n"))
+        .expect("cert");
+    std::fs::write(&bad_key, format!("-----BEGIN PRIVATE KEY-----\n{garbage}\n-----END PRIVATE KEY-----\n"))
+        .expect("key");
+    let cert_err =
+        resolve(TbOverrides { cert: Some(bad_cert), key: Some(f.key.clone()), ..TbOverrides::default() }, "")
+            .expect_err("not a certificate");
+    assert!(
+        cert_err.starts_with("--cert = ") && cert_err.contains("not a usable client certificate"),
+        "{cert_err}"
+    );
+    let key_err =
+        resolve(TbOverrides { cert: Some(f.cert.clone()), key: Some(bad_key), ..TbOverrides::default() }, "")
+            .expect_err("not a key");
+    assert!(key_err.starts_with("--key = ") && key_err.contains("cannot use this key"), "{key_err}");
 }
 
 #[test]

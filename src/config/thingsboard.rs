@@ -14,9 +14,9 @@ use serde::Deserialize;
 use super::tb_credentials::{self, Given};
 use super::{ConfigError, LoadedProfile, Origin, Secret};
 use crate::bridge::BridgeConfig;
+use crate::thingsboard::Credentials;
 use crate::thingsboard::MAX_PAYLOAD;
 use crate::thingsboard::session::TbOptions;
-use crate::thingsboard::{CredentialKind, Credentials};
 use crate::tls::{ClientIdentity, PemFile};
 use tokio_rustls::rustls;
 
@@ -233,14 +233,11 @@ impl TbConfig {
 }
 
 /// The device's credentials, chosen before any TLS file is read (a mix is the first thing to
-/// fix), and the client certificate to present, when they are X.509 ones. A certificate in
-/// the profile still means TLS when a flag chose another kind.
+/// fix), and the client certificate to present, when they are X.509 ones.
 fn credentials(
     flags: TbOverrides,
     loaded: &LoadedProfile,
 ) -> Result<(Credentials, Option<ClientIdentity>), ConfigError> {
-    let names = flags.names;
-    let identity = tb_credentials::identity(flags.cert, flags.key, names, loaded)?;
     let given = Given {
         token: flags.token,
         token_file: flags.token_file,
@@ -248,16 +245,17 @@ fn credentials(
         username: flags.username,
         password: flags.password,
         password_file: flags.password_file,
+        cert: flags.cert,
+        key: flags.key,
         env_token: flags.env_token,
         env_password: flags.env_password,
     };
-    let kind = tb_credentials::kind(&given, identity.as_ref().map(|i| &i.cert.origin), names, loaded)?;
-    let credentials = tb_credentials::credentials(kind, given, names, loaded)?;
-    Ok((credentials, identity.filter(|_| kind == CredentialKind::Certificate)))
+    tb_credentials::resolve(given, flags.names, loaded)
 }
 
 /// MQTT over TLS when `--tls`, `thingsboard.tls = true`, a CA file (`--ca`, `thingsboard.ca`)
-/// or a client certificate says so: trusting that CA file, else the system's roots.
+/// or the client certificate to present says so: trusting that CA file, else the system's
+/// roots.
 fn client_tls(
     flag: bool,
     ca_flag: Option<PathBuf>,
@@ -267,7 +265,7 @@ fn client_tls(
 ) -> Result<Option<Arc<rustls::ClientConfig>>, ConfigError> {
     let p = &loaded.profile.thingsboard;
     let ca = loaded.pick(ca_flag, names.ca, p.ca.as_ref().map(PathBuf::from), "thingsboard.ca");
-    if !flag && p.tls != Some(true) && ca.is_none() && identity.is_none() && p.cert.is_none() {
+    if !flag && p.tls != Some(true) && ca.is_none() && identity.is_none() {
         return Ok(None);
     }
     let ca = ca.map(|(path, origin)| PemFile { path, origin });

@@ -141,7 +141,7 @@ impl Credentials {
 pub fn refusal(code: u8, kind: CredentialKind) -> String {
     use CredentialKind::{AccessToken, Basic, Certificate};
     match (code, kind) {
-        (4, AccessToken) => "ThingsBoard refused the login (CONNACK 4: bad username or password): the access token is empty or malformed; set --token, IOTCHAT_TB_TOKEN or thingsboard.token_file".into(),
+        (4, AccessToken) => "ThingsBoard refused the login (CONNACK 4: bad username or password): the access token is empty or malformed; copy it from the device's page (Copy access token)".into(),
         (5, AccessToken) => "ThingsBoard refused the access token (CONNACK 5: not authorized): no device has this token; copy it from the device's page (Copy access token)".into(),
         (4 | 5, Basic) => format!("ThingsBoard refused the basic MQTT credentials (CONNACK {code}: {}): no device has this client id, username and password; compare them with the device's credentials page (MQTT Basic)", connack_name(code)),
         (4 | 5, Certificate) => format!("ThingsBoard refused the client certificate (CONNACK {code}: {}): no device has it; paste the certificate (PEM) into the device's X.509 credentials, or check that the device profile trusts its CA (if this port does not ask for client certificates, none was sent: use ThingsBoard's MQTT over SSL port, 8883 by default)", connack_name(code)),

@@ -54,13 +54,15 @@ impl std::fmt::Debug for TbOptions {
 pub enum TbError {
     /// No TCP connection.
     #[error(
-        "cannot connect to ThingsBoard at {addr}: {cause}; is ThingsBoard (or an MQTT broker) running there? check --host/--port"
+        "cannot connect to ThingsBoard at {addr}: {cause}; is ThingsBoard (or an MQTT broker) running there? check {hint}"
     )]
     Unreachable {
         /// `host:port`.
         addr: String,
         /// Why.
         cause: String,
+        /// The settings to check, in the command's own names (`--host/--port`).
+        hint: String,
     },
     /// The TLS handshake failed (untrusted certificate, one missing or refused).
     #[error("TLS with ThingsBoard at {addr} failed: {cause}")]
@@ -179,7 +181,7 @@ impl TbDevice {
         match device.reports.recv().await {
             Some(Report::Connected) => Ok(device),
             Some(Report::Failed(e)) => Err(device.connect_error(e)),
-            _ => Err(TbError::Unreachable { addr: device.addr.clone(), cause: "no CONNACK".into() }),
+            _ => Err(device.unreachable("no CONNACK".into())),
         }
     }
 
@@ -324,7 +326,7 @@ impl TbDevice {
                 match (other, alert) {
                     (ConnectionError::Tls(e), _) => self.tls_error(e.to_string()),
                     (_, Some(alert)) => self.tls_error(alert),
-                    _ => TbError::Unreachable { addr: self.addr.clone(), cause: text },
+                    _ => self.unreachable(text),
                 }
             }
         }
@@ -332,6 +334,16 @@ impl TbDevice {
 }
 
 impl TbDevice {
+    fn unreachable(&self, cause: String) -> TbError {
+        let names = &self.names;
+        let hint = if names.host == names.port {
+            names.host.to_owned()
+        } else {
+            format!("{}/{}", names.host, names.port)
+        };
+        TbError::Unreachable { addr: self.addr.clone(), cause, hint }
+    }
+
     fn tls_error(&self, cause: String) -> TbError {
         let hint = tls_hint(&cause, self.kind, &self.names);
         TbError::Tls { addr: self.addr.clone(), cause: format!("{cause} ({hint})") }
