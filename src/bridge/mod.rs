@@ -13,6 +13,7 @@
 //! error answer, so ThingsBoard never waits forever. A shared-attribute update for A
 //! (`v1/gateway/attributes`) is written to A's connection as `attr: <values-json>`.
 
+mod downlink;
 pub mod gateway;
 
 use std::collections::{HashMap, HashSet};
@@ -25,11 +26,11 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
-use serde_json::{Value as Json, json};
+use serde_json::Value as Json;
 use tokio::time::Instant;
 
 use crate::backoff::Backoff;
-use crate::server::registry::{Push, Registry};
+use crate::server::registry::Registry;
 use crate::store::{Outbox, StoreError, StoreHandle};
 use crate::thingsboard::session::{TbDevice, TbError, TbOptions};
 
@@ -135,7 +136,7 @@ pub async fn run(
             c = TbDevice::connect(&config.options) => c,
         };
         let end = match connected {
-            Ok(mut device) => match subscribe_downlink(&mut device).await {
+            Ok(mut device) => match downlink::subscribe(&mut device).await {
                 Ok(()) => {
                     info!(host = %config.options.host, port = config.options.port, "bridge connected to ThingsBoard");
                     status.connected.store(true, Ordering::Relaxed);
@@ -171,13 +172,6 @@ pub async fn run(
             return;
         }
     }
-}
-
-/// Subscribes to what ThingsBoard sends the gateway's devices: RPC requests and shared-attribute
-/// updates; returns once both are confirmed.
-async fn subscribe_downlink(device: &mut TbDevice) -> Result<(), TbError> {
-    device.subscribe(gateway::RPC).await?;
-    device.subscribe(gateway::ATTRIBUTES).await
 }
 
 struct Session<'a> {
@@ -282,80 +276,6 @@ impl Session<'_> {
                 Ok(())
             }
         }
-    }
-
-    /// A message from ThingsBoard: an RPC request or a shared-attribute update for one of our
-    /// devices.
-    async fn on_message(&mut self, (topic, payload): (String, Vec<u8>)) -> Result<(), SessionEnd> {
-        match topic.as_str() {
-            gateway::RPC => self.on_rpc(&payload).await,
-            gateway::ATTRIBUTES => {
-                self.on_attributes(&payload);
-                Ok(())
-            }
-            _ => Ok(()),
-        }
-    }
-
-    /// Shared attributes changed: pushed to the device as one line if it is connected.
-    /// ThingsBoard sends changes only, so a device away at the time misses them.
-    fn on_attributes(&self, payload: &[u8]) {
-        match gateway::parse_attribute_update(payload) {
-            Ok(Some(update)) => {
-                let push = Push::Attributes(Arc::new(update.values));
-                if let Err(e) = self.registry.push_to_name(&update.device, push) {
-                    warn!(device = %update.device, "bridge: a shared-attribute update was not delivered: {e}");
-                }
-            }
-            Ok(None) => {} // client attributes, not for a device
-            Err(e) => warn!("bridge: ignored a shared-attribute update: {e}"),
-        }
-    }
-
-    /// An RPC request for one of our devices: pushed to it, answered with an error if it is not
-    /// connected.
-    async fn on_rpc(&mut self, payload: &[u8]) -> Result<(), SessionEnd> {
-        let request = match gateway::parse_rpc(payload) {
-            Ok(Some(request)) => request,
-            Ok(None) => return Ok(()), // our own answer, echoed by the broker
-            Err(e) => {
-                warn!("bridge: ignored an RPC request: {e}");
-                return Ok(());
-            }
-        };
-        let push = Push::Rpc {
-            id: request.id,
-            method: request.method.as_str().into(),
-            params: Arc::new(request.params),
-        };
-        match self.registry.push_to_name(&request.device, push) {
-            Ok(()) => {
-                let deadline = Instant::now() + self.config.rpc_timeout;
-                self.rpcs.insert((request.device, request.id), deadline);
-                Ok(())
-            }
-            Err(e) => {
-                let error =
-                    json!({ "error": format!("device {} cannot take the request: {e}", request.device) });
-                self.device
-                    .publish(gateway::RPC, gateway::rpc_reply(&request.device, request.id, &error))
-                    .await?;
-                Ok(())
-            }
-        }
-    }
-
-    /// Answers ThingsBoard with an error for every request past its deadline.
-    async fn expire_rpcs(&mut self) -> Result<(), SessionEnd> {
-        let now = Instant::now();
-        let expired: Vec<(String, u64)> =
-            self.rpcs.iter().filter(|(_, d)| **d <= now).map(|(k, _)| k.clone()).collect();
-        for (device, id) in expired {
-            self.rpcs.remove(&(device.clone(), id));
-            let error = json!({ "error": format!("device {device} did not answer within {:?}", self.config.rpc_timeout) });
-            self.device.publish(gateway::RPC, gateway::rpc_reply(&device, id, &error)).await?;
-        }
-        Ok(())
     }
 
     /// Tells ThingsBoard about devices that left, once their readings are all forwarded.
