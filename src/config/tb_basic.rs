@@ -3,13 +3,13 @@
 
 use std::path::PathBuf;
 
-use super::tb_credentials::{Given, PASSWORD_ENV, first_line, password_alone, profile_key, setting};
-use super::{ConfigError, LoadedProfile, Origin, Secret, TbFlagNames};
+use super::tb_credentials::{PASSWORD_ENV, first_line, password_alone, profile_key, setting};
+use super::{ConfigError, LoadedProfile, Origin, Secret, TbFlagNames, TbOverrides};
 use crate::thingsboard::Credentials;
 
 /// The basic credentials named on the command line, or in the profile (`from_profile`).
 pub(super) fn basic(
-    given: Given,
+    given: TbOverrides,
     from_profile: bool,
     names: TbFlagNames,
     loaded: &LoadedProfile,

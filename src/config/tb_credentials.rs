@@ -17,7 +17,7 @@
 
 use std::path::{Path, PathBuf};
 
-use super::{ConfigError, LoadedProfile, Origin, Secret, TbFlagNames};
+use super::{ConfigError, LoadedProfile, Origin, Secret, TbFlagNames, TbOverrides};
 use crate::thingsboard::{CredentialKind, Credentials};
 use crate::tls::{ClientIdentity, PemFile};
 
@@ -25,21 +25,6 @@ use crate::tls::{ClientIdentity, PemFile};
 pub const TOKEN_ENV: &str = "IOTCHAT_TB_TOKEN";
 /// The environment variable of the basic credentials' password.
 pub const PASSWORD_ENV: &str = "IOTCHAT_TB_PASSWORD";
-
-/// The credential settings of the command line and the environment.
-#[derive(Debug, Default)]
-pub(super) struct Given {
-    pub token: Option<Secret>,
-    pub token_file: Option<PathBuf>,
-    pub client_id: Option<Secret>,
-    pub username: Option<String>,
-    pub password: Option<Secret>,
-    pub password_file: Option<PathBuf>,
-    pub cert: Option<PathBuf>,
-    pub key: Option<PathBuf>,
-    pub env_token: Option<Secret>,
-    pub env_password: Option<Secret>,
-}
 
 /// Where the kind was named.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -51,10 +36,10 @@ enum Place {
 
 /// The device's credentials, and the client certificate to present when they are X.509 ones.
 pub(super) fn resolve(
-    given: Given,
-    names: TbFlagNames,
+    given: TbOverrides,
     loaded: &LoadedProfile,
 ) -> Result<(Credentials, Option<ClientIdentity>), ConfigError> {
+    let names = given.names;
     let (kind, place) = kind(&given, names, loaded)?;
     if kind != CredentialKind::Basic {
         refuse_password(&given, place, names, loaded)?;
@@ -72,7 +57,7 @@ pub(super) fn resolve(
 
 /// The kind, and where it was named (see the module's rules).
 fn kind(
-    given: &Given,
+    given: &TbOverrides,
     names: TbFlagNames,
     loaded: &LoadedProfile,
 ) -> Result<(CredentialKind, Place), ConfigError> {
@@ -121,7 +106,7 @@ fn kind(
 
 /// A password given on purpose where the kind takes none.
 fn refuse_password(
-    given: &Given,
+    given: &TbOverrides,
     place: Place,
     names: TbFlagNames,
     loaded: &LoadedProfile,
@@ -172,7 +157,7 @@ fn identity(
 }
 
 /// `--token`, else `--token-file`, else `IOTCHAT_TB_TOKEN`, else `thingsboard.token_file`.
-fn token(given: Given, names: TbFlagNames, loaded: &LoadedProfile) -> Result<Credentials, ConfigError> {
+fn token(given: TbOverrides, names: TbFlagNames, loaded: &LoadedProfile) -> Result<Credentials, ConfigError> {
     let (token, origin) = if let Some(token) = given.token {
         (token, Origin::Flag(names.token))
     } else if let Some(path) = given.token_file {

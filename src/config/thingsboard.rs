@@ -11,10 +11,9 @@ use std::sync::Arc;
 
 use serde::Deserialize;
 
-use super::tb_credentials::{self, Given};
+use super::tb_credentials;
 use super::{ConfigError, LoadedProfile, Origin, Secret};
 use crate::bridge::BridgeConfig;
-use crate::thingsboard::Credentials;
 use crate::thingsboard::MAX_PAYLOAD;
 use crate::thingsboard::session::TbOptions;
 use crate::tls::{ClientIdentity, PemFile};
@@ -40,7 +39,7 @@ pub struct ThingsboardSection {
     pub username: Option<String>,
     /// Basic MQTT credentials: a file holding the password (first line).
     pub password_file: Option<String>,
-    /// X.509: the client certificate (PEM, its chain after it); implies `tls`.
+    /// X.509: the client certificate (PEM, its chain after it); when used, implies `tls`.
     pub cert: Option<String>,
     /// X.509: the client certificate's private key (PEM).
     pub key: Option<String>,
@@ -211,7 +210,8 @@ impl TbConfig {
         let host = loaded.pick(flags.host.clone(), names.host, p.host.clone(), "thingsboard.host");
         let host = host.map_or_else(|| "localhost".to_owned(), |(h, _)| h);
         let (tls_flag, ca_flag) = (flags.tls, flags.ca.clone());
-        let (credentials, identity) = credentials(flags.clone(), loaded)?;
+        // The credentials first, before any TLS file is read: a mix is the first thing to fix.
+        let (credentials, identity) = tb_credentials::resolve(flags.clone(), loaded)?;
         let tls = client_tls(tls_flag, ca_flag, identity.as_ref(), names, loaded)?;
         let default_port = if tls.is_some() { 8883 } else { 1883 };
         let port =
@@ -233,27 +233,6 @@ impl TbConfig {
         let options = TbOptions { host, port, tls, credentials, qos, max_payload, names };
         Ok(Self { options, rpc_replies })
     }
-}
-
-/// The device's credentials, chosen before any TLS file is read (a mix is the first thing to
-/// fix), and the client certificate to present, when they are X.509 ones.
-fn credentials(
-    flags: TbOverrides,
-    loaded: &LoadedProfile,
-) -> Result<(Credentials, Option<ClientIdentity>), ConfigError> {
-    let given = Given {
-        token: flags.token,
-        token_file: flags.token_file,
-        client_id: flags.client_id,
-        username: flags.username,
-        password: flags.password,
-        password_file: flags.password_file,
-        cert: flags.cert,
-        key: flags.key,
-        env_token: flags.env_token,
-        env_password: flags.env_password,
-    };
-    tb_credentials::resolve(given, flags.names, loaded)
 }
 
 /// MQTT over TLS when `--tls`, `thingsboard.tls = true`, a CA file (`--ca`, `thingsboard.ca`)
