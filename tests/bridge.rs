@@ -56,14 +56,6 @@ impl Seen {
                     }
                 }
             }
-            "v1/gateway/attributes/request" => {
-                let device = body["device"].as_str().expect("device");
-                assert!(
-                    self.connected.contains(device),
-                    "{device}'s attributes asked for before v1/gateway/connect"
-                );
-                assert_eq!(body["keys"], serde_json::json!(["interval"]), "{body}");
-            }
             "v1/gateway/probe" => {}
             other => panic!("unexpected topic {other}"),
         }
@@ -227,27 +219,6 @@ fn a_shared_attribute_update_reaches_its_device_as_one_line() {
     assert_eq!(device.line(), r#"attr: {"interval":5000,"label":"a\nb"}"#);
     // The device goes on as before: the line answers nothing.
     assert_eq!(device.ask("t=1"), "T=1");
-}
-
-#[test]
-fn an_announced_device_gets_the_shared_attributes_thingsboard_holds() {
-    let broker = Broker::start();
-    let tb = broker.subscribe(&["v1/gateway/attributes/request"]);
-    let (server, _dir) = bridged_server(&broker, "10s");
-    let mut device = server.connect();
-    assert_eq!(device.ask("HELLO esp-5"), "HELLO ESP-5");
-    assert_eq!(device.ask("t=1"), "T=1"); // forwarded: esp-5 is announced, its attributes asked for
-    let request = parse(&tb.next_on("v1/gateway/attributes/request").payload);
-    assert_eq!(
-        (&request["device"], &request["client"], &request["keys"]),
-        (&"esp-5".into(), &false.into(), &serde_json::json!(["interval"]))
-    );
-    // ThingsBoard answers one key with "value".
-    tb.publish(
-        "v1/gateway/attributes/response",
-        &format!(r#"{{"id":{},"device":"esp-5","value":3000}}"#, request["id"]),
-    );
-    assert_eq!(device.line(), r#"attr: {"interval":3000}"#);
 }
 
 #[test]

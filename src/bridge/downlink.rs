@@ -1,8 +1,7 @@
 //! The bridge's downlink: what ThingsBoard sends the gateway's devices. An RPC request goes to
 //! its device as an `rpc: ` line and is answered with an error if the device is not there or
 //! stays silent past `rpc_timeout`; a shared-attribute update goes to its device as an `attr: `
-//! line, and so do the values asked for when the device is announced (`shared_attributes`),
-//! which it may have missed while away.
+//! line.
 
 use std::sync::Arc;
 
@@ -18,12 +17,8 @@ use crate::thingsboard::session::{TbDevice, TbError};
 /// updates; returns once both are confirmed.
 pub(super) async fn subscribe(device: &mut TbDevice) -> Result<(), TbError> {
     device.subscribe(gateway::RPC).await?;
-    device.subscribe(gateway::ATTRIBUTES).await?;
-    device.subscribe(gateway::ATTRIBUTES_RESPONSE).await
+    device.subscribe(gateway::ATTRIBUTES).await
 }
-
-/// Attribute requests left unanswered at most; beyond, the oldest are forgotten.
-const ATTRIBUTE_REQUESTS: usize = 10_000;
 
 impl Session<'_> {
     /// A message from ThingsBoard: an RPC request or a shared-attribute update for one of our
@@ -35,52 +30,7 @@ impl Session<'_> {
                 self.on_attributes(&payload);
                 Ok(())
             }
-            gateway::ATTRIBUTES_RESPONSE => {
-                self.on_attribute_response(&payload);
-                Ok(())
-            }
             _ => Ok(()),
-        }
-    }
-
-    /// Asks ThingsBoard for `device`'s current shared attributes (the answer comes to
-    /// [`Session::on_attribute_response`]).
-    pub(super) async fn ask_attributes(&mut self, device: &str) -> Result<(), SessionEnd> {
-        let keys = &self.config.shared_attributes;
-        if keys.is_empty() {
-            return Ok(());
-        }
-        let (pending, next) = &mut self.attribute_requests;
-        if pending.len() >= ATTRIBUTE_REQUESTS {
-            warn!(
-                unanswered = pending.len(),
-                "bridge: ThingsBoard does not answer attribute requests; forgetting them"
-            );
-            pending.clear();
-        }
-        let id = *next;
-        *next += 1;
-        pending.insert(id);
-        self.device
-            .publish(gateway::ATTRIBUTES_REQUEST, gateway::attribute_request(id, device, keys))
-            .await?;
-        Ok(())
-    }
-
-    /// The values of an attribute request: pushed to the device as one line, as an update.
-    fn on_attribute_response(&mut self, payload: &[u8]) {
-        let (pending, _) = &self.attribute_requests;
-        let keys = &self.config.shared_attributes;
-        let asked = |id| pending.contains(&id).then(|| keys.clone());
-        let id = serde_json::from_slice::<serde_json::Value>(payload).ok().and_then(|b| b["id"].as_u64());
-        let parsed = gateway::parse_attribute_response(payload, asked);
-        if let Some(id) = id {
-            self.attribute_requests.0.remove(&id);
-        }
-        match parsed {
-            Ok(Some(update)) => self.deliver(update),
-            Ok(None) => {} // nothing set, or not ours
-            Err(e) => warn!("bridge: ignored an attribute response: {e}"),
         }
     }
 
@@ -88,16 +38,14 @@ impl Session<'_> {
     /// ThingsBoard sends changes only, so a device away at the time misses them.
     fn on_attributes(&self, payload: &[u8]) {
         match gateway::parse_attribute_update(payload) {
-            Ok(Some(update)) => self.deliver(update),
+            Ok(Some(update)) => {
+                let push = Push::Attributes(Arc::new(update.values));
+                if let Err(e) = self.registry.push_to_name(&update.device, push) {
+                    warn!(device = %update.device, "bridge: a shared-attribute update was not delivered: {e}");
+                }
+            }
             Ok(None) => {} // client attributes, not for a device
             Err(e) => warn!("bridge: ignored a shared-attribute update: {e}"),
-        }
-    }
-
-    fn deliver(&self, update: gateway::AttributeUpdate) {
-        let push = Push::Attributes(Arc::new(update.values));
-        if let Err(e) = self.registry.push_to_name(&update.device, push) {
-            warn!(device = %update.device, "bridge: shared attributes were not delivered: {e}");
         }
     }
 

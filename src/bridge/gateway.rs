@@ -17,10 +17,6 @@ pub const DISCONNECT: &str = "v1/gateway/disconnect";
 pub const RPC: &str = "v1/gateway/rpc";
 /// Shared-attribute updates for devices in (and client attributes out, which we do not send).
 pub const ATTRIBUTES: &str = "v1/gateway/attributes";
-/// Requests for a device's current attributes.
-pub const ATTRIBUTES_REQUEST: &str = "v1/gateway/attributes/request";
-/// Their answers.
-pub const ATTRIBUTES_RESPONSE: &str = "v1/gateway/attributes/response";
 /// The ThingsBoard device profile (type) of bridged devices.
 pub const DEVICE_TYPE: &str = "iotchat";
 
@@ -81,36 +77,6 @@ pub fn parse_attribute_update(payload: &[u8]) -> Result<Option<AttributeUpdate>,
         _ => return Err(format!("gateway attribute update for {device} without a \"data\" object")),
     };
     Ok(Some(AttributeUpdate { device: device.to_owned(), values }))
-}
-
-/// `{"id":7,"device":"A","client":false,"keys":["interval"]}`: asks for A's current shared
-/// attributes `keys` (ThingsBoard's server parses `keys`; `client: false` means shared).
-pub fn attribute_request(id: u64, device: &str, keys: &[String]) -> Vec<u8> {
-    json!({ "id": id, "device": device, "client": false, "keys": keys }).to_string().into_bytes()
-}
-
-/// The answer to an [`attribute_request`] whose id and keys the caller kept: ThingsBoard
-/// answers `{"id":7,"device":"A","value":5000}` for one key and `"values":{..}` for several.
-/// `Ok(None)` when the id is not `asked`'s or nothing is set; the device comes from the answer.
-pub fn parse_attribute_response(
-    payload: &[u8],
-    asked: impl Fn(u64) -> Option<Vec<String>>,
-) -> Result<Option<AttributeUpdate>, String> {
-    let body: Json = serde_json::from_slice(payload)
-        .map_err(|e| format!("gateway attribute response is not JSON: {e}"))?;
-    let Some(keys) = body["id"].as_u64().and_then(asked) else { return Ok(None) };
-    let device = body["device"].as_str().ok_or("gateway attribute response without \"device\"")?.to_owned();
-    let values: Map<String, Json> = match (&body["values"], &body["value"], keys.as_slice()) {
-        (Json::Object(values), _, _) => values.clone(),
-        (Json::Null, Json::Null, _) => Map::new(),
-        (Json::Null, value, [key]) => Map::from_iter([(key.clone(), value.clone())]),
-        _ => {
-            return Err(format!(
-                "gateway attribute response for {device} has neither \"values\" nor one \"value\""
-            ));
-        }
-    };
-    Ok((!values.is_empty()).then_some(AttributeUpdate { device, values }))
 }
 
 /// `{"device":"A","id":1,"data":{..}}`: the answer to request `id` of device `A`.
@@ -304,39 +270,6 @@ mod tests {
             let err = parse_attribute_update(payload).expect_err(want);
             assert!(err.contains(want), "{err}");
         }
-    }
-
-    #[test]
-    fn attribute_requests_and_their_answers_in_both_shapes() {
-        let request: Json =
-            serde_json::from_slice(&attribute_request(7, "A", &["interval".to_owned()])).expect("JSON");
-        assert_eq!(request, json!({"id": 7, "device": "A", "client": false, "keys": ["interval"]}));
-        let one = |id| (id == 7).then(|| vec!["interval".to_owned()]);
-        let two = |_| Some(vec!["interval".to_owned(), "led".to_owned()]);
-        let shown = |parsed: Result<Option<AttributeUpdate>, String>| {
-            parsed.map(|u| u.map(|u| (u.device, Json::Object(u.values))))
-        };
-        let one_key: [(&[u8], Option<Json>); 4] = [
-            (br#"{"id":7,"device":"A","value":5000}"#, Some(json!({"interval": 5000}))),
-            (br#"{"id":7,"device":"A"}"#, None),
-            (br#"{"id":8,"device":"A","value":5000}"#, None),
-            (br#"{"device":"A","value":5000}"#, None),
-        ];
-        for (payload, want) in one_key {
-            let got = shown(parse_attribute_response(payload, one));
-            assert_eq!(got, Ok(want.map(|v| ("A".to_owned(), v))), "{}", String::from_utf8_lossy(payload));
-        }
-        let both = shown(parse_attribute_response(
-            br#"{"id":7,"device":"A","values":{"interval":5000,"led":true}}"#,
-            two,
-        ));
-        assert_eq!(both, Ok(Some(("A".to_owned(), json!({"interval": 5000, "led": true})))));
-        assert!(
-            parse_attribute_response(br#"{"id":7,"device":"A","value":1}"#, two).is_err(),
-            "one value, two keys"
-        );
-        assert!(parse_attribute_response(b"nope", one).is_err());
-        assert!(parse_attribute_response(br#"{"id":7,"value":1}"#, one).is_err());
     }
 
     #[test]

@@ -52,8 +52,6 @@ pub struct BridgeConfig {
     pub max_pending: u64,
     /// How long a device may take to answer an RPC before ThingsBoard gets an error.
     pub rpc_timeout: Duration,
-    /// Shared attributes asked for when a device is announced (none: not asked).
-    pub shared_attributes: Vec<String>,
 }
 
 /// What the server tells the bridge.
@@ -151,7 +149,6 @@ pub async fn run(
                         store: &store,
                         announced: HashSet::new(),
                         rpcs: HashMap::new(),
-                        attribute_requests: (HashSet::new(), 1),
                     };
                     session.forward(&mut outbox, &mut events, &mut departed, &shutdown).await
                 }
@@ -187,8 +184,6 @@ struct Session<'a> {
     announced: HashSet<String>,
     /// RPC requests sent to devices and not answered yet: (device, id) → deadline.
     rpcs: HashMap<(String, u64), Instant>,
-    /// Ids of attribute requests not answered yet, and the next id.
-    attribute_requests: (HashSet<u64>, u64),
 }
 
 impl Session<'_> {
@@ -245,7 +240,6 @@ impl Session<'_> {
         for (_, row) in batch {
             if self.announced.insert(row.device.clone()) {
                 self.device.publish(gateway::CONNECT, gateway::connect_payload(&row.device)).await?;
-                self.ask_attributes(&row.device).await?;
             }
         }
         let (publishes, dropped) = gateway::telemetry(batch, self.config.options.max_payload);

@@ -55,9 +55,6 @@ pub struct ThingsboardSection {
     pub max_pending: Option<u64>,
     /// How long a bridged device may take to answer an RPC, e.g. `"10s"`.
     pub rpc_timeout: Option<String>,
-    /// Shared attributes the bridge asks ThingsBoard for when it announces a device, so a
-    /// device gets values set while it was away (default `["interval"]`; `[]`: none).
-    pub shared_attributes: Option<Vec<String>>,
 }
 
 /// What the command calls its ThingsBoard flags, for errors that name the flag the user typed.
@@ -319,13 +316,7 @@ pub fn bridge_config(
         })?,
         None => std::time::Duration::from_secs(10),
     };
-    let shared_attributes = p.shared_attributes.clone().unwrap_or_else(|| vec!["interval".to_owned()]);
-    if let Some(blank) = shared_attributes.iter().find(|k| k.trim().is_empty()) {
-        let origin =
-            Origin::Profile(loaded.path.clone().unwrap_or_default(), "thingsboard.shared_attributes");
-        return Err(invalid(origin, blank.clone(), "attribute names must not be empty, e.g. [\"interval\"]"));
-    }
-    Ok(Some(BridgeConfig { options: config.options, max_pending, rpc_timeout, shared_attributes }))
+    Ok(Some(BridgeConfig { options: config.options, max_pending, rpc_timeout }))
 }
 
 /// Readings that may wait for ThingsBoard: about a day of 10 devices × 4 values a second.
