@@ -208,16 +208,21 @@ fn an_rpc_reaches_its_device_as_one_line_and_the_answer_goes_back() {
 }
 
 #[test]
-fn a_shared_attribute_update_reaches_its_device_as_one_line() {
+fn a_device_is_announced_at_hello_and_gets_shared_attributes_one_line_each() {
     let broker = Broker::start();
-    let sub = broker.subscribe(&[]);
-    let (mut server, _dir) = bridged_server(&broker, "10s");
+    let sub = broker.subscribe(&["v1/gateway/connect"]);
+    let (server, _dir) = bridged_server(&broker, "10s");
     let mut device = server.connect();
     assert_eq!(device.ask("HELLO esp-7"), "HELLO ESP-7");
-    server.wait_for_clients(1);
-    sub.publish("v1/gateway/attributes", r#"{"device":"esp-7","data":{"interval":5000,"label":"a\nb"}}"#);
-    assert_eq!(device.line(), r#"attr: {"interval":5000,"label":"a\nb"}"#);
-    // The device goes on as before: the line answers nothing.
+    // Announced before any reading, so ThingsBoard routes its updates here.
+    assert_eq!(parse(&sub.next_on("v1/gateway/connect").payload)["device"], "esp-7");
+    let big = "x".repeat(5000);
+    let update = format!(r#"{{"device":"esp-7","data":{{"interval":5000,"label":"a\nb","blob":"{big}"}}}}"#);
+    sub.publish("v1/gateway/attributes", &update);
+    // One line per attribute (keys in order); one over the size limit is not sent.
+    assert_eq!(device.line(), r#"attr: {"interval":5000}"#);
+    assert_eq!(device.line(), r#"attr: {"label":"a\nb"}"#);
+    // The device goes on as before: the lines answer nothing.
     assert_eq!(device.ask("t=1"), "T=1");
 }
 

@@ -137,9 +137,16 @@ static void serviceServer(uint32_t now) {
         handleServerLine(serverLines.line(), serverLines.length(), now);
         break;
       case iotchat::LineReader<160>::OVERLONG:
-        if (device.onOverlongLine(serverLines.line(), serverLines.length(), now) ==
-            iotchat::TcpDevice::EV_RPC_IGNORED)
-          Serial.println("rpc: request longer than the line buffer; ignored");
+        switch (device.onOverlongLine(serverLines.line(), serverLines.length(), now)) {
+          case iotchat::TcpDevice::EV_RPC_IGNORED:
+            Serial.println("rpc: request longer than the line buffer; ignored");
+            break;
+          case iotchat::TcpDevice::EV_ATTRIBUTES:
+            Serial.println("attributes: an attribute longer than the line buffer; ignored");
+            break;
+          default:
+            break;
+        }
         break;
       default:
         break;

@@ -1,16 +1,19 @@
 //! The bridge's downlink: what ThingsBoard sends the gateway's devices. An RPC request goes to
 //! its device as an `rpc: ` line and is answered with an error if the device is not there or
-//! stays silent past `rpc_timeout`; a shared-attribute update goes to its device as an `attr: `
-//! line.
+//! stays silent past `rpc_timeout`; a shared-attribute update goes to its device as `attr: `
+//! lines, one per attribute. Attribute values are state and ThingsBoard sends changes only,
+//! so an update a full push queue turns away is kept (the newest value of each attribute) and
+//! offered again each round, never dropped while the device is there.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
-use serde_json::json;
+use serde_json::{Map, Value as Json, json};
 use tokio::time::Instant;
 use tracing::warn;
 
 use super::{Session, SessionEnd, gateway};
-use crate::server::registry::Push;
+use crate::server::registry::{Push, PushError};
 use crate::thingsboard::session::{TbDevice, TbError};
 
 /// Subscribes to what ThingsBoard sends the gateway's devices: RPC requests and shared-attribute
@@ -36,16 +39,32 @@ impl Session<'_> {
 
     /// Shared attributes changed: pushed to the device as one line if it is connected.
     /// ThingsBoard sends changes only, so a device away at the time misses them.
-    fn on_attributes(&self, payload: &[u8]) {
+    fn on_attributes(&mut self, payload: &[u8]) {
         match gateway::parse_attribute_update(payload) {
-            Ok(Some(update)) => {
-                let push = Push::Attributes(Arc::new(update.values));
-                if let Err(e) = self.registry.push_to_name(&update.device, push) {
-                    warn!(device = %update.device, "bridge: a shared-attribute update was not delivered: {e}");
-                }
+            Ok(Some(mut update)) => {
+                update.values.retain(|key, value| {
+                    let fits = line_len(key, value) <= MAX_ATTRIBUTE_LINE;
+                    if !fits {
+                        warn!(device = %update.device, key, "bridge: a shared attribute over {MAX_ATTRIBUTE_LINE} bytes was not delivered");
+                    }
+                    fits
+                });
+                self.undelivered.merge(update.device, update.values);
+                self.retry_undelivered();
             }
             Ok(None) => {} // client attributes, not for a device
             Err(e) => warn!("bridge: ignored a shared-attribute update: {e}"),
+        }
+    }
+
+    /// Offers every kept update again; a device's queue that is still full keeps its own.
+    pub(super) fn retry_undelivered(&mut self) {
+        for (device, values) in self.undelivered.take_all() {
+            match self.registry.push_to_name(&device, Push::Attributes(Arc::new(values.clone()))) {
+                Ok(()) => {}
+                Err(PushError::Full(_)) => self.undelivered.merge(device, values),
+                Err(e) => warn!(%device, "bridge: shared attributes were not delivered: {e}"),
+            }
         }
     }
 
@@ -93,5 +112,64 @@ impl Session<'_> {
             self.device.publish(gateway::RPC, gateway::rpc_reply(&device, id, &error)).await?;
         }
         Ok(())
+    }
+}
+
+/// Longest `attr: ` line the bridge writes (an attribute's `{"key":value}`): far below any
+/// device's line limit but the firmware's (159 bytes, enough for `interval`).
+const MAX_ATTRIBUTE_LINE: usize = 4096;
+
+fn line_len(key: &str, value: &Json) -> usize {
+    Json::Object(Map::from_iter([(key.to_owned(), value.clone())])).to_string().len()
+}
+
+/// Shared-attribute values not delivered yet, by device: merging keeps the newest value of
+/// each attribute, so a device gets the state ThingsBoard holds, not a stale one.
+#[derive(Debug, Default)]
+pub(super) struct Undelivered(HashMap<String, Map<String, Json>>);
+
+impl Undelivered {
+    /// Adds `values` for `device`, over what waits for it.
+    pub(super) fn merge(&mut self, device: String, values: Map<String, Json>) {
+        if !values.is_empty() {
+            self.0.entry(device).or_default().extend(values);
+        }
+    }
+
+    /// Everything waiting, emptied.
+    pub(super) fn take_all(&mut self) -> Vec<(String, Map<String, Json>)> {
+        self.0.drain().collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn map(v: Json) -> Map<String, Json> {
+        v.as_object().cloned().expect("an object")
+    }
+
+    #[test]
+    fn undelivered_values_merge_newest_first_per_device() {
+        let mut kept = Undelivered::default();
+        kept.merge("A".into(), map(json!({"interval": 1000, "led": true})));
+        kept.merge("A".into(), map(json!({"interval": 5000})));
+        kept.merge("B".into(), map(json!({})));
+        kept.merge("C".into(), map(json!({"interval": 200})));
+        let mut all = kept.take_all();
+        all.sort_by(|a, b| a.0.cmp(&b.0));
+        let want = [("A", json!({"interval": 5000, "led": true})), ("C", json!({"interval": 200}))];
+        assert_eq!(all.len(), want.len());
+        for ((device, values), (want_device, want_values)) in all.into_iter().zip(want) {
+            assert_eq!((device.as_str(), Json::Object(values)), (want_device, want_values));
+        }
+        assert!(kept.take_all().is_empty());
+    }
+
+    #[test]
+    fn attribute_lines_are_measured_as_written() {
+        assert_eq!(line_len("interval", &json!(5000)), r#"{"interval":5000}"#.len());
+        assert!(line_len("blob", &json!("x".repeat(MAX_ATTRIBUTE_LINE))) > MAX_ATTRIBUTE_LINE);
     }
 }

@@ -11,7 +11,8 @@
 //! `rpc: <id> <method> <params-json>`; A's answer `RPC <id> <json>` goes back on
 //! `v1/gateway/rpc`. A device that is not connected, or silent past `rpc_timeout`, gets an
 //! error answer, so ThingsBoard never waits forever. A shared-attribute update for A
-//! (`v1/gateway/attributes`) is written to A's connection as `attr: <values-json>`.
+//! (`v1/gateway/attributes`) is written to A's connection as `attr: ` lines. Devices are
+//! announced when they say HELLO, and again before a reading after they left.
 
 mod downlink;
 pub mod gateway;
@@ -57,6 +58,9 @@ pub struct BridgeConfig {
 /// What the server tells the bridge.
 #[derive(Debug, Clone, PartialEq)]
 pub enum BridgeEvent {
+    /// A device said HELLO with this name: ThingsBoard is told, so RPC and attribute updates
+    /// reach it before its first reading too.
+    Arrived(String),
     /// A named device disconnected.
     Departed(String),
     /// A device answered an RPC request.
@@ -149,6 +153,7 @@ pub async fn run(
                         store: &store,
                         announced: HashSet::new(),
                         rpcs: HashMap::new(),
+                        undelivered: downlink::Undelivered::default(),
                     };
                     session.forward(&mut outbox, &mut events, &mut departed, &shutdown).await
                 }
@@ -184,6 +189,8 @@ struct Session<'a> {
     announced: HashSet<String>,
     /// RPC requests sent to devices and not answered yet: (device, id) → deadline.
     rpcs: HashMap<(String, u64), Instant>,
+    /// Shared attributes a full push queue turned away, to offer again.
+    undelivered: downlink::Undelivered,
 }
 
 impl Session<'_> {
@@ -207,6 +214,7 @@ impl Session<'_> {
                 self.on_message(message).await?;
             }
             self.expire_rpcs().await?;
+            self.retry_undelivered();
             let (batch, pending, over) = blocking(outbox, self.config.max_pending).await?;
             self.status.pending.store(pending, Ordering::Relaxed);
             if let Some((skipped, cursor)) = over {
@@ -263,6 +271,14 @@ impl Session<'_> {
         departed: &mut HashSet<String>,
     ) -> Result<(), SessionEnd> {
         match event {
+            BridgeEvent::Arrived(name) => {
+                // Back before its departure was told: nothing to tell.
+                departed.remove(&name);
+                if self.announced.insert(name.clone()) {
+                    self.device.publish(gateway::CONNECT, gateway::connect_payload(&name)).await?;
+                }
+                Ok(())
+            }
             BridgeEvent::Departed(name) => {
                 departed.insert(name);
                 Ok(())

@@ -56,10 +56,14 @@ pub fn rpc(out: &mut Vec<u8>, id: u64, method: &str, params: &serde_json::Value)
     push(out, RPC, &format!("{id} {method} {params}"));
 }
 
-/// Appends `attr: <values-json>\n` to `out`: compact JSON, one line (JSON escapes line
-/// breaks inside strings).
+/// Appends one `attr: {"<key>":<value>}\n` line per attribute to `out`: compact JSON, one
+/// line each (JSON escapes line breaks inside strings), so a long attribute never hides a
+/// short one from a device with a small line buffer.
 pub fn attributes(out: &mut Vec<u8>, values: &serde_json::Map<String, serde_json::Value>) {
-    push(out, ATTRIBUTES, &serde_json::Value::Object(values.clone()).to_string());
+    for (key, value) in values {
+        let one = serde_json::Map::from_iter([(key.clone(), value.clone())]);
+        push(out, ATTRIBUTES, &serde_json::Value::Object(one).to_string());
+    }
 }
 
 /// Error text for a line over the limit.
@@ -79,7 +83,7 @@ pub fn server_full(max_clients: usize) -> String {
 
 /// Whether a received line (without LF) is one of the server's own lines, not an echo.
 pub fn is_server_line(line: &str) -> bool {
-    [ERROR, NOTICE, OPERATOR, RPC].iter().any(|p| line.starts_with(p))
+    [ERROR, NOTICE, OPERATOR, RPC, ATTRIBUTES].iter().any(|p| line.starts_with(p))
 }
 
 fn push(out: &mut Vec<u8>, prefix: &str, text: &str) {
@@ -101,11 +105,20 @@ mod tests {
     }
 
     #[test]
+    fn attributes_are_written_one_line_each() {
+        let mut out = Vec::new();
+        let values = serde_json::json!({"interval": 5000, "note": "a\nb"});
+        attributes(&mut out, values.as_object().expect("an object"));
+        assert_eq!(String::from_utf8_lossy(&out), "attr: {\"interval\":5000}\nattr: {\"note\":\"a\\nb\"}\n");
+    }
+
+    #[test]
     fn server_lines_are_recognised() {
         assert!(is_server_line("error: x"));
         assert!(is_server_line("notice: server shutting down"));
         assert!(is_server_line("operator: hi"));
         assert!(is_server_line("rpc: 1 getInterval null"));
+        assert!(is_server_line("attr: {\"interval\":5000}"));
         assert!(!is_server_line("ERROR: X"));
         assert!(!is_server_line("HELLO"));
     }

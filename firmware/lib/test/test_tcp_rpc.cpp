@@ -197,7 +197,8 @@ TEST(overlong_server_lines_by_what_they_start_with) {
   strcpy(a, d.nextLine(0));
   CHECK_EQ(d.onOverlongLine("operator: very long", 19, 1), TcpDevice::EV_OPERATOR);
   CHECK_EQ(d.onOverlongLine("rpc: 1 setInterval {\"pad\":\"", 27, 1), TcpDevice::EV_RPC_IGNORED);
-  CHECK_EQ(d.onOverlongLine("attr: {\"interval\":500,\"pad\":\"", 32, 1), TcpDevice::EV_ATTRIBUTES);
+  const char* long_attr = "attr: {\"interval\":500,\"pad\":\"";
+  CHECK_EQ(d.onOverlongLine(long_attr, strlen(long_attr), 1), TcpDevice::EV_ATTRIBUTES);
   CHECK_EQ(d.interval(), 1000u);
   CHECK(!d.wantsClose());
   CHECK_EQ(echo(d, a, 2), TcpDevice::EV_ACK);
