@@ -74,6 +74,18 @@ fn wait_until(sub: &Subscriber, seen: &mut Seen, done: impl Fn(&Seen) -> bool) {
     }
 }
 
+/// One fake-device sends 3 readings through `server`; all 3 reach the broker's `sub`.
+fn three_readings_arrive(server: &Server, sub: &Subscriber) {
+    cmd()
+        .args(["fake-device", "--count", "1", "--messages", "3", "--interval", "20ms"])
+        .args(["--server", &server.addr.to_string()])
+        .timeout(DEADLINE)
+        .assert()
+        .success();
+    let mut seen = Seen::default();
+    wait_until(sub, &mut seen, |s| s.complete(1, 3));
+}
+
 #[test]
 fn devices_are_announced_and_their_readings_arrive_with_their_timestamps() {
     let broker = Broker::start();
@@ -290,14 +302,7 @@ fn the_bridge_forwards_over_tls_to_a_broker_it_trusts() {
     let mut args = bridge_args(broker.tls_port());
     args.extend(["--tb-ca".to_owned(), ca.display().to_string()]);
     let server = Server::start(&args.iter().map(String::as_str).collect::<Vec<_>>());
-    cmd()
-        .args(["fake-device", "--count", "1", "--messages", "3", "--interval", "20ms"])
-        .args(["--server", &server.addr.to_string()])
-        .timeout(DEADLINE)
-        .assert()
-        .success();
-    let mut seen = Seen::default();
-    wait_until(&sub, &mut seen, |s| s.complete(1, 3));
+    three_readings_arrive(&server, &sub);
 }
 
 #[test]
@@ -319,14 +324,7 @@ fn the_bridge_logs_in_with_basic_credentials_and_a_password_from_the_environment
         .env("IOTCHAT_TB_PASSWORD", "gw-pass")
         .env_remove("IOTCHAT_TB_TOKEN");
     let server = Server::spawn_in(command, Stdio::piped(), tempfile::tempdir().expect("tempdir"));
-    cmd()
-        .args(["fake-device", "--count", "1", "--messages", "3", "--interval", "20ms"])
-        .args(["--server", &server.addr.to_string()])
-        .timeout(DEADLINE)
-        .assert()
-        .success();
-    let mut seen = Seen::default();
-    wait_until(&sub, &mut seen, |s| s.complete(1, 3));
+    three_readings_arrive(&server, &sub);
 }
 
 #[test]
@@ -339,12 +337,5 @@ fn the_bridge_logs_in_with_an_x509_client_certificate() {
         (certs.ca.display().to_string(), certs.cert.display().to_string(), certs.key.display().to_string());
     args.extend(["--tb-ca", &ca, "--tb-cert", &cert, "--tb-key", &key]);
     let server = Server::start(&args);
-    cmd()
-        .args(["fake-device", "--count", "1", "--messages", "3", "--interval", "20ms"])
-        .args(["--server", &server.addr.to_string()])
-        .timeout(DEADLINE)
-        .assert()
-        .success();
-    let mut seen = Seen::default();
-    wait_until(&sub, &mut seen, |s| s.complete(1, 3));
+    three_readings_arrive(&server, &sub);
 }
