@@ -24,6 +24,8 @@ struct Seen {
     counts: BTreeMap<String, BTreeMap<i64, i64>>,
     connected: BTreeSet<String>,
     disconnected: BTreeSet<String>,
+    /// Devices whose shared attributes were asked for.
+    asked: BTreeSet<String>,
 }
 
 impl Seen {
@@ -55,6 +57,15 @@ impl Seen {
                         }
                     }
                 }
+            }
+            "v1/gateway/attributes/request" => {
+                let device = body["device"].as_str().expect("device");
+                assert!(
+                    self.connected.contains(device),
+                    "{device}'s attributes asked for before v1/gateway/connect"
+                );
+                assert_eq!((&body["key"], &body["client"]), (&"interval".into(), &false.into()), "{body}");
+                self.asked.insert(device.to_owned());
             }
             "v1/gateway/probe" => {}
             other => panic!("unexpected topic {other}"),
@@ -99,7 +110,7 @@ fn devices_are_announced_and_their_readings_arrive_with_their_timestamps() {
         .assert()
         .success();
     let mut seen = Seen::default();
-    wait_until(&sub, &mut seen, |s| s.complete(2, 5) && s.disconnected.len() == 2);
+    wait_until(&sub, &mut seen, |s| s.complete(2, 5) && s.disconnected.len() == 2 && s.asked.len() == 2);
     assert_eq!(seen.connected, BTreeSet::from(["esp-1".to_owned(), "esp-2".to_owned()]));
     // The timestamps are the devices' own, as stored.
     let out = cmd()
@@ -235,6 +246,23 @@ fn a_device_is_announced_at_hello_and_gets_shared_attributes_one_line_each() {
     assert_eq!(device.line(), r#"attr: {"interval":5000}"#);
     assert_eq!(device.line(), r#"attr: {"label":"a\nb"}"#);
     // The device goes on as before: the lines answer nothing.
+    assert_eq!(device.ask("t=1"), "T=1");
+}
+
+#[test]
+fn a_device_that_says_hello_gets_the_shared_attributes_thingsboard_holds() {
+    let broker = Broker::start();
+    let tb = broker.subscribe(&["v1/gateway/attributes/request"]);
+    let (server, _dir) = bridged_server(&broker, "10s");
+    let mut device = server.connect();
+    assert_eq!(device.ask("HELLO esp-5"), "HELLO ESP-5");
+    let request = parse(&tb.next_on("v1/gateway/attributes/request").payload);
+    assert_eq!((&request["device"], &request["key"]), (&"esp-5".into(), &"interval".into()));
+    // The test answers as ThingsBoard does for one key; an answer to another id is ignored.
+    let answer = |id: &Json, value: u64| format!(r#"{{"id":{id},"device":"esp-5","value":{value}}}"#);
+    tb.publish("v1/gateway/attributes/response", &answer(&serde_json::json!(999), 1));
+    tb.publish("v1/gateway/attributes/response", &answer(&request["id"], 3000));
+    assert_eq!(device.line(), r#"attr: {"interval":3000}"#);
     assert_eq!(device.ask("t=1"), "T=1");
 }
 

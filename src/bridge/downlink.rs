@@ -20,7 +20,8 @@ use crate::thingsboard::session::{TbDevice, TbError};
 /// updates; returns once both are confirmed.
 pub(super) async fn subscribe(device: &mut TbDevice) -> Result<(), TbError> {
     device.subscribe(gateway::RPC).await?;
-    device.subscribe(gateway::ATTRIBUTES).await
+    device.subscribe(gateway::ATTRIBUTES).await?;
+    device.subscribe(gateway::ATTRIBUTES_RESPONSE).await
 }
 
 impl Session<'_> {
@@ -31,6 +32,10 @@ impl Session<'_> {
             gateway::RPC => self.on_rpc(&payload).await,
             gateway::ATTRIBUTES => {
                 self.on_attributes(&payload);
+                Ok(())
+            }
+            gateway::ATTRIBUTES_RESPONSE => {
+                self.on_attribute_answer(&payload);
                 Ok(())
             }
             _ => Ok(()),
@@ -54,6 +59,42 @@ impl Session<'_> {
             }
             Ok(None) => {} // client attributes, not for a device
             Err(e) => warn!("bridge: ignored a shared-attribute update: {e}"),
+        }
+    }
+
+    /// A device is here: ThingsBoard is told (so it routes updates and RPC to it), and asked
+    /// for the device's shared attributes.
+    pub(super) async fn welcome(&mut self, name: &str) -> Result<(), SessionEnd> {
+        if self.announced.insert(name.to_owned()) {
+            self.device.publish(gateway::CONNECT, gateway::connect_payload(name)).await?;
+        }
+        self.asking.device(name);
+        Ok(())
+    }
+
+    /// Sends the attribute requests that may go now (see [`super::asking`]).
+    pub(super) async fn ask_more(&mut self) -> Result<(), SessionEnd> {
+        while let Some(request) = self.asking.next_request(std::time::Instant::now()) {
+            let payload = gateway::attribute_request(request.id, &request.device, &request.key);
+            if payload.len() > self.config.options.max_payload {
+                warn!(device = %request.device, key = %request.key, "bridge: an attribute request over the payload limit was not sent");
+                continue;
+            }
+            self.device.publish(gateway::ATTRIBUTES_REQUEST, payload).await?;
+        }
+        Ok(())
+    }
+
+    /// ThingsBoard's answer to an attribute request: delivered like an update.
+    fn on_attribute_answer(&mut self, payload: &[u8]) {
+        let answer = match gateway::parse_attribute_answer(payload) {
+            Ok(answer) => answer,
+            Err(e) => return warn!("bridge: ignored an attribute answer: {e}"),
+        };
+        let Some(key) = self.asking.answered(answer.id, &answer.device) else { return };
+        if let Some(value) = answer.value.filter(|v| line_len(&key, v) <= MAX_ATTRIBUTE_LINE) {
+            self.undelivered.merge(answer.device, Map::from_iter([(key, value)]));
+            self.retry_undelivered();
         }
     }
 

@@ -17,6 +17,10 @@ pub const DISCONNECT: &str = "v1/gateway/disconnect";
 pub const RPC: &str = "v1/gateway/rpc";
 /// Shared-attribute updates for devices in (and client attributes out, which we do not send).
 pub const ATTRIBUTES: &str = "v1/gateway/attributes";
+/// Requests for a device's current attributes.
+pub const ATTRIBUTES_REQUEST: &str = "v1/gateway/attributes/request";
+/// Their answers.
+pub const ATTRIBUTES_RESPONSE: &str = "v1/gateway/attributes/response";
 /// The ThingsBoard device profile (type) of bridged devices.
 pub const DEVICE_TYPE: &str = "iotchat";
 
@@ -77,6 +81,34 @@ pub fn parse_attribute_update(payload: &[u8]) -> Result<Option<AttributeUpdate>,
         _ => return Err(format!("gateway attribute update for {device} without a \"data\" object")),
     };
     Ok(Some(AttributeUpdate { device: device.to_owned(), values }))
+}
+
+/// `{"id":7,"device":"A","client":false,"key":"interval"}`: asks for one shared attribute of
+/// A (one key per request, so the answer's `"value"` is always known to be that key's).
+pub fn attribute_request(id: u64, device: &str, key: &str) -> Vec<u8> {
+    json!({ "id": id, "device": device, "client": false, "key": key }).to_string().into_bytes()
+}
+
+/// An answer to an [`attribute_request`]: `{"id":7,"device":"A","value":5000}`; the value is
+/// `None` when ThingsBoard holds no such attribute (no `value`, or `null`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct AttributeAnswer {
+    /// The request's id.
+    pub id: u64,
+    /// The device it names.
+    pub device: String,
+    /// The attribute's value, if set.
+    pub value: Option<Json>,
+}
+
+/// Parses a publish on [`ATTRIBUTES_RESPONSE`].
+pub fn parse_attribute_answer(payload: &[u8]) -> Result<AttributeAnswer, String> {
+    let body: Json =
+        serde_json::from_slice(payload).map_err(|e| format!("gateway attribute answer is not JSON: {e}"))?;
+    let id = body["id"].as_u64().ok_or("gateway attribute answer without a numeric \"id\"")?;
+    let device = body["device"].as_str().ok_or("gateway attribute answer without \"device\"")?.to_owned();
+    let value = body.get("value").filter(|v| !v.is_null()).cloned();
+    Ok(AttributeAnswer { id, device, value })
 }
 
 /// `{"device":"A","id":1,"data":{..}}`: the answer to request `id` of device `A`.
@@ -269,6 +301,22 @@ mod tests {
         for (payload, want) in refused {
             let err = parse_attribute_update(payload).expect_err(want);
             assert!(err.contains(want), "{err}");
+        }
+    }
+
+    #[test]
+    fn attribute_requests_ask_one_key_and_answers_parse() {
+        let request: Json = serde_json::from_slice(&attribute_request(7, "A", "interval")).expect("JSON");
+        assert_eq!(request, json!({"id": 7, "device": "A", "client": false, "key": "interval"}));
+        let answer = |id, value: Option<Json>| Ok(AttributeAnswer { id, device: "A".into(), value });
+        assert_eq!(
+            parse_attribute_answer(br#"{"id":7,"device":"A","value":5000}"#),
+            answer(7, Some(json!(5000)))
+        );
+        assert_eq!(parse_attribute_answer(br#"{"id":8,"device":"A"}"#), answer(8, None));
+        assert_eq!(parse_attribute_answer(br#"{"id":9,"device":"A","value":null}"#), answer(9, None));
+        for bad in [&b"nope"[..], br#"{"device":"A","value":1}"#, br#"{"id":7,"value":1}"#] {
+            assert!(parse_attribute_answer(bad).is_err(), "{}", String::from_utf8_lossy(bad));
         }
     }
 

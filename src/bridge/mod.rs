@@ -14,6 +14,7 @@
 //! (`v1/gateway/attributes`) is written to A's connection as `attr: ` lines. Devices are
 //! announced when they say HELLO, and again before a reading after they left.
 
+pub mod asking;
 mod downlink;
 pub mod gateway;
 
@@ -53,6 +54,8 @@ pub struct BridgeConfig {
     pub max_pending: u64,
     /// How long a device may take to answer an RPC before ThingsBoard gets an error.
     pub rpc_timeout: Duration,
+    /// Shared attributes asked for when a device says HELLO (none: not asked).
+    pub shared_attributes: Vec<String>,
 }
 
 /// What the server tells the bridge.
@@ -154,6 +157,7 @@ pub async fn run(
                         announced: HashSet::new(),
                         rpcs: HashMap::new(),
                         undelivered: downlink::Undelivered::default(),
+                        asking: asking::Asking::new(config.shared_attributes.clone()),
                     };
                     session.forward(&mut outbox, &mut events, &mut departed, &shutdown).await
                 }
@@ -191,6 +195,8 @@ struct Session<'a> {
     rpcs: HashMap<(String, u64), Instant>,
     /// Shared attributes a full push queue turned away, to offer again.
     undelivered: downlink::Undelivered,
+    /// Shared attributes to ask ThingsBoard for.
+    asking: asking::Asking,
 }
 
 impl Session<'_> {
@@ -201,6 +207,10 @@ impl Session<'_> {
         departed: &mut HashSet<String>,
         shutdown: &CancellationToken,
     ) -> Result<(), SessionEnd> {
+        // ThingsBoard may have changed attributes while we were away from it.
+        for name in self.registry.snapshot().into_iter().filter_map(|c| c.name) {
+            self.welcome(&name).await?;
+        }
         loop {
             // Checked between batches: a batch sent is always recorded (the store closes
             // only after the bridge has stopped), and shutdown does not wait for a backlog.
@@ -215,6 +225,7 @@ impl Session<'_> {
             }
             self.expire_rpcs().await?;
             self.retry_undelivered();
+            self.ask_more().await?;
             let (batch, pending, over) = blocking(outbox, self.config.max_pending).await?;
             self.status.pending.store(pending, Ordering::Relaxed);
             if let Some((skipped, cursor)) = over {
@@ -274,10 +285,7 @@ impl Session<'_> {
             BridgeEvent::Arrived(name) => {
                 // Back before its departure was told: nothing to tell.
                 departed.remove(&name);
-                if self.announced.insert(name.clone()) {
-                    self.device.publish(gateway::CONNECT, gateway::connect_payload(&name)).await?;
-                }
-                Ok(())
+                self.welcome(&name).await
             }
             BridgeEvent::Departed(name) => {
                 departed.insert(name);

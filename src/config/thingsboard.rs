@@ -55,6 +55,10 @@ pub struct ThingsboardSection {
     pub max_pending: Option<u64>,
     /// How long a bridged device may take to answer an RPC, e.g. `"10s"`.
     pub rpc_timeout: Option<String>,
+    /// Shared attributes the bridge asks ThingsBoard for when a device says HELLO (and when
+    /// the bridge reconnects), so a device gets values set while it was away (default
+    /// `["interval"]`; `[]`: none).
+    pub shared_attributes: Option<Vec<String>>,
 }
 
 /// What the command calls its ThingsBoard flags, for errors that name the flag the user typed.
@@ -316,7 +320,31 @@ pub fn bridge_config(
         })?,
         None => std::time::Duration::from_secs(10),
     };
-    Ok(Some(BridgeConfig { options: config.options, max_pending, rpc_timeout }))
+    let shared_attributes = shared_attributes(p.shared_attributes.as_deref(), loaded)?;
+    Ok(Some(BridgeConfig { options: config.options, max_pending, rpc_timeout, shared_attributes }))
+}
+
+/// `thingsboard.shared_attributes`: names, each once, at most 32 (each is a request per device).
+fn shared_attributes(keys: Option<&[String]>, loaded: &LoadedProfile) -> Result<Vec<String>, ConfigError> {
+    let Some(keys) = keys else { return Ok(vec!["interval".to_owned()]) };
+    let origin = || Origin::Profile(loaded.path.clone().unwrap_or_default(), "thingsboard.shared_attributes");
+    if keys.len() > 32 {
+        return Err(invalid(origin(), format!("{} names", keys.len()), "at most 32 attribute names"));
+    }
+    let mut names: Vec<String> = Vec::with_capacity(keys.len());
+    for key in keys {
+        if key.trim().is_empty() {
+            return Err(invalid(
+                origin(),
+                key.clone(),
+                "attribute names must not be empty, e.g. [\"interval\"]",
+            ));
+        }
+        if !names.contains(key) {
+            names.push(key.clone());
+        }
+    }
+    Ok(names)
 }
 
 /// Readings that may wait for ThingsBoard: about a day of 10 devices × 4 values a second.
