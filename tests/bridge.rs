@@ -267,6 +267,25 @@ fn a_device_that_says_hello_gets_the_shared_attributes_thingsboard_holds() {
 }
 
 #[test]
+fn after_the_bridge_reconnects_connected_devices_are_asked_again() {
+    const ASK: &str = "v1/gateway/attributes/request";
+    let broker = Broker::start();
+    // Persistent: it misses nothing while the broker restarts (the first message is its probe).
+    let tb = broker.subscribe_persistent(ASK, ASK);
+    let (server, _dir) = bridged_server(&broker, "10s");
+    let mut device = server.connect();
+    assert_eq!(device.ask("HELLO esp-6"), "HELLO ESP-6");
+    let first = parse(&tb.next_on(ASK).payload);
+    assert_eq!(first["device"], "esp-6", "asked at HELLO");
+    let broker = Broker::restart(broker.stop());
+    let again = parse(&tb.next_on(ASK).payload);
+    assert_eq!(again["device"], "esp-6", "asked again after the reconnect");
+    let answer = format!(r#"{{"id":{},"device":"esp-6","value":700}}"#, again["id"]);
+    broker.subscribe(&[]).publish("v1/gateway/attributes/response", &answer);
+    assert_eq!(device.line(), r#"attr: {"interval":700}"#);
+}
+
+#[test]
 fn a_fake_device_takes_its_interval_from_a_shared_attribute() {
     let broker = Broker::start();
     let sub = broker.subscribe(&["v1/gateway/rpc"]);

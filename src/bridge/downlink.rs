@@ -16,12 +16,16 @@ use super::{Session, SessionEnd, gateway};
 use crate::server::registry::{Push, PushError};
 use crate::thingsboard::session::{TbDevice, TbError};
 
-/// Subscribes to what ThingsBoard sends the gateway's devices: RPC requests and shared-attribute
-/// updates; returns once both are confirmed.
-pub(super) async fn subscribe(device: &mut TbDevice) -> Result<(), TbError> {
+/// Subscribes to what ThingsBoard sends the gateway's devices: RPC requests, shared-attribute
+/// updates and, when the bridge asks for attributes (`asks`), the answers; returns once all
+/// are confirmed.
+pub(super) async fn subscribe(device: &mut TbDevice, asks: bool) -> Result<(), TbError> {
     device.subscribe(gateway::RPC).await?;
     device.subscribe(gateway::ATTRIBUTES).await?;
-    device.subscribe(gateway::ATTRIBUTES_RESPONSE).await
+    if asks {
+        device.subscribe(gateway::ATTRIBUTES_RESPONSE).await?;
+    }
+    Ok(())
 }
 
 impl Session<'_> {
@@ -54,6 +58,9 @@ impl Session<'_> {
                     }
                     fits
                 });
+                for key in update.values.keys() {
+                    self.asking.superseded(&update.device, key);
+                }
                 self.undelivered.merge(update.device, update.values);
                 self.retry_undelivered();
             }
@@ -74,9 +81,19 @@ impl Session<'_> {
 
     /// Sends the attribute requests that may go now (see [`super::asking`]).
     pub(super) async fn ask_more(&mut self) -> Result<(), SessionEnd> {
-        while let Some(request) = self.asking.next_request(std::time::Instant::now()) {
+        let now = std::time::Instant::now();
+        let timed_out = self.asking.expire(now);
+        if timed_out > 0 {
+            warn!(
+                timed_out,
+                "bridge: ThingsBoard has not answered attribute requests within {:?}; asking the next devices",
+                super::asking::TIMEOUT
+            );
+        }
+        while let Some(request) = self.asking.next_request(now) {
             let payload = gateway::attribute_request(request.id, &request.device, &request.key);
             if payload.len() > self.config.options.max_payload {
+                self.asking.answered(request.id, &request.device); // frees its place
                 warn!(device = %request.device, key = %request.key, "bridge: an attribute request over the payload limit was not sent");
                 continue;
             }
@@ -92,10 +109,12 @@ impl Session<'_> {
             Err(e) => return warn!("bridge: ignored an attribute answer: {e}"),
         };
         let Some(key) = self.asking.answered(answer.id, &answer.device) else { return };
-        if let Some(value) = answer.value.filter(|v| line_len(&key, v) <= MAX_ATTRIBUTE_LINE) {
-            self.undelivered.merge(answer.device, Map::from_iter([(key, value)]));
-            self.retry_undelivered();
+        let Some(value) = answer.value else { return }; // ThingsBoard holds none
+        if line_len(&key, &value) > MAX_ATTRIBUTE_LINE {
+            return warn!(device = %answer.device, key, "bridge: a shared attribute over {MAX_ATTRIBUTE_LINE} bytes was not delivered");
         }
+        self.undelivered.merge(answer.device, Map::from_iter([(key, value)]));
+        self.retry_undelivered();
     }
 
     /// Offers every kept update again; a device's queue that is still full keeps its own.

@@ -12,7 +12,9 @@
 //! `v1/gateway/rpc`. A device that is not connected, or silent past `rpc_timeout`, gets an
 //! error answer, so ThingsBoard never waits forever. A shared-attribute update for A
 //! (`v1/gateway/attributes`) is written to A's connection as `attr: ` lines. Devices are
-//! announced when they say HELLO, and again before a reading after they left.
+//! announced when they say HELLO, and again before a reading after they left; then, and for
+//! every connected device when the bridge (re)connects, ThingsBoard is asked for their shared
+//! attributes (`asking.rs`), whose answers are written the same way.
 
 pub mod asking;
 mod downlink;
@@ -54,7 +56,8 @@ pub struct BridgeConfig {
     pub max_pending: u64,
     /// How long a device may take to answer an RPC before ThingsBoard gets an error.
     pub rpc_timeout: Duration,
-    /// Shared attributes asked for when a device says HELLO (none: not asked).
+    /// Shared attributes asked for when a device says HELLO and when the bridge (re)connects
+    /// (none: not asked).
     pub shared_attributes: Vec<String>,
 }
 
@@ -143,26 +146,28 @@ pub async fn run(
             c = TbDevice::connect(&config.options) => c,
         };
         let end = match connected {
-            Ok(mut device) => match downlink::subscribe(&mut device).await {
-                Ok(()) => {
-                    info!(host = %config.options.host, port = config.options.port, "bridge connected to ThingsBoard");
-                    status.connected.store(true, Ordering::Relaxed);
-                    backoff.reset();
-                    let session = Session {
-                        device,
-                        config: &config,
-                        status: &status,
-                        registry: &registry,
-                        store: &store,
-                        announced: HashSet::new(),
-                        rpcs: HashMap::new(),
-                        undelivered: downlink::Undelivered::default(),
-                        asking: asking::Asking::new(config.shared_attributes.clone()),
-                    };
-                    session.forward(&mut outbox, &mut events, &mut departed, &shutdown).await
+            Ok(mut device) => {
+                match downlink::subscribe(&mut device, !config.shared_attributes.is_empty()).await {
+                    Ok(()) => {
+                        info!(host = %config.options.host, port = config.options.port, "bridge connected to ThingsBoard");
+                        status.connected.store(true, Ordering::Relaxed);
+                        backoff.reset();
+                        let session = Session {
+                            device,
+                            config: &config,
+                            status: &status,
+                            registry: &registry,
+                            store: &store,
+                            announced: HashSet::new(),
+                            rpcs: HashMap::new(),
+                            undelivered: downlink::Undelivered::default(),
+                            asking: asking::Asking::new(config.shared_attributes.clone()),
+                        };
+                        session.forward(&mut outbox, &mut events, &mut departed, &shutdown).await
+                    }
+                    Err(e) => Err(e.into()),
                 }
-                Err(e) => Err(e.into()),
-            },
+            }
             Err(e) => Err(e.into()),
         };
         status.connected.store(false, Ordering::Relaxed);
@@ -259,6 +264,10 @@ impl Session<'_> {
         for (_, row) in batch {
             if self.announced.insert(row.device.clone()) {
                 self.device.publish(gateway::CONNECT, gateway::connect_payload(&row.device)).await?;
+                // Its HELLO may not have reached us (a busy bridge drops events).
+                if self.registry.has_name(&row.device) {
+                    self.asking.device(&row.device);
+                }
             }
         }
         let (publishes, dropped) = gateway::telemetry(batch, self.config.options.max_payload);
@@ -305,6 +314,7 @@ impl Session<'_> {
     /// Tells ThingsBoard about devices that left, once their readings are all forwarded.
     async fn retire(&mut self, departed: &mut HashSet<String>) -> Result<(), SessionEnd> {
         for name in departed.drain() {
+            self.asking.forget(&name);
             if self.announced.remove(&name) {
                 self.device.publish(gateway::DISCONNECT, gateway::disconnect_payload(&name)).await?;
             }

@@ -328,9 +328,6 @@ pub fn bridge_config(
 fn shared_attributes(keys: Option<&[String]>, loaded: &LoadedProfile) -> Result<Vec<String>, ConfigError> {
     let Some(keys) = keys else { return Ok(vec!["interval".to_owned()]) };
     let origin = || Origin::Profile(loaded.path.clone().unwrap_or_default(), "thingsboard.shared_attributes");
-    if keys.len() > 32 {
-        return Err(invalid(origin(), format!("{} names", keys.len()), "at most 32 attribute names"));
-    }
     let mut names: Vec<String> = Vec::with_capacity(keys.len());
     for key in keys {
         if key.trim().is_empty() {
@@ -343,6 +340,9 @@ fn shared_attributes(keys: Option<&[String]>, loaded: &LoadedProfile) -> Result<
         if !names.contains(key) {
             names.push(key.clone());
         }
+    }
+    if names.len() > 32 {
+        return Err(invalid(origin(), format!("{} names", names.len()), "at most 32 attribute names"));
     }
     Ok(names)
 }

@@ -75,3 +75,28 @@ fn bad_values_are_named() {
     let err = TbConfig::resolve(flags, &loaded("[thingsboard]\nqos = 2\n")).expect_err("qos 2").to_string();
     assert!(err.contains("thingsboard.qos"), "{err}");
 }
+
+#[test]
+fn shared_attributes_default_to_interval_and_are_checked() {
+    let flags = || TbOverrides {
+        host: Some("tb".into()),
+        token: Some("t".into()),
+        names: TbFlagNames::SERVE,
+        ..Default::default()
+    };
+    let keys = |profile: &str| {
+        bridge_config(flags(), &loaded(profile)).map(|c| c.expect("bridge on").shared_attributes)
+    };
+    assert_eq!(keys("").expect("default"), ["interval"]);
+    assert!(keys("[thingsboard]\nshared_attributes = []\n").expect("none").is_empty());
+    let twice =
+        keys("[thingsboard]\nshared_attributes = [\"interval\", \"led\", \"interval\"]\n").expect("valid");
+    assert_eq!(twice, ["interval", "led"]);
+    let many: Vec<String> = (0..33).map(|n| format!("\"k{n}\"")).collect();
+    let err = keys(&format!("[thingsboard]\nshared_attributes = [{}]\n", many.join(","))).expect_err("33");
+    assert!(err.to_string().contains("at most 32"), "{err}");
+    let same = vec!["\"k\""; 40].join(",");
+    assert_eq!(keys(&format!("[thingsboard]\nshared_attributes = [{same}]\n")).expect("one name"), ["k"]);
+    let err = keys("[thingsboard]\nshared_attributes = [\" \"]\n").expect_err("blank");
+    assert!(err.to_string().contains("thingsboard.shared_attributes"), "{err}");
+}

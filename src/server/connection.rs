@@ -251,7 +251,7 @@ async fn settle(
         }
         if let Some(bridge) = &shared.bridge {
             if bridge.try_send(BridgeEvent::Arrived(name.to_string())).is_err() {
-                tracing::warn!(device = %name, "bridge busy: ThingsBoard learns of this device at its first reading");
+                tracing::warn!(device = %name, "bridge busy: ThingsBoard learns of this device (and is asked for its attributes) at its first reading");
             }
         }
     }

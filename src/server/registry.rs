@@ -239,6 +239,11 @@ impl Registry {
         Some(previous.id)
     }
 
+    /// Whether a connected client has claimed `name`.
+    pub fn has_name(&self, name: &str) -> bool {
+        self.lock().values().any(|h| h.name().as_deref() == Some(name))
+    }
+
     /// Queues `push` for the live connection of the device named `name`, without waiting.
     pub fn push_to_name(&self, name: &str, push: Push) -> Result<(), PushError> {
         let handle = self.lock().values().find(|h| h.name().as_deref() == Some(name)).cloned();
