@@ -5,11 +5,12 @@ mod cli;
 mod cli_bridge;
 mod cmd;
 
-use std::io::IsTerminal;
+use std::io::{IsTerminal, Write};
 use std::process::ExitCode;
 
 use clap::Parser;
 use iotchat::config::ConfigError;
+use iotchat::log_sink::LogSink;
 use tracing_subscriber::EnvFilter;
 
 /// Tasks a worker runs before it asks epoll for new events (tokio's default is 61). Every
@@ -23,29 +24,42 @@ const EVENT_INTERVAL: u32 = 255;
 
 fn main() -> ExitCode {
     let cli = cli::Cli::parse();
-    init_logging(cli.verbose, cli.quiet);
+    let log = init_logging(cli.verbose, cli.quiet);
     let runtime =
         match tokio::runtime::Builder::new_multi_thread().event_interval(EVENT_INTERVAL).enable_all().build()
         {
             Ok(rt) => rt,
             Err(e) => {
-                eprintln!("Error: cannot start the async runtime: {e}");
+                last_words(&format!("Error: cannot start the async runtime: {e}"));
                 return ExitCode::FAILURE;
             }
         };
     let result = runtime.block_on(cmd::run(cli.command));
     // Standard input is read on a blocking thread that cannot be interrupted; do not wait for it.
     runtime.shutdown_background();
+    // The log first, so the error is the last line.
+    if let Some(log) = log {
+        log.flush();
+    }
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("Error: {e:#}");
+            last_words(&format!("Error: {e:#}"));
             if e.downcast_ref::<ConfigError>().is_some() { ExitCode::from(2) } else { ExitCode::FAILURE }
         }
     }
 }
 
-fn init_logging(verbose: u8, quiet: bool) {
+/// Prints the final error on standard error. `eprintln!` would panic if that cannot be written
+/// (a full disk, a closed pipe); the exit code still tells.
+fn last_words(text: &str) {
+    let _ = writeln!(std::io::stderr(), "{text}");
+}
+
+/// Sets up the log on standard error, through [`LogSink`]: a log that cannot be written never
+/// stops the program. Returns the sink, to flush before exit (`None`: logging to stderr
+/// directly, if the writer thread could not start).
+fn init_logging(verbose: u8, quiet: bool) -> Option<LogSink> {
     let default = match (quiet, verbose) {
         (true, _) => "warn",
         (false, 0) => "warn,iotchat=info",
@@ -53,16 +67,22 @@ fn init_logging(verbose: u8, quiet: bool) {
         (false, _) => "debug,iotchat=trace",
     };
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
-    tracing_subscriber::fmt()
+    let sink = LogSink::stderr().ok();
+    let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
         .with_ansi(std::io::stderr().is_terminal())
         .with_target(false)
-        .init();
+        // Its report of a failed write is an `eprintln!` to the same failing stderr: a panic.
+        .log_internal_errors(false);
+    match &sink {
+        Some(sink) => builder.with_writer(sink.clone()).init(),
+        None => builder.with_writer(std::io::stderr).init(),
+    }
     // A panic in a connection task ends that connection only; make it visible in the log.
     let default_hook = std::panic::take_hook();
     std::panic::set_hook(Box::new(move |info| {
         tracing::error!("panic: {info}");
         default_hook(info);
     }));
+    sink
 }

@@ -39,9 +39,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     let addr = listener.local_addr().context("cannot read the listening address")?;
     let signals = Signals::install();
     // Scripts and tests wait for this exact line; it is printed before any client can be served.
-    println!("listening on {addr}");
-    println!("readings stored in {}", store.path().display());
-    io::stdout().flush().context("cannot write to standard output")?;
+    announce(&format!("listening on {addr}\nreadings stored in {}\n", store.path().display()));
     info!(
         %addr,
         max_clients = config.max_clients,
@@ -102,6 +100,15 @@ fn start_bridge(
         shutdown.clone(),
     ));
     (Some(tx), Some(status), Some(task))
+}
+
+/// Prints the startup lines on standard output. A server whose output cannot be written
+/// (closed, or a full disk) serves all the same: it says so in the log.
+fn announce(text: &str) {
+    let mut out = io::stdout().lock();
+    if let Err(e) = out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
+        warn!("cannot write the startup lines to standard output ({e}); serving anyway");
+    }
 }
 
 /// How long shutdown waits for the bridge to finish the batch it is sending.

@@ -1,0 +1,201 @@
+//! The server never dies, or stalls, because its own output cannot be written: a full device,
+//! a pipe whose reader is gone, a reader that stops reading, a log shipper that restarts.
+//! Each test runs the real binary with its standard output or error set up that way and
+//! checks that clients are still served and that it stops cleanly on SIGTERM.
+
+mod common;
+
+use std::fs::{File, OpenOptions};
+use std::io::{BufRead, BufReader, Read};
+use std::net::SocketAddr;
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc::{self, Receiver};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use common::{Client, DEADLINE};
+
+/// `iotchat serve` on port 0 with the given stdout and stderr, and a data directory of its own.
+fn serve(stdout: Stdio, stderr: Stdio, extra: &[&str]) -> (Child, tempfile::TempDir) {
+    let data = tempfile::tempdir().expect("data dir");
+    let child = Command::new(assert_cmd::cargo::cargo_bin("iotchat"))
+        .args(["serve", "--bind", "127.0.0.1:0"])
+        .args(extra)
+        .env("IOTCHAT_DATA_DIR", data.path())
+        .env("RUST_LOG", "info")
+        .stdin(Stdio::null())
+        .stdout(stdout)
+        .stderr(stderr)
+        .spawn()
+        .expect("iotchat starts");
+    (child, data)
+}
+
+/// The lines of `pipe`, as they come, on a channel.
+fn lines(pipe: impl Read + Send + 'static) -> Receiver<String> {
+    let (tx, rx) = mpsc::channel();
+    thread::spawn(move || {
+        for line in BufReader::new(pipe).lines() {
+            let Ok(line) = line else { break };
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    rx
+}
+
+/// Waits for a line for which `pred` holds, failing after the deadline.
+fn wait_line(rx: &Receiver<String>, pred: impl Fn(&str) -> bool) -> String {
+    let deadline = Instant::now() + DEADLINE;
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match rx.recv_timeout(left) {
+            Ok(line) if pred(&line) => return line,
+            Ok(_) => {}
+            Err(e) => panic!("no matching line within {DEADLINE:?}: {e}"),
+        }
+    }
+}
+
+/// The address `listening on ADDR` announces.
+fn listening(stdout: &Receiver<String>) -> SocketAddr {
+    let line = wait_line(stdout, |l| l.starts_with("listening on "));
+    line["listening on ".len()..].parse().expect("an address")
+}
+
+/// One client's whole chat: it is answered, then closes with CLOSE SOCKET.
+fn chat_once(addr: SocketAddr, text: &str) {
+    let mut client = Client::connect(addr);
+    assert_eq!(client.ask(text), text.to_uppercase());
+    assert_eq!(client.ask("close socket"), "CLOSE SOCKET");
+    client.expect_closed();
+}
+
+/// SIGTERM, then the exit status, which must be a clean 0 (not a signal, not an abort).
+fn stop(mut child: Child) {
+    let status = Command::new("kill").args(["-TERM", &child.id().to_string()]).status().expect("kill");
+    assert!(status.success());
+    let deadline = Instant::now() + DEADLINE;
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("try_wait") {
+            break status;
+        }
+        assert!(Instant::now() < deadline, "the server did not stop on SIGTERM");
+        thread::sleep(Duration::from_millis(10)); // polling an exit status, not synchronising
+    };
+    assert_eq!(status.code(), Some(0), "the server must stop cleanly: {status}");
+}
+
+fn dev_full() -> File {
+    OpenOptions::new().write(true).open("/dev/full").expect("/dev/full")
+}
+
+#[test]
+fn serve_keeps_serving_when_its_log_is_a_full_device() {
+    let (mut child, _data) = serve(Stdio::piped(), Stdio::from(dev_full()), &[]);
+    let stdout = lines(child.stdout.take().expect("stdout"));
+    let addr = listening(&stdout);
+    for i in 0..5 {
+        chat_once(addr, &format!("hello {i}")); // each one logs a connect and a disconnect
+    }
+    stop(child);
+}
+
+#[test]
+fn serve_keeps_serving_when_its_standard_output_is_a_full_device() {
+    let (mut child, _data) = serve(Stdio::from(dev_full()), Stdio::piped(), &[]);
+    let log = lines(child.stderr.take().expect("stderr"));
+    wait_line(&log, |l| l.contains("cannot write the startup lines to standard output"));
+    let started = wait_line(&log, |l| l.contains("server started"));
+    let addr = started.split("addr=").nth(1).and_then(|rest| rest.split_whitespace().next());
+    chat_once(addr.expect("addr= in the log").parse().expect("an address"), "still here");
+    stop(child);
+}
+
+#[test]
+fn serve_keeps_serving_after_the_reader_of_its_output_and_log_goes_away() {
+    // `iotchat serve 2>&1 | head -3`: the pipe's reader exits, every later write is EPIPE.
+    let (mut child, _data) = serve(Stdio::piped(), Stdio::piped(), &[]);
+    let stdout = lines(child.stdout.take().expect("stdout"));
+    let addr = listening(&stdout);
+    drop(stdout); // the reading thread ends at its next line; close the pipes themselves too
+    drop(child.stderr.take());
+    for i in 0..5 {
+        chat_once(addr, &format!("after the pipe closed {i}"));
+    }
+    stop(child);
+}
+
+#[test]
+fn serve_keeps_serving_when_nobody_reads_its_log() {
+    // A log reader that stops reading (a stalled shipper): once the pipe's buffer is full,
+    // a write to it blocks. The server must neither block nor slow down for it.
+    let (mut child, _data) = serve(Stdio::piped(), Stdio::piped(), &[]);
+    let stdout = lines(child.stdout.take().expect("stdout"));
+    let addr = listening(&stdout);
+    let _unread = child.stderr.take(); // held open, never read
+    // Each connection logs two lines of ~100 bytes: 3,000 fill a 64 KiB pipe many times over.
+    for i in 0..3000 {
+        let mut client = Client::connect(addr);
+        assert_eq!(client.ask(&format!("n{i}")), format!("N{i}"));
+    }
+    stop(child);
+}
+
+#[test]
+fn serve_says_how_many_log_lines_it_lost_once_its_log_reader_is_back() {
+    // A log shipper that restarts: the server's stderr is a FIFO whose reader goes away and
+    // comes back. Lines logged meanwhile are lost (EPIPE); the first line the new reader gets
+    // says how many.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let fifo = dir.path().join("log");
+    assert!(Command::new("mkfifo").arg(&fifo).status().expect("mkfifo").success());
+    // Read-write opens of a FIFO never block; this one is the (first) reader.
+    let open_reader = || OpenOptions::new().read(true).write(true).open(&fifo).expect("fifo reader");
+    let reader = open_reader();
+    let writer = OpenOptions::new().write(true).open(&fifo).expect("fifo writer");
+    let (mut child, _data) = serve(Stdio::piped(), Stdio::from(writer), &[]);
+    let stdout = lines(child.stdout.take().expect("stdout"));
+    let addr = listening(&stdout);
+    let first = lines(reader);
+    wait_line(&first, |l| l.contains("server started"));
+    drop(first); // the reader goes; its thread ends with the server's next line
+    // The log thread may still hold a client's lines when the reader comes back, in which
+    // case they are written, not lost: try again until a loss happens and is told.
+    let deadline = Instant::now() + DEADLINE;
+    for round in 0.. {
+        assert!(Instant::now() < deadline, "no `log lines lost` notice after {round} rounds");
+        chat_once(addr, &format!("while nobody reads the log {round}"));
+        let back = lines(open_reader());
+        chat_once(addr, &format!("reader back {round}"));
+        let second = format!("client={} ", 2 * round + 2); // client ids count from 1
+        let line = wait_line(&back, |l| l.contains("log line") || l.contains(&second));
+        if line.contains("lost (cannot write the log") {
+            break;
+        }
+        drop(back);
+    }
+    stop(child);
+}
+
+#[test]
+fn no_command_aborts_when_its_standard_error_is_a_full_device() {
+    // (arguments, the exit code the failure has anyway)
+    let cases: &[(&[&str], i32)] = &[
+        (&["chat", "--server", "127.0.0.1:1"], 1),
+        (&["readings", "--data-dir", "/nonexistent/iotchat"], 1),
+        (&["serve", "--bind", "127.0.0.1:0", "--max-clients", "0"], 2),
+        (&["chat", "--no-such-flag"], 2),
+    ];
+    for (args, code) in cases {
+        let output = Command::new(assert_cmd::cargo::cargo_bin("iotchat"))
+            .args(*args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::from(dev_full()))
+            .output()
+            .expect("runs");
+        assert_eq!(output.status.code(), Some(*code), "iotchat {args:?}: {}", output.status);
+    }
+}
