@@ -21,7 +21,6 @@ mod downlink;
 pub mod gateway;
 
 use std::collections::{HashMap, HashSet};
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
@@ -124,7 +123,6 @@ enum SessionEnd {
 /// reaches devices for RPC requests.
 pub async fn run(
     config: BridgeConfig,
-    data_dir: PathBuf,
     store: StoreHandle,
     mut events: mpsc::Receiver<BridgeEvent>,
     registry: Arc<Registry>,
@@ -132,7 +130,7 @@ pub async fn run(
     shutdown: CancellationToken,
 ) {
     let mut backoff = Backoff::new(Duration::from_millis(500), Duration::from_secs(30));
-    let mut outbox = match Outbox::open(&data_dir, OUTBOX) {
+    let mut outbox = match Outbox::open(&store, OUTBOX) {
         Ok(outbox) => Some(outbox),
         Err(e) => {
             warn!("bridge off: {e}");
@@ -231,10 +229,11 @@ impl Session<'_> {
             self.expire_rpcs().await?;
             self.retry_undelivered();
             self.ask_more().await?;
-            let (batch, pending, over) = blocking(outbox, self.config.max_pending).await?;
+            let Round { batch, pending, over, generation } =
+                blocking(outbox, self.store, self.config.max_pending).await?;
             self.status.pending.store(pending, Ordering::Relaxed);
             if let Some((skipped, cursor)) = over {
-                self.store.advance_cursor(OUTBOX, cursor).await?;
+                self.store.advance_cursor(OUTBOX, cursor, generation).await?;
                 self.status.skipped.fetch_add(skipped, Ordering::Relaxed);
                 warn!(
                     skipped,
@@ -254,7 +253,7 @@ impl Session<'_> {
                 continue;
             }
             let last_id = self.send(&batch).await?;
-            self.store.advance_cursor(OUTBOX, last_id).await?;
+            self.store.advance_cursor(OUTBOX, last_id, generation).await?;
             self.status.forwarded.fetch_add(batch.len() as u64, Ordering::Relaxed);
         }
     }
@@ -333,22 +332,38 @@ impl Session<'_> {
 /// Rows of a batch, with their ids.
 type Batch = Vec<(i64, crate::store::Row)>;
 
+/// What one look at the outbox found.
+struct Round {
+    /// The next rows to send.
+    batch: Batch,
+    /// Rows waiting.
+    pending: u64,
+    /// When more than `max_pending` wait: how many to skip, and the cursor that skips them.
+    over: Option<(u64, i64)>,
+    /// The store file's generation the ids belong to (for `advance_cursor`).
+    generation: u64,
+}
+
 /// Reads, off the async workers (SQLite blocks), the next batch and the rows pending, or,
 /// when more than `max_pending` wait, no batch but how many to skip and the cursor to skip to.
 async fn blocking(
     outbox: &mut Option<Outbox>,
+    store: &StoreHandle,
     max_pending: u64,
-) -> Result<(Batch, u64, Option<(u64, i64)>), SessionEnd> {
-    let Some(taken) = outbox.take() else { return Err(SessionEnd::Task("the outbox is gone".into())) };
+) -> Result<Round, SessionEnd> {
+    let Some(mut taken) = outbox.take() else { return Err(SessionEnd::Task("the outbox is gone".into())) };
+    let store = store.clone();
     let (taken, result) = tokio::task::spawn_blocking(move || {
         let result = (|| {
+            taken.refresh(&store)?;
+            let generation = taken.generation();
             if let Some(over) = taken.over_bound(max_pending)? {
                 // Once the skip is applied, exactly `max_pending` rows wait.
-                return Ok((Vec::new(), max_pending, Some(over)));
+                return Ok(Round { batch: Vec::new(), pending: max_pending, over: Some(over), generation });
             }
             let batch = taken.next_batch(BATCH_ROWS)?;
             let pending = taken.pending()?;
-            Ok::<_, StoreError>((batch, pending, None))
+            Ok::<_, StoreError>(Round { batch, pending, over: None, generation })
         })();
         (taken, result)
     })

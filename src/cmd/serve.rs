@@ -1,7 +1,7 @@
 //! `iotchat serve`.
 
 use std::io::{self, Write};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use anyhow::Context;
 use std::sync::Arc;
@@ -56,7 +56,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     let bridged = bridge_config.as_ref().map(|_| &loaded.profile.thingsboard);
     tokio::spawn(watch_reload(signals.hup, Reloadable::new(&args, &config, bridged, tls.clone())));
     let (bridge_events, status, bridge_task) = match bridge_config {
-        Some(bridge_config) => start_bridge(bridge_config, &data_dir, &store, &registry, &shutdown),
+        Some(bridge_config) => start_bridge(bridge_config, &store, &registry, &shutdown),
         None => (None, None, None),
     };
     tokio::spawn(console::run(registry.clone(), status, tokio::io::stdin(), tokio::io::stdout()));
@@ -82,7 +82,6 @@ type Bridge = (Option<mpsc::Sender<BridgeEvent>>, Option<Arc<BridgeStatus>>, Opt
 
 fn start_bridge(
     bridge_config: BridgeConfig,
-    data_dir: &Path,
     store: &Store,
     registry: &Arc<Registry>,
     shutdown: &CancellationToken,
@@ -92,7 +91,6 @@ fn start_bridge(
     let status = Arc::new(BridgeStatus::default());
     let task = tokio::spawn(bridge::run(
         bridge_config,
-        data_dir.to_owned(),
         store.handle(),
         rx,
         Arc::clone(registry),

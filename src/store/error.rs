@@ -19,6 +19,56 @@ pub enum StoreError {
         /// Why.
         cause: io::Error,
     },
+    /// Another process (another `iotchat serve`) writes this data directory.
+    #[error(
+        "the data directory {} is in use by another iotchat serve{}; stop that one, or give this one another --data-dir",
+        dir.display(),
+        pid.map(|p| format!(" (pid {p})")).unwrap_or_default()
+    )]
+    InUse {
+        /// The directory.
+        dir: PathBuf,
+        /// The process holding it, as its lock file says.
+        pid: Option<u32>,
+    },
+    /// The data directory's lock file could not be opened or locked.
+    #[error(
+        "cannot lock {}: {cause}; make the data directory writable or choose another with --data-dir",
+        path.display()
+    )]
+    Lock {
+        /// The lock file.
+        path: PathBuf,
+        /// Why.
+        cause: io::Error,
+    },
+    /// The file is not a database, or a database whose pages are damaged.
+    #[error(
+        "the readings store at {} is damaged ({detail}); iotchat will not write to it. Restore it from a backup, \
+         or move it aside to start a new store (`sqlite3 FILE .recover` may save what it holds)",
+        path.display()
+    )]
+    Damaged {
+        /// The `.db` file.
+        path: PathBuf,
+        /// What SQLite found.
+        detail: String,
+    },
+    /// The database file at the path is not the one the writer has open any more, and the
+    /// one at the path could not be opened in its place: nothing can be stored for now.
+    #[error(
+        "the readings store {change}{}",
+        match cause {
+            Some(cause) => format!(", and the file at its path cannot be used: {cause}"),
+            None => "; it changed again as it was opened, the next readings try again".to_owned(),
+        }
+    )]
+    FileChanged {
+        /// What happened to the file.
+        change: super::identity::FileChange,
+        /// Why reopening failed (it says what to do); `None` if it changed again at once.
+        cause: Option<Arc<StoreError>>,
+    },
     /// The database could not be opened or set up for writing.
     #[error(
         "cannot open the readings store at {}: {cause}; make the directory writable or choose another with --data-dir",
@@ -141,6 +191,22 @@ pub enum StoreError {
 }
 
 impl StoreError {
+    /// SQLite's error on `path`: [`StoreError::Damaged`] when SQLite says the file is damaged
+    /// or not a database at all (no permission or disk space can fix that), else `other`'s.
+    pub(super) fn sqlite(
+        path: &std::path::Path,
+        cause: rusqlite::Error,
+        other: impl FnOnce(PathBuf, rusqlite::Error) -> StoreError,
+    ) -> StoreError {
+        use rusqlite::ErrorCode::{DatabaseCorrupt, NotADatabase};
+        match cause.sqlite_error_code() {
+            Some(DatabaseCorrupt | NotADatabase) => {
+                StoreError::Damaged { path: path.to_owned(), detail: cause.to_string() }
+            }
+            _ => other(path.to_owned(), cause),
+        }
+    }
+
     /// Whether this is an [`StoreError::Output`] caused by a closed pipe (`| head`), which a
     /// command should treat as a normal end.
     pub fn is_broken_pipe(&self) -> bool {

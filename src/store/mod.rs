@@ -11,12 +11,17 @@
 //! readings without a device timestamp are never deduplicated.
 
 mod error;
+mod identity;
+mod insert;
+mod lock;
 mod outbox;
 mod reader;
 mod schema;
 mod writer;
 
 pub use error::StoreError;
+pub use identity::FileChange;
+pub use lock::LOCK_FILE;
 pub use outbox::Outbox;
 pub use reader::{Query, Reader};
 pub use writer::{Store, StoreHandle};
@@ -63,4 +68,6 @@ pub struct StoreStats {
     pub inserted: u64,
     /// Rows ignored as duplicates.
     pub duplicates: u64,
+    /// Times the store file was opened again because it was deleted, moved or replaced.
+    pub reopened: u64,
 }

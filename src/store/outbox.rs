@@ -11,31 +11,49 @@
 //! never makes the backlog grow without end.
 //! They stay in the store and `iotchat readings` still shows them.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use rusqlite::{Connection, OptionalExtension, params};
 
-use super::{Row, StoreError, reader::decode_row, schema};
+use super::{Row, StoreError, StoreHandle, reader::decode_row, schema};
 
 /// A forwarder's view of the store.
 pub struct Outbox {
     conn: Connection,
     path: PathBuf,
     name: String,
+    /// The store file's generation this connection reads (see [`StoreHandle::generation`]).
+    generation: u64,
 }
 
 impl Outbox {
-    /// Opens the outbox called `name` (e.g. `thingsboard`) in `data_dir`'s store.
-    pub fn open(data_dir: &Path, name: &str) -> Result<Outbox, StoreError> {
-        std::fs::create_dir_all(data_dir)
-            .map_err(|cause| StoreError::CreateDir { dir: data_dir.to_owned(), cause })?;
-        let path = data_dir.join(super::DB_FILE);
+    /// Opens the outbox called `name` (e.g. `thingsboard`) in `store`'s file.
+    pub fn open(store: &StoreHandle, name: &str) -> Result<Outbox, StoreError> {
+        // Taken before opening: if the file is replaced meanwhile, the next check opens again.
+        let generation = store.generation();
+        let path = store.path().to_owned();
         // Opened like the writer's so a missing or old file gets its schema, and the cursor
         // table; after that, this connection only reads.
-        let conn = schema::open_for_writing(&path, schema::BUSY_TIMEOUT)?;
+        let conn = schema::open_for_writing(&path, schema::BUSY_TIMEOUT, false)?;
         conn.execute_batch(schema::CURSOR_TABLE)
             .map_err(|cause| StoreError::Open { path: path.clone(), cause })?;
-        Ok(Outbox { conn, path, name: name.to_owned() })
+        Ok(Outbox { conn, path, name: name.to_owned(), generation })
+    }
+
+    /// The generation of the store file this outbox reads: give it to
+    /// [`StoreHandle::advance_cursor`] with the rows' ids.
+    pub fn generation(&self) -> u64 {
+        self.generation
+    }
+
+    /// Opens the store file again if it was since (deleted, moved or replaced under the
+    /// server): ids and the cursor are then the new file's. On failure this outbox stays as
+    /// it was, to try again.
+    pub fn refresh(&mut self, store: &StoreHandle) -> Result<(), StoreError> {
+        if self.generation != store.generation() {
+            *self = Outbox::open(store, &self.name)?;
+        }
+        Ok(())
     }
 
     /// The id of the last row acknowledged (0 before the first).
@@ -114,22 +132,23 @@ mod tests {
         let dir = tempfile::tempdir().expect("tempdir");
         let store = Store::open(dir.path()).expect("store");
         store.handle().append(rows(10)).await.expect("append");
-        let outbox = Outbox::open(dir.path(), "tb").expect("outbox");
+        let outbox = Outbox::open(&store.handle(), "tb").expect("outbox");
         assert_eq!(outbox.pending().expect("pending"), 10);
         let batch = outbox.next_batch(4).expect("batch");
         assert_eq!(batch.iter().map(|(id, _)| *id).collect::<Vec<_>>(), vec![1, 2, 3, 4]);
         assert_eq!(outbox.next_batch(4).expect("again").len(), 4, "not acknowledged: the same rows again");
-        store.handle().advance_cursor("tb", 4).await.expect("advance");
+        store.handle().advance_cursor("tb", 4, 0).await.expect("advance");
         assert_eq!(outbox.cursor().expect("cursor"), 4, "the writer's commit is visible at once");
-        store.handle().advance_cursor("tb", 3).await.expect("never backwards");
+        store.handle().advance_cursor("tb", 3, 0).await.expect("never backwards");
         store.close().expect("close");
         drop(outbox);
-        let outbox = Outbox::open(dir.path(), "tb").expect("reopen");
+        let store = Store::open(dir.path()).expect("store again");
+        let outbox = Outbox::open(&store.handle(), "tb").expect("reopen");
         assert_eq!(outbox.pending().expect("pending"), 6);
         assert_eq!(outbox.next_batch(100).expect("rest")[0].0, 5);
         assert_eq!(outbox.cursor().expect("cursor"), 4);
         assert_eq!(
-            Outbox::open(dir.path(), "other").expect("other").cursor().expect("cursor"),
+            Outbox::open(&store.handle(), "other").expect("other").cursor().expect("cursor"),
             0,
             "per name"
         );
@@ -140,9 +159,9 @@ mod tests {
         let dir = tempfile::tempdir().expect("tempdir");
         let store = Store::open(dir.path()).expect("store");
         store.handle().append(rows(10)).await.expect("append");
-        let outbox = Outbox::open(dir.path(), "tb").expect("outbox");
+        let outbox = Outbox::open(&store.handle(), "tb").expect("outbox");
         assert_eq!(outbox.over_bound(3).expect("bound"), Some((7, 7)));
-        store.handle().advance_cursor("tb", 7).await.expect("skip");
+        store.handle().advance_cursor("tb", 7, 0).await.expect("skip");
         assert_eq!(
             outbox.next_batch(100).expect("rest").iter().map(|(id, _)| *id).collect::<Vec<_>>(),
             vec![8, 9, 10]

@@ -5,6 +5,13 @@
 //! queued (up to [`MAX_BATCH_ROWS`] rows), inserts it all in one transaction, commits once
 //! (one fsync with `synchronous=FULL`), and only then answers each request. The more devices
 //! send at once, the more each commit carries. When the queue is full, `append` waits.
+//!
+//! Before it answers, the writer checks that the file it committed to is still the one at
+//! the store's path (see `identity.rs`). If the operator deleted, moved or replaced it, the
+//! batch is not acknowledged from that file: the writer opens (or creates) the store at the
+//! path and writes the batch again there, so what is acknowledged is in the file the next
+//! start opens. If that fails too, the batch is answered with an error, and every batch after
+//! it tries again. The writer holds the data directory's lock (`lock.rs`) all along.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -12,11 +19,12 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use rusqlite::types::{ToSqlOutput, Value as SqlValue, ValueRef};
-use rusqlite::{Connection, Transaction, TransactionBehavior, params};
+use rusqlite::Connection;
 use tokio::sync::{mpsc, oneshot};
 
-use super::{Appended, Row, StoreError, StoreStats, schema};
+use super::identity::{FileChange, Identity};
+use super::lock::DirLock;
+use super::{Appended, Row, StoreError, StoreStats, insert, schema};
 use crate::protocol::reading::Value;
 
 /// `append` requests that may wait for the writer; more make `append` wait (backpressure).
@@ -24,27 +32,13 @@ const QUEUE_REQUESTS: usize = 1024;
 /// Rows one transaction takes at most, so one commit never holds the lock for long.
 const MAX_BATCH_ROWS: usize = 50_000;
 
-// `prev_id` links the row to the previous one of its device and key: the chain's head in
-// `latest`, looked up in the same statement (0: an empty chain, see `schema::MIGRATE_2_TO_3`).
-const INSERT: &str = "INSERT OR IGNORE INTO readings (device, key, kind, value, ts, received_at, prev_id)
-     VALUES (?1, ?2, ?3, ?4, ?5, ?6,
-             (SELECT nullif(last_id, 0) FROM latest WHERE device = ?1 AND key = ?2))";
-// The new row is always the chain's head (`last_id`); it is the latest value (`at`, `id`) only
-// if it is at least as new: ties go to the newer row, inserted later. SET sees the old values.
-const UPSERT_LATEST: &str = "INSERT INTO latest (device, key, at, id, last_id) VALUES (?1, ?2, ?3, ?4, ?4)
-     ON CONFLICT (device, key) DO UPDATE SET last_id = excluded.last_id,
-         at = iif(excluded.at >= at, excluded.at, at), id = iif(excluded.at >= at, excluded.id, id)";
-
-/// Moves a forwarder's cursor, never backwards.
-const ADVANCE_CURSOR: &str = "INSERT INTO outbox_cursor (name, last_id) VALUES (?1, ?2)
-     ON CONFLICT (name) DO UPDATE SET last_id = max(last_id, excluded.last_id)";
-
 /// What a request asks the writer to do.
-enum Job {
+pub(super) enum Job {
     /// Store these rows.
     Rows(Vec<Row>),
-    /// Move the outbox cursor `name` to `last_id` (see [`super::Outbox`]).
-    Cursor { name: String, last_id: i64 },
+    /// Move the outbox cursor `name` to `last_id` (see [`super::Outbox`]), read from the
+    /// store file of this generation (a cursor read in another file is not moved).
+    Cursor { name: String, last_id: i64, generation: u64 },
 }
 
 impl Job {
@@ -58,8 +52,8 @@ impl Job {
 }
 
 /// A job and where to send the outcome.
-struct Request {
-    job: Job,
+pub(super) struct Request {
+    pub(super) job: Job,
     reply: oneshot::Sender<Result<Appended, StoreError>>,
 }
 
@@ -72,6 +66,9 @@ struct Shared {
     failed_batches: AtomicU64,
     inserted: AtomicU64,
     duplicates: AtomicU64,
+    /// Times the store file was opened again after it changed under the writer: the
+    /// generation of the file open now (ids and cursors belong to one generation).
+    reopened: AtomicU64,
 }
 
 impl Shared {
@@ -83,6 +80,7 @@ impl Shared {
             failed_batches: get(&self.failed_batches),
             inserted: get(&self.inserted),
             duplicates: get(&self.duplicates),
+            reopened: get(&self.reopened),
         }
     }
 }
@@ -112,13 +110,12 @@ impl Store {
     }
 
     fn open_with(data_dir: &Path, busy_timeout: Duration) -> Result<Store, StoreError> {
-        std::fs::create_dir_all(data_dir)
-            .map_err(|cause| StoreError::CreateDir { dir: data_dir.to_owned(), cause })?;
-        let path = data_dir.join(super::DB_FILE);
-        let conn = schema::open_for_writing(&path, busy_timeout)?;
-        let shared = Arc::new(Shared { path, ..Shared::default() });
+        let place = Place { dir: data_dir.to_owned(), busy_timeout };
+        let db = place.open(true)?;
+        let shared = Arc::new(Shared { path: place.db_path(), ..Shared::default() });
         let (tx, rx) = mpsc::channel(QUEUE_REQUESTS);
-        let writer = Writer { conn, rx, shared: Arc::clone(&shared), batch: Vec::new() };
+        let writer =
+            Writer { db: Some(db), place, changed: None, rx, shared: Arc::clone(&shared), batch: Vec::new() };
         let thread = std::thread::Builder::new()
             .name("store-writer".into())
             .spawn(move || writer.run())
@@ -167,8 +164,18 @@ impl StoreHandle {
     /// writer's next commit (the outbox must have been opened: [`super::Outbox::open`]
     /// creates the cursors' table). Every write to the file goes through the one writer, so a
     /// forwarder never waits for the write lock behind a busy ingest.
-    pub async fn advance_cursor(&self, name: &str, last_id: i64) -> Result<(), StoreError> {
-        self.submit(Job::Cursor { name: name.to_owned(), last_id }).await.map(|_| ())
+    /// `generation` is the one the outbox read the rows in ([`super::Outbox::generation`]):
+    /// if the store file was replaced since, the cursor is left alone (its ids are another
+    /// file's).
+    pub async fn advance_cursor(&self, name: &str, last_id: i64, generation: u64) -> Result<(), StoreError> {
+        self.submit(Job::Cursor { name: name.to_owned(), last_id, generation }).await.map(|_| ())
+    }
+
+    /// How many times the store file was opened again since the store opened (it was
+    /// deleted, moved or replaced under the server): readers that keep a connection of
+    /// their own open it again when this changes.
+    pub fn generation(&self) -> u64 {
+        self.shared.reopened.load(Ordering::Relaxed)
     }
 
     async fn submit(&self, job: Job) -> Result<Appended, StoreError> {
@@ -208,9 +215,59 @@ fn check_values(rows: &[Row]) -> Result<(), StoreError> {
     Ok(())
 }
 
+/// Where the store lives, to open it and to open it again.
+struct Place {
+    dir: PathBuf,
+    busy_timeout: Duration,
+}
+
+/// The open store: its connection, the identity of its files, the directory's lock.
+struct Db {
+    conn: Connection,
+    identity: Option<Identity>,
+    _lock: DirLock,
+}
+
+impl Place {
+    fn db_path(&self) -> PathBuf {
+        self.dir.join(super::DB_FILE)
+    }
+
+    /// Creates the directory if needed, takes its lock, opens the file (creating it with the
+    /// schema if missing) and notes which files those are. `check`: a quick integrity check.
+    fn open(&self, check: bool) -> Result<Db, StoreError> {
+        std::fs::create_dir_all(&self.dir)
+            .map_err(|cause| StoreError::CreateDir { dir: self.dir.clone(), cause })?;
+        let lock = DirLock::acquire(&self.dir)?;
+        let path = self.db_path();
+        let conn = schema::open_for_writing(&path, self.busy_timeout, check)?;
+        let identity = match Identity::take(&path) {
+            Ok(identity) => Some(identity),
+            Err(e) => {
+                tracing::warn!(path = %path.display(), "cannot tell which file the store is ({e}); a store file deleted or replaced while the server runs will not be noticed");
+                None
+            }
+        };
+        Ok(Db { conn, identity, _lock: lock })
+    }
+}
+
+/// Why a batch was not stored; one per batch, told to each of its requests.
+enum Failure {
+    /// The transaction failed.
+    Write(Arc<rusqlite::Error>),
+    /// The file changed under the writer and the one at the path cannot be used (`None`: it
+    /// changed again as soon as it was opened).
+    Unusable { change: FileChange, cause: Option<Arc<StoreError>> },
+}
+
 /// The writer thread's state.
 struct Writer {
-    conn: Connection,
+    /// `None` while the store file cannot be used (it changed and could not be reopened).
+    db: Option<Db>,
+    place: Place,
+    /// What last happened to the store file, while `db` is `None`.
+    changed: Option<FileChange>,
     rx: mpsc::Receiver<Request>,
     shared: Arc<Shared>,
     batch: Vec<Request>,
@@ -224,7 +281,10 @@ impl Writer {
             self.write_batch();
         }
         let path = self.shared.path.clone();
-        self.conn.close().map_err(|(_, cause)| StoreError::Close { path, cause })
+        match self.db.take() {
+            Some(db) => db.conn.close().map_err(|(_, cause)| StoreError::Close { path, cause }),
+            None => Ok(()),
+        }
     }
 
     /// Takes `first` and whatever else is queued right now, up to the row cap.
@@ -241,7 +301,7 @@ impl Writer {
 
     /// Writes the batch in one transaction and answers every request in it.
     fn write_batch(&mut self) {
-        match insert_batch(&mut self.conn, &self.batch) {
+        match self.commit() {
             Ok(counts) => {
                 self.shared.commits.fetch_add(1, Ordering::Relaxed);
                 for (request, appended) in self.batch.drain(..).zip(counts) {
@@ -251,68 +311,131 @@ impl Writer {
                     let _ = request.reply.send(Ok(appended));
                 }
             }
-            Err(cause) => {
+            Err(failure) => {
                 self.shared.failed_batches.fetch_add(1, Ordering::Relaxed);
                 let path = &self.shared.path;
-                tracing::error!(path = %path.display(), requests = self.batch.len(), "cannot store readings: {cause}");
-                let cause = Arc::new(cause);
+                let error = |failure: &Failure| match failure {
+                    Failure::Write(cause) => {
+                        StoreError::Write { path: path.clone(), cause: Arc::clone(cause) }
+                    }
+                    Failure::Unusable { change, cause } => {
+                        StoreError::FileChanged { change: change.clone(), cause: cause.clone() }
+                    }
+                };
+                let requests = self.batch.len();
+                tracing::error!(path = %path.display(), requests, "cannot store readings: {}", error(&failure));
                 for request in self.batch.drain(..) {
-                    let error = StoreError::Write { path: path.clone(), cause: Arc::clone(&cause) };
-                    let _ = request.reply.send(Err(error));
+                    let _ = request.reply.send(Err(error(&failure)));
                 }
             }
         }
     }
-}
 
-/// Inserts every request's rows and commits; nothing is stored if anything fails.
-fn insert_batch(conn: &mut Connection, batch: &[Request]) -> rusqlite::Result<Vec<Appended>> {
-    // IMMEDIATE takes the write lock up front, so a busy database fails (after the busy
-    // timeout) before any work rather than at commit.
-    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-    let counts = insert_requests(&tx, batch)?;
-    tx.commit()?;
-    Ok(counts)
-}
-
-fn insert_requests(tx: &Transaction<'_>, batch: &[Request]) -> rusqlite::Result<Vec<Appended>> {
-    let mut insert = tx.prepare_cached(INSERT)?;
-    let mut latest = tx.prepare_cached(UPSERT_LATEST)?;
-    let mut counts = Vec::with_capacity(batch.len());
-    for request in batch {
-        let mut appended = Appended::default();
-        let rows = match &request.job {
-            Job::Rows(rows) => rows,
-            Job::Cursor { name, last_id } => {
-                tx.prepare_cached(ADVANCE_CURSOR)?.execute(params![name, last_id])?;
-                counts.push(appended);
-                continue;
+    /// Commits the batch into the file at the store's path, opening it again first if it
+    /// changed: what is acknowledged must be in the file the next start opens.
+    fn commit(&mut self) -> Result<Vec<Appended>, Failure> {
+        let mut db = match self.db.take() {
+            Some(db) => db,
+            None => self.reopen()?,
+        };
+        let counts = match insert::insert_batch(
+            &mut db.conn,
+            &self.batch,
+            self.shared.reopened.load(Ordering::Relaxed),
+        ) {
+            Ok(counts) => counts,
+            Err(e) => {
+                self.db = Some(db);
+                return Err(Failure::Write(Arc::new(e)));
             }
         };
-        for row in rows {
-            let value = sql_value(&row.value);
-            let params = params![row.device, row.key, row.value.kind(), value, row.ts, row.received_at];
-            if insert.execute(params)? == 0 {
-                appended.duplicates += 1;
-                continue;
-            }
-            appended.inserted += 1;
-            let at = row.ts.unwrap_or(row.received_at);
-            latest.execute(params![row.device, row.key, at, tx.last_insert_rowid()])?;
+        let Some(change) = db.identity.as_ref().and_then(|id| id.check().err()) else {
+            self.db = Some(db);
+            return Ok(counts);
+        };
+        // Committed into a file that is no longer at the path: not acknowledged from there.
+        self.log_change(&change);
+        self.changed = Some(change);
+        let same_file = db.identity.as_ref().is_some_and(Identity::db_unchanged);
+        let carried = retire(db);
+        let db = self.reopen()?;
+        if carried && same_file {
+            // Only the WAL had gone: the checkpoint put this batch in the file at the path.
+            self.db = Some(db);
+            return Ok(counts);
         }
-        counts.push(appended);
+        self.commit_again(db)
     }
-    Ok(counts)
+
+    /// Writes the batch again, into the store just opened at the path.
+    fn commit_again(&mut self, mut db: Db) -> Result<Vec<Appended>, Failure> {
+        let result =
+            insert::insert_batch(&mut db.conn, &self.batch, self.shared.reopened.load(Ordering::Relaxed))
+                .map_err(|e| Failure::Write(Arc::new(e)));
+        if let Some(change) = db.identity.as_ref().and_then(|id| id.check().err()) {
+            // Changed again at once: leave it to the next batch rather than loop.
+            retire(db);
+            self.changed = Some(change.clone());
+            return Err(Failure::Unusable { change, cause: None });
+        }
+        self.db = Some(db);
+        result
+    }
+
+    fn log_change(&self, change: &FileChange) {
+        let old_data = match change {
+            FileChange::Gone { now_at: Some(to), .. } => format!(": it is in {}", to.display()),
+            _ => String::new(),
+        };
+        tracing::error!(
+            "the readings store {change}; the readings of this moment are written again into the file at {} \
+             (created if missing) and acknowledged from there. What was stored before is not in it{old_data}. \
+             Stop the server before you move, replace or delete its store.",
+            self.shared.path.display(),
+        );
+    }
+
+    /// Opens the store at its path again (without the integrity check: a file created or
+    /// put there while the server runs is new or was checked where it came from).
+    fn reopen(&mut self) -> Result<Db, Failure> {
+        match self.place.open(false) {
+            Ok(db) => {
+                self.shared.reopened.fetch_add(1, Ordering::Relaxed);
+                tracing::warn!(path = %self.shared.path.display(), "the readings store is open again; readings are stored and acknowledged as before");
+                self.changed = None;
+                Ok(db)
+            }
+            Err(cause) => Err(self.unusable(cause)),
+        }
+    }
+
+    fn unusable(&self, cause: StoreError) -> Failure {
+        let change = self.changed.clone().unwrap_or(change_now(&self.shared.path));
+        Failure::Unusable { change, cause: Some(Arc::new(cause)) }
+    }
 }
 
-/// The value in SQLite's matching type; `kind` tells a bool from an int when reading back.
-fn sql_value(value: &Value) -> ToSqlOutput<'_> {
-    match value {
-        Value::Int(v) => ToSqlOutput::Owned(SqlValue::Integer(*v)),
-        Value::Float(v) => ToSqlOutput::Owned(SqlValue::Real(*v)),
-        Value::Bool(v) => ToSqlOutput::Owned(SqlValue::Integer(i64::from(*v))),
-        Value::Text(v) => ToSqlOutput::Borrowed(ValueRef::Text(v.as_bytes())),
+/// Closes a store whose file changed. First its WAL is copied into the database file it has
+/// open (a moved store is then whole where it went; if only the WAL was deleted, its commits
+/// reach the database), then its WAL and index are removed from the path, so that the file
+/// opened there next starts clean. Returns whether the copy was complete.
+fn retire(db: Db) -> bool {
+    let checkpoint = db
+        .conn
+        .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |row| row.get::<_, i64>(0))
+        .map(|busy| busy == 0);
+    if let Err(e) = &checkpoint {
+        tracing::warn!("cannot copy the changed store's WAL into its file: {e}");
     }
+    if let Some(identity) = &db.identity {
+        identity.remove_leftovers();
+    }
+    checkpoint.unwrap_or(false)
+}
+
+/// What to call a change the writer no longer remembers the details of.
+fn change_now(path: &Path) -> FileChange {
+    FileChange::Gone { path: path.to_owned(), now_at: None }
 }
 
 #[cfg(test)]

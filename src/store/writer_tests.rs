@@ -133,12 +133,49 @@ fn another_programs_database_is_refused() {
 }
 
 #[test]
-fn a_file_that_is_not_a_database_is_an_open_error_naming_it() {
+fn a_file_that_is_not_a_database_is_called_damaged_not_a_permission_problem() {
     let dir = tempdir();
     std::fs::write(dir.path().join("readings.db"), b"not sqlite at all, just some text....").expect("write");
+    for error in [Store::open(dir.path()).err(), Reader::open(dir.path()).err()] {
+        let error = error.expect("refused");
+        assert!(matches!(error, StoreError::Damaged { .. }), "{error:?}");
+        let text = error.to_string();
+        assert!(
+            text.contains("readings.db") && text.contains("is damaged (file is not a database)"),
+            "{text}"
+        );
+        assert!(text.contains("Restore it from a backup") && !text.contains("permission"), "{text}");
+    }
+}
+
+#[test]
+fn a_store_with_a_damaged_page_is_refused_at_open() {
+    let dir = tempdir();
+    let store = Store::open(dir.path()).expect("opens");
+    let handle = store.handle();
+    let rows: Vec<Row> = (0..2000).map(|i| row("esp-1", "temp", Value::Int(i), Some(i))).collect();
+    tokio::runtime::Builder::new_current_thread().build().expect("runtime").block_on(async {
+        handle.append(rows).await.expect("append");
+    });
+    store.close().expect("close");
+    // Overwrite the middle of the file (a page of the table or an index) with garbage.
+    let path = dir.path().join("readings.db");
+    let mut bytes = std::fs::read(&path).expect("read");
+    let middle = bytes.len() / 2 / 4096 * 4096;
+    bytes[middle..middle + 4096].fill(0x5a);
+    std::fs::write(&path, bytes).expect("write");
     let error = Store::open(dir.path()).err().expect("refused");
-    assert!(matches!(error, StoreError::Open { .. }), "{error:?}");
-    assert!(error.to_string().contains("readings.db") && error.to_string().contains("--data-dir"), "{error}");
+    assert!(matches!(error, StoreError::Damaged { .. }), "{error:?}");
+}
+
+#[test]
+fn a_second_store_on_one_directory_is_refused_while_the_first_is_open() {
+    let dir = tempdir();
+    let first = Store::open(dir.path()).expect("opens");
+    let error = Store::open(dir.path()).err().expect("refused");
+    assert!(matches!(error, StoreError::InUse { .. }), "{error:?}");
+    first.close().expect("close");
+    Store::open(dir.path()).expect("free once the first is closed").close().expect("close");
 }
 
 #[tokio::test]
@@ -247,7 +284,7 @@ async fn close_commits_what_is_already_queued() {
 fn the_writer_connection_is_wal_with_full_fsyncs() {
     let dir = tempdir();
     let conn =
-        schema::open_for_writing(&dir.path().join("readings.db"), schema::BUSY_TIMEOUT).expect("opens");
+        schema::open_for_writing(&dir.path().join("readings.db"), schema::BUSY_TIMEOUT, true).expect("opens");
     let mode: String = conn.pragma_query_value(None, "journal_mode", |r| r.get(0)).expect("journal_mode");
     let synchronous: i64 = conn.pragma_query_value(None, "synchronous", |r| r.get(0)).expect("synchronous");
     let version: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0)).expect("user_version");

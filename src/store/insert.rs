@@ -1,0 +1,91 @@
+//! What one batch writes: every request's rows (and cursor moves) in one transaction, with
+//! the `latest` rows and the per-(device, key) chains kept up to date in the same statements.
+
+use rusqlite::types::{ToSqlOutput, Value as SqlValue, ValueRef};
+use rusqlite::{Connection, Transaction, TransactionBehavior, params};
+
+use super::Appended;
+use super::writer::{Job, Request};
+use crate::protocol::reading::Value;
+
+// `prev_id` links the row to the previous one of its device and key: the chain's head in
+// `latest`, looked up in the same statement (0: an empty chain, see `schema::MIGRATE_2_TO_3`).
+const INSERT: &str = "INSERT OR IGNORE INTO readings (device, key, kind, value, ts, received_at, prev_id)
+     VALUES (?1, ?2, ?3, ?4, ?5, ?6,
+             (SELECT nullif(last_id, 0) FROM latest WHERE device = ?1 AND key = ?2))";
+// The new row is always the chain's head (`last_id`); it is the latest value (`at`, `id`) only
+// if it is at least as new: ties go to the newer row, inserted later. SET sees the old values.
+const UPSERT_LATEST: &str = "INSERT INTO latest (device, key, at, id, last_id) VALUES (?1, ?2, ?3, ?4, ?4)
+     ON CONFLICT (device, key) DO UPDATE SET last_id = excluded.last_id,
+         at = iif(excluded.at >= at, excluded.at, at), id = iif(excluded.at >= at, excluded.id, id)";
+
+/// Moves a forwarder's cursor, never backwards.
+const ADVANCE_CURSOR: &str = "INSERT INTO outbox_cursor (name, last_id) VALUES (?1, ?2)
+     ON CONFLICT (name) DO UPDATE SET last_id = max(last_id, excluded.last_id)";
+
+/// Inserts every request's rows and commits; nothing is stored if anything fails.
+/// `generation`: the store file's (see `StoreHandle::generation`); cursor moves read in
+/// another are left out.
+pub(super) fn insert_batch(
+    conn: &mut Connection,
+    batch: &[Request],
+    generation: u64,
+) -> rusqlite::Result<Vec<Appended>> {
+    // IMMEDIATE takes the write lock up front, so a busy database fails (after the busy
+    // timeout) before any work rather than at commit.
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let counts = insert_requests(&tx, batch, generation)?;
+    tx.commit()?;
+    Ok(counts)
+}
+
+fn insert_requests(
+    tx: &Transaction<'_>,
+    batch: &[Request],
+    generation: u64,
+) -> rusqlite::Result<Vec<Appended>> {
+    let mut insert = tx.prepare_cached(INSERT)?;
+    let mut latest = tx.prepare_cached(UPSERT_LATEST)?;
+    let mut counts = Vec::with_capacity(batch.len());
+    for request in batch {
+        let mut appended = Appended::default();
+        let rows = match &request.job {
+            Job::Rows(rows) => rows,
+            Job::Cursor { generation: read_in, .. } if *read_in != generation => {
+                counts.push(appended);
+                continue;
+            }
+            Job::Cursor { name, last_id, .. } => {
+                // Its forwarder created the table when it opened, but a store file recreated
+                // since (deleted under the server) starts without it.
+                tx.execute_batch(super::schema::CURSOR_TABLE)?;
+                tx.prepare_cached(ADVANCE_CURSOR)?.execute(params![name, last_id])?;
+                counts.push(appended);
+                continue;
+            }
+        };
+        for row in rows {
+            let value = sql_value(&row.value);
+            let params = params![row.device, row.key, row.value.kind(), value, row.ts, row.received_at];
+            if insert.execute(params)? == 0 {
+                appended.duplicates += 1;
+                continue;
+            }
+            appended.inserted += 1;
+            let at = row.ts.unwrap_or(row.received_at);
+            latest.execute(params![row.device, row.key, at, tx.last_insert_rowid()])?;
+        }
+        counts.push(appended);
+    }
+    Ok(counts)
+}
+
+/// The value in SQLite's matching type; `kind` tells a bool from an int when reading back.
+fn sql_value(value: &Value) -> ToSqlOutput<'_> {
+    match value {
+        Value::Int(v) => ToSqlOutput::Owned(SqlValue::Integer(*v)),
+        Value::Float(v) => ToSqlOutput::Owned(SqlValue::Real(*v)),
+        Value::Bool(v) => ToSqlOutput::Owned(SqlValue::Integer(i64::from(*v))),
+        Value::Text(v) => ToSqlOutput::Borrowed(ValueRef::Text(v.as_bytes())),
+    }
+}
