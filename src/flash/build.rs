@@ -1,7 +1,7 @@
 //! The build directory: a copy of the sketch with the rendered `config.h`, kept out of the
 //! source tree so that secrets never land next to committed files.
 //!
-//! Layout under the build root (by default `target/flash/` of the repository):
+//! Layout under the build root (by default [`DEFAULT_BUILD_DIR`] in the current directory):
 //! `<sketch>/<sketch>/` holds the copy of the sketch and `config.h` (mode 0600, directories
 //! 0700), `<sketch>/out/` receives what `arduino-cli` builds, `<sketch>.ino.bin` among it.
 
@@ -13,9 +13,15 @@ use std::path::{Path, PathBuf};
 use super::FlashError;
 use crate::config::firmware::Sketch;
 
+/// The build root when none is given, relative to the current directory: named after the tool,
+/// like `iotchat-data`, so that whoever finds it knows what made it.
+pub const DEFAULT_BUILD_DIR: &str = "iotchat-flash";
+
 /// Where things go for one sketch.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Layout {
+    /// The build root the rest is under.
+    pub root: PathBuf,
     /// The copy of the sketch, named like the sketch as `arduino-cli` requires.
     pub sketch_dir: PathBuf,
     /// The rendered header.
@@ -37,6 +43,7 @@ impl Layout {
             image: out_dir.join(format!("{}.ino.bin", sketch.name())),
             sketch_dir,
             out_dir,
+            root: build_root.to_owned(),
         }
     }
 }

@@ -49,12 +49,16 @@ pub fn no_secrets() -> impl Predicate<str> {
 /// A tempdir with a fake firmware tree, stand-in tools and a log of what they were asked.
 pub struct Rig {
     dir: tempfile::TempDir,
+    /// `dir` by its real path, as the binary sees its current directory.
+    root: PathBuf,
 }
 
 impl Rig {
     /// A rig whose PATH holds stand-ins for `tools` only.
     pub fn new(tools: &[&str]) -> Rig {
-        let rig = Rig { dir: tempfile::tempdir().expect("tempdir") };
+        let dir = tempfile::tempdir().expect("tempdir");
+        let root = dir.path().canonicalize().expect("canonical");
+        let rig = Rig { dir, root };
         for sketch in ["esp8266-tcp", "esp8266-thingsboard"] {
             let dir = rig.firmware().join(sketch);
             fs::create_dir_all(&dir).expect("sketch dir");
@@ -71,7 +75,7 @@ impl Rig {
     }
 
     pub fn path(&self) -> &Path {
-        self.dir.path()
+        &self.root
     }
     pub fn firmware(&self) -> PathBuf {
         self.path().join("firmware")
@@ -84,7 +88,7 @@ impl Rig {
     }
     /// The default build directory of `sketch` for a run in the rig's directory.
     pub fn build(&self, sketch: &str) -> PathBuf {
-        self.path().join("target/flash").join(sketch)
+        self.path().join("iotchat-flash").join(sketch)
     }
 
     /// A script that logs `NAME ARGS...`, answers `--version`, fails when $STANDIN_FAIL names
