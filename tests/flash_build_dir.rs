@@ -183,3 +183,21 @@ fn a_build_dir_that_cannot_be_made_says_which_and_what_to_do() {
         assert!(rig.ran().is_empty(), "{:?}", rig.ran());
     }
 }
+
+#[test]
+fn git_ignores_what_a_build_leaves_in_a_repository() {
+    let rig = Rig::new(&["arduino-cli", "espflash"]);
+    let (_dir, work) = workdir();
+    let git = |args: &[&str]| {
+        let out = std::process::Command::new("git").args(args).current_dir(&work).output().expect("git runs");
+        assert!(out.status.success(), "git {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8(out.stdout).expect("utf-8")
+    };
+    git(&["init", "-q"]);
+    for args in [&[][..], &["--build-dir", "builds"][..]] {
+        rig.command(&work, TCP_PROFILE).args(args).assert().success();
+    }
+    assert!(work.join("iotchat-flash/esp8266-tcp/esp8266-tcp/config.h").is_file());
+    assert!(work.join("builds/esp8266-tcp/esp8266-tcp/config.h").is_file());
+    assert_eq!(git(&["status", "--porcelain", "--untracked-files=all"]), "", "config.h could be committed");
+}
