@@ -1,144 +1,15 @@
-//! `iotchat flash` against stand-in `arduino-cli`, `espflash` and `esptool.py` scripts that
-//! record their arguments (and the `config.h` the build was given), on a PATH that holds only
-//! them, with a fake firmware tree in a tempdir: the exact commands, the rendered header,
-//! secrets that never show, dry runs, missing and failing tools, and bad profiles.
+//! `iotchat flash` against stand-in tools (`flash_support`), with a fake firmware tree in a
+//! tempdir: the exact commands, the rendered header, secrets that never show, dry runs,
+//! missing and failing tools, and bad profiles. Where the build goes: `flash_build_dir.rs`.
 
-mod common;
+mod flash_support;
 
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
-use std::path::{Path, PathBuf};
 
-use common::cmd;
+use flash_support::{DEVICE_TOKEN, PASSWORD, Rig, TB_PROFILE, TCP_PROFILE, TOKEN, cmd, no_secrets};
 use predicates::prelude::*;
 use predicates::str::contains;
-
-const PASSWORD: &str = "pa55-w0rd-SECRET";
-const TOKEN: &str = "tbTOKENsecret42";
-const DEVICE_TOKEN: &str = "dev-T0KEN-secret";
-
-const TCP_PROFILE: &str = r#"
-[serve]
-bind = "0.0.0.0:12000"
-
-[firmware]
-wifi_ssid = "my-wifi"
-device_name = "esp-1"
-server = "192.168.1.20:12000"
-"#;
-
-const TB_PROFILE: &str = r#"
-[firmware]
-sketch = "esp8266-thingsboard"
-board = "esp8266:esp8266:d1_mini"
-wifi_ssid = "home"
-device_name = "kitchen-1"
-interval = "2s"
-tb_host = "tb.example.org"
-tb_port = 8883
-"#;
-
-/// A tempdir with a fake firmware tree, stand-in tools and a log of what they were asked.
-struct Rig {
-    dir: tempfile::TempDir,
-}
-
-impl Rig {
-    /// A rig whose PATH holds stand-ins for `tools` only.
-    fn new(tools: &[&str]) -> Rig {
-        let rig = Rig { dir: tempfile::tempdir().expect("tempdir") };
-        for sketch in ["esp8266-tcp", "esp8266-thingsboard"] {
-            let dir = rig.firmware().join(sketch);
-            fs::create_dir_all(&dir).expect("sketch dir");
-            fs::write(dir.join(format!("{sketch}.ino")), "#include \"config.h\"\n").expect("ino");
-            fs::write(dir.join("config.example.h"), "// example\n").expect("example");
-        }
-        fs::create_dir_all(rig.firmware().join("lib")).expect("lib");
-        fs::write(rig.firmware().join("lib/library.properties"), "name=iotchat\n").expect("lib");
-        fs::create_dir_all(rig.bin()).expect("bin");
-        for tool in tools {
-            rig.stand_in(tool);
-        }
-        rig
-    }
-
-    fn path(&self) -> &Path {
-        self.dir.path()
-    }
-    fn firmware(&self) -> PathBuf {
-        self.path().join("firmware")
-    }
-    fn bin(&self) -> PathBuf {
-        self.path().join("bin")
-    }
-    fn log(&self) -> PathBuf {
-        self.path().join("tools.log")
-    }
-    fn build(&self, sketch: &str) -> PathBuf {
-        self.path().join("target/flash").join(sketch)
-    }
-
-    /// A script that logs `NAME ARGS...`, answers `--version`, fails when $STANDIN_FAIL names
-    /// it, and, as arduino-cli, keeps the config.h it was given and writes an image.
-    fn stand_in(&self, name: &str) {
-        let build = if name == "arduino-cli" {
-            format!(
-                r#"out=""; prev=""; for a in "$@"; do [ "$prev" = "--output-dir" ] && out="$a"; prev="$a"; last="$a"; done
-/bin/cp "$last/config.h" "{seen}"
-printf '\351image' > "$out/${{last##*/}}.ino.bin""#,
-                seen = self.path().join("seen-config.h").display()
-            )
-        } else {
-            String::new()
-        };
-        let script = format!(
-            r#"#!/bin/sh
-if [ "$1" = "--version" ]; then echo "{name} ${{STANDIN_VERSION:-2.1.0}}"; exit 0; fi
-echo "{name} $*" >> "{log}"
-if [ "$STANDIN_FAIL" = "{name}" ]; then echo "{name}: board not found" >&2; exit 3; fi
-{build}
-exit 0
-"#,
-            log = self.log().display()
-        );
-        let file = self.bin().join(name);
-        fs::write(&file, script).expect("stand-in");
-        fs::set_permissions(&file, fs::Permissions::from_mode(0o755)).expect("chmod");
-    }
-
-    fn profile(&self, text: &str) -> PathBuf {
-        let file = self.path().join("profile.toml");
-        fs::write(&file, text).expect("profile");
-        file
-    }
-
-    /// `iotchat flash --profile P --port /dev/ttyUSB0 --firmware-dir F ARGS` with the secrets in
-    /// the environment and PATH = the stand-ins only.
-    fn flash(&self, profile: &str, args: &[&str]) -> assert_cmd::Command {
-        let mut c = cmd();
-        c.env_clear()
-            .env("PATH", self.bin())
-            .env("IOTCHAT_WIFI_PASSWORD", PASSWORD)
-            .env("IOTCHAT_TB_TOKEN", TOKEN)
-            .current_dir(self.path())
-            .arg("flash")
-            .arg("--profile")
-            .arg(self.profile(profile))
-            .args(["--port", "/dev/ttyUSB0", "--firmware-dir"])
-            .arg(self.firmware())
-            .args(args);
-        c
-    }
-
-    /// The commands the stand-ins ran, one per line.
-    fn ran(&self) -> Vec<String> {
-        fs::read_to_string(self.log()).unwrap_or_default().lines().map(str::to_owned).collect()
-    }
-}
-
-fn no_secrets() -> impl Predicate<str> {
-    contains(PASSWORD).not().and(contains(TOKEN).not()).and(contains(DEVICE_TOKEN).not())
-}
 
 #[test]
 fn builds_with_arduino_cli_then_writes_with_espflash() {
@@ -198,15 +69,15 @@ fn device_token_line(rig: &Rig) -> String {
 #[test]
 fn the_device_token_from_the_environment_reaches_config_h_only() {
     let rig = Rig::new(&["arduino-cli", "espflash"]);
-    let out = rig
-        .flash(TCP_PROFILE, &["--dry-run"])
-        .env("IOTCHAT_DEVICE_TOKEN", DEVICE_TOKEN)
-        .output()
-        .expect("runs");
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    let all = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
-    assert!(no_secrets().eval(&all), "{all}");
-    assert!(all.contains("device token <hidden>"), "the dry run says a token is set: {all}");
+    for args in [&["--dry-run"][..], &[]] {
+        let out =
+            rig.flash(TCP_PROFILE, args).env("IOTCHAT_DEVICE_TOKEN", DEVICE_TOKEN).output().expect("runs");
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        let all = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+        assert!(no_secrets().eval(&all), "{args:?}: {all}");
+        let says = if args.is_empty() { "device token <hidden>" } else { "IOTCHAT_DEVICE_TOKEN   <hidden>" };
+        assert!(all.contains(says), "{args:?}: it says a token is set: {all}");
+    }
     assert_eq!(device_token_line(&rig), format!("#define IOTCHAT_DEVICE_TOKEN   \"{DEVICE_TOKEN}\""));
 }
 
@@ -227,7 +98,7 @@ fn an_empty_device_token_variable_means_no_token() {
     let rig = Rig::new(&["arduino-cli", "espflash"]);
     fs::write(rig.path().join("device.token"), DEVICE_TOKEN).expect("token file");
     let profile = format!("{TCP_PROFILE}device_token_file = \"device.token\"\n");
-    rig.flash(&profile, &["--dry-run"])
+    rig.flash(&profile, &[])
         .env("IOTCHAT_DEVICE_TOKEN", "")
         .assert()
         .success()
@@ -278,13 +149,26 @@ fn secrets_never_reach_stdout_or_stderr() {
 }
 
 #[test]
-fn a_dry_run_prints_the_commands_and_runs_nothing() {
+fn a_dry_run_prints_config_h_masked_and_the_commands_and_runs_nothing() {
     let rig = Rig::new(&["arduino-cli", "esptool.py"]);
     let build = rig.build("esp8266-tcp");
     let expected = format!(
-        "# config.h: {} (Wi-Fi password <hidden>)\n\
+        "# would copy {} to {}\n\
+         # would write {} (mode 0600), secrets shown as <hidden>:\n\
+         #   // Generated by `iotchat flash` for the esp8266-tcp sketch. It holds secrets: do not commit it.\n\
+         #   #pragma once\n\
+         #\n\
+         #   #define IOTCHAT_WIFI_SSID      \"my-wifi\"\n\
+         #   #define IOTCHAT_WIFI_PASSWORD  <hidden>\n\
+         #   #define IOTCHAT_DEVICE_NAME    \"esp-1\"\n\
+         #   #define IOTCHAT_INTERVAL_MS    1000\n\
+         #   #define IOTCHAT_SERVER_HOST    \"192.168.1.20\"\n\
+         #   #define IOTCHAT_SERVER_PORT    12000\n\
+         #   #define IOTCHAT_DEVICE_TOKEN   \"\"\n\
          arduino-cli compile --fqbn esp8266:esp8266:nodemcuv2 --library {} --output-dir {} {}\n\
          esptool.py --chip esp8266 --port /dev/ttyUSB0 write_flash 0x0 {}\n",
+        rig.firmware().join("esp8266-tcp").display(),
+        build.join("esp8266-tcp").display(),
         build.join("esp8266-tcp/config.h").display(),
         rig.firmware().join("lib").display(),
         build.join("out").display(),
@@ -293,7 +177,7 @@ fn a_dry_run_prints_the_commands_and_runs_nothing() {
     );
     rig.flash(TCP_PROFILE, &["--dry-run"]).assert().success().stdout(expected).stderr(no_secrets());
     assert!(rig.ran().is_empty(), "{:?}", rig.ran());
-    assert!(build.join("esp8266-tcp/config.h").is_file(), "the printed commands can be run as they are");
+    assert!(!rig.path().join("iotchat-flash").exists(), "a dry run writes nothing");
 }
 
 #[test]
@@ -307,7 +191,8 @@ fn shell_specials_in_paths_are_quoted() {
         .stdout
         .clone();
     let text = String::from_utf8(out).expect("utf-8");
-    assert!(text.contains(r"--output-dir 'my builds/it'\''s/esp8266-tcp/out'"), "{text}");
+    let expected = format!(r"--output-dir '{}/my builds/it'\''s/esp8266-tcp/out'", rig.path().display());
+    assert!(text.contains(&expected), "{text}");
 }
 
 #[test]
@@ -492,7 +377,7 @@ fn the_rendered_values_survive_a_real_cpp_compiler() {
     let (ssid, password) = ("Café \"5G\" ??=", r#"p"w\d??/é1x"#);
     let profile = TCP_PROFILE.replace("\"my-wifi\"", &format!("'{ssid}'"));
     let token = r#"t"o\k??/x"#;
-    rig.flash(&profile, &["--dry-run"])
+    rig.flash(&profile, &[])
         .env("IOTCHAT_WIFI_PASSWORD", password)
         .env("IOTCHAT_DEVICE_TOKEN", token)
         .assert()

@@ -1,5 +1,7 @@
-//! `iotchat flash`: the command edge. Resolves the profile, renders `config.h`, then prints
-//! (`--dry-run`) or runs the build and write commands, saying on stderr which step runs.
+//! `iotchat flash`: the command edge. Resolves the profile, then either prints what it would
+//! write and run (`--dry-run`, which writes nothing), or renders `config.h` into the build
+//! directory (`./iotchat-flash` or `--build-dir`) and runs the build and write commands,
+//! saying on stderr which step runs.
 
 use std::path::{Path, PathBuf};
 
@@ -7,26 +9,29 @@ use clap::{Args, ValueEnum};
 use iotchat::config::firmware::{FirmwareConfig, FirmwareOverrides, Sketch, Target};
 use iotchat::config::{ConfigError, LoadedProfile, Origin};
 use iotchat::flash::build::{self, Layout};
-use iotchat::flash::plan::{self, Flasher, Tools};
+use iotchat::flash::plan::{self, Flasher, Step, Tools};
 use iotchat::flash::{FlashError, header};
 
 const EXAMPLES: &str = "\
 Examples:
   export IOTCHAT_WIFI_PASSWORD='...'
-  iotchat flash --profile config/m2.toml --port /dev/ttyUSB0 --dry-run   # show the commands
+  iotchat flash --profile config/m2.toml --port /dev/ttyUSB0 --dry-run   # show, write nothing
   iotchat flash --profile config/m2.toml --port /dev/ttyUSB0 --device-name esp-2
+  iotchat flash --profile config/m2.toml --port /dev/ttyUSB0 --build-dir ~/.cache/iotchat-flash
   IOTCHAT_TB_TOKEN='...' iotchat flash --profile config/m3.toml --port /dev/ttyUSB0
   iotchat flash --port /dev/ttyUSB0 --image esp8266-tcp.ino.bin           # write a prebuilt image
 
-Renders config.h from the profile's [firmware] section into target/flash/<sketch>/ (never into
-firmware/), builds it with `arduino-cli compile`, and writes the image at 0x0 with
-`espflash write-bin` (espflash 2.x) or `esptool.py write_flash`. The Wi-Fi password comes from
-$IOTCHAT_WIFI_PASSWORD (or firmware.wifi_password_file), the ThingsBoard token from
-$IOTCHAT_TB_TOKEN (or firmware.tb_token_file), the M2 device token (for `serve --auth-tokens`;
-optional) from $IOTCHAT_DEVICE_TOKEN (or firmware.device_token_file); none is ever printed.
+Renders config.h from the profile's [firmware] section into ./iotchat-flash/<sketch>/ (or
+--build-dir DIR; never into firmware/), builds it with `arduino-cli compile`, and writes the
+image at 0x0 with `espflash write-bin` (espflash 2.x) or `esptool.py write_flash`. A dry run
+prints that config.h, secrets masked, and the commands, and writes no file. The Wi-Fi
+password comes from $IOTCHAT_WIFI_PASSWORD (or firmware.wifi_password_file), the ThingsBoard
+token from $IOTCHAT_TB_TOKEN (or firmware.tb_token_file), the M2 device token (for `serve
+--auth-tokens`; optional) from $IOTCHAT_DEVICE_TOKEN (or firmware.device_token_file); none is
+ever printed.
 
-Exit codes: 0 written (or, with --dry-run, printed), 1 a tool is missing or failed,
-2 usage or configuration error.";
+Exit codes: 0 written (or, with --dry-run, printed), 1 a tool is missing or failed, or the
+build directory cannot be written, 2 usage or configuration error.";
 
 /// The sketches, as `--sketch` names them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -61,13 +66,15 @@ pub struct FlashArgs {
     /// Write this prebuilt image (a .bin, not an ELF) instead of rendering and building.
     #[arg(long, value_name = "FILE", conflicts_with_all = ["sketch", "board", "device_name"])]
     pub image: Option<PathBuf>,
-    /// Render config.h and print the commands (shell-quoted, one per line) without running any.
+    /// Print the config.h it would write (secrets masked) and the commands (shell-quoted, one per
+    /// line); write no file and run nothing.
     #[arg(long)]
     pub dry_run: bool,
     /// Directory holding the sketches [default: ./firmware, else the one of the iotchat source tree].
     #[arg(long, value_name = "DIR")]
     pub firmware_dir: Option<PathBuf>,
-    /// Where config.h and the build go [default: target/flash next to the firmware directory].
+    /// Where the copy of the sketch, its config.h (with the secrets) and the build go, e.g.
+    /// ~/.cache/iotchat-flash [default: ./iotchat-flash].
     #[arg(long, value_name = "DIR")]
     pub build_dir: Option<PathBuf>,
 }
@@ -100,22 +107,9 @@ fn write_prebuilt(args: &FlashArgs, image: &Path, tools: Tools) -> anyhow::Resul
 }
 
 fn build_and_write(args: &FlashArgs, tools: Tools) -> anyhow::Result<()> {
-    let loaded = LoadedProfile::load(args.profile.as_deref())?;
-    let flags = FirmwareOverrides {
-        sketch: args.sketch.map(|s| match s {
-            SketchArg::Tcp => Sketch::Tcp,
-            SketchArg::Thingsboard => Sketch::Thingsboard,
-        }),
-        board: args.board.clone(),
-        device_name: args.device_name.clone(),
-    };
-    let config = FirmwareConfig::resolve(flags, &loaded, &|name: &str| std::env::var_os(name))?;
+    let config = resolve(args)?;
     let (firmware_dir, source) = firmware_dir(args.firmware_dir.clone(), config.sketch)?;
-    let build_root = match &args.build_dir {
-        Some(dir) => dir.clone(),
-        None => firmware_dir.parent().unwrap_or(Path::new(".")).join("target/flash"),
-    };
-    let layout = Layout::new(&build_root, config.sketch);
+    let layout = Layout::new(&build_root(args.build_dir.as_deref()), config.sketch);
     let missing = tools.missing(true);
     if !args.dry_run && !missing.is_empty() {
         return Err(FlashError::MissingTools { missing }.into());
@@ -127,18 +121,17 @@ fn build_and_write(args: &FlashArgs, tools: Tools) -> anyhow::Result<()> {
         &layout.sketch_dir,
     );
     let flasher = flasher(tools, args.dry_run, &missing)?;
-
-    eprintln!("rendering: {} ({})", layout.config_h.display(), summary(&config));
-    build::prepare(&source, &layout, &header::render(&config))?;
     if args.dry_run {
         for hint in &missing {
             eprintln!("warning: {hint}");
         }
-        println!("# config.h: {} ({})", layout.config_h.display(), hidden_note(&config));
-        println!("{compile}");
-        println!("{}", flasher.write_step(&args.port, &layout.image));
+        print_plan(&config, &source, &layout, &[compile, flasher.write_step(&args.port, &layout.image)]);
         return Ok(());
     }
+
+    eprintln!("rendering: {} ({})", layout.config_h.display(), summary(&config));
+    build::prepare(&source, &layout, &header::render(&config))
+        .map_err(|e| build_dir_error(e, &layout.root, args.build_dir.is_some()))?;
     eprintln!("building: {compile}");
     compile.run()?;
     if !layout.image.is_file() {
@@ -147,6 +140,50 @@ fn build_and_write(args: &FlashArgs, tools: Tools) -> anyhow::Result<()> {
     write_image(flasher, &args.port, &layout.image, tools)?;
     eprintln!("done: {} ({}) written to {}", config.sketch.name(), config.device_name, args.port);
     Ok(())
+}
+
+/// The profile's `[firmware]` under the flags, with the secrets read.
+fn resolve(args: &FlashArgs) -> Result<FirmwareConfig, ConfigError> {
+    let loaded = LoadedProfile::load(args.profile.as_deref())?;
+    let flags = FirmwareOverrides {
+        sketch: args.sketch.map(|s| match s {
+            SketchArg::Tcp => Sketch::Tcp,
+            SketchArg::Thingsboard => Sketch::Thingsboard,
+        }),
+        board: args.board.clone(),
+        device_name: args.device_name.clone(),
+    };
+    FirmwareConfig::resolve(flags, &loaded, &|name: &str| std::env::var_os(name))
+}
+
+/// `--build-dir`, else `./iotchat-flash`, made absolute against the current directory so that
+/// the printed commands work from anywhere: never the iotchat source tree unless asked.
+fn build_root(flag: Option<&Path>) -> PathBuf {
+    let dir = flag.unwrap_or(Path::new(build::DEFAULT_BUILD_DIR));
+    std::path::absolute(dir).unwrap_or_else(|_| dir.to_owned())
+}
+
+/// A failure to prepare the build directory, with what to do about it.
+fn build_dir_error(error: FlashError, root: &Path, flagged: bool) -> anyhow::Error {
+    let (which, fix) = if flagged {
+        ("--build-dir", "pass another --build-dir, a directory you can write")
+    } else {
+        ("the default, ./iotchat-flash", "run from a directory you can write, or pass --build-dir DIR")
+    };
+    anyhow::anyhow!("{error}; the build directory {} ({which}) is not usable: {fix}", root.display())
+}
+
+/// What a dry run shows on standard output: the files a real run would write, as shell
+/// comments, the config.h with its secrets masked, then the commands it would run.
+fn print_plan(config: &FirmwareConfig, source: &Path, layout: &Layout, steps: &[Step]) {
+    println!("# would copy {} to {}", source.display(), layout.sketch_dir.display());
+    println!("# would write {} (mode 0600), secrets shown as {}:", layout.config_h.display(), header::HIDDEN);
+    for line in header::render_masked(config).lines() {
+        println!("{}", format!("#   {line}").trim_end());
+    }
+    for step in steps {
+        println!("{step}");
+    }
 }
 
 /// The flasher to use. In a dry run a missing one is only warned about, and the preferred
@@ -242,12 +279,4 @@ fn summary(c: &FirmwareConfig) -> String {
         c.device_name,
         c.interval_ms
     )
-}
-
-fn hidden_note(c: &FirmwareConfig) -> &'static str {
-    match c.target {
-        Target::Tcp { token: None, .. } => "Wi-Fi password <hidden>",
-        Target::Tcp { token: Some(_), .. } => "Wi-Fi password and device token <hidden>",
-        Target::Thingsboard { .. } => "Wi-Fi password and ThingsBoard token <hidden>",
-    }
 }

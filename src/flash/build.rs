@@ -1,9 +1,11 @@
 //! The build directory: a copy of the sketch with the rendered `config.h`, kept out of the
 //! source tree so that secrets never land next to committed files.
 //!
-//! Layout under the build root (by default `target/flash/` of the repository):
+//! Layout under the build root (by default [`DEFAULT_BUILD_DIR`] in the current directory):
 //! `<sketch>/<sketch>/` holds the copy of the sketch and `config.h` (mode 0600, directories
-//! 0700), `<sketch>/out/` receives what `arduino-cli` builds, `<sketch>.ino.bin` among it.
+//! 0700), `<sketch>/out/` receives what `arduino-cli` builds, `<sketch>.ino.bin` among it, and
+//! `<sketch>/.gitignore` keeps all of it out of git when the build directory is inside a
+//! repository.
 
 use std::fs;
 use std::io::Write;
@@ -13,9 +15,19 @@ use std::path::{Path, PathBuf};
 use super::FlashError;
 use crate::config::firmware::Sketch;
 
+/// The build root when none is given, relative to the current directory: named after the tool,
+/// like `iotchat-data`, so that whoever finds it knows what made it.
+pub const DEFAULT_BUILD_DIR: &str = "iotchat-flash";
+
+/// What `<sketch>/.gitignore` says: this directory is ignored, `.gitignore` included.
+const GITIGNORE: &str =
+    "# Written by `iotchat flash`: its config.h holds secrets, so git ignores all of this.\n*\n";
+
 /// Where things go for one sketch.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Layout {
+    /// The build root the rest is under.
+    pub root: PathBuf,
     /// The copy of the sketch, named like the sketch as `arduino-cli` requires.
     pub sketch_dir: PathBuf,
     /// The rendered header.
@@ -24,6 +36,8 @@ pub struct Layout {
     pub out_dir: PathBuf,
     /// The image it builds.
     pub image: PathBuf,
+    /// Tells git to ignore everything of this sketch's build, secrets included.
+    pub gitignore: PathBuf,
 }
 
 impl Layout {
@@ -37,6 +51,8 @@ impl Layout {
             image: out_dir.join(format!("{}.ino.bin", sketch.name())),
             sketch_dir,
             out_dir,
+            root: build_root.to_owned(),
+            gitignore: base.join(".gitignore"),
         }
     }
 }
@@ -60,8 +76,8 @@ pub fn default_firmware_dirs() -> Vec<PathBuf> {
 }
 
 /// Copies the sketch from `source` (without any `config.h` of its own), writes `header` as its
-/// `config.h`, and makes the output directory. The sketch copy and image of a previous run are
-/// removed first.
+/// `config.h`, and makes the output directory and the `.gitignore` that covers them. The sketch
+/// copy and image of a previous run are removed first.
 pub fn prepare(source: &Path, layout: &Layout, header: &str) -> Result<(), FlashError> {
     if layout.sketch_dir.exists() {
         fs::remove_dir_all(&layout.sketch_dir).map_err(io("remove", &layout.sketch_dir))?;
@@ -73,6 +89,7 @@ pub fn prepare(source: &Path, layout: &Layout, header: &str) -> Result<(), Flash
     let mut dirs = fs::DirBuilder::new();
     dirs.recursive(true).mode(0o700);
     dirs.create(&layout.out_dir).map_err(io("create", &layout.out_dir))?;
+    fs::write(&layout.gitignore, GITIGNORE).map_err(io("write", &layout.gitignore))?;
     copy_dir(source, &layout.sketch_dir, true)?;
     let mut file = fs::OpenOptions::new()
         .write(true)
@@ -131,5 +148,6 @@ mod tests {
         let mode = fs::metadata(&layout.config_h).expect("stat").permissions().mode();
         assert_eq!(mode & 0o777, 0o600);
         assert!(layout.image.ends_with("esp8266-tcp/out/esp8266-tcp.ino.bin"));
+        assert!(fs::read_to_string(&layout.gitignore).expect("read").ends_with("\n*\n"));
     }
 }

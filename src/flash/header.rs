@@ -5,14 +5,29 @@ use std::fmt::Write;
 
 use crate::config::firmware::{FirmwareConfig, Target};
 
+/// What a dry run shows in place of a secret. Not a C literal, so the masked text can never
+/// pass for a header that builds.
+pub const HIDDEN: &str = "<hidden>";
+
 /// The text of `config.h` for `config`. It holds the secrets: write it with care.
 pub fn render(config: &FirmwareConfig) -> String {
+    render_with(config, c_string)
+}
+
+/// The text of `config.h` for `config` with every secret that is set shown as [`HIDDEN`], for a
+/// dry run to print. An empty one (an open network, no device token) stays `""`: that it is
+/// empty is worth seeing and tells nothing.
+pub fn render_masked(config: &FirmwareConfig) -> String {
+    render_with(config, |secret| if secret.is_empty() { c_string(secret) } else { HIDDEN.to_owned() })
+}
+
+fn render_with(config: &FirmwareConfig, secret: impl Fn(&str) -> String) -> String {
     let mut out = String::new();
     let mut line = |name: &str, value: String| {
         let _ = writeln!(out, "#define {name:<22} {value}");
     };
     line("IOTCHAT_WIFI_SSID", c_string(&config.wifi_ssid));
-    line("IOTCHAT_WIFI_PASSWORD", c_string(config.wifi_password.expose()));
+    line("IOTCHAT_WIFI_PASSWORD", secret(config.wifi_password.expose()));
     line("IOTCHAT_DEVICE_NAME", c_string(&config.device_name));
     line("IOTCHAT_INTERVAL_MS", config.interval_ms.to_string());
     match &config.target {
@@ -20,12 +35,12 @@ pub fn render(config: &FirmwareConfig) -> String {
             line("IOTCHAT_SERVER_HOST", c_string(host));
             line("IOTCHAT_SERVER_PORT", port.to_string());
             // Always defined: "" tells the sketch to send HELLO without a token.
-            line("IOTCHAT_DEVICE_TOKEN", c_string(token.as_ref().map_or("", |t| t.expose())));
+            line("IOTCHAT_DEVICE_TOKEN", secret(token.as_ref().map_or("", |t| t.expose())));
         }
         Target::Thingsboard { host, port, token } => {
             line("IOTCHAT_TB_HOST", c_string(host));
             line("IOTCHAT_TB_PORT", port.to_string());
-            line("IOTCHAT_TB_TOKEN", c_string(token.expose()));
+            line("IOTCHAT_TB_TOKEN", secret(token.expose()));
         }
     }
     format!(
@@ -61,6 +76,46 @@ pub fn c_string(text: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::firmware::{Secret, Sketch};
+
+    fn config(password: &str, target: Target) -> FirmwareConfig {
+        FirmwareConfig {
+            sketch: Sketch::Tcp,
+            board: "esp8266:esp8266:nodemcuv2".into(),
+            wifi_ssid: "my-wifi".into(),
+            wifi_password: Secret::new(password),
+            device_name: "esp-1".into(),
+            interval_ms: 1000,
+            target,
+        }
+    }
+
+    #[test]
+    fn the_masked_header_hides_each_secret_that_is_set_and_nothing_else() {
+        let tcp = |token: Option<&str>| Target::Tcp {
+            host: "10.0.0.2".into(),
+            port: 12000,
+            token: token.map(Secret::new),
+        };
+        let tb = Target::Thingsboard { host: "tb".into(), port: 1883, token: Secret::new("tb-SECRET") };
+        for (c, hidden) in [
+            (config("pw-SECRET", tcp(Some("dev-SECRET"))), &["WIFI_PASSWORD", "DEVICE_TOKEN"][..]),
+            (config("pw-SECRET", tb), &["WIFI_PASSWORD", "TB_TOKEN"][..]),
+            (config("", tcp(None)), &[][..]),
+        ] {
+            let (real, masked) = (render(&c), render_masked(&c));
+            assert!(!masked.contains("SECRET"), "{masked}");
+            assert_eq!(real.lines().count(), masked.lines().count());
+            for (r, m) in real.lines().zip(masked.lines()) {
+                let secret = hidden.iter().any(|name| m.starts_with(&format!("#define IOTCHAT_{name} ")));
+                if secret {
+                    assert!(m.ends_with(" <hidden>"), "{m}");
+                } else {
+                    assert_eq!(r, m);
+                }
+            }
+        }
+    }
 
     #[test]
     fn c_strings_escape_what_c_would_misread() {
