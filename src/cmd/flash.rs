@@ -9,6 +9,7 @@ use iotchat::config::{ConfigError, LoadedProfile, Origin};
 use iotchat::flash::build::{self, Layout};
 use iotchat::flash::plan::{self, Flasher, Tools};
 use iotchat::flash::{FlashError, header};
+use iotchat::output;
 
 const EXAMPLES: &str = "\
 Examples:
@@ -91,7 +92,7 @@ fn write_prebuilt(args: &FlashArgs, image: &Path, tools: Tools) -> anyhow::Resul
         for hint in &missing {
             eprintln!("warning: {hint}");
         }
-        println!("{}", flasher.write_step(&args.port, image));
+        output::print(&format!("{}\n", flasher.write_step(&args.port, image)))?;
         return Ok(());
     }
     write_image(flasher, &args.port, image, tools)?;
@@ -134,9 +135,9 @@ fn build_and_write(args: &FlashArgs, tools: Tools) -> anyhow::Result<()> {
         for hint in &missing {
             eprintln!("warning: {hint}");
         }
-        println!("# config.h: {} ({})", layout.config_h.display(), hidden_note(&config));
-        println!("{compile}");
-        println!("{}", flasher.write_step(&args.port, &layout.image));
+        let note = hidden_note(&config);
+        let write = flasher.write_step(&args.port, &layout.image);
+        output::print(&format!("# config.h: {} ({note})\n{compile}\n{write}\n", layout.config_h.display()))?;
         return Ok(());
     }
     eprintln!("building: {compile}");
