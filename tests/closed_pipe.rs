@@ -20,6 +20,22 @@ fn assert_quiet(label: &str, status: ExitStatus, stderr: &str) {
 }
 
 #[test]
+fn chat_stops_quietly_when_its_reader_has_read_enough() {
+    let server = Server::start(&[]);
+    let mut chat = Proc::spawn(&["chat", "--server", &server.addr.to_string()], Stdio::piped());
+    let mut head = BufReader::new(chat.take_stdout());
+    let _feeder = chat.feed_forever();
+    for want in ["LINE 0", "LINE 1"] {
+        let mut line = String::new();
+        head.read_line(&mut line).expect("a reply");
+        assert_eq!(line, format!("{want}\n"));
+    }
+    drop(head); // `head -2` exits
+    let (status, stderr) = chat.wait();
+    assert_quiet("chat", status, &stderr);
+}
+
+#[test]
 fn one_shot_commands_stop_quietly_on_a_closed_stdout() {
     let server = Server::start(&[]);
     let addr = server.addr.to_string();

@@ -2,7 +2,7 @@
 
 use std::io::IsTerminal;
 
-use iotchat::client;
+use iotchat::client::{self, chat::News};
 use iotchat::config::{self, ChatConfig, LoadedProfile};
 
 use crate::cli::ChatArgs;
@@ -27,14 +27,17 @@ pub async fn run(args: ChatArgs) -> anyhow::Result<()> {
     }
     let interactive = std::io::stdin().is_terminal();
     // Connection news is for a person at a terminal; in a pipe only errors are shown.
-    let mut status = |msg: &str| {
+    let mut news = |news: News<'_>| {
         if interactive {
-            eprintln!("{msg}");
+            eprintln!("{news}");
         }
     };
     if interactive {
         eprintln!("type a message and press Enter; a message with CLOSE SOCKET ends the chat");
     }
-    client::chat::run(&config, tokio::io::stdin(), tokio::io::stdout(), &mut status).await?;
+    let summary = client::chat::run(&config, tokio::io::stdin(), tokio::io::stdout(), &mut news).await?;
+    if let Some(notice) = summary.unsent_notice() {
+        eprintln!("{notice}");
+    }
     Ok(())
 }
