@@ -1,13 +1,15 @@
 //! How `iotchat chat` ends, and what it says: a server on the wrong port or speaking another
-//! protocol, a server that ends the session with an `error:` line, and input left unsent
-//! after `CLOSE SOCKET`.
+//! protocol, a server that ends the session with an `error:` line, input left unsent after
+//! `CLOSE SOCKET`, and `--retry`'s notices when nobody watches a terminal.
 
 mod common;
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpListener;
+use std::process::Stdio;
 
-use common::{DEADLINE, Server, cmd};
+use common::process::Proc;
+use common::{Client, DEADLINE, Server, cmd};
 use predicates::prelude::*;
 use predicates::str::contains;
 
@@ -134,4 +136,26 @@ fn chat_says_nothing_about_unsent_input_when_close_socket_was_last() {
         .success()
         .stdout("A\nCLOSE SOCKET\n")
         .stderr(contains("not sent").not());
+}
+
+#[test]
+fn chat_with_retry_in_a_pipe_says_it_keeps_trying_to_connect() {
+    let free = TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").to_string();
+    let mut chat = Proc::spawn(&["chat", "--retry", "--server", &free], Stdio::null());
+    let line = chat.stderr_line_containing("retrying in");
+    assert!(line.contains(&format!("cannot connect to {free}")), "{line}");
+}
+
+#[test]
+fn chat_with_retry_in_a_pipe_says_it_reconnects_after_being_kicked() {
+    let mut server = Server::start(&[]);
+    let mut chat = Proc::spawn(&["chat", "--retry", "--server", &server.addr.to_string()], Stdio::null());
+    server.wait_for_clients(1);
+    server.console("kick 1");
+    let line = chat.stderr_line_containing("reconnecting");
+    assert!(line.contains("closed the connection"), "{line}");
+    let line = chat.stderr_line_containing("connected to");
+    assert!(line.contains(&server.addr.to_string()), "{line}");
+    let mut probe: Client = server.connect(); // the server is unaffected
+    assert_eq!(probe.ask("still up"), "STILL UP");
 }

@@ -166,10 +166,12 @@ pub enum News<'a> {
         /// The wait before the next try.
         delay: Duration,
     },
-    /// The connection ended too early and `--retry` reconnects: why.
+    /// The connection ended too early and `--retry` reconnects: why, and when.
     Reconnecting {
         /// How it ended.
         what: &'a str,
+        /// The wait before reconnecting.
+        delay: Duration,
     },
 }
 
@@ -178,7 +180,7 @@ impl fmt::Display for News<'_> {
         match self {
             News::Connected { server, .. } => write!(f, "connected to {server}"),
             News::Retrying { what, delay } => write!(f, "{what}; retrying in {delay:?}"),
-            News::Reconnecting { what } => write!(f, "{what}; reconnecting"),
+            News::Reconnecting { what, delay } => write!(f, "{what}; reconnecting in {delay:?}"),
         }
     }
 }
@@ -198,7 +200,14 @@ pub async fn run(
         let mut stream = connect(config, &mut backoff, news, again).await?;
         match converse(config, &mut stream, &mut input, &mut output, &mut user).await {
             Err(e) if config.retry && e.is_retried() => {
-                news(News::Reconnecting { what: &e.to_string() });
+                // A lost connection starts the backoff over; a refusal lets it grow, as a
+                // server that refused once (full, wrong token) will not change its mind at once.
+                if !matches!(e, ChatError::Refused { .. }) {
+                    backoff.reset();
+                }
+                let delay = backoff.next_delay();
+                news(News::Reconnecting { what: &e.to_string(), delay });
+                tokio::time::sleep(delay).await;
                 again = true;
             }
             result => return result,
@@ -231,7 +240,6 @@ async fn connect(
     loop {
         match open(config).await {
             Ok(stream) => {
-                backoff.reset();
                 news(News::Connected { server: &config.server, again });
                 return Ok(stream);
             }
