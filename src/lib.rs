@@ -16,6 +16,7 @@ pub mod flash;
 pub mod fleet;
 pub mod live;
 pub mod log_sink;
+pub mod output;
 pub mod protocol;
 pub mod server;
 pub mod store;

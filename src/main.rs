@@ -43,6 +43,8 @@ fn main() -> ExitCode {
     }
     match result {
         Ok(()) => ExitCode::SUCCESS,
+        // The reader of our output left (`| head`): nothing failed, stop quietly.
+        Err(e) if e.chain().any(iotchat::output::is_closed) => ExitCode::SUCCESS,
         Err(e) => {
             last_words(&format!("Error: {e:#}"));
             if e.downcast_ref::<ConfigError>().is_some() { ExitCode::from(2) } else { ExitCode::FAILURE }

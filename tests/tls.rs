@@ -195,6 +195,21 @@ fn chat_says_when_the_servers_certificate_is_not_trusted() {
 }
 
 #[test]
+fn chat_without_tls_to_a_tls_server_says_to_add_tls() {
+    let certs = Certs::new();
+    let server = certs.server();
+    let addr = server.addr.to_string();
+    cmd()
+        .args(["chat", "--server", &addr])
+        .write_stdin("hi\n")
+        .timeout(DEADLINE)
+        .assert()
+        .code(1)
+        .stdout("")
+        .stderr(contains(format!("the server at {addr} speaks TLS; add --tls")).and(contains("--ca FILE")));
+}
+
+#[test]
 fn a_message_longer_than_a_tls_record_comes_back_whole() {
     let certs = Certs::new();
     let server = certs.server();

@@ -1,10 +1,15 @@
 //! `iotchat chat`: a full-duplex line client, like `nc` but protocol-aware.
 //!
 //! Lines typed (or piped) go to the server; whatever the server sends is printed as it
-//! arrives. The session ends well (Ok) when the `CLOSE SOCKET` message was answered, or when
-//! input ended and every message was answered. It ends badly when the server is unreachable,
-//! closes the connection, or leaves messages unanswered past the reply timeout.
+//! arrives. The rules live in the sans-IO [`ClientSession`]; this module moves the bytes.
+//! The session ends well (Ok) when the `CLOSE SOCKET` message was answered, or when input
+//! ended and every message was answered. It ends badly when the server is unreachable, speaks
+//! another protocol, refuses the session with an `error: ` line, closes the connection, or
+//! leaves messages unanswered past the reply timeout. An output whose reader has gone away
+//! ends it with [`ChatError::Output`] holding [`OutputError::Closed`], which the command edge
+//! treats as a quiet success.
 
+use std::fmt;
 use std::io;
 use std::time::Duration;
 
@@ -14,13 +19,13 @@ use tokio::time::Instant;
 
 use crate::backoff::Backoff;
 use crate::config::ChatConfig;
-use crate::protocol::client::ReplyTracker;
+use crate::output::OutputError;
+use crate::protocol::client_session::{ClientSession, End};
 use crate::protocol::framing::{Frame, LineFramer};
+use crate::protocol::sniff::Foreign;
 
-/// Longest line read from the user or the server.
+/// Longest line read from the user.
 const MAX_LINE: usize = 16 * 1024 * 1024;
-/// A server that answers without a newline (a textbook Python server) is printed after this.
-const SERVER_IDLE_FLUSH: Duration = Duration::from_millis(200);
 
 /// How a chat session failed.
 #[derive(Debug, thiserror::Error)]
@@ -42,6 +47,23 @@ pub enum ChatError {
         server: String,
         /// Why.
         cause: io::Error,
+    },
+    /// The server answered with another protocol (TLS without `--tls`, SSH, HTTP, binary).
+    #[error("{}", foreign(server, *protocol))]
+    Foreign {
+        /// The server.
+        server: String,
+        /// What it speaks.
+        protocol: Foreign,
+    },
+    /// The server ended the session with an `error: ` line (authentication refused, server
+    /// full...).
+    #[error("the server at {server} closed the connection after: {line}")]
+    Refused {
+        /// The server.
+        server: String,
+        /// Its error line.
+        line: String,
     },
     /// The server closed the connection before the session was over.
     #[error("the server at {server} closed the connection{}", unanswered(*.pending))]
@@ -69,9 +91,19 @@ pub enum ChatError {
         /// Messages left unanswered.
         pending: u64,
     },
-    /// Reading our input or writing our output failed.
-    #[error("terminal input/output failed: {0}")]
-    Local(io::Error),
+    /// Reading the user's input failed.
+    #[error("cannot read the input: {0}")]
+    Input(io::Error),
+    /// Showing what the server sent failed, or its reader went away ([`OutputError::Closed`]).
+    #[error("cannot show what the server sent")]
+    Output(#[source] OutputError),
+}
+
+impl ChatError {
+    /// Whether `--retry` goes on after this: the connection was lost or refused, not misused.
+    fn is_retried(&self) -> bool {
+        matches!(self, ChatError::Closed { .. } | ChatError::Broken { .. } | ChatError::Refused { .. })
+    }
 }
 
 fn unanswered(pending: u64) -> String {
@@ -82,21 +114,101 @@ fn unanswered(pending: u64) -> String {
     }
 }
 
+fn foreign(server: &str, protocol: Foreign) -> String {
+    let port = "check the port (`iotchat serve` listens on 12000 unless told otherwise by --bind)";
+    match protocol {
+        Foreign::Tls => {
+            format!(
+                "the server at {server} speaks TLS; add --tls (and --ca FILE if its certificate is self-signed)"
+            )
+        }
+        Foreign::Binary => format!(
+            "the server at {server} sent bytes that are not UTF-8 text: it does not speak iotchat's line protocol; {port}"
+        ),
+        other => {
+            format!("the server at {server} speaks {}, not iotchat's line protocol; {port}", other.name())
+        }
+    }
+}
+
+/// How a chat that ended well ended.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Summary {
+    /// Lines of input read after the `CLOSE SOCKET` message, and so never sent.
+    pub unsent: u64,
+}
+
+impl Summary {
+    /// What to tell the user about input that was not sent, if any was left.
+    pub fn unsent_notice(&self) -> Option<String> {
+        match self.unsent {
+            0 => None,
+            1 => Some("1 line of input was not sent: the chat ended at CLOSE SOCKET".into()),
+            n => Some(format!("{n} lines of input were not sent: the chat ended at CLOSE SOCKET")),
+        }
+    }
+}
+
+/// News about the connection, for the user.
+#[derive(Debug, Clone, Copy)]
+pub enum News<'a> {
+    /// Connected; `again` when it follows a failure that `--retry` went past.
+    Connected {
+        /// The server.
+        server: &'a str,
+        /// A reconnection.
+        again: bool,
+    },
+    /// Connecting failed and `--retry` tries again: why, and when the next try is.
+    Retrying {
+        /// What failed.
+        what: &'a str,
+        /// The wait before the next try.
+        delay: Duration,
+    },
+    /// The connection ended too early and `--retry` reconnects: why, and when.
+    Reconnecting {
+        /// How it ended.
+        what: &'a str,
+        /// The wait before reconnecting.
+        delay: Duration,
+    },
+}
+
+impl fmt::Display for News<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            News::Connected { server, .. } => write!(f, "connected to {server}"),
+            News::Retrying { what, delay } => write!(f, "{what}; retrying in {delay:?}"),
+            News::Reconnecting { what, delay } => write!(f, "{what}; reconnecting in {delay:?}"),
+        }
+    }
+}
+
 /// Runs a chat session: `input` is what the user types, `output` gets what the server says,
-/// `status` gets connection news for the user (connected, reconnecting).
+/// `news` gets connection news for the user (connected, reconnecting).
 pub async fn run(
     config: &ChatConfig,
     mut input: impl AsyncRead + Unpin,
     mut output: impl AsyncWrite + Unpin,
-    status: &mut dyn FnMut(&str),
-) -> Result<(), ChatError> {
+    news: &mut dyn FnMut(News<'_>),
+) -> Result<Summary, ChatError> {
     let mut backoff = Backoff::new(Duration::from_millis(250), Duration::from_secs(10));
     let mut user = LineFramer::new(MAX_LINE, None);
+    let mut again = false;
     loop {
-        let mut stream = connect(config, &mut backoff, status).await?;
+        let mut stream = connect(config, &mut backoff, news, again).await?;
         match converse(config, &mut stream, &mut input, &mut output, &mut user).await {
-            Err(e @ (ChatError::Closed { .. } | ChatError::Broken { .. })) if config.retry => {
-                status(&format!("{e}; reconnecting"));
+            Err(e) if config.retry && e.is_retried() => {
+                // A lost connection starts the backoff over; a refusal lets it grow, as a
+                // server that refused once (full, wrong token) will not change its mind at once.
+                if !matches!(e, ChatError::Refused { .. }) {
+                    backoff.reset();
+                }
+                let delay = backoff.next_delay();
+                news(News::Reconnecting { what: &e.to_string(), delay });
+                tokio::time::sleep(delay).await;
+                again = true;
             }
             result => return result,
         }
@@ -122,13 +234,13 @@ async fn open(config: &ChatConfig) -> io::Result<Box<dyn Stream>> {
 async fn connect(
     config: &ChatConfig,
     backoff: &mut Backoff,
-    status: &mut dyn FnMut(&str),
+    news: &mut dyn FnMut(News<'_>),
+    mut again: bool,
 ) -> Result<Box<dyn Stream>, ChatError> {
     loop {
         match open(config).await {
             Ok(stream) => {
-                backoff.reset();
-                status(&format!("connected to {}", config.server));
+                news(News::Connected { server: &config.server, again });
                 return Ok(stream);
             }
             Err(cause) if config.tls.is_some() && cause.kind() == io::ErrorKind::InvalidData => {
@@ -137,10 +249,12 @@ async fn connect(
             Err(cause) if !config.retry => {
                 return Err(ChatError::Unreachable { server: config.server.clone(), cause });
             }
-            Err(e) => {
+            Err(cause) => {
                 let delay = backoff.next_delay();
-                status(&format!("cannot connect to {}: {e}; retrying in {delay:?}", config.server));
+                let what = format!("cannot connect to {}: {cause}", config.server);
+                news(News::Retrying { what: &what, delay });
                 tokio::time::sleep(delay).await;
+                again = true;
             }
         }
     }
@@ -153,98 +267,87 @@ async fn converse(
     input: &mut (impl AsyncRead + Unpin),
     output: &mut (impl AsyncWrite + Unpin),
     user: &mut LineFramer,
-) -> Result<(), ChatError> {
+) -> Result<Summary, ChatError> {
     let server_err = |cause| ChatError::Broken { server: config.server.clone(), cause };
-    let mut tracker = ReplyTracker::new();
-    let mut from_server = LineFramer::new(MAX_LINE, Some(SERVER_IDLE_FLUSH));
-    let (mut in_buf, mut net_buf) = (vec![0u8; 8192], vec![0u8; 8192]);
-    let (mut to_send, mut to_print) = (Vec::new(), Vec::new());
-    let mut input_done = false;
-    let mut waiting_since: Option<Instant> = None;
+    let mut session = ClientSession::new(config.tls.is_none(), config.reply_timeout);
     if let Some((name, token)) = &config.hello {
         // The token goes on the wire only; the echo (`HELLO <NAME>`) leaves it out.
-        to_send.extend_from_slice(format!("HELLO {name}").as_bytes());
-        if let Some(token) = token {
-            to_send.extend_from_slice(format!(" {}", token.expose()).as_bytes());
-        }
-        to_send.push(b'\n');
-        tracker.on_sent(&format!("HELLO {name}"));
+        let token = token.as_ref().map(|t| format!(" {}", t.expose())).unwrap_or_default();
+        session.send_line(format!("HELLO {name}{token}").as_bytes());
     }
+    let (mut in_buf, mut net_buf) = (vec![0u8; 8192], vec![0u8; 8192]);
     loop {
-        let idle = from_server.deadline().map(Instant::from_std);
-        let reply_deadline = waiting_since.map(|t| t + config.reply_timeout);
+        write_out(output, &session.take_output()).await?;
+        let to_send = session.take_transmit();
+        if !to_send.is_empty() {
+            stream.write_all(&to_send).await.map_err(server_err)?;
+        }
+        if let Some(end) = session.poll_end() {
+            return ended(end, config, user);
+        }
+        let deadline = session.poll_timeout().map(Instant::from_std);
         let far = Instant::now() + Duration::from_secs(3600);
         tokio::select! {
-            n = input.read(&mut in_buf), if !input_done && !tracker.close_requested() => {
-                let n = n.map_err(ChatError::Local)?;
-                let now = Instant::now().into_std();
-                let mut emit = |f: Frame<'_>| queue_line(f, &mut to_send, &mut tracker);
-                if n == 0 {
-                    user.finish(&mut emit);
-                    input_done = true;
-                    tracker.on_input_end();
-                    waiting_since = Some(Instant::now());
-                } else {
-                    user.feed(&in_buf[..n], now, &mut emit);
-                }
+            n = input.read(&mut in_buf), if session.wants_input() => {
+                let n = n.map_err(ChatError::Input)?;
+                typed(&mut session, user, &in_buf[..n], Instant::now().into_std());
             }
             n = stream.read(&mut net_buf) => {
                 let n = n.map_err(server_err)?;
+                let now = Instant::now().into_std();
                 if n == 0 {
-                    from_server.finish(&mut |f| print_line(f, &mut to_print, &mut tracker));
-                    write_out(output, &mut to_print).await?;
-                    if tracker.close_requested() || tracker.is_finished() {
-                        return Ok(());
-                    }
-                    return Err(ChatError::Closed { server: config.server.clone(), pending: tracker.pending() });
+                    session.handle_server_eof(now);
+                } else {
+                    session.handle_server_bytes(&net_buf[..n], now);
                 }
-                from_server.feed(&net_buf[..n], Instant::now().into_std(), &mut |f| print_line(f, &mut to_print, &mut tracker));
             }
-            () = tokio::time::sleep_until(idle.unwrap_or(far)), if idle.is_some() => {
-                from_server.handle_timeout(Instant::now().into_std(), &mut |f| print_line(f, &mut to_print, &mut tracker));
+            () = tokio::time::sleep_until(deadline.unwrap_or(far)), if deadline.is_some() => {
+                session.handle_timeout(Instant::now().into_std());
             }
-            () = tokio::time::sleep_until(reply_deadline.unwrap_or(far)), if reply_deadline.is_some() => {
-                return Err(ChatError::NoReply { server: config.server.clone(), timeout: config.reply_timeout, pending: tracker.pending() });
-            }
-        }
-        write_out(output, &mut to_print).await?;
-        if !to_send.is_empty() {
-            stream.write_all(&to_send).await.map_err(server_err)?;
-            to_send.clear();
-        }
-        if tracker.is_finished() {
-            return Ok(());
         }
     }
 }
 
-fn queue_line(frame: Frame<'_>, to_send: &mut Vec<u8>, tracker: &mut ReplyTracker) -> bool {
-    if tracker.close_requested() {
-        return false; // nothing goes after CLOSE SOCKET
+/// Frames the user's input into messages for the session; no bytes: the input has ended.
+fn typed(session: &mut ClientSession, user: &mut LineFramer, bytes: &[u8], now: std::time::Instant) {
+    let mut emit = |f: Frame<'_>| {
+        if let Frame::Line(line) = f {
+            session.send_line(line);
+        }
+        true
+    };
+    if bytes.is_empty() {
+        user.finish(&mut emit);
+        session.handle_input_end(now);
+    } else {
+        user.feed(bytes, now, &mut emit);
     }
-    if let Frame::Line(line) = frame {
-        to_send.extend_from_slice(line);
-        to_send.push(b'\n');
-        tracker.on_sent(&String::from_utf8_lossy(line));
-    }
-    true
 }
 
-fn print_line(frame: Frame<'_>, to_print: &mut Vec<u8>, tracker: &mut ReplyTracker) -> bool {
-    if let Frame::Line(line) = frame {
-        tracker.on_received(&String::from_utf8_lossy(line));
-        to_print.extend_from_slice(line);
-        to_print.push(b'\n');
-    }
-    true
+/// The session's end as the chat's result.
+fn ended(end: End, config: &ChatConfig, user: &mut LineFramer) -> Result<Summary, ChatError> {
+    let server = config.server.clone();
+    Err(match end {
+        End::Done { unsent } => {
+            // After the close message, an unfinished line of input is not sent either.
+            let partial = u64::from(user.buffered() > 0);
+            user.finish(&mut |_| true);
+            return Ok(Summary { unsent: unsent + partial });
+        }
+        End::Closed { pending } => ChatError::Closed { server, pending },
+        End::Refused(line) => ChatError::Refused { server, line },
+        End::Foreign(protocol) => ChatError::Foreign { server, protocol },
+        End::NoReply { pending } => ChatError::NoReply { server, timeout: config.reply_timeout, pending },
+    })
 }
 
-async fn write_out(output: &mut (impl AsyncWrite + Unpin), buf: &mut Vec<u8>) -> Result<(), ChatError> {
-    if buf.is_empty() {
+async fn write_out(output: &mut (impl AsyncWrite + Unpin), bytes: &[u8]) -> Result<(), ChatError> {
+    if bytes.is_empty() {
         return Ok(());
     }
-    output.write_all(buf).await.map_err(ChatError::Local)?;
-    output.flush().await.map_err(ChatError::Local)?;
-    buf.clear();
-    Ok(())
+    let written = async {
+        output.write_all(bytes).await?;
+        output.flush().await
+    };
+    written.await.map_err(|e| ChatError::Output(e.into()))
 }

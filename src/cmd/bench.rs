@@ -59,11 +59,12 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
         }
     }
     let report = bench::run(addr, options).await;
-    if args.json {
-        println!("{}", serde_json::to_string(&report).context("cannot encode the report")?);
+    let text = if args.json {
+        serde_json::to_string(&report).context("cannot encode the report")? + "\n"
     } else {
-        print!("{}", report.text());
-    }
+        report.text()
+    };
+    iotchat::output::print_report(&text)?;
     if !report.ok() {
         bail!(
             "{} mismatches, {} errors, {} of {} requests answered",

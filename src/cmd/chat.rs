@@ -2,7 +2,7 @@
 
 use std::io::IsTerminal;
 
-use iotchat::client;
+use iotchat::client::{self, chat::News};
 use iotchat::config::{self, ChatConfig, LoadedProfile};
 
 use crate::cli::ChatArgs;
@@ -26,15 +26,19 @@ pub async fn run(args: ChatArgs) -> anyhow::Result<()> {
         config.hello = Some((name.clone(), auth.and_then(|a| a.token(&name).cloned())));
     }
     let interactive = std::io::stdin().is_terminal();
-    // Connection news is for a person at a terminal; in a pipe only errors are shown.
-    let mut status = |msg: &str| {
-        if interactive {
-            eprintln!("{msg}");
-        }
+    // The first "connected" is for a person at a terminal; in a pipe it would only be noise.
+    // What `--retry` goes past (and the reconnection after it) is shown everywhere: a script's
+    // log should say why its chat paused.
+    let mut news = |news: News<'_>| match news {
+        News::Connected { again: false, .. } if !interactive => {}
+        news => eprintln!("{news}"),
     };
     if interactive {
         eprintln!("type a message and press Enter; a message with CLOSE SOCKET ends the chat");
     }
-    client::chat::run(&config, tokio::io::stdin(), tokio::io::stdout(), &mut status).await?;
+    let summary = client::chat::run(&config, tokio::io::stdin(), tokio::io::stdout(), &mut news).await?;
+    if let Some(notice) = summary.unsent_notice() {
+        eprintln!("{notice}");
+    }
     Ok(())
 }

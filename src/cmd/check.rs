@@ -2,10 +2,8 @@
 //! [`CheckConfig`], runs the scenario, prints the report, and fails (exit 1) when a required
 //! step failed.
 
-use std::io::Write;
 use std::path::PathBuf;
 
-use anyhow::Context;
 use clap::Args;
 use iotchat::check;
 use iotchat::config::check::{CheckConfig, CheckOverrides, ReportFormat};
@@ -95,8 +93,7 @@ pub async fn run(args: CheckArgs) -> anyhow::Result<()> {
         ReportFormat::Text => report.text(),
         ReportFormat::Json => report.json() + "\n",
     };
-    let mut out = std::io::stdout().lock();
-    out.write_all(text.as_bytes()).and_then(|()| out.flush()).context("cannot write the report")?;
+    iotchat::output::print_report(&text)?;
     if report.passed {
         return Ok(());
     }

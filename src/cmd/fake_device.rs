@@ -1,8 +1,7 @@
 //! `iotchat fake-device`.
 
-use std::io::{IsTerminal, Write};
+use std::io::IsTerminal;
 
-use anyhow::Context;
 use iotchat::client::fake_device::{self, Control, ProgressMode};
 use iotchat::config::{self, FakeDeviceConfig, FakeDeviceStop, LoadedProfile};
 use tracing::{info, warn};
@@ -29,9 +28,7 @@ pub async fn run(args: FakeDeviceArgs) -> anyhow::Result<()> {
         if config.stop == FakeDeviceStop::Signal { "; Ctrl-C stops them" } else { "" }
     );
     let report = fake_device::run(&config, control, progress).await?;
-    let mut stdout = std::io::stdout().lock();
-    writeln!(stdout, "{}", report.summary()).context("cannot write the summary to standard output")?;
-    stdout.flush().context("cannot write the summary to standard output")?;
+    iotchat::output::print_report(&format!("{}\n", report.summary()))?;
     if report.is_clean() {
         return Ok(());
     }

@@ -11,6 +11,7 @@ use iotchat::config::{ConfigError, LoadedProfile, Origin};
 use iotchat::flash::build::{self, Layout};
 use iotchat::flash::plan::{self, Flasher, Step, Tools};
 use iotchat::flash::{FlashError, header};
+use iotchat::output;
 
 const EXAMPLES: &str = "\
 Examples:
@@ -98,7 +99,7 @@ fn write_prebuilt(args: &FlashArgs, image: &Path, tools: Tools) -> anyhow::Resul
         for hint in &missing {
             eprintln!("warning: {hint}");
         }
-        println!("{}", flasher.write_step(&args.port, image));
+        output::print(&format!("{}\n", flasher.write_step(&args.port, image)))?;
         return Ok(());
     }
     write_image(flasher, &args.port, image, tools)?;
@@ -125,7 +126,7 @@ fn build_and_write(args: &FlashArgs, tools: Tools) -> anyhow::Result<()> {
         for hint in &missing {
             eprintln!("warning: {hint}");
         }
-        print_plan(&config, &source, &layout, &[compile, flasher.write_step(&args.port, &layout.image)]);
+        print_plan(&config, &source, &layout, &[compile, flasher.write_step(&args.port, &layout.image)])?;
         return Ok(());
     }
 
@@ -175,15 +176,22 @@ fn build_dir_error(error: FlashError, root: &Path, flagged: bool) -> anyhow::Err
 
 /// What a dry run shows on standard output: the files a real run would write, as shell
 /// comments, the config.h with its secrets masked, then the commands it would run.
-fn print_plan(config: &FirmwareConfig, source: &Path, layout: &Layout, steps: &[Step]) {
-    println!("# would copy {} to {}", source.display(), layout.sketch_dir.display());
-    println!("# would write {} (mode 0600), secrets shown as {}:", layout.config_h.display(), header::HIDDEN);
+fn print_plan(
+    config: &FirmwareConfig,
+    source: &Path,
+    layout: &Layout,
+    steps: &[Step],
+) -> Result<(), output::OutputError> {
+    let mut text = format!("# would copy {} to {}\n", source.display(), layout.sketch_dir.display());
+    text += &format!("# would write {} (mode 0600), secrets shown as {}:\n", layout.config_h.display(), header::HIDDEN);
     for line in header::render_masked(config).lines() {
-        println!("{}", format!("#   {line}").trim_end());
+        text += format!("#   {line}").trim_end();
+        text.push('\n');
     }
     for step in steps {
-        println!("{step}");
+        text += &format!("{step}\n");
     }
+    output::print(&text)
 }
 
 /// The flasher to use. In a dry run a missing one is only warned about, and the preferred

@@ -10,6 +10,7 @@ use clap::Args;
 use iotchat::config::{
     ConfigError, LoadedProfile, Origin, Secret, TbConfig, TbFlagNames, TbOverrides, parse_duration,
 };
+use iotchat::output::{self, OutputError};
 use iotchat::protocol::reading::{Meaning, Reading, classify};
 use iotchat::thingsboard::batch::Batcher;
 use iotchat::thingsboard::session::TbDevice;
@@ -316,8 +317,12 @@ async fn answer_rpc(device: &mut TbDevice, config: &TbConfig) -> anyhow::Result<
         match request {
             Ok(request) => {
                 let answer = rpc_answer(&request, config);
-                println!("rpc {} {} -> {answer}", request.id, request.method);
                 device.reply(&request, &answer).await?;
+                match output::print(&format!("rpc {} {} -> {answer}\n", request.id, request.method)) {
+                    // The reader of our output left (`| head`): stop answering, as on Ctrl-C.
+                    Err(OutputError::Closed) => return Ok(()),
+                    written => written?,
+                }
             }
             Err(e) => eprintln!("ignored an RPC request: {e}"),
         }

@@ -1,8 +1,10 @@
 //! The client's side of the chat rules, with no I/O: which received line answers which sent
-//! message, and when a session is over.
+//! message, when a session is over, and whether the peer speaks this protocol at all.
 //!
 //! Every message gets exactly one line back (its echo, or an `error: ` line), in order. The
 //! server may also send lines on its own (`notice: `, `operator: `), which answer nothing.
+//! Some `error: ` lines end the session: the server closes after them (see
+//! [`lines::is_final_error`]).
 
 use super::chat;
 use super::lines;
@@ -25,6 +27,10 @@ pub struct ReplyTracker {
     /// Index (1-based) of the message that asked to close the connection.
     close_at: Option<u64>,
     input_done: bool,
+    /// The last line received, when it was an `error: ` line.
+    last_error: Option<String>,
+    /// The first error line after which the server closes the connection.
+    refusal: Option<String>,
 }
 
 impl ReplyTracker {
@@ -45,6 +51,10 @@ impl ReplyTracker {
     pub fn on_received(&mut self, line: &str) -> Received {
         let answers_something = self.answered < self.sent;
         let unsolicited = [lines::NOTICE, lines::OPERATOR, lines::RPC].iter().any(|p| line.starts_with(p));
+        self.last_error = line.starts_with(lines::ERROR).then(|| line.to_owned());
+        if self.refusal.is_none() && lines::is_final_error(line) {
+            self.refusal = Some(line.to_owned());
+        }
         if answers_something && !unsolicited {
             self.answered += 1;
             Received::Reply
@@ -61,6 +71,18 @@ impl ReplyTracker {
     /// Whether a message asking to close the connection was sent.
     pub fn close_requested(&self) -> bool {
         self.close_at.is_some()
+    }
+
+    /// The `error: ` line after which the server closes the connection (authentication
+    /// refused, server full, readings not stored), once one arrived: the session is over.
+    pub fn refusal(&self) -> Option<&str> {
+        self.refusal.as_deref()
+    }
+
+    /// The last line received, if it was an `error: ` line: when the server closes the
+    /// connection right after one, that line says why.
+    pub fn last_error(&self) -> Option<&str> {
+        self.last_error.as_deref()
     }
 
     /// Messages sent but not answered yet.
@@ -115,6 +137,21 @@ mod tests {
         assert!(!t.is_finished());
         t.on_received("BYE, CLOSE SOCKET");
         assert!(t.is_finished());
+    }
+
+    #[test]
+    fn only_the_errors_the_server_closes_after_are_refusals() {
+        let mut t = ReplyTracker::new();
+        t.on_sent("\u{fffd}");
+        t.on_sent("t=1");
+        t.on_received("error: message is not valid UTF-8; send UTF-8 text ending in a newline");
+        assert_eq!(t.refusal(), None, "the connection goes on after this one");
+        assert!(t.last_error().is_some());
+        t.on_received("T=1");
+        assert_eq!(t.last_error(), None, "the last line is an echo again");
+        let full = "error: server full (limit: 1 clients); try again later";
+        t.on_received(full);
+        assert_eq!(t.refusal(), Some(full));
     }
 
     #[test]

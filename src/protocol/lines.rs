@@ -76,9 +76,29 @@ pub fn idle_timeout(timeout: std::time::Duration) -> String {
     format!("nothing received for {}; closing (reconnect to go on)", humantime::format_duration(timeout))
 }
 
+/// Start of the error text for a client turned away because the server is full.
+const SERVER_FULL: &str = "server full (limit: ";
+/// Start of the error text for readings the store failed to keep.
+const NOT_STORED: &str = "readings not stored (";
+
 /// Error text for a client turned away because the server is full.
 pub fn server_full(max_clients: usize) -> String {
-    format!("server full (limit: {max_clients} clients); try again later")
+    format!("{SERVER_FULL}{max_clients} clients); try again later")
+}
+
+/// Error text for a write whose readings the store failed to keep (the server then closes).
+pub fn not_stored(why: impl std::fmt::Display) -> String {
+    format!("{NOT_STORED}{why}); resend them after reconnecting")
+}
+
+/// Whether a received line (without LF) is one of the `error: ` lines after which the server
+/// closes the connection: authentication refused, server full, readings not stored. The
+/// other errors (invalid UTF-8, a line too long, a refused reading) leave it open.
+pub fn is_final_error(line: &str) -> bool {
+    let Some(text) = line.strip_prefix(ERROR) else { return false };
+    [AUTH_REQUIRED, AUTH_NO_TOKEN, AUTH_FAILED].contains(&text)
+        || text.starts_with(SERVER_FULL)
+        || text.starts_with(NOT_STORED)
 }
 
 /// Whether a received line (without LF) is one of the server's own lines, not an echo.
@@ -121,5 +141,18 @@ mod tests {
         assert!(is_server_line("attr: {\"interval\":5000}"));
         assert!(!is_server_line("ERROR: X"));
         assert!(!is_server_line("HELLO"));
+    }
+
+    #[test]
+    fn the_errors_the_server_closes_after_are_told_from_the_others() {
+        let line = |text: &str| format!("{ERROR}{text}");
+        for last in [AUTH_REQUIRED, AUTH_NO_TOKEN, AUTH_FAILED, &server_full(3), &not_stored("disk full")] {
+            assert!(is_final_error(&line(last)), "{last}");
+        }
+        for not_last in [INVALID_UTF8, &too_long(16), "key `t` given twice"] {
+            assert!(!is_final_error(&line(not_last)), "{not_last}");
+        }
+        assert!(!is_final_error(&format!("ERROR: {}", AUTH_FAILED.to_uppercase())), "an echo");
+        assert!(!is_final_error(&format!("{NOTICE}{SHUTTING_DOWN}")));
     }
 }

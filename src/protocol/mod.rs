@@ -5,7 +5,9 @@
 pub mod auth;
 pub mod chat;
 pub mod client;
+pub mod client_session;
 pub mod framing;
 pub mod lines;
 pub mod reading;
 pub mod session;
+pub mod sniff;

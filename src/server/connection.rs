@@ -184,7 +184,7 @@ async fn serve(
         if let Err(e) = settle(&mut session, registration, shared, &out).await {
             // Nothing in `out` may leave: it acknowledges readings that are not stored.
             out.clear();
-            lines::error(&mut out, &format!("readings not stored ({e}); resend them after reconnecting"));
+            lines::error(&mut out, &lines::not_stored(&e));
             ended = Some(Ended::StoreFailed(e));
         }
         match flush(stream, &mut out, handle, shared.write_timeout).await {

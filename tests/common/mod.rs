@@ -5,6 +5,7 @@
 
 pub mod faults;
 pub mod mqtt;
+pub mod process;
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpStream};
