@@ -6,6 +6,8 @@ use std::path::PathBuf;
 use clap::{ArgAction, Args, Parser, Subcommand};
 use iotchat::config::{ChatOverrides, FakeDeviceOverrides, ServeOverrides};
 
+use crate::cli_values::{at_least, non_empty};
+
 const EXAMPLES: &str = "\
 Examples:
   iotchat serve                                  # chat server on 127.0.0.1:12000
@@ -173,10 +175,10 @@ pub struct ReadingsArgs {
     #[arg(long, value_name = "DIR")]
     pub data_dir: Option<PathBuf>,
     /// Only this device (its name, or peer address for unnamed devices).
-    #[arg(long, value_name = "NAME")]
+    #[arg(long, value_name = "NAME", value_parser = non_empty)]
     pub device: Option<String>,
     /// Only this key.
-    #[arg(long, value_name = "KEY")]
+    #[arg(long, value_name = "KEY", value_parser = non_empty)]
     pub key: Option<String>,
     /// Every reading, oldest first, instead of the latest value per device and key.
     #[arg(long)]
@@ -185,7 +187,7 @@ pub struct ReadingsArgs {
     #[arg(long, value_name = "WHEN")]
     pub since: Option<String>,
     /// At most N rows (with --all, the most recent N, still oldest first).
-    #[arg(long, value_name = "N")]
+    #[arg(long, value_name = "N", value_parser = at_least(1))]
     pub limit: Option<u64>,
     /// Output format.
     #[arg(long, value_enum, default_value_t = Format::Table)]

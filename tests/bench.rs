@@ -8,6 +8,7 @@ use std::net::{SocketAddr, TcpListener};
 use std::thread;
 
 use common::{Server, cmd};
+use predicates::prelude::*;
 use predicates::str::contains;
 
 #[test]
@@ -79,10 +80,10 @@ fn bench_reports_mismatches_and_fails() {
 }
 
 #[test]
-fn bench_rejects_zero_connections() {
+fn bench_rejects_zero_connections_as_a_usage_error() {
     cmd()
         .args(["bench", "--server", "127.0.0.1:1", "--connections", "0"])
         .assert()
-        .failure()
-        .stderr(contains("--connections"));
+        .code(2)
+        .stderr(contains("--connections").and(contains("from 1 to")));
 }

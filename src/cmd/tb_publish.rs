@@ -214,17 +214,22 @@ struct Repeat {
 
 impl Repeat {
     fn from_args(args: &TbPublishArgs) -> Result<Self, ConfigError> {
-        let interval = args
-            .interval
-            .as_deref()
-            .map(|t| {
-                parse_duration(t).map_err(|expected| ConfigError::Invalid {
-                    origin: Origin::Flag("--interval"),
-                    value: t.into(),
-                    expected,
-                })
-            })
-            .transpose()?;
+        let invalid = |flag, value: String, expected: String| ConfigError::Invalid {
+            origin: Origin::Flag(flag),
+            value,
+            expected,
+        };
+        let interval = match args.interval.as_deref().map(|t| (t, parse_duration(t))) {
+            None => None,
+            Some((t, Ok(d))) if d.is_zero() => {
+                return Err(invalid("--interval", t.into(), "must be more than 0, such as 5s".into()));
+            }
+            Some((_, Ok(d))) => Some(d),
+            Some((t, Err(expected))) => return Err(invalid("--interval", t.into(), expected)),
+        };
+        if args.count == Some(0) {
+            return Err(invalid("--count", "0".into(), "must be at least 1".into()));
+        }
         let count = args.count.or(if interval.is_some() { None } else { Some(1) });
         Ok(Self { interval, count })
     }
