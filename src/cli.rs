@@ -44,7 +44,9 @@ Examples:
 Each device connects, says HELLO <name>, then every interval sends a reading such as
 `temp=21.37 hum=40.2 count=7 door=closed ts=1763900000000` and waits for its echo (the ack).
 Unacknowledged readings are kept (up to --buffer) and resent after reconnecting. At the end a
-summary: sent, acked, resent, dropped, reconnects, ack latency. Exit 1 if any reading was lost.";
+summary: sent, acked, resent, dropped, reconnects, ack latency. Exit 1 if any reading was lost.
+If no device can connect at the start (the server is not up), it says so and exits 1 at once;
+--retry keeps trying instead. Once a device has connected, outages are ridden out with backoff.";
 
 const READINGS_EXAMPLES: &str = "\
 Examples:
@@ -146,6 +148,11 @@ pub struct FakeDeviceArgs {
     /// Unacknowledged readings each device keeps to resend after reconnecting [default: 256].
     #[arg(long, value_name = "N")]
     pub buffer: Option<u64>,
+    /// Keep trying when the server is not up yet. Without it, a run whose first connection
+    /// fails before any device has connected ends at once; later outages are always ridden
+    /// out with backoff, as the firmware does.
+    #[arg(long)]
+    pub retry: bool,
     /// Devices' tokens: a file of `name token` lines (used when $IOTCHAT_DEVICE_TOKEN is unset).
     #[arg(long, value_name = "FILE")]
     pub token_file: Option<PathBuf>,
@@ -316,6 +323,7 @@ impl FakeDeviceArgs {
             duration: self.duration.clone(),
             name_prefix: self.name_prefix.clone(),
             buffer: self.buffer,
+            retry: self.retry,
         }
     }
 }

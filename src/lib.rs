@@ -15,6 +15,7 @@ pub mod config;
 pub mod flash;
 pub mod fleet;
 pub mod live;
+pub mod net;
 pub mod protocol;
 pub mod server;
 pub mod store;

@@ -13,6 +13,7 @@ use tokio::sync::Barrier;
 use super::report::{ConnStats, Report};
 use super::request::{Generator, Id, is_upper_of, next_ts};
 use super::{Options, Stop};
+use crate::net::{self, ConnectError};
 use crate::protocol::framing::{Frame, LineFramer};
 
 /// Bytes read at a time per connection.
@@ -22,8 +23,10 @@ const MAX_REPLY: usize = 64 * 1024;
 /// Open loop: requests one connection may have outstanding before it stops sending.
 const MAX_IN_FLIGHT: usize = 4096;
 
-/// Runs the bench against `addr` and returns its report.
-pub async fn run(addr: SocketAddr, options: Options) -> Report {
+/// Runs the bench against `addr` (`server` as the user wrote it, for messages) and returns
+/// its report. When no connection could be opened at all there is nothing to report: the
+/// error says why (nothing listening, a timeout...) instead of a table of zeros.
+pub async fn run(addr: SocketAddr, server: &str, options: Options) -> Result<Report, ConnectError> {
     let generator = Arc::new(Generator::new(options.size, options.readings));
     let options = Arc::new(options);
     let barrier = Arc::new(Barrier::new(options.connections + 1));
@@ -35,8 +38,9 @@ pub async fn run(addr: SocketAddr, options: Options) -> Report {
             let connected = connect(addr, conn, &generator, &options).await;
             barrier.wait().await;
             match connected {
-                Ok(c) => c.drive(&options).await,
-                Err(stats) => stats,
+                Ok(c) => Ok(c.drive(&options).await),
+                Err(Failed::Greeting(stats)) => Ok(stats),
+                Err(Failed::Connect(cause)) => Err(cause),
             }
         }));
     }
@@ -44,13 +48,35 @@ pub async fn run(addr: SocketAddr, options: Options) -> Report {
     let start = Instant::now();
     let connect_time = start - connecting;
     let mut total = ConnStats::default();
-    for task in tasks {
+    let (mut opened, mut refused) = (0, None);
+    for (conn, task) in tasks.into_iter().enumerate() {
         match task.await {
-            Ok(stats) => total.merge(&stats),
+            Ok(Ok(stats)) => {
+                opened += 1;
+                total.merge(&stats);
+            }
+            Ok(Err(cause)) => {
+                total.error(format!(
+                    "connection {conn}: cannot connect to {server}: {}",
+                    net::describe(&cause)
+                ));
+                refused.get_or_insert(cause);
+            }
             Err(e) => total.error(format!("connection task failed: {e}")),
         }
     }
-    Report::new(&options, addr.to_string(), &total, start.elapsed()).with_connect_time(connect_time)
+    if let (0, Some(cause)) = (opened, refused) {
+        return Err(ConnectError::Connect { server: server.to_owned(), cause });
+    }
+    Ok(Report::new(&options, server.to_owned(), &total, start.elapsed()).with_connect_time(connect_time))
+}
+
+/// Why a connection did not get to the load.
+enum Failed {
+    /// It could not connect.
+    Connect(std::io::Error),
+    /// It connected, but the greeting went wrong (counted in these stats).
+    Greeting(ConnStats),
 }
 
 /// One open connection and its state.
@@ -69,19 +95,17 @@ struct Conn {
     stats: ConnStats,
 }
 
+/// Opens connection `conn` (within the reply timeout) and greets the server.
 async fn connect(
     addr: SocketAddr,
     conn: usize,
     generator: &Arc<Generator>,
     options: &Options,
-) -> Result<Conn, ConnStats> {
-    let mut stats = ConnStats::default();
-    let stream = match TcpStream::connect(addr).await {
-        Ok(s) => s,
-        Err(e) => {
-            stats.error(format!("connection {conn}: cannot connect to {addr}: {e}"));
-            return Err(stats);
-        }
+) -> Result<Conn, Failed> {
+    let stream = match tokio::time::timeout(options.reply_timeout, TcpStream::connect(addr)).await {
+        Ok(Ok(s)) => s,
+        Ok(Err(e)) => return Err(Failed::Connect(e)),
+        Err(_) => return Err(Failed::Connect(std::io::ErrorKind::TimedOut.into())),
     };
     let _ = stream.set_nodelay(true);
     let mut c = Conn {
@@ -94,11 +118,11 @@ async fn connect(
         scratch: Vec::new(),
         in_flight: VecDeque::with_capacity(options.pipeline),
         last_ts: 0,
-        stats,
+        stats: ConnStats::default(),
     };
     if let Err(e) = c.greet(&generator.greeting(conn), options.reply_timeout).await {
         c.stats.error(format!("connection {conn}: {e}"));
-        return Err(c.stats);
+        return Err(Failed::Greeting(c.stats));
     }
     Ok(c)
 }

@@ -7,6 +7,7 @@ use anyhow::{Context, bail};
 use clap::Args;
 use iotchat::bench::{self, Options, Stop};
 use iotchat::config::{Origin, check_host_port};
+use iotchat::net;
 
 use crate::cli_values::{at_least, in_range, positive_duration, positive_number};
 
@@ -41,7 +42,7 @@ pub struct BenchArgs {
     /// Print the report as one JSON object.
     #[arg(long)]
     pub json: bool,
-    /// A request unanswered for this long is an error.
+    /// A request unanswered, or a connection not opened, for this long is an error.
     #[arg(long, value_parser = positive_duration, default_value = "10s")]
     pub reply_timeout: Duration,
 }
@@ -57,10 +58,7 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
     // A malformed address is a usage error (exit 2), before any name is looked up.
     check_host_port(args.server.clone(), Origin::Flag("--server"))?;
     let options = options(&args);
-    let addr =
-        tokio::net::lookup_host(&args.server).await.ok().and_then(|mut a| a.next()).with_context(|| {
-            format!("--server {:?}: cannot resolve; write HOST:PORT such as 127.0.0.1:12000", args.server)
-        })?;
+    let addr = net::resolve(&args.server, "--server").await?[0];
     if let Ok(limit) = rlimit::increase_nofile_limit(options.connections as u64 + 64) {
         if limit < options.connections as u64 + 16 {
             bail!(
@@ -70,7 +68,7 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
             );
         }
     }
-    let report = bench::run(addr, options).await;
+    let report = bench::run(addr, &args.server, options).await?;
     if args.json {
         println!("{}", serde_json::to_string(&report).context("cannot encode the report")?);
     } else {
