@@ -79,3 +79,78 @@ fn no_server_at_the_address_fails_at_once_saying_so() {
     ];
     run_table(&cases, tempfile::tempdir().expect("tempdir").path());
 }
+
+#[test]
+fn connect_and_open_errors_hint_at_their_cause() {
+    let addr = no_server();
+    let port = addr.rsplit_once(':').expect("HOST:PORT").1;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = dir.path().join("a-file");
+    std::fs::write(&file, "not a directory\n").expect("write");
+    let file = file.to_str().expect("utf-8 path");
+    let under_file = format!("{file}/data");
+    let db = dir.path().join("readings.db");
+    std::fs::write(&db, "").expect("write");
+    let db = db.to_str().expect("utf-8 path");
+    let db_dir = format!("--data-dir {}", dir.path().display());
+    let missing = dir.path().join("missing");
+    let missing = missing.to_str().expect("utf-8 path");
+    let unresolved = "nosuchhost.invalid:12000";
+    let no_name = "cannot resolve the host name \"nosuchhost.invalid\"";
+    let serve_not_there: &[&str] = &["running there", "keep running"];
+    let cases = [
+        // A name that does not resolve: not "is the server running?".
+        case(&["chat", "--server", unresolved], 1, &[no_name, "--server"], serve_not_there),
+        case(&["fake-device", "--server", unresolved], 1, &[no_name, "--server"], serve_not_there),
+        case(&["bench", "--server", unresolved], 1, &[no_name, "--server"], serve_not_there),
+        case(&["check", "--server", unresolved], 1, &[no_name, "--server"], serve_not_there),
+        case(
+            &["check", "--milestone", "m3", "--broker", "nosuchhost.invalid:1883"],
+            1,
+            &[no_name, "--broker"],
+            serve_not_there,
+        ),
+        case(
+            &["tb-publish", "--host", "nosuchhost.invalid", "--telemetry", "t=1"],
+            1,
+            &[no_name, "--host"],
+            serve_not_there,
+        ),
+        case(
+            &["serve", "--bind", "nosuchhost.invalid:0"],
+            2,
+            &["--bind", "does not resolve", "127.0.0.1"],
+            &["write HOST:PORT"],
+        ),
+        // Nothing listening: is the server running there?
+        case(
+            &["chat", "--server", &addr],
+            1,
+            &["connection refused", "is `iotchat serve` running there?", "--retry"],
+            &[],
+        ),
+        case(
+            &["tb-publish", "--host", "127.0.0.1", "--port", port, "--telemetry", "t=1"],
+            1,
+            &["onnection refused", "is ThingsBoard (or an MQTT broker) running there?"],
+            &[],
+        ),
+        // A data directory that is a file (or under one): not "create it".
+        case(
+            &["serve", "--bind", "127.0.0.1:0", "--data-dir", file],
+            1,
+            &[file, "is a file, not a directory"],
+            &["create it"],
+        ),
+        case(
+            &["serve", "--bind", "127.0.0.1:0", "--data-dir", &under_file],
+            1,
+            &[file, "is a file, not a directory"],
+            &["create it"],
+        ),
+        case(&["readings", "--data-dir", file], 1, &[file, "is a file, not a directory"], &["not found"]),
+        case(&["readings", "--data-dir", db], 1, &["is a file, not a directory", &db_dir], &["not found"]),
+        case(&["readings", "--data-dir", missing], 1, &[missing, "readings.db not found"], &[]),
+    ];
+    run_table(&cases, dir.path());
+}

@@ -27,6 +27,7 @@ pub struct Outbox {
 impl Outbox {
     /// Opens the outbox called `name` (e.g. `thingsboard`) in `data_dir`'s store.
     pub fn open(data_dir: &Path, name: &str) -> Result<Outbox, StoreError> {
+        super::check_data_dir(data_dir)?;
         std::fs::create_dir_all(data_dir)
             .map_err(|cause| StoreError::CreateDir { dir: data_dir.to_owned(), cause })?;
         let path = data_dir.join(super::DB_FILE);

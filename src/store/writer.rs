@@ -112,6 +112,7 @@ impl Store {
     }
 
     fn open_with(data_dir: &Path, busy_timeout: Duration) -> Result<Store, StoreError> {
+        super::check_data_dir(data_dir)?;
         std::fs::create_dir_all(data_dir)
             .map_err(|cause| StoreError::CreateDir { dir: data_dir.to_owned(), cause })?;
         let path = data_dir.join(super::DB_FILE);
