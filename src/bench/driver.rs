@@ -10,6 +10,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::Barrier;
 
+use super::progress::Live;
 use super::report::{ConnStats, Report};
 use super::request::{Generator, Id, is_upper_of, next_ts};
 use super::{Options, Stop};
@@ -25,8 +26,14 @@ const MAX_IN_FLIGHT: usize = 4096;
 
 /// Runs the bench against `addr` (`server` as the user wrote it, for messages) and returns
 /// its report. When no connection could be opened at all there is nothing to report: the
-/// error says why (nothing listening, a timeout...) instead of a table of zeros.
-pub async fn run(addr: SocketAddr, server: &str, options: Options) -> Result<Report, ConnectError> {
+/// error says why (nothing listening, a timeout...) instead of a table of zeros. `live`, when
+/// given, gets the counters as they grow, for a progress bar.
+pub async fn run(
+    addr: SocketAddr,
+    server: &str,
+    options: Options,
+    live: Option<Arc<Live>>,
+) -> Result<Report, ConnectError> {
     let generator = Arc::new(Generator::new(options.size, options.readings));
     let options = Arc::new(options);
     let barrier = Arc::new(Barrier::new(options.connections + 1));
@@ -34,8 +41,9 @@ pub async fn run(addr: SocketAddr, server: &str, options: Options) -> Result<Rep
     let connecting = Instant::now();
     for conn in 0..options.connections {
         let (options, generator, barrier) = (options.clone(), generator.clone(), barrier.clone());
+        let live = live.clone();
         tasks.push(tokio::spawn(async move {
-            let connected = connect(addr, conn, &generator, &options).await;
+            let connected = connect(addr, conn, &generator, &options, live).await;
             barrier.wait().await;
             match connected {
                 Ok(c) => Ok(c.drive(&options).await),
@@ -46,6 +54,9 @@ pub async fn run(addr: SocketAddr, server: &str, options: Options) -> Result<Rep
     }
     barrier.wait().await; // every connection is open and greeted (or failed): start the clock
     let start = Instant::now();
+    if let Some(live) = &live {
+        live.start(start);
+    }
     let connect_time = start - connecting;
     let mut total = ConnStats::default();
     let (mut opened, mut refused) = (0, None);
@@ -93,6 +104,8 @@ struct Conn {
     /// The `ts` of the last reading sent.
     last_ts: u64,
     stats: ConnStats,
+    /// Where the counters are published for a progress bar, when one is shown.
+    live: Option<Arc<Live>>,
 }
 
 /// Opens connection `conn` (within the reply timeout) and greets the server.
@@ -101,6 +114,7 @@ async fn connect(
     conn: usize,
     generator: &Arc<Generator>,
     options: &Options,
+    live: Option<Arc<Live>>,
 ) -> Result<Conn, Failed> {
     let stream = match tokio::time::timeout(options.reply_timeout, TcpStream::connect(addr)).await {
         Ok(Ok(s)) => s,
@@ -119,10 +133,14 @@ async fn connect(
         in_flight: VecDeque::with_capacity(options.pipeline),
         last_ts: 0,
         stats: ConnStats::default(),
+        live,
     };
     if let Err(e) = c.greet(&generator.greeting(conn), options.reply_timeout).await {
         c.stats.error(format!("connection {conn}: {e}"));
         return Err(Failed::Greeting(c.stats));
+    }
+    if let Some(live) = &c.live {
+        live.opened();
     }
     Ok(c)
 }
@@ -166,6 +184,7 @@ impl Conn {
             let lost = self.in_flight.len();
             self.stats.error(format!("connection {}: {e} ({lost} requests unanswered)", self.conn));
         }
+        self.publish();
         self.stats
     }
 
@@ -279,7 +298,15 @@ impl Conn {
             }
             true
         });
+        self.publish();
         Ok(())
+    }
+
+    /// Hands the counters to the progress bar, if there is one.
+    fn publish(&self) {
+        if let Some(live) = &self.live {
+            live.publish(self.conn, self.stats.replies, self.stats.errors);
+        }
     }
 }
 

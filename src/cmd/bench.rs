@@ -1,10 +1,12 @@
 //! `iotchat bench`: parses the flags into [`iotchat::bench::Options`], runs the library's
 //! load generator, prints its report, and fails when any reply was wrong or missing.
 
+use std::io::IsTerminal;
 use std::time::Duration;
 
 use anyhow::{Context, bail};
 use clap::Args;
+use iotchat::bench::progress::{self, Live};
 use iotchat::bench::{self, Options, Stop};
 use iotchat::config::{Origin, check_host_port};
 use iotchat::net;
@@ -68,7 +70,21 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
             );
         }
     }
-    let report = bench::run(addr, &args.server, options).await?;
+    // Progress for a person at a terminal; a pipe or a file gets only the report.
+    let live = std::io::stderr().is_terminal().then(|| Live::new(options.connections));
+    let stop = options.stop;
+    let run = bench::run(addr, &args.server, options, live.clone());
+    let report = match live {
+        Some(live) => {
+            let run = async {
+                let report = run.await;
+                live.finish();
+                report
+            };
+            tokio::join!(run, progress::show(live.clone(), stop)).0?
+        }
+        None => run.await?,
+    };
     if args.json {
         println!("{}", serde_json::to_string(&report).context("cannot encode the report")?);
     } else {
