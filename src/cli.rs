@@ -269,6 +269,20 @@ pub struct ChatArgs {
     pub tls: ClientTlsArgs,
 }
 
+/// Prints a subcommand's help, as its own `-h` would have (for one that handles `-h` itself).
+pub fn print_help(subcommand: &str) -> anyhow::Result<()> {
+    use clap::CommandFactory;
+    let mut cli = Cli::command();
+    cli.build(); // gives each subcommand its full name for the usage line: `iotchat tb-publish`
+    let command =
+        cli.find_subcommand_mut(subcommand).ok_or_else(|| anyhow::anyhow!("no subcommand {subcommand}"))?;
+    match command.print_help() {
+        // `| head`: the reader has what it wanted.
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        other => other.map_err(|e| anyhow::anyhow!("cannot print the help: {e}")),
+    }
+}
+
 impl ServeArgs {
     /// The flags as overrides for the profile.
     pub fn overrides(&self) -> ServeOverrides {

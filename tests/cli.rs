@@ -304,3 +304,29 @@ fn invalid_flag_values_are_usage_errors_naming_the_flag() {
     }
     assert!(wrong.is_empty(), "{} of {} cases wrong:\n{}", wrong.len(), cases.len(), wrong.join("\n"));
 }
+
+/// mosquitto_pub's `-h HOST` typed to tb-publish: a hint toward --host and exit 2, not a help
+/// page and exit 0. `-h` alone and `--help` still show the help.
+#[test]
+fn tb_publish_dash_h_host_hints_at_host() {
+    let cases: &[(&[&str], i32, &str)] = &[
+        (&["tb-publish", "-h", "tb.local", "--telemetry", "t=1"], 2, "--host tb.local"),
+        (&["tb-publish", "--telemetry", "t=1", "-h", "tb.local"], 2, "--host tb.local"),
+        (&["tb-publish", "-htb.local"], 2, "--host tb.local"),
+        (&["tb-publish", "-h"], 0, "Usage: iotchat tb-publish"),
+        (&["tb-publish", "--help"], 0, "Usage: iotchat tb-publish"),
+        (&["tb-publish", "-h", "--telemetry", "t=1"], 0, "Usage: iotchat tb-publish"),
+    ];
+    for (args, code, text) in cases {
+        let output = cmd().args(*args).env("IOTCHAT_TB_TOKEN", "t").timeout(DEADLINE).output().expect("runs");
+        let (stdout, stderr) =
+            (String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
+        assert_eq!(output.status.code(), Some(*code), "{args:?}: {stderr}{stdout}");
+        let shown = if *code == 0 { &stdout } else { &stderr };
+        assert!(shown.contains(text), "{args:?}: {text:?} not in {shown}");
+        if *code == 2 {
+            assert!(stderr.contains("mosquitto_pub") && stderr.contains("help"), "{args:?}: {stderr}");
+            assert!(stdout.is_empty(), "{args:?}: no help page: {stdout}");
+        }
+    }
+}
