@@ -115,7 +115,8 @@ pub enum Command {
 pub enum Format {
     /// Aligned columns for people.
     Table,
-    /// Comma-separated, header `device,key,value,ts,received_at`; streamed.
+    /// Comma-separated, header `device,key,value,ts,received_at`; streamed; text cells
+    /// that a spreadsheet would run as a formula start with '.
     Csv,
     /// A JSON array of objects; streamed.
     Json,
@@ -196,7 +197,9 @@ pub struct ReadingsArgs {
     /// At most N rows (with --all, the most recent N, still oldest first).
     #[arg(long, value_name = "N", value_parser = at_least(1))]
     pub limit: Option<u64>,
-    /// Output format.
+    /// Output format. In CSV, a text cell that starts with =, +, -, @, a tab or a CR gets a
+    /// leading ' so that a spreadsheet shows it rather than running it as a formula (OWASP);
+    /// numbers, ts and received_at are never changed, nor is JSON.
     #[arg(long, value_enum, default_value_t = Format::Table)]
     pub format: Format,
 }
