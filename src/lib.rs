@@ -19,6 +19,7 @@ pub mod net;
 pub mod protocol;
 pub mod server;
 pub mod store;
+pub mod text;
 pub mod thingsboard;
 pub mod tls;
 pub mod transport;

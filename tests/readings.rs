@@ -273,3 +273,21 @@ fn an_empty_result_names_its_filters() {
         assert_eq!(readings(dir.path(), args), *want, "readings {args:?}");
     }
 }
+
+/// The table cuts a long value as the server's `clients` table does (48 characters and `…`);
+/// CSV and JSON keep it whole.
+#[test]
+fn the_table_cuts_long_values_and_csv_keeps_them() {
+    let long: String = ('a'..='z').cycle().take(100).collect();
+    let dir = store_with(vec![row("esp-1", "note", Value::Text(long.clone()), Some(1_000), 1_500)]);
+    let table = readings(dir.path(), &[]);
+    let line = table.lines().nth(1).expect("a row");
+    let shown = format!("{}…", &long[..48]);
+    assert!(line.contains(&format!("  {shown}  ")), "{table}");
+    assert!(!line.contains(&long[..49]), "{table}");
+    // The columns after VALUE stay aligned under their header (counted in characters).
+    let at = table.lines().next().expect("header").find("TS").expect("TS column"); // ASCII
+    let from_ts: String = line.chars().skip(at).collect();
+    assert!(from_ts.starts_with("1970-01-01T00:00:01.000Z"), "{table}");
+    assert!(readings(dir.path(), &["--format", "csv"]).contains(&long));
+}

@@ -9,6 +9,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use iotchat::config::{ConfigError, LoadedProfile, Origin, data_dir};
 use iotchat::protocol::reading::Value;
 use iotchat::store::{Query, Reader, Row, StoreError};
+use iotchat::text::{VALUE_WIDTH, ellipsis, for_terminal};
 
 use crate::cli::{Format, ReadingsArgs};
 
@@ -106,7 +107,9 @@ fn table(reader: &Reader, query: &Query, empty: &str, out: &mut impl Write) -> R
     let mut cells: Vec<[String; 5]> = Vec::new();
     reader.for_each(query, &mut |row| {
         let ts = row.ts.map(rfc3339).unwrap_or_else(|| "-".into());
-        let value = cell(&row.value.to_string());
+        // Cut as the server console's `clients` cuts a last reading: one long value must
+        // not push every other row's times off the screen.
+        let value = ellipsis(&row.value.to_string(), VALUE_WIDTH);
         cells.push([cell(&row.device), cell(&row.key), value, ts, rfc3339(row.received_at)]);
         Ok(())
     })?;
@@ -142,7 +145,7 @@ fn write_line<S: AsRef<str>>(out: &mut dyn Write, cells: &[S; 5], widths: &[usiz
 
 /// Text for a table cell: a newline or other control character would break the layout.
 fn cell(text: &str) -> String {
-    if text.chars().any(char::is_control) { text.escape_debug().to_string() } else { text.to_owned() }
+    for_terminal(text).into_owned()
 }
 
 fn csv(reader: &Reader, query: &Query, out: &mut impl Write) -> Result<(), StoreError> {
