@@ -6,6 +6,8 @@ use std::path::PathBuf;
 use clap::{ArgAction, Args, Parser, Subcommand};
 use iotchat::config::{ChatOverrides, FakeDeviceOverrides, ServeOverrides};
 
+use crate::cli_values::{at_least, non_empty};
+
 const EXAMPLES: &str = "\
 Examples:
   iotchat serve                                  # chat server on 127.0.0.1:12000
@@ -42,7 +44,9 @@ Examples:
 Each device connects, says HELLO <name>, then every interval sends a reading such as
 `temp=21.37 hum=40.2 count=7 door=closed ts=1763900000000` and waits for its echo (the ack).
 Unacknowledged readings are kept (up to --buffer) and resent after reconnecting. At the end a
-summary: sent, acked, resent, dropped, reconnects, ack latency. Exit 1 if any reading was lost.";
+summary: sent, acked, resent, dropped, reconnects, ack latency. Exit 1 if any reading was lost.
+If no device can connect at the start (the server is not up), it says so and exits 1 at once;
+--retry keeps trying instead. Once a device has connected, outages are ridden out with backoff.";
 
 const READINGS_EXAMPLES: &str = "\
 Examples:
@@ -111,7 +115,8 @@ pub enum Command {
 pub enum Format {
     /// Aligned columns for people.
     Table,
-    /// Comma-separated, header `device,key,value,ts,received_at`; streamed.
+    /// Comma-separated, header `device,key,value,ts,received_at`; streamed; text cells
+    /// that a spreadsheet would run as a formula start with '.
     Csv,
     /// A JSON array of objects; streamed.
     Json,
@@ -144,6 +149,11 @@ pub struct FakeDeviceArgs {
     /// Unacknowledged readings each device keeps to resend after reconnecting [default: 256].
     #[arg(long, value_name = "N")]
     pub buffer: Option<u64>,
+    /// Keep trying when the server is not up yet. Without it, a run whose first connection
+    /// fails before any device has connected ends at once; later outages are always ridden
+    /// out with backoff, as the firmware does.
+    #[arg(long)]
+    pub retry: bool,
     /// Devices' tokens: a file of `name token` lines (used when $IOTCHAT_DEVICE_TOKEN is unset).
     #[arg(long, value_name = "FILE")]
     pub token_file: Option<PathBuf>,
@@ -173,10 +183,10 @@ pub struct ReadingsArgs {
     #[arg(long, value_name = "DIR")]
     pub data_dir: Option<PathBuf>,
     /// Only this device (its name, or peer address for unnamed devices).
-    #[arg(long, value_name = "NAME")]
+    #[arg(long, value_name = "NAME", value_parser = non_empty)]
     pub device: Option<String>,
     /// Only this key.
-    #[arg(long, value_name = "KEY")]
+    #[arg(long, value_name = "KEY", value_parser = non_empty)]
     pub key: Option<String>,
     /// Every reading, oldest first, instead of the latest value per device and key.
     #[arg(long)]
@@ -185,9 +195,11 @@ pub struct ReadingsArgs {
     #[arg(long, value_name = "WHEN")]
     pub since: Option<String>,
     /// At most N rows (with --all, the most recent N, still oldest first).
-    #[arg(long, value_name = "N")]
+    #[arg(long, value_name = "N", value_parser = at_least(1))]
     pub limit: Option<u64>,
-    /// Output format.
+    /// Output format. In CSV, a text cell that starts with =, +, -, @, a tab or a CR gets a
+    /// leading ' so that a spreadsheet shows it rather than running it as a formula (OWASP);
+    /// numbers, ts and received_at are never changed, nor is JSON.
     #[arg(long, value_enum, default_value_t = Format::Table)]
     pub format: Format,
 }
@@ -260,6 +272,20 @@ pub struct ChatArgs {
     pub tls: ClientTlsArgs,
 }
 
+/// Prints a subcommand's help, as its own `-h` would have (for one that handles `-h` itself).
+pub fn print_help(subcommand: &str) -> anyhow::Result<()> {
+    use clap::CommandFactory;
+    let mut cli = Cli::command();
+    cli.build(); // gives each subcommand its full name for the usage line: `iotchat tb-publish`
+    let command =
+        cli.find_subcommand_mut(subcommand).ok_or_else(|| anyhow::anyhow!("no subcommand {subcommand}"))?;
+    match command.print_help() {
+        // `| head`: the reader has what it wanted.
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        other => other.map_err(|e| anyhow::anyhow!("cannot print the help: {e}")),
+    }
+}
+
 impl ServeArgs {
     /// The flags as overrides for the profile.
     pub fn overrides(&self) -> ServeOverrides {
@@ -314,6 +340,7 @@ impl FakeDeviceArgs {
             duration: self.duration.clone(),
             name_prefix: self.name_prefix.clone(),
             buffer: self.buffer,
+            retry: self.retry,
         }
     }
 }

@@ -3,6 +3,7 @@
 
 mod cli;
 mod cli_bridge;
+mod cli_values;
 mod cmd;
 
 use std::io::{IsTerminal, Write};

@@ -8,6 +8,7 @@ use std::net::{SocketAddr, TcpListener};
 use std::thread;
 
 use common::{Server, cmd};
+use predicates::prelude::*;
 use predicates::str::contains;
 
 #[test]
@@ -79,10 +80,45 @@ fn bench_reports_mismatches_and_fails() {
 }
 
 #[test]
-fn bench_rejects_zero_connections() {
+fn bench_rejects_zero_connections_as_a_usage_error() {
     cmd()
         .args(["bench", "--server", "127.0.0.1:1", "--connections", "0"])
         .assert()
-        .failure()
-        .stderr(contains("--connections"));
+        .code(2)
+        .stderr(contains("--connections").and(contains("from 1 to")));
+}
+
+/// Piped (as scripts and `bench/run` use it), standard error gets no progress bar: the report
+/// on standard output is all there is.
+#[test]
+fn piped_output_has_no_progress_bar() {
+    let server = Server::start(&[]);
+    let output = cmd()
+        .args(["bench", "--server", &server.addr.to_string(), "--requests", "2000", "--connections", "2"])
+        .timeout(common::DEADLINE)
+        .output()
+        .expect("runs");
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    assert!(output.stderr.is_empty(), "stderr: {:?}", String::from_utf8_lossy(&output.stderr));
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(stdout.starts_with("bench ") && !stdout.contains('\r'), "{stdout:?}");
+}
+
+/// On a terminal (a pty, from util-linux `script`), bench shows its progress while it runs
+/// (`answered N (R/s) errors E`, redrawn in place), then the report.
+#[test]
+fn a_terminal_shows_live_progress() {
+    let server = Server::start(&[]);
+    let bin = assert_cmd::cargo::cargo_bin("iotchat");
+    let bench = format!("'{}' bench --server {} --duration 1s --connections 2", bin.display(), server.addr);
+    let output = std::process::Command::new("script")
+        .args(["--quiet", "--return", "--command", &bench, "/dev/null"])
+        .env("TERM", "xterm")
+        .stdin(std::process::Stdio::null())
+        .output()
+        .expect("script (util-linux, Debian's bsdutils) runs");
+    let text = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "exit {:?}: {text}", output.status);
+    assert!(text.contains("answered ") && text.contains("/s)  errors 0"), "no progress: {text:?}");
+    assert!(text.contains("replies/s "), "no report after the progress: {text:?}");
 }

@@ -230,3 +230,103 @@ fn chat_reports_unanswered_messages_after_the_reply_timeout() {
         .stderr(contains("no reply").and(contains("1 message unanswered")).and(contains("--reply-timeout")));
     drop(holder.join());
 }
+
+/// Every subcommand's flags: an invalid value is a usage error (exit 2) whose message names
+/// the flag and what it accepts, before anything is connected, opened or started.
+#[test]
+fn invalid_flag_values_are_usage_errors_naming_the_flag() {
+    let cases: &[(&[&str], &[&str])] = &[
+        (&["bench", "--server", "127.0.0.1:1", "--connections", "0"], &["--connections", "from 1 to"]),
+        (&["bench", "--server", "127.0.0.1:1", "--pipeline", "0"], &["--pipeline", "from 1 to"]),
+        (&["bench", "--server", "127.0.0.1:1", "--requests", "0"], &["--requests", "at least 1"]),
+        (&["bench", "--server", "127.0.0.1:1", "--rate", "0"], &["--rate", "more than 0"]),
+        (&["bench", "--server", "127.0.0.1:1", "--rate", "NaN"], &["--rate", "more than 0"]),
+        (&["bench", "--server", "127.0.0.1:1", "--duration", "0s"], &["--duration", "more than 0"]),
+        (&["bench", "--server", "127.0.0.1:1", "--size", "70000"], &["--size", "from 0 to 65536"]),
+        (&["bench", "--server", "127.0.0.1:1", "--reply-timeout", "0s"], &["--reply-timeout", "more than 0"]),
+        (&["bench", "--server", "no-port"], &["--server", "HOST:PORT"]),
+        (&["bench", "--server", "127.0.0.1:0"], &["--server", "HOST:PORT"]),
+        (&["fake-device", "--count", "0"], &["--count", "from 1 to"]),
+        (&["fake-device", "--interval", "0s"], &["--interval", "from 10ms"]),
+        (&["fake-device", "--messages", "0"], &["--messages", "at least 1"]),
+        (&["fake-device", "--duration", "0s"], &["--duration", "at least"]),
+        (&["fake-device", "--buffer", "0"], &["--buffer", "from 1 to"]),
+        (&["fake-device", "--server", "no-port"], &["--server", "HOST:PORT"]),
+        (&["fake-device", "--name-prefix", "a b"], &["--name-prefix", "letters"]),
+        (&["readings", "--limit", "0"], &["--limit", "at least 1"]),
+        (&["readings", "--since", "last tuesday"], &["--since", "10m"]),
+        (&["readings", "--device", ""], &["--device", "empty"]),
+        (&["readings", "--key", ""], &["--key", "empty"]),
+        (&["chat", "--server", "no-port"], &["--server", "HOST:PORT"]),
+        (&["chat", "--reply-timeout", "soon"], &["--reply-timeout", "500ms"]),
+        (&["chat", "--reply-timeout", "0s"], &["--reply-timeout", "more than 0"]),
+        (&["chat", "--hello", "a b"], &["--hello", "letters"]),
+        (&["serve", "--max-clients", "0"], &["--max-clients", "from 1 to"]),
+        (&["serve", "--max-line-bytes", "1"], &["--max-line-bytes", "from 16 to"]),
+        (&["serve", "--bind", "nowhere"], &["--bind", "HOST:PORT"]),
+        (
+            &["serve", "--bind", "127.0.0.1:0", "--tb-host", "127.0.0.1", "--tb-port", "0"],
+            &["--tb-port", "from 1 to 65535"],
+        ),
+        (&["tb-publish", "--telemetry", "t=1", "--port", "0"], &["--port", "from 1 to 65535"]),
+        (&["tb-publish", "--telemetry", "t=1", "--host", ""], &["--host", "host name"]),
+        (&["tb-publish", "--telemetry", "t=1", "--host", "tb.local:1883"], &["--host", "--port"]),
+        (&["tb-publish", "--telemetry", "t=1", "--qos", "2"], &["--qos", "0 or 1"]),
+        (&["tb-publish", "--telemetry", "t=1", "--count", "0"], &["--count", "at least 1"]),
+        (&["tb-publish", "--telemetry", "t=1", "--interval", "0s"], &["--interval", "more than 0"]),
+        (&["tb-publish", "--telemetry", "t=1", "--interval", "soon"], &["--interval", "500ms"]),
+        (&["tb-publish", "--telemetry", "t=1", "--max-payload", "1"], &["--max-payload", "from 64 to"]),
+        (&["tb-publish", "--json", "nope"], &["--json", "not JSON"]),
+        (&["check", "--milestone", "m9"], &["--milestone", "m0, m1, m2 or m3"]),
+        (&["check", "--format", "xml"], &["--format", "text or json"]),
+        (&["check", "--server", "no-port"], &["--server", "HOST:PORT"]),
+        (&["check", "--milestone", "m3", "--broker", "h:0"], &["--broker", "HOST:PORT"]),
+        (&["flash", "--port", "", "--image", "x.bin"], &["--port", "serial port"]),
+    ];
+    let data = tempfile::tempdir().expect("tempdir");
+    let mut wrong = Vec::new();
+    for (args, needles) in cases {
+        let output = cmd()
+            .args(*args)
+            .env("IOTCHAT_DATA_DIR", data.path())
+            .env("IOTCHAT_TB_TOKEN", "test-token")
+            .timeout(DEADLINE)
+            .output()
+            .expect("runs");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        let missing: Vec<_> = needles.iter().filter(|n| !stderr.contains(**n)).collect();
+        if output.status.code() != Some(2) || !missing.is_empty() {
+            wrong.push(format!(
+                "iotchat {args:?}: exit {:?}, missing {missing:?} in: {stderr}",
+                output.status.code()
+            ));
+        }
+    }
+    assert!(wrong.is_empty(), "{} of {} cases wrong:\n{}", wrong.len(), cases.len(), wrong.join("\n"));
+}
+
+/// mosquitto_pub's `-h HOST` typed to tb-publish: a hint toward --host and exit 2, not a help
+/// page and exit 0. `-h` alone and `--help` still show the help.
+#[test]
+fn tb_publish_dash_h_host_hints_at_host() {
+    let cases: &[(&[&str], i32, &str)] = &[
+        (&["tb-publish", "-h", "tb.local", "--telemetry", "t=1"], 2, "--host tb.local"),
+        (&["tb-publish", "--telemetry", "t=1", "-h", "tb.local"], 2, "--host tb.local"),
+        (&["tb-publish", "-htb.local"], 2, "--host tb.local"),
+        (&["tb-publish", "-h"], 0, "Usage: iotchat tb-publish"),
+        (&["tb-publish", "--help"], 0, "Usage: iotchat tb-publish"),
+        (&["tb-publish", "-h", "--telemetry", "t=1"], 0, "Usage: iotchat tb-publish"),
+    ];
+    for (args, code, text) in cases {
+        let output = cmd().args(*args).env("IOTCHAT_TB_TOKEN", "t").timeout(DEADLINE).output().expect("runs");
+        let (stdout, stderr) =
+            (String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
+        assert_eq!(output.status.code(), Some(*code), "{args:?}: {stderr}{stdout}");
+        let shown = if *code == 0 { &stdout } else { &stderr };
+        assert!(shown.contains(text), "{args:?}: {text:?} not in {shown}");
+        if *code == 2 {
+            assert!(stderr.contains("mosquitto_pub") && stderr.contains("help"), "{args:?}: {stderr}");
+            assert!(stdout.is_empty(), "{args:?}: no help page: {stdout}");
+        }
+    }
+}

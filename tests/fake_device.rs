@@ -94,6 +94,76 @@ fn a_device_dropped_by_the_server_reconnects_and_resends() {
     assert!(s["reconnects"] >= 1, "{s:?}");
 }
 
+/// Starts `fake-device ARGS` with its debug log on a pipe.
+fn fake_device_logging(args: &[&str]) -> std::process::Child {
+    Command::new(assert_cmd::cargo::cargo_bin("iotchat"))
+        .arg("fake-device")
+        .args(args)
+        .env("RUST_LOG", "iotchat=debug")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("fake-device starts")
+}
+
+/// Waits until a device of `child` logs a failed connect (`cannot connect`).
+fn wait_failed_connect(child: &mut std::process::Child) {
+    let (tx, rx) = mpsc::channel();
+    let stderr = child.stderr.take().expect("stderr piped");
+    thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            if line.contains("cannot connect") {
+                let _ = tx.send(());
+            }
+        }
+    });
+    rx.recv_timeout(RUN_DEADLINE).expect("a failed connect in the log");
+}
+
+#[test]
+fn with_retry_devices_wait_for_a_server_that_starts_later() {
+    let addr = TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").to_string();
+    let mut child = fake_device_logging(&[
+        "--server",
+        &addr,
+        "--retry",
+        "--count",
+        "2",
+        "--messages",
+        "3",
+        "--interval",
+        "20ms",
+    ]);
+    wait_failed_connect(&mut child);
+    let _server = Server::spawn(&["serve", "--bind", &addr], Stdio::piped());
+    let out = wait_output(child);
+    assert!(out.status.success(), "exit {:?}", out.status);
+    let s = summary(&out.stdout);
+    assert_eq!((s["sent"], s["acked"], s["unacked"]), (6, 6, 0), "{s:?}");
+}
+
+#[test]
+fn once_a_device_has_connected_an_outage_is_ridden_out_without_retry() {
+    let mut server = Server::start(&[]);
+    let addr = server.addr.to_string();
+    let mut child =
+        fake_device_logging(&["--server", &addr, "--count", "1", "--messages", "30", "--interval", "50ms"]);
+    server.log_line_matching(|l| l.contains("client connected") && l.contains("client=1 "));
+    let data = server.kill_hard();
+    // The device fails to reconnect while the server is down, and does not give up: a server
+    // back on the same port (and data) gets every reading.
+    wait_failed_connect(&mut child);
+    let mut command = Command::new(assert_cmd::cargo::cargo_bin("iotchat"));
+    command.args(["serve", "--bind", &addr]);
+    let _server = Server::spawn_in(command, Stdio::piped(), data);
+    let out = wait_output(child);
+    assert!(out.status.success(), "exit {:?}", out.status);
+    let s = summary(&out.stdout);
+    assert_eq!((s["acked"], s["unacked"], s["dropped"]), (30, 0, 0), "{s:?}");
+    assert!(s["reconnects"] >= 1, "{s:?}");
+}
+
 #[test]
 fn readings_a_server_never_acknowledges_are_counted_as_unacked() {
     // A "server" that accepts and hangs up at once: HELLO never gets its echo.

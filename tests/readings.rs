@@ -223,3 +223,71 @@ fn the_data_directory_can_come_from_a_profile() {
     assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
     assert_eq!(String::from_utf8_lossy(&output.stdout).lines().count(), 5);
 }
+
+/// OWASP's advice against CSV (formula) injection: a text cell a spreadsheet would run as a
+/// formula gets a leading `'`; numbers, times and JSON are never altered.
+#[test]
+fn csv_text_cells_cannot_become_spreadsheet_formulas() {
+    let text = |s: &str| Value::Text(s.into());
+    let cases: &[(&str, &str, Value, &str)] = &[
+        ("esp-1", "a", text("=1+1"), "esp-1,a,'=1+1,"),
+        ("esp-1", "b", text("+cmd|' /C calc'!A0"), "esp-1,b,'+cmd|' /C calc'!A0,"),
+        ("esp-1", "c", text("-2+3"), "esp-1,c,'-2+3,"),
+        ("esp-1", "d", text("@SUM(A1:A9)"), "esp-1,d,'@SUM(A1:A9),"),
+        ("esp-1", "e", text("\tx"), "esp-1,e,'\tx,"),
+        ("esp-1", "f", text("\rx"), "esp-1,f,\"'\rx\","),
+        ("esp-1", "g", text("open"), "esp-1,g,open,"),
+        ("esp-1", "h", text("-3.5"), "esp-1,h,-3.5,"), // a number, even as text
+        ("esp-1", "i", Value::Float(-3.5), "esp-1,i,-3.5,"),
+        ("esp-1", "j", Value::Int(-7), "esp-1,j,-7,"),
+        ("esp-1", "=k", Value::Int(1), "esp-1,'=k,1,"),
+        ("-dev", "k", Value::Bool(true), "'-dev,k,true,"),
+    ];
+    let rows = cases.iter().map(|(d, k, v, _)| row(d, k, v.clone(), Some(-5), 1_000)).collect();
+    let dir = store_with(vec![]);
+    append_all(dir.path(), rows);
+    let csv = readings(dir.path(), &["--format", "csv", "--all"]);
+    for (device, key, _, want) in cases {
+        // ts (a negative number) and received_at stay as they are.
+        let line = format!("{want}-5,1000\n");
+        assert!(csv.contains(&line), "{device} {key}: {line:?} not in {csv:?}");
+    }
+    let json = readings(dir.path(), &["--format", "json", "--all"]);
+    let rows: Vec<serde_json::Value> = serde_json::from_str(&json).expect("valid JSON");
+    assert_eq!(rows[0]["value"], "=1+1", "JSON is not altered");
+    assert_eq!(rows[10]["key"], "=k");
+}
+
+/// An empty result names the filters that emptied it; it is not an error (exit 0).
+#[test]
+fn an_empty_result_names_its_filters() {
+    let dir = sample();
+    let cases: &[(&[&str], &str)] = &[
+        (&["--device", "nosuch"], "no readings for device nosuch\n"),
+        (&["--key", "nokey"], "no readings for key nokey\n"),
+        (&["--device", "esp-1", "--key", "nokey"], "no readings for device esp-1 and key nokey\n"),
+        (&["--device", "esp-1", "--since", "1h"], "no readings for device esp-1 received since 1h\n"),
+        (&["--all", "--device", "nosuch", "--limit", "3"], "no readings for device nosuch\n"),
+    ];
+    for (args, want) in cases {
+        assert_eq!(readings(dir.path(), args), *want, "readings {args:?}");
+    }
+}
+
+/// The table cuts a long value as the server's `clients` table does (48 characters and `…`);
+/// CSV and JSON keep it whole.
+#[test]
+fn the_table_cuts_long_values_and_csv_keeps_them() {
+    let long: String = ('a'..='z').cycle().take(100).collect();
+    let dir = store_with(vec![row("esp-1", "note", Value::Text(long.clone()), Some(1_000), 1_500)]);
+    let table = readings(dir.path(), &[]);
+    let line = table.lines().nth(1).expect("a row");
+    let shown = format!("{}…", &long[..48]);
+    assert!(line.contains(&format!("  {shown}  ")), "{table}");
+    assert!(!line.contains(&long[..49]), "{table}");
+    // The columns after VALUE stay aligned under their header (counted in characters).
+    let at = table.lines().next().expect("header").find("TS").expect("TS column"); // ASCII
+    let from_ts: String = line.chars().skip(at).collect();
+    assert!(from_ts.starts_with("1970-01-01T00:00:01.000Z"), "{table}");
+    assert!(readings(dir.path(), &["--format", "csv"]).contains(&long));
+}

@@ -10,9 +10,11 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::Barrier;
 
+use super::progress::Live;
 use super::report::{ConnStats, Report};
 use super::request::{Generator, Id, is_upper_of, next_ts};
 use super::{Options, Stop};
+use crate::net::{self, ConnectError};
 use crate::protocol::framing::{Frame, LineFramer};
 
 /// Bytes read at a time per connection.
@@ -22,8 +24,16 @@ const MAX_REPLY: usize = 64 * 1024;
 /// Open loop: requests one connection may have outstanding before it stops sending.
 const MAX_IN_FLIGHT: usize = 4096;
 
-/// Runs the bench against `addr` and returns its report.
-pub async fn run(addr: SocketAddr, options: Options) -> Report {
+/// Runs the bench against `addr` (`server` as the user wrote it, for messages) and returns
+/// its report. When no connection could be opened at all there is nothing to report: the
+/// error says why (nothing listening, a timeout...) instead of a table of zeros. `live`, when
+/// given, gets the counters as they grow, for a progress bar.
+pub async fn run(
+    addr: SocketAddr,
+    server: &str,
+    options: Options,
+    live: Option<Arc<Live>>,
+) -> Result<Report, ConnectError> {
     let generator = Arc::new(Generator::new(options.size, options.readings));
     let options = Arc::new(options);
     let barrier = Arc::new(Barrier::new(options.connections + 1));
@@ -31,26 +41,53 @@ pub async fn run(addr: SocketAddr, options: Options) -> Report {
     let connecting = Instant::now();
     for conn in 0..options.connections {
         let (options, generator, barrier) = (options.clone(), generator.clone(), barrier.clone());
+        let live = live.clone();
         tasks.push(tokio::spawn(async move {
-            let connected = connect(addr, conn, &generator, &options).await;
+            let connected = connect(addr, conn, &generator, &options, live).await;
             barrier.wait().await;
             match connected {
-                Ok(c) => c.drive(&options).await,
-                Err(stats) => stats,
+                Ok(c) => Ok(c.drive(&options).await),
+                Err(Failed::Greeting(stats)) => Ok(stats),
+                Err(Failed::Connect(cause)) => Err(cause),
             }
         }));
     }
     barrier.wait().await; // every connection is open and greeted (or failed): start the clock
     let start = Instant::now();
+    if let Some(live) = &live {
+        live.start(start);
+    }
     let connect_time = start - connecting;
     let mut total = ConnStats::default();
-    for task in tasks {
+    let (mut opened, mut refused) = (0, None);
+    for (conn, task) in tasks.into_iter().enumerate() {
         match task.await {
-            Ok(stats) => total.merge(&stats),
+            Ok(Ok(stats)) => {
+                opened += 1;
+                total.merge(&stats);
+            }
+            Ok(Err(cause)) => {
+                total.error(format!(
+                    "connection {conn}: cannot connect to {server}: {}",
+                    net::describe(&cause)
+                ));
+                refused.get_or_insert(cause);
+            }
             Err(e) => total.error(format!("connection task failed: {e}")),
         }
     }
-    Report::new(&options, addr.to_string(), &total, start.elapsed()).with_connect_time(connect_time)
+    if let (0, Some(cause)) = (opened, refused) {
+        return Err(ConnectError::Connect { server: server.to_owned(), cause });
+    }
+    Ok(Report::new(&options, server.to_owned(), &total, start.elapsed()).with_connect_time(connect_time))
+}
+
+/// Why a connection did not get to the load.
+enum Failed {
+    /// It could not connect.
+    Connect(std::io::Error),
+    /// It connected, but the greeting went wrong (counted in these stats).
+    Greeting(ConnStats),
 }
 
 /// One open connection and its state.
@@ -67,21 +104,22 @@ struct Conn {
     /// The `ts` of the last reading sent.
     last_ts: u64,
     stats: ConnStats,
+    /// Where the counters are published for a progress bar, when one is shown.
+    live: Option<Arc<Live>>,
 }
 
+/// Opens connection `conn` (within the reply timeout) and greets the server.
 async fn connect(
     addr: SocketAddr,
     conn: usize,
     generator: &Arc<Generator>,
     options: &Options,
-) -> Result<Conn, ConnStats> {
-    let mut stats = ConnStats::default();
-    let stream = match TcpStream::connect(addr).await {
-        Ok(s) => s,
-        Err(e) => {
-            stats.error(format!("connection {conn}: cannot connect to {addr}: {e}"));
-            return Err(stats);
-        }
+    live: Option<Arc<Live>>,
+) -> Result<Conn, Failed> {
+    let stream = match tokio::time::timeout(options.reply_timeout, TcpStream::connect(addr)).await {
+        Ok(Ok(s)) => s,
+        Ok(Err(e)) => return Err(Failed::Connect(e)),
+        Err(_) => return Err(Failed::Connect(std::io::ErrorKind::TimedOut.into())),
     };
     let _ = stream.set_nodelay(true);
     let mut c = Conn {
@@ -94,11 +132,15 @@ async fn connect(
         scratch: Vec::new(),
         in_flight: VecDeque::with_capacity(options.pipeline),
         last_ts: 0,
-        stats,
+        stats: ConnStats::default(),
+        live,
     };
     if let Err(e) = c.greet(&generator.greeting(conn), options.reply_timeout).await {
         c.stats.error(format!("connection {conn}: {e}"));
-        return Err(c.stats);
+        return Err(Failed::Greeting(c.stats));
+    }
+    if let Some(live) = &c.live {
+        live.opened();
     }
     Ok(c)
 }
@@ -142,6 +184,7 @@ impl Conn {
             let lost = self.in_flight.len();
             self.stats.error(format!("connection {}: {e} ({lost} requests unanswered)", self.conn));
         }
+        self.publish();
         self.stats
     }
 
@@ -255,7 +298,15 @@ impl Conn {
             }
             true
         });
+        self.publish();
         Ok(())
+    }
+
+    /// Hands the counters to the progress bar, if there is one.
+    fn publish(&self) {
+        if let Some(live) = &self.live {
+            live.publish(self.conn, self.stats.replies, self.stats.errors);
+        }
     }
 }
 

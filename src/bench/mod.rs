@@ -2,10 +2,12 @@
 //!
 //! The sans-IO parts (request generation and reply checking in [`request`], the latency
 //! [`histogram`], counters and the [`report`]) take bytes and times and do no I/O; the
-//! [`driver`] runs one tokio task per connection over them.
+//! [`driver`] runs one tokio task per connection over them; [`progress`] shows it live on a
+//! terminal.
 
 pub mod driver;
 pub mod histogram;
+pub mod progress;
 pub mod report;
 pub mod request;
 

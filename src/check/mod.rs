@@ -22,6 +22,7 @@ pub mod tb_runner;
 pub mod tb_scenario;
 
 use crate::config::check::CheckConfig;
+use crate::net::{self, ConnectError};
 pub use report::{Report, Status, StepResult};
 pub use scenario::{Scenario, ScenarioError};
 pub use server::{OwnServer, StartError};
@@ -35,6 +36,9 @@ pub enum CheckError {
     /// Our own server did not start.
     #[error(transparent)]
     Start(#[from] StartError),
+    /// The server's (or broker's) host name does not resolve: there is nothing to check.
+    #[error(transparent)]
+    Resolve(#[from] ConnectError),
     /// The milestone has no scenario yet.
     #[error("milestone {0} has no scenario yet")]
     NoScenario(&'static str),
@@ -44,6 +48,7 @@ pub enum CheckError {
 /// for the run and stopped after it (its data directory is then the store to verify).
 pub async fn run(config: &CheckConfig) -> Result<Report, CheckError> {
     let name = config.milestone.name();
+    resolve_target(config).await?;
     if let Some(options) = &config.thingsboard {
         let scenario = tb_scenario::parse(tb_scenario::BUILTIN.0, tb_scenario::BUILTIN.1)?;
         let mut runner =
@@ -78,4 +83,18 @@ async fn against(
     let mut runner = runner::Runner::new(server.to_owned(), config.step_timeout, store);
     let steps = runner.run(scenario).await;
     Report::new(milestone, &scenario.title, server, scenario.clients, steps)
+}
+
+/// Looks up the server (or m3's broker) before any step: a name that does not resolve is a
+/// mistake in the command line, not a step the server failed.
+async fn resolve_target(config: &CheckConfig) -> Result<(), ConnectError> {
+    if let Some(options) = &config.thingsboard {
+        let host =
+            if options.host.contains(':') { format!("[{}]", options.host) } else { options.host.clone() };
+        let setting = format!("{} (or [thingsboard] host in the profile)", options.names.host);
+        net::resolve(&format!("{host}:{}", options.port), &setting).await?;
+    } else if let Some(server) = &config.server {
+        net::resolve(server, "--server").await?;
+    }
+    Ok(())
 }

@@ -14,11 +14,11 @@ use std::io;
 use std::time::Duration;
 
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
-use tokio::net::TcpStream;
 use tokio::time::Instant;
 
 use crate::backoff::Backoff;
 use crate::config::ChatConfig;
+use crate::net::{self, ConnectError};
 use crate::output::OutputError;
 use crate::protocol::client_session::{ClientSession, End};
 use crate::protocol::framing::{Frame, LineFramer};
@@ -31,13 +31,20 @@ const MAX_LINE: usize = 16 * 1024 * 1024;
 #[derive(Debug, thiserror::Error)]
 pub enum ChatError {
     /// The server could not be reached.
-    #[error("cannot connect to {server}: {cause}; is `iotchat serve` running there? (--retry keeps trying)")]
+    #[error(
+        "cannot connect to {server}: {}; {} (--retry keeps trying)",
+        net::describe(cause),
+        net::hint(cause)
+    )]
     Unreachable {
         /// The server.
         server: String,
         /// Why.
         cause: io::Error,
     },
+    /// The server's name did not resolve, or its TLS handshake did not finish.
+    #[error("{0}")]
+    Setup(ConnectError),
     /// The TLS handshake failed (certificate not trusted, server not speaking TLS...).
     #[error(
         "TLS handshake with {server} failed: {cause}; check --ca (the server's certificate or its CA) and that the server runs with --tls-cert"
@@ -219,15 +226,16 @@ pub async fn run(
 trait Stream: AsyncRead + AsyncWrite + Unpin + Send {}
 impl<T: AsyncRead + AsyncWrite + Unpin + Send> Stream for T {}
 
-async fn open(config: &ChatConfig) -> io::Result<Box<dyn Stream>> {
-    let tcp = TcpStream::connect(&config.server).await?;
+async fn open(config: &ChatConfig) -> Result<Box<dyn Stream>, ConnectError> {
+    let tcp = net::connect(&config.server, "--server (or chat.server in the profile)").await?;
     let _ = tcp.set_nodelay(true);
     let Some(tls) = &config.tls else { return Ok(Box::new(tcp)) };
-    let name = crate::tls::server_name(&config.server)?;
+    let failed = |cause| ConnectError::Tls { server: config.server.clone(), cause };
+    let name = crate::tls::server_name(&config.server).map_err(failed)?;
     let connect = tls.connector.connect(name, tcp);
     match tokio::time::timeout(crate::tls::HANDSHAKE_TIMEOUT, connect).await {
-        Ok(stream) => Ok(Box::new(stream?)),
-        Err(_) => Err(io::Error::new(io::ErrorKind::TimedOut, "TLS handshake timed out")),
+        Ok(stream) => Ok(Box::new(stream.map_err(failed)?)),
+        Err(_) => Err(failed(io::Error::new(io::ErrorKind::TimedOut, "TLS handshake timed out"))),
     }
 }
 
@@ -243,16 +251,16 @@ async fn connect(
                 news(News::Connected { server: &config.server, again });
                 return Ok(stream);
             }
-            Err(cause) if config.tls.is_some() && cause.kind() == io::ErrorKind::InvalidData => {
-                return Err(ChatError::Tls { server: config.server.clone(), cause });
+            Err(ConnectError::Tls { server, cause }) if cause.kind() == io::ErrorKind::InvalidData => {
+                return Err(ChatError::Tls { server, cause });
             }
-            Err(cause) if !config.retry => {
-                return Err(ChatError::Unreachable { server: config.server.clone(), cause });
+            Err(ConnectError::Connect { server, cause }) if !config.retry => {
+                return Err(ChatError::Unreachable { server, cause });
             }
-            Err(cause) => {
+            Err(e) if !config.retry => return Err(ChatError::Setup(e)),
+            Err(e) => {
                 let delay = backoff.next_delay();
-                let what = format!("cannot connect to {}: {cause}", config.server);
-                news(News::Retrying { what: &what, delay });
+                news(News::Retrying { what: &e.to_string(), delay });
                 tokio::time::sleep(delay).await;
                 again = true;
             }

@@ -15,6 +15,7 @@ use tracing::debug;
 
 use super::fake_device::Shared;
 use crate::fleet::device::Device;
+use crate::net::ConnectError;
 use crate::protocol::framing::{Frame, LineFramer};
 use crate::transport::Transport;
 
@@ -107,26 +108,33 @@ impl DeviceTask {
         true
     }
 
-    /// Connects (the permit is held). `false` when the fleet aborts meanwhile.
+    /// Connects (the permit is held). `false` when the fleet aborts meanwhile, or gives up
+    /// because the server is not there (see [`Shared::connect_failed`]).
     async fn connect(&mut self) -> bool {
-        let server = self.shared.server;
         let attempt = tokio::time::timeout(self.shared.io_timeout, open(&self.shared));
         let result = tokio::select! {
             r = attempt => r,
             () = self.shared.control.abort.cancelled() => return false,
         };
-        let why = match result {
-            Ok(Ok(stream)) => {
+        let error = match result {
+            Ok(Ok(stream)) if self.shared.connected() => {
                 self.dev.on_connected(Instant::now().into_std(), &mut self.out);
                 self.link = Some(Link { stream, framer: LineFramer::new(MAX_LINE, None) });
                 return true;
             }
-            Ok(Err(e)) => e.to_string(),
-            Err(_) => "timed out".to_owned(),
+            Ok(Ok(_)) => return false, // the fleet gave up meanwhile
+            Ok(Err(e)) => e,
+            Err(_) => ConnectError::Connect {
+                server: self.shared.server_name.clone(),
+                cause: io::ErrorKind::TimedOut.into(),
+            },
         };
-        debug!(device = self.dev.name(), error = why, "cannot connect");
-        self.note(format!("cannot connect to {server}: {why}"));
+        debug!(device = self.dev.name(), %error, "cannot connect");
+        self.note(error.to_string());
         self.permit = None;
+        if self.shared.connect_failed(error) {
+            return false;
+        }
         self.dev.on_connect_failed(Instant::now().into_std());
         true
     }
@@ -173,12 +181,17 @@ impl DeviceTask {
 }
 
 /// Connects to the server, with the TLS handshake when TLS is on.
-async fn open(shared: &Shared) -> io::Result<Transport> {
-    let tcp = TcpStream::connect(shared.server).await?;
+async fn open(shared: &Shared) -> Result<Transport, ConnectError> {
+    let server = || shared.server_name.clone();
+    let tcp = TcpStream::connect(shared.server)
+        .await
+        .map_err(|cause| ConnectError::Connect { server: server(), cause })?;
     let _ = tcp.set_nodelay(true);
     match &shared.tls {
         None => Ok(Transport::Plain(tcp)),
-        Some(tls) => crate::tls::connect(&tls.connector, &shared.server_name, tcp).await,
+        Some(tls) => crate::tls::connect(&tls.connector, &shared.server_name, tcp)
+            .await
+            .map_err(|cause| ConnectError::Tls { server: server(), cause }),
     }
 }
 

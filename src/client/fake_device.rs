@@ -6,8 +6,8 @@
 //! no read buffer between wake-ups (it reads into a stack buffer only when the socket is
 //! readable), so ten thousand devices fit in a few tens of megabytes.
 
-use std::io;
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -23,6 +23,7 @@ use crate::config::{FakeDeviceConfig, FakeDeviceStop};
 use crate::fleet::device::{Device, Settings};
 use crate::fleet::stats::{Snapshot, Stats};
 use crate::fleet::{device_seed, start_offset};
+use crate::net::{self, ConnectError};
 
 /// File descriptors kept for everything but the devices' sockets.
 const SPARE_FDS: u64 = 64;
@@ -36,13 +37,12 @@ const PLAIN_EVERY: Duration = Duration::from_secs(5);
 #[derive(Debug, thiserror::Error)]
 pub enum FakeDeviceError {
     /// The server's name did not resolve.
-    #[error("cannot resolve server {server}: {cause}; check --server (or fake_device.server in the profile)")]
-    Resolve {
-        /// The server as given.
-        server: String,
-        /// Why.
-        cause: io::Error,
-    },
+    #[error("{0}")]
+    Resolve(ConnectError),
+    /// No device could connect, and none ever had: nothing to simulate against. (Once one has
+    /// connected, an outage is the server's problem, and the devices ride it out.)
+    #[error("{0} (--retry keeps trying)")]
+    Unreachable(ConnectError),
     /// Not enough file descriptors for the devices' sockets.
     #[error(
         "{count} devices need {wanted} open files, but this process may open only {limit}; \
@@ -124,6 +124,49 @@ pub(super) struct Shared {
     /// well below the server's accept backlog, however fast or slow the server accepts.
     pub(super) gate: Arc<Semaphore>,
     pub(super) last_error: Mutex<Option<String>>,
+    /// Whether a device has connected yet, or the fleet gave up before one did.
+    first: AtomicU8,
+    /// Keep trying when no device can connect at the start (else the run ends at the first failure).
+    retry: bool,
+    /// Why the fleet gave up, when it did.
+    gave_up: Mutex<Option<ConnectError>>,
+}
+
+/// [`Shared::first`]: no device has connected yet, and the fleet still tries.
+const NONE_YET: u8 = 0;
+/// A device has connected: from now on failures are outages, ridden out with backoff.
+const CONNECTED: u8 = 1;
+/// The first connection failed before any device connected, and the fleet stopped.
+const GAVE_UP: u8 = 2;
+
+impl Shared {
+    /// A device connected; `false` if the fleet already gave up (the device should stop).
+    pub(super) fn connected(&self) -> bool {
+        match self.first.compare_exchange(NONE_YET, CONNECTED, Ordering::AcqRel, Ordering::Acquire) {
+            Ok(_) => true,
+            Err(state) => state == CONNECTED,
+        }
+    }
+
+    /// A connection failed. Before any device has connected and without `--retry`, the server
+    /// is not there: the fleet stops at once with this error (`true`). Otherwise the device
+    /// backs off and tries again (`false`).
+    pub(super) fn connect_failed(&self, error: ConnectError) -> bool {
+        if self.retry {
+            return false;
+        }
+        let first = self.first.compare_exchange(NONE_YET, GAVE_UP, Ordering::AcqRel, Ordering::Acquire);
+        match first {
+            Ok(_) => {
+                if let Ok(mut slot) = self.gave_up.lock() {
+                    *slot = Some(error);
+                }
+                self.control.abort.cancel();
+                true
+            }
+            Err(state) => state == GAVE_UP,
+        }
+    }
 }
 
 /// Runs the fleet until it stops (see [`FakeDeviceStop`]) and reports how it went.
@@ -143,6 +186,9 @@ pub async fn run(
         control: control.clone(),
         gate: Arc::new(Semaphore::new(HANDSHAKES_IN_FLIGHT)),
         last_error: Mutex::new(None),
+        first: AtomicU8::new(NONE_YET),
+        retry: config.retry,
+        gave_up: Mutex::new(None),
     });
     let tracker = TaskTracker::new();
     let start = Instant::now();
@@ -177,6 +223,9 @@ pub async fn run(
     tracker.close();
     let total = messages.map(|n| n.saturating_mul(config.count as u64));
     tokio::join!(tracker.wait(), show_progress(progress, &stats, config.count, total, &tracker));
+    if let Some(error) = shared.gave_up.lock().ok().and_then(|mut e| e.take()) {
+        return Err(FakeDeviceError::Unreachable(error));
+    }
     let last_error = shared.last_error.lock().ok().and_then(|e| e.clone());
     Ok(Report {
         devices: config.count,
@@ -186,10 +235,10 @@ pub async fn run(
     })
 }
 
+/// The server's address, looked up once for the whole fleet.
 async fn resolve(server: &str) -> Result<SocketAddr, FakeDeviceError> {
-    let err = |cause| FakeDeviceError::Resolve { server: server.to_owned(), cause };
-    let mut addrs = tokio::net::lookup_host(server).await.map_err(err)?;
-    addrs.next().ok_or_else(|| err(io::Error::new(io::ErrorKind::NotFound, "no address")))
+    let addrs = net::resolve(server, "--server (or fake_device.server in the profile)").await;
+    addrs.map(|a| a[0]).map_err(FakeDeviceError::Resolve)
 }
 
 /// Each device holds one socket: raise the soft limit, or say up front what to run.

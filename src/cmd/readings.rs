@@ -2,12 +2,14 @@
 //! JSON. CSV and JSON are streamed row by row; the table is buffered to align its columns.
 //! A closed pipe (`| head`) ends the command quietly.
 
+use std::borrow::Cow;
 use std::io::{self, BufWriter, Write};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use iotchat::config::{ConfigError, LoadedProfile, Origin, data_dir};
 use iotchat::protocol::reading::Value;
 use iotchat::store::{Query, Reader, Row, StoreError};
+use iotchat::text::{VALUE_WIDTH, ellipsis, for_terminal};
 
 use crate::cli::{Format, ReadingsArgs};
 
@@ -16,11 +18,15 @@ pub fn run(args: ReadingsArgs) -> anyhow::Result<()> {
     let loaded = LoadedProfile::load(args.profile.as_deref())?;
     let dir = data_dir(args.data_dir.clone(), &loaded);
     let since_ms = args.since.as_deref().map(|text| parse_since(text, SystemTime::now())).transpose()?;
+    let empty = nothing_found(args.device.as_deref(), args.key.as_deref(), args.since.as_deref());
     let query = Query { device: args.device, key: args.key, since_ms, limit: args.limit, all: args.all };
+    iotchat::store::check_data_dir(&dir)?;
     let reader = Reader::open(&dir)?;
     let mut out = BufWriter::new(io::stdout().lock());
     let written = match args.format {
-        Format::Table => table(&reader, &query, &mut out).and_then(|()| outbox_line(&reader, &mut out)),
+        Format::Table => {
+            table(&reader, &query, &empty, &mut out).and_then(|()| outbox_line(&reader, &mut out))
+        }
         Format::Csv => csv(&reader, &query, &mut out),
         Format::Json => json(&reader, &query, &mut out),
     }
@@ -76,17 +82,40 @@ fn rfc3339(ms: i64) -> String {
 
 const HEADER: [&str; 5] = ["DEVICE", "KEY", "VALUE", "TS", "RECEIVED_AT"];
 
-fn table(reader: &Reader, query: &Query, out: &mut impl Write) -> Result<(), StoreError> {
+/// What the table says when nothing matched: the filters that emptied it, or that the store
+/// is empty. Not an error (exit 0): "nothing matched" is an answer, and scripts that read
+/// the CSV or JSON get a header or `[]` the same way.
+fn nothing_found(device: Option<&str>, key: Option<&str>, since: Option<&str>) -> String {
+    let filters: Vec<String> = [("device", device), ("key", key)]
+        .into_iter()
+        .filter_map(|(what, value)| value.map(|v| format!("{what} {}", cell(v))))
+        .collect();
+    let mut text = if filters.is_empty() {
+        "no readings".to_owned()
+    } else {
+        format!("no readings for {}", filters.join(" and "))
+    };
+    match since {
+        Some(since) => text.push_str(&format!(" received since {}", cell(since))),
+        None if filters.is_empty() => text.push_str(" yet"),
+        None => {}
+    }
+    text
+}
+
+fn table(reader: &Reader, query: &Query, empty: &str, out: &mut impl Write) -> Result<(), StoreError> {
     let mut cells: Vec<[String; 5]> = Vec::new();
     reader.for_each(query, &mut |row| {
         let ts = row.ts.map(rfc3339).unwrap_or_else(|| "-".into());
-        let value = cell(&row.value.to_string());
+        // Cut as the server console's `clients` cuts a last reading: one long value must
+        // not push every other row's times off the screen.
+        let value = ellipsis(&row.value.to_string(), VALUE_WIDTH);
         cells.push([cell(&row.device), cell(&row.key), value, ts, rfc3339(row.received_at)]);
         Ok(())
     })?;
     let write = |out: &mut dyn Write| -> io::Result<()> {
         if cells.is_empty() {
-            return writeln!(out, "no readings yet");
+            return writeln!(out, "{empty}");
         }
         let mut widths = HEADER.map(str::len);
         for row in &cells {
@@ -116,7 +145,7 @@ fn write_line<S: AsRef<str>>(out: &mut dyn Write, cells: &[S; 5], widths: &[usiz
 
 /// Text for a table cell: a newline or other control character would break the layout.
 fn cell(text: &str) -> String {
-    if text.chars().any(char::is_control) { text.escape_debug().to_string() } else { text.to_owned() }
+    for_terminal(text).into_owned()
 }
 
 fn csv(reader: &Reader, query: &Query, out: &mut impl Write) -> Result<(), StoreError> {
@@ -129,11 +158,29 @@ fn csv(reader: &Reader, query: &Query, out: &mut impl Write) -> Result<(), Store
     writer.write_record(["device", "key", "value", "ts", "received_at"]).map_err(io_err).map_err(output)?;
     reader.for_each(query, &mut |row| {
         let ts = row.ts.map(|ts| ts.to_string()).unwrap_or_default();
-        let value = row.value.to_string();
-        let record = [row.device.as_str(), &row.key, &value, &ts, &row.received_at.to_string()];
+        let value = match &row.value {
+            Value::Text(text) => csv_text(text).into_owned(),
+            number_or_bool => number_or_bool.to_string(),
+        };
+        let (device, key) = (csv_text(&row.device), csv_text(&row.key));
+        let record = [&*device, &*key, &value, &ts, &row.received_at.to_string()];
         writer.write_record(record).map_err(io_err)
     })?;
     writer.flush().map_err(output)
+}
+
+/// A text cell of the CSV, safe to open in a spreadsheet (OWASP's CSV injection advice): one
+/// that starts with `=`, `+`, `-`, `@`, a tab or a CR would be run as a formula, so it gets a
+/// leading `'`, which spreadsheets show as text. A text that is a plain number (`-3.5`) is
+/// left as it is: a spreadsheet reads it as that number, no formula. Numbers, booleans and the
+/// two time columns never come here.
+fn csv_text(text: &str) -> Cow<'_, str> {
+    let formula = text.starts_with(['=', '+', '-', '@', '\t', '\r']);
+    if formula && !text.parse::<f64>().is_ok_and(f64::is_finite) {
+        Cow::Owned(format!("'{text}"))
+    } else {
+        Cow::Borrowed(text)
+    }
 }
 
 fn json(reader: &Reader, query: &Query, out: &mut impl Write) -> Result<(), StoreError> {
@@ -177,6 +224,36 @@ mod tests {
         assert!(parse_since("1000h", now).expect("before the epoch") < 0);
         let error = parse_since("yesterday", now).expect_err("unparseable");
         assert!(error.to_string().contains("--since") && error.to_string().contains("10m"), "{error}");
+    }
+
+    #[test]
+    fn csv_text_that_a_spreadsheet_would_run_gets_a_quote() {
+        let cases = [
+            ("=1+1", "'=1+1"),
+            ("+41", "+41"),
+            ("+cmd", "'+cmd"),
+            ("-3.5", "-3.5"),
+            ("-2+3", "'-2+3"),
+            ("-inf", "'-inf"),
+            ("@SUM(A1)", "'@SUM(A1)"),
+            ("\tx", "'\tx"),
+            ("\rx", "'\rx"),
+            ("open", "open"),
+            ("a=b", "a=b"),
+            ("", ""),
+        ];
+        for (text, want) in cases {
+            assert_eq!(csv_text(text), want, "{text:?}");
+        }
+    }
+
+    #[test]
+    fn an_empty_result_names_its_filters() {
+        assert_eq!(nothing_found(None, None, None), "no readings yet");
+        assert_eq!(nothing_found(Some("x"), None, None), "no readings for device x");
+        assert_eq!(nothing_found(None, Some("t"), Some("1h")), "no readings for key t received since 1h");
+        assert_eq!(nothing_found(None, None, Some("1h")), "no readings received since 1h");
+        assert_eq!(nothing_found(Some("a\nb"), None, None), "no readings for device a\\nb");
     }
 
     #[test]

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::{Context, bail};
-use clap::Args;
+use clap::{ArgAction, Args};
 use iotchat::config::{
     ConfigError, LoadedProfile, Origin, Secret, TbConfig, TbFlagNames, TbOverrides, parse_duration,
 };
@@ -41,7 +41,7 @@ lost (CONNACK 4/5 name the credentials problem), 2 usage or configuration error.
 
 /// `iotchat tb-publish`.
 #[derive(Debug, Args)]
-#[command(after_help = EXAMPLES)]
+#[command(after_help = EXAMPLES, disable_help_flag = true)]
 pub struct TbPublishArgs {
     /// Read settings from this TOML profile ([thingsboard] section), e.g. config/m3.toml.
     #[arg(long, value_name = "FILE")]
@@ -116,9 +116,29 @@ pub struct TbPublishArgs {
     /// Largest payload in bytes [default: 65536, ThingsBoard's limit].
     #[arg(long, value_name = "BYTES")]
     pub max_payload: Option<u64>,
+    /// Print help (-h alone too; the host is --host, not mosquitto_pub's -h).
+    #[arg(long, action = ArgAction::Help)]
+    pub help: Option<bool>,
+    /// `-h` alone is help; `-h HOST`, the mosquitto_pub habit, gets a hint toward --host
+    /// (clap's own -h would show the help and exit 0, and the user would wonder why nothing
+    /// was published).
+    #[arg(short = 'h', value_name = "HOST", num_args = 0..=1, hide = true)]
+    pub short_help: Option<Option<String>>,
 }
 
 pub async fn run(args: TbPublishArgs) -> anyhow::Result<()> {
+    match &args.short_help {
+        Some(Some(host)) => {
+            let expected = format!(
+                "-h alone is help here; the host is --host {host} (mosquitto_pub's -h HOST is iotchat's --host HOST)"
+            );
+            return Err(
+                ConfigError::Invalid { origin: Origin::Flag("-h"), value: host.clone(), expected }.into()
+            );
+        }
+        Some(None) => return crate::cli::print_help("tb-publish"),
+        None => {}
+    }
     let loaded = LoadedProfile::load(args.profile.as_deref())?;
     let config = TbConfig::resolve(overrides(&args), &loaded)?;
     let nothing = args.telemetry.is_none() && args.json.is_none() && args.file.is_none();
@@ -215,17 +235,22 @@ struct Repeat {
 
 impl Repeat {
     fn from_args(args: &TbPublishArgs) -> Result<Self, ConfigError> {
-        let interval = args
-            .interval
-            .as_deref()
-            .map(|t| {
-                parse_duration(t).map_err(|expected| ConfigError::Invalid {
-                    origin: Origin::Flag("--interval"),
-                    value: t.into(),
-                    expected,
-                })
-            })
-            .transpose()?;
+        let invalid = |flag, value: String, expected: String| ConfigError::Invalid {
+            origin: Origin::Flag(flag),
+            value,
+            expected,
+        };
+        let interval = match args.interval.as_deref().map(|t| (t, parse_duration(t))) {
+            None => None,
+            Some((t, Ok(d))) if d.is_zero() => {
+                return Err(invalid("--interval", t.into(), "must be more than 0, such as 5s".into()));
+            }
+            Some((_, Ok(d))) => Some(d),
+            Some((t, Err(expected))) => return Err(invalid("--interval", t.into(), expected)),
+        };
+        if args.count == Some(0) {
+            return Err(invalid("--count", "0".into(), "must be at least 1".into()));
+        }
         let count = args.count.or(if interval.is_some() { None } else { Some(1) });
         Ok(Self { interval, count })
     }

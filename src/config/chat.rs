@@ -47,11 +47,15 @@ impl ChatConfig {
             p.chat.reply_timeout.clone(),
             "chat.reply_timeout",
         ) {
-            Some((text, origin)) => parse_duration(&text).map_err(|expected| ConfigError::Invalid {
-                origin,
-                value: text,
-                expected,
-            })?,
+            Some((text, origin)) => match parse_duration(&text) {
+                // Zero would give up on every reply the moment input ends.
+                Ok(d) if d.is_zero() => {
+                    let expected = "must be more than 0, such as 5s".into();
+                    return Err(ConfigError::Invalid { origin, value: text, expected });
+                }
+                Ok(d) => d,
+                Err(expected) => return Err(ConfigError::Invalid { origin, value: text, expected }),
+            },
             None => DEFAULT_REPLY_TIMEOUT,
         };
         Ok(Self {
@@ -86,6 +90,7 @@ mod tests {
             (ChatOverrides { server: Some("localhost".into()), ..Default::default() }, "--server"),
             (ChatOverrides { server: Some("h:99999".into()), ..Default::default() }, "--server"),
             (ChatOverrides { reply_timeout: Some("soon".into()), ..Default::default() }, "--reply-timeout"),
+            (ChatOverrides { reply_timeout: Some("0s".into()), ..Default::default() }, "more than 0"),
         ] {
             let err = ChatConfig::resolve(flags, &LoadedProfile::default()).expect_err(needle).to_string();
             assert!(err.contains(needle), "{err}");

@@ -36,6 +36,8 @@ pub struct FakeDeviceOverrides {
     pub name_prefix: Option<String>,
     /// `--buffer`
     pub buffer: Option<u64>,
+    /// `--retry`
+    pub retry: bool,
 }
 
 /// When the devices stop taking readings.
@@ -64,6 +66,9 @@ pub struct FakeDeviceConfig {
     pub name_prefix: String,
     /// Unacknowledged readings each device keeps.
     pub buffer: usize,
+    /// Keep trying when no device can connect at the start; without it the run ends at the
+    /// first failure before any device connected (once one has, outages are ridden out).
+    pub retry: bool,
     /// A reading unacknowledged for this long means the connection is dead: 10 s or five
     /// intervals, whichever is longer.
     pub ack_timeout: Duration,
@@ -115,6 +120,7 @@ impl FakeDeviceConfig {
             stop: resolve_stop(flags.messages, flags.duration, loaded)?,
             name_prefix,
             buffer: to_usize(buffer),
+            retry: flags.retry || p.retry.unwrap_or(false),
             ack_timeout: MIN_ACK_TIMEOUT.max(interval * 5),
             auth: None,
             tls: None,

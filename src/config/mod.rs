@@ -196,7 +196,7 @@ pub(crate) fn server_from_bind(bind: &str) -> String {
 }
 
 /// Checks a `HOST:PORT` to connect to (so port 0 is refused).
-pub(crate) fn check_host_port(text: String, origin: Origin) -> Result<String, ConfigError> {
+pub fn check_host_port(text: String, origin: Origin) -> Result<String, ConfigError> {
     let ok = matches!(text.rsplit_once(':'), Some((host, port)) if !host.is_empty() && port.parse::<u16>().is_ok_and(|p| p > 0));
     if ok {
         Ok(text)

@@ -56,6 +56,8 @@ pub struct FakeDeviceSection {
     pub duration: Option<String>,
     /// Unacknowledged readings each device keeps for resending.
     pub buffer: Option<u64>,
+    /// Keep trying when the server is not up at the start (else fail at once).
+    pub retry: Option<bool>,
 }
 
 /// `[serve]`: the server.

@@ -158,8 +158,17 @@ pub(crate) fn parse_bind(text: &str, origin: Origin) -> Result<SocketAddr, Confi
             "{why}; write HOST:PORT such as 127.0.0.1:12000 or 0.0.0.0:12000 (port 0 picks a free port)"
         ),
     };
+    let well_formed = matches!(text.rsplit_once(':'), Some((host, port)) if !host.is_empty() && port.parse::<u16>().is_ok());
+    let unresolved = |why: String| ConfigError::Invalid {
+        origin: origin.clone(),
+        value: text.to_owned(),
+        expected: format!(
+            "the host name does not resolve ({why}); listen on an address of this machine, such as 0.0.0.0:PORT (every interface) or 127.0.0.1:PORT"
+        ),
+    };
     match text.to_socket_addrs() {
-        Ok(mut addrs) => addrs.next().ok_or_else(|| invalid("the name resolves to no address")),
+        Ok(mut addrs) => addrs.next().ok_or_else(|| unresolved("no address".into())),
+        Err(e) if well_formed => Err(unresolved(e.to_string())),
         Err(e) => Err(invalid(&e.to_string())),
     }
 }

@@ -209,14 +209,18 @@ impl TbConfig {
         let p = &loaded.profile.thingsboard;
         let names = flags.names;
         let host = loaded.pick(flags.host.clone(), names.host, p.host.clone(), "thingsboard.host");
-        let host = host.map_or_else(|| "localhost".to_owned(), |(h, _)| h);
+        let host =
+            host.map_or_else(|| Ok("localhost".to_owned()), |(h, origin)| check_host(h, origin, names))?;
         let (tls_flag, ca_flag) = (flags.tls, flags.ca.clone());
         // The credentials first, before any TLS file is read: a mix is the first thing to fix.
         let (credentials, identity) = tb_credentials::resolve(flags.clone(), loaded)?;
         let tls = client_tls(tls_flag, ca_flag, identity.as_ref(), names, loaded)?;
         let default_port = if tls.is_some() { 8883 } else { 1883 };
-        let port =
-            loaded.pick(flags.port, names.port, p.port, "thingsboard.port").map_or(default_port, |(p, _)| p);
+        let port = match loaded.pick(flags.port, names.port, p.port, "thingsboard.port") {
+            Some((0, origin)) => return Err(invalid(origin, "0".into(), "must be from 1 to 65535")),
+            Some((port, _)) => port,
+            None => default_port,
+        };
         let qos = match loaded.pick(flags.qos, "--qos", p.qos, "thingsboard.qos") {
             Some((q @ (0 | 1), _)) => q,
             Some((q, origin)) => return Err(invalid(origin, q.to_string(), "ThingsBoard takes QoS 0 or 1")),
@@ -349,6 +353,21 @@ fn shared_attributes(keys: Option<&[String]>, loaded: &LoadedProfile) -> Result<
 
 /// Readings that may wait for ThingsBoard: about a day of 10 devices × 4 values a second.
 const DEFAULT_MAX_PENDING: u64 = 10_000_000;
+
+/// A host name or IP address, without a port: mosquitto_pub's habit is `-h HOST -p PORT`,
+/// and `tb.local:1883` would be looked up as a name.
+fn check_host(host: String, origin: Origin, names: TbFlagNames) -> Result<String, ConfigError> {
+    let bare = host.trim_start_matches('[').trim_end_matches(']');
+    if host.trim().is_empty() || host.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        let expected = "write a host name or IP address, such as tb.local or 192.168.1.20";
+        return Err(invalid(origin, host, expected));
+    }
+    if host.contains(':') && bare.parse::<std::net::Ipv6Addr>().is_err() {
+        let expected = format!("the host only, without a port; give the port with {}", names.port);
+        return Err(invalid(origin, host, &expected));
+    }
+    Ok(host)
+}
 
 fn invalid(origin: Origin, value: String, expected: &str) -> ConfigError {
     ConfigError::Invalid { origin, value, expected: expected.to_owned() }

@@ -5,6 +5,7 @@ use std::fmt::Write as _;
 use std::time::Duration;
 
 use super::registry::{ClientId, ClientInfo};
+use crate::text::{VALUE_WIDTH, ellipsis};
 
 /// One console command.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -80,8 +81,7 @@ pub fn render_clients(clients: &[ClientInfo]) -> String {
     }
     for c in clients {
         let name = c.name.as_deref().unwrap_or("-");
-        let last =
-            c.last_reading.as_deref().map_or_else(|| "-".to_owned(), |l| ellipsis(l, LAST_READING_WIDTH));
+        let last = c.last_reading.as_deref().map_or_else(|| "-".to_owned(), |l| ellipsis(l, VALUE_WIDTH));
         let _ = writeln!(
             out,
             "{:>6}  {:<22} {:<16} {:>9} {:>7} {:>9} {:>11} {:>9}  {last}",
@@ -98,20 +98,6 @@ pub fn render_clients(clients: &[ClientInfo]) -> String {
     let plural = if clients.len() == 1 { "" } else { "s" };
     let _ = write!(out, "{} client{plural} connected", clients.len());
     out
-}
-
-/// Widest last-reading text shown in the table.
-const LAST_READING_WIDTH: usize = 48;
-
-/// `text` cut to `max` characters, with `…` when cut.
-/// At most `max` characters of `text`, control characters escaped (`\u{1b}`): what a device
-/// sent must never drive the operator's terminal.
-fn ellipsis(text: &str, max: usize) -> String {
-    let shown = match text.char_indices().nth(max) {
-        Some((end, _)) => format!("{}…", &text[..end]),
-        None => text.to_owned(),
-    };
-    if shown.chars().any(char::is_control) { shown.escape_debug().to_string() } else { shown }
 }
 
 /// `42s`, `3m05s`, `2h10m`, `3d04h`: short enough for a table column.

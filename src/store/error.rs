@@ -2,7 +2,7 @@
 //! what to do about it.
 
 use std::io;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 /// Why the readings store could not do what was asked.
@@ -68,6 +68,14 @@ pub enum StoreError {
         change: super::identity::FileChange,
         /// Why reopening failed (it says what to do); `None` if it changed again at once.
         cause: Option<Arc<StoreError>>,
+    },
+    /// The data directory is a regular file, or lies under one.
+    #[error("{}", not_a_directory(dir, file))]
+    NotADirectory {
+        /// The data directory as given.
+        dir: PathBuf,
+        /// The file in its way: `dir` itself or a directory above it.
+        file: PathBuf,
     },
     /// The database could not be opened or set up for writing.
     #[error(
@@ -188,6 +196,28 @@ pub enum StoreError {
         /// Why.
         cause: io::Error,
     },
+}
+
+fn not_a_directory(dir: &Path, file: &Path) -> String {
+    if dir != file {
+        return format!(
+            "the data directory {} cannot be created: {} is a file, not a directory; choose another --data-dir",
+            dir.display(),
+            file.display()
+        );
+    }
+    // `--data-dir iotchat-data/readings.db`: the store's file instead of its directory.
+    let parent = dir.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let hint = if dir.file_name() == Some(super::DB_FILE.as_ref()) {
+        format!(
+            "--data-dir names the directory that holds {}: --data-dir {}",
+            super::DB_FILE,
+            parent.display()
+        )
+    } else {
+        format!("--data-dir names the directory that holds {} (created if missing)", super::DB_FILE)
+    };
+    format!("the data directory {} is a file, not a directory; {hint}", dir.display())
 }
 
 impl StoreError {

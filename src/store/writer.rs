@@ -236,6 +236,7 @@ impl Place {
     /// Creates the directory if needed, takes its lock, opens the file (creating it with the
     /// schema if missing) and notes which files those are. `check`: a quick integrity check.
     fn open(&self, check: bool) -> Result<Db, StoreError> {
+        super::check_data_dir(&self.dir)?;
         std::fs::create_dir_all(&self.dir)
             .map_err(|cause| StoreError::CreateDir { dir: self.dir.clone(), cause })?;
         let lock = DirLock::acquire(&self.dir)?;

@@ -52,6 +52,18 @@ impl std::fmt::Debug for TbOptions {
 /// What went wrong talking to ThingsBoard.
 #[derive(Debug, thiserror::Error)]
 pub enum TbError {
+    /// ThingsBoard's host name did not resolve (so "is it running?" would be the wrong hint).
+    #[error(
+        "cannot resolve the host name {host:?} of ThingsBoard: {cause}; check {hint} (or thingsboard.host in the profile), or give an IP address"
+    )]
+    Unresolved {
+        /// The host as given.
+        host: String,
+        /// The resolver's reason.
+        cause: String,
+        /// The host setting, in the command's own name (`--host`).
+        hint: &'static str,
+    },
     /// No TCP connection.
     #[error(
         "cannot connect to ThingsBoard at {addr}: {cause}; is ThingsBoard (or an MQTT broker) running there? check {hint}"
@@ -147,6 +159,12 @@ const INBOX: usize = 1024;
 impl TbDevice {
     /// Connects and waits for ThingsBoard's CONNACK.
     pub async fn connect(options: &TbOptions) -> Result<TbDevice, TbError> {
+        // Looked up here first: rumqttc's own lookup fails as "I/O", indistinguishable from a
+        // refused connection, and the hint would ask whether ThingsBoard is running.
+        if let Err(cause) = tokio::net::lookup_host((options.host.as_str(), options.port)).await {
+            let (host, hint) = (options.host.clone(), options.names.host);
+            return Err(TbError::Unresolved { host, cause: cause.to_string(), hint });
+        }
         let addr = format!("{}:{}", options.host, options.port);
         let (client_id, username, password) = options.credentials.connect_fields();
         let client_id = client_id
