@@ -61,14 +61,14 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
     check_host_port(args.server.clone(), Origin::Flag("--server"))?;
     let options = options(&args);
     let addr = net::resolve(&args.server, "--server").await?[0];
-    if let Ok(limit) = rlimit::increase_nofile_limit(options.connections as u64 + 64) {
-        if limit < options.connections as u64 + 16 {
-            bail!(
-                "--connections {} needs more file descriptors than the limit {limit}; run `ulimit -n {}` first",
-                options.connections,
-                options.connections + 64
-            );
-        }
+    if let Ok(limit) = rlimit::increase_nofile_limit(options.connections as u64 + 64)
+        && limit < options.connections as u64 + 16
+    {
+        bail!(
+            "--connections {} needs more file descriptors than the limit {limit}; run `ulimit -n {}` first",
+            options.connections,
+            options.connections + 64
+        );
     }
     // Progress for a person at a terminal; a pipe or a file gets only the report.
     let live = std::io::stderr().is_terminal().then(|| Live::new(options.connections));

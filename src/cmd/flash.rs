@@ -183,7 +183,11 @@ fn print_plan(
     steps: &[Step],
 ) -> Result<(), output::OutputError> {
     let mut text = format!("# would copy {} to {}\n", source.display(), layout.sketch_dir.display());
-    text += &format!("# would write {} (mode 0600), secrets shown as {}:\n", layout.config_h.display(), header::HIDDEN);
+    text += &format!(
+        "# would write {} (mode 0600), secrets shown as {}:\n",
+        layout.config_h.display(),
+        header::HIDDEN
+    );
     for line in header::render_masked(config).lines() {
         text += format!("#   {line}").trim_end();
         text.push('\n');
@@ -208,12 +212,12 @@ fn flasher(tools: Tools, dry_run: bool, missing: &[String]) -> Result<Flasher, F
 /// esptool when that is installed.
 fn write_image(flasher: Flasher, port: &str, image: &Path, tools: Tools) -> Result<(), FlashError> {
     let mut flasher = flasher;
-    if flasher == Flasher::Espflash {
-        if let Err(too_new) = plan::check_espflash() {
-            let Some(esptool) = tools.esptool else { return Err(too_new) };
-            eprintln!("note: {too_new}; using {} instead", esptool.program());
-            flasher = esptool;
-        }
+    if flasher == Flasher::Espflash
+        && let Err(too_new) = plan::check_espflash()
+    {
+        let Some(esptool) = tools.esptool else { return Err(too_new) };
+        eprintln!("note: {too_new}; using {} instead", esptool.program());
+        flasher = esptool;
     }
     let write = flasher.write_step(port, image);
     eprintln!("writing: {write}");

@@ -249,10 +249,10 @@ async fn settle(
         if let Some(replaced) = shared.registry.claim_name(id, &name) {
             info!(client = id, replaced, device = %name, "device name taken over by a newer connection");
         }
-        if let Some(bridge) = &shared.bridge {
-            if bridge.try_send(BridgeEvent::Arrived(name.to_string())).is_err() {
-                tracing::warn!(device = %name, "bridge busy: ThingsBoard learns of this device (and is asked for its attributes) at its first reading");
-            }
+        if let Some(bridge) = &shared.bridge
+            && bridge.try_send(BridgeEvent::Arrived(name.to_string())).is_err()
+        {
+            tracing::warn!(device = %name, "bridge busy: ThingsBoard learns of this device (and is asked for its attributes) at its first reading");
         }
     }
     for answer in session.take_rpc_answers() {

@@ -97,10 +97,10 @@ impl Identity {
     /// keep them.
     pub(super) fn remove_leftovers(&self) {
         for (path, id) in self.wal.iter().chain(&self.shm) {
-            if FileId::of(path).ok() == Some(*id) {
-                if let Err(e) = std::fs::remove_file(path) {
-                    tracing::warn!(path = %path.display(), "cannot remove what the changed store left: {e}");
-                }
+            if FileId::of(path).ok() == Some(*id)
+                && let Err(e) = std::fs::remove_file(path)
+            {
+                tracing::warn!(path = %path.display(), "cannot remove what the changed store left: {e}");
             }
         }
     }

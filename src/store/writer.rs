@@ -202,14 +202,14 @@ impl StoreHandle {
 /// so one device's bad value never fails a batch holding other devices' rows.
 fn check_values(rows: &[Row]) -> Result<(), StoreError> {
     for row in rows {
-        if let Value::Float(v) = row.value {
-            if !v.is_finite() {
-                return Err(StoreError::InvalidValue {
-                    device: row.device.clone(),
-                    key: row.key.clone(),
-                    value: v.to_string(),
-                });
-            }
+        if let Value::Float(v) = row.value
+            && !v.is_finite()
+        {
+            return Err(StoreError::InvalidValue {
+                device: row.device.clone(),
+                key: row.key.clone(),
+                value: v.to_string(),
+            });
         }
     }
     Ok(())
