@@ -147,3 +147,40 @@ fn the_m1_profile_serves_many_clients() {
         assert_eq!(c.ask(&format!("m1 client {i}")), format!("M1 CLIENT {i}"));
     }
 }
+
+#[test]
+fn the_milestone_0_and_1_profiles_keep_no_store_and_write_no_file() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    for profile in ["config/m0.toml", "config/m1.toml"] {
+        let cwd = tempfile::tempdir().expect("tempdir");
+        let profile = root.join(profile).display().to_string();
+        let mut server = Server::spawn_without_data_dir(
+            &["serve", "--profile", &profile, "--bind", "127.0.0.1:0"],
+            cwd.path(),
+        );
+        server.stdout_line_matching(|l| l.starts_with("readings not kept: chat only"));
+        let mut chat = server.connect();
+        assert_eq!(chat.ask("23.5"), "23.5", "a number is chat here");
+        assert_eq!(chat.ask("temp=21.5"), "TEMP=21.5");
+        let mut device = server.connect();
+        assert_eq!(device.ask("HELLO esp-1"), "HELLO ESP-1");
+        let refused = device.ask("temp=21.5");
+        assert!(
+            refused.starts_with("error: readings not stored: this server keeps no readings store"),
+            "{refused}"
+        );
+        assert_eq!(device.ask("still chatting here"), "STILL CHATTING HERE", "the connection goes on");
+        let written: Vec<_> = walk(cwd.path());
+        assert!(written.is_empty(), "{profile} wrote {written:?}");
+    }
+}
+
+/// Every file under `dir`.
+fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir(dir).expect("read_dir").flatten() {
+        let path = entry.path();
+        if path.is_dir() { found.extend(walk(&path)) } else { found.push(path) }
+    }
+    found
+}

@@ -81,13 +81,41 @@ fn a_resent_reading_is_acked_again_and_stored_once() {
 }
 
 #[test]
-fn an_unnamed_device_is_known_by_its_peer_address() {
+fn a_sensor_that_never_says_hello_is_one_device_by_its_address_across_reconnects() {
+    let server = Server::start(&[]);
+    for value in ["23.5", "temp=21.5", r#"{"hum":40}"#] {
+        let mut c = server.connect(); // a new connection, so a new port, each time
+        assert_eq!(c.ask(value), value.to_uppercase());
+    }
+    let rows = stored(server.data_dir());
+    let devices: std::collections::BTreeSet<&str> = rows.iter().map(|r| r[0].as_str()).collect();
+    assert_eq!(devices.into_iter().collect::<Vec<_>>(), ["127.0.0.1"], "{rows:?}");
+    assert_eq!(rows.len(), 3);
+}
+
+#[test]
+fn chat_from_a_client_that_never_said_hello_is_echoed_and_never_stored() {
     let server = Server::start(&[]);
     let mut c = server.connect();
-    assert_eq!(c.ask("23.5"), "23.5");
-    let rows = stored(server.data_dir());
-    assert_eq!(rows.len(), 1);
-    assert!(rows[0][0].starts_with("127.0.0.1:"), "{rows:?}");
+    for word in ["yes", "hello", "open", "NaN", "is 2+2=4 right?", "x = 5", "hello there"] {
+        assert_eq!(c.ask(word), word.to_uppercase(), "{word:?} is chat");
+    }
+    assert!(stored(server.data_dir()).is_empty());
+}
+
+#[test]
+fn chat_never_waits_or_fails_for_the_store() {
+    // The store cannot take a write: another process holds its write lock. Readings then wait
+    // and fail; chat from a client that never said HELLO does not touch the store at all.
+    let server = Server::start(&[]);
+    let db = rusqlite::Connection::open(server.data_dir().join("readings.db")).expect("open");
+    db.execute_batch("BEGIN EXCLUSIVE").expect("hold the write lock");
+    let mut c = server.connect();
+    for word in ["yes", "hello"] {
+        // Before, each was a reading: 5 s of waiting, then `error: readings not stored`.
+        assert_eq!(c.ask(word), word.to_uppercase());
+    }
+    db.execute_batch("ROLLBACK").expect("release");
 }
 
 #[test]

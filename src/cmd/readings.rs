@@ -6,7 +6,7 @@ use std::borrow::Cow;
 use std::io::{self, BufWriter, Write};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use iotchat::config::{ConfigError, LoadedProfile, Origin, data_dir};
+use iotchat::config::{ConfigError, LoadedProfile, Origin, data_dir, no_data_dir};
 use iotchat::protocol::reading::Value;
 use iotchat::store::{Query, Reader, Row, StoreError};
 use iotchat::text::{VALUE_WIDTH, ellipsis, for_terminal};
@@ -16,7 +16,7 @@ use crate::cli::{Format, ReadingsArgs};
 /// Runs `iotchat readings`.
 pub fn run(args: ReadingsArgs) -> anyhow::Result<()> {
     let loaded = LoadedProfile::load(args.profile.as_deref())?;
-    let dir = data_dir(args.data_dir.clone(), &loaded);
+    let dir = data_dir(args.data_dir.clone(), &loaded).ok_or_else(no_data_dir)?;
     let since_ms = args.since.as_deref().map(|text| parse_since(text, SystemTime::now())).transpose()?;
     let empty = nothing_found(args.device.as_deref(), args.key.as_deref(), args.since.as_deref());
     let query = Query { device: args.device, key: args.key, since_ms, limit: args.limit, all: args.all };

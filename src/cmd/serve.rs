@@ -32,14 +32,26 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     let tls =
         config.tls.as_ref().map(|f| iotchat::tls::acceptor(&f.cert, &f.key)).transpose()?.map(Live::new);
     raise_fd_limit(config.max_clients as u64 + SPARE_FDS);
-    let data_dir = config::data_dir(args.data_dir.clone(), &loaded);
-    let store = Store::open(&data_dir)?;
+    let store = config::data_dir(args.data_dir.clone(), &loaded).map(|dir| Store::open(&dir)).transpose()?;
     let bridge_config = config::bridge_config(args.bridge.overrides(), &loaded)?;
+    if bridge_config.is_some() && store.is_none() {
+        return Err(config::ConfigError::Setting {
+            origin: config::Origin::Flag("--tb-host"),
+            problem: "the ThingsBoard bridge forwards the readings the server stores, and no store is \
+                      kept; give --data-dir DIR (or [store] data_dir in the profile)"
+                .into(),
+        }
+        .into());
+    }
     let listener = TcpListener::bind(config.bind).await.map_err(|e| bind_error(e, &config))?;
     let addr = listener.local_addr().context("cannot read the listening address")?;
     let signals = Signals::install();
     // Scripts and tests wait for this exact line; it is printed before any client can be served.
-    announce(&format!("listening on {addr}\nreadings stored in {}\n", store.path().display()));
+    let kept = match &store {
+        Some(store) => format!("readings stored in {}", store.path().display()),
+        None => "readings not kept: chat only (--data-dir DIR keeps them)".to_owned(),
+    };
+    announce(&format!("listening on {addr}\n{kept}\n"));
     info!(
         %addr,
         max_clients = config.max_clients,
@@ -55,12 +67,13 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     tokio::spawn(watch_signals(signals.term, signals.int, shutdown.clone()));
     let bridged = bridge_config.as_ref().map(|_| &loaded.profile.thingsboard);
     tokio::spawn(watch_reload(signals.hup, Reloadable::new(&args, &config, bridged, tls.clone())));
-    let (bridge_events, status, bridge_task) = match bridge_config {
-        Some(bridge_config) => start_bridge(bridge_config, &store, &registry, &shutdown),
-        None => (None, None, None),
+    let (bridge_events, status, bridge_task) = match (bridge_config, &store) {
+        (Some(bridge_config), Some(store)) => start_bridge(bridge_config, store, &registry, &shutdown),
+        _ => (None, None, None),
     };
     tokio::spawn(console::run(registry.clone(), status, tokio::io::stdin(), tokio::io::stdout()));
-    server::run(listener, &config, registry, store.handle(), bridge_events, tls, shutdown).await;
+    server::run(listener, &config, registry, store.as_ref().map(Store::handle), bridge_events, tls, shutdown)
+        .await;
     if let Some(task) = bridge_task {
         // The bridge moves its cursor through the store once the broker has a batch: let it
         // finish that batch before the store closes, or the batch is sent again next start.
@@ -68,11 +81,13 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
             warn!(waited = ?BRIDGE_STOP, "the bridge did not stop in time; its last batch will be forwarded again at the next start");
         }
     }
-    // Commits what is still queued; blocking, so off the async workers.
-    tokio::task::spawn_blocking(move || store.close())
-        .await
-        .context("the store's closing task failed")?
-        .context("could not commit the last readings")?;
+    if let Some(store) = store {
+        // Commits what is still queued; blocking, so off the async workers.
+        tokio::task::spawn_blocking(move || store.close())
+            .await
+            .context("the store's closing task failed")?
+            .context("could not commit the last readings")?;
+    }
     info!("server stopped");
     Ok(())
 }

@@ -131,27 +131,27 @@ pub fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
         .map_err(|e| format!("{e}; write a duration such as 500ms, 2s or 1m"))
 }
 
-/// The data directory: `--data-dir`, else the profile's `store.data_dir`, else
-/// `$IOTCHAT_DATA_DIR`, else `$XDG_DATA_HOME/iotchat`, else `~/.local/share/iotchat`, else
-/// `./iotchat-data`.
-pub fn data_dir(flag: Option<PathBuf>, loaded: &LoadedProfile) -> PathBuf {
+/// The data directory, when one is given: `--data-dir`, else the profile's `store.data_dir`,
+/// else `$IOTCHAT_DATA_DIR`. `None`: no store (`serve` then keeps no readings, as the
+/// milestone 0 and 1 profiles do: chat alone needs no file).
+pub fn data_dir(flag: Option<PathBuf>, loaded: &LoadedProfile) -> Option<PathBuf> {
     if let Some(dir) = flag {
-        return dir;
+        return Some(dir);
     }
     if let Some(dir) = &loaded.profile.store.data_dir {
         // A relative path in a profile is relative to the directory it is run from, as a flag is.
-        return PathBuf::from(dir);
+        return Some(PathBuf::from(dir));
     }
-    let env = |name| std::env::var_os(name).filter(|v| !v.is_empty()).map(PathBuf::from);
-    if let Some(dir) = env("IOTCHAT_DATA_DIR") {
-        return dir;
-    }
-    if let Some(dir) = env("XDG_DATA_HOME") {
-        return dir.join("iotchat");
-    }
-    match env("HOME") {
-        Some(home) => home.join(".local/share/iotchat"),
-        None => PathBuf::from("iotchat-data"),
+    std::env::var_os("IOTCHAT_DATA_DIR").filter(|v| !v.is_empty()).map(PathBuf::from)
+}
+
+/// What to say when a command that reads the store is given no data directory.
+pub fn no_data_dir() -> ConfigError {
+    ConfigError::Setting {
+        origin: Origin::Flag("--data-dir"),
+        problem: "no data directory given; name the server's: --data-dir DIR, a profile with [store] \
+                  data_dir (--profile config/m2.toml), or $IOTCHAT_DATA_DIR"
+            .into(),
     }
 }
 

@@ -25,6 +25,9 @@ pub const KICKED: &str = "disconnected by the server operator";
 /// Notice sent to a connection whose device name a newer connection claimed.
 pub const REPLACED: &str = "a newer connection took this device name; closing this one";
 
+/// A named device's reading to a server that keeps no store: not acknowledged, and why.
+pub const NO_STORE: &str = "readings not stored: this server keeps no readings store (it runs without \
+                            --data-dir); the operator can start it with --data-dir DIR";
 /// Error to a first message that is not `HELLO <name> <token>` when the server authenticates.
 pub const AUTH_REQUIRED: &str = "authentication required: reconnect and send HELLO <name> <token> first";
 /// Error to a HELLO without a token when the server authenticates.

@@ -131,6 +131,19 @@ pub enum ReadingError {
     BadRpc(String),
 }
 
+impl ReadingError {
+    /// Whether this refuses a reading (rather than a HELLO or an RPC answer).
+    pub fn is_about_a_reading(&self) -> bool {
+        !matches!(
+            self,
+            ReadingError::BadName(_)
+                | ReadingError::BadHello
+                | ReadingError::BadToken
+                | ReadingError::BadRpc(_)
+        )
+    }
+}
+
 /// Longest device name, in bytes.
 pub const MAX_NAME: usize = 64;
 /// Longest key, in bytes.
@@ -167,6 +180,27 @@ pub fn classify(text: &str) -> Result<Meaning, ReadingError> {
     }
     let value = parse_value("value", text)?;
     Ok(Meaning::Reading(Reading { ts: None, values: vec![("value".to_owned(), value)] }))
+}
+
+/// Says what a message means from a client that has not said `HELLO`: a chat client until a
+/// line is unmistakably a reading. A number (or `true`/`false`), `key=value` pairs or a JSON
+/// object is a reading (a textbook sensor sketch sends `23.5` or `temp=21.5` and never names
+/// itself); any other word (`yes`, `hello`, `NaN`) is chat, and so is a line that only partly
+/// looks like pairs (`is 2+2=4 right?`). What a named device sends is read by [`classify`].
+pub fn classify_unnamed(text: &str) -> Result<Meaning, ReadingError> {
+    let trimmed = text.trim();
+    let word = !trimmed.is_empty()
+        && !trimmed.contains([' ', '\t', ',', ';', '='])
+        && !trimmed.starts_with('{')
+        && trimmed != HELLO;
+    match classify(text) {
+        Ok(Meaning::Reading(reading)) if word && matches!(reading.values[..], [(_, Value::Text(_))]) => {
+            Ok(Meaning::Chat)
+        }
+        Err(_) if word => Ok(Meaning::Chat),
+        Err(ReadingError::NotAPair(_)) => Ok(Meaning::Chat),
+        other => other,
+    }
 }
 
 fn hello(rest: &str) -> Result<Meaning, ReadingError> {

@@ -57,6 +57,44 @@ fn valid_messages() {
 }
 
 #[test]
+fn a_client_that_never_said_hello_chats_unless_a_line_is_unmistakably_a_reading() {
+    use Value::*;
+    let chat = Ok(Meaning::Chat);
+    let long_word = "w".repeat(MAX_VALUE + 1);
+    let cases: Vec<(&str, Result<Meaning, ReadingError>)> = vec![
+        // Words are chat, whatever they look like.
+        ("yes", chat.clone()),
+        ("hello", chat.clone()),
+        ("open", chat.clone()),
+        ("HELLOWORLD", chat.clone()),
+        ("NaN", chat.clone()),
+        ("inf", chat.clone()),
+        ("1e999", chat.clone()),
+        (&long_word, chat.clone()),
+        ("RPCS", chat.clone()),
+        // Lines that only partly look like pairs are chat.
+        ("is 2+2=4 right?", chat.clone()),
+        ("x = 5", chat.clone()),
+        ("hello there", chat.clone()),
+        // Numbers, booleans, pairs and JSON are readings, as from a named device.
+        ("23.5", Ok(reading(None, &[("value", Float(23.5))]))),
+        ("-4", Ok(reading(None, &[("value", Int(-4))]))),
+        ("true", Ok(reading(None, &[("value", Bool(true))]))),
+        ("temp=21.5", Ok(reading(None, &[("temp", Float(21.5))]))),
+        ("door=open", Ok(reading(None, &[("door", text("open"))]))),
+        (r#"{"t":1}"#, Ok(reading(None, &[("t", Int(1))]))),
+        // A reading that is wrong is still refused, so its sender can fix it.
+        ("temp=1e999", Err(ReadingError::NotFinite("1e999".into()))),
+        (r#"{"t":[1]}"#, Err(ReadingError::NestedJson("t".into()))),
+        ("HELLO", Err(ReadingError::BadName(String::new()))),
+        ("HELLO esp-1", Ok(hello("esp-1", None))),
+    ];
+    for (input, want) in cases {
+        assert_eq!(classify_unnamed(input), want, "{input:?}");
+    }
+}
+
+#[test]
 fn refused_messages_say_why() {
     let cases: &[(&str, &str)] = &[
         ("HELLO", "invalid device name"),

@@ -116,6 +116,9 @@ struct Rules {
     auth_event: Option<AuthEvent>,
     device: Arc<str>,
     named: bool,
+    /// Whether the server keeps readings: without a store, a client that never said HELLO is
+    /// a plain chat client, and a named device's readings are refused.
+    store: bool,
     claimed: Option<String>,
     readings: Vec<DeviceReading>,
     rpc_answers: Vec<RpcAnswer>,
@@ -146,6 +149,7 @@ impl Session {
                 auth_event: None,
                 device: peer.into(),
                 named: false,
+                store: true,
                 claimed: None,
                 readings: Vec::new(),
                 rpc_answers: Vec::new(),
@@ -161,6 +165,14 @@ impl Session {
     pub fn with_auth(mut self, tokens: Option<Live<Tokens>>) -> Self {
         self.rules.authenticated = tokens.is_none();
         self.rules.auth = tokens;
+        self
+    }
+
+    /// Whether the server keeps readings (it does unless told so here): without a store, a
+    /// client that never said HELLO only chats, and a named device's readings are answered
+    /// with an error line instead of an ack.
+    pub fn with_store(mut self, kept: bool) -> Self {
+        self.rules.store = kept;
         self
     }
 
@@ -264,8 +276,12 @@ impl Rules {
             lines::error(out, lines::INVALID_UTF8);
             return true;
         };
-        match reading::classify(text) {
+        match self.meaning(text) {
             Ok(Meaning::Chat) => {}
+            Ok(Meaning::Reading(_)) if !self.store => {
+                lines::error(out, lines::NO_STORE);
+                return true;
+            }
             Ok(Meaning::Hello { name, .. }) if self.named => {
                 let text =
                     format!("this connection is already named {}; reconnect to use {name}", self.device);
@@ -328,6 +344,20 @@ impl Rules {
         self.auth_event = Some(AuthEvent::Refused { why: refusal.0, name: refusal.1 });
         progress.close = true;
         false
+    }
+
+    /// What `text` means from this client: a named device's lines are read as readings; a
+    /// client that never named itself chats unless a line is unmistakably a reading, and only
+    /// chats when there is no store.
+    fn meaning(&self, text: &str) -> Result<Meaning, reading::ReadingError> {
+        if self.named {
+            return reading::classify(text);
+        }
+        match reading::classify_unnamed(text) {
+            Ok(Meaning::Reading(_)) if !self.store => Ok(Meaning::Chat),
+            Err(e) if !self.store && e.is_about_a_reading() => Ok(Meaning::Chat),
+            other => other,
+        }
     }
 
     fn name(&mut self, name: String) {

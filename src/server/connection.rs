@@ -45,8 +45,8 @@ pub(crate) struct Shared {
     pub registry: Arc<Registry>,
     /// The server's shutdown; each connection's stop token is a child of it.
     pub shutdown: CancellationToken,
-    /// Where readings go before they are acknowledged.
-    pub store: StoreHandle,
+    /// Where readings go before they are acknowledged; `None`: none are kept.
+    pub store: Option<StoreHandle>,
     /// Devices leaving and RPC answers, for the ThingsBoard bridge (when it runs).
     pub bridge: Option<mpsc::Sender<BridgeEvent>>,
     /// The devices allowed in, when they must authenticate.
@@ -109,11 +109,12 @@ async fn run(
     registration: Registration,
     mut rx: mpsc::Receiver<Push>,
     shared: Arc<Shared>,
-    _permit: OwnedSemaphorePermit,
+    permit: OwnedSemaphorePermit,
 ) {
     let id = registration.handle().id;
     let Some(mut stream) = super::transport::open(stream, shared.tls.as_ref(), registration.handle()).await
     else {
+        drop(permit);
         registration.remove();
         return;
     };
@@ -124,6 +125,10 @@ async fn run(
             let _ = bridge.try_send(BridgeEvent::Departed(name)); // best effort: the bridge may be busy
         }
     }
+    // The socket and the place first: once the registry no longer counts this client, a new
+    // one must fit.
+    drop(stream);
+    drop(permit);
     let left = registration.remove();
     info!(client = id, %peer, clients = left, "client disconnected: {ended}");
 }
@@ -135,8 +140,12 @@ async fn serve(
     shared: &Shared,
 ) -> Ended {
     let handle = registration.handle();
-    let mut session = Session::new(shared.limits, &handle.peer.to_string(), Instant::now().into_std())
-        .with_auth(shared.auth.clone());
+    // Until it says HELLO, a device is known by its address, without the port: a sensor that
+    // never names itself stays one device across its reconnects.
+    let address = handle.peer.ip().to_canonical().to_string();
+    let mut session = Session::new(shared.limits, &address, Instant::now().into_std())
+        .with_auth(shared.auth.clone())
+        .with_store(shared.store.is_some());
     let mut out = Vec::new();
     // Pinned once for the connection's life: a new timer entry per turn of the loop would
     // cost a lock on the timer wheel per message.
@@ -284,7 +293,9 @@ async fn settle(
         })
         .collect();
     debug_assert!(!out.is_empty(), "the acks of stored readings are waiting in the output");
-    shared.store.append(rows).await?;
+    // Without a store the session makes no readings (see `Session::with_store`).
+    let Some(store) = &shared.store else { return Ok(()) };
+    store.append(rows).await?;
     registration.record_readings(count, last);
     Ok(())
 }

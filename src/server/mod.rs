@@ -41,7 +41,7 @@ pub async fn run(
     listener: TcpListener,
     config: &ServeConfig,
     registry: Arc<Registry>,
-    store: StoreHandle,
+    store: Option<StoreHandle>,
     bridge: Option<tokio::sync::mpsc::Sender<crate::bridge::BridgeEvent>>,
     tls: Option<Live<tokio_rustls::TlsAcceptor>>,
     shutdown: CancellationToken,

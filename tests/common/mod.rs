@@ -75,10 +75,27 @@ impl Server {
         Self::spawn_in(command, stdin, data)
     }
 
+    /// Starts `iotchat ARGS...` with no data directory named anywhere (no `$IOTCHAT_DATA_DIR`),
+    /// run from `cwd` with `cwd` as its home too, so any file it writes is found there.
+    pub fn spawn_without_data_dir(args: &[&str], cwd: &std::path::Path) -> Server {
+        let mut command = Command::new(assert_cmd::cargo::cargo_bin("iotchat"));
+        command.args(args).current_dir(cwd).env("HOME", cwd).env_remove("XDG_DATA_HOME");
+        command.env_remove("IOTCHAT_TB_TOKEN").env_remove("IOTCHAT_TB_PASSWORD");
+        Self::spawn_env(command, Stdio::piped(), tempfile::tempdir().expect("an unused placeholder"), false)
+    }
+
     /// Starts `command` with `data` as its data directory (unless its arguments name another).
-    pub fn spawn_in(mut command: Command, stdin: Stdio, data: tempfile::TempDir) -> Server {
+    pub fn spawn_in(command: Command, stdin: Stdio, data: tempfile::TempDir) -> Server {
+        Self::spawn_env(command, stdin, data, true)
+    }
+
+    fn spawn_env(mut command: Command, stdin: Stdio, data: tempfile::TempDir, data_env: bool) -> Server {
+        if data_env {
+            command.env("IOTCHAT_DATA_DIR", data.path());
+        } else {
+            command.env_remove("IOTCHAT_DATA_DIR");
+        }
         let mut child = command
-            .env("IOTCHAT_DATA_DIR", data.path())
             .env("RUST_LOG", "info")
             .stdin(stdin)
             .stdout(Stdio::piped())
