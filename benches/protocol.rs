@@ -6,12 +6,12 @@
 //! `framing`). Nothing here does I/O: what it measures is the core's own cost per byte.
 
 use std::hint::black_box;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use iotchat::protocol::framing::{Frame, LineFramer};
 use iotchat::protocol::reading::classify;
-use iotchat::protocol::session::{Limits, Session};
+use iotchat::protocol::session::{Limits, Now, Session};
 
 /// How much input one framer iteration gets.
 const INPUT_BYTES: usize = 64 * 1024;
@@ -77,15 +77,20 @@ fn framing(c: &mut Criterion) {
 
 /// A session answering 8 KiB chunks (as the server reads them) of chat lines or of readings.
 fn session(c: &mut Criterion) {
-    let now = Instant::now();
-    let limits =
-        Limits { max_line_bytes: MAX_LINE, idle_flush: None, line_timeout: None, idle_timeout: None };
+    let now = Now { mono: Instant::now(), unix_ms: iotchat::clock::unix_ms() };
+    let limits = Limits {
+        max_line_bytes: MAX_LINE,
+        idle_flush: None,
+        line_timeout: None,
+        idle_timeout: None,
+        max_ts_ahead: Duration::from_secs(86_400),
+    };
     let mut group = c.benchmark_group("session");
     let chat = chat_lines(32, CHUNK);
     let readings = reading_lines(CHUNK);
     for (name, input) in [("chat-32B-lines", &chat), ("readings", &readings)] {
         group.throughput(Throughput::Bytes(input.len() as u64));
-        let mut session = Session::new(limits, "127.0.0.1:1", now);
+        let mut session = Session::new(limits, "127.0.0.1", now.mono);
         let mut out = Vec::with_capacity(2 * input.len());
         session.receive(b"HELLO bench-device\n", now, &mut out);
         session.take_claim();

@@ -179,7 +179,7 @@ pub struct ReadingsArgs {
     /// Read settings (the data directory) from this TOML profile.
     #[arg(long, value_name = "FILE")]
     pub profile: Option<PathBuf>,
-    /// Data directory of the server [default: the profile's, else $IOTCHAT_DATA_DIR, else ~/.local/share/iotchat].
+    /// Data directory of the server [default: the profile's, else $IOTCHAT_DATA_DIR].
     #[arg(long, value_name = "DIR")]
     pub data_dir: Option<PathBuf>,
     /// Only this device (its name, or peer address for unnamed devices).
@@ -231,7 +231,11 @@ pub struct ServeArgs {
     /// Disconnect a client that does not read its replies for this many ms; 0 = never [default: 30000].
     #[arg(long, value_name = "MS")]
     pub write_timeout_ms: Option<u64>,
-    /// Where readings are stored [default: the profile's, else $IOTCHAT_DATA_DIR, else ~/.local/share/iotchat].
+    /// Refuse a reading whose ts is this far ahead of the server's clock: the device's clock is
+    /// wrong [default: 1d]. A ts before 2001 (a clock never set) is always refused.
+    #[arg(long, value_name = "DURATION")]
+    pub max_ts_ahead: Option<String>,
+    /// Keep readings in this directory [default: the profile's, else $IOTCHAT_DATA_DIR, else none: chat only].
     #[arg(long, value_name = "DIR")]
     pub data_dir: Option<PathBuf>,
     /// Devices must send `HELLO <name> <token>` first; tokens from this file (`name token` lines).
@@ -297,6 +301,7 @@ impl ServeArgs {
             line_timeout_ms: self.line_timeout_ms,
             idle_timeout_ms: self.idle_timeout_ms,
             write_timeout_ms: self.write_timeout_ms,
+            max_ts_ahead: self.max_ts_ahead.clone(),
             auth_tokens: self.auth_tokens.clone(),
             tls_cert: self.tls_cert.clone(),
             tls_key: self.tls_key.clone(),

@@ -77,6 +77,9 @@ fn hostile() -> Vec<(&'static str, Vec<u8>, String)> {
     ]
 }
 
+/// A device time for the valid readings: 2026-09-22, in the past of any test run.
+const TS: i64 = 1_790_000_000_000;
+
 #[test]
 fn a_hostile_reading_stream_gets_one_error_per_line_and_valid_readings_still_count() {
     let server = Server::start(&["--max-line-bytes", MAX_LINE]);
@@ -88,9 +91,10 @@ fn a_hostile_reading_stream_gets_one_error_per_line_and_valid_readings_still_cou
         dev.send_raw(line);
         dev.send_raw(b"\n");
         assert_eq!(&dev.line(), error, "{name}");
+        let ts = TS + i as i64;
         assert_eq!(
-            dev.ask(&format!("ok={i} ts={i}")),
-            format!("OK={i} TS={i}"),
+            dev.ask(&format!("ok={i} ts={ts}")),
+            format!("OK={i} TS={ts}"),
             "{name}: then a valid reading"
         );
     }
@@ -99,8 +103,9 @@ fn a_hostile_reading_stream_gets_one_error_per_line_and_valid_readings_still_cou
 
     // Only the valid readings were stored, each once.
     let rows = stored(server.data_dir());
-    let want: Vec<[String; 4]> =
-        (0..cases.len()).map(|i| ["dev".into(), "ok".into(), i.to_string(), i.to_string()]).collect();
+    let want: Vec<[String; 4]> = (0..cases.len())
+        .map(|i| ["dev".into(), "ok".into(), i.to_string(), (TS + i as i64).to_string()])
+        .collect();
     assert_eq!(rows, want);
 }
 

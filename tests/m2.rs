@@ -47,8 +47,11 @@ fn readings_from_a_plain_client_keep_their_types_and_are_acked() {
     let server = Server::start(&[]);
     let mut c = server.connect();
     assert_eq!(c.ask("HELLO probe"), "HELLO PROBE");
-    assert_eq!(c.ask("temp=21.5 hum=40 ok=true ts=1000"), "TEMP=21.5 HUM=40 OK=TRUE TS=1000");
-    assert_eq!(c.ask(r#"{"door":"open","ts":2000}"#), r#"{"DOOR":"OPEN","TS":2000}"#);
+    assert_eq!(
+        c.ask("temp=21.5 hum=40 ok=true ts=1790000000001"),
+        "TEMP=21.5 HUM=40 OK=TRUE TS=1790000000001"
+    );
+    assert_eq!(c.ask(r#"{"door":"open","ts":1790000000002}"#), r#"{"DOOR":"OPEN","TS":1790000000002}"#);
     assert_eq!(c.ask("17"), "17");
     assert_eq!(c.ask("just chatting here"), "JUST CHATTING HERE");
     let out = cmd()
@@ -62,7 +65,7 @@ fn readings_from_a_plain_client_keep_their_types_and_are_acked() {
     assert_eq!(get("hum")["value"], serde_json::json!(40));
     assert_eq!(get("ok")["value"], serde_json::json!(true));
     assert_eq!(get("door")["value"], serde_json::json!("open"));
-    assert_eq!(get("door")["ts"], serde_json::json!(2000));
+    assert_eq!(get("door")["ts"], serde_json::json!(1790000000002_i64));
     assert_eq!(get("value")["value"], serde_json::json!(17));
     assert_eq!(get("value")["ts"], serde_json::Value::Null);
     assert!(rows.iter().all(|r| r["device"] == "probe"));
@@ -75,7 +78,7 @@ fn a_resent_reading_is_acked_again_and_stored_once() {
     let mut c = server.connect();
     c.ask("HELLO resender");
     for _ in 0..3 {
-        assert_eq!(c.ask("t=1 ts=42"), "T=1 TS=42");
+        assert_eq!(c.ask("t=1 ts=1790000000042"), "T=1 TS=1790000000042");
     }
     assert_eq!(stored(server.data_dir()).len(), 1);
 }
@@ -136,7 +139,7 @@ fn the_newest_connection_with_a_name_wins() {
     assert_eq!(new.ask("HELLO esp-7"), "HELLO ESP-7");
     assert_eq!(old.line(), "notice: a newer connection took this device name; closing this one");
     old.expect_closed();
-    assert_eq!(new.ask("t=5 ts=1"), "T=5 TS=1");
+    assert_eq!(new.ask("t=5 ts=1790000000001"), "T=5 TS=1790000000001");
     server.wait_for_clients(1);
 }
 
@@ -145,13 +148,13 @@ fn the_clients_table_shows_names_and_readings() {
     let mut server = Server::start(&[]);
     let mut c = server.connect();
     c.ask("HELLO kitchen");
-    c.ask("temp=20 ts=1");
-    c.ask("temp=21 ts=2");
+    c.ask("temp=20 ts=1790000000001");
+    c.ask("temp=21 ts=1790000000002");
     server.console("clients");
     let row = server.stdout_line_matching(|l| l.contains("kitchen"));
     let cols: Vec<&str> = row.split_whitespace().collect();
     assert_eq!(cols[7], "2", "readings: {row}");
-    assert!(row.ends_with("temp=21 ts=2"), "last reading: {row}");
+    assert!(row.ends_with("temp=21 ts=1790000000002"), "last reading: {row}");
 }
 
 #[test]
@@ -193,4 +196,37 @@ fn devices_ride_out_a_server_kill_and_every_reading_is_stored_exactly_once() {
         assert_eq!(c, &want, "{device}: every count exactly once");
     }
     assert_eq!(rows.len(), DEVICES * MESSAGES as usize * 4);
+}
+
+#[test]
+fn a_device_with_a_wrong_clock_cannot_freeze_the_latest_value() {
+    let mut server = Server::start(&["--max-ts-ahead", "1h"]);
+    let mut c = server.connect();
+    assert_eq!(c.ask("HELLO clock"), "HELLO CLOCK");
+    let now_ms =
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).expect("after 1970").as_millis()
+            as i64;
+    // Refused, saying the clock is wrong: year 9999, 1970, seconds instead of ms, 2 h ahead.
+    for ts in [253_402_300_799_999, 0, now_ms / 1000, now_ms + 2 * 3_600_000] {
+        let answer = c.ask(&format!("t=9 ts={ts}"));
+        assert!(answer.starts_with(&format!("error: ts {ts} is ")), "{answer}");
+        assert!(answer.contains("clock"), "{answer}");
+    }
+    // Accepted: 30 min ahead (within --max-ts-ahead), then one stamped a day in the past (a
+    // reading the device kept while offline). The latest is the last one received.
+    let ahead = now_ms + 1_800_000;
+    assert_eq!(c.ask(&format!("t=1 ts={ahead}")), format!("T=1 TS={ahead}"));
+    let behind = now_ms - 86_400_000;
+    assert_eq!(c.ask(&format!("t=2 ts={behind}")), format!("T=2 TS={behind}"));
+    let out = cmd()
+        .args(["readings", "--format", "csv", "--data-dir"])
+        .arg(server.data_dir())
+        .output()
+        .expect("runs");
+    let csv = String::from_utf8(out.stdout).expect("utf-8");
+    assert!(csv.lines().nth(1).is_some_and(|l| l.starts_with(&format!("clock,t,2,{behind},"))), "{csv}");
+    assert_eq!(csv.lines().count(), 2, "one latest value: {csv}");
+    server.console("clients");
+    let row = server.stdout_line_matching(|l| l.contains("clock"));
+    assert!(row.ends_with(&format!("t=2 ts={behind}")), "the console's last reading: {row}");
 }

@@ -7,12 +7,12 @@
 //! token, no reading or name before it; the token never in a refusal or a HELLO's echo.
 #![no_main]
 
-use std::sync::Arc;
+use iotchat::live::Live;
 use std::time::{Duration, Instant};
 
 use iotchat::protocol::auth::Tokens;
 use iotchat::protocol::reading::MAX_PAIRS;
-use iotchat::protocol::session::{AuthEvent, Limits, Progress, Session};
+use iotchat::protocol::session::{AuthEvent, Limits, Now, Progress, Session};
 
 const TOKEN: &str = "s3cret";
 use libfuzzer_sys::arbitrary::{Result, Unstructured};
@@ -77,10 +77,14 @@ fn run(u: &mut Unstructured<'_>) -> Result<()> {
         Ok(if u.arbitrary()? { Some(Duration::from_millis(u.int_in_range(1..=2000)?)) } else { None })
     };
     let (line_timeout, idle_timeout) = (ms(u)?, ms(u)?);
-    let limits = Limits { max_line_bytes, idle_flush, line_timeout, idle_timeout };
+    let max_ts_ahead = Duration::from_secs(86_400);
+    let limits = Limits { max_line_bytes, idle_flush, line_timeout, idle_timeout, max_ts_ahead };
+    // The wall clock moves with the monotonic one, from a fixed start (2027-01-15).
+    let start = Instant::now();
+    let wall = |now: Instant| Now { mono: now, unix_ms: 1_800_000_000_000 + (now - start).as_millis() as i64 };
     let mut auth = Auth { on: u.arbitrary()?, accepted: false };
-    let tokens = auth.on.then(|| Arc::new(Tokens::parse(&format!("esp-1 {TOKEN}\n")).expect("valid tokens")));
-    let mut now = Instant::now();
+    let tokens = auth.on.then(|| Live::new(Tokens::parse(&format!("esp-1 {TOKEN}\n")).expect("valid tokens")));
+    let mut now = start;
     let mut session = Session::new(limits, "192.168.1.20:50112", now).with_auth(tokens);
     let mut out = Vec::new();
     let mut closed = false;
@@ -88,12 +92,12 @@ fn run(u: &mut Unstructured<'_>) -> Result<()> {
         let start = out.len();
         let progress = if u.int_in_range(0..=4u8)? == 0 {
             now += Duration::from_millis(u.int_in_range(0..=1000)?);
-            session.handle_timeout(now, &mut out)
+            session.handle_timeout(wall(now), &mut out)
         } else {
             let len = u.int_in_range(0..=256usize)?;
             let bytes = u.bytes(len.min(u.len()))?;
             now += Duration::from_millis(u.int_in_range(0..=100)?);
-            session.receive(bytes, now, &mut out)
+            session.receive(bytes, wall(now), &mut out)
         };
         check(&mut session, &out, start, progress, closed, &mut auth);
         closed |= progress.close;
@@ -102,7 +106,7 @@ fn run(u: &mut Unstructured<'_>) -> Result<()> {
         }
     }
     let start = out.len();
-    let progress = session.finish(&mut out);
+    let progress = session.finish(wall(now), &mut out);
     check(&mut session, &out, start, progress, closed, &mut auth);
     assert!(std::str::from_utf8(&out).is_ok());
     Ok(())

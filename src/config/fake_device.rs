@@ -3,8 +3,8 @@
 use std::time::Duration;
 
 use super::{
-    ConfigError, DEFAULT_BIND, LoadedProfile, Origin, check_host_port, parse_duration, ranged,
-    server_from_bind, to_usize,
+    ConfigError, DEFAULT_BIND, LoadedProfile, Origin, check_host_port, duration_in, ranged, server_from_bind,
+    to_usize,
 };
 
 const DEFAULT_COUNT: u64 = 2;
@@ -178,21 +178,6 @@ fn check_prefix(text: String, origin: Origin) -> Result<String, ConfigError> {
             ),
         })
     }
-}
-
-fn duration_in(text: String, origin: Origin, min: Duration, max: Duration) -> Result<Duration, ConfigError> {
-    let invalid =
-        |expected: String| ConfigError::Invalid { origin: origin.clone(), value: text.clone(), expected };
-    let d = parse_duration(&text).map_err(invalid)?;
-    if d < min || d > max {
-        let range = if max == Duration::MAX {
-            format!("must be at least {}", humantime::format_duration(min))
-        } else {
-            format!("must be from {} to {}", humantime::format_duration(min), humantime::format_duration(max))
-        };
-        return Err(invalid(range));
-    }
-    Ok(d)
 }
 
 #[cfg(test)]

@@ -17,6 +17,7 @@ pub mod thingsboard;
 
 use std::fmt;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 pub use chat::{ChatConfig, ChatOverrides};
 pub use fake_device::{FakeDeviceConfig, FakeDeviceOverrides, FakeDeviceStop};
@@ -123,6 +124,27 @@ impl LoadedProfile {
 /// An environment variable holding a secret; unset, empty or blank is `None`.
 pub fn env_secret(name: &str) -> Option<Secret> {
     std::env::var(name).ok().filter(|v| !v.trim().is_empty()).map(Secret::new)
+}
+
+/// Parses a duration set at `origin` and checks it is within `min..=max`.
+pub(crate) fn duration_in(
+    text: String,
+    origin: Origin,
+    min: Duration,
+    max: Duration,
+) -> Result<Duration, ConfigError> {
+    let invalid =
+        |expected: String| ConfigError::Invalid { origin: origin.clone(), value: text.clone(), expected };
+    let d = parse_duration(&text).map_err(invalid)?;
+    if d < min || d > max {
+        let range = if max == Duration::MAX {
+            format!("must be at least {}", humantime::format_duration(min))
+        } else {
+            format!("must be from {} to {}", humantime::format_duration(min), humantime::format_duration(max))
+        };
+        return Err(invalid(range));
+    }
+    Ok(d)
 }
 
 /// Parses a human duration such as `200ms`, `1s`, `1m 30s`.

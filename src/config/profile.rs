@@ -81,6 +81,8 @@ pub struct ServeSection {
     /// A client whose replies cannot be written for this many ms (it is not reading) is
     /// disconnected; 0 = never.
     pub write_timeout_ms: Option<u64>,
+    /// How far ahead of the server's clock a reading's `ts` may be, e.g. `"1d"`.
+    pub max_ts_ahead: Option<String>,
     /// Device authentication (`HELLO <name> <token>`); off unless tokens are given.
     #[serde(default)]
     pub auth: super::security::AuthSection,

@@ -4,7 +4,7 @@ use std::net::{SocketAddr, ToSocketAddrs};
 use std::time::Duration;
 
 use super::security::TlsFiles;
-use super::{ConfigError, LoadedProfile, Origin, ranged, to_usize};
+use super::{ConfigError, LoadedProfile, Origin, duration_in, ranged, to_usize};
 use crate::live::Live;
 use crate::protocol::auth::Tokens;
 use crate::protocol::session::Limits;
@@ -22,6 +22,11 @@ const DEFAULT_LINE_TIMEOUT_MS: u64 = 30_000;
 const DEFAULT_WRITE_TIMEOUT_MS: u64 = 30_000;
 /// A day: the longest any of the timeouts may be set to.
 const MAX_TIMEOUT_MS: u64 = 86_400_000;
+/// How far ahead of the server's clock a device's `ts` may be, unless told otherwise: a day
+/// takes any time zone mistake and any drift, and refuses a clock that is plainly wrong.
+const DEFAULT_MAX_TS_AHEAD: Duration = Duration::from_secs(86_400);
+/// The most `--max-ts-ahead` takes: ten years.
+const MAX_MAX_TS_AHEAD: Duration = Duration::from_secs(10 * 365 * 86_400);
 
 /// Settings given on the command line; each overrides the profile.
 #[derive(Debug, Clone, Default)]
@@ -40,6 +45,8 @@ pub struct ServeOverrides {
     pub idle_timeout_ms: Option<u64>,
     /// `--write-timeout-ms`
     pub write_timeout_ms: Option<u64>,
+    /// `--max-ts-ahead`
+    pub max_ts_ahead: Option<String>,
     /// `--auth-tokens`
     pub auth_tokens: Option<std::path::PathBuf>,
     /// `--tls-cert`
@@ -127,6 +134,15 @@ impl ServeConfig {
             0,
             60_000,
         )?;
+        let max_ts_ahead = match loaded.pick(
+            flags.max_ts_ahead,
+            "--max-ts-ahead",
+            p.max_ts_ahead.clone(),
+            "serve.max_ts_ahead",
+        ) {
+            Some((text, origin)) => duration_in(text, origin, Duration::from_secs(1), MAX_MAX_TS_AHEAD)?,
+            None => DEFAULT_MAX_TS_AHEAD,
+        };
         let auth = super::security::server_tokens(flags.auth_tokens, loaded)?.map(Live::new);
         let tls = super::security::server_tls(flags.tls_cert, flags.tls_key, loaded)?;
         Ok(Self {
@@ -139,6 +155,7 @@ impl ServeConfig {
                 idle_flush: (idle_flush_ms > 0).then(|| Duration::from_millis(idle_flush_ms)),
                 line_timeout,
                 idle_timeout,
+                max_ts_ahead,
             },
             shutdown_grace: Duration::from_millis(grace_ms),
             write_timeout,

@@ -117,6 +117,30 @@ pub enum ReadingError {
     /// A `ts` that is not unix milliseconds.
     #[error("ts `{0}` is not a time in unix milliseconds (0 to {MAX_TS})")]
     BadTs(String),
+    /// A `ts` from a clock that was never set (or in seconds, not milliseconds).
+    #[error(
+        "ts {ts} is before 2001-09-09 ({MIN_TS} ms): the device's clock is not set, or it sends seconds; \
+         set its clock (NTP), send unix milliseconds, or leave ts out"
+    )]
+    ClockNotSet {
+        /// The device's timestamp.
+        ts: i64,
+    },
+    /// A `ts` too far ahead of the server's clock.
+    #[error(
+        "ts {ts} is {} ahead of the server's clock (at most {} is accepted): the device's clock is wrong; \
+         set it (NTP) or leave ts out",
+        humantime::format_duration(*ahead),
+        humantime::format_duration(*max)
+    )]
+    ClockAhead {
+        /// The device's timestamp.
+        ts: i64,
+        /// How far ahead it is, to the second.
+        ahead: std::time::Duration,
+        /// How far ahead a timestamp may be.
+        max: std::time::Duration,
+    },
     /// Only a `ts`, nothing measured.
     #[error("the reading has a ts but no values")]
     NoValues,
@@ -154,6 +178,27 @@ pub const MAX_VALUE: usize = 4096;
 pub const MAX_PAIRS: usize = 256;
 /// Latest accepted timestamp: the last millisecond of year 9999.
 pub const MAX_TS: i64 = 253_402_300_799_999;
+
+/// Earliest accepted device timestamp: 10^12 ms, 2001-09-09T01:46:40Z. Anything earlier comes
+/// from a clock that was never set (an ESP8266 without NTP counts from 1970 at boot) or is in
+/// seconds; either way it is not the time the value was measured.
+pub const MIN_TS: i64 = 1_000_000_000_000;
+
+/// Checks a device's timestamp against the server's clock (`server_ms`, unix milliseconds):
+/// not before [`MIN_TS`], not more than `max_ahead` ahead. Any time in between is accepted, so
+/// a device can send readings it buffered for weeks while offline.
+pub fn check_clock(ts: i64, server_ms: i64, max_ahead: std::time::Duration) -> Result<(), ReadingError> {
+    if ts < MIN_TS {
+        return Err(ReadingError::ClockNotSet { ts });
+    }
+    let max_ms = i64::try_from(max_ahead.as_millis()).unwrap_or(i64::MAX);
+    if ts.saturating_sub(server_ms) > max_ms {
+        // To the second: milliseconds of a clock that is days off say nothing.
+        let ahead = std::time::Duration::from_secs(ts.saturating_sub(server_ms).unsigned_abs() / 1000);
+        return Err(ReadingError::ClockAhead { ts, ahead, max: max_ahead });
+    }
+    Ok(())
+}
 
 /// The HELLO keyword. Upper-case only, so that chat such as "hello there" stays chat.
 const HELLO: &str = "HELLO";

@@ -28,6 +28,19 @@ pub struct Limits {
     pub line_timeout: Option<Duration>,
     /// A client that sends nothing for this long is told so and closed; `None` turns it off.
     pub idle_timeout: Option<Duration>,
+    /// How far ahead of the server's clock a reading's `ts` may be (see
+    /// [`reading::check_clock`]).
+    pub max_ts_ahead: Duration,
+}
+
+/// When a call happens: the monotonic clock runs the session's timers, the wall clock judges
+/// the time a device stamps on its readings.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Now {
+    /// The monotonic clock, for timers.
+    pub mono: Instant,
+    /// The server's wall clock, unix milliseconds.
+    pub unix_ms: i64,
 }
 
 /// What one call into the session did.
@@ -109,6 +122,7 @@ impl Refusal {
 #[derive(Debug)]
 struct Rules {
     max_line_bytes: usize,
+    max_ts_ahead: Duration,
     /// The devices allowed in, when the server authenticates them: read when the HELLO
     /// arrives, so a token revoked meanwhile (SIGHUP) no longer gets in.
     auth: Option<Live<Tokens>>,
@@ -144,6 +158,7 @@ impl Session {
                 .with_line_timeout(limits.line_timeout),
             rules: Rules {
                 max_line_bytes: limits.max_line_bytes,
+                max_ts_ahead: limits.max_ts_ahead,
                 auth: None,
                 authenticated: true,
                 auth_event: None,
@@ -187,16 +202,16 @@ impl Session {
     }
 
     /// Handles bytes received at `now`, appending every reply to `out`.
-    pub fn receive(&mut self, bytes: &[u8], now: Instant, out: &mut Vec<u8>) -> Progress {
+    pub fn receive(&mut self, bytes: &[u8], now: Now, out: &mut Vec<u8>) -> Progress {
         let mut progress = Progress::default();
         if self.closing {
             return Progress { close: true, ..progress };
         }
         if !bytes.is_empty() {
-            self.last_input = now;
+            self.last_input = now.mono;
         }
         let rules = &mut self.rules;
-        self.framer.feed(bytes, now, &mut |frame| rules.handle(frame, out, &mut progress));
+        self.framer.feed(bytes, now.mono, &mut |frame| rules.handle(frame, now.unix_ms, out, &mut progress));
         self.closing = progress.close;
         progress
     }
@@ -216,14 +231,17 @@ impl Session {
     /// Answers the unfinished message if its idle window or line timeout has passed by `now`,
     /// and closes the connection (with a notice) once the client has been silent for the idle
     /// timeout. Does nothing once the session is closing.
-    pub fn handle_timeout(&mut self, now: Instant, out: &mut Vec<u8>) -> Progress {
+    pub fn handle_timeout(&mut self, now: Now, out: &mut Vec<u8>) -> Progress {
         let mut progress = Progress::default();
         if self.closing {
             return progress; // nothing more leaves a closing session, not even the idle notice
         }
         let rules = &mut self.rules;
-        self.framer.handle_timeout(now, &mut |frame| rules.handle(frame, out, &mut progress));
-        if let Some(timeout) = self.idle_timeout.filter(|d| !progress.close && now >= self.last_input + *d) {
+        self.framer
+            .handle_timeout(now.mono, &mut |frame| rules.handle(frame, now.unix_ms, out, &mut progress));
+        if let Some(timeout) =
+            self.idle_timeout.filter(|d| !progress.close && now.mono >= self.last_input + *d)
+        {
             lines::notice(out, &lines::idle_timeout(timeout));
             progress.close = true;
             progress.idle = true;
@@ -233,11 +251,11 @@ impl Session {
     }
 
     /// Answers the unfinished message, if any: the client has finished sending.
-    pub fn finish(&mut self, out: &mut Vec<u8>) -> Progress {
+    pub fn finish(&mut self, now: Now, out: &mut Vec<u8>) -> Progress {
         let mut progress = Progress::default();
         if !self.closing {
             let rules = &mut self.rules;
-            self.framer.finish(&mut |frame| rules.handle(frame, out, &mut progress));
+            self.framer.finish(&mut |frame| rules.handle(frame, now.unix_ms, out, &mut progress));
         }
         self.closing = true;
         progress
@@ -260,7 +278,8 @@ impl Session {
 }
 
 impl Rules {
-    fn handle(&mut self, frame: Frame<'_>, out: &mut Vec<u8>, progress: &mut Progress) -> bool {
+    /// Answers one message, received when the server's clock read `unix_ms`.
+    fn handle(&mut self, frame: Frame<'_>, unix_ms: i64, out: &mut Vec<u8>, progress: &mut Progress) -> bool {
         progress.messages += 1;
         if !self.authenticated {
             return self.authenticate(frame, out, progress);
@@ -299,6 +318,12 @@ impl Rules {
                 self.rpc_answers.push(RpcAnswer { device, id, result });
             }
             Ok(Meaning::Reading(reading)) => {
+                if let Some(Err(e)) =
+                    reading.ts.map(|ts| reading::check_clock(ts, unix_ms, self.max_ts_ahead))
+                {
+                    lines::error(out, &e.to_string());
+                    return true;
+                }
                 let device = Arc::clone(&self.device);
                 self.readings.push(DeviceReading { device, line: text.trim().into(), reading });
             }

@@ -6,11 +6,20 @@ const LIMITS: Limits = Limits {
     idle_flush: Some(Duration::from_millis(200)),
     line_timeout: None,
     idle_timeout: None,
+    max_ts_ahead: Duration::from_secs(86_400),
 };
+
+/// The server's wall clock in these tests: 2027-01-15T08:00:00Z.
+const SERVER_MS: i64 = 1_800_000_000_000;
+
+/// `mono` on the monotonic clock, [`SERVER_MS`] on the wall clock.
+fn at(mono: Instant) -> Now {
+    Now { mono, unix_ms: SERVER_MS }
+}
 
 fn run(session: &mut Session, input: &[u8]) -> (String, Progress) {
     let mut out = Vec::new();
-    let progress = session.receive(input, Instant::now(), &mut out);
+    let progress = session.receive(input, at(Instant::now()), &mut out);
     (String::from_utf8(out).expect("utf-8"), progress)
 }
 
@@ -50,28 +59,63 @@ fn a_message_without_lf_is_answered_after_the_idle_window() {
     let mut s = session();
     let t0 = Instant::now();
     let mut out = Vec::new();
-    s.receive(b"hello", t0, &mut out);
+    s.receive(b"hello", at(t0), &mut out);
     assert!(out.is_empty());
     let deadline = s.deadline().expect("a deadline while bytes wait");
     assert_eq!(deadline, t0 + Duration::from_millis(200));
-    let p = s.handle_timeout(deadline, &mut out);
+    let p = s.handle_timeout(at(deadline), &mut out);
     assert_eq!((out.as_slice(), p.messages), (&b"HELLO\n"[..], 1));
 }
 
 #[test]
 fn readings_are_collected_under_the_device_known_at_that_point() {
     let mut s = session();
-    let (out, _) = run(&mut s, b"21.5\nHELLO esp-1\ntemp=20 ts=5\nnot a reading\n");
-    assert_eq!(out, "21.5\nHELLO ESP-1\nTEMP=20 TS=5\nNOT A READING\n");
+    let (out, _) = run(&mut s, b"21.5\nHELLO esp-1\ntemp=20 ts=1799999999000\nnot a reading\n");
+    assert_eq!(out, "21.5\nHELLO ESP-1\nTEMP=20 TS=1799999999000\nNOT A READING\n");
     assert_eq!(s.take_claim().as_deref(), Some("esp-1"));
     let got = s.take_readings();
     assert_eq!(got.len(), 2);
     assert_eq!(&*got[0].device, "127.0.0.1:5000");
     assert_eq!(got[0].reading.values, vec![("value".to_owned(), Value::Float(21.5))]);
     assert_eq!(&*got[1].device, "esp-1");
-    assert_eq!(got[1].reading.ts, Some(5));
-    assert_eq!(&*got[1].line, "temp=20 ts=5");
+    assert_eq!(got[1].reading.ts, Some(1_799_999_999_000));
+    assert_eq!(&*got[1].line, "temp=20 ts=1799999999000");
     assert!(s.take_readings().is_empty() && s.take_claim().is_none(), "taken once");
+}
+
+#[test]
+fn a_ts_from_a_clock_never_set_or_far_ahead_is_refused_saying_the_clock_is_wrong() {
+    let day_ms = 86_400_000;
+    // (ts, refused with a text containing this, or acknowledged)
+    let cases: &[(i64, Option<&str>)] = &[
+        (0, Some("ts 0 is before 2001-09-09")),
+        (123_456, Some("the device's clock is not set")),
+        (1_763_900_000, Some("or it sends seconds")),
+        (253_402_300_799_999, Some("the device's clock is wrong")),
+        (SERVER_MS + day_ms + 1_000, Some("1day 1s ahead of the server's clock (at most 1day is accepted)")),
+        (SERVER_MS + day_ms, None),
+        (SERVER_MS, None),
+        (SERVER_MS - 365 * day_ms, None), // buffered for a year while offline: still its time
+        (1_000_000_000_000, None),
+    ];
+    for (ts, refused) in cases {
+        let mut s = session();
+        let (out, _) = run(&mut s, format!("HELLO esp-1\nt=1 ts={ts}\n{{\"t\":2,\"ts\":{ts}}}\n").as_bytes());
+        let lines: Vec<&str> = out.lines().skip(1).collect();
+        match refused {
+            Some(text) => {
+                assert!(
+                    lines.iter().all(|l| l.starts_with("error: ts ") && l.contains(text)),
+                    "ts={ts}: {out}"
+                );
+                assert!(s.take_readings().is_empty(), "ts={ts}: not stored");
+            }
+            None => {
+                assert_eq!(lines, [format!("T=1 TS={ts}"), format!("{{\"T\":2,\"TS\":{ts}}}")], "ts={ts}");
+                assert_eq!(s.take_readings().len(), 2);
+            }
+        }
+    }
 }
 
 #[test]
@@ -119,9 +163,9 @@ fn a_silent_client_is_told_and_closed_at_the_idle_timeout() {
     let mut s = Session::new(limits, "peer", t0);
     assert_eq!(s.deadline(), Some(t0 + Duration::from_secs(60)));
     let mut out = Vec::new();
-    let p = s.handle_timeout(t0 + Duration::from_secs(59), &mut out);
+    let p = s.handle_timeout(at(t0 + Duration::from_secs(59)), &mut out);
     assert_eq!((p, out.is_empty()), (Progress::default(), true), "not yet");
-    let p = s.handle_timeout(t0 + Duration::from_secs(60), &mut out);
+    let p = s.handle_timeout(at(t0 + Duration::from_secs(60)), &mut out);
     assert!(p.close && p.idle, "{p:?}");
     let text = String::from_utf8(out).expect("utf-8");
     assert!(text.starts_with("notice: nothing received for 1m") && text.ends_with('\n'), "{text:?}");
@@ -135,9 +179,9 @@ fn a_closed_session_sends_no_idle_notice() {
     let limits = Limits { idle_timeout: Some(Duration::from_millis(500)), ..LIMITS };
     let mut s = Session::new(limits, "peer", t0);
     let mut out = Vec::new();
-    assert!(s.receive(b"close socket\n", t0, &mut out).close);
+    assert!(s.receive(b"close socket\n", at(t0), &mut out).close);
     out.clear();
-    let p = s.handle_timeout(t0 + Duration::from_secs(10), &mut out);
+    let p = s.handle_timeout(at(t0 + Duration::from_secs(10)), &mut out);
     assert_eq!((p, out.as_slice()), (Progress::default(), &b""[..]));
 }
 
@@ -147,12 +191,12 @@ fn input_pushes_the_idle_timeout_back() {
     let limits = Limits { idle_timeout: Some(Duration::from_secs(60)), idle_flush: None, ..LIMITS };
     let mut s = Session::new(limits, "peer", t0);
     let mut out = Vec::new();
-    s.receive(b"hi there\n", t0 + Duration::from_secs(50), &mut out);
+    s.receive(b"hi there\n", at(t0 + Duration::from_secs(50)), &mut out);
     assert_eq!(s.deadline(), Some(t0 + Duration::from_secs(110)));
-    let p = s.handle_timeout(t0 + Duration::from_secs(60), &mut out);
+    let p = s.handle_timeout(at(t0 + Duration::from_secs(60)), &mut out);
     assert!(!p.close, "input 10 s ago: {p:?}");
     // An unfinished line is input too; the idle timeout counts from its last byte.
-    s.receive(b"par", t0 + Duration::from_secs(100), &mut out);
+    s.receive(b"par", at(t0 + Duration::from_secs(100)), &mut out);
     assert_eq!(s.deadline(), Some(t0 + Duration::from_secs(160)));
 }
 
@@ -195,7 +239,7 @@ fn unauthenticated_first_messages_get_one_error_line_and_close() {
         let (out, p) = run(&mut s, input);
         assert_eq!(out, format!("error: {}\n", why.message()), "{label}");
         let mut rest = Vec::new();
-        s.finish(&mut rest);
+        s.finish(at(Instant::now()), &mut rest);
         assert!(rest.is_empty(), "{label}: nothing after the error line");
         assert!(p.close, "{label}: the connection closes");
         let event = AuthEvent::Refused { why: *why, name: name.map(str::to_owned) };
@@ -240,7 +284,7 @@ fn the_first_message_is_judged_byte_by_byte_as_it_arrives() {
     let mut s = authed("esp-1 s3cret\n");
     let mut out = Vec::new();
     for byte in b"HELLO esp-1 s3cret\nt=1\n" {
-        let p = s.receive(std::slice::from_ref(byte), Instant::now(), &mut out);
+        let p = s.receive(std::slice::from_ref(byte), at(Instant::now()), &mut out);
         assert!(!p.close);
     }
     assert_eq!(out, b"HELLO ESP-1\nT=1\n");

@@ -22,7 +22,7 @@ use crate::bridge::BridgeEvent;
 use crate::live::Live;
 use crate::protocol::auth::Tokens;
 use crate::protocol::lines;
-use crate::protocol::session::{AuthEvent, Limits, Progress, Session};
+use crate::protocol::session::{AuthEvent, Limits, Now, Progress, Session};
 use crate::store::{Row, StoreError, StoreHandle};
 use crate::transport::Transport;
 
@@ -173,8 +173,9 @@ async fn serve(
                     Ok(Read::Data(_)) => {}
                     Ok(Read::Eof) => {
                         // A half-close ends the last message too: answer it, then leave.
-                        let p = session.finish(&mut out);
-                        registration.record(p.messages, 0, Instant::now().into_std());
+                        let now = now();
+                        let p = session.finish(now, &mut out);
+                        registration.record(p.messages, 0, now.mono);
                         ended = Some(Ended::ClientClosed);
                     }
                     Err(e) => return Ended::Failed(e),
@@ -182,9 +183,9 @@ async fn serve(
             }
             () = &mut idle, if armed.is_some() => {
                 armed = None; // spent: re-armed above if the session still has a deadline
-                let now = Instant::now().into_std();
+                let now = now();
                 let p = session.handle_timeout(now, &mut out);
-                registration.record(p.messages, 0, now);
+                registration.record(p.messages, 0, now.mono);
                 if p.close {
                     ended = Some(if p.idle { Ended::Idle } else { Ended::CloseSocket });
                 }
@@ -319,11 +320,16 @@ fn read_some(
         if n == 0 {
             return Poll::Ready(Ok(Read::Eof));
         }
-        let now = Instant::now().into_std();
+        let now = now();
         let progress = session.receive(&buf[..n], now, out);
-        registration.record(progress.messages, n, now);
+        registration.record(progress.messages, n, now.mono);
         Poll::Ready(Ok(Read::Data(progress)))
     })
+}
+
+/// Both clocks, read once for one call into the session.
+fn now() -> Now {
+    Now { mono: Instant::now().into_std(), unix_ms: crate::clock::unix_ms() }
 }
 
 thread_local! {

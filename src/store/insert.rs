@@ -13,11 +13,11 @@ use crate::protocol::reading::Value;
 const INSERT: &str = "INSERT OR IGNORE INTO readings (device, key, kind, value, ts, received_at, prev_id)
      VALUES (?1, ?2, ?3, ?4, ?5, ?6,
              (SELECT nullif(last_id, 0) FROM latest WHERE device = ?1 AND key = ?2))";
-// The new row is always the chain's head (`last_id`); it is the latest value (`at`, `id`) only
-// if it is at least as new: ties go to the newer row, inserted later. SET sees the old values.
+// The new row is the chain's head (`last_id`) and the latest value (`id`, received at `at`):
+// the latest is the last received, whatever time the device stamped on it, so a device whose
+// clock is wrong cannot pin an old value as "latest" (see `schema::MIGRATE_3_TO_4`).
 const UPSERT_LATEST: &str = "INSERT INTO latest (device, key, at, id, last_id) VALUES (?1, ?2, ?3, ?4, ?4)
-     ON CONFLICT (device, key) DO UPDATE SET last_id = excluded.last_id,
-         at = iif(excluded.at >= at, excluded.at, at), id = iif(excluded.at >= at, excluded.id, id)";
+     ON CONFLICT (device, key) DO UPDATE SET last_id = excluded.last_id, at = excluded.at, id = excluded.id";
 
 /// Moves a forwarder's cursor, never backwards.
 const ADVANCE_CURSOR: &str = "INSERT INTO outbox_cursor (name, last_id) VALUES (?1, ?2)
@@ -72,8 +72,7 @@ fn insert_requests(
                 continue;
             }
             appended.inserted += 1;
-            let at = row.ts.unwrap_or(row.received_at);
-            latest.execute(params![row.device, row.key, at, tx.last_insert_rowid()])?;
+            latest.execute(params![row.device, row.key, row.received_at, tx.last_insert_rowid()])?;
         }
         counts.push(appended);
     }

@@ -28,7 +28,7 @@ fn sample() -> Vec<Row> {
     vec![
         row("esp-1", "temp", Value::Float(20.5), Some(1_000), 10_000), // 0
         row("esp-1", "temp", Value::Float(21.5), Some(3_000), 10_001), // 1: newest ts
-        row("esp-1", "temp", Value::Float(19.0), Some(2_000), 10_002), // 2: older ts, arrives late
+        row("esp-1", "temp", Value::Float(19.0), Some(2_000), 10_002), // 2: older ts, arrives last
         row("esp-1", "door", Value::Text("open".into()), None, 10_003), // 3
         row("esp-2", "temp", Value::Int(7), None, 10_004),             // 4
         row("esp-2", "temp", Value::Int(8), None, 10_005),             // 5: later received_at
@@ -52,16 +52,16 @@ fn pick(indexes: &[usize]) -> Vec<Row> {
 }
 
 #[test]
-fn latest_is_the_greatest_ts_per_device_and_key_ordered_by_device_then_key() {
+fn latest_is_the_last_received_per_device_and_key_whatever_its_ts_ordered_by_device_then_key() {
     let dir = store_with(&sample());
-    assert_eq!(run(&dir, Query::default()), pick(&[3, 1, 7, 5]));
+    assert_eq!(run(&dir, Query::default()), pick(&[3, 2, 7, 5]));
 }
 
 #[test]
 fn latest_with_filters_and_limit() {
     let dir = store_with(&sample());
     let key = |k: &str| Some(k.to_owned());
-    assert_eq!(run(&dir, Query { key: key("temp"), ..Query::default() }), pick(&[1, 5]));
+    assert_eq!(run(&dir, Query { key: key("temp"), ..Query::default() }), pick(&[2, 5]));
     assert_eq!(run(&dir, Query { device: key("esp-2"), ..Query::default() }), pick(&[7, 5]));
     let both = Query { device: key("esp-2"), key: key("on"), ..Query::default() };
     assert_eq!(run(&dir, both), pick(&[7]));

@@ -2,8 +2,9 @@
 //! and its version (`PRAGMA user_version`).
 //!
 //! `readings` holds every stored value. `latest` holds, per (device, key), the id of the
-//! newest reading (by its time) and of the last one stored; the writer keeps it up to date in
-//! the same transaction, so "latest value per device and key" reads a few hundred rows
+//! latest reading: the last one received (since version 4; before, the one with the greatest
+//! device time, so that one reading stamped in year 9999 stayed "latest" for ever). The
+//! writer keeps it up to date in the same transaction, so "latest value per device and key" reads a few hundred rows
 //! instead of scanning millions. Each reading points to the previous one stored for its
 //! device and key (`prev_id`): one device's history is a walk down these chains from
 //! `latest.last_id`, with no per-device index to update at every insert.
@@ -16,7 +17,7 @@ use rusqlite::{Connection, OpenFlags, TransactionBehavior};
 use super::StoreError;
 
 /// The schema version this build writes and reads.
-pub(super) const VERSION: i64 = 3;
+pub(super) const VERSION: i64 = 4;
 
 /// WAL size at which the writer checkpoints (whatever the file's page size).
 const WAL_CHECKPOINT_BYTES: i64 = 40 * 1024 * 1024;
@@ -52,12 +53,12 @@ CREATE INDEX readings_received ON readings (received_at);
 CREATE TABLE latest (
     device TEXT NOT NULL,
     key    TEXT NOT NULL,
-    at     INTEGER NOT NULL, -- the reading's ts, or received_at where it has none
-    id     INTEGER NOT NULL, -- readings.id of that reading
+    at     INTEGER NOT NULL, -- when the latest reading was received (its ts before version 4)
+    id     INTEGER NOT NULL, -- readings.id of the latest reading: since version 4, last_id
     last_id INTEGER NOT NULL DEFAULT 0, -- readings.id of the last one stored: the chain's head
     PRIMARY KEY (device, key)
 ) STRICT, WITHOUT ROWID;
-PRAGMA user_version = 3;
+PRAGMA user_version = 4;
 ";
 
 /// Forwarders' cursors (see `outbox.rs`): the id of the last row each has delivered.
@@ -90,6 +91,16 @@ UPDATE latest SET last_id = coalesce(
     (SELECT max(r.id) FROM readings r WHERE r.device = latest.device AND r.key = latest.key), 0);
 DROP INDEX IF EXISTS readings_device;
 PRAGMA user_version = 3;
+";
+
+/// Version 3 to 4: "latest" is the last reading received, no longer the one with the greatest
+/// device time (which a device with a wrong clock could pin for ever). A `latest` row per
+/// (device, key): instant.
+const MIGRATE_3_TO_4: &str = "
+UPDATE latest SET id = last_id,
+    at = coalesce((SELECT received_at FROM readings WHERE readings.id = latest.last_id), at)
+    WHERE last_id != 0;
+PRAGMA user_version = 4;
 ";
 
 /// Opens (creating if needed) the file at `path` for the writer, in WAL mode with full
@@ -188,6 +199,10 @@ fn migrate(conn: &mut Connection, path: &Path) -> Result<(), StoreError> {
         );
         tx.execute_batch(MIGRATE_2_TO_3).map_err(open_err)?;
     }
+    if found <= 3 {
+        tracing::info!(path = %path.display(), "upgrading the readings store to schema version 4: the latest value of each key is the last one received");
+        tx.execute_batch(MIGRATE_3_TO_4).map_err(open_err)?;
+    }
     tx.commit().map_err(open_err)?;
     if found < VERSION {
         // The upgrade went through the WAL: copy it back and give its space back now, rather
@@ -222,7 +237,7 @@ fn check_version(path: &Path, found: i64) -> Result<(), StoreError> {
         return Err(StoreError::NotAStore { path: path.to_owned(), found });
     }
     // Versions 1..=VERSION are all readable: 1 and 2 differ only in an index, 3 replaced the
-    // device index with chains (the reader knows both).
+    // device index with chains (the reader knows both), 4 only which reading `latest` names.
     Ok(())
 }
 

@@ -113,3 +113,23 @@ async fn a_version_2_store_gets_chains_that_new_readings_continue() {
     assert_eq!(values(query(&dir, esp1_t)), ints(&[5, 6]));
     assert_eq!(values(query(&dir, Query::default())), ints(&[4, 6, 7]), "latest: h, t, then esp-2 t");
 }
+
+#[tokio::test]
+async fn a_version_3_store_pinned_by_a_far_future_ts_shows_the_last_received_after_the_upgrade() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = Store::open(dir.path()).expect("opens");
+    let rows = vec![row("esp-1", "t", 1, 253_402_300_799_999), row("esp-1", "t", 2, 1_790_000_000_000)];
+    store.handle().append(rows).await.expect("append");
+    store.close().expect("close");
+    // What version 3 made of it: the greatest ts is "latest", for ever.
+    let conn = Connection::open(dir.path().join(crate::store::DB_FILE)).expect("raw open");
+    conn.execute_batch("UPDATE latest SET id = 1, at = 253402300799999; PRAGMA user_version = 3;")
+        .expect("v3");
+    drop(conn);
+    assert_eq!(query(&dir, Query::default())[0].value, Value::Int(1), "pinned before the upgrade");
+    Store::open(dir.path()).expect("opens and upgrades").close().expect("close");
+    assert_eq!(version(&dir), VERSION);
+    let latest = query(&dir, Query::default());
+    assert_eq!(latest.len(), 1);
+    assert_eq!((latest[0].value.clone(), latest[0].ts), (Value::Int(2), Some(1_790_000_000_000)));
+}
