@@ -291,3 +291,87 @@ fn the_table_cuts_long_values_and_csv_keeps_them() {
     assert!(from_ts.starts_with("1970-01-01T00:00:01.000Z"), "{table}");
     assert!(readings(dir.path(), &["--format", "csv"]).contains(&long));
 }
+
+/// `iotchat readings ARGS` as a user who can read the data directory but not write it: as
+/// root (which writes anything), without the capabilities that let it.
+fn readings_without_write_access(dir: &Path, args: &[&str]) -> std::process::Output {
+    let bin = assert_cmd::cargo::cargo_bin("iotchat");
+    let mut command = if is_root() {
+        let mut c = std::process::Command::new("setpriv");
+        c.arg("--bounding-set=-dac_override,-dac_read_search,-fowner").arg(bin);
+        c
+    } else {
+        std::process::Command::new(bin)
+    };
+    command.arg("readings").arg("--data-dir").arg(dir).args(args).output().expect("runs")
+}
+
+fn is_root() -> bool {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines().find_map(|l| l.strip_prefix("Uid:")).map(|u| u.split_whitespace().next() == Some("0"))
+        })
+        .unwrap_or(false)
+}
+
+/// Takes write access away from `dir` and everything in it (given back on drop).
+struct ReadOnly<'a>(&'a Path);
+
+impl<'a> ReadOnly<'a> {
+    fn new(dir: &'a Path) -> Self {
+        use std::os::unix::fs::PermissionsExt;
+        for entry in std::fs::read_dir(dir).expect("read_dir").flatten() {
+            std::fs::set_permissions(entry.path(), std::fs::Permissions::from_mode(0o444)).expect("chmod");
+        }
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o555)).expect("chmod");
+        ReadOnly(dir)
+    }
+}
+
+impl Drop for ReadOnly<'_> {
+    fn drop(&mut self) {
+        use std::os::unix::fs::PermissionsExt;
+        let _ = std::fs::set_permissions(self.0, std::fs::Permissions::from_mode(0o755));
+    }
+}
+
+#[test]
+fn a_store_the_user_cannot_write_is_read_all_the_same() {
+    // A store closed cleanly (no WAL left) in a directory the user cannot write: a service
+    // account's store, a read-only snapshot or mount.
+    let dir = sample();
+    let _read_only = ReadOnly::new(dir.path());
+    let output = readings_without_write_access(dir.path(), &["--format", "csv"]);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{stderr}");
+    assert!(!stderr.contains("readonly"), "{stderr}");
+    assert_eq!(String::from_utf8_lossy(&output.stdout).lines().count(), 1 + 4, "header and 4 latest values");
+}
+
+#[test]
+fn a_running_servers_store_is_read_by_a_user_who_cannot_write_it() {
+    let server = common::Server::start(&[]);
+    let mut device = server.connect();
+    assert_eq!(device.ask("HELLO esp-1"), "HELLO ESP-1");
+    assert_eq!(device.ask("t=1"), "T=1");
+    let _read_only = ReadOnly::new(server.data_dir());
+    let output = readings_without_write_access(server.data_dir(), &["--format", "csv"]);
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    assert!(String::from_utf8_lossy(&output.stdout).contains("esp-1,t,1,"));
+}
+
+#[test]
+fn a_store_all_in_its_unreadable_wal_says_so_instead_of_a_wrong_answer() {
+    let server = common::Server::start(&[]);
+    let mut device = server.connect();
+    assert_eq!(device.ask("HELLO esp-1"), "HELLO ESP-1");
+    assert_eq!(device.ask("t=1"), "T=1");
+    let dir = server.kill_hard(); // its commits are in the WAL, never copied back
+    std::fs::remove_file(dir.path().join("readings.db-shm")).expect("a copy without the index");
+    let _read_only = ReadOnly::new(dir.path());
+    let output = readings_without_write_access(dir.path(), &[]);
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("is still in its WAL") && stderr.contains("writable copy"), "{stderr}");
+}

@@ -172,6 +172,19 @@ pub enum StoreError {
         /// The `.db` file.
         path: PathBuf,
     },
+    /// The store's data is all in its WAL, which cannot be read without write access.
+    #[error(
+        "cannot read {} without write access to its directory: what the server stored is still in its WAL \
+         ({bytes} bytes), which SQLite reads only with write access; read it as the server's user, or from a \
+         writable copy of the directory",
+        path.display()
+    )]
+    UnreadableWal {
+        /// The `.db` file.
+        path: PathBuf,
+        /// The WAL's size.
+        bytes: u64,
+    },
     /// A query failed.
     #[error("cannot read readings from {}: {cause}; check the file's permissions, or retry if it is busy", path.display())]
     Query {

@@ -220,12 +220,71 @@ pub(super) fn open_for_reading(data_dir: &Path) -> Result<(Connection, PathBuf, 
         return Err(StoreError::Missing { dir: data_dir.to_owned() });
     }
     let query_err = |cause| StoreError::sqlite(&path, cause, |path, cause| StoreError::Query { path, cause });
-    let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX;
-    let conn = Connection::open_with_flags(&path, flags).map_err(query_err)?;
-    conn.busy_timeout(BUSY_TIMEOUT).map_err(query_err)?;
-    let found = user_version(&conn).map_err(query_err)?;
+    let (conn, found) = match open_read_only(&path, false) {
+        Err(e) if cannot_share(&e) => {
+            // No write access to the directory (a service account's store, a read-only copy
+            // or mount): SQLite cannot make the WAL index it shares with the writer. Read the
+            // file as it is, alone.
+            let (conn, found) = open_read_only(&path, true).map_err(query_err)?;
+            let wal = unread_wal(&path);
+            if found == 0 && wal > 0 {
+                // Everything stored is still in the WAL: nothing to show but a wrong answer.
+                return Err(StoreError::UnreadableWal { path, bytes: wal });
+            }
+            if wal > 0 {
+                tracing::warn!(
+                    "reading {} without write access to its directory: its WAL ({wal} bytes, the latest \
+                     commits) cannot be read, so the newest readings may be missing; read it as the server's \
+                     user, or from a writable copy of the directory",
+                    path.display()
+                );
+            }
+            (conn, found)
+        }
+        other => other.map_err(query_err)?,
+    };
     check_version(&path, found)?;
     Ok((conn, path, found))
+}
+
+/// Opens `path` read-only and reads its version. `alone`: as an immutable file (SQLite takes
+/// no lock and writes nothing, not even the WAL index; a WAL beside it is not read).
+fn open_read_only(path: &Path, alone: bool) -> rusqlite::Result<(Connection, i64)> {
+    let flags =
+        OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX | OpenFlags::SQLITE_OPEN_URI;
+    let conn = if alone {
+        Connection::open_with_flags(format!("{}?immutable=1", file_uri(path)), flags)?
+    } else {
+        Connection::open_with_flags(path, flags & !OpenFlags::SQLITE_OPEN_URI)?
+    };
+    conn.busy_timeout(BUSY_TIMEOUT)?;
+    let found = user_version(&conn)?;
+    Ok((conn, found))
+}
+
+/// Whether SQLite failed for want of write access to the WAL index (`-shm`) it must share.
+fn cannot_share(e: &rusqlite::Error) -> bool {
+    matches!(e.sqlite_error_code(), Some(rusqlite::ErrorCode::ReadOnly | rusqlite::ErrorCode::CannotOpen))
+}
+
+/// The size of the WAL beside `path`: commits a reader without write access cannot see.
+fn unread_wal(path: &Path) -> u64 {
+    let mut wal = path.as_os_str().to_owned();
+    wal.push("-wal");
+    std::fs::metadata(&wal).map_or(0, |m| m.len())
+}
+
+/// `path` as an SQLite `file:` URI, every byte outside the unreserved set percent-encoded.
+fn file_uri(path: &Path) -> String {
+    let mut uri = String::from("file:");
+    for &byte in path.as_os_str().as_encoded_bytes() {
+        if byte.is_ascii_alphanumeric() || b"-._~/".contains(&byte) {
+            uri.push(char::from(byte));
+        } else {
+            uri.push_str(&format!("%{byte:02X}"));
+        }
+    }
+    uri
 }
 
 fn check_version(path: &Path, found: i64) -> Result<(), StoreError> {
