@@ -168,12 +168,12 @@ fn nothing_is_lost_across_a_broker_outage_and_a_server_restart() {
             "{device}"
         );
     }
-    // The outbox is empty: the console's bridge line says so (it updates each bridge round).
+    // The outbox is empty: the console's bridge line says so.
     let start = Instant::now();
     loop {
         server.console("clients");
         let line = server.stdout_line_matching(|l| l.starts_with("ThingsBoard: "));
-        if line.starts_with("ThingsBoard: connected, 0 readings pending") {
+        if line.starts_with("ThingsBoard: connected, 0 readings waiting to be forwarded") {
             break;
         }
         assert!(start.elapsed() < DEADLINE, "the outbox did not drain: {line}");
@@ -183,8 +183,29 @@ fn nothing_is_lost_across_a_broker_outage_and_a_server_restart() {
         .arg(server.data_dir())
         .assert()
         .success()
-        .stdout(predicates::str::contains("0 waiting for ThingsBoard"));
+        .stdout(predicates::str::contains("0 readings waiting to be forwarded to ThingsBoard"));
     drop(broker);
+}
+
+#[test]
+fn the_console_and_readings_show_one_backlog_while_thingsboard_is_away() {
+    // A broker that is not there: readings wait, and both views say how many, the same.
+    let port = common::mqtt::free_port();
+    let mut server = Server::start(&bridge_args(port).iter().map(String::as_str).collect::<Vec<_>>());
+    let mut device = server.connect();
+    assert_eq!(device.ask("HELLO esp-1"), "HELLO ESP-1");
+    for i in 0..3 {
+        assert_eq!(device.ask(&format!("t={i} h={i}")), format!("T={i} H={i}")); // two rows each
+    }
+    server.console("clients");
+    let line = server.stdout_line_matching(|l| l.starts_with("ThingsBoard: "));
+    assert_eq!(line, "ThingsBoard: not connected, 6 readings waiting to be forwarded");
+    cmd()
+        .args(["readings", "--data-dir"])
+        .arg(server.data_dir())
+        .assert()
+        .success()
+        .stdout(predicates::str::contains("\n6 readings waiting to be forwarded to ThingsBoard\n"));
 }
 
 /// A server bridged to `broker`, with `rpc_timeout` in its profile, ready for RPC.

@@ -38,7 +38,7 @@ use crate::store::{Outbox, StoreError, StoreHandle};
 use crate::thingsboard::session::{TbDevice, TbError, TbOptions};
 
 /// The outbox's name: its cursor in the store.
-const OUTBOX: &str = "thingsboard";
+pub const OUTBOX: &str = "thingsboard";
 /// Rows read from the outbox per round.
 const BATCH_ROWS: usize = 5_000;
 /// How often an empty outbox is looked at again.
@@ -80,24 +80,39 @@ pub enum BridgeEvent {
 }
 
 /// What the bridge is doing, for the console and logs.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct BridgeStatus {
     /// Connected to ThingsBoard now.
     pub connected: AtomicBool,
     /// Rows acknowledged by ThingsBoard since start.
     pub forwarded: AtomicU64,
-    /// Rows waiting in the outbox, as of the last round.
-    pub pending: AtomicU64,
     /// Rows skipped by the outbox bound since start.
     pub skipped: AtomicU64,
+    /// The store the bridge forwards from, which knows how many rows wait (whether or not
+    /// the bridge is connected): the one figure `iotchat readings` shows too.
+    store: StoreHandle,
 }
 
 impl BridgeStatus {
-    /// One line for the console: `ThingsBoard: connected, 0 readings pending`.
+    /// The status of a bridge forwarding from `store`, before it has connected.
+    pub fn new(store: StoreHandle) -> Self {
+        Self {
+            connected: AtomicBool::new(false),
+            forwarded: AtomicU64::new(0),
+            skipped: AtomicU64::new(0),
+            store,
+        }
+    }
+
+    /// Rows stored and not yet acknowledged by ThingsBoard.
+    pub fn pending(&self) -> u64 {
+        self.store.outbox_pending(OUTBOX)
+    }
+
+    /// One line for the console: `ThingsBoard: connected, 0 readings waiting to be forwarded`.
     pub fn summary(&self) -> String {
         let state = if self.connected.load(Ordering::Relaxed) { "connected" } else { "not connected" };
-        let mut line =
-            format!("ThingsBoard: {state}, {} readings pending", self.pending.load(Ordering::Relaxed));
+        let mut line = format!("ThingsBoard: {state}, {} {}", self.pending(), WAITING);
         let skipped = self.skipped.load(Ordering::Relaxed);
         if skipped > 0 {
             line.push_str(&format!(", {skipped} skipped (outbox full)"));
@@ -105,6 +120,9 @@ impl BridgeStatus {
         line
     }
 }
+
+/// How the console and `iotchat readings` speak of the backlog, after its count.
+pub const WAITING: &str = "readings waiting to be forwarded";
 
 /// Why one session with ThingsBoard ended.
 #[derive(Debug, thiserror::Error)]
@@ -229,9 +247,8 @@ impl Session<'_> {
             self.expire_rpcs().await?;
             self.retry_undelivered();
             self.ask_more().await?;
-            let Round { batch, pending, over, generation } =
+            let Round { batch, over, generation } =
                 blocking(outbox, self.store, self.config.max_pending).await?;
-            self.status.pending.store(pending, Ordering::Relaxed);
             if let Some((skipped, cursor)) = over {
                 self.store.advance_cursor(OUTBOX, cursor, generation).await?;
                 self.status.skipped.fetch_add(skipped, Ordering::Relaxed);
@@ -336,16 +353,14 @@ type Batch = Vec<(i64, crate::store::Row)>;
 struct Round {
     /// The next rows to send.
     batch: Batch,
-    /// Rows waiting.
-    pending: u64,
     /// When more than `max_pending` wait: how many to skip, and the cursor that skips them.
     over: Option<(u64, i64)>,
     /// The store file's generation the ids belong to (for `advance_cursor`).
     generation: u64,
 }
 
-/// Reads, off the async workers (SQLite blocks), the next batch and the rows pending, or,
-/// when more than `max_pending` wait, no batch but how many to skip and the cursor to skip to.
+/// Reads, off the async workers (SQLite blocks), the next batch, or, when more than
+/// `max_pending` wait, no batch but how many to skip and the cursor to skip to.
 async fn blocking(
     outbox: &mut Option<Outbox>,
     store: &StoreHandle,
@@ -359,11 +374,10 @@ async fn blocking(
             let generation = taken.generation();
             if let Some(over) = taken.over_bound(max_pending)? {
                 // Once the skip is applied, exactly `max_pending` rows wait.
-                return Ok(Round { batch: Vec::new(), pending: max_pending, over: Some(over), generation });
+                return Ok(Round { batch: Vec::new(), over: Some(over), generation });
             }
             let batch = taken.next_batch(BATCH_ROWS)?;
-            let pending = taken.pending()?;
-            Ok::<_, StoreError>(Round { batch, pending, over: None, generation })
+            Ok::<_, StoreError>(Round { batch, over: None, generation })
         })();
         (taken, result)
     })

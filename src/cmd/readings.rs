@@ -40,8 +40,9 @@ pub fn run(args: ReadingsArgs) -> anyhow::Result<()> {
 
 /// Under the table: what still waits for ThingsBoard, when the bridge has run on this store.
 fn outbox_line(reader: &Reader, out: &mut impl Write) -> Result<(), StoreError> {
-    if let Some(pending) = reader.outbox_pending("thingsboard")? {
-        writeln!(out, "{pending} waiting for ThingsBoard").map_err(|cause| StoreError::Output { cause })?;
+    if let Some(pending) = reader.outbox_pending(iotchat::bridge::OUTBOX)? {
+        writeln!(out, "{pending} {} to ThingsBoard", iotchat::bridge::WAITING)
+            .map_err(|cause| StoreError::Output { cause })?;
     }
     Ok(())
 }

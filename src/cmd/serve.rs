@@ -103,7 +103,7 @@ fn start_bridge(
 ) -> Bridge {
     info!(host = %bridge_config.options.host, port = bridge_config.options.port, "forwarding readings to ThingsBoard");
     let (tx, rx) = mpsc::channel(1024);
-    let status = Arc::new(BridgeStatus::default());
+    let status = Arc::new(BridgeStatus::new(store.handle()));
     let task = tokio::spawn(bridge::run(
         bridge_config,
         store.handle(),

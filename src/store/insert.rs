@@ -24,29 +24,32 @@ const ADVANCE_CURSOR: &str = "INSERT INTO outbox_cursor (name, last_id) VALUES (
      ON CONFLICT (name) DO UPDATE SET last_id = max(last_id, excluded.last_id)";
 
 /// Inserts every request's rows and commits; nothing is stored if anything fails.
+/// What a committed batch did: each request's counts, and the id of the last row stored.
+pub(super) struct Committed {
+    pub counts: Vec<Appended>,
+    pub last_id: Option<i64>,
+}
+
 /// `generation`: the store file's (see `StoreHandle::generation`); cursor moves read in
 /// another are left out.
 pub(super) fn insert_batch(
     conn: &mut Connection,
     batch: &[Request],
     generation: u64,
-) -> rusqlite::Result<Vec<Appended>> {
+) -> rusqlite::Result<Committed> {
     // IMMEDIATE takes the write lock up front, so a busy database fails (after the busy
     // timeout) before any work rather than at commit.
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-    let counts = insert_requests(&tx, batch, generation)?;
+    let committed = insert_requests(&tx, batch, generation)?;
     tx.commit()?;
-    Ok(counts)
+    Ok(committed)
 }
 
-fn insert_requests(
-    tx: &Transaction<'_>,
-    batch: &[Request],
-    generation: u64,
-) -> rusqlite::Result<Vec<Appended>> {
+fn insert_requests(tx: &Transaction<'_>, batch: &[Request], generation: u64) -> rusqlite::Result<Committed> {
     let mut insert = tx.prepare_cached(INSERT)?;
     let mut latest = tx.prepare_cached(UPSERT_LATEST)?;
     let mut counts = Vec::with_capacity(batch.len());
+    let mut last_id = None;
     for request in batch {
         let mut appended = Appended::default();
         let rows = match &request.job {
@@ -72,11 +75,13 @@ fn insert_requests(
                 continue;
             }
             appended.inserted += 1;
-            latest.execute(params![row.device, row.key, row.received_at, tx.last_insert_rowid()])?;
+            let id = tx.last_insert_rowid();
+            latest.execute(params![row.device, row.key, row.received_at, id])?;
+            last_id = Some(id);
         }
         counts.push(appended);
     }
-    Ok(counts)
+    Ok(Committed { counts, last_id })
 }
 
 /// The value in SQLite's matching type; `kind` tells a bool from an int when reading back.

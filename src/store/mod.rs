@@ -18,6 +18,7 @@ mod outbox;
 mod reader;
 mod schema;
 mod writer;
+mod writer_thread;
 
 pub use error::StoreError;
 pub use identity::FileChange;

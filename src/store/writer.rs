@@ -14,23 +14,21 @@
 //! it tries again. The writer holds the data directory's lock (`lock.rs`) all along.
 
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use rusqlite::Connection;
 use tokio::sync::{mpsc, oneshot};
 
-use super::identity::{FileChange, Identity};
-use super::lock::DirLock;
-use super::{Appended, Row, StoreError, StoreStats, insert, schema};
+use super::writer_thread::Place;
+use super::{Appended, Row, StoreError, StoreStats, schema};
 use crate::protocol::reading::Value;
 
 /// `append` requests that may wait for the writer; more make `append` wait (backpressure).
 const QUEUE_REQUESTS: usize = 1024;
 /// Rows one transaction takes at most, so one commit never holds the lock for long.
-const MAX_BATCH_ROWS: usize = 50_000;
+pub(super) const MAX_BATCH_ROWS: usize = 50_000;
 
 /// What a request asks the writer to do.
 pub(super) enum Job {
@@ -43,7 +41,7 @@ pub(super) enum Job {
 
 impl Job {
     /// Its weight against [`MAX_BATCH_ROWS`].
-    fn rows(&self) -> usize {
+    pub(super) fn rows(&self) -> usize {
         match self {
             Job::Rows(rows) => rows.len(),
             Job::Cursor { .. } => 1,
@@ -54,21 +52,50 @@ impl Job {
 /// A job and where to send the outcome.
 pub(super) struct Request {
     pub(super) job: Job,
-    reply: oneshot::Sender<Result<Appended, StoreError>>,
+    pub(super) reply: oneshot::Sender<Result<Appended, StoreError>>,
 }
 
 /// State shared by the store, its handles and the writer thread.
 #[derive(Debug, Default)]
-struct Shared {
-    path: PathBuf,
-    requests: AtomicU64,
-    commits: AtomicU64,
-    failed_batches: AtomicU64,
-    inserted: AtomicU64,
-    duplicates: AtomicU64,
+pub(super) struct Shared {
+    pub(super) path: PathBuf,
+    pub(super) requests: AtomicU64,
+    pub(super) commits: AtomicU64,
+    pub(super) failed_batches: AtomicU64,
+    pub(super) inserted: AtomicU64,
+    pub(super) duplicates: AtomicU64,
     /// Times the store file was opened again after it changed under the writer: the
     /// generation of the file open now (ids and cursors belong to one generation).
-    reopened: AtomicU64,
+    pub(super) reopened: AtomicU64,
+    /// Where the file stands, as of the last commit.
+    pub(super) position: Mutex<Position>,
+}
+
+/// The last row stored and how far each forwarder has got: rows after a forwarder's cursor
+/// wait for it. The writer sets it when it opens the file and after each commit, so it is
+/// what the file says (`iotchat readings` computes the same from the file).
+#[derive(Debug, Default, Clone)]
+pub(super) struct Position {
+    /// The id of the last row stored (0: none).
+    pub(super) last_id: i64,
+    /// Each forwarder's cursor: the id of the last row it delivered.
+    pub(super) cursors: Vec<(String, i64)>,
+}
+
+impl Position {
+    /// Moves `name`'s cursor to `last_id`, never backwards.
+    pub(super) fn advance(&mut self, name: &str, last_id: i64) {
+        match self.cursors.iter_mut().find(|(n, _)| n == name) {
+            Some((_, cursor)) => *cursor = (*cursor).max(last_id),
+            None => self.cursors.push((name.to_owned(), last_id)),
+        }
+    }
+
+    /// Rows after `name`'s cursor.
+    pub(super) fn pending(&self, name: &str) -> u64 {
+        let cursor = self.cursors.iter().find(|(n, _)| n == name).map_or(0, |(_, c)| *c);
+        u64::try_from(self.last_id - cursor).unwrap_or(0)
+    }
 }
 
 impl Shared {
@@ -111,15 +138,9 @@ impl Store {
 
     fn open_with(data_dir: &Path, busy_timeout: Duration) -> Result<Store, StoreError> {
         let place = Place { dir: data_dir.to_owned(), busy_timeout };
-        let db = place.open(true)?;
         let shared = Arc::new(Shared { path: place.db_path(), ..Shared::default() });
         let (tx, rx) = mpsc::channel(QUEUE_REQUESTS);
-        let writer =
-            Writer { db: Some(db), place, changed: None, rx, shared: Arc::clone(&shared), batch: Vec::new() };
-        let thread = std::thread::Builder::new()
-            .name("store-writer".into())
-            .spawn(move || writer.run())
-            .map_err(|cause| StoreError::Spawn { cause })?;
+        let thread = super::writer_thread::start(place, Arc::clone(&shared), rx)?;
         Ok(Store { shared, tx, thread })
     }
 
@@ -196,6 +217,13 @@ impl StoreHandle {
     pub fn path(&self) -> &Path {
         &self.shared.path
     }
+
+    /// Rows waiting in the outbox called `name`: stored after its cursor, as of the last
+    /// commit. The same figure as [`super::Reader::outbox_pending`] reads from the file, and
+    /// known at once, whether or not the forwarder is connected.
+    pub fn outbox_pending(&self, name: &str) -> u64 {
+        self.shared.position.lock().map_or(0, |position| position.pending(name))
+    }
 }
 
 /// Refuses values SQLite cannot keep: a NaN would read back as NULL. Checked before queueing
@@ -213,230 +241,6 @@ fn check_values(rows: &[Row]) -> Result<(), StoreError> {
         }
     }
     Ok(())
-}
-
-/// Where the store lives, to open it and to open it again.
-struct Place {
-    dir: PathBuf,
-    busy_timeout: Duration,
-}
-
-/// The open store: its connection, the identity of its files, the directory's lock.
-struct Db {
-    conn: Connection,
-    identity: Option<Identity>,
-    _lock: DirLock,
-}
-
-impl Place {
-    fn db_path(&self) -> PathBuf {
-        self.dir.join(super::DB_FILE)
-    }
-
-    /// Creates the directory if needed, takes its lock, opens the file (creating it with the
-    /// schema if missing) and notes which files those are. `check`: a quick integrity check.
-    fn open(&self, check: bool) -> Result<Db, StoreError> {
-        super::check_data_dir(&self.dir)?;
-        std::fs::create_dir_all(&self.dir)
-            .map_err(|cause| StoreError::CreateDir { dir: self.dir.clone(), cause })?;
-        let lock = DirLock::acquire(&self.dir)?;
-        let path = self.db_path();
-        let conn = schema::open_for_writing(&path, self.busy_timeout, check)?;
-        let identity = match Identity::take(&path) {
-            Ok(identity) => Some(identity),
-            Err(e) => {
-                tracing::warn!(path = %path.display(), "cannot tell which file the store is ({e}); a store file deleted or replaced while the server runs will not be noticed");
-                None
-            }
-        };
-        Ok(Db { conn, identity, _lock: lock })
-    }
-}
-
-/// Why a batch was not stored; one per batch, told to each of its requests.
-enum Failure {
-    /// The transaction failed.
-    Write(Arc<rusqlite::Error>),
-    /// The file changed under the writer and the one at the path cannot be used (`None`: it
-    /// changed again as soon as it was opened).
-    Unusable { change: FileChange, cause: Option<Arc<StoreError>> },
-}
-
-/// The writer thread's state.
-struct Writer {
-    /// `None` while the store file cannot be used (it changed and could not be reopened).
-    db: Option<Db>,
-    place: Place,
-    /// What last happened to the store file, while `db` is `None`.
-    changed: Option<FileChange>,
-    rx: mpsc::Receiver<Request>,
-    shared: Arc<Shared>,
-    batch: Vec<Request>,
-}
-
-impl Writer {
-    /// Serves batches until every sender is gone, then closes the connection.
-    fn run(mut self) -> Result<(), StoreError> {
-        while let Some(first) = self.rx.blocking_recv() {
-            self.collect(first);
-            self.write_batch();
-        }
-        let path = self.shared.path.clone();
-        match self.db.take() {
-            Some(db) => db.conn.close().map_err(|(_, cause)| StoreError::Close { path, cause }),
-            None => Ok(()),
-        }
-    }
-
-    /// Takes `first` and whatever else is queued right now, up to the row cap.
-    fn collect(&mut self, first: Request) {
-        let mut rows = first.job.rows();
-        self.batch.push(first);
-        while rows < MAX_BATCH_ROWS {
-            let Ok(request) = self.rx.try_recv() else { break };
-            rows += request.job.rows();
-            self.batch.push(request);
-        }
-        self.shared.requests.fetch_add(self.batch.len() as u64, Ordering::Relaxed);
-    }
-
-    /// Writes the batch in one transaction and answers every request in it.
-    fn write_batch(&mut self) {
-        match self.commit() {
-            Ok(counts) => {
-                self.shared.commits.fetch_add(1, Ordering::Relaxed);
-                for (request, appended) in self.batch.drain(..).zip(counts) {
-                    self.shared.inserted.fetch_add(appended.inserted, Ordering::Relaxed);
-                    self.shared.duplicates.fetch_add(appended.duplicates, Ordering::Relaxed);
-                    // The appender may have given up waiting; the rows are stored anyway.
-                    let _ = request.reply.send(Ok(appended));
-                }
-            }
-            Err(failure) => {
-                self.shared.failed_batches.fetch_add(1, Ordering::Relaxed);
-                let path = &self.shared.path;
-                let error = |failure: &Failure| match failure {
-                    Failure::Write(cause) => {
-                        StoreError::Write { path: path.clone(), cause: Arc::clone(cause) }
-                    }
-                    Failure::Unusable { change, cause } => {
-                        StoreError::FileChanged { change: change.clone(), cause: cause.clone() }
-                    }
-                };
-                let requests = self.batch.len();
-                tracing::error!(path = %path.display(), requests, "cannot store readings: {}", error(&failure));
-                for request in self.batch.drain(..) {
-                    let _ = request.reply.send(Err(error(&failure)));
-                }
-            }
-        }
-    }
-
-    /// Commits the batch into the file at the store's path, opening it again first if it
-    /// changed: what is acknowledged must be in the file the next start opens.
-    fn commit(&mut self) -> Result<Vec<Appended>, Failure> {
-        let mut db = match self.db.take() {
-            Some(db) => db,
-            None => self.reopen()?,
-        };
-        let counts = match insert::insert_batch(
-            &mut db.conn,
-            &self.batch,
-            self.shared.reopened.load(Ordering::Relaxed),
-        ) {
-            Ok(counts) => counts,
-            Err(e) => {
-                self.db = Some(db);
-                return Err(Failure::Write(Arc::new(e)));
-            }
-        };
-        let Some(change) = db.identity.as_ref().and_then(|id| id.check().err()) else {
-            self.db = Some(db);
-            return Ok(counts);
-        };
-        // Committed into a file that is no longer at the path: not acknowledged from there.
-        self.log_change(&change);
-        self.changed = Some(change);
-        let same_file = db.identity.as_ref().is_some_and(Identity::db_unchanged);
-        let carried = retire(db);
-        let db = self.reopen()?;
-        if carried && same_file {
-            // Only the WAL had gone: the checkpoint put this batch in the file at the path.
-            self.db = Some(db);
-            return Ok(counts);
-        }
-        self.commit_again(db)
-    }
-
-    /// Writes the batch again, into the store just opened at the path.
-    fn commit_again(&mut self, mut db: Db) -> Result<Vec<Appended>, Failure> {
-        let result =
-            insert::insert_batch(&mut db.conn, &self.batch, self.shared.reopened.load(Ordering::Relaxed))
-                .map_err(|e| Failure::Write(Arc::new(e)));
-        if let Some(change) = db.identity.as_ref().and_then(|id| id.check().err()) {
-            // Changed again at once: leave it to the next batch rather than loop.
-            retire(db);
-            self.changed = Some(change.clone());
-            return Err(Failure::Unusable { change, cause: None });
-        }
-        self.db = Some(db);
-        result
-    }
-
-    fn log_change(&self, change: &FileChange) {
-        let old_data = match change {
-            FileChange::Gone { now_at: Some(to), .. } => format!(": it is in {}", to.display()),
-            _ => String::new(),
-        };
-        tracing::error!(
-            "the readings store {change}; the readings of this moment are written again into the file at {} \
-             (created if missing) and acknowledged from there. What was stored before is not in it{old_data}. \
-             Stop the server before you move, replace or delete its store.",
-            self.shared.path.display(),
-        );
-    }
-
-    /// Opens the store at its path again (without the integrity check: a file created or
-    /// put there while the server runs is new or was checked where it came from).
-    fn reopen(&mut self) -> Result<Db, Failure> {
-        match self.place.open(false) {
-            Ok(db) => {
-                self.shared.reopened.fetch_add(1, Ordering::Relaxed);
-                tracing::warn!(path = %self.shared.path.display(), "the readings store is open again; readings are stored and acknowledged as before");
-                self.changed = None;
-                Ok(db)
-            }
-            Err(cause) => Err(self.unusable(cause)),
-        }
-    }
-
-    fn unusable(&self, cause: StoreError) -> Failure {
-        let change = self.changed.clone().unwrap_or(change_now(&self.shared.path));
-        Failure::Unusable { change, cause: Some(Arc::new(cause)) }
-    }
-}
-
-/// Closes a store whose file changed. First its WAL is copied into the database file it has
-/// open (a moved store is then whole where it went; if only the WAL was deleted, its commits
-/// reach the database), then its WAL and index are removed from the path, so that the file
-/// opened there next starts clean. Returns whether the copy was complete.
-fn retire(db: Db) -> bool {
-    let checkpoint = db
-        .conn
-        .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |row| row.get::<_, i64>(0))
-        .map(|busy| busy == 0);
-    if let Err(e) = &checkpoint {
-        tracing::warn!("cannot copy the changed store's WAL into its file: {e}");
-    }
-    if let Some(identity) = &db.identity {
-        identity.remove_leftovers();
-    }
-    checkpoint.unwrap_or(false)
-}
-
-/// What to call a change the writer no longer remembers the details of.
-fn change_now(path: &Path) -> FileChange {
-    FileChange::Gone { path: path.to_owned(), now_at: None }
 }
 
 #[cfg(test)]

@@ -294,3 +294,22 @@ fn the_writer_connection_is_wal_with_full_fsyncs() {
     let version: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0)).expect("user_version");
     assert_eq!((mode.as_str(), synchronous, version), ("wal", 2, schema::VERSION), "2 is FULL");
 }
+
+#[tokio::test]
+async fn the_writer_knows_the_backlog_the_file_shows() {
+    let dir = tempdir();
+    let store = Store::open(dir.path()).expect("opens");
+    let handle = store.handle();
+    let rows: Vec<Row> = (0..5).map(|i| row("esp-1", "t", Value::Int(i), Some(i))).collect();
+    handle.append(rows).await.expect("append");
+    let outbox = crate::store::Outbox::open(&handle, "tb").expect("outbox");
+    assert_eq!((handle.outbox_pending("tb"), outbox.pending().expect("pending")), (5, 5));
+    handle.advance_cursor("tb", 3, handle.generation()).await.expect("advance");
+    assert_eq!((handle.outbox_pending("tb"), outbox.pending().expect("pending")), (2, 2));
+    assert_eq!(Reader::open(dir.path()).expect("reader").outbox_pending("tb").expect("query"), Some(2));
+    drop(outbox);
+    store.close().expect("close");
+    let store = Store::open(dir.path()).expect("reopens");
+    assert_eq!(store.handle().outbox_pending("tb"), 2, "read back from the file at open");
+    store.close().expect("close");
+}
