@@ -6,14 +6,13 @@
 mod common;
 
 use std::fs::{File, OpenOptions};
-use std::io::{BufRead, BufReader, Read};
 use std::net::SocketAddr;
 use std::process::{Child, Command, Stdio};
-use std::sync::mpsc::{self, Receiver};
+use std::sync::mpsc::Receiver;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use common::{Client, DEADLINE};
+use common::{Client, DEADLINE, lines_of};
 
 /// `iotchat serve` on port 0 with the given stdout and stderr, and a data directory of its own.
 fn serve(stdout: Stdio, stderr: Stdio, extra: &[&str]) -> (Child, tempfile::TempDir) {
@@ -31,31 +30,9 @@ fn serve(stdout: Stdio, stderr: Stdio, extra: &[&str]) -> (Child, tempfile::Temp
     (child, data)
 }
 
-/// The lines of `pipe`, as they come, on a channel.
-fn lines(pipe: impl Read + Send + 'static) -> Receiver<String> {
-    let (tx, rx) = mpsc::channel();
-    thread::spawn(move || {
-        for line in BufReader::new(pipe).lines() {
-            let Ok(line) = line else { break };
-            if tx.send(line).is_err() {
-                break;
-            }
-        }
-    });
-    rx
-}
-
 /// Waits for a line for which `pred` holds, failing after the deadline.
 fn wait_line(rx: &Receiver<String>, pred: impl Fn(&str) -> bool) -> String {
-    let deadline = Instant::now() + DEADLINE;
-    loop {
-        let left = deadline.saturating_duration_since(Instant::now());
-        match rx.recv_timeout(left) {
-            Ok(line) if pred(&line) => return line,
-            Ok(_) => {}
-            Err(e) => panic!("no matching line within {DEADLINE:?}: {e}"),
-        }
-    }
+    common::wait_line(rx, &pred, "the server's output", &mut Vec::new())
 }
 
 /// The address `listening on ADDR` announces.
@@ -94,7 +71,7 @@ fn dev_full() -> File {
 #[test]
 fn serve_keeps_serving_when_its_log_is_a_full_device() {
     let (mut child, _data) = serve(Stdio::piped(), Stdio::from(dev_full()), &[]);
-    let stdout = lines(child.stdout.take().expect("stdout"));
+    let stdout = lines_of(child.stdout.take().expect("stdout"));
     let addr = listening(&stdout);
     for i in 0..5 {
         chat_once(addr, &format!("hello {i}")); // each one logs a connect and a disconnect
@@ -105,7 +82,7 @@ fn serve_keeps_serving_when_its_log_is_a_full_device() {
 #[test]
 fn serve_keeps_serving_when_its_standard_output_is_a_full_device() {
     let (mut child, _data) = serve(Stdio::from(dev_full()), Stdio::piped(), &[]);
-    let log = lines(child.stderr.take().expect("stderr"));
+    let log = lines_of(child.stderr.take().expect("stderr"));
     wait_line(&log, |l| l.contains("cannot write the startup lines to standard output"));
     let started = wait_line(&log, |l| l.contains("server started"));
     let addr = started.split("addr=").nth(1).and_then(|rest| rest.split_whitespace().next());
@@ -117,7 +94,7 @@ fn serve_keeps_serving_when_its_standard_output_is_a_full_device() {
 fn serve_keeps_serving_after_the_reader_of_its_output_and_log_goes_away() {
     // `iotchat serve 2>&1 | head -3`: the pipe's reader exits, every later write is EPIPE.
     let (mut child, _data) = serve(Stdio::piped(), Stdio::piped(), &[]);
-    let stdout = lines(child.stdout.take().expect("stdout"));
+    let stdout = lines_of(child.stdout.take().expect("stdout"));
     let addr = listening(&stdout);
     drop(stdout); // the reading thread ends at its next line; close the pipes themselves too
     drop(child.stderr.take());
@@ -132,7 +109,7 @@ fn serve_keeps_serving_when_nobody_reads_its_log() {
     // A log reader that stops reading (a stalled shipper): once the pipe's buffer is full,
     // a write to it blocks. The server must neither block nor slow down for it.
     let (mut child, _data) = serve(Stdio::piped(), Stdio::piped(), &[]);
-    let stdout = lines(child.stdout.take().expect("stdout"));
+    let stdout = lines_of(child.stdout.take().expect("stdout"));
     let addr = listening(&stdout);
     let _unread = child.stderr.take(); // held open, never read
     // Each connection logs two lines of ~100 bytes: 3,000 fill a 64 KiB pipe many times over.
@@ -156,9 +133,9 @@ fn serve_says_how_many_log_lines_it_lost_once_its_log_reader_is_back() {
     let reader = open_reader();
     let writer = OpenOptions::new().write(true).open(&fifo).expect("fifo writer");
     let (mut child, _data) = serve(Stdio::piped(), Stdio::from(writer), &[]);
-    let stdout = lines(child.stdout.take().expect("stdout"));
+    let stdout = lines_of(child.stdout.take().expect("stdout"));
     let addr = listening(&stdout);
-    let first = lines(reader);
+    let first = lines_of(reader);
     wait_line(&first, |l| l.contains("server started"));
     drop(first); // the reader goes; its thread ends with the server's next line
     // The log thread may still hold a client's lines when the reader comes back, in which
@@ -167,7 +144,7 @@ fn serve_says_how_many_log_lines_it_lost_once_its_log_reader_is_back() {
     for round in 0.. {
         assert!(Instant::now() < deadline, "no `log lines lost` notice after {round} rounds");
         chat_once(addr, &format!("while nobody reads the log {round}"));
-        let back = lines(open_reader());
+        let back = lines_of(open_reader());
         chat_once(addr, &format!("reader back {round}"));
         let second = format!("client={} ", 2 * round + 2); // client ids count from 1
         let line = wait_line(&back, |l| l.contains("log line") || l.contains(&second));

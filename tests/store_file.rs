@@ -100,14 +100,15 @@ fn a_store_file_replaced_under_the_server_gets_the_readings_from_then_on() {
     assert_eq!(got, ["100", "2"], "the replacement's own reading and the one acknowledged after");
 }
 
+/// `iotchat serve` on `dir`, which must fail to start.
+fn serve_on(dir: &Path) -> assert_cmd::assert::Assert {
+    cmd().args(["serve", "--bind", "127.0.0.1:0", "--data-dir"]).arg(dir).timeout(common::DEADLINE).assert()
+}
+
 #[test]
 fn a_second_server_on_one_data_directory_is_refused_naming_the_first() {
     let server = Server::start(&[]);
-    cmd()
-        .args(["serve", "--bind", "127.0.0.1:0", "--data-dir"])
-        .arg(server.data_dir())
-        .timeout(common::DEADLINE)
-        .assert()
+    serve_on(server.data_dir())
         .code(1)
         .stderr(contains(format!("is in use by another iotchat serve (pid {})", server.pid())))
         .stderr(contains("--data-dir"));
@@ -122,11 +123,7 @@ fn a_damaged_store_is_refused_at_start_saying_it_is_damaged() {
     assert!(bytes.len() > 4096, "more than one page");
     bytes[4096..].fill(0xa5); // every page but the header's
     std::fs::write(&db, bytes).expect("write");
-    cmd()
-        .args(["serve", "--bind", "127.0.0.1:0", "--data-dir"])
-        .arg(server.data_dir())
-        .timeout(common::DEADLINE)
-        .assert()
+    serve_on(server.data_dir())
         .code(1)
         .stderr(contains("is damaged"))
         .stderr(contains("Restore it from a backup"))

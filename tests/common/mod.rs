@@ -232,7 +232,8 @@ impl Drop for Server {
     }
 }
 
-fn lines_of(pipe: impl Read + Send + 'static) -> Receiver<String> {
+/// The lines of `pipe`, as they come, on a channel (read by a thread of its own).
+pub fn lines_of(pipe: impl Read + Send + 'static) -> Receiver<String> {
     let (tx, rx) = mpsc::channel();
     thread::spawn(move || {
         for line in BufReader::new(pipe).lines() {
@@ -245,7 +246,9 @@ fn lines_of(pipe: impl Read + Send + 'static) -> Receiver<String> {
     rx
 }
 
-fn wait_line(
+/// Waits for a line of `rx` for which `pred` holds, keeping the others in `seen`; fails the
+/// test after the deadline, naming `what` was read.
+pub fn wait_line(
     rx: &Receiver<String>,
     pred: &dyn Fn(&str) -> bool,
     what: &str,
