@@ -56,7 +56,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         %addr,
         max_clients = config.max_clients,
         max_line_bytes = config.limits.max_line_bytes,
-        idle_flush = ?config.limits.idle_flush,
+        idle_flush = %or_off(config.limits.idle_flush),
         auth_devices = config.auth.as_ref().map_or(0, |t| t.current().len()),
         tls = tls.is_some(),
         "server started; type `help` here for console commands"
@@ -78,7 +78,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         // The bridge moves its cursor through the store once the broker has a batch: let it
         // finish that batch before the store closes, or the batch is sent again next start.
         if tokio::time::timeout(BRIDGE_STOP, task).await.is_err() {
-            warn!(waited = ?BRIDGE_STOP, "the bridge did not stop in time; its last batch will be forwarded again at the next start");
+            warn!(waited = %humantime::format_duration(BRIDGE_STOP), "the bridge did not stop in time; its last batch will be forwarded again at the next start");
         }
     }
     if let Some(store) = store {
@@ -122,6 +122,11 @@ fn announce(text: &str) {
     if let Err(e) = out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
         warn!("cannot write the startup lines to standard output ({e}); serving anyway");
     }
+}
+
+/// A duration setting as an operator writes it (`200ms`), or `off`.
+fn or_off(setting: Option<Duration>) -> String {
+    setting.map_or_else(|| "off".to_owned(), |d| humantime::format_duration(d).to_string())
 }
 
 /// How long shutdown waits for the bridge to finish the batch it is sending.

@@ -106,6 +106,18 @@ pub enum Refusal {
     WrongToken,
 }
 
+impl std::fmt::Display for Refusal {
+    /// Why, in the operator's words (for the log).
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Refusal::NoHello => "no HELLO first",
+            Refusal::NoToken => "no token",
+            Refusal::UnknownName => "unknown device name",
+            Refusal::WrongToken => "wrong token",
+        })
+    }
+}
+
 impl Refusal {
     /// The error line's text: what the device must do.
     pub fn message(self) -> &'static str {

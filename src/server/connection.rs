@@ -35,6 +35,8 @@ const KEEP_OUTPUT_CAPACITY: usize = 16 * 1024;
 /// Once the connection must stop (kick, shutdown), how long a write may still take. A client
 /// that does not read cannot hold its task, or the shutdown, longer than this.
 const STOP_WRITE_GRACE: Duration = Duration::from_secs(1);
+/// How long a client over the limit has to take its `server full` line.
+const TURN_AWAY_WRITE: Duration = Duration::from_secs(1);
 
 /// What every connection shares.
 #[derive(Debug)]
@@ -389,7 +391,7 @@ fn log_auth(event: AuthEvent, handle: &ClientHandle) {
         AuthEvent::Accepted { name } => info!(client, %peer, device = %name, "device authenticated"),
         AuthEvent::Refused { why, name } => {
             let device = name.as_deref().unwrap_or("-");
-            info!(client, %peer, device, reason = ?why, "authentication refused; closing the connection");
+            info!(client, %peer, device, reason = %why, "authentication refused; closing the connection");
         }
     }
 }
@@ -403,6 +405,11 @@ pub(crate) async fn turn_away(mut stream: TcpStream, peer: SocketAddr, max_clien
         stream.write_all(&out).await?;
         stream.shutdown().await
     };
-    let result = tokio::time::timeout(Duration::from_secs(1), write).await;
-    debug!(%peer, ?result, "turned away a client over the limit");
+    match tokio::time::timeout(TURN_AWAY_WRITE, write).await {
+        Ok(Ok(())) => debug!(%peer, "turned away a client over the limit"),
+        Ok(Err(e)) => {
+            debug!(%peer, error = %e, "turned away a client over the limit; it did not get the line")
+        }
+        Err(_) => debug!(%peer, "turned away a client over the limit; it did not take the line within 1s"),
+    }
 }
