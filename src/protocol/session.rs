@@ -208,6 +208,12 @@ impl Session {
         !self.rules.authenticated && self.closing
     }
 
+    /// The name this connection's device gave with `HELLO` (and kept, even once a newer
+    /// connection took it over), if it gave one.
+    pub fn name(&self) -> Option<&str> {
+        self.rules.named.then_some(&*self.rules.device)
+    }
+
     /// What authentication decided since the last call, if anything.
     pub fn take_auth(&mut self) -> Option<AuthEvent> {
         self.rules.auth_event.take()

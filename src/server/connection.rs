@@ -15,6 +15,7 @@ use tokio::sync::{OwnedSemaphorePermit, mpsc};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
+use tracing::field::display;
 use tracing::{debug, info};
 
 use super::registry::{ClientHandle, Push, Registration, Registry, StopReason};
@@ -120,7 +121,13 @@ async fn run(
         registration.remove();
         return;
     };
-    let ended = serve(&mut stream, &registration, &mut rx, &shared).await;
+    // Until it says HELLO, a device is known by its address, without the port: a sensor that
+    // never names itself stays one device across its reconnects.
+    let address = peer.ip().to_canonical().to_string();
+    let mut session = Session::new(shared.limits, &address, Instant::now().into_std())
+        .with_auth(shared.auth.clone())
+        .with_store(shared.store.is_some());
+    let ended = serve(&mut stream, &mut session, &registration, &mut rx, &shared).await;
     if let (Some(bridge), Some(name)) = (&shared.bridge, registration.handle().name()) {
         // A replaced connection's device is still here, on its new connection.
         if !matches!(ended, Ended::Replaced) {
@@ -132,22 +139,19 @@ async fn run(
     drop(stream);
     drop(permit);
     let left = registration.remove();
-    info!(client = id, %peer, clients = left, "client disconnected: {ended}");
+    // The name the device gave on this connection, even if a newer one took it over since.
+    let device = session.name().map(display);
+    info!(client = id, %peer, device, clients = left, "client disconnected: {ended}");
 }
 
 async fn serve(
     stream: &mut Transport,
+    session: &mut Session,
     registration: &Registration,
     rx: &mut mpsc::Receiver<Push>,
     shared: &Shared,
 ) -> Ended {
     let handle = registration.handle();
-    // Until it says HELLO, a device is known by its address, without the port: a sensor that
-    // never names itself stays one device across its reconnects.
-    let address = handle.peer.ip().to_canonical().to_string();
-    let mut session = Session::new(shared.limits, &address, Instant::now().into_std())
-        .with_auth(shared.auth.clone())
-        .with_store(shared.store.is_some());
     let mut out = Vec::new();
     // Pinned once for the connection's life: a new timer entry per turn of the loop would
     // cost a lock on the timer wheel per message.
@@ -169,7 +173,7 @@ async fn serve(
             // win over a client that floods us.
             biased;
             () = std::future::poll_fn(|cx| handle.poll_pushed(cx, &mut waker)) => ended = deliver_all(rx, handle, &mut out),
-            read = std::future::poll_fn(|cx| read_some(cx, stream, &mut session, &mut out, registration)) => {
+            read = std::future::poll_fn(|cx| read_some(cx, stream, session, &mut out, registration)) => {
                 match read {
                     Ok(Read::Data(p)) if p.close => ended = Some(Ended::CloseSocket),
                     Ok(Read::Data(_)) => {}
@@ -193,7 +197,7 @@ async fn serve(
                 }
             }
         }
-        if let Err(e) = settle(&mut session, registration, shared, &out).await {
+        if let Err(e) = settle(session, registration, shared, &out).await {
             // Nothing in `out` may leave: it acknowledges readings that are not stored.
             out.clear();
             lines::error(&mut out, &lines::not_stored(&e));
@@ -390,7 +394,8 @@ fn log_auth(event: AuthEvent, handle: &ClientHandle) {
     match event {
         AuthEvent::Accepted { name } => info!(client, %peer, device = %name, "device authenticated"),
         AuthEvent::Refused { why, name } => {
-            let device = name.as_deref().unwrap_or("-");
+            // No `device` field when it named none (an `Option` field is left out when `None`).
+            let device = name.as_deref().map(display);
             info!(client, %peer, device, reason = %why, "authentication refused; closing the connection");
         }
     }
