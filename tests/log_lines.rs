@@ -54,6 +54,7 @@ fn the_log_has_no_rust_debug_text() {
         refused.expect_closed();
         log.push(server.log_line_containing("authentication refused"));
     }
+    server.wait_for_clients(0); // gone, places freed: the two below are the only ones in
     let mut device = server.connect();
     assert_eq!(device.ask("HELLO esp-1 s3cret-one"), "HELLO ESP-1");
     let _chat = server.connect();
