@@ -45,6 +45,8 @@ fn disconnect_line(server: &mut Server, client: &Client) -> String {
 #[test]
 fn the_log_has_no_rust_debug_text() {
     let (path, _dir) = tokens();
+    // Readable by all, for the warning that names its mode.
+    std::fs::set_permissions(&path, std::os::unix::fs::PermissionsExt::from_mode(0o644)).expect("chmod");
     let path = path.to_str().expect("utf-8 path");
     let mut server = Server::start_verbose(&["--auth-tokens", path, "--max-clients", "2"]);
     let mut log = vec![server.log_line_containing("server started")];
@@ -73,6 +75,8 @@ fn the_log_has_no_rust_debug_text() {
         }
     }
     assert!(has(&log[0], "idle_flush=200ms"), "{}", log[0]);
+    let warning = log.iter().find(|l| l.contains("chmod 600")).expect("the tokens file is world-readable");
+    assert!(has(warning, "mode=644"), "a plain octal mode, not a quoted string: {warning}");
     assert!(log[2].contains("reason=no token"), "{}", log[2]);
 }
 
