@@ -322,7 +322,18 @@ fn read_some(
     registration: &Registration,
 ) -> Poll<io::Result<Read>> {
     READ_BUF.with_borrow_mut(|buf| {
-        let n = ready!(stream.poll_read(cx, buf))?;
+        let n = match ready!(stream.poll_read(cx, buf)) {
+            Ok(n) => n,
+            // rustls: TCP ended without TLS close_notify. Embedded stacks do that (BearSSL on
+            // an ESP8266 closing its socket, or resetting), so it is an ordinary end, as a
+            // FIN is on plain TCP. Truncation (rustls's worry) gains an attacker nothing here:
+            // one who can delay packets can already cut a line with the idle window.
+            Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => {
+                debug!(client = registration.handle().id, "TLS client closed without close_notify");
+                0
+            }
+            Err(e) => return Poll::Ready(Err(e)),
+        };
         if n == 0 {
             return Poll::Ready(Ok(Read::Eof));
         }
