@@ -66,10 +66,19 @@ impl Server {
 
     /// Starts `iotchat serve` under a file-descriptor limit of `limit` (soft and hard).
     pub fn start_with_fd_limit(limit: u32, args: &[&str]) -> Server {
+        Self::start_with_fds_taken(limit, 0, args)
+    }
+
+    /// Same, with `taken` descriptors already open when it starts (inherited, as from a parent
+    /// that leaks them), which its own count of what it needs does not know about.
+    pub fn start_with_fds_taken(limit: u32, taken: u32, args: &[&str]) -> Server {
         let mut command = Command::new("bash");
         command
             .arg("-c")
-            .arg(format!("ulimit -n {limit} && exec \"$0\" serve --bind 127.0.0.1:0 \"$@\""))
+            .arg(format!(
+                "ulimit -n {limit} && for _ in $(seq {taken}); do exec {{fd}}</dev/null; done && \
+                 exec \"$0\" serve --bind 127.0.0.1:0 \"$@\""
+            ))
             .arg(assert_cmd::cargo::cargo_bin("iotchat"))
             .args(args);
         Self::spawn_command(command, Stdio::piped())
