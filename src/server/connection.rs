@@ -15,15 +15,15 @@ use tokio::sync::{OwnedSemaphorePermit, mpsc};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
-use tracing::field::display;
 use tracing::{debug, info};
 
+use super::ended::{Ended, log_auth, log_end};
 use super::registry::{ClientHandle, Push, Registration, Registry, StopReason};
 use crate::bridge::BridgeEvent;
 use crate::live::Live;
 use crate::protocol::auth::Tokens;
 use crate::protocol::lines;
-use crate::protocol::session::{AuthEvent, Limits, Now, Progress, Session};
+use crate::protocol::session::{Limits, Now, Progress, Session};
 use crate::store::{Row, StoreError, StoreHandle};
 use crate::transport::Transport;
 
@@ -56,38 +56,6 @@ pub(crate) struct Shared {
     pub auth: Option<Live<Tokens>>,
     /// TLS on the port, when it is on.
     pub tls: Option<super::transport::ServerTls>,
-}
-
-/// Why a connection ended, for the log.
-#[derive(Debug)]
-enum Ended {
-    CloseSocket,
-    ClientClosed,
-    Idle,
-    NotReading,
-    Kicked,
-    Replaced,
-    Shutdown,
-    Unauthenticated,
-    StoreFailed(StoreError),
-    Failed(io::Error),
-}
-
-impl std::fmt::Display for Ended {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Ended::CloseSocket => f.write_str("client sent CLOSE SOCKET"),
-            Ended::ClientClosed => f.write_str("client closed the connection"),
-            Ended::Idle => f.write_str("client sent nothing for the idle timeout"),
-            Ended::NotReading => f.write_str("client did not read its replies within the write timeout"),
-            Ended::Kicked => f.write_str("kicked by the operator"),
-            Ended::Replaced => f.write_str("a newer connection took its name"),
-            Ended::Shutdown => f.write_str("server shutting down"),
-            Ended::Unauthenticated => f.write_str("not authenticated"),
-            Ended::StoreFailed(e) => write!(f, "readings could not be stored: {e}"),
-            Ended::Failed(e) => write!(f, "connection failed: {e}"),
-        }
-    }
 }
 
 /// Registers a client just accepted (so ids follow accept order) and spawns the task that
@@ -140,8 +108,7 @@ async fn run(
     drop(permit);
     let left = registration.remove();
     // The name the device gave on this connection, even if a newer one took it over since.
-    let device = session.name().map(display);
-    info!(client = id, %peer, device, clients = left, "client disconnected: {ended}");
+    log_end(&ended, id, peer, session.name(), left);
 }
 
 async fn serve(
@@ -397,19 +364,6 @@ async fn flush(
         out.clear();
     }
     Ok(())
-}
-
-/// Logs what authentication decided: the device and the peer, never the token.
-fn log_auth(event: AuthEvent, handle: &ClientHandle) {
-    let (client, peer) = (handle.id, handle.peer);
-    match event {
-        AuthEvent::Accepted { name } => info!(client, %peer, device = %name, "device authenticated"),
-        AuthEvent::Refused { why, name } => {
-            // No `device` field when it named none (an `Option` field is left out when `None`).
-            let device = name.as_deref().map(display);
-            info!(client, %peer, device, reason = %why, "authentication refused; closing the connection");
-        }
-    }
 }
 
 /// Tells a client over the limit why it is turned away, then closes. Bounded in time: a

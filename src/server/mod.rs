@@ -9,6 +9,7 @@ mod command;
 mod connection;
 pub mod console;
 mod doorbell;
+mod ended;
 pub mod fd_budget;
 pub mod registry;
 mod transport;
