@@ -52,6 +52,9 @@ fn hostile() -> Vec<(&'static str, Vec<u8>, String)> {
         ("NUL key in JSON", br#"{"\u0000":1}"#.to_vec(), bad_key(r#""\0""#)),
         ("escape sequence in a key", b"t\x1b[2J=1".to_vec(), bad_key(r#""t\u{1b}[2J""#)),
         ("tab in a key", b"{\"a\\tb\":1}".to_vec(), bad_key(r#""a\tb""#)),
+        // Trojan Source: `te<RLO>pm` displays as `temp`; refused, and escaped in the error line.
+        ("bidi override in a key", "te\u{202e}pm=1".as_bytes().to_vec(), bad_key(r#""te\u{202e}pm""#)),
+        ("bidi isolate in a JSON key", br#"{"t\u2066":1}"#.to_vec(), bad_key(r#""t\u{2066}""#)),
         ("1e999", b"t=1e999".to_vec(), not_finite("1e999")),
         ("-1e999", b"t=-1e999".to_vec(), not_finite("-1e999")),
         ("NaN", b"t=NaN".to_vec(), not_finite("NaN")),
@@ -118,10 +121,12 @@ fn control_characters_in_a_value_are_stored_as_text_and_shown_escaped() {
     dev.ask("HELLO dev");
     assert_eq!(dev.ask("t=a\0b"), "T=A\0B");
     assert_eq!(dev.ask("u=\x1b[31mred"), "U=\x1b[31MRED");
+    assert_eq!(dev.ask("v=21\u{202e}C"), "V=21\u{202e}C");
     let out = common::cmd().args(["readings", "--data-dir"]).arg(server.data_dir()).output().expect("runs");
     let table = String::from_utf8(out.stdout).expect("utf-8");
     assert!(table.contains(r"a\0b") && table.contains(r"\u{1b}[31mred"), "{table}");
-    assert!(!table.contains('\x1b') && !table.contains('\0'), "raw control characters: {table:?}");
+    assert!(table.contains(r"21\u{202e}C"), "a bidirectional control is escaped too: {table}");
+    assert!(!table.contains(['\x1b', '\0', '\u{202e}']), "raw control characters: {table:?}");
 }
 
 /// The console's `clients` table shows each client's last reading: with its control
@@ -132,9 +137,15 @@ fn the_console_never_prints_a_clients_control_characters_raw() {
     let mut server = Server::start(&[]);
     let mut dev = server.connect();
     dev.ask("HELLO dev");
-    // Clear the screen, then print in red: the line is a valid reading (no separator in it).
-    assert_eq!(dev.ask("t=\x1b[2J\x1b[31mowned"), "T=\x1b[2J\x1b[31MOWNED");
-    server.console("clients");
-    let row = server.stdout_line_matching(|l| l.contains("dev"));
-    assert!(!row.chars().any(char::is_control), "raw control characters on the console: {row:?}");
+    // Valid readings (no separator in them) that clear the screen and print in red, or show
+    // the rest of the row right to left (a bidirectional control, not a control character).
+    let raw = |c: char| c.is_control() || c == '\u{202e}';
+    for (reading, ack) in
+        [("t=\x1b[2J\x1b[31mowned", "T=\x1b[2J\x1b[31MOWNED"), ("t=21\u{202e}C", "T=21\u{202e}C")]
+    {
+        assert_eq!(dev.ask(reading), ack);
+        server.console("clients");
+        let row = server.stdout_line_matching(|l| l.contains("dev"));
+        assert!(!row.chars().any(raw), "raw control characters on the console: {row:?}");
+    }
 }

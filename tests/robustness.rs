@@ -162,10 +162,54 @@ fn shutdown_on(signal: &str) {
 }
 
 #[test]
+fn a_descriptor_limit_below_max_clients_lowers_the_client_limit_and_says_so() {
+    // 100 descriptors, 64 kept for the server itself: room for 36 clients, not 1000.
+    let mut server = Server::start_with_fd_limit(100, &["--max-clients", "1000"]);
+    let warning = server.log_line_containing("file descriptor limit");
+    for needed in ["is 100", "36 clients", "1000", "ulimit -n 1064", "LimitNOFILE=1064"] {
+        assert!(warning.contains(needed), "the warning says {needed:?}: {warning}");
+    }
+    let mut clients: Vec<Client> = (0..36).map(|_| server.connect()).collect();
+    server.wait_for_clients(36);
+    for _ in 0..3 {
+        let mut extra = server.connect();
+        assert_eq!(extra.line(), "error: server full (limit: 36 clients); try again later");
+        extra.expect_closed();
+        server.log_line_containing("client limit reached");
+    }
+    assert!(
+        !server.log_seen().iter().any(|l| l.contains("accept failed")),
+        "turned away by the limit, not by running out of descriptors: {:#?}",
+        server.log_seen()
+    );
+    for (i, c) in clients.iter_mut().enumerate() {
+        assert_eq!(c.ask(&format!("still served {i}")), format!("STILL SERVED {i}"));
+    }
+}
+
+#[test]
+fn a_descriptor_limit_with_no_room_for_a_client_stops_serve_saying_how_to_raise_it() {
+    let out = assert_cmd::Command::new("bash")
+        .arg("-c")
+        .arg("ulimit -n 40 && exec \"$0\" serve --bind 127.0.0.1:0 --max-clients 16")
+        .arg(assert_cmd::cargo::cargo_bin("iotchat"))
+        .write_stdin("")
+        .timeout(common::DEADLINE)
+        .output()
+        .expect("serve runs");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    for needed in ["file descriptor limit is 40", "no room for a client", "ulimit -n 80"] {
+        assert!(stderr.contains(needed), "says {needed:?}: {stderr}");
+    }
+}
+
+#[test]
 fn running_out_of_file_descriptors_is_survived_and_recovered_from() {
-    let mut server = Server::start_with_fd_limit(40, &[]);
-    server.log_line_containing("file descriptor limit is below --max-clients");
-    // More clients than descriptors: the kernel queues them, accept() fails with EMFILE.
+    // 60 descriptors inherited and held: the server counts on 36 clients under its limit of
+    // 100, but only about 25 fit. The clients past that wait in the kernel's queue and
+    // accept() fails with EMFILE.
+    let mut server = Server::start_with_fds_taken(100, 60, &[]);
     let mut clients: Vec<Client> = (0..60).map(|_| server.connect()).collect();
     server.log_line_containing("accept failed");
     // Free descriptors: the queued clients are accepted and served.

@@ -1,12 +1,14 @@
 //! TLS on the device port, with a self-signed certificate made by rcgen: chat and fake-device
 //! over TLS, TLS 1.2 (what an ESP8266's BearSSL speaks), clients that do not speak TLS (or
-//! stall) costing nothing to a TLS client, bad certificate or key files exiting 2, and SIGHUP
-//! putting a renewed certificate in place (or keeping the old one if the new one is bad).
+//! stall) costing nothing to a TLS client, clients that end cleanly (with or without
+//! close_notify) logged as leaving rather than failing, bad certificate or key files exiting 2,
+//! and SIGHUP putting a renewed certificate in place (or keeping the old one if the new one is
+//! bad).
 
 mod common;
 
 use std::io::{BufRead, BufReader, Read, Write};
-use std::net::TcpStream;
+use std::net::{Shutdown, TcpStream};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -80,10 +82,11 @@ fn fake_device_over_tls_gets_its_readings_stored() {
     assert!(rows.lines().any(|l| l.starts_with("esp-2,")), "{rows}");
 }
 
-#[test]
-fn tls_1_2_works_for_esp8266_bearssl() {
-    let certs = Certs::new();
-    let server = certs.server();
+/// A TLS connection from a rustls client.
+type Tls = rustls::StreamOwned<rustls::ClientConnection, TcpStream>;
+
+/// A rustls client speaking only `version`, trusting the server's certificate, connected.
+fn tls_client(server: &Server, certs: &Certs, version: &'static rustls::SupportedProtocolVersion) -> Tls {
     let mut roots = rustls::RootCertStore::empty();
     let pem = std::fs::read_to_string(certs.cert()).expect("cert");
     for cert in rustls_pki_types::pem::PemObject::pem_slice_iter(pem.as_bytes()) {
@@ -91,20 +94,105 @@ fn tls_1_2_works_for_esp8266_bearssl() {
     }
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let config = rustls::ClientConfig::builder_with_provider(provider)
-        .with_protocol_versions(&[&rustls::version::TLS12])
-        .expect("TLS 1.2 is available")
+        .with_protocol_versions(&[version])
+        .expect("the version is available")
         .with_root_certificates(roots)
         .with_no_client_auth();
     let name = rustls_pki_types::ServerName::try_from("127.0.0.1").expect("a name");
     let conn = rustls::ClientConnection::new(Arc::new(config), name).expect("a client");
     let tcp = TcpStream::connect(server.addr).expect("connects");
     tcp.set_read_timeout(Some(DEADLINE)).expect("timeout");
-    let mut tls = rustls::StreamOwned::new(conn, tcp);
-    tls.write_all(b"esp8266\n").expect("send");
-    let mut line = String::new();
-    BufReader::new(&mut tls).read_line(&mut line).expect("a reply");
-    assert_eq!(line, "ESP8266\n");
+    rustls::StreamOwned::new(conn, tcp)
+}
+
+/// Sends `line` and reads the reply line (LF included).
+fn ask_tls(tls: &mut Tls, line: &str) -> String {
+    tls.write_all(format!("{line}\n").as_bytes()).expect("send");
+    let mut reply = String::new();
+    BufReader::new(tls).read_line(&mut reply).expect("a reply");
+    reply
+}
+
+#[test]
+fn tls_1_2_works_for_esp8266_bearssl() {
+    let certs = Certs::new();
+    let server = certs.server();
+    let mut tls = tls_client(&server, &certs, &rustls::version::TLS12);
+    assert_eq!(ask_tls(&mut tls, "esp8266"), "ESP8266\n");
     assert_eq!(tls.conn.protocol_version(), Some(rustls::ProtocolVersion::TLSv1_2));
+}
+
+/// What a client does to end its session.
+type Ending = fn(&mut Tls);
+
+/// How a TLS client ends its session: by the book (close_notify, then FIN), or as embedded
+/// stacks often do (BearSSL on an ESP8266 that resets or just closes the socket: FIN alone).
+const CLEAN_ENDINGS: &[(&str, Ending, &str)] = &[
+    (
+        "close_notify, then FIN",
+        |tls| {
+            tls.conn.send_close_notify();
+            tls.flush().expect("close_notify sent");
+            tls.sock.shutdown(Shutdown::Write).expect("FIN");
+        },
+        "client disconnected: client closed the connection",
+    ),
+    (
+        "close_notify and FIN right after the last line",
+        |tls| {
+            tls.write_all(b"last\n").expect("send");
+            tls.conn.send_close_notify();
+            tls.flush().expect("close_notify sent");
+            tls.sock.shutdown(Shutdown::Write).expect("FIN");
+        },
+        "client disconnected: client closed the connection",
+    ),
+    (
+        "FIN without close_notify",
+        |tls| tls.sock.shutdown(Shutdown::Write).expect("FIN"),
+        "client disconnected: client closed the connection",
+    ),
+    (
+        "a line and FIN without close_notify, replies unread",
+        |tls| {
+            tls.write_all(b"last\n").expect("send");
+            tls.sock.shutdown(Shutdown::Write).expect("FIN");
+        },
+        "client disconnected: client closed the connection",
+    ),
+    (
+        "CLOSE SOCKET",
+        |tls| assert_eq!(ask_tls(tls, "close socket"), "CLOSE SOCKET\n"),
+        "client disconnected: client sent CLOSE SOCKET",
+    ),
+    (
+        "CLOSE SOCKET and FIN without close_notify, reply unread",
+        |tls| {
+            tls.write_all(b"close socket\n").expect("send");
+            tls.sock.shutdown(Shutdown::Write).expect("FIN");
+        },
+        "client disconnected: client sent CLOSE SOCKET",
+    ),
+];
+
+#[test]
+fn a_tls_client_that_closes_cleanly_is_not_logged_as_a_failure() {
+    let certs = Certs::new();
+    let mut server = certs.server();
+    for version in [&rustls::version::TLS12, &rustls::version::TLS13] {
+        for (how, end, want) in CLEAN_ENDINGS {
+            let label = format!("{how} ({:?})", version.version);
+            let mut tls = tls_client(&server, &certs, version);
+            assert_eq!(ask_tls(&mut tls, "hi"), "HI\n", "{label}");
+            end(&mut tls);
+            let port = tls.sock.local_addr().expect("local address").port();
+            let peer = format!("peer=127.0.0.1:{port}");
+            let line = server.log_line_matching(|l| {
+                l.contains("client disconnected") && l.split_whitespace().any(|w| w == peer)
+            });
+            assert!(line.contains(want) && !line.contains("failed"), "{label}: {line}");
+        }
+    }
 }
 
 /// Sends `bytes` and asserts the server closes the connection (after at most a TLS alert).

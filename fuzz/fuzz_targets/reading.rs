@@ -1,7 +1,7 @@
 //! `reading::classify` (and the value/timestamp parsers) on arbitrary text.
 //!
 //! Asserts: no panic; a reading has 1 to 256 values, unique keys that are 1 to 128 printable
-//! bytes and never `ts`, finite floats, text values of at most 4096 bytes, and a ts in range;
+//! bytes (no control character, no bidirectional control) and never `ts`, finite floats, text values of at most 4096 bytes, and a ts in range;
 //! a HELLO name is 1 to 64 allowed characters; an error's text is a single line once sent.
 #![no_main]
 
@@ -31,6 +31,7 @@ fuzz_target!(|data: &[u8]| {
             for (key, value) in &r.values {
                 assert!(!key.is_empty() && key.len() <= MAX_KEY, "key {key:?}");
                 assert!(!key.chars().any(char::is_control), "control character in key {key:?}");
+                assert!(!key.chars().any(reading::is_bidi_control), "bidi control in key {key:?}");
                 assert_ne!(key, "ts", "ts stored as a value");
                 check_value(value);
             }

@@ -86,8 +86,8 @@ impl Session<'_> {
         if timed_out > 0 {
             warn!(
                 timed_out,
-                "bridge: ThingsBoard has not answered attribute requests within {:?}; asking the next devices",
-                super::asking::TIMEOUT
+                "bridge: ThingsBoard has not answered attribute requests within {}; asking the next devices",
+                humantime::format_duration(super::asking::TIMEOUT)
             );
         }
         while let Some(request) = self.asking.next_request(now) {

@@ -161,7 +161,7 @@ impl DeviceTask {
             }
         }
         if self.dev.wants_close() {
-            debug!(device = self.dev.name(), "closing the connection to reconnect");
+            debug!(device = %self.dev.name(), "closing the connection to reconnect");
             self.close();
         }
     }

@@ -22,8 +22,8 @@ pub async fn run(args: FakeDeviceArgs) -> anyhow::Result<()> {
     info!(
         server = %config.server,
         devices = config.count,
-        interval = ?config.interval,
-        stop = ?config.stop,
+        interval = %humantime::format_duration(config.interval),
+        stop = %config.stop,
         "starting devices{}",
         if config.stop == FakeDeviceStop::Signal { "; Ctrl-C stops them" } else { "" }
     );

@@ -11,6 +11,7 @@ use iotchat::bridge::{self, BridgeConfig, BridgeEvent, BridgeStatus};
 use iotchat::config::{self, LoadedProfile, ServeConfig, ServeOverrides, ThingsboardSection};
 use iotchat::live::Live;
 use iotchat::protocol::auth::Tokens;
+use iotchat::server::fd_budget::{self, ClientRoom};
 use iotchat::server::{self, console, registry::Registry};
 use iotchat::store::Store;
 use tokio::net::TcpListener;
@@ -23,15 +24,13 @@ use tracing::{error, info, warn};
 
 use crate::cli::ServeArgs;
 
-/// File descriptors kept for everything but clients (listener, logs, stdio, store later).
-const SPARE_FDS: u64 = 64;
-
 pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     let loaded = LoadedProfile::load(args.profile.as_deref())?;
     let config = ServeConfig::resolve(args.overrides(), &loaded)?;
     let tls =
         config.tls.as_ref().map(|f| iotchat::tls::acceptor(&f.cert, &f.key)).transpose()?.map(Live::new);
-    raise_fd_limit(config.max_clients as u64 + SPARE_FDS);
+    // What the descriptor limit allows; `config` keeps the setting, for SIGHUP to compare.
+    let max_clients = fit_fd_limit(config.max_clients)?;
     let store = config::data_dir(args.data_dir.clone(), &loaded).map(|dir| Store::open(&dir)).transpose()?;
     let bridge_config = config::bridge_config(args.bridge.overrides(), &loaded)?;
     if bridge_config.is_some() && store.is_none() {
@@ -54,9 +53,9 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     announce(&format!("listening on {addr}\n{kept}\n"));
     info!(
         %addr,
-        max_clients = config.max_clients,
+        max_clients,
         max_line_bytes = config.limits.max_line_bytes,
-        idle_flush = ?config.limits.idle_flush,
+        idle_flush = %or_off(config.limits.idle_flush),
         auth_devices = config.auth.as_ref().map_or(0, |t| t.current().len()),
         tls = tls.is_some(),
         "server started; type `help` here for console commands"
@@ -72,13 +71,22 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         _ => (None, None, None),
     };
     tokio::spawn(console::run(registry.clone(), status, tokio::io::stdin(), tokio::io::stdout()));
-    server::run(listener, &config, registry, store.as_ref().map(Store::handle), bridge_events, tls, shutdown)
-        .await;
+    let serving = ServeConfig { max_clients, ..config.clone() };
+    server::run(
+        listener,
+        &serving,
+        registry,
+        store.as_ref().map(Store::handle),
+        bridge_events,
+        tls,
+        shutdown,
+    )
+    .await;
     if let Some(task) = bridge_task {
         // The bridge moves its cursor through the store once the broker has a batch: let it
         // finish that batch before the store closes, or the batch is sent again next start.
         if tokio::time::timeout(BRIDGE_STOP, task).await.is_err() {
-            warn!(waited = ?BRIDGE_STOP, "the bridge did not stop in time; its last batch will be forwarded again at the next start");
+            warn!(waited = %humantime::format_duration(BRIDGE_STOP), "the bridge did not stop in time; its last batch will be forwarded again at the next start");
         }
     }
     if let Some(store) = store {
@@ -122,6 +130,11 @@ fn announce(text: &str) {
     if let Err(e) = out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
         warn!("cannot write the startup lines to standard output ({e}); serving anyway");
     }
+}
+
+/// A duration setting as an operator writes it (`200ms`), or `off`.
+fn or_off(setting: Option<Duration>) -> String {
+    setting.map_or_else(|| "off".to_owned(), |d| humantime::format_duration(d).to_string())
 }
 
 /// How long shutdown waits for the bridge to finish the batch it is sending.
@@ -289,15 +302,34 @@ fn reload_tls(live: Option<&Live<TlsAcceptor>>, loaded: Option<TlsAcceptor>, set
     }
 }
 
-/// Serving N clients takes N file descriptors: raise the soft limit toward the hard one.
-fn raise_fd_limit(wanted: u64) {
-    match rlimit::increase_nofile_limit(wanted) {
-        Ok(got) if got < wanted => warn!(
-            limit = got,
-            wanted,
-            "the file descriptor limit is below --max-clients; raise it (ulimit -n {wanted}, or LimitNOFILE= in a systemd unit)"
-        ),
-        Ok(_) => {}
-        Err(e) => warn!(error = %e, "cannot read or raise the file descriptor limit"),
+/// Serving N clients takes N file descriptors: raises the soft limit toward the hard one and
+/// returns how many clients fit under the limit it got (at most `max_clients`), so that one
+/// more is told the server is full instead of waiting in the accept queue. Not one: an error.
+fn fit_fd_limit(max_clients: usize) -> anyhow::Result<usize> {
+    let wanted = fd_budget::wanted(max_clients);
+    let limit = match rlimit::increase_nofile_limit(wanted) {
+        Ok(limit) => limit,
+        Err(e) => {
+            warn!(error = %e, "cannot read or raise the file descriptor limit; counting on room for max_clients");
+            return Ok(max_clients);
+        }
+    };
+    let raise = format!("ulimit -n {wanted} before starting it, or LimitNOFILE={wanted} in its systemd unit");
+    match fd_budget::clients_within(limit, max_clients) {
+        ClientRoom::All => Ok(max_clients),
+        ClientRoom::Only(room) => {
+            warn!(
+                "the file descriptor limit is {limit}, room for {room} clients with {} kept for the server, \
+                 below max_clients {max_clients}: serving at most {room} at once (one more is told the server \
+                 is full); to serve {max_clients}, raise it: {raise}",
+                fd_budget::SPARE_FDS
+            );
+            Ok(room)
+        }
+        ClientRoom::None => Err(anyhow::anyhow!(
+            "the file descriptor limit is {limit} and the server keeps {} for itself: no room for a client; \
+             raise it: {raise}",
+            fd_budget::SPARE_FDS
+        )),
     }
 }

@@ -51,6 +51,17 @@ pub enum FakeDeviceStop {
     Signal,
 }
 
+impl std::fmt::Display for FakeDeviceStop {
+    /// When the devices stop, for the log.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            FakeDeviceStop::Messages(n) => write!(f, "after {n} messages each"),
+            FakeDeviceStop::After(d) => write!(f, "after {}", humantime::format_duration(*d)),
+            FakeDeviceStop::Signal => f.write_str("on Ctrl-C or SIGTERM"),
+        }
+    }
+}
+
 /// Everything `fake-device` needs, validated.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FakeDeviceConfig {
@@ -214,6 +225,18 @@ mod tests {
         assert_eq!(resolve(FakeDeviceOverrides::default(), text).expect("valid").server, "10.0.0.5:5000");
         let flags = FakeDeviceOverrides { server: Some("h:1".into()), ..Default::default() };
         assert_eq!(resolve(flags, text).expect("valid").server, "h:1");
+    }
+
+    #[test]
+    fn when_the_devices_stop_reads_as_text_in_the_log() {
+        let cases = [
+            (FakeDeviceStop::Messages(3), "after 3 messages each"),
+            (FakeDeviceStop::After(Duration::from_millis(90_500)), "after 1m 30s 500ms"),
+            (FakeDeviceStop::Signal, "on Ctrl-C or SIGTERM"),
+        ];
+        for (stop, want) in cases {
+            assert_eq!(stop.to_string(), want);
+        }
     }
 
     #[test]

@@ -199,7 +199,7 @@ pub(crate) fn warn_if_world_readable(path: &Path, meta: &std::fs::Metadata) {
         if mode & 0o004 != 0 {
             tracing::warn!(
                 path = %path.display(),
-                mode = format!("{mode:03o}"),
+                mode = %format_args!("{mode:03o}"),
                 "this file holds secrets and every user of the machine can read it; chmod 600 it"
             );
         }

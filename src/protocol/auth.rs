@@ -1,5 +1,6 @@
 //! Per-device shared-secret authentication (optional, off by default): the token type, the
-//! table of known devices, the constant-time check, and the tokens-file format.
+//! table of known devices, the constant-time check, the tokens-file format, and what a
+//! connection's authentication decided ([`AuthEvent`], for the log).
 //!
 //! The tokens file has one `name token` per line, like mosquitto's password file: blank lines
 //! and lines starting with `#` are skipped. The same format serves the server (every device it
@@ -10,6 +11,7 @@
 use std::collections::HashMap;
 use std::fmt;
 
+use super::lines;
 use super::reading::{self, MAX_NAME};
 
 /// Longest token, in bytes.
@@ -181,6 +183,60 @@ pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
         diff |= std::hint::black_box(x ^ y);
     }
     std::hint::black_box(diff) == 0
+}
+
+/// What authentication decided on a connection, for the log (never holds the token).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AuthEvent {
+    /// The device proved its name.
+    Accepted {
+        /// Its name.
+        name: String,
+    },
+    /// The connection was refused and closes after the error line.
+    Refused {
+        /// Why.
+        why: Refusal,
+        /// The name it claimed, when it sent a well-formed HELLO with a token.
+        name: Option<String>,
+    },
+}
+
+/// Why a connection was not authenticated.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refusal {
+    /// Its first message was not a HELLO (or not a valid one).
+    NoHello,
+    /// Its HELLO had no token.
+    NoToken,
+    /// No device of that name is known.
+    UnknownName,
+    /// The token is not that device's.
+    WrongToken,
+}
+
+impl std::fmt::Display for Refusal {
+    /// Why, in the operator's words (for the log).
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Refusal::NoHello => "no HELLO first",
+            Refusal::NoToken => "no token",
+            Refusal::UnknownName => "unknown device name",
+            Refusal::WrongToken => "wrong token",
+        })
+    }
+}
+
+impl Refusal {
+    /// The error line's text: what the device must do.
+    pub fn message(self) -> &'static str {
+        match self {
+            Refusal::NoHello => lines::AUTH_REQUIRED,
+            Refusal::NoToken => lines::AUTH_NO_TOKEN,
+            // One text for both, so the server does not tell which names exist.
+            Refusal::UnknownName | Refusal::WrongToken => lines::AUTH_FAILED,
+        }
+    }
 }
 
 #[cfg(test)]

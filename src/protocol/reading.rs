@@ -96,7 +96,7 @@ pub enum ReadingError {
         "`{0}` is not key=value; a reading is `key=value` pairs separated by spaces, commas or semicolons"
     )]
     NotAPair(String),
-    /// A key is empty, too long or has control characters.
+    /// A key is empty, too long or has control characters (bidirectional controls included).
     #[error("invalid key {0:?}; keys are 1 to {MAX_KEY} printable characters")]
     BadKey(String),
     /// The same key twice in one reading.
@@ -381,11 +381,22 @@ fn finish(reading: Reading) -> Result<Reading, ReadingError> {
     if reading.values.is_empty() { Err(ReadingError::NoValues) } else { Ok(reading) }
 }
 
-fn check_key(key: &str) -> Result<(), ReadingError> {
-    if key.is_empty() || key.len() > MAX_KEY || key.chars().any(char::is_control) {
+/// Checks a reading's key: 1 to [`MAX_KEY`] bytes, no control character and no bidirectional
+/// control (see [`is_bidi_control`]). `tb-publish` checks its CSV header's keys with it too.
+pub fn check_key(key: &str) -> Result<(), ReadingError> {
+    let hidden = |c: char| c.is_control() || is_bidi_control(c);
+    if key.is_empty() || key.len() > MAX_KEY || key.chars().any(hidden) {
         return Err(ReadingError::BadKey(truncate(key, MAX_KEY + 8)));
     }
     Ok(())
+}
+
+/// Whether `c` is a Unicode bidirectional control (U+061C, U+200E, U+200F, U+202A..U+202E,
+/// U+2066..U+2069). None is `char::is_control`, yet each reorders the text around it when
+/// shown, so a key holding one can display as another key ("Trojan Source",
+/// CVE-2021-42574). Rust's `{:?}` escapes them, so an error line quoting the key shows them.
+pub fn is_bidi_control(c: char) -> bool {
+    matches!(c, '\u{061C}' | '\u{200E}' | '\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}')
 }
 
 fn parse_ts(raw: &str) -> Result<i64, ReadingError> {

@@ -171,3 +171,35 @@ fn error_texts_cut_multibyte_characters_safely() {
     let err = classify(&format!("{key}=1")).expect_err("long key");
     assert!(err.to_string().contains("invalid key"));
 }
+
+/// Every Unicode bidirectional control ("Trojan Source", CVE-2021-42574): none is
+/// `char::is_control`, and each can make a key display as another one.
+const BIDI_CONTROLS: [char; 12] = [
+    '\u{061C}', '\u{200E}', '\u{200F}', '\u{202A}', '\u{202B}', '\u{202C}', '\u{202D}', '\u{202E}',
+    '\u{2066}', '\u{2067}', '\u{2068}', '\u{2069}',
+];
+
+#[test]
+fn bidi_controls_in_keys_are_refused_like_control_characters() {
+    for c in BIDI_CONTROLS {
+        let key = format!("temp{c}_1");
+        let cases = [
+            ("pairs", format!("{key}=1")),
+            ("pairs, leading", format!("{c}t=1")),
+            ("JSON", format!("{{\"{key}\":1}}")),
+            ("JSON escape", format!("{{\"t\\u{:04x}\":1}}", c as u32)),
+        ];
+        for (how, line) in cases {
+            let err = classify(&line).expect_err(&format!("{how} {line:?}"));
+            assert!(matches!(err, ReadingError::BadKey(_)), "{how} U+{:04X}: {err:?}", c as u32);
+            let text = err.to_string();
+            assert!(!text.contains(c), "{how}: the error line escapes it: {text:?}");
+            assert!(text.contains(&format!("\\u{{{:x}}}", c as u32)), "{how}: names it: {text:?}");
+        }
+        assert!(
+            matches!(classify(&format!("HELLO esp{c}1")), Err(ReadingError::BadName(_))),
+            "names are ASCII only"
+        );
+        assert!(matches!(classify(&format!("t=a{c}b")), Ok(Meaning::Reading(_))), "in a value it is text");
+    }
+}

@@ -9,6 +9,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+pub use super::auth::{AuthEvent, Refusal};
 use super::auth::{Tokens, Verdict};
 use super::chat::{self, Control};
 use super::framing::{Frame, LineFramer};
@@ -74,48 +75,6 @@ pub struct Session {
     idle_timeout: Option<Duration>,
     /// When the client last sent anything (or connected).
     last_input: Instant,
-}
-
-/// What authentication decided on a connection, for the log (never holds the token).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum AuthEvent {
-    /// The device proved its name.
-    Accepted {
-        /// Its name.
-        name: String,
-    },
-    /// The connection was refused and closes after the error line.
-    Refused {
-        /// Why.
-        why: Refusal,
-        /// The name it claimed, when it sent a well-formed HELLO with a token.
-        name: Option<String>,
-    },
-}
-
-/// Why a connection was not authenticated.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Refusal {
-    /// Its first message was not a HELLO (or not a valid one).
-    NoHello,
-    /// Its HELLO had no token.
-    NoToken,
-    /// No device of that name is known.
-    UnknownName,
-    /// The token is not that device's.
-    WrongToken,
-}
-
-impl Refusal {
-    /// The error line's text: what the device must do.
-    pub fn message(self) -> &'static str {
-        match self {
-            Refusal::NoHello => lines::AUTH_REQUIRED,
-            Refusal::NoToken => lines::AUTH_NO_TOKEN,
-            // One text for both, so the server does not tell which names exist.
-            Refusal::UnknownName | Refusal::WrongToken => lines::AUTH_FAILED,
-        }
-    }
 }
 
 /// The message rules, apart from the framer so both can be borrowed at once.
@@ -194,6 +153,12 @@ impl Session {
     /// Whether the connection was refused for want of authentication (it must close).
     pub fn is_refused(&self) -> bool {
         !self.rules.authenticated && self.closing
+    }
+
+    /// The name this connection's device gave with `HELLO` (and kept, even once a newer
+    /// connection took it over), if it gave one.
+    pub fn name(&self) -> Option<&str> {
+        self.rules.named.then_some(&*self.rules.device)
     }
 
     /// What authentication decided since the last call, if anything.

@@ -84,6 +84,19 @@ fn readings_are_collected_under_the_device_known_at_that_point() {
 }
 
 #[test]
+fn the_name_a_device_gave_stays_known_for_the_log() {
+    let mut s = session();
+    assert_eq!(s.name(), None, "known by its address only");
+    run(&mut s, b"21.5\n");
+    assert_eq!(s.name(), None);
+    run(&mut s, b"HELLO esp-1\n");
+    s.take_claim();
+    assert_eq!(s.name(), Some("esp-1"), "still known once the claim is taken");
+    run(&mut s, b"HELLO esp-2\n");
+    assert_eq!(s.name(), Some("esp-1"), "a second HELLO is refused");
+}
+
+#[test]
 fn a_ts_from_a_clock_never_set_or_far_ahead_is_refused_saying_the_clock_is_wrong() {
     let day_ms = 86_400_000;
     // (ts, refused with a text containing this, or acknowledged)

@@ -17,12 +17,13 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::{debug, info};
 
+use super::ended::{Ended, log_auth, log_end};
 use super::registry::{ClientHandle, Push, Registration, Registry, StopReason};
 use crate::bridge::BridgeEvent;
 use crate::live::Live;
 use crate::protocol::auth::Tokens;
 use crate::protocol::lines;
-use crate::protocol::session::{AuthEvent, Limits, Now, Progress, Session};
+use crate::protocol::session::{Limits, Now, Progress, Session};
 use crate::store::{Row, StoreError, StoreHandle};
 use crate::transport::Transport;
 
@@ -35,6 +36,8 @@ const KEEP_OUTPUT_CAPACITY: usize = 16 * 1024;
 /// Once the connection must stop (kick, shutdown), how long a write may still take. A client
 /// that does not read cannot hold its task, or the shutdown, longer than this.
 const STOP_WRITE_GRACE: Duration = Duration::from_secs(1);
+/// How long a client over the limit has to take its `server full` line.
+const TURN_AWAY_WRITE: Duration = Duration::from_secs(1);
 
 /// What every connection shares.
 #[derive(Debug)]
@@ -53,38 +56,6 @@ pub(crate) struct Shared {
     pub auth: Option<Live<Tokens>>,
     /// TLS on the port, when it is on.
     pub tls: Option<super::transport::ServerTls>,
-}
-
-/// Why a connection ended, for the log.
-#[derive(Debug)]
-enum Ended {
-    CloseSocket,
-    ClientClosed,
-    Idle,
-    NotReading,
-    Kicked,
-    Replaced,
-    Shutdown,
-    Unauthenticated,
-    StoreFailed(StoreError),
-    Failed(io::Error),
-}
-
-impl std::fmt::Display for Ended {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Ended::CloseSocket => f.write_str("client sent CLOSE SOCKET"),
-            Ended::ClientClosed => f.write_str("client closed the connection"),
-            Ended::Idle => f.write_str("client sent nothing for the idle timeout"),
-            Ended::NotReading => f.write_str("client did not read its replies within the write timeout"),
-            Ended::Kicked => f.write_str("kicked by the operator"),
-            Ended::Replaced => f.write_str("a newer connection took its name"),
-            Ended::Shutdown => f.write_str("server shutting down"),
-            Ended::Unauthenticated => f.write_str("not authenticated"),
-            Ended::StoreFailed(e) => write!(f, "readings could not be stored: {e}"),
-            Ended::Failed(e) => write!(f, "connection failed: {e}"),
-        }
-    }
 }
 
 /// Registers a client just accepted (so ids follow accept order) and spawns the task that
@@ -118,7 +89,13 @@ async fn run(
         registration.remove();
         return;
     };
-    let ended = serve(&mut stream, &registration, &mut rx, &shared).await;
+    // Until it says HELLO, a device is known by its address, without the port: a sensor that
+    // never names itself stays one device across its reconnects.
+    let address = peer.ip().to_canonical().to_string();
+    let mut session = Session::new(shared.limits, &address, Instant::now().into_std())
+        .with_auth(shared.auth.clone())
+        .with_store(shared.store.is_some());
+    let ended = serve(&mut stream, &mut session, &registration, &mut rx, &shared).await;
     if let (Some(bridge), Some(name)) = (&shared.bridge, registration.handle().name()) {
         // A replaced connection's device is still here, on its new connection.
         if !matches!(ended, Ended::Replaced) {
@@ -130,22 +107,18 @@ async fn run(
     drop(stream);
     drop(permit);
     let left = registration.remove();
-    info!(client = id, %peer, clients = left, "client disconnected: {ended}");
+    // The name the device gave on this connection, even if a newer one took it over since.
+    log_end(&ended, id, peer, session.name(), left);
 }
 
 async fn serve(
     stream: &mut Transport,
+    session: &mut Session,
     registration: &Registration,
     rx: &mut mpsc::Receiver<Push>,
     shared: &Shared,
 ) -> Ended {
     let handle = registration.handle();
-    // Until it says HELLO, a device is known by its address, without the port: a sensor that
-    // never names itself stays one device across its reconnects.
-    let address = handle.peer.ip().to_canonical().to_string();
-    let mut session = Session::new(shared.limits, &address, Instant::now().into_std())
-        .with_auth(shared.auth.clone())
-        .with_store(shared.store.is_some());
     let mut out = Vec::new();
     // Pinned once for the connection's life: a new timer entry per turn of the loop would
     // cost a lock on the timer wheel per message.
@@ -167,7 +140,7 @@ async fn serve(
             // win over a client that floods us.
             biased;
             () = std::future::poll_fn(|cx| handle.poll_pushed(cx, &mut waker)) => ended = deliver_all(rx, handle, &mut out),
-            read = std::future::poll_fn(|cx| read_some(cx, stream, &mut session, &mut out, registration)) => {
+            read = std::future::poll_fn(|cx| read_some(cx, stream, session, &mut out, registration)) => {
                 match read {
                     Ok(Read::Data(p)) if p.close => ended = Some(Ended::CloseSocket),
                     Ok(Read::Data(_)) => {}
@@ -191,7 +164,7 @@ async fn serve(
                 }
             }
         }
-        if let Err(e) = settle(&mut session, registration, shared, &out).await {
+        if let Err(e) = settle(session, registration, shared, &out).await {
             // Nothing in `out` may leave: it acknowledges readings that are not stored.
             out.clear();
             lines::error(&mut out, &lines::not_stored(&e));
@@ -316,7 +289,18 @@ fn read_some(
     registration: &Registration,
 ) -> Poll<io::Result<Read>> {
     READ_BUF.with_borrow_mut(|buf| {
-        let n = ready!(stream.poll_read(cx, buf))?;
+        let n = match ready!(stream.poll_read(cx, buf)) {
+            Ok(n) => n,
+            // rustls: TCP ended without TLS close_notify. Embedded stacks do that (BearSSL on
+            // an ESP8266 closing its socket, or resetting), so it is an ordinary end, as a
+            // FIN is on plain TCP. Truncation (rustls's worry) gains an attacker nothing here:
+            // one who can delay packets can already cut a line with the idle window.
+            Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => {
+                debug!(client = registration.handle().id, "TLS client closed without close_notify");
+                0
+            }
+            Err(e) => return Poll::Ready(Err(e)),
+        };
         if n == 0 {
             return Poll::Ready(Ok(Read::Eof));
         }
@@ -382,18 +366,6 @@ async fn flush(
     Ok(())
 }
 
-/// Logs what authentication decided: the device and the peer, never the token.
-fn log_auth(event: AuthEvent, handle: &ClientHandle) {
-    let (client, peer) = (handle.id, handle.peer);
-    match event {
-        AuthEvent::Accepted { name } => info!(client, %peer, device = %name, "device authenticated"),
-        AuthEvent::Refused { why, name } => {
-            let device = name.as_deref().unwrap_or("-");
-            info!(client, %peer, device, reason = ?why, "authentication refused; closing the connection");
-        }
-    }
-}
-
 /// Tells a client over the limit why it is turned away, then closes. Bounded in time: a
 /// client that does not read cannot hold this task.
 pub(crate) async fn turn_away(mut stream: TcpStream, peer: SocketAddr, max_clients: usize) {
@@ -403,6 +375,11 @@ pub(crate) async fn turn_away(mut stream: TcpStream, peer: SocketAddr, max_clien
         stream.write_all(&out).await?;
         stream.shutdown().await
     };
-    let result = tokio::time::timeout(Duration::from_secs(1), write).await;
-    debug!(%peer, ?result, "turned away a client over the limit");
+    match tokio::time::timeout(TURN_AWAY_WRITE, write).await {
+        Ok(Ok(())) => debug!(%peer, "turned away a client over the limit"),
+        Ok(Err(e)) => {
+            debug!(%peer, error = %e, "turned away a client over the limit; it did not get the line")
+        }
+        Err(_) => debug!(%peer, "turned away a client over the limit; it did not take the line within 1s"),
+    }
 }

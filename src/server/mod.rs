@@ -9,6 +9,8 @@ mod command;
 mod connection;
 pub mod console;
 mod doorbell;
+mod ended;
+pub mod fd_budget;
 pub mod registry;
 mod transport;
 
@@ -78,7 +80,8 @@ pub async fn run(
             }
             Err(e) => {
                 let delay = backoff.next_delay();
-                warn!(error = %e, retry_in = ?delay, "accept failed (out of file descriptors?); retrying");
+                let retry_in = humantime::format_duration(delay);
+                warn!(error = %e, %retry_in, "accept failed (out of file descriptors?); retrying");
                 tokio::select! {
                     () = shutdown.cancelled() => break,
                     () = tokio::time::sleep(delay) => {}
@@ -97,7 +100,7 @@ async fn drain(tracker: TaskTracker, clients: usize, grace: Duration) {
     if tokio::time::timeout(grace, tracker.wait()).await.is_err() {
         warn!(
             remaining = tracker.len(),
-            ?grace,
+            grace = %humantime::format_duration(grace),
             "some connections did not finish within the grace period; closing them"
         );
     }

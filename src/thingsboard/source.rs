@@ -36,7 +36,11 @@ pub fn line_reading(line: &str, number: u64) -> Result<Option<Reading>, BadInput
 /// Empty cells are left out of that row's reading.
 pub fn csv_readings(input: impl Read) -> impl Iterator<Item = Result<Reading, BadInput>> {
     let mut csv = csv::ReaderBuilder::new().trim(csv::Trim::All).flexible(false).from_reader(input);
-    let header = csv.headers().cloned().map_err(|e| BadInput { line: 1, why: format!("no CSV header: {e}") });
+    let header = csv
+        .headers()
+        .cloned()
+        .map_err(|e| BadInput { line: 1, why: format!("no CSV header: {e}") })
+        .and_then(check_header);
     let mut failed = false;
     let mut records = csv.into_records();
     let mut line = 1;
@@ -59,6 +63,14 @@ pub fn csv_readings(input: impl Read) -> impl Iterator<Item = Result<Reading, Ba
         failed = result.is_err();
         Some(result)
     })
+}
+
+/// The header's keys, checked as a reading's keys are (`ts` is the timestamp column).
+fn check_header(header: csv::StringRecord) -> Result<csv::StringRecord, BadInput> {
+    for key in header.iter().filter(|k| *k != "ts") {
+        reading::check_key(key).map_err(|e| BadInput { line: 1, why: e.to_string() })?;
+    }
+    Ok(header)
 }
 
 fn row_reading(header: &csv::StringRecord, row: &csv::StringRecord, line: u64) -> Result<Reading, BadInput> {
@@ -110,6 +122,26 @@ mod tests {
         assert!(err.why.contains("unix milliseconds"), "{err}");
         let ragged: Vec<_> = csv_readings("a,b\n1\n".as_bytes()).collect();
         assert!(ragged[0].is_err());
+    }
+
+    #[test]
+    fn csv_header_keys_are_checked_like_a_readings_keys() {
+        let cases = [
+            ("bidi control", "ts,te\u{202e}mp\n1000,1\n", "invalid key"),
+            ("control character", "ts,t\u{1b}[2J\n1000,1\n", "invalid key"),
+            ("line in the key", "ts,\"a\nb\"\n1000,1\n", "invalid key"),
+        ];
+        for (label, text, want) in cases {
+            let results: Vec<_> = csv_readings(text.as_bytes()).collect();
+            let err = results[0].clone().expect_err(label);
+            assert!(err.why.contains(want) && err.line == 1, "{label}: {err}");
+            assert!(
+                !err.why.chars().any(|c| c.is_control() || reading::is_bidi_control(c)),
+                "{label}: {err}"
+            );
+        }
+        let reading = line_reading("te\u{2066}mp=1", 3).expect_err("a line's keys are checked too");
+        assert!(reading.why.contains("invalid key"), "{reading}");
     }
 
     #[test]

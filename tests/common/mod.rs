@@ -49,6 +49,14 @@ impl Server {
         Self::spawn(&all, stdin)
     }
 
+    /// Starts `iotchat -v serve --bind 127.0.0.1:0 ARGS...` with no `RUST_LOG`: the log an
+    /// operator gets with `-v` (debug).
+    pub fn start_verbose(args: &[&str]) -> Server {
+        let mut command = Command::new(assert_cmd::cargo::cargo_bin("iotchat"));
+        command.args(["-v", "serve", "--bind", "127.0.0.1:0"]).args(args).env_remove("RUST_LOG");
+        Self::spawn_command(command, Stdio::piped())
+    }
+
     /// Starts `iotchat ARGS...` exactly as given and waits for `listening on`.
     pub fn spawn(args: &[&str], stdin: Stdio) -> Server {
         let mut command = Command::new(assert_cmd::cargo::cargo_bin("iotchat"));
@@ -58,10 +66,19 @@ impl Server {
 
     /// Starts `iotchat serve` under a file-descriptor limit of `limit` (soft and hard).
     pub fn start_with_fd_limit(limit: u32, args: &[&str]) -> Server {
+        Self::start_with_fds_taken(limit, 0, args)
+    }
+
+    /// Same, with `taken` descriptors already open when it starts (inherited, as from a parent
+    /// that leaks them), which its own count of what it needs does not know about.
+    pub fn start_with_fds_taken(limit: u32, taken: u32, args: &[&str]) -> Server {
         let mut command = Command::new("bash");
         command
             .arg("-c")
-            .arg(format!("ulimit -n {limit} && exec \"$0\" serve --bind 127.0.0.1:0 \"$@\""))
+            .arg(format!(
+                "ulimit -n {limit} && for _ in $(seq {taken}); do exec {{fd}}</dev/null; done && \
+                 exec \"$0\" serve --bind 127.0.0.1:0 \"$@\""
+            ))
             .arg(assert_cmd::cargo::cargo_bin("iotchat"))
             .args(args);
         Self::spawn_command(command, Stdio::piped())
@@ -95,8 +112,11 @@ impl Server {
         } else {
             command.env_remove("IOTCHAT_DATA_DIR");
         }
+        // `info` unless the test chose (set `RUST_LOG`, or removed it to test `-v`).
+        if !command.get_envs().any(|(key, _)| key == "RUST_LOG") {
+            command.env("RUST_LOG", "info");
+        }
         let mut child = command
-            .env("RUST_LOG", "info")
             .stdin(stdin)
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -165,6 +185,22 @@ impl Server {
         let found = wait_line(&self.stderr, &pred, "server log", &mut seen);
         self.log.extend(seen);
         found
+    }
+
+    /// Every log line not read yet, up to the end of the log (the process exiting), which
+    /// must come before the deadline.
+    pub fn rest_of_log(&mut self) -> Vec<String> {
+        let deadline = Instant::now() + DEADLINE;
+        let mut rest = Vec::new();
+        loop {
+            match self.stderr.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
+                Ok(line) => rest.push(line),
+                Err(RecvTimeoutError::Disconnected) => return rest,
+                Err(RecvTimeoutError::Timeout) => {
+                    panic!("the log did not end within {DEADLINE:?}; saw {rest:#?}")
+                }
+            }
+        }
     }
 
     /// The log lines the waits above passed over (the lines they returned excluded).

@@ -1,0 +1,71 @@
+//! Why a connection ended, and the log lines a person reads about a connection: how it
+//! ended and what authentication decided, in words, with `device=NAME` once it named itself
+//! (so `grep -w device=esp-1` follows one device), never a token.
+
+use std::io;
+use std::net::SocketAddr;
+
+use tracing::field::display;
+use tracing::info;
+
+use super::registry::{ClientHandle, ClientId};
+use crate::protocol::session::AuthEvent;
+use crate::store::StoreError;
+
+/// Why a connection ended, for the log.
+#[derive(Debug)]
+pub(super) enum Ended {
+    CloseSocket,
+    ClientClosed,
+    Idle,
+    NotReading,
+    Kicked,
+    Replaced,
+    Shutdown,
+    Unauthenticated,
+    StoreFailed(StoreError),
+    Failed(io::Error),
+}
+
+impl std::fmt::Display for Ended {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Ended::CloseSocket => f.write_str("client sent CLOSE SOCKET"),
+            Ended::ClientClosed => f.write_str("client closed the connection"),
+            Ended::Idle => f.write_str("client sent nothing for the idle timeout"),
+            Ended::NotReading => f.write_str("client did not read its replies within the write timeout"),
+            Ended::Kicked => f.write_str("kicked by the operator"),
+            Ended::Replaced => f.write_str("a newer connection took its name"),
+            Ended::Shutdown => f.write_str("server shutting down"),
+            Ended::Unauthenticated => f.write_str("not authenticated"),
+            Ended::StoreFailed(e) => write!(f, "readings could not be stored: {e}"),
+            Ended::Failed(e) => write!(f, "connection failed: {e}"),
+        }
+    }
+}
+
+/// Logs the end of client `client`, known as `device` if it named itself, leaving `clients`.
+pub(super) fn log_end(
+    ended: &Ended,
+    client: ClientId,
+    peer: SocketAddr,
+    device: Option<&str>,
+    clients: usize,
+) {
+    // An `Option` field is left out when `None`: no `device=` for a client that never named itself.
+    let device = device.map(display);
+    info!(client, %peer, device, clients, "client disconnected: {ended}");
+}
+
+/// Logs what authentication decided: the device and the peer, never the token.
+pub(super) fn log_auth(event: AuthEvent, handle: &ClientHandle) {
+    let (client, peer) = (handle.id, handle.peer);
+    match event {
+        AuthEvent::Accepted { name } => info!(client, %peer, device = %name, "device authenticated"),
+        AuthEvent::Refused { why, name } => {
+            // No `device` field when it named none (an `Option` field is left out when `None`).
+            let device = name.as_deref().map(display);
+            info!(client, %peer, device, reason = %why, "authentication refused; closing the connection");
+        }
+    }
+}
