@@ -206,7 +206,9 @@ impl Conn {
             while !self.in_flight.is_empty() {
                 let n = tokio::time::timeout(options.reply_timeout, self.stream.read(&mut self.buf))
                     .await
-                    .map_err(|_| format!("no reply within {:?}", options.reply_timeout))?;
+                    .map_err(|_| {
+                        format!("no reply within {}", humantime::format_duration(options.reply_timeout))
+                    })?;
                 self.on_read(n)?;
             }
         }
@@ -245,7 +247,7 @@ impl Conn {
                     self.write_out(count).await?;
                 }
                 () = tokio::time::sleep_until(oldest.unwrap_or(next).into()), if oldest.is_some() => {
-                    return Err(format!("no reply within {:?}", options.reply_timeout));
+                    return Err(format!("no reply within {}", humantime::format_duration(options.reply_timeout)));
                 }
             }
         }

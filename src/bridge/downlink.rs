@@ -168,7 +168,7 @@ impl Session<'_> {
             self.rpcs.iter().filter(|(_, d)| **d <= now).map(|(k, _)| k.clone()).collect();
         for (device, id) in expired {
             self.rpcs.remove(&(device.clone(), id));
-            let error = json!({ "error": format!("device {device} did not answer within {:?}", self.config.rpc_timeout) });
+            let error = json!({ "error": format!("device {device} did not answer within {}", humantime::format_duration(self.config.rpc_timeout)) });
             self.device.publish(gateway::RPC, gateway::rpc_reply(&device, id, &error)).await?;
         }
         Ok(())

@@ -191,7 +191,8 @@ pub async fn run(
             Ok(()) => return,
             Err(e) => {
                 let delay = backoff.next_delay();
-                warn!(retry_in = ?delay, "bridge: {e}; readings wait in the outbox");
+                let retry_in = humantime::format_duration(delay);
+                warn!(%retry_in, "bridge: {e}; readings wait in the outbox");
                 tokio::select! {
                     () = shutdown.cancelled() => return,
                     () = tokio::time::sleep(delay) => {}

@@ -186,8 +186,12 @@ impl fmt::Display for News<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             News::Connected { server, .. } => write!(f, "connected to {server}"),
-            News::Retrying { what, delay } => write!(f, "{what}; retrying in {delay:?}"),
-            News::Reconnecting { what, delay } => write!(f, "{what}; reconnecting in {delay:?}"),
+            News::Retrying { what, delay } => {
+                write!(f, "{what}; retrying in {}", humantime::format_duration(*delay))
+            }
+            News::Reconnecting { what, delay } => {
+                write!(f, "{what}; reconnecting in {}", humantime::format_duration(*delay))
+            }
         }
     }
 }
