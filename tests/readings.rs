@@ -292,27 +292,10 @@ fn the_table_cuts_long_values_and_csv_keeps_them() {
     assert!(readings(dir.path(), &["--format", "csv"]).contains(&long));
 }
 
-/// `iotchat readings ARGS` as a user who can read the data directory but not write it: as
-/// root (which writes anything), without the capabilities that let it.
+/// `iotchat readings ARGS` as a user who can read the data directory but not write it.
 fn readings_without_write_access(dir: &Path, args: &[&str]) -> std::process::Output {
-    let bin = assert_cmd::cargo::cargo_bin("iotchat");
-    let mut command = if is_root() {
-        let mut c = std::process::Command::new("setpriv");
-        c.arg("--bounding-set=-dac_override,-dac_read_search,-fowner").arg(bin);
-        c
-    } else {
-        std::process::Command::new(bin)
-    };
+    let mut command = common::iotchat_without_override();
     command.arg("readings").arg("--data-dir").arg(dir).args(args).output().expect("runs")
-}
-
-fn is_root() -> bool {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines().find_map(|l| l.strip_prefix("Uid:")).map(|u| u.split_whitespace().next() == Some("0"))
-        })
-        .unwrap_or(false)
 }
 
 /// Takes write access away from `dir` and everything in it (given back on drop).

@@ -157,3 +157,22 @@ fn the_bridge_forwards_from_the_new_store_file_after_the_old_one_is_deleted() {
     send(&mut client, 3);
     forwarded(3);
 }
+
+#[test]
+fn a_store_file_the_server_cannot_write_is_refused_at_start() {
+    use std::os::unix::fs::PermissionsExt;
+    let (mut server, _client) = serving();
+    stop(&mut server);
+    let db = server.data_dir().join("readings.db");
+    std::fs::set_permissions(&db, std::fs::Permissions::from_mode(0o444)).expect("chmod");
+    let mut serve = common::iotchat_without_override();
+    serve.args(["serve", "--bind", "127.0.0.1:0", "--data-dir"]).arg(server.data_dir());
+    let output = assert_cmd::Command::from_std(serve).timeout(common::DEADLINE).output().expect("runs");
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("readings.db is not writable by this user"), "{stderr}");
+    assert!(
+        String::from_utf8_lossy(&output.stdout).is_empty(),
+        "no `listening on` for a server that cannot store"
+    );
+}

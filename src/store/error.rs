@@ -77,6 +77,16 @@ pub enum StoreError {
         /// The file in its way: `dir` itself or a directory above it.
         file: PathBuf,
     },
+    /// The database file can be read but not written by this user.
+    #[error(
+        "the readings store {} is not writable by this user; run the server as the file's owner, make it \
+         writable (chmod/chown), or choose another --data-dir",
+        path.display()
+    )]
+    NotWritable {
+        /// The `.db` file.
+        path: PathBuf,
+    },
     /// The database could not be opened or set up for writing.
     #[error(
         "cannot open the readings store at {}: {cause}; make the directory writable or choose another with --data-dir",

@@ -113,6 +113,10 @@ pub(super) fn open_for_writing(
 ) -> Result<Connection, StoreError> {
     let open_err = |cause| StoreError::sqlite(path, cause, |path, cause| StoreError::Open { path, cause });
     let mut conn = Connection::open(path).map_err(open_err)?;
+    // SQLite opens a file it cannot write read-only, without a word: every commit would fail.
+    if conn.is_readonly(rusqlite::MAIN_DB).map_err(open_err)? {
+        return Err(StoreError::NotWritable { path: path.to_owned() });
+    }
     conn.busy_timeout(busy_timeout).map_err(open_err)?;
     // 4 KiB pages (a new file only: an existing one, upgraded ones included, keeps its size;
     // set before WAL mode, which fixes it). With version 2, 1 KiB pages were faster, as each

@@ -22,6 +22,28 @@ pub fn cmd() -> assert_cmd::Command {
     assert_cmd::Command::cargo_bin("iotchat").expect("the iotchat binary is built")
 }
 
+/// `iotchat` as a user who cannot write what its mode bits forbid: as root (which writes
+/// anything), without the capabilities that let it (`setpriv`, util-linux).
+pub fn iotchat_without_override() -> Command {
+    let bin = assert_cmd::cargo::cargo_bin("iotchat");
+    if !is_root() {
+        return Command::new(bin);
+    }
+    let mut command = Command::new("setpriv");
+    command.arg("--bounding-set=-dac_override,-dac_read_search,-fowner").arg(bin);
+    command
+}
+
+/// Whether this process runs as root.
+pub fn is_root() -> bool {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines().find_map(|l| l.strip_prefix("Uid:")).map(|u| u.split_whitespace().next() == Some("0"))
+        })
+        .unwrap_or(false)
+}
+
 /// A running `iotchat serve`.
 pub struct Server {
     child: Child,
