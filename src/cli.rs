@@ -20,11 +20,13 @@ Logs go to standard error; RUST_LOG (e.g. RUST_LOG=debug) overrides -v/-q.";
 
 const SERVE_EXAMPLES: &str = "\
 Examples:
-  iotchat serve                                  # loopback only, port 12000
+  iotchat serve                                  # chat on loopback, port 12000; keeps no readings
+  iotchat serve --data-dir iotchat-data          # keeps device readings in iotchat-data/readings.db
+  iotchat serve --profile config/m2.toml         # milestone 2: devices on the network, readings kept
   iotchat serve --bind 0.0.0.0:12000             # reachable from devices on the network
   iotchat serve --bind 127.0.0.1:0               # any free port; the address is printed
   iotchat serve --profile config/m1.toml --max-clients 100
-  iotchat serve --auth-tokens tokens.txt         # devices must say HELLO <name> <token>
+  iotchat serve --auth-tokens tokens.txt --data-dir iotchat-data   # devices must say HELLO <name> <token>
   iotchat serve --tls-cert cert.pem --tls-key key.pem
 
 The first line on standard output is `listening on ADDR:PORT`. Type commands on the server's
@@ -88,7 +90,7 @@ pub struct Cli {
 /// The subcommands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Run the server: chat answered in CAPITALS, device readings stored (milestones 0-2).
+    /// Run the server: chat answered in CAPITALS; device readings stored when given a data directory.
     #[command(after_help = SERVE_EXAMPLES)]
     Serve(ServeArgs),
     /// Chat with a server from the terminal or a pipe.

@@ -184,3 +184,23 @@ fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
     }
     found
 }
+
+#[test]
+fn a_store_kept_by_default_by_an_earlier_iotchat_is_pointed_out() {
+    // Earlier versions kept readings in ~/.local/share/iotchat when given no data directory.
+    let home = tempfile::tempdir().expect("tempdir");
+    let earlier = home.path().join(".local/share/iotchat");
+    std::fs::create_dir_all(&earlier).expect("mkdir");
+    iotchat::store::Store::open(&earlier).expect("a store").close().expect("close");
+    let mut server = Server::spawn_without_data_dir(&["serve", "--bind", "127.0.0.1:0"], home.path());
+    let hint = server.log_line_containing("holds readings an earlier iotchat kept there");
+    assert!(hint.contains(&format!("--data-dir {}", earlier.display())), "{hint}");
+    common::cmd()
+        .arg("readings")
+        .env_remove("IOTCHAT_DATA_DIR")
+        .env_remove("XDG_DATA_HOME")
+        .env("HOME", home.path())
+        .assert()
+        .code(2)
+        .stderr(predicates::str::contains(format!("--data-dir {}", earlier.display())));
+}

@@ -50,6 +50,14 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         Some(store) => format!("readings stored in {}", store.path().display()),
         None => "readings not kept: chat only (--data-dir DIR keeps them)".to_owned(),
     };
+    if let (None, Some(earlier)) = (&store, config::earlier_default_data_dir()) {
+        warn!(
+            "no data directory given, so readings are not kept; {} holds readings an earlier iotchat kept there by \
+             default: --data-dir {} keeps using it",
+            earlier.display(),
+            earlier.display()
+        );
+    }
     announce(&format!("listening on {addr}\n{kept}\n"));
     info!(
         %addr,

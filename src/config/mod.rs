@@ -169,12 +169,33 @@ pub fn data_dir(flag: Option<PathBuf>, loaded: &LoadedProfile) -> Option<PathBuf
 
 /// What to say when a command that reads the store is given no data directory.
 pub fn no_data_dir() -> ConfigError {
+    let earlier = earlier_default_data_dir()
+        .map(|dir| {
+            format!(
+                " ({} holds readings kept by an earlier iotchat: --data-dir {})",
+                dir.display(),
+                dir.display()
+            )
+        })
+        .unwrap_or_default();
     ConfigError::Setting {
         origin: Origin::Flag("--data-dir"),
-        problem: "no data directory given; name the server's: --data-dir DIR, a profile with [store] \
-                  data_dir (--profile config/m2.toml), or $IOTCHAT_DATA_DIR"
-            .into(),
+        problem: format!(
+            "no data directory given; name the server's: --data-dir DIR, a profile with [store] data_dir \
+             (--profile config/m2.toml), or $IOTCHAT_DATA_DIR{earlier}"
+        ),
     }
+}
+
+/// Where earlier iotchat versions kept readings when no data directory was named
+/// (`$XDG_DATA_HOME/iotchat`, else `~/.local/share/iotchat`), if a store is there: serve no
+/// longer keeps one by default, and says where the old one is.
+pub fn earlier_default_data_dir() -> Option<PathBuf> {
+    let env = |name| std::env::var_os(name).filter(|v| !v.is_empty()).map(PathBuf::from);
+    let dir = env("XDG_DATA_HOME")
+        .map(|d| d.join("iotchat"))
+        .or_else(|| env("HOME").map(|h| h.join(".local/share/iotchat")))?;
+    dir.join(crate::store::DB_FILE).is_file().then_some(dir)
 }
 
 /// Reads a file that holds secrets (tokens, a Wi-Fi password), warning like mosquitto when any
