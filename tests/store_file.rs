@@ -51,6 +51,31 @@ fn readings_acknowledged_after_the_store_file_is_deleted_survive_a_restart() {
 }
 
 #[test]
+fn readings_acknowledged_after_the_store_file_is_truncated_in_place_survive_a_restart() {
+    // `: > readings.db` keeps the inode: only its bytes change.
+    let (mut server, mut client) = serving();
+    std::fs::write(server.data_dir().join("readings.db"), b"").expect("truncate");
+    send(&mut client, 2);
+    let error = server.log_line_containing("was overwritten in place");
+    assert!(error.contains("ERROR") && error.contains("may be lost"), "{error}");
+    send(&mut client, 3);
+    stop(&mut server);
+    assert_eq!(values(server.data_dir()), ["2", "3"]);
+}
+
+#[test]
+fn readings_are_refused_not_acknowledged_once_garbage_is_copied_over_the_store() {
+    // `cp somefile readings.db` keeps the inode; the bytes are no store any more.
+    let (server, mut client) = serving();
+    std::fs::write(server.data_dir().join("readings.db"), vec![b'x'; 16 * 1024]).expect("cp over it");
+    client.send("n=2");
+    let refused = client.line();
+    assert!(refused.starts_with("error: readings not stored (the readings store "), "{refused}");
+    assert!(refused.contains("was overwritten in place") && refused.contains("is damaged"), "{refused}");
+    client.expect_closed();
+}
+
+#[test]
 fn readings_in_a_deleted_wal_reach_the_store_once() {
     let (mut server, mut client) = serving();
     std::fs::remove_file(server.data_dir().join("readings.db-wal")).expect("rm readings.db-wal");

@@ -27,9 +27,14 @@ impl FileId {
 }
 
 /// The identity of the database, its WAL and its WAL index, taken right after opening them.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub(super) struct Identity {
     db: (PathBuf, FileId),
+    /// The database itself, read to notice it overwritten in place (`cp` onto it, `: >`):
+    /// same inode, other bytes.
+    file: std::fs::File,
+    /// Its size at the last check: the writer never shrinks it (no VACUUM).
+    len: u64,
     /// `None` when the file system keeps no WAL (the database is then the only file).
     wal: Option<(PathBuf, FileId)>,
     /// The WAL index (`-shm`), shared by every connection to the database.
@@ -52,6 +57,13 @@ pub enum FileChange {
         /// The path.
         path: PathBuf,
     },
+    /// The file at the path is the one open, but something else wrote it: truncated, or
+    /// another file copied over it (`cp` keeps the inode). Noticed when it shrinks or stops
+    /// starting as an SQLite file; a larger copy of another store is not noticed.
+    Overwritten {
+        /// The path.
+        path: PathBuf,
+    },
 }
 
 impl fmt::Display for FileChange {
@@ -66,6 +78,11 @@ impl fmt::Display for FileChange {
             FileChange::Replaced { path } => {
                 write!(f, "{} was replaced by another file while the server ran", path.display())
             }
+            FileChange::Overwritten { path } => write!(
+                f,
+                "{} was overwritten in place (truncated, or another file copied over it) while the server ran",
+                path.display()
+            ),
         }
     }
 }
@@ -82,7 +99,15 @@ impl Identity {
                 Err(e) => Err(e),
             }
         };
-        Ok(Identity { db: (db.to_owned(), FileId::of(db)?), wal: beside("-wal")?, shm: beside("-shm")? })
+        let file = std::fs::File::open(db)?;
+        let len = file.metadata()?.len();
+        Ok(Identity {
+            db: (db.to_owned(), FileId::of(db)?),
+            file,
+            len,
+            wal: beside("-wal")?,
+            shm: beside("-shm")?,
+        })
     }
 
     /// Whether the database file at the path is still this one (only its WAL changed). Ask
@@ -105,8 +130,9 @@ impl Identity {
         }
     }
 
-    /// Whether the files at the paths are still the ones taken; the first change if not.
-    pub(super) fn check(&self) -> Result<(), FileChange> {
+    /// Whether the files at the paths are still the ones taken, as the writer left them; the
+    /// first change if not.
+    pub(super) fn check(&mut self) -> Result<(), FileChange> {
         for (path, id) in std::iter::once(&self.db).chain(&self.wal) {
             match FileId::of(path) {
                 Ok(now) if now == *id => {}
@@ -114,8 +140,25 @@ impl Identity {
                 Err(_) => return Err(FileChange::Gone { path: path.clone(), now_at: find_open(*id) }),
             }
         }
+        let overwritten = || FileChange::Overwritten { path: self.db.0.clone() };
+        let len = self.file.metadata().map_err(|_| overwritten())?.len();
+        if len < self.len || !starts_as_sqlite(&self.file, len) {
+            return Err(overwritten());
+        }
+        self.len = len;
         Ok(())
     }
+}
+
+/// Whether `file` (of `len` bytes) begins as every SQLite database does, or is still empty
+/// (a new store's pages may all be in its WAL).
+fn starts_as_sqlite(file: &std::fs::File, len: u64) -> bool {
+    const MAGIC: &[u8; 16] = b"SQLite format 3\0";
+    if len == 0 {
+        return true;
+    }
+    let mut head = [0; 16];
+    std::os::unix::fs::FileExt::read_exact_at(file, &mut head, 0).is_ok() && &head == MAGIC
 }
 
 /// A file beside `db`, such as its WAL: `readings.db-wal`.
@@ -152,7 +195,7 @@ mod tests {
         let dir = tempfile::tempdir().expect("tempdir");
         let db = dir.path().join("readings.db");
         let _open = File::create(&db).expect("create"); // held open, as SQLite holds it
-        let identity = Identity::take(&db).expect("identity");
+        let mut identity = Identity::take(&db).expect("identity");
         assert_eq!(identity.check(), Ok(()));
 
         let moved = dir.path().join("moved.db");
@@ -173,11 +216,34 @@ mod tests {
         let db = dir.path().join("readings.db");
         let _db = File::create(&db).expect("db");
         let _wal = File::create(with_suffix(&db, "-wal")).expect("wal");
-        let identity = Identity::take(&db).expect("identity");
+        let mut identity = Identity::take(&db).expect("identity");
         std::fs::remove_file(with_suffix(&db, "-wal")).expect("delete the WAL");
         let change = identity.check().expect_err("noticed");
         assert_eq!(change, FileChange::Gone { path: with_suffix(&db, "-wal"), now_at: None });
         assert!(change.to_string().ends_with("readings.db-wal was deleted while the server ran"), "{change}");
+    }
+
+    #[test]
+    fn a_file_truncated_or_copied_over_in_place_is_noticed() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let db = dir.path().join("readings.db");
+        let mut page = b"SQLite format 3\0".to_vec();
+        page.resize(8192, 0);
+        std::fs::write(&db, &page).expect("a database's first bytes");
+        let mut identity = Identity::take(&db).expect("identity");
+        assert_eq!(identity.check(), Ok(()));
+        page.resize(12288, 0); // grown by a checkpoint: fine
+        std::fs::write(&db, &page).expect("grow");
+        assert_eq!(identity.check(), Ok(()));
+        let overwritten = Err(FileChange::Overwritten { path: db.clone() });
+        std::fs::write(&db, &page[..4096]).expect("a smaller store copied over it");
+        assert_eq!(identity.check(), overwritten, "shrunk");
+        let mut identity = Identity::take(&db).expect("identity");
+        std::fs::write(&db, vec![b'x'; 8192]).expect("garbage copied over it");
+        assert_eq!(identity.check(), overwritten, "no longer an SQLite file");
+        let mut identity = Identity::take(&db).expect("identity");
+        std::fs::write(&db, b"").expect("truncated: `: > readings.db`");
+        assert_eq!(identity.check(), overwritten);
     }
 
     #[test]

@@ -12,6 +12,7 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 
 use rusqlite::Connection;
+use rusqlite::config::DbConfig;
 use tokio::sync::mpsc;
 
 use super::identity::{FileChange, Identity};
@@ -202,7 +203,7 @@ impl Writer {
     fn commit(&mut self) -> Result<Committed, Failure> {
         let mut db = match self.db.take() {
             Some(db) => db,
-            None => self.reopen()?,
+            None => self.reopen(true)?,
         };
         let counts = match insert::insert_batch(
             &mut db.conn,
@@ -215,16 +216,18 @@ impl Writer {
                 return Err(Failure::Write(Arc::new(e)));
             }
         };
-        let Some(change) = db.identity.as_ref().and_then(|id| id.check().err()) else {
+        let Some(change) = db.identity.as_mut().and_then(|id| id.check().err()) else {
             self.db = Some(db);
             return Ok(counts);
         };
         // Committed into a file that is no longer at the path: not acknowledged from there.
         self.log_change(&change);
-        self.changed = Some(change);
         let same_file = db.identity.as_ref().is_some_and(Identity::db_unchanged);
-        let carried = retire(db);
-        let db = self.reopen()?;
+        let carried = retire(db, &change);
+        // A file overwritten in place is someone else's bytes now: check them before use.
+        let check = matches!(change, FileChange::Overwritten { .. });
+        self.changed = Some(change);
+        let db = self.reopen(check)?;
         if carried && same_file {
             // Only the WAL had gone: the checkpoint put this batch in the file at the path.
             self.db = Some(db);
@@ -238,9 +241,9 @@ impl Writer {
         let result =
             insert::insert_batch(&mut db.conn, &self.batch, self.shared.reopened.load(Ordering::Relaxed))
                 .map_err(|e| Failure::Write(Arc::new(e)));
-        if let Some(change) = db.identity.as_ref().and_then(|id| id.check().err()) {
+        if let Some(change) = db.identity.as_mut().and_then(|id| id.check().err()) {
             // Changed again at once: leave it to the next batch rather than loop.
-            retire(db);
+            retire(db, &change);
             self.changed = Some(change.clone());
             return Err(Failure::Unusable { change, cause: None });
         }
@@ -250,25 +253,28 @@ impl Writer {
 
     fn log_change(&self, change: &FileChange) {
         let old_data = match change {
-            FileChange::Gone { now_at: Some(to), .. } => format!(": it is in {}", to.display()),
+            FileChange::Gone { now_at: Some(to), .. } => format!(" (it is in {})", to.display()),
+            FileChange::Overwritten { .. } => {
+                " (and what it held may be lost: the file was overwritten)".to_owned()
+            }
             _ => String::new(),
         };
         tracing::error!(
-            "the readings store {change}; the readings of this moment are written again into the file at {} \
-             (created if missing) and acknowledged from there. What was stored before is not in it{old_data}. \
-             Stop the server before you move, replace or delete its store.",
+            "the readings store {change}; the readings of this moment are not acknowledged from it: the store \
+             at {} is opened again (created if missing) to store them and the next ones. What was stored before \
+             is not in it{old_data}. Stop the server before you move, replace or delete its store.",
             self.shared.path.display(),
         );
     }
 
-    /// Opens the store at its path again (without the integrity check: a file created or
-    /// put there while the server runs is new or was checked where it came from).
-    fn reopen(&mut self) -> Result<Db, Failure> {
-        match self.place.open(false) {
+    /// Opens the store at its path again; `check`: with the integrity check (a file the
+    /// writer did not write, or one that failed to open before).
+    fn reopen(&mut self, check: bool) -> Result<Db, Failure> {
+        match self.place.open(check) {
             Ok(db) => {
                 self.shared.reopened.fetch_add(1, Ordering::Relaxed);
                 set_position(&self.shared, db.position.clone());
-                tracing::warn!(path = %self.shared.path.display(), "the readings store is open again; readings are stored and acknowledged as before");
+                tracing::warn!(path = %self.shared.path.display(), "the readings store is open again; readings are stored and acknowledged there");
                 self.changed = None;
                 Ok(db)
             }
@@ -284,9 +290,20 @@ impl Writer {
 
 /// Closes a store whose file changed. First its WAL is copied into the database file it has
 /// open (a moved store is then whole where it went; if only the WAL was deleted, its commits
-/// reach the database), then its WAL and index are removed from the path, so that the file
-/// opened there next starts clean. Returns whether the copy was complete.
-fn retire(db: Db) -> bool {
+/// reach the database), unless that file was overwritten in place: its bytes are someone
+/// else's now, and our pages must not go in among them. Then its WAL and index are removed
+/// from the path, so that the file opened there next starts clean. Returns whether the copy
+/// was complete.
+fn retire(db: Db, change: &FileChange) -> bool {
+    if matches!(change, FileChange::Overwritten { .. }) {
+        if let Err(e) = db.conn.set_db_config(DbConfig::SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, true) {
+            tracing::warn!("cannot keep the overwritten store's WAL out of it: {e}");
+        }
+        if let Some(identity) = &db.identity {
+            identity.remove_leftovers();
+        }
+        return false;
+    }
     let checkpoint = db
         .conn
         .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |row| row.get::<_, i64>(0))
