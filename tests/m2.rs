@@ -230,3 +230,22 @@ fn a_device_with_a_wrong_clock_cannot_freeze_the_latest_value() {
     let row = server.stdout_line_matching(|l| l.contains("clock"));
     assert!(row.ends_with(&format!("t=2 ts={behind}")), "the console's last reading: {row}");
 }
+
+#[test]
+fn a_device_whose_clock_does_not_move_is_told_not_silently_dropped() {
+    let server = Server::start(&[]);
+    let mut c = server.connect();
+    assert_eq!(c.ask("HELLO frozen"), "HELLO FROZEN");
+    let ts = 1_790_000_000_000_i64;
+    assert_eq!(c.ask(&format!("t=1 ts={ts}")), format!("T=1 TS={ts}"));
+    assert_eq!(c.ask(&format!("t=1 ts={ts}")), format!("T=1 TS={ts}"), "a resend: acked, stored once");
+    let refused = c.ask(&format!("t=2 ts={ts}"));
+    assert!(
+        refused.starts_with("error: readings not stored (frozen already sent another value of t"),
+        "{refused}"
+    );
+    assert!(refused.contains("clock is not moving") && !refused.contains("resend them"), "{refused}");
+    c.expect_closed();
+    let rows = stored(server.data_dir());
+    assert_eq!(rows, [["frozen".to_owned(), "t".into(), "1".into(), ts.to_string()]]);
+}

@@ -94,6 +94,11 @@ pub fn not_stored(why: impl std::fmt::Display) -> String {
     format!("{NOT_STORED}{why}); resend them after reconnecting")
 }
 
+/// The same for readings a resend cannot help (the device must change something first).
+pub fn not_stored_as_sent(why: impl std::fmt::Display) -> String {
+    format!("{NOT_STORED}{why})")
+}
+
 /// Whether a received line (without LF) is one of the `error: ` lines after which the server
 /// closes the connection: authentication refused, server full, readings not stored. The
 /// other errors (invalid UTF-8, a line too long, a refused reading) leave it open.

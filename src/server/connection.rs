@@ -167,7 +167,11 @@ async fn serve(
         if let Err(e) = settle(session, registration, shared, &out).await {
             // Nothing in `out` may leave: it acknowledges readings that are not stored.
             out.clear();
-            lines::error(&mut out, &lines::not_stored(&e));
+            let line = match &e {
+                StoreError::Conflict { .. } => lines::not_stored_as_sent(&e),
+                _ => lines::not_stored(&e),
+            };
+            lines::error(&mut out, &line);
             ended = Some(Ended::StoreFailed(e));
         }
         match flush(stream, &mut out, handle, shared.write_timeout).await {

@@ -151,6 +151,20 @@ pub enum StoreError {
         /// The value as text.
         value: String,
     },
+    /// A reading whose (device, key, ts) already holds another value: a device clock that did
+    /// not move between two readings. Its other values were stored; this one was not.
+    #[error(
+        "{device} already sent another value of {key} with ts {ts}; one ts is one reading, so the device's \
+         clock is not moving (stuck, or reset): set its clock (NTP) or leave ts out"
+    )]
+    Conflict {
+        /// The device.
+        device: String,
+        /// The key.
+        key: String,
+        /// The timestamp both readings carry.
+        ts: i64,
+    },
     /// The transaction holding these rows failed, so none of them were stored.
     #[error(
         "cannot write readings to {}: {cause}; they were not stored (check free disk space and permissions)",

@@ -24,11 +24,25 @@ const ADVANCE_CURSOR: &str = "INSERT INTO outbox_cursor (name, last_id) VALUES (
      ON CONFLICT (name) DO UPDATE SET last_id = max(last_id, excluded.last_id)";
 
 /// Inserts every request's rows and commits; nothing is stored if anything fails.
-/// What a committed batch did: each request's counts, and the id of the last row stored.
+/// What a committed batch did: each request's counts (or the first of its rows whose
+/// (device, key, ts) already holds another value), and the id of the last row stored.
 pub(super) struct Committed {
-    pub counts: Vec<Appended>,
+    pub counts: Vec<Result<Appended, Conflict>>,
     pub last_id: Option<i64>,
 }
+
+/// A row whose (device, key, ts) is already stored with another value: not a resend, but a
+/// clock that did not move between two readings. Stored once, the second is refused.
+#[derive(Debug, Clone, PartialEq)]
+pub(super) struct Conflict {
+    pub device: String,
+    pub key: String,
+    pub ts: i64,
+}
+
+/// Whether the stored row of (device, key, ts) holds this value (a resend) or another one.
+const SAME_VALUE: &str =
+    "SELECT kind = ?4 AND value IS ?5 FROM readings WHERE ts = ?3 AND device = ?1 AND key = ?2";
 
 /// `generation`: the store file's (see `StoreHandle::generation`); cursor moves read in
 /// another are left out.
@@ -52,10 +66,11 @@ fn insert_requests(tx: &Transaction<'_>, batch: &[Request], generation: u64) -> 
     let mut last_id = None;
     for request in batch {
         let mut appended = Appended::default();
+        let mut conflict = None;
         let rows = match &request.job {
             Job::Rows(rows) => rows,
             Job::Cursor { generation: read_in, .. } if *read_in != generation => {
-                counts.push(appended);
+                counts.push(Ok(appended));
                 continue;
             }
             Job::Cursor { name, last_id, .. } => {
@@ -63,7 +78,7 @@ fn insert_requests(tx: &Transaction<'_>, batch: &[Request], generation: u64) -> 
                 // since (deleted under the server) starts without it.
                 tx.execute_batch(super::schema::CURSOR_TABLE)?;
                 tx.prepare_cached(ADVANCE_CURSOR)?.execute(params![name, last_id])?;
-                counts.push(appended);
+                counts.push(Ok(appended));
                 continue;
             }
         };
@@ -71,7 +86,16 @@ fn insert_requests(tx: &Transaction<'_>, batch: &[Request], generation: u64) -> 
             let value = sql_value(&row.value);
             let params = params![row.device, row.key, row.value.kind(), value, row.ts, row.received_at];
             if insert.execute(params)? == 0 {
-                appended.duplicates += 1;
+                // Ignored: a row with this (device, key, ts) is stored. Rarely (a resend).
+                let same: bool = tx.prepare_cached(SAME_VALUE)?.query_row(
+                    params![row.device, row.key, row.ts, row.value.kind(), sql_value(&row.value)],
+                    |r| r.get(0),
+                )?;
+                if same {
+                    appended.duplicates += 1;
+                } else if let (None, Some(ts)) = (&conflict, row.ts) {
+                    conflict = Some(Conflict { device: row.device.clone(), key: row.key.clone(), ts });
+                }
                 continue;
             }
             appended.inserted += 1;
@@ -79,7 +103,7 @@ fn insert_requests(tx: &Transaction<'_>, batch: &[Request], generation: u64) -> 
             latest.execute(params![row.device, row.key, row.received_at, id])?;
             last_id = Some(id);
         }
-        counts.push(appended);
+        counts.push(conflict.map_or(Ok(appended), Err));
     }
     Ok(Committed { counts, last_id })
 }

@@ -59,9 +59,9 @@ async fn a_resent_reading_is_stored_once_and_counted_as_a_duplicate() {
     let mut resent = reading.clone();
     resent.push(row("esp-1", "temp", Value::Float(21.6), Some(8)));
     assert_eq!(handle.append(resent).await.expect("resend"), Appended { inserted: 1, duplicates: 2 });
-    // The same (device, key, ts) twice in one request: the second is the duplicate.
+    // The same (device, key, ts, value) twice in one request: the second is the duplicate.
     let twice =
-        vec![row("esp-2", "temp", Value::Int(1), Some(1)), row("esp-2", "temp", Value::Int(2), Some(1))];
+        vec![row("esp-2", "temp", Value::Int(1), Some(1)), row("esp-2", "temp", Value::Int(1), Some(1))];
     assert_eq!(handle.append(twice).await.expect("twice"), Appended { inserted: 1, duplicates: 1 });
     assert_eq!(store.stats().duplicates, 3);
     store.close().expect("close");
@@ -312,4 +312,25 @@ async fn the_writer_knows_the_backlog_the_file_shows() {
     let store = Store::open(dir.path()).expect("reopens");
     assert_eq!(store.handle().outbox_pending("tb"), 2, "read back from the file at open");
     store.close().expect("close");
+}
+
+#[tokio::test]
+async fn another_value_with_a_stored_ts_is_a_conflict_not_a_duplicate() {
+    let dir = tempdir();
+    let store = Store::open(dir.path()).expect("opens");
+    let handle = store.handle();
+    handle.append(vec![row("esp-1", "t", Value::Int(1), Some(7))]).await.expect("first");
+    let resend = handle.append(vec![row("esp-1", "t", Value::Int(1), Some(7))]).await.expect("resend");
+    assert_eq!(resend, Appended { inserted: 0, duplicates: 1 });
+    // A float 1.0 is not the int 1: another value.
+    for other in [Value::Int(2), Value::Float(1.0), Value::Text("1".into())] {
+        let error =
+            handle.append(vec![row("esp-1", "t", other.clone(), Some(7))]).await.expect_err("conflict");
+        assert!(matches!(&error, StoreError::Conflict { ts: 7, .. }), "{other:?}: {error:?}");
+    }
+    // The other values of a conflicting reading are stored.
+    let mixed = vec![row("esp-1", "t", Value::Int(3), Some(7)), row("esp-1", "h", Value::Int(4), Some(7))];
+    assert!(handle.append(mixed).await.is_err());
+    store.close().expect("close");
+    assert_eq!(all_rows(dir.path()).len(), 2, "t=1 and h=4");
 }

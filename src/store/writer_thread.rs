@@ -16,7 +16,7 @@ use rusqlite::config::DbConfig;
 use tokio::sync::mpsc;
 
 use super::identity::{FileChange, Identity};
-use super::insert::Committed;
+use super::insert::{Committed, Conflict};
 use super::lock::DirLock;
 use super::writer::{Job, MAX_BATCH_ROWS, Position, Request, Shared};
 use super::{StoreError, insert, schema};
@@ -155,11 +155,17 @@ impl Writer {
             Ok(committed) => {
                 self.shared.commits.fetch_add(1, Ordering::Relaxed);
                 self.move_position(&committed);
-                for (request, appended) in self.batch.drain(..).zip(committed.counts) {
-                    self.shared.inserted.fetch_add(appended.inserted, Ordering::Relaxed);
-                    self.shared.duplicates.fetch_add(appended.duplicates, Ordering::Relaxed);
+                for (request, outcome) in self.batch.drain(..).zip(committed.counts) {
+                    let answer = match outcome {
+                        Ok(appended) => {
+                            self.shared.inserted.fetch_add(appended.inserted, Ordering::Relaxed);
+                            self.shared.duplicates.fetch_add(appended.duplicates, Ordering::Relaxed);
+                            Ok(appended)
+                        }
+                        Err(Conflict { device, key, ts }) => Err(StoreError::Conflict { device, key, ts }),
+                    };
                     // The appender may have given up waiting; the rows are stored anyway.
-                    let _ = request.reply.send(Ok(appended));
+                    let _ = request.reply.send(answer);
                 }
             }
             Err(failure) => {
