@@ -98,6 +98,8 @@ impl<'a> MakeWriter<'a> for LogSink {
 struct Lost {
     lines: u64,
     cause: Option<String>,
+    /// The last failed write had written part of its line: the notice starts a new one.
+    cut: bool,
 }
 
 struct Writer<W> {
@@ -128,22 +130,38 @@ impl<W: Write> Writer<W> {
         }
         if self.lost.lines > 0 {
             let notice = lost_notice(&self.lost, SystemTime::now());
-            if let Err(e) = self.out.write_all(notice.as_bytes()) {
-                self.lose(&e);
+            let notice = if self.lost.cut { format!("\n{notice}") } else { notice };
+            if let Err((e, cut)) = write_line(&mut self.out, notice.as_bytes()) {
+                self.lose(&e, cut);
                 return;
             }
             self.lost = Lost::default();
         }
-        if let Err(e) = self.out.write_all(line) {
-            self.lose(&e);
+        if let Err((e, cut)) = write_line(&mut self.out, line) {
+            self.lose(&e, cut);
         }
     }
 
     /// Counts the line that could not be written; keeps the first reason.
-    fn lose(&mut self, e: &io::Error) {
+    fn lose(&mut self, e: &io::Error, cut: bool) {
         self.lost.lines += 1;
+        self.lost.cut |= cut;
         self.lost.cause.get_or_insert_with(|| format!("cannot write the log: {e}"));
     }
+}
+
+/// Writes all of `line`; on failure, the error and whether part of the line was written.
+fn write_line(out: &mut impl Write, line: &[u8]) -> Result<(), (io::Error, bool)> {
+    let mut written = 0;
+    while written < line.len() {
+        match out.write(&line[written..]) {
+            Ok(0) => return Err((io::ErrorKind::WriteZero.into(), written > 0)),
+            Ok(n) => written += n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err((e, written > 0)),
+        }
+    }
+    Ok(())
 }
 
 /// The line that tells, in the log's own format, how many lines were lost and why.
@@ -243,9 +261,47 @@ mod tests {
         assert!(writer.out.text().ends_with("next\nagain\n"), "told once");
     }
 
+    /// Takes `room` bytes, then fails as a full disk does.
+    struct Room {
+        room: usize,
+        written: Vec<u8>,
+    }
+
+    impl Write for Room {
+        fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+            if self.room == 0 {
+                return Err(io::Error::from_raw_os_error(28));
+            }
+            let n = buf.len().min(self.room);
+            self.room -= n;
+            self.written.extend_from_slice(&buf[..n]);
+            Ok(n)
+        }
+        fn flush(&mut self) -> io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn after_a_line_cut_by_a_full_disk_the_notice_starts_a_line_of_its_own() {
+        let mut writer = Writer {
+            out: Room { room: 5, written: Vec::new() },
+            lost: Lost::default(),
+            overflow: Arc::default(),
+        };
+        writer.write(b"first line\n");
+        writer.out.room = 1000;
+        writer.write(b"next\n");
+        let text = String::from_utf8(writer.out.written).expect("utf-8");
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines[0], "first", "the cut line");
+        assert!(lines[1].contains("WARN 1 log line lost"), "{text:?}");
+        assert_eq!(lines[2], "next");
+    }
+
     #[test]
     fn the_notice_speaks_of_one_line_in_the_singular() {
-        let lost = Lost { lines: 1, cause: Some("x".into()) };
+        let lost = Lost { lines: 1, cause: Some("x".into()), cut: false };
         let text = lost_notice(&lost, SystemTime::UNIX_EPOCH);
         assert_eq!(text, "1970-01-01T00:00:00.000000Z  WARN 1 log line lost (x)\n");
     }

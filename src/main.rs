@@ -81,11 +81,20 @@ fn init_logging(verbose: u8, quiet: bool) -> Option<LogSink> {
         Some(sink) => builder.with_writer(sink.clone()).init(),
         None => builder.with_writer(std::io::stderr).init(),
     }
-    // A panic in a connection task ends that connection only; make it visible in the log.
-    let default_hook = std::panic::take_hook();
+    // A panic in a connection task ends that connection only; make it visible in the log. Only
+    // through the log: the default hook writes to stderr itself, where a stalled reader would
+    // block the panicking worker. The log is flushed (a second at most) before the thread goes
+    // on, so a panic that ends the process is not lost in the queue.
+    let hook_sink = sink.clone();
     std::panic::set_hook(Box::new(move |info| {
-        tracing::error!("panic: {info}");
-        default_hook(info);
+        let backtrace = std::backtrace::Backtrace::capture();
+        match backtrace.status() {
+            std::backtrace::BacktraceStatus::Captured => tracing::error!("panic: {info}\n{backtrace}"),
+            _ => tracing::error!("panic: {info} (RUST_BACKTRACE=1 shows where it came from)"),
+        }
+        if let Some(sink) = &hook_sink {
+            sink.flush();
+        }
     }));
     sink
 }
