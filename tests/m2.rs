@@ -229,6 +229,12 @@ fn a_device_with_a_wrong_clock_cannot_freeze_the_latest_value() {
     server.console("clients");
     let row = server.stdout_line_matching(|l| l.contains("clock"));
     assert!(row.ends_with(&format!("t=2 ts={behind}")), "the console's last reading: {row}");
+    // The operator is told once, with both clocks.
+    let logged = server.log_line_containing("readings refused: the device's clock is wrong");
+    assert!(logged.contains("device=clock") && logged.contains("9999-12-31T23:59:59.999Z"), "{logged}");
+    drop(c);
+    server.log_line_containing("client disconnected");
+    assert!(!server.log_seen().iter().any(|l| l.contains("readings refused")), "told once");
 }
 
 #[test]

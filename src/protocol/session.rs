@@ -95,6 +95,17 @@ struct Rules {
     claimed: Option<String>,
     readings: Vec<DeviceReading>,
     rpc_answers: Vec<RpcAnswer>,
+    /// The first reading refused for its clock, for the log: (its ts, the server's clock);
+    /// `Told` once taken, so a device with a wrong clock is logged once per connection.
+    clock: ClockReport,
+}
+
+/// Whether a refusal for a wrong device clock is to be logged.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum ClockReport {
+    Fine,
+    Refused { ts: i64, server_ms: i64 },
+    Told,
 }
 
 /// A device's answer to a server-side RPC request.
@@ -127,6 +138,7 @@ impl Session {
                 claimed: None,
                 readings: Vec::new(),
                 rpc_answers: Vec::new(),
+                clock: ClockReport::Fine,
             },
             closing: false,
             idle_timeout: limits.idle_timeout.filter(|d| !d.is_zero()),
@@ -236,6 +248,18 @@ impl Session {
         std::mem::take(&mut self.rules.rpc_answers)
     }
 
+    /// The first reading of this connection refused because the device's clock is wrong, as
+    /// (its ts, the server's clock in unix ms): once per connection, for the operator's log.
+    pub fn take_clock_refusal(&mut self) -> Option<(i64, i64)> {
+        match self.rules.clock {
+            ClockReport::Refused { ts, server_ms } => {
+                self.rules.clock = ClockReport::Told;
+                Some((ts, server_ms))
+            }
+            ClockReport::Fine | ClockReport::Told => None,
+        }
+    }
+
     /// The name the device claimed since the last call, if it did.
     pub fn take_claim(&mut self) -> Option<String> {
         self.rules.claimed.take()
@@ -286,6 +310,9 @@ impl Rules {
                 if let Some(Err(e)) =
                     reading.ts.map(|ts| reading::check_clock(ts, unix_ms, self.max_ts_ahead))
                 {
+                    if let (ClockReport::Fine, Some(ts)) = (self.clock, reading.ts) {
+                        self.clock = ClockReport::Refused { ts, server_ms: unix_ms };
+                    }
                     lines::error(out, &e.to_string());
                     return true;
                 }
