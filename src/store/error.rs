@@ -33,7 +33,8 @@ pub enum StoreError {
     },
     /// The data directory's lock file could not be opened or locked.
     #[error(
-        "cannot lock {}: {cause}; make the data directory writable or choose another with --data-dir",
+        "cannot open or lock {}: {cause}; run the server as the user that owns the data directory, or choose \
+         another with --data-dir",
         path.display()
     )]
     Lock {
@@ -44,8 +45,8 @@ pub enum StoreError {
     },
     /// The file is not a database, or a database whose pages are damaged.
     #[error(
-        "the readings store at {} is damaged ({detail}); iotchat will not write to it. Restore it from a backup, \
-         or move it aside to start a new store (`sqlite3 FILE .recover` may save what it holds)",
+        "the readings store at {} is damaged ({detail}). Restore it from a backup, or move it aside to start a \
+         new store (`sqlite3 FILE .recover` may save what it holds)",
         path.display()
     )]
     Damaged {
@@ -252,7 +253,7 @@ fn not_a_directory(dir: &Path, file: &Path) -> String {
             parent.display()
         )
     } else {
-        format!("--data-dir names the directory that holds {} (created if missing)", super::DB_FILE)
+        format!("--data-dir names the directory that holds {}", super::DB_FILE)
     };
     format!("the data directory {} is a file, not a directory; {hint}", dir.display())
 }
