@@ -275,7 +275,7 @@ async fn show_progress(
             tokio::select! {
                 () = tracker.wait() => return,
                 () = tokio::time::sleep(PLAIN_EVERY) => {
-                    eprintln!("fake-device {:.0?}: {}", started.elapsed(), status(&stats.snapshot()));
+                    crate::output::note(&format!("fake-device {:.0?}: {}", started.elapsed(), status(&stats.snapshot())));
                 }
             }
         },

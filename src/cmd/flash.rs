@@ -97,13 +97,13 @@ fn write_prebuilt(args: &FlashArgs, image: &Path, tools: Tools) -> anyhow::Resul
     let flasher = flasher(tools, args.dry_run, &missing)?;
     if args.dry_run {
         for hint in &missing {
-            eprintln!("warning: {hint}");
+            output::note(&format!("warning: {hint}"));
         }
         output::print(&format!("{}\n", flasher.write_step(&args.port, image)))?;
         return Ok(());
     }
     write_image(flasher, &args.port, image, tools)?;
-    eprintln!("done: wrote {} to {}", image.display(), args.port);
+    output::note(&format!("done: wrote {} to {}", image.display(), args.port));
     Ok(())
 }
 
@@ -124,22 +124,27 @@ fn build_and_write(args: &FlashArgs, tools: Tools) -> anyhow::Result<()> {
     let flasher = flasher(tools, args.dry_run, &missing)?;
     if args.dry_run {
         for hint in &missing {
-            eprintln!("warning: {hint}");
+            output::note(&format!("warning: {hint}"));
         }
         print_plan(&config, &source, &layout, &[compile, flasher.write_step(&args.port, &layout.image)])?;
         return Ok(());
     }
 
-    eprintln!("rendering: {} ({})", layout.config_h.display(), summary(&config));
+    output::note(&format!("rendering: {} ({})", layout.config_h.display(), summary(&config)));
     build::prepare(&source, &layout, &header::render(&config))
         .map_err(|e| build_dir_error(e, &layout.root, args.build_dir.is_some()))?;
-    eprintln!("building: {compile}");
+    output::note(&format!("building: {compile}"));
     compile.run()?;
     if !layout.image.is_file() {
         return Err(FlashError::NoImage { path: layout.image }.into());
     }
     write_image(flasher, &args.port, &layout.image, tools)?;
-    eprintln!("done: {} ({}) written to {}", config.sketch.name(), config.device_name, args.port);
+    output::note(&format!(
+        "done: {} ({}) written to {}",
+        config.sketch.name(),
+        config.device_name,
+        args.port
+    ));
     Ok(())
 }
 
@@ -216,11 +221,11 @@ fn write_image(flasher: Flasher, port: &str, image: &Path, tools: Tools) -> Resu
         && let Err(too_new) = plan::check_espflash()
     {
         let Some(esptool) = tools.esptool else { return Err(too_new) };
-        eprintln!("note: {too_new}; using {} instead", esptool.program());
+        output::note(&format!("note: {too_new}; using {} instead", esptool.program()));
         flasher = esptool;
     }
     let write = flasher.write_step(port, image);
-    eprintln!("writing: {write}");
+    output::note(&format!("writing: {write}"));
     write.run()
 }
 

@@ -168,7 +168,7 @@ pub async fn run(args: TbPublishArgs) -> anyhow::Result<()> {
     let acked = device.acked();
     device.close().await?;
     if config.options.qos == 1 {
-        eprintln!("published; {acked} acknowledged by ThingsBoard");
+        output::note(&format!("published; {acked} acknowledged by ThingsBoard"));
     }
     Ok(())
 }
@@ -306,7 +306,7 @@ async fn publish_file(
     }
     device.flush().await?;
     progress.finish_and_clear();
-    eprintln!("{count} readings from {}", path.display());
+    output::note(&format!("{count} readings from {}", path.display()));
     Ok(())
 }
 
@@ -321,7 +321,7 @@ async fn publish_stdin(device: &mut TbDevice) -> anyhow::Result<()> {
                 device.publish(TELEMETRY, telemetry_entry(&reading).to_string().into_bytes()).await?
             }
             Ok(None) => {}
-            Err(e) => eprintln!("skipped: {e}"),
+            Err(e) => output::note(&format!("skipped: {e}")),
         }
     }
     Ok(())
@@ -332,7 +332,7 @@ async fn answer_rpc(device: &mut TbDevice, config: &TbConfig) -> anyhow::Result<
     use tokio::signal::unix::{SignalKind, signal};
     let mut term = signal(SignalKind::terminate()).context("cannot watch SIGTERM")?;
     device.subscribe_rpc().await?;
-    eprintln!("answering server-side RPC; Ctrl-C to stop");
+    output::note("answering server-side RPC; Ctrl-C to stop");
     loop {
         let request = tokio::select! {
             r = device.next_request() => r?,
@@ -349,7 +349,7 @@ async fn answer_rpc(device: &mut TbDevice, config: &TbConfig) -> anyhow::Result<
                     written => written?,
                 }
             }
-            Err(e) => eprintln!("ignored an RPC request: {e}"),
+            Err(e) => output::note(&format!("ignored an RPC request: {e}")),
         }
     }
 }
