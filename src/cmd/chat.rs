@@ -2,7 +2,7 @@
 
 use std::io::IsTerminal;
 
-use iotchat::client::{self, chat::News};
+use iotchat::client::{self, chat::News, chat::Rest};
 use iotchat::config::{self, ChatConfig, LoadedProfile};
 use iotchat::output;
 
@@ -37,7 +37,11 @@ pub async fn run(args: ChatArgs) -> anyhow::Result<()> {
     if interactive {
         output::note("type a message and press Enter; a message with CLOSE SOCKET ends the chat");
     }
-    let summary = client::chat::run(&config, tokio::io::stdin(), tokio::io::stdout(), &mut news).await?;
+    // A person at a terminal sees where the chat ended; a pipe or a file is read on, to say
+    // exactly how much of it was not sent.
+    let rest = if interactive { Rest::Leave } else { Rest::Count };
+    let summary =
+        client::chat::run(&config, tokio::io::stdin(), tokio::io::stdout(), rest, &mut news).await?;
     if let Some(notice) = summary.unsent_notice() {
         output::note(&notice);
     }
