@@ -5,6 +5,10 @@
 //! reader of our output left" (EPIPE on standard output: a success, like `yes | head`) from
 //! every other failure, a broken *socket* included: a socket's EPIPE never becomes an
 //! `OutputError`, so it stays an error.
+//!
+//! A command's notes on standard error (progress, warnings, "retrying in 2s") go through
+//! [`note`], which drops a note it cannot write: `eprintln!` would panic (exit 101) on a full
+//! disk or a closed pipe (`2>&1 | head`), and a note is never worth failing the command for.
 
 use std::io::{self, Write};
 
@@ -47,6 +51,15 @@ pub fn print_report(text: &str) -> Result<(), OutputError> {
         Err(OutputError::Closed) => Ok(()),
         other => other,
     }
+}
+
+/// Writes `text` and a newline to standard error, as one write (so that a log line from
+/// another thread does not land inside it). A note that cannot be written (standard error
+/// full, or closed by its reader) is dropped: it never panics, fails the command or changes
+/// its exit code.
+pub fn note(text: &str) {
+    let line = format!("{text}\n");
+    let _ = io::stderr().lock().write_all(line.as_bytes());
 }
 
 #[cfg(test)]

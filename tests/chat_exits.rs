@@ -113,16 +113,51 @@ fn chat_refused_by_the_server_with_an_error_line_exits_1() {
 }
 
 #[test]
-fn chat_reports_input_left_unsent_after_close_socket() {
+fn chat_says_how_many_lines_after_close_socket_were_not_sent() {
     let server = Server::start(&[]);
-    cmd()
-        .args(["chat", "--server", &server.addr.to_string()])
-        .write_stdin("a\nclose socket\nb\nc\n")
-        .timeout(DEADLINE)
-        .assert()
-        .success()
-        .stdout("A\nCLOSE SOCKET\n")
-        .stderr(contains("2 lines of input were not sent: the chat ended at CLOSE SOCKET"));
+    let many: String = (1..=100_000).map(|i| format!("{i}\n")).collect();
+    let cases = [
+        ("a\nclose socket\nb\nc\n".to_owned(), "2 lines of input after CLOSE SOCKET were not sent"),
+        ("close socket\nno newline".to_owned(), "1 line of input after CLOSE SOCKET was not sent"),
+        // Far more than one read of the input: counted to its end all the same.
+        (format!("close socket\n{many}"), "100000 lines of input after CLOSE SOCKET were not sent"),
+    ];
+    for (input, said) in cases {
+        cmd()
+            .args(["chat", "--server", &server.addr.to_string()])
+            .write_stdin(input)
+            .timeout(DEADLINE)
+            .assert()
+            .success()
+            .stdout(predicate::str::ends_with("CLOSE SOCKET\n"))
+            .stderr(contains(format!("{said}: the chat ended there")));
+    }
+}
+
+#[test]
+fn chat_counts_input_that_comes_after_the_close_socket_reply() {
+    // `(echo 'close socket'; sleep .5; seq 3) | iotchat chat`: the rest of the input comes
+    // after the chat has ended, and is counted all the same.
+    let server = Server::start(&[]);
+    let mut chat = Proc::spawn(&["chat", "--server", &server.addr.to_string()], Stdio::piped());
+    let stdout = common::lines_of(chat.take_stdout());
+    chat.type_in("close socket\n");
+    common::wait_line(&stdout, &|l: &str| l == "CLOSE SOCKET", "chat stdout", &mut Vec::new());
+    chat.type_in("1\n2\n3\n");
+    let (status, stderr) = chat.wait();
+    assert!(status.success(), "{status}: {stderr}");
+    assert!(stderr.contains("3 lines of input after CLOSE SOCKET were not sent"), "{stderr}");
+}
+
+#[test]
+fn chat_says_when_its_input_had_not_ended_after_close_socket() {
+    let server = Server::start(&[]);
+    let mut chat = Proc::spawn(&["chat", "--server", &server.addr.to_string()], Stdio::null());
+    chat.type_in("close socket\n"); // and the input stays open, with nothing more
+    let said = chat.stderr_line_containing("not sent");
+    assert!(said.contains("the input had not ended") && said.contains("after CLOSE SOCKET"), "{said}");
+    let (status, stderr) = chat.wait();
+    assert!(status.success(), "{status}: {stderr}");
 }
 
 #[test]

@@ -183,6 +183,20 @@ fn readings_a_server_never_acknowledges_are_counted_as_unacked() {
     assert_eq!((s["acked"], s["unacked"], s["dropped"]), (0, 2, 0), "{s:?}");
 }
 
+#[test]
+fn readings_the_server_refuses_end_with_its_reason() {
+    // `serve` without a data directory answers a named device's reading with an error line.
+    let home = tempfile::tempdir().expect("tempdir");
+    let server = Server::spawn_without_data_dir(&["serve", "--bind", "127.0.0.1:0"], home.path());
+    let reason = "error: readings not stored: this server keeps no readings store";
+    fake_device(&server.addr.to_string(), &["--count", "1", "--messages", "1", "--interval", "100ms"])
+        .assert()
+        .code(1)
+        .stdout(contains("error replies (not stored; kept to resend)"))
+        .stdout(contains(format!("last error reply from the server: {reason}")))
+        .stderr(contains("not every reading was acknowledged").and(contains(reason)));
+}
+
 /// A "server" for one connection that echoes every line upper-cased and, once it has echoed
 /// the HELLO, sends `requests`. Hands back every line it received when the device hangs up.
 fn rpc_server(requests: &'static [&'static str]) -> (String, mpsc::Receiver<Vec<String>>) {

@@ -201,3 +201,33 @@ fn git_ignores_what_a_build_leaves_in_a_repository() {
     assert!(work.join("builds/esp8266-tcp/esp8266-tcp/config.h").is_file());
     assert_eq!(git(&["status", "--porcelain", "--untracked-files=all"]), "", "config.h could be committed");
 }
+
+#[test]
+fn a_build_dir_inside_the_firmware_dir_is_refused_before_anything_is_copied() {
+    let rig = Rig::new(&["arduino-cli", "espflash"]);
+    let firmware = rig.firmware();
+    let sketch = firmware.join("esp8266-tcp");
+    // (where it runs, extra arguments, the build directory it would have used, the advice)
+    let cases: [(&Path, &[&str], PathBuf, &str); 4] = [
+        // `cd firmware/esp8266-tcp && iotchat flash ...`: the default ./iotchat-flash is in the
+        // sketch, which would be copied into itself until the path is too long.
+        (&sketch, &[], sketch.join("iotchat-flash"), "or pass --build-dir DIR"),
+        (&sketch, &["--dry-run"], sketch.join("iotchat-flash"), "or pass --build-dir DIR"),
+        (rig.path(), &["--build-dir", "firmware/builds"], firmware.join("builds"), "pass a --build-dir"),
+        (rig.path(), &["--build-dir", "firmware"], firmware.clone(), "pass a --build-dir"),
+    ];
+    for (cwd, args, build, advice) in cases {
+        let mut flash = rig.command(cwd, TCP_PROFILE); // writes the profile
+        flash.arg("--firmware-dir").arg(&firmware).args(args);
+        let before = files_under(rig.path());
+        let out = flash.output().expect("runs");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {stderr}");
+        for needle in [&build.display().to_string(), &firmware.display().to_string(), advice] {
+            assert!(stderr.contains(needle), "{args:?}: {needle:?} missing: {stderr}");
+        }
+        assert!(out.stdout.is_empty(), "{args:?}: nothing planned");
+        assert_unchanged(&before, &files_under(rig.path()), &format!("{args:?}: written"));
+        assert!(rig.ran().is_empty(), "{:?}", rig.ran());
+    }
+}

@@ -292,6 +292,20 @@ fn the_table_cuts_long_values_and_csv_keeps_them() {
     assert!(readings(dir.path(), &["--format", "csv"]).contains(&long));
 }
 
+/// A value of control characters is cut to the same width once escaped (an ESC shows as six
+/// characters): 60 ESCs show as eight whole `\u{1b}` and `…`, not 360 characters.
+#[test]
+fn the_table_cuts_a_value_of_control_characters_to_the_column_width() {
+    let escs = "\u{1b}".repeat(60);
+    let dir = store_with(vec![row("esp-1", "note", Value::Text(escs), Some(1_000), 1_500)]);
+    let table = readings(dir.path(), &[]);
+    let line = table.lines().nth(1).expect("a row");
+    assert!(line.contains(&format!("  {}…  1970-", "\\u{1b}".repeat(8))), "{table}");
+    let at = table.lines().next().expect("header").find("TS").expect("TS column"); // ASCII
+    let from_ts: String = line.chars().skip(at).collect();
+    assert!(from_ts.starts_with("1970-01-01T00:00:01.000Z"), "{table}");
+}
+
 /// `iotchat readings ARGS` as a user who can read the data directory but not write it.
 fn readings_without_write_access(dir: &Path, args: &[&str]) -> std::process::Output {
     let mut command = common::iotchat_without_override();

@@ -185,6 +185,23 @@ fn bad_readings_are_usage_errors() {
 }
 
 #[test]
+fn a_file_that_cannot_be_read_is_a_usage_error_found_before_connecting() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let missing = dir.path().join("nonexistent.csv");
+    // Nothing listens on the port: connecting first would fail there, with exit 1.
+    for (file, why) in [(missing.as_path(), "No such file"), (dir.path(), "directory")] {
+        let shown = format!("--file = {:?} is invalid: cannot read it: ", file.display().to_string());
+        publish_as(common::mqtt::free_port())
+            .env("IOTCHAT_TB_TOKEN", TOKEN)
+            .arg("--file")
+            .arg(file)
+            .assert()
+            .code(2)
+            .stderr(contains(shown).and(contains(why)).and(contains("connect").not()));
+    }
+}
+
+#[test]
 fn rpc_requests_are_answered_on_the_response_topic() {
     let broker = Broker::start();
     let sub = broker.subscribe(&["v1/devices/me/rpc/response/+"]);

@@ -3,7 +3,8 @@
 //! Lines typed (or piped) go to the server; whatever the server sends is printed as it
 //! arrives. The rules live in the sans-IO [`ClientSession`]; this module moves the bytes.
 //! The session ends well (Ok) when the `CLOSE SOCKET` message was answered, or when input
-//! ended and every message was answered. It ends badly when the server is unreachable, speaks
+//! ended and every message was answered. Input after `CLOSE SOCKET` is not sent; a pipe or a
+//! file is read on to its end (within bounds) to say exactly how much ([`super::unsent`]). It ends badly when the server is unreachable, speaks
 //! another protocol, refuses the session with an `error: ` line, closes the connection, or
 //! leaves messages unanswered past the reply timeout. An output whose reader has gone away
 //! ends it with [`ChatError::Output`] holding [`OutputError::Closed`], which the command edge
@@ -16,6 +17,8 @@ use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::time::Instant;
 
+pub use super::unsent::Rest;
+use super::unsent::{Leftover, Unsent, count_rest};
 use crate::backoff::Backoff;
 use crate::config::ChatConfig;
 use crate::net::{self, ConnectError};
@@ -141,18 +144,14 @@ fn foreign(server: &str, protocol: Foreign) -> String {
 /// How a chat that ended well ended.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Summary {
-    /// Lines of input read after the `CLOSE SOCKET` message, and so never sent.
-    pub unsent: u64,
+    /// The input after the `CLOSE SOCKET` message, which was not sent.
+    pub unsent: Unsent,
 }
 
 impl Summary {
     /// What to tell the user about input that was not sent, if any was left.
     pub fn unsent_notice(&self) -> Option<String> {
-        match self.unsent {
-            0 => None,
-            1 => Some("1 line of input was not sent: the chat ended at CLOSE SOCKET".into()),
-            n => Some(format!("{n} lines of input were not sent: the chat ended at CLOSE SOCKET")),
-        }
+        self.unsent.notice()
     }
 }
 
@@ -197,11 +196,13 @@ impl fmt::Display for News<'_> {
 }
 
 /// Runs a chat session: `input` is what the user types, `output` gets what the server says,
-/// `news` gets connection news for the user (connected, reconnecting).
+/// `rest` says whether to count the input left after `CLOSE SOCKET`, `news` gets connection
+/// news for the user (connected, reconnecting).
 pub async fn run(
     config: &ChatConfig,
     mut input: impl AsyncRead + Unpin,
     mut output: impl AsyncWrite + Unpin,
+    rest: Rest,
     news: &mut dyn FnMut(News<'_>),
 ) -> Result<Summary, ChatError> {
     let mut backoff = Backoff::new(Duration::from_millis(250), Duration::from_secs(10));
@@ -221,7 +222,9 @@ pub async fn run(
                 tokio::time::sleep(delay).await;
                 again = true;
             }
-            result => return result,
+            Ok(None) => return Ok(Summary::default()),
+            Ok(Some(left)) => return Ok(Summary { unsent: count_rest(&mut input, left, rest).await }),
+            Err(e) => return Err(e),
         }
     }
 }
@@ -272,14 +275,15 @@ async fn connect(
     }
 }
 
-/// One connection's worth of chat.
+/// One connection's worth of chat. Ended well: `None` when the input ended, or what was read
+/// of it after `CLOSE SOCKET`.
 async fn converse(
     config: &ChatConfig,
     stream: &mut Box<dyn Stream>,
     input: &mut (impl AsyncRead + Unpin),
     output: &mut (impl AsyncWrite + Unpin),
     user: &mut LineFramer,
-) -> Result<Summary, ChatError> {
+) -> Result<Option<Leftover>, ChatError> {
     let server_err = |cause| ChatError::Broken { server: config.server.clone(), cause };
     let mut session = ClientSession::new(config.tls.is_none(), config.reply_timeout);
     if let Some((name, token)) = &config.hello {
@@ -295,7 +299,7 @@ async fn converse(
             stream.write_all(&to_send).await.map_err(server_err)?;
         }
         if let Some(end) = session.poll_end() {
-            return ended(end, config, user);
+            return ended(end, config, user, session.input_ended());
         }
         let deadline = session.poll_timeout().map(Instant::from_std);
         let far = Instant::now() + Duration::from_secs(3600);
@@ -337,14 +341,20 @@ fn typed(session: &mut ClientSession, user: &mut LineFramer, bytes: &[u8], now: 
 }
 
 /// The session's end as the chat's result.
-fn ended(end: End, config: &ChatConfig, user: &mut LineFramer) -> Result<Summary, ChatError> {
+fn ended(
+    end: End,
+    config: &ChatConfig,
+    user: &mut LineFramer,
+    input_ended: bool,
+) -> Result<Option<Leftover>, ChatError> {
     let server = config.server.clone();
     Err(match end {
+        End::Done { .. } if input_ended => return Ok(None),
         End::Done { unsent } => {
             // After the close message, an unfinished line of input is not sent either.
-            let partial = u64::from(user.buffered() > 0);
+            let left = Leftover::new(unsent, user.buffered() > 0);
             user.finish(&mut |_| true);
-            return Ok(Summary { unsent: unsent + partial });
+            return Ok(Some(left));
         }
         End::Closed { pending } => ChatError::Closed { server, pending },
         End::Refused(line) => ChatError::Refused { server, line },

@@ -30,6 +30,8 @@ const SPARE_FDS: u64 = 64;
 /// Connects at once that have not been answered yet (see `Shared::gate`): below the accept
 /// backlog of a default listener (tokio: 1024, Linux somaxconn: 4096).
 const HANDSHAKES_IN_FLIGHT: usize = 256;
+/// Longest server error line shown in the report (a server's own lines are far shorter).
+const SHOWN_REPLY: usize = 240;
 /// How often the plain (non-terminal) status line is printed.
 const PLAIN_EVERY: Duration = Duration::from_secs(5);
 
@@ -91,17 +93,25 @@ pub struct Report {
     pub latency_line: String,
     /// The last connection problem any device had, if one did.
     pub last_error: Option<String>,
+    /// The last `error: ` line a device got from the server in place of an acknowledgement,
+    /// escaped and cut for a terminal: why the server refused readings.
+    pub last_error_reply: Option<String>,
 }
 
 impl Report {
-    /// The summary for standard output: counters, latency, where every reading ended.
+    /// The summary for standard output: counters, latency, where every reading ended, and
+    /// the server's last error reply when there was one.
     pub fn summary(&self) -> String {
-        format!(
+        let mut summary = format!(
             "{}\n{}\n{}",
             self.totals.summary_line(self.devices as u64),
             self.latency_line,
             self.totals.accounting_line()
-        )
+        );
+        if let Some(line) = &self.last_error_reply {
+            summary += &format!("\nlast error reply from the server: {line}");
+        }
+        summary
     }
 
     /// Every reading was acknowledged and every reply made sense.
@@ -232,6 +242,7 @@ pub async fn run(
         totals: stats.snapshot(),
         latency_line: stats.latency.summary_line(),
         last_error,
+        last_error_reply: stats.last_error_reply().map(|line| crate::text::ellipsis(&line, SHOWN_REPLY)),
     })
 }
 
@@ -275,7 +286,7 @@ async fn show_progress(
             tokio::select! {
                 () = tracker.wait() => return,
                 () = tokio::time::sleep(PLAIN_EVERY) => {
-                    eprintln!("fake-device {:.0?}: {}", started.elapsed(), status(&stats.snapshot()));
+                    crate::output::note(&format!("fake-device {:.0?}: {}", started.elapsed(), status(&stats.snapshot())));
                 }
             }
         },

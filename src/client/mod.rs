@@ -4,3 +4,4 @@
 pub mod chat;
 mod device_task;
 pub mod fake_device;
+pub mod unsent;

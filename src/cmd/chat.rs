@@ -2,8 +2,9 @@
 
 use std::io::IsTerminal;
 
-use iotchat::client::{self, chat::News};
+use iotchat::client::{self, chat::News, chat::Rest};
 use iotchat::config::{self, ChatConfig, LoadedProfile};
+use iotchat::output;
 
 use crate::cli::ChatArgs;
 
@@ -31,14 +32,18 @@ pub async fn run(args: ChatArgs) -> anyhow::Result<()> {
     // log should say why its chat paused.
     let mut news = |news: News<'_>| match news {
         News::Connected { again: false, .. } if !interactive => {}
-        news => eprintln!("{news}"),
+        news => output::note(&news.to_string()),
     };
     if interactive {
-        eprintln!("type a message and press Enter; a message with CLOSE SOCKET ends the chat");
+        output::note("type a message and press Enter; a message with CLOSE SOCKET ends the chat");
     }
-    let summary = client::chat::run(&config, tokio::io::stdin(), tokio::io::stdout(), &mut news).await?;
+    // A person at a terminal sees where the chat ended; a pipe or a file is read on, to say
+    // exactly how much of it was not sent.
+    let rest = if interactive { Rest::Leave } else { Rest::Count };
+    let summary =
+        client::chat::run(&config, tokio::io::stdin(), tokio::io::stdout(), rest, &mut news).await?;
     if let Some(notice) = summary.unsent_notice() {
-        eprintln!("{notice}");
+        output::note(&notice);
     }
     Ok(())
 }

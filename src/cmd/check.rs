@@ -85,7 +85,9 @@ pub async fn run(args: CheckArgs) -> anyhow::Result<()> {
     };
     let Some(report) = finished else {
         drop(run);
-        eprintln!("interrupted: the check stopped (its own server and data directory are removed)");
+        iotchat::output::note(
+            "interrupted: the check stopped (its own server and data directory are removed)",
+        );
         std::process::exit(130);
     };
     let report = report?;

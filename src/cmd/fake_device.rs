@@ -33,7 +33,10 @@ pub async fn run(args: FakeDeviceArgs) -> anyhow::Result<()> {
         return Ok(());
     }
     let t = report.totals;
-    let why = report.last_error.map(|e| format!(" (last problem: {e})")).unwrap_or_default();
+    let reply = report.last_error_reply.map(|line| format!("the server's last error reply: {line}"));
+    let problem = report.last_error.map(|e| format!("last problem: {e}"));
+    let why: Vec<String> = reply.into_iter().chain(problem).collect();
+    let why = if why.is_empty() { String::new() } else { format!(" ({})", why.join("; ")) };
     anyhow::bail!(
         "not every reading was acknowledged: {} dropped, {} unacknowledged, {} mismatched replies{why}",
         t.dropped,

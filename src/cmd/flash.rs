@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use clap::{Args, ValueEnum};
 use iotchat::config::firmware::{FirmwareConfig, FirmwareOverrides, Sketch, Target};
 use iotchat::config::{ConfigError, LoadedProfile, Origin};
-use iotchat::flash::build::{self, Layout};
+use iotchat::flash::build::{self, Layout, Overlap};
 use iotchat::flash::plan::{self, Flasher, Step, Tools};
 use iotchat::flash::{FlashError, header};
 use iotchat::output;
@@ -23,7 +23,7 @@ Examples:
   iotchat flash --port /dev/ttyUSB0 --image esp8266-tcp.ino.bin           # write a prebuilt image
 
 Renders config.h from the profile's [firmware] section into ./iotchat-flash/<sketch>/ (or
---build-dir DIR; never into firmware/), builds it with `arduino-cli compile`, and writes the
+--build-dir DIR; one inside firmware/ is refused), builds it with `arduino-cli compile`, and writes the
 image at 0x0 with `espflash write-bin` (espflash 2.x) or `esptool.py write_flash`. A dry run
 prints that config.h, secrets masked, and the commands, and writes no file. The Wi-Fi
 password comes from $IOTCHAT_WIFI_PASSWORD (or firmware.wifi_password_file), the ThingsBoard
@@ -32,7 +32,8 @@ token from $IOTCHAT_TB_TOKEN (or firmware.tb_token_file), the M2 device token (f
 ever printed.
 
 Exit codes: 0 written (or, with --dry-run, printed), 1 a tool is missing or failed, or the
-build directory cannot be written, 2 usage or configuration error.";
+build directory cannot be written, 2 usage or configuration error (a build directory inside
+the firmware directory among them).";
 
 /// The sketches, as `--sketch` names them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -97,13 +98,13 @@ fn write_prebuilt(args: &FlashArgs, image: &Path, tools: Tools) -> anyhow::Resul
     let flasher = flasher(tools, args.dry_run, &missing)?;
     if args.dry_run {
         for hint in &missing {
-            eprintln!("warning: {hint}");
+            output::note(&format!("warning: {hint}"));
         }
         output::print(&format!("{}\n", flasher.write_step(&args.port, image)))?;
         return Ok(());
     }
     write_image(flasher, &args.port, image, tools)?;
-    eprintln!("done: wrote {} to {}", image.display(), args.port);
+    output::note(&format!("done: wrote {} to {}", image.display(), args.port));
     Ok(())
 }
 
@@ -111,6 +112,9 @@ fn build_and_write(args: &FlashArgs, tools: Tools) -> anyhow::Result<()> {
     let config = resolve(args)?;
     let (firmware_dir, source) = firmware_dir(args.firmware_dir.clone(), config.sketch)?;
     let layout = Layout::new(&build_root(args.build_dir.as_deref()), config.sketch);
+    if let Some(overlap) = build::overlap(&layout, &firmware_dir) {
+        return Err(overlapping(args, &layout, &firmware_dir, overlap).into());
+    }
     let missing = tools.missing(true);
     if !args.dry_run && !missing.is_empty() {
         return Err(FlashError::MissingTools { missing }.into());
@@ -124,22 +128,27 @@ fn build_and_write(args: &FlashArgs, tools: Tools) -> anyhow::Result<()> {
     let flasher = flasher(tools, args.dry_run, &missing)?;
     if args.dry_run {
         for hint in &missing {
-            eprintln!("warning: {hint}");
+            output::note(&format!("warning: {hint}"));
         }
         print_plan(&config, &source, &layout, &[compile, flasher.write_step(&args.port, &layout.image)])?;
         return Ok(());
     }
 
-    eprintln!("rendering: {} ({})", layout.config_h.display(), summary(&config));
+    output::note(&format!("rendering: {} ({})", layout.config_h.display(), summary(&config)));
     build::prepare(&source, &layout, &header::render(&config))
         .map_err(|e| build_dir_error(e, &layout.root, args.build_dir.is_some()))?;
-    eprintln!("building: {compile}");
+    output::note(&format!("building: {compile}"));
     compile.run()?;
     if !layout.image.is_file() {
         return Err(FlashError::NoImage { path: layout.image }.into());
     }
     write_image(flasher, &args.port, &layout.image, tools)?;
-    eprintln!("done: {} ({}) written to {}", config.sketch.name(), config.device_name, args.port);
+    output::note(&format!(
+        "done: {} ({}) written to {}",
+        config.sketch.name(),
+        config.device_name,
+        args.port
+    ));
     Ok(())
 }
 
@@ -158,10 +167,47 @@ fn resolve(args: &FlashArgs) -> Result<FirmwareConfig, ConfigError> {
 }
 
 /// `--build-dir`, else `./iotchat-flash`, made absolute against the current directory so that
-/// the printed commands work from anywhere: never the iotchat source tree unless asked.
+/// the printed commands work from anywhere. (Inside the firmware directory it is refused:
+/// see [`build::overlap`].)
 fn build_root(flag: Option<&Path>) -> PathBuf {
     let dir = flag.unwrap_or(Path::new(build::DEFAULT_BUILD_DIR));
     std::path::absolute(dir).unwrap_or_else(|_| dir.to_owned())
+}
+
+/// A build directory that overlaps the firmware directory, as a usage error naming both.
+fn overlapping(args: &FlashArgs, layout: &Layout, firmware_dir: &Path, overlap: Overlap) -> ConfigError {
+    let (root, firmware) = (layout.root.display(), firmware_dir.display());
+    let build = match &args.build_dir {
+        Some(_) => root.to_string(),
+        None => format!("the default build directory ./{}, here {root},", build::DEFAULT_BUILD_DIR),
+    };
+    let why = match overlap {
+        Overlap::BuildInFirmware => format!(
+            "{build} is inside {firmware}, the firmware directory whose sketch a build copies: the \
+             copy would land in the sources (inside the sketch, in itself, until the path is too long)"
+        ),
+        Overlap::FirmwareInBuild => format!(
+            "{firmware}, the firmware directory, is inside {}, which a build empties and git-ignores",
+            layout.base.display()
+        ),
+    };
+    let origin = Origin::Flag("--build-dir");
+    match &args.build_dir {
+        Some(dir) => ConfigError::Invalid {
+            origin,
+            value: dir.display().to_string(),
+            expected: format!(
+                "{why}; pass a --build-dir DIR outside {firmware}, e.g. ~/.cache/iotchat-flash"
+            ),
+        },
+        None => ConfigError::Setting {
+            origin,
+            problem: format!(
+                "{why}; run from outside {firmware} (e.g. the repository root), or pass --build-dir DIR \
+                 outside it"
+            ),
+        },
+    }
 }
 
 /// A failure to prepare the build directory, with what to do about it.
@@ -216,11 +262,11 @@ fn write_image(flasher: Flasher, port: &str, image: &Path, tools: Tools) -> Resu
         && let Err(too_new) = plan::check_espflash()
     {
         let Some(esptool) = tools.esptool else { return Err(too_new) };
-        eprintln!("note: {too_new}; using {} instead", esptool.program());
+        output::note(&format!("note: {too_new}; using {} instead", esptool.program()));
         flasher = esptool;
     }
     let write = flasher.write_step(port, image);
-    eprintln!("writing: {write}");
+    output::note(&format!("writing: {write}"));
     write.run()
 }
 

@@ -2,7 +2,7 @@
 //! `mosquitto_pub`, with the milestone-2 reading syntax.
 
 use std::io::{BufRead, IsTerminal};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::{Context, bail};
@@ -148,6 +148,8 @@ pub async fn run(args: TbPublishArgs) -> anyhow::Result<()> {
     let repeat = Repeat::from_args(&args)?;
     let telemetry = single_payload(&args)?;
     let attributes = args.attributes.as_deref().map(|a| parse_reading(a, "--attributes")).transpose()?;
+    // Opened before connecting: a file that cannot be read is the command line's fault.
+    let file = args.file.as_deref().map(|path| open_file(path).map(|file| (file, path))).transpose()?;
 
     let mut device = TbDevice::connect(&config.options).await?;
     tracing::debug!(host = %config.options.host, port = config.options.port, "connected to ThingsBoard");
@@ -156,8 +158,8 @@ pub async fn run(args: TbPublishArgs) -> anyhow::Result<()> {
     }
     if let Some(payload) = telemetry {
         publish_repeated(&mut device, payload, &repeat).await?;
-    } else if let Some(path) = &args.file {
-        publish_file(&mut device, path, config.options.max_payload).await?;
+    } else if let Some((file, path)) = file {
+        publish_file(&mut device, file, path, config.options.max_payload).await?;
     } else if args.stdin {
         publish_stdin(&mut device).await?;
     }
@@ -168,7 +170,7 @@ pub async fn run(args: TbPublishArgs) -> anyhow::Result<()> {
     let acked = device.acked();
     device.close().await?;
     if config.options.qos == 1 {
-        eprintln!("published; {acked} acknowledged by ThingsBoard");
+        output::note(&format!("published; {acked} acknowledged by ThingsBoard"));
     }
     Ok(())
 }
@@ -273,12 +275,23 @@ async fn publish_repeated(device: &mut TbDevice, payload: Vec<u8>, repeat: &Repe
     }
 }
 
+/// `--file`, opened.
+fn open_file(path: &Path) -> Result<std::fs::File, ConfigError> {
+    source::open(path).map_err(|e| ConfigError::Invalid {
+        origin: Origin::Flag("--file"),
+        value: path.display().to_string(),
+        expected: format!(
+            "cannot read it: {e}; give a readings file (.csv with a header row of keys, or one reading per line)"
+        ),
+    })
+}
+
 async fn publish_file(
     device: &mut TbDevice,
-    path: &std::path::Path,
+    file: std::fs::File,
+    path: &Path,
     max_payload: usize,
 ) -> anyhow::Result<()> {
-    let file = std::fs::File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
     let size = file.metadata().map(|m| m.len()).unwrap_or(0);
     let progress = progress_bar(size);
     let counted = CountingReader { inner: file, bar: progress.clone() };
@@ -306,7 +319,7 @@ async fn publish_file(
     }
     device.flush().await?;
     progress.finish_and_clear();
-    eprintln!("{count} readings from {}", path.display());
+    output::note(&format!("{count} readings from {}", path.display()));
     Ok(())
 }
 
@@ -321,7 +334,7 @@ async fn publish_stdin(device: &mut TbDevice) -> anyhow::Result<()> {
                 device.publish(TELEMETRY, telemetry_entry(&reading).to_string().into_bytes()).await?
             }
             Ok(None) => {}
-            Err(e) => eprintln!("skipped: {e}"),
+            Err(e) => output::note(&format!("skipped: {e}")),
         }
     }
     Ok(())
@@ -332,7 +345,7 @@ async fn answer_rpc(device: &mut TbDevice, config: &TbConfig) -> anyhow::Result<
     use tokio::signal::unix::{SignalKind, signal};
     let mut term = signal(SignalKind::terminate()).context("cannot watch SIGTERM")?;
     device.subscribe_rpc().await?;
-    eprintln!("answering server-side RPC; Ctrl-C to stop");
+    output::note("answering server-side RPC; Ctrl-C to stop");
     loop {
         let request = tokio::select! {
             r = device.next_request() => r?,
@@ -349,7 +362,7 @@ async fn answer_rpc(device: &mut TbDevice, config: &TbConfig) -> anyhow::Result<
                     written => written?,
                 }
             }
-            Err(e) => eprintln!("ignored an RPC request: {e}"),
+            Err(e) => output::note(&format!("ignored an RPC request: {e}")),
         }
     }
 }

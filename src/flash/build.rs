@@ -1,5 +1,6 @@
 //! The build directory: a copy of the sketch with the rendered `config.h`, kept out of the
-//! source tree so that secrets never land next to committed files.
+//! firmware directory (see [`overlap`]) and out of git, so that secrets never land next to
+//! committed files.
 //!
 //! Layout under the build root (by default [`DEFAULT_BUILD_DIR`] in the current directory):
 //! `<sketch>/<sketch>/` holds the copy of the sketch and `config.h` (mode 0600, directories
@@ -10,7 +11,7 @@
 use std::fs;
 use std::io::Write;
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
-use std::path::{Path, PathBuf};
+use std::path::{Component, Path, PathBuf};
 
 use super::FlashError;
 use crate::config::firmware::Sketch;
@@ -38,6 +39,8 @@ pub struct Layout {
     pub image: PathBuf,
     /// Tells git to ignore everything of this sketch's build, secrets included.
     pub gitignore: PathBuf,
+    /// The directory all of the above is in: `<root>/<sketch>`.
+    pub base: PathBuf,
 }
 
 impl Layout {
@@ -53,6 +56,7 @@ impl Layout {
             out_dir,
             root: build_root.to_owned(),
             gitignore: base.join(".gitignore"),
+            base,
         }
     }
 }
@@ -73,6 +77,61 @@ pub fn library(firmware_dir: &Path) -> Option<PathBuf> {
 /// repository this binary was built from.
 pub fn default_firmware_dirs() -> Vec<PathBuf> {
     vec![PathBuf::from("firmware"), Path::new(env!("CARGO_MANIFEST_DIR")).join("firmware")]
+}
+
+/// How a build directory and the firmware directory whose sketch it copies overlap.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Overlap {
+    /// The build is in the firmware directory: it would put secrets in the source tree, and
+    /// inside the sketch it would copy the sketch into itself, a level deeper each time,
+    /// until the path is too long.
+    BuildInFirmware,
+    /// The firmware directory is in the build's: a build would remove the sketch in place of
+    /// its old copy, or git-ignore the sources.
+    FirmwareInBuild,
+}
+
+/// Whether the build directory of `layout` and `firmware_dir` overlap, by their real paths.
+pub fn overlap(layout: &Layout, firmware_dir: &Path) -> Option<Overlap> {
+    let build = real_path(&layout.base);
+    let firmware = real_path(firmware_dir);
+    if build.starts_with(&firmware) {
+        Some(Overlap::BuildInFirmware)
+    } else if firmware.starts_with(&build) {
+        Some(Overlap::FirmwareInBuild)
+    } else {
+        None
+    }
+}
+
+/// `path` with symbolic links and `..` resolved as far as it exists (a build directory may not
+/// exist yet); in the rest, which `create_dir_all` would make of plain directories, `..` is
+/// resolved by name.
+fn real_path(path: &Path) -> PathBuf {
+    let mut missing = Vec::new();
+    let mut existing = path.to_owned();
+    let mut real = loop {
+        if let Ok(real) = existing.canonicalize() {
+            break real;
+        }
+        match existing.components().next_back() {
+            Some(last @ (Component::Normal(_) | Component::ParentDir | Component::CurDir)) => {
+                missing.push(last.as_os_str().to_owned());
+                existing.pop();
+            }
+            _ => break existing, // nothing of it exists
+        }
+    };
+    for name in missing.iter().rev() {
+        match Path::new(name).components().next() {
+            Some(Component::ParentDir) => {
+                real.pop();
+            }
+            Some(Component::CurDir) => {}
+            _ => real.push(name),
+        }
+    }
+    real
 }
 
 /// Copies the sketch from `source` (without any `config.h` of its own), writes `header` as its
@@ -130,6 +189,33 @@ fn copy_dir(from: &Path, to: &Path, top: bool) -> Result<(), FlashError> {
 mod tests {
     use super::*;
     use std::os::unix::fs::PermissionsExt;
+
+    #[test]
+    fn a_build_directory_and_the_firmware_directory_must_not_overlap() {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let t = tmp.path().canonicalize().expect("canonical");
+        fs::create_dir_all(t.join("repo/firmware/esp8266-tcp")).expect("mkdir");
+        std::os::unix::fs::symlink(t.join("repo/firmware"), t.join("fw-link")).expect("symlink");
+        let firmware = t.join("repo/firmware");
+        let (inside, holds) = (Some(Overlap::BuildInFirmware), Some(Overlap::FirmwareInBuild));
+        // (build root, firmware directory, overlap)
+        let cases = [
+            (t.join("repo/iotchat-flash"), &firmware, None), // the default at the repository root
+            (t.join("cache/iotchat-flash"), &firmware, None),
+            (t.join("repo"), &firmware, None), // repo/esp8266-tcp/, next to firmware/
+            (t.join("repo/firmware/esp8266-tcp/iotchat-flash"), &firmware, inside), // in the sketch
+            (t.join("repo/firmware/builds"), &firmware, inside),
+            (firmware.clone(), &firmware, inside), // the copy would replace the sketch itself
+            (t.join("fw-link/new/deeper"), &firmware, inside),
+            (t.join("repo/new/../firmware/b"), &firmware, inside),
+            (t.join("repo/firmware/../firmware/b"), &firmware, inside),
+            (t.join("fw-link/.."), &t.join("repo/esp8266-tcp/fw"), holds),
+        ];
+        for (root, firmware_dir, overlaps) in cases {
+            let layout = Layout::new(&root, Sketch::Tcp);
+            assert_eq!(overlap(&layout, firmware_dir), overlaps, "{}", root.display());
+        }
+    }
 
     #[test]
     fn prepare_copies_the_sketch_and_writes_a_private_config_h() {

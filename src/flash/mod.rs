@@ -1,7 +1,7 @@
 //! `iotchat flash`: renders the firmware's `config.h` from a validated
 //! [`FirmwareConfig`](crate::config::firmware::FirmwareConfig) into a build directory outside
-//! the source tree ([`build`]), then builds the sketch with `arduino-cli` and writes the image
-//! with `espflash` 2.x or `esptool` ([`plan`]). Secrets reach `config.h` and nothing else: no
+//! the firmware directory and ignored by git ([`build`]), then builds the sketch with
+//! `arduino-cli` and writes the image with `espflash` 2.x or `esptool` ([`plan`]). Secrets reach `config.h` and nothing else: no
 //! command line, message or error here contains them.
 
 pub mod build;

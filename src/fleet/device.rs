@@ -333,7 +333,7 @@ impl Device {
             Slot::Reading(p) => {
                 self.flight.requeue(p);
                 if is_error {
-                    bump(&self.stats.server_errors);
+                    self.stats.error_reply(text);
                     self.hold_until = Some(now + self.interval);
                 } else {
                     self.mismatch();

@@ -5,6 +5,7 @@
 //! 6.25 %): about 8 KiB whatever the number of samples, and lock-free to record into.
 
 use std::fmt::{self, Write as _};
+use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::time::Duration;
 
@@ -30,6 +31,8 @@ pub struct Stats {
     pub mismatches: AtomicU64,
     /// `error: ` lines received in place of an acknowledgement.
     pub server_errors: AtomicU64,
+    /// The last of those lines, as received: why the server refused readings.
+    last_error_reply: Mutex<Option<Box<str>>>,
     /// Acknowledgements of readings that had already been dropped (the server has them after all).
     pub late_acks: AtomicU64,
     /// Devices connected right now (their HELLO was answered).
@@ -65,6 +68,26 @@ impl Stats {
             rpcs: self.rpcs.load(Relaxed),
             rpcs_ignored: self.rpcs_ignored.load(Relaxed),
         }
+    }
+}
+
+impl Stats {
+    /// Counts an `error: ` line received in place of a reading's acknowledgement, and keeps
+    /// it as the last one.
+    pub fn error_reply(&self, line: &str) {
+        bump(&self.server_errors);
+        // Usually the same line again: no allocation for it.
+        if let Ok(mut last) = self.last_error_reply.lock()
+            && last.as_deref() != Some(line)
+        {
+            *last = Some(line.into());
+        }
+    }
+
+    /// The last `error: ` line received in place of an acknowledgement, as received (the
+    /// server's text: escape it before showing it).
+    pub fn last_error_reply(&self) -> Option<String> {
+        self.last_error_reply.lock().ok().and_then(|last| last.as_deref().map(str::to_owned))
     }
 }
 
@@ -326,6 +349,17 @@ mod tests {
             s.accounting_line(),
             "produced 4 = acked 4 + dropped 0 + unacked 0; 1 RPC requests ignored (malformed, or too many at once)"
         );
+    }
+
+    #[test]
+    fn error_replies_are_counted_and_the_last_one_kept() {
+        let stats = Stats::new();
+        assert_eq!(stats.last_error_reply(), None);
+        for line in ["error: readings not stored (disk full)", "error: no store", "error: no store"] {
+            stats.error_reply(line);
+        }
+        assert_eq!(stats.snapshot().server_errors, 3);
+        assert_eq!(stats.last_error_reply().as_deref(), Some("error: no store"));
     }
 
     #[test]

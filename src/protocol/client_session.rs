@@ -116,6 +116,11 @@ impl ClientSession {
         self.core.reply_deadline = Some(now + self.core.reply_timeout);
     }
 
+    /// Whether the user's input has ended ([`ClientSession::handle_input_end`]).
+    pub fn input_ended(&self) -> bool {
+        self.core.input_done
+    }
+
     /// Whether to read more input: not after it ended, after the close message, or at the end.
     pub fn wants_input(&self) -> bool {
         !self.core.input_done && !self.core.tracker.close_requested() && self.core.end.is_none()

@@ -2,7 +2,9 @@
 //! of keys, an optional `ts` column) or lines in the milestone-2 reading syntax (`key=value`
 //! pairs, a JSON object, a bare value), from a `.jsonl`/text file or standard input.
 
-use std::io::Read;
+use std::fs::File;
+use std::io::{self, Read};
+use std::path::Path;
 
 use crate::protocol::reading::{self, Meaning, Reading};
 
@@ -14,6 +16,17 @@ pub struct BadInput {
     pub line: u64,
     /// What is wrong.
     pub why: String,
+}
+
+/// Opens a readings file, so that the command can refuse one it cannot read before it
+/// connects anywhere. A directory is refused here: opening one succeeds, and only the first
+/// read would fail.
+pub fn open(path: &Path) -> io::Result<File> {
+    let file = File::open(path)?;
+    if file.metadata()?.is_dir() {
+        return Err(io::Error::new(io::ErrorKind::IsADirectory, "it is a directory"));
+    }
+    Ok(file)
 }
 
 /// Parses one line in the reading syntax. Empty lines and `#` comments give `None`.
