@@ -147,9 +147,17 @@ fn chat_with_retry_saying_it_reconnects_exits_0_whatever_its_stderr() {
 fn fake_device_printing_its_progress_exits_0_whatever_its_stderr() {
     let server = Server::start(&[]);
     let addr = server.addr.to_string();
-    // A status line every 5 s when standard error is not a terminal.
-    let args = ["fake-device", "--server", &addr, "--count", "1", "--interval", "500ms", "--duration", "6s"];
-    in_every_setup(|| iotchat(&args), b"", 0);
+    // A status line every 5 s when standard error is not a terminal. The runs go at once, so
+    // each has devices of its own names: one name on two connections, the newer one wins.
+    let run = std::sync::atomic::AtomicUsize::new(0);
+    let make = || {
+        let prefix = format!("run{}", run.fetch_add(1, std::sync::atomic::Ordering::Relaxed));
+        let args = ["--count", "1", "--interval", "500ms", "--duration", "6s", "--name-prefix", &prefix];
+        let mut command = iotchat(&["fake-device", "--server", &addr]);
+        command.args(args);
+        command
+    };
+    in_every_setup(make, b"", 0);
 }
 
 #[test]
