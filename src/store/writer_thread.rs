@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::thread::JoinHandle;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use rusqlite::Connection;
 use rusqlite::config::DbConfig;
@@ -29,12 +29,15 @@ pub(super) fn start(
 ) -> Result<JoinHandle<Result<(), StoreError>>, StoreError> {
     let db = place.open(true)?;
     set_position(&shared, db.position.clone());
-    let writer = Writer { db: Some(db), place, changed: None, rx, shared, batch: Vec::new() };
+    let writer = Writer { db: Some(db), place, changed: None, failed: None, rx, shared, batch: Vec::new() };
     std::thread::Builder::new()
         .name("store-writer".into())
         .spawn(move || writer.run())
         .map_err(|cause| StoreError::Spawn { cause })
 }
+
+/// How often the writer tries to open a store file that failed to open again.
+const REOPEN_EVERY: Duration = Duration::from_secs(1);
 
 /// Where the store lives, to open it and to open it again.
 pub(super) struct Place {
@@ -118,6 +121,9 @@ pub(super) struct Writer {
     place: Place,
     /// What last happened to the store file, while `db` is `None`.
     changed: Option<FileChange>,
+    /// The last failed attempt to open it again, and why: batches within [`REOPEN_EVERY`]
+    /// of it get the same answer, without another attempt (which may check the whole file).
+    failed: Option<(Instant, Arc<StoreError>)>,
     rx: mpsc::Receiver<Request>,
     shared: Arc<Shared>,
     batch: Vec<Request>,
@@ -276,21 +282,31 @@ impl Writer {
     /// Opens the store at its path again; `check`: with the integrity check (a file the
     /// writer did not write, or one that failed to open before).
     fn reopen(&mut self, check: bool) -> Result<Db, Failure> {
+        if let Some((at, cause)) = &self.failed
+            && at.elapsed() < REOPEN_EVERY
+        {
+            return Err(self.unusable(Arc::clone(cause)));
+        }
         match self.place.open(check) {
             Ok(db) => {
                 self.shared.reopened.fetch_add(1, Ordering::Relaxed);
                 set_position(&self.shared, db.position.clone());
                 tracing::warn!(path = %self.shared.path.display(), "the readings store is open again; readings are stored and acknowledged there");
                 self.changed = None;
+                self.failed = None;
                 Ok(db)
             }
-            Err(cause) => Err(self.unusable(cause)),
+            Err(cause) => {
+                let cause = Arc::new(cause);
+                self.failed = Some((Instant::now(), Arc::clone(&cause)));
+                Err(self.unusable(cause))
+            }
         }
     }
 
-    fn unusable(&self, cause: StoreError) -> Failure {
+    fn unusable(&self, cause: Arc<StoreError>) -> Failure {
         let change = self.changed.clone().unwrap_or(change_now(&self.shared.path));
-        Failure::Unusable { change, cause: Some(Arc::new(cause)) }
+        Failure::Unusable { change, cause: Some(cause) }
     }
 }
 
