@@ -15,9 +15,9 @@ use tokio::sync::{OwnedSemaphorePermit, mpsc};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
-use tracing::{debug, info, warn};
+use tracing::{debug, info};
 
-use super::ended::{Ended, log_auth, log_end};
+use super::ended::{Ended, log_auth, log_clock, log_end};
 use super::registry::{ClientHandle, Push, Registration, Registry, StopReason};
 use crate::bridge::BridgeEvent;
 use crate::live::Live;
@@ -279,28 +279,6 @@ async fn settle(
     store.append(rows).await?;
     registration.record_readings(count, last);
     Ok(())
-}
-
-/// Tells the operator, once per connection, that a device's readings are refused for its
-/// clock, with both clocks: if many devices are refused, the server's clock is the wrong one.
-fn log_clock(ts: i64, server_ms: i64, handle: &ClientHandle) {
-    let device = handle.name().unwrap_or_else(|| handle.peer.ip().to_string());
-    // RFC 3339 has years 0000-9999 only (humantime panics past them): a bare number beyond.
-    let at = |ms: i64| {
-        u64::try_from(ms)
-            .ok()
-            .filter(|ms| *ms <= crate::protocol::reading::MAX_TS as u64)
-            .and_then(|ms| std::time::UNIX_EPOCH.checked_add(Duration::from_millis(ms)))
-            .map_or_else(|| ms.to_string(), |t| humantime::format_rfc3339_millis(t).to_string())
-    };
-    warn!(
-        client = handle.id,
-        %device,
-        "readings refused: the device's clock is wrong (its ts {ts} is {}, this server's clock reads {}); \
-         set the device's clock (NTP); if many devices are refused, check this server's clock",
-        at(ts),
-        at(server_ms)
-    );
 }
 
 enum Read {

@@ -1,12 +1,14 @@
 //! Why a connection ended, and the log lines a person reads about a connection: how it
-//! ended and what authentication decided, in words, with `device=NAME` once it named itself
+//! ended, what authentication decided, a device refused for its clock, in words, with `device=NAME` once it named itself
 //! (so `grep -w device=esp-1` follows one device), never a token.
 
 use std::io;
 use std::net::SocketAddr;
 
+use std::time::Duration;
 use tracing::field::display;
-use tracing::info;
+
+use tracing::{info, warn};
 
 use super::registry::{ClientHandle, ClientId};
 use crate::protocol::session::AuthEvent;
@@ -68,4 +70,26 @@ pub(super) fn log_auth(event: AuthEvent, handle: &ClientHandle) {
             info!(client, %peer, device, reason = %why, "authentication refused; closing the connection");
         }
     }
+}
+
+/// Tells the operator, once per connection, that a device's readings are refused for its
+/// clock, with both clocks: if many devices are refused, the server's clock is the wrong one.
+pub(super) fn log_clock(ts: i64, server_ms: i64, handle: &ClientHandle) {
+    let device = handle.name().unwrap_or_else(|| handle.peer.ip().to_string());
+    // RFC 3339 has years 0000-9999 only (humantime panics past them): a bare number beyond.
+    let at = |ms: i64| {
+        u64::try_from(ms)
+            .ok()
+            .filter(|ms| *ms <= crate::protocol::reading::MAX_TS as u64)
+            .and_then(|ms| std::time::UNIX_EPOCH.checked_add(Duration::from_millis(ms)))
+            .map_or_else(|| ms.to_string(), |t| humantime::format_rfc3339_millis(t).to_string())
+    };
+    warn!(
+        client = handle.id,
+        %device,
+        "readings refused: the device's clock is wrong (its ts {ts} is {}, this server's clock reads {}); \
+         set the device's clock (NTP); if many devices are refused, check this server's clock",
+        at(ts),
+        at(server_ms)
+    );
 }
