@@ -35,7 +35,7 @@ pub const DB_FILE: &str = "readings.db";
 /// Checks `data_dir` before it is created or opened: a regular file there, or in a directory
 /// above it, is named as such (mkdir would say "File exists" or "Not a directory", and the
 /// reader "readings.db not found"). A missing or unreadable path is left to the open.
-pub fn check_data_dir(data_dir: &std::path::Path) -> Result<(), StoreError> {
+pub(crate) fn check_data_dir(data_dir: &std::path::Path) -> Result<(), StoreError> {
     for path in data_dir.ancestors().filter(|p| !p.as_os_str().is_empty()) {
         match std::fs::metadata(path) {
             Ok(meta) if meta.is_dir() => return Ok(()),

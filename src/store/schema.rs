@@ -219,6 +219,7 @@ fn migrate(conn: &mut Connection, path: &Path) -> Result<(), StoreError> {
 /// Opens `data_dir/readings.db` read-only and checks its version; returns the version too
 /// (files older than 3 have no chains, and are read through their device index).
 pub(super) fn open_for_reading(data_dir: &Path) -> Result<(Connection, PathBuf, i64), StoreError> {
+    super::check_data_dir(data_dir)?;
     let path = data_dir.join(super::DB_FILE);
     if !path.is_file() {
         return Err(StoreError::Missing { dir: data_dir.to_owned() });
