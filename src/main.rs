@@ -1,7 +1,6 @@
 //! The `iotchat` binary: parses the command line, sets up logging, runs the command, and maps
 //! the outcome to an exit code. Everything else lives in the library.
 
-mod cli;
 mod cli_bridge;
 mod cli_values;
 mod cmd;
@@ -9,7 +8,7 @@ mod cmd;
 use std::io::{IsTerminal, Write};
 use std::process::ExitCode;
 
-use clap::Parser;
+use clap::{CommandFactory, FromArgMatches};
 use iotchat::config::ConfigError;
 use iotchat::log_sink::LogSink;
 use tracing_subscriber::EnvFilter;
@@ -24,7 +23,9 @@ use tracing_subscriber::EnvFilter;
 const EVENT_INTERVAL: u32 = 255;
 
 fn main() -> ExitCode {
-    let cli = cli::Cli::parse();
+    let matches = cmd::Cli::command().get_matches();
+    let cli = cmd::Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
+    let command_line = matches.subcommand().map(|(_, m)| m.clone()).unwrap_or_default();
     let log = init_logging(cli.verbose, cli.quiet);
     let runtime =
         match tokio::runtime::Builder::new_multi_thread().event_interval(EVENT_INTERVAL).enable_all().build()
@@ -35,7 +36,7 @@ fn main() -> ExitCode {
                 return ExitCode::FAILURE;
             }
         };
-    let result = runtime.block_on(cmd::run(cli.command));
+    let result = runtime.block_on(cmd::run(cli.command, &command_line));
     // Standard input is read on a blocking thread that cannot be interrupted; do not wait for it.
     runtime.shutdown_background();
     // The log first, so the error is the last line.

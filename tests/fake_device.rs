@@ -339,15 +339,15 @@ fn bad_settings_exit_2_and_name_the_flag_or_key() {
     let typo = dir.path().join("typo.toml");
     std::fs::write(&typo, "[fake_device]\ncuont = 3\n").expect("write");
     let cases: &[(&[&str], &[&str])] = &[
-        (&["--interval", "soon"], &["--interval = \"soon\" is invalid", "500ms"]),
+        (&["--interval", "soon"], &["invalid value 'soon' for '--interval", "500ms"]),
         (&["--interval", "5ms"], &["--interval", "from 10ms to 1h"]),
         (&["--count", "0"], &["--count = \"0\" is invalid", "from 1 to 100000"]),
         (&["--buffer", "0"], &["--buffer", "from 1 to 1000000"]),
         (&["--messages", "0"], &["--messages", "at least 1"]),
-        (&["--duration", "never"], &["--duration = \"never\""]),
+        (&["--duration", "never"], &["'never' for '--duration"]),
         (&["--name-prefix", "my device"], &["--name-prefix", "letters, digits"]),
         (&["--server", "localhost"], &["--server", "HOST:PORT"]),
-        (&["--profile", bad_profile.to_str().expect("utf-8")], &["fake_device.interval", "\"often\""]),
+        (&["--profile", bad_profile.to_str().expect("utf-8")], &["fake_device.interval", "line 2", "500ms"]),
         (&["--profile", both.to_str().expect("utf-8")], &["fake_device.messages", "not both"]),
         (&["--profile", typo.to_str().expect("utf-8")], &["cuont"]),
     ];

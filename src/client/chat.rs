@@ -17,10 +17,10 @@ use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::time::Instant;
 
+use super::ChatOptions;
 pub use super::unsent::Rest;
 use super::unsent::{Leftover, Unsent, count_rest};
 use crate::backoff::Backoff;
-use crate::config::ChatConfig;
 use crate::net::{self, ConnectError};
 use crate::output::OutputError;
 use crate::protocol::client_session::{ClientSession, End};
@@ -199,7 +199,7 @@ impl fmt::Display for News<'_> {
 /// `rest` says whether to count the input left after `CLOSE SOCKET`, `news` gets connection
 /// news for the user (connected, reconnecting).
 pub async fn run(
-    config: &ChatConfig,
+    config: &ChatOptions,
     mut input: impl AsyncRead + Unpin,
     mut output: impl AsyncWrite + Unpin,
     rest: Rest,
@@ -233,7 +233,7 @@ pub async fn run(
 trait Stream: AsyncRead + AsyncWrite + Unpin + Send {}
 impl<T: AsyncRead + AsyncWrite + Unpin + Send> Stream for T {}
 
-async fn open(config: &ChatConfig) -> Result<Box<dyn Stream>, ConnectError> {
+async fn open(config: &ChatOptions) -> Result<Box<dyn Stream>, ConnectError> {
     let tcp = net::connect(&config.server, "--server (or chat.server in the profile)").await?;
     let _ = tcp.set_nodelay(true);
     let Some(tls) = &config.tls else { return Ok(Box::new(tcp)) };
@@ -247,7 +247,7 @@ async fn open(config: &ChatConfig) -> Result<Box<dyn Stream>, ConnectError> {
 }
 
 async fn connect(
-    config: &ChatConfig,
+    config: &ChatOptions,
     backoff: &mut Backoff,
     news: &mut dyn FnMut(News<'_>),
     mut again: bool,
@@ -278,7 +278,7 @@ async fn connect(
 /// One connection's worth of chat. Ended well: `None` when the input ended, or what was read
 /// of it after `CLOSE SOCKET`.
 async fn converse(
-    config: &ChatConfig,
+    config: &ChatOptions,
     stream: &mut Box<dyn Stream>,
     input: &mut (impl AsyncRead + Unpin),
     output: &mut (impl AsyncWrite + Unpin),
@@ -343,7 +343,7 @@ fn typed(session: &mut ClientSession, user: &mut LineFramer, bytes: &[u8], now: 
 /// The session's end as the chat's result.
 fn ended(
     end: End,
-    config: &ChatConfig,
+    config: &ChatOptions,
     user: &mut LineFramer,
     input_ended: bool,
 ) -> Result<Option<Leftover>, ChatError> {

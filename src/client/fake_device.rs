@@ -19,7 +19,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use super::device_task::DeviceTask;
-use crate::config::{FakeDeviceConfig, FakeDeviceStop};
+use super::{FakeDeviceOptions, FakeDeviceStop};
 use crate::fleet::device::{Device, Settings};
 use crate::fleet::stats::{Snapshot, Stats};
 use crate::fleet::{device_seed, start_offset};
@@ -181,7 +181,7 @@ impl Shared {
 
 /// Runs the fleet until it stops (see [`FakeDeviceStop`]) and reports how it went.
 pub async fn run(
-    config: &FakeDeviceConfig,
+    config: &FakeDeviceOptions,
     control: Control,
     progress: ProgressMode,
 ) -> Result<Report, FakeDeviceError> {

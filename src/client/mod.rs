@@ -4,4 +4,7 @@
 pub mod chat;
 mod device_task;
 pub mod fake_device;
+mod options;
 pub mod unsent;
+
+pub use options::{ChatOptions, DeviceAuth, FakeDeviceOptions, FakeDeviceStop};

@@ -3,14 +3,50 @@
 use std::io::IsTerminal;
 
 use iotchat::client::{self, chat::News, chat::Rest};
-use iotchat::config::{self, ChatConfig, LoadedProfile};
+use std::path::PathBuf;
+
+use clap::Args;
+use iotchat::config::{self, ChatSection, LoadedProfile, Section};
 use iotchat::output;
 
-use crate::cli::ChatArgs;
+use super::client_tls::ClientTlsArgs;
 
-pub async fn run(args: ChatArgs) -> anyhow::Result<()> {
+pub(super) const EXAMPLES: &str = "\
+Examples:
+  iotchat chat                                   # the server at 127.0.0.1:12000
+  iotchat chat --server 192.168.1.20:12000
+  iotchat chat --profile config/m0.toml --retry  # keep trying until the server is up
+  printf 'a\\nb\\n' | iotchat chat                 # send two lines, print both replies, exit 0
+  IOTCHAT_DEVICE_TOKEN=... iotchat chat --hello esp-1 --tls --ca cert.pem
+
+A message containing CLOSE SOCKET ends the chat after its reply (exit 0). When input ends,
+chat waits for the outstanding replies (--reply-timeout) and exits 0. If the server closes
+the connection or cannot be reached, chat says so and exits 1.";
+
+/// `iotchat chat`.
+#[derive(Debug, Args)]
+pub struct ChatArgs {
+    /// Read settings from this TOML profile (flags override it).
+    #[arg(long, value_name = "FILE")]
+    pub profile: Option<PathBuf>,
+    #[command(flatten)]
+    pub chat: ChatSection,
+    /// Say `HELLO NAME TOKEN` first, as device NAME (token from $IOTCHAT_DEVICE_TOKEN, else --token-file).
+    #[arg(long, value_name = "NAME")]
+    pub hello: Option<String>,
+    /// The token for --hello: a file of `name token` lines (used when $IOTCHAT_DEVICE_TOKEN is unset).
+    #[arg(long, value_name = "FILE", requires = "hello")]
+    pub token_file: Option<PathBuf>,
+    #[command(flatten)]
+    pub tls: ClientTlsArgs,
+}
+
+/// Runs `iotchat chat`.
+pub async fn run(args: ChatArgs, matches: &clap::ArgMatches) -> anyhow::Result<()> {
     let loaded = LoadedProfile::load(args.profile.as_deref())?;
-    let mut config = ChatConfig::resolve(args.overrides(), &loaded)?;
+    let p = &loaded.profile;
+    let merged = ChatSection::merge(args.chat, p.chat.clone(), &loaded.at(Some(matches), "chat"));
+    let mut config = config::chat_options(merged, p.serve.bind.as_deref())?;
     config.tls = args.tls.resolve()?;
     if let Some(name) = args.hello.clone() {
         if !iotchat::protocol::reading::is_valid_name(&name) {

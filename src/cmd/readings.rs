@@ -4,19 +4,76 @@
 
 use std::borrow::Cow;
 use std::io::{self, BufWriter, Write};
+use std::path::PathBuf;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use iotchat::config::{ConfigError, LoadedProfile, Origin, data_dir, no_data_dir};
+use iotchat::config::{ConfigError, LoadedProfile, Origin, Section, StoreSection, data_dir, no_data_dir};
 use iotchat::protocol::reading::Value;
 use iotchat::store::{Query, Reader, Row, StoreError};
 use iotchat::text::{VALUE_WIDTH, ellipsis, for_terminal};
 
-use crate::cli::{Format, ReadingsArgs};
+use clap::Args;
+
+use crate::cli_values::{at_least, non_empty};
+
+pub(super) const EXAMPLES: &str = "\
+Examples:
+  iotchat readings                                  # latest value per device and key
+  iotchat readings --device esp-1 --all             # every reading of esp-1
+  iotchat readings --key temp --since 10m --format csv > temp.csv
+  iotchat readings --data-dir /var/lib/iotchat --format json
+
+Timestamps are unix milliseconds: `ts` is the device's own (empty if it sent none),
+`received_at` is the server's.";
+
+/// Output formats of `iotchat readings`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Format {
+    /// Aligned columns for people.
+    Table,
+    /// Comma-separated, header `device,key,value,ts,received_at`; streamed; text cells
+    /// that a spreadsheet would run as a formula start with '.
+    Csv,
+    /// A JSON array of objects; streamed.
+    Json,
+}
+
+/// `iotchat readings`.
+#[derive(Debug, Args)]
+pub struct ReadingsArgs {
+    /// Read settings (the data directory) from this TOML profile.
+    #[arg(long, value_name = "FILE")]
+    pub profile: Option<PathBuf>,
+    #[command(flatten)]
+    pub store: StoreSection,
+    /// Only this device (its name, or peer address for unnamed devices).
+    #[arg(long, value_name = "NAME", value_parser = non_empty)]
+    pub device: Option<String>,
+    /// Only this key.
+    #[arg(long, value_name = "KEY", value_parser = non_empty)]
+    pub key: Option<String>,
+    /// Every reading, oldest first, instead of the latest value per device and key.
+    #[arg(long)]
+    pub all: bool,
+    /// Only readings received since then: a duration ago (10m, 2h) or a time (2026-11-23T10:00:00Z). Implies --all.
+    #[arg(long, value_name = "WHEN")]
+    pub since: Option<String>,
+    /// At most N rows (with --all, the most recent N, still oldest first).
+    #[arg(long, value_name = "N", value_parser = at_least(1))]
+    pub limit: Option<u64>,
+    /// Output format. In CSV, a text cell that starts with =, +, -, @, a tab or a CR gets a
+    /// leading ' so that a spreadsheet shows it rather than running it as a formula (OWASP);
+    /// numbers, ts and received_at are never changed, nor is JSON.
+    #[arg(long, value_enum, default_value_t = Format::Table)]
+    pub format: Format,
+}
 
 /// Runs `iotchat readings`.
-pub fn run(args: ReadingsArgs) -> anyhow::Result<()> {
+pub fn run(args: ReadingsArgs, matches: &clap::ArgMatches) -> anyhow::Result<()> {
     let loaded = LoadedProfile::load(args.profile.as_deref())?;
-    let dir = data_dir(args.data_dir.clone(), &loaded).ok_or_else(no_data_dir)?;
+    let store =
+        StoreSection::merge(args.store, loaded.profile.store.clone(), &loaded.at(Some(matches), "store"));
+    let dir = data_dir(store).ok_or_else(no_data_dir)?;
     let since_ms = args.since.as_deref().map(|text| parse_since(text, SystemTime::now())).transpose()?;
     let empty = nothing_found(args.device.as_deref(), args.key.as_deref(), args.since.as_deref());
     let query = Query { device: args.device, key: args.key, since_ms, limit: args.limit, all: args.all };

@@ -7,12 +7,15 @@ use anyhow::Context;
 use std::sync::Arc;
 use std::time::Duration;
 
+use clap::Args;
 use iotchat::bridge::{self, BridgeConfig, BridgeEvent, BridgeStatus};
-use iotchat::config::{self, LoadedProfile, ServeConfig, ServeOverrides, ThingsboardSection};
+use iotchat::config::{
+    self, LoadedProfile, Section, ServeConfig, ServeSection, StoreSection, ThingsboardSection,
+};
 use iotchat::live::Live;
 use iotchat::protocol::auth::Tokens;
 use iotchat::server::fd_budget::{self, ClientRoom};
-use iotchat::server::{self, console, registry::Registry};
+use iotchat::server::{self, ServeOptions, console, registry::Registry};
 use iotchat::store::Store;
 use tokio::net::TcpListener;
 use tokio::signal::unix::{Signal, SignalKind, signal};
@@ -22,16 +25,50 @@ use tokio_rustls::TlsAcceptor;
 use tokio_util::sync::CancellationToken;
 use tracing::{error, info, warn};
 
-use crate::cli::ServeArgs;
+pub(super) const EXAMPLES: &str = "\
+Examples:
+  iotchat serve                                  # chat on loopback, port 12000; keeps no readings
+  iotchat serve --data-dir iotchat-data          # keeps device readings in iotchat-data/readings.db
+  iotchat serve --profile config/m2.toml         # milestone 2: devices on the network, readings kept
+  iotchat serve --bind 0.0.0.0:12000             # reachable from devices on the network
+  iotchat serve --bind 127.0.0.1:0               # any free port; the address is printed
+  iotchat serve --profile config/m1.toml --max-clients 100
+  iotchat serve --auth-tokens tokens.txt --data-dir iotchat-data   # devices must say HELLO <name> <token>
+  iotchat serve --tls-cert cert.pem --tls-key key.pem
 
-pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
+The first line on standard output is `listening on ADDR:PORT`. Type commands on the server's
+terminal: clients, send ID TEXT, broadcast TEXT, kick ID, help. SIGINT or SIGTERM stops the
+server: every client is told `notice: server shutting down`, then it exits 0. SIGHUP reloads
+the device tokens and the server's TLS certificate (the ThingsBoard bridge takes a restart).";
+
+/// `iotchat serve`.
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Read settings from this TOML profile (flags override it), e.g. config/m1.toml.
+    #[arg(long, value_name = "FILE")]
+    pub profile: Option<PathBuf>,
+    #[command(flatten)]
+    pub serve: ServeSection,
+    #[command(flatten)]
+    pub store: StoreSection,
+    #[command(flatten)]
+    pub bridge: crate::cli_bridge::BridgeArgs,
+}
+
+/// Runs `iotchat serve`.
+pub async fn run(args: ServeArgs, matches: &clap::ArgMatches) -> anyhow::Result<()> {
     let loaded = LoadedProfile::load(args.profile.as_deref())?;
-    let config = ServeConfig::resolve(args.overrides(), &loaded)?;
+    let config = resolve(args.serve.clone(), &loaded, Some(matches))?;
     let tls =
         config.tls.as_ref().map(|f| iotchat::tls::acceptor(&f.cert, &f.key)).transpose()?.map(Live::new);
     // What the descriptor limit allows; `config` keeps the setting, for SIGHUP to compare.
-    let max_clients = fit_fd_limit(config.max_clients)?;
-    let store = config::data_dir(args.data_dir.clone(), &loaded).map(|dir| Store::open(&dir)).transpose()?;
+    let max_clients = fit_fd_limit(config.server.max_clients)?;
+    let store_settings = StoreSection::merge(
+        args.store.clone(),
+        loaded.profile.store.clone(),
+        &loaded.at(Some(matches), "store"),
+    );
+    let store = config::data_dir(store_settings).map(|dir| Store::open(&dir)).transpose()?;
     let bridge_config = config::bridge_config(args.bridge.overrides(), &loaded)?;
     if bridge_config.is_some() && store.is_none() {
         return Err(config::ConfigError::Setting {
@@ -62,9 +99,9 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     info!(
         %addr,
         max_clients,
-        max_line_bytes = config.limits.max_line_bytes,
-        idle_flush = %or_off(config.limits.idle_flush),
-        auth_devices = config.auth.as_ref().map_or(0, |t| t.current().len()),
+        max_line_bytes = config.server.limits.max_line_bytes,
+        idle_flush = %or_off(config.server.limits.idle_flush),
+        auth_devices = config.server.auth.as_ref().map_or(0, |t| t.current().len()),
         tls = tls.is_some(),
         "server started; type `help` here for console commands"
     );
@@ -79,7 +116,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         _ => (None, None, None),
     };
     tokio::spawn(console::run(registry.clone(), status, tokio::io::stdin(), tokio::io::stdout()));
-    let serving = ServeConfig { max_clients, ..config.clone() };
+    let serving = ServeOptions { max_clients, ..config.server.clone() };
     server::run(
         listener,
         &serving,
@@ -138,6 +175,19 @@ fn announce(text: &str) {
     if let Err(e) = out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
         warn!("cannot write the startup lines to standard output ({e}); serving anyway");
     }
+}
+
+/// The `[serve]` settings: flags (`matches`: typed or from the environment) over the profile.
+fn resolve(
+    flags: ServeSection,
+    loaded: &LoadedProfile,
+    matches: Option<&clap::ArgMatches>,
+) -> Result<ServeConfig, config::ConfigError> {
+    ServeConfig::resolve(ServeSection::merge(
+        flags,
+        loaded.profile.serve.clone(),
+        &loaded.at(matches, "serve"),
+    ))
 }
 
 /// A duration setting as an operator writes it (`200ms`), or `off`.
@@ -202,7 +252,7 @@ struct Reloadable {
     /// The profile's `[thingsboard]` at start, when the bridge is on: it is not reloaded.
     bridge: Option<ThingsboardSection>,
     profile: Option<PathBuf>,
-    overrides: ServeOverrides,
+    flags: ServeSection,
     auth: Option<Live<Tokens>>,
     tls: Option<Live<TlsAcceptor>>,
 }
@@ -218,8 +268,8 @@ impl Reloadable {
             started: started.clone(),
             bridge: bridge.cloned(),
             profile: args.profile.clone(),
-            overrides: args.overrides(),
-            auth: started.auth.clone(),
+            flags: args.serve.clone(),
+            auth: started.server.auth.clone(),
             tls,
         }
     }
@@ -258,7 +308,7 @@ async fn watch_reload(hup: io::Result<Signal>, what: Reloadable) {
 /// Loads everything first, then replaces: a bad certificate leaves the tokens as they were too.
 fn reload(what: &Reloadable) -> Result<(), config::ConfigError> {
     let loaded = LoadedProfile::load(what.profile.as_deref())?;
-    let config = ServeConfig::resolve(what.overrides.clone(), &loaded)?;
+    let config = resolve(what.flags.clone(), &loaded, None)?;
     if what.bridge.as_ref().is_some_and(|started| *started != loaded.profile.thingsboard) {
         warn!("SIGHUP: [thingsboard] changed; the ThingsBoard bridge takes its settings at the next restart");
     }
@@ -266,13 +316,16 @@ fn reload(what: &Reloadable) -> Result<(), config::ConfigError> {
         (Some(_), Some(files)) => Some(iotchat::tls::acceptor(&files.cert, &files.key)?),
         _ => None,
     };
-    let others = |c: &ServeConfig| ServeConfig { auth: None, tls: None, ..c.clone() };
+    let others = |c: &ServeConfig| {
+        let server = ServeOptions { auth: None, ..c.server.clone() };
+        ServeConfig { tls: None, server, ..c.clone() }
+    };
     if others(&config) != others(&what.started) {
         warn!(
             "SIGHUP: settings other than the device tokens and the TLS certificate changed; they take effect at the next restart"
         );
     }
-    reload_tokens(what.auth.as_ref(), config.auth);
+    reload_tokens(what.auth.as_ref(), config.server.auth);
     reload_tls(what.tls.as_ref(), acceptor, config.tls.is_some());
     Ok(())
 }

@@ -136,7 +136,7 @@ pub async fn run(args: TbPublishArgs) -> anyhow::Result<()> {
                 ConfigError::Invalid { origin: Origin::Flag("-h"), value: host.clone(), expected }.into()
             );
         }
-        Some(None) => return crate::cli::print_help("tb-publish"),
+        Some(None) => return super::print_help("tb-publish"),
         None => {}
     }
     let loaded = LoadedProfile::load(args.profile.as_deref())?;

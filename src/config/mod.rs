@@ -4,27 +4,31 @@
 
 mod chat;
 pub mod check;
+#[cfg(test)]
+mod client_tests;
 mod fake_device;
 pub mod firmware;
 mod firmware_secrets;
+pub mod layer;
 mod profile;
 mod secret;
 pub mod security;
 mod serve;
+mod store;
 mod tb_basic;
 mod tb_credentials;
 pub mod thingsboard;
 
-use std::fmt;
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
-pub use chat::{ChatConfig, ChatOverrides};
-pub use fake_device::{FakeDeviceConfig, FakeDeviceOverrides, FakeDeviceStop};
-pub use profile::{ChatSection, FakeDeviceSection, Profile, ServeSection, StoreSection};
+pub use chat::{ChatMerged, ChatSection, chat_options};
+pub use fake_device::{FakeDeviceMerged, FakeDeviceSection, fake_device_options};
+pub use layer::{At, Dur, DurMs, Origin, Section, Sourced};
+pub use profile::Profile;
 pub use secret::Secret;
-pub use security::{DEVICE_TOKEN_ENV, DeviceAuth, TlsFiles, device_auth};
-pub use serve::{DEFAULT_BIND, ServeConfig, ServeOverrides};
+pub use security::{DEVICE_TOKEN_ENV, TlsFiles, device_auth};
+pub use serve::{DEFAULT_BIND, ServeConfig, ServeMerged, ServeSection};
+pub use store::{StoreMerged, StoreSection, data_dir, earlier_default_data_dir, no_data_dir};
 pub use tb_credentials::{PASSWORD_ENV as TB_PASSWORD_ENV, TOKEN_ENV as TB_TOKEN_ENV};
 pub use thingsboard::{TbConfig, TbFlagNames, TbOverrides, ThingsboardSection, bridge_config};
 
@@ -67,24 +71,6 @@ pub enum ConfigError {
     },
 }
 
-/// Where a setting's value came from, for error messages.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Origin {
-    /// A command-line flag, e.g. `--bind`.
-    Flag(&'static str),
-    /// A key in a profile file, e.g. `serve.bind`.
-    Profile(PathBuf, &'static str),
-}
-
-impl fmt::Display for Origin {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Origin::Flag(flag) => write!(f, "{flag}"),
-            Origin::Profile(path, key) => write!(f, "{} key {key}", path.display()),
-        }
-    }
-}
-
 /// A profile as loaded, with the path it came from.
 #[derive(Debug, Clone, Default)]
 pub struct LoadedProfile {
@@ -103,6 +89,11 @@ impl LoadedProfile {
         let profile =
             Profile::parse(&text).map_err(|message| ConfigError::Parse { path: path.to_owned(), message })?;
         Ok(Self { path: Some(path.to_owned()), profile })
+    }
+
+    /// Where section `key` of this profile is merged, under the command line `matches`.
+    pub fn at<'a>(&self, matches: Option<&'a clap::ArgMatches>, key: &'static str) -> At<'a> {
+        At::new(matches, self.path.as_deref(), key)
     }
 
     /// Picks a setting: the flag's value if given, else the profile's, with where it came from.
@@ -126,76 +117,10 @@ pub fn env_secret(name: &str) -> Option<Secret> {
     std::env::var(name).ok().filter(|v| !v.trim().is_empty()).map(Secret::new)
 }
 
-/// Parses a duration set at `origin` and checks it is within `min..=max`.
-pub(crate) fn duration_in(
-    text: String,
-    origin: Origin,
-    min: Duration,
-    max: Duration,
-) -> Result<Duration, ConfigError> {
-    let invalid =
-        |expected: String| ConfigError::Invalid { origin: origin.clone(), value: text.clone(), expected };
-    let d = parse_duration(&text).map_err(invalid)?;
-    if d < min || d > max {
-        let range = if max == Duration::MAX {
-            format!("must be at least {}", humantime::format_duration(min))
-        } else {
-            format!("must be from {} to {}", humantime::format_duration(min), humantime::format_duration(max))
-        };
-        return Err(invalid(range));
-    }
-    Ok(d)
-}
-
 /// Parses a human duration such as `200ms`, `1s`, `1m 30s`.
 pub fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
     humantime::parse_duration(text.trim())
         .map_err(|e| format!("{e}; write a duration such as 500ms, 2s or 1m"))
-}
-
-/// The data directory, when one is given: `--data-dir`, else the profile's `store.data_dir`,
-/// else `$IOTCHAT_DATA_DIR`. `None`: no store (`serve` then keeps no readings, as the
-/// milestone 0 and 1 profiles do: chat alone needs no file).
-pub fn data_dir(flag: Option<PathBuf>, loaded: &LoadedProfile) -> Option<PathBuf> {
-    if let Some(dir) = flag {
-        return Some(dir);
-    }
-    if let Some(dir) = &loaded.profile.store.data_dir {
-        // A relative path in a profile is relative to the directory it is run from, as a flag is.
-        return Some(PathBuf::from(dir));
-    }
-    std::env::var_os("IOTCHAT_DATA_DIR").filter(|v| !v.is_empty()).map(PathBuf::from)
-}
-
-/// What to say when a command that reads the store is given no data directory.
-pub fn no_data_dir() -> ConfigError {
-    let earlier = earlier_default_data_dir()
-        .map(|dir| {
-            format!(
-                " ({} holds readings kept by an earlier iotchat: --data-dir {})",
-                dir.display(),
-                dir.display()
-            )
-        })
-        .unwrap_or_default();
-    ConfigError::Setting {
-        origin: Origin::Flag("--data-dir"),
-        problem: format!(
-            "no data directory given; name the server's: --data-dir DIR, a profile with [store] data_dir \
-             (--profile config/m2.toml), or $IOTCHAT_DATA_DIR{earlier}"
-        ),
-    }
-}
-
-/// Where earlier iotchat versions kept readings when no data directory was named
-/// (`$XDG_DATA_HOME/iotchat`, else `~/.local/share/iotchat`), if a store is there: serve no
-/// longer keeps one by default, and says where the old one is.
-pub fn earlier_default_data_dir() -> Option<PathBuf> {
-    let env = |name| std::env::var_os(name).filter(|v| !v.is_empty()).map(PathBuf::from);
-    let dir = env("XDG_DATA_HOME")
-        .map(|d| d.join("iotchat"))
-        .or_else(|| env("HOME").map(|h| h.join(".local/share/iotchat")))?;
-    dir.join(crate::store::DB_FILE).is_file().then_some(dir)
 }
 
 /// Reads a file that holds secrets (tokens, a Wi-Fi password), warning like mosquitto when any

@@ -9,16 +9,16 @@ use serde::Deserialize;
 pub struct Profile {
     /// Settings of `iotchat serve`.
     #[serde(default)]
-    pub serve: ServeSection,
+    pub serve: super::serve::ServeSection,
     /// Settings of `iotchat chat`.
     #[serde(default)]
-    pub chat: ChatSection,
+    pub chat: super::chat::ChatSection,
     /// Where readings are kept (`serve` writes, `readings` reads).
     #[serde(default)]
-    pub store: StoreSection,
+    pub store: super::store::StoreSection,
     /// Settings of `iotchat fake-device`.
     #[serde(default)]
-    pub fake_device: FakeDeviceSection,
+    pub fake_device: super::fake_device::FakeDeviceSection,
     /// Settings of `iotchat check`.
     #[serde(default)]
     pub check: super::check::CheckSection,
@@ -28,79 +28,6 @@ pub struct Profile {
     /// The ThingsBoard connection (`tb-publish`, and the bridge in `serve`).
     #[serde(default)]
     pub thingsboard: super::thingsboard::ThingsboardSection,
-}
-
-/// `[store]`: the readings store.
-#[derive(Debug, Clone, Default, Deserialize, PartialEq, Eq)]
-#[serde(deny_unknown_fields)]
-pub struct StoreSection {
-    /// Data directory holding `readings.db`.
-    pub data_dir: Option<String>,
-}
-
-/// `[fake_device]`: simulated ESP8266 sensor nodes.
-#[derive(Debug, Clone, Default, Deserialize, PartialEq, Eq)]
-#[serde(deny_unknown_fields)]
-pub struct FakeDeviceSection {
-    /// Server to connect to, `HOST:PORT`. Defaults to the profile's `serve.bind`.
-    pub server: Option<String>,
-    /// Number of devices.
-    pub count: Option<u64>,
-    /// Time between readings, e.g. `"1s"`.
-    pub interval: Option<String>,
-    /// Devices are named `<prefix>-1`, `<prefix>-2`, ...
-    pub name_prefix: Option<String>,
-    /// Stop after each device produced this many readings.
-    pub messages: Option<u64>,
-    /// Stop after this long, e.g. `"30s"`.
-    pub duration: Option<String>,
-    /// Unacknowledged readings each device keeps for resending.
-    pub buffer: Option<u64>,
-    /// Keep trying when the server is not up at the start (else fail at once).
-    pub retry: Option<bool>,
-}
-
-/// `[serve]`: the server.
-#[derive(Debug, Clone, Default, Deserialize, PartialEq, Eq)]
-#[serde(deny_unknown_fields)]
-pub struct ServeSection {
-    /// Address to listen on, `HOST:PORT`.
-    pub bind: Option<String>,
-    /// Most clients connected at once.
-    pub max_clients: Option<u64>,
-    /// Longest message in bytes.
-    pub max_line_bytes: Option<u64>,
-    /// Idle window in ms after which bytes without a newline count as a message; 0 = off.
-    pub idle_flush_ms: Option<u64>,
-    /// How long shutdown waits for clients to be told and flushed, in ms.
-    pub shutdown_grace_ms: Option<u64>,
-    /// Longest a line may take to arrive, from its first byte, in ms; 0 = no limit.
-    pub line_timeout_ms: Option<u64>,
-    /// A client that sends nothing for this many ms is closed; 0 = never.
-    pub idle_timeout_ms: Option<u64>,
-    /// A client whose replies cannot be written for this many ms (it is not reading) is
-    /// disconnected; 0 = never.
-    pub write_timeout_ms: Option<u64>,
-    /// How far ahead of the server's clock a reading's `ts` may be, e.g. `"1d"`.
-    pub max_ts_ahead: Option<String>,
-    /// Device authentication (`HELLO <name> <token>`); off unless tokens are given.
-    #[serde(default)]
-    pub auth: super::security::AuthSection,
-    /// TLS on the device port; off unless a certificate and key are given.
-    #[serde(default)]
-    pub tls: super::security::TlsSection,
-}
-
-/// `[chat]`: the interactive client.
-#[derive(Debug, Clone, Default, Deserialize, PartialEq, Eq)]
-#[serde(deny_unknown_fields)]
-pub struct ChatSection {
-    /// Server to connect to, `HOST:PORT`. Defaults to the profile's `serve.bind`.
-    pub server: Option<String>,
-    /// Keep trying to connect (and reconnect) instead of exiting.
-    pub retry: Option<bool>,
-    /// How long to wait for outstanding replies once input has ended, e.g. `"5s"`.
-    pub reply_timeout: Option<String>,
 }
 
 impl Profile {
@@ -115,14 +42,18 @@ impl Profile {
                     let line = before.matches('\n').count() + 1;
                     let line_start = before.rfind('\n').map_or(0, |i| i + 1);
                     let column = before.len() - line_start + 1;
-                    // The key, from the text before `=` on that line; the value is not shown.
+                    // The key, from the text before `=` on that line, under the table the
+                    // last `[header]` above it opened; the value is not shown.
                     let key = text[line_start..]
                         .lines()
                         .next()
                         .and_then(|l| l.split_once('='))
-                        .map(|(k, _)| k.trim());
-                    match key {
-                        Some(key) if !key.is_empty() && !message.contains(key) => {
+                        .map(|(k, _)| dotted(table_above(before), k.trim()));
+                    match key.as_deref() {
+                        Some(key)
+                            if !key.is_empty()
+                                && !message.contains(key.rsplit('.').next().unwrap_or(key)) =>
+                        {
                             format!("at line {line}, column {column}, key `{key}`: {message}")
                         }
                         _ => format!("at line {line}, column {column}: {message}"),
@@ -132,6 +63,17 @@ impl Profile {
             }
         })
     }
+}
+
+/// The table the last `[header]` (or `[[header]]`) in `before` opened, if any.
+fn table_above(before: &str) -> Option<&str> {
+    before.lines().rev().map(str::trim).find_map(|line| {
+        line.strip_prefix('[').and_then(|l| l.strip_suffix(']')).map(|h| h.trim_matches(['[', ']']).trim())
+    })
+}
+
+fn dotted(table: Option<&str>, key: &str) -> String {
+    table.map_or_else(|| key.to_owned(), |table| format!("{table}.{key}"))
 }
 
 /// serde's "invalid type: integer `12345`, expected a string" without the value, which may be
@@ -180,7 +122,16 @@ mod tests {
         let cases: &[(&str, &str, &[&str])] = &[
             ("unknown section", "[srve]\n", &["srve", "serve", "chat", "store", "fake_device"]),
             ("unknown key", "[serve]\nbnd = \"x\"\n", &["bnd", "bind", "max_clients"]),
-            ("wrong type", "[serve]\nmax_clients = \"ten\"\n", &["expected u64", "line 2"]),
+            (
+                "wrong type",
+                "[serve]\nmax_clients = \"ten\"\n",
+                &["expected u64", "line 2", "serve.max_clients"],
+            ),
+            (
+                "bad duration",
+                "[serve.tls]\n\n[fake_device]\ninterval = \"often\"\n",
+                &["fake_device.interval", "line 4", "500ms"],
+            ),
             ("negative", "[serve]\nmax_clients = -1\n", &["max_clients"]),
             ("not toml", "[serve\n", &["line 1"]),
         ];

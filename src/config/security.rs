@@ -6,33 +6,38 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use serde::Deserialize;
-
-use super::{ConfigError, LoadedProfile, Origin};
+use super::layer::{ProfileOnly, Sourced};
+use super::{ConfigError, Origin};
+use crate::client::DeviceAuth;
 use crate::protocol::auth::{Token, Tokens};
 use crate::tls::PemFile;
 
 /// The environment variable holding a device's token (`fake-device`, `chat --hello`).
 pub const DEVICE_TOKEN_ENV: &str = "IOTCHAT_DEVICE_TOKEN";
 
-/// `[serve.auth]`: per-device tokens; devices must `HELLO <name> <token>` when set.
-#[derive(Debug, Clone, Default, Deserialize, PartialEq, Eq)]
-#[serde(deny_unknown_fields)]
-pub struct AuthSection {
-    /// A file of `name token` lines (`#` comments), like mosquitto's password file.
-    pub tokens_file: Option<String>,
-    /// Tokens inline, `name = "token"` (a profile with these is a secret itself).
-    pub tokens: Option<BTreeMap<String, String>>,
+crate::section! {
+    /// `[serve.auth]`: per-device tokens; devices must `HELLO <name> <token>` when set.
+    pub struct AuthSection => AuthMerged {
+        /// Devices must send `HELLO <name> <token>` first; tokens from this file (`name token`
+        /// lines, `#` comments), like mosquitto's password file.
+        #[arg(long = "auth-tokens", value_name = "FILE")]
+        pub tokens_file: Option<PathBuf>,
+        /// Tokens inline, `name = "token"` (a profile with these is a secret itself).
+        #[arg(skip)]
+        pub tokens: ProfileOnly<BTreeMap<String, String>>,
+    }
 }
 
-/// `[serve.tls]`: TLS on the device port.
-#[derive(Debug, Clone, Default, Deserialize, PartialEq, Eq)]
-#[serde(deny_unknown_fields)]
-pub struct TlsSection {
-    /// The certificate chain, PEM.
-    pub cert: Option<String>,
-    /// Its private key, PEM.
-    pub key: Option<String>,
+crate::section! {
+    /// `[serve.tls]`: TLS on the device port.
+    pub struct TlsSection => TlsMerged {
+        /// Speak TLS on the port: the certificate chain (PEM). Needs --tls-key.
+        #[arg(long = "tls-cert", value_name = "FILE")]
+        pub cert: Option<PathBuf>,
+        /// The TLS certificate's private key (PEM).
+        #[arg(long = "tls-key", value_name = "FILE")]
+        pub key: Option<PathBuf>,
+    }
 }
 
 /// Where `serve`'s TLS certificate and key are.
@@ -46,34 +51,33 @@ pub struct TlsFiles {
 
 /// The tokens `serve` checks: `--auth-tokens`, else `serve.auth.tokens_file`, plus the inline
 /// `[serve.auth.tokens]`. `None` (auth off) when neither is set.
-pub(crate) fn server_tokens(
-    flag: Option<PathBuf>,
-    loaded: &LoadedProfile,
-) -> Result<Option<Arc<Tokens>>, ConfigError> {
-    let section = &loaded.profile.serve.auth;
-    let from_profile = section.tokens_file.as_ref().map(PathBuf::from);
-    let file = loaded.pick(flag, "--auth-tokens", from_profile, "serve.auth.tokens_file");
-    if file.is_none() && section.tokens.is_none() {
+pub(crate) fn server_tokens(m: AuthMerged) -> Result<Option<Arc<Tokens>>, ConfigError> {
+    let (file, inline) = (m.tokens_file, m.tokens);
+    if file.is_none() && inline.is_none() {
         return Ok(None);
     }
     let mut tokens = match &file {
-        Some((path, origin)) => read_tokens(path, origin.clone())?,
+        Some(s) => read_tokens(&s.value, s.origin.clone())?,
         None => Tokens::default(),
     };
-    let origin = || Origin::Profile(loaded.path.clone().unwrap_or_default(), "serve.auth.tokens");
-    for (name, token) in section.tokens.iter().flatten() {
-        if tokens.get(name).is_some() {
-            let expected = "this device also has a token in the tokens file; keep one".to_owned();
-            return Err(ConfigError::Invalid { origin: origin(), value: name.clone(), expected });
+    if let Some(Sourced { value: inline, origin }) = &inline {
+        for (name, token) in inline {
+            if tokens.get(name).is_some() {
+                let expected = "this device also has a token in the tokens file; keep one".to_owned();
+                return Err(ConfigError::Invalid { origin: origin.clone(), value: name.clone(), expected });
+            }
+            tokens.insert(name, token).map_err(|e| ConfigError::Invalid {
+                origin: origin.clone(),
+                value: name.clone(),
+                expected: e.at(0).to_string().trim_start_matches("line 0: ").to_owned(),
+            })?;
         }
-        tokens.insert(name, token).map_err(|e| ConfigError::Invalid {
-            origin: origin(),
-            value: name.clone(),
-            expected: e.at(0).to_string().trim_start_matches("line 0: ").to_owned(),
-        })?;
     }
     if tokens.is_empty() {
-        let (value, origin) = file.map_or((String::new(), origin()), |(p, o)| (p.display().to_string(), o));
+        let (value, origin) = match (file, inline) {
+            (Some(s), _) => (s.value.display().to_string(), s.origin),
+            (None, inline) => (String::new(), inline.map_or(Origin::Flag("serve.auth.tokens"), |s| s.origin)),
+        };
         let expected = "it lists no device, so no device could connect; add `name token` lines".to_owned();
         return Err(ConfigError::Invalid { origin, value, expected });
     }
@@ -95,43 +99,18 @@ fn read_tokens(path: &Path, origin: Origin) -> Result<Tokens, ConfigError> {
 }
 
 /// `--tls-cert`/`--tls-key`, else `[serve.tls]`: both or neither.
-pub(crate) fn server_tls(
-    cert: Option<PathBuf>,
-    key: Option<PathBuf>,
-    loaded: &LoadedProfile,
-) -> Result<Option<TlsFiles>, ConfigError> {
-    let p = &loaded.profile.serve.tls;
-    let cert = loaded.pick(cert, "--tls-cert", p.cert.as_ref().map(PathBuf::from), "serve.tls.cert");
-    let key = loaded.pick(key, "--tls-key", p.key.as_ref().map(PathBuf::from), "serve.tls.key");
-    match (cert, key) {
+pub(crate) fn server_tls(m: TlsMerged) -> Result<Option<TlsFiles>, ConfigError> {
+    match (m.cert, m.key) {
         (None, None) => Ok(None),
-        (Some((cert, c)), Some((key, k))) => {
-            Ok(Some(TlsFiles { cert: PemFile { path: cert, origin: c }, key: PemFile { path: key, origin: k } }))
-        }
-        (Some((path, origin)), None) | (None, Some((path, origin))) => Err(ConfigError::Invalid {
+        (Some(cert), Some(key)) => Ok(Some(TlsFiles {
+            cert: PemFile { path: cert.value, origin: cert.origin },
+            key: PemFile { path: key.value, origin: key.origin },
+        })),
+        (Some(Sourced { value, origin }), None) | (None, Some(Sourced { value, origin })) => Err(ConfigError::Invalid {
             origin,
-            value: path.display().to_string(),
+            value: value.display().to_string(),
             expected: "TLS needs both a certificate and its key: give --tls-cert and --tls-key (or serve.tls.cert and serve.tls.key)".into(),
         }),
-    }
-}
-
-/// Where devices' tokens come from on the client side.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum DeviceAuth {
-    /// One token for every device (`$IOTCHAT_DEVICE_TOKEN`).
-    One(Token),
-    /// Each device's own line in a tokens file.
-    PerDevice(Arc<Tokens>),
-}
-
-impl DeviceAuth {
-    /// The token device `name` sends.
-    pub fn token(&self, name: &str) -> Option<&Token> {
-        match self {
-            DeviceAuth::One(token) => Some(token),
-            DeviceAuth::PerDevice(tokens) => tokens.get(name),
-        }
     }
 }
 

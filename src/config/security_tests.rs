@@ -1,35 +1,46 @@
 use super::*;
-use crate::config::Profile;
+use crate::config::layer::Section;
+use crate::config::layer::tests::{flags, profile};
 
-fn loaded(text: &str) -> LoadedProfile {
-    LoadedProfile { path: Some(PathBuf::from("p.toml")), profile: Profile::parse(text).expect("valid") }
+/// `serve ARGV` with profile text: the tokens, or the error.
+fn tokens(argv: &[&str], text: &str) -> Result<Option<Arc<Tokens>>, String> {
+    let (given, matches) = flags::<AuthSection>(argv).map_err(|e| e.to_string())?;
+    let loaded = profile(text);
+    let at = loaded.at(Some(&matches), "serve").child("auth");
+    server_tokens(AuthSection::merge(given, loaded.profile.serve.auth.clone(), &at))
+        .map_err(|e| e.to_string())
 }
 
 #[test]
 fn auth_is_off_without_tokens() {
-    assert_eq!(server_tokens(None, &loaded("")).expect("valid"), None);
+    assert_eq!(tokens(&[], ""), Ok(None));
 }
 
 #[test]
 fn inline_tokens_turn_auth_on() {
-    let tokens = server_tokens(None, &loaded("[serve.auth.tokens]\nesp-1 = \"abc\"\n")).expect("valid");
+    let tokens = tokens(&[], "[serve.auth.tokens]\nesp-1 = \"abc\"\n").expect("valid");
     assert_eq!(tokens.map(|t| t.len()), Some(1));
 }
 
 #[test]
-fn bad_inline_tokens_name_the_key_and_not_the_token() {
-    let err = server_tokens(None, &loaded("[serve.auth.tokens]\nesp-1 = \"a b\"\n")).expect_err("bad");
-    let text = err.to_string();
-    assert!(text.contains("p.toml key serve.auth.tokens") && text.contains("esp-1"), "{text}");
-    assert!(text.contains("invalid token") && !text.contains("a b"), "{text}");
-}
-
-#[test]
-fn tls_needs_both_files() {
-    let err = server_tls(Some("c.pem".into()), None, &loaded("")).expect_err("half");
-    assert!(err.to_string().contains("--tls-cert") && err.to_string().contains("--tls-key"), "{err}");
-    let files = server_tls(None, None, &loaded("[serve.tls]\ncert = \"c\"\nkey = \"k\"\n")).expect("valid");
-    assert_eq!(files.map(|f| f.key.path), Some(PathBuf::from("k")));
+fn bad_tokens_name_the_key_and_not_the_token() {
+    let cases: &[(&[&str], &str, &[&str])] = &[
+        (
+            &[],
+            "[serve.auth.tokens]\nesp-1 = \"a b\"\n",
+            &["p.toml key serve.auth.tokens", "esp-1", "invalid token"],
+        ),
+        (&[], "[serve.auth.tokens]\n", &["p.toml key serve.auth.tokens", "lists no device"]),
+        (&["--auth-tokens", "/nonexistent/tokens"], "", &["--auth-tokens", "cannot read the tokens file"]),
+        (&[], "[serve.auth]\ntokens_file = \"/nonexistent/t\"\n", &["p.toml key serve.auth.tokens_file"]),
+    ];
+    for (argv, text, needles) in cases {
+        let err = tokens(argv, text).expect_err(text);
+        assert!(!err.contains("a b"), "{err}");
+        for needle in *needles {
+            assert!(err.contains(needle), "{err:?} lacks {needle:?}");
+        }
+    }
 }
 
 #[test]

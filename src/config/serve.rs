@@ -1,166 +1,152 @@
-//! Validated settings of `iotchat serve`.
+//! `[serve]` and `iotchat serve`'s flags: one declaration per setting ([`ServeSection`]),
+//! resolved into the server's own [`ServeOptions`], the address to bind and the TLS files.
 
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::time::Duration;
 
-use super::security::TlsFiles;
-use super::{ConfigError, LoadedProfile, Origin, duration_in, ranged, to_usize};
+use super::layer::{Dur, DurMs, Nested, Sourced};
+use super::security::{AuthSection, TlsFiles, TlsSection};
+use super::{ConfigError, Origin, ranged, to_usize};
 use crate::live::Live;
-use crate::protocol::auth::Tokens;
 use crate::protocol::session::Limits;
+use crate::server::ServeOptions;
 
 /// Where `serve` listens unless told otherwise: loopback only, like mosquitto 2.
 pub const DEFAULT_BIND: &str = "127.0.0.1:12000";
-const DEFAULT_MAX_CLIENTS: u64 = 10_000;
 const MAX_MAX_CLIENTS: u64 = 1_000_000;
-const DEFAULT_MAX_LINE_BYTES: u64 = 64 * 1024;
 const MAX_MAX_LINE_BYTES: u64 = 16 * 1024 * 1024;
-const DEFAULT_IDLE_FLUSH_MS: u64 = 200;
-const MAX_IDLE_FLUSH_MS: u64 = 60_000;
-const DEFAULT_SHUTDOWN_GRACE_MS: u64 = 3_000;
-const DEFAULT_LINE_TIMEOUT_MS: u64 = 30_000;
-const DEFAULT_WRITE_TIMEOUT_MS: u64 = 30_000;
+const MAX_IDLE_FLUSH: Duration = Duration::from_secs(60);
 /// A day: the longest any of the timeouts may be set to.
-const MAX_TIMEOUT_MS: u64 = 86_400_000;
+const MAX_TIMEOUT: Duration = Duration::from_secs(86_400);
 /// How far ahead of the server's clock a device's `ts` may be, unless told otherwise: a day
 /// takes any time zone mistake and any drift, and refuses a clock that is plainly wrong.
 const DEFAULT_MAX_TS_AHEAD: Duration = Duration::from_secs(86_400);
 /// The most `--max-ts-ahead` takes: ten years.
 const MAX_MAX_TS_AHEAD: Duration = Duration::from_secs(10 * 365 * 86_400);
 
-/// Settings given on the command line; each overrides the profile.
-#[derive(Debug, Clone, Default)]
-pub struct ServeOverrides {
-    /// `--bind`
-    pub bind: Option<String>,
-    /// `--max-clients`
-    pub max_clients: Option<u64>,
-    /// `--max-line-bytes`
-    pub max_line_bytes: Option<u64>,
-    /// `--idle-flush-ms`
-    pub idle_flush_ms: Option<u64>,
-    /// `--line-timeout-ms`
-    pub line_timeout_ms: Option<u64>,
-    /// `--idle-timeout-ms`
-    pub idle_timeout_ms: Option<u64>,
-    /// `--write-timeout-ms`
-    pub write_timeout_ms: Option<u64>,
-    /// `--max-ts-ahead`
-    pub max_ts_ahead: Option<String>,
-    /// `--auth-tokens`
-    pub auth_tokens: Option<std::path::PathBuf>,
-    /// `--tls-cert`
-    pub tls_cert: Option<std::path::PathBuf>,
-    /// `--tls-key`
-    pub tls_key: Option<std::path::PathBuf>,
+crate::section! {
+    /// `[serve]` in a profile, and the same settings as `iotchat serve`'s flags.
+    pub struct ServeSection => ServeMerged {
+        /// Address to listen on [default: 127.0.0.1:12000]. Port 0 picks a free port.
+        #[arg(long, value_name = "HOST:PORT")]
+        pub bind: Option<String>,
+        /// Most clients at once; one more gets an error line and is closed [default: 10000].
+        #[arg(long, value_name = "N")]
+        pub max_clients: Option<u64>,
+        /// Longest message in bytes; longer lines get an error line [default: 65536].
+        #[arg(long, value_name = "BYTES")]
+        pub max_line_bytes: Option<u64>,
+        /// Bytes without a newline count as a message after this long idle, e.g. 200ms; 0 = off
+        /// [default: 200ms]. Alias: --idle-flush-ms (profile: idle_flush_ms).
+        #[arg(long, value_name = "DURATION", alias = "idle-flush-ms")]
+        #[serde(alias = "idle_flush_ms")]
+        pub idle_flush: Option<DurMs>,
+        /// A line still unfinished this long after its first byte counts as a message; 0 = off
+        /// [default: 30s]. Alias: --line-timeout-ms.
+        #[arg(long, value_name = "DURATION", alias = "line-timeout-ms")]
+        #[serde(alias = "line_timeout_ms")]
+        pub line_timeout: Option<DurMs>,
+        /// Close a client that sends nothing for this long; 0 = never [default: 0].
+        /// Alias: --idle-timeout-ms.
+        #[arg(long, value_name = "DURATION", alias = "idle-timeout-ms")]
+        #[serde(alias = "idle_timeout_ms")]
+        pub idle_timeout: Option<DurMs>,
+        /// Disconnect a client that does not read its replies for this long; 0 = never
+        /// [default: 30s]. Alias: --write-timeout-ms.
+        #[arg(long, value_name = "DURATION", alias = "write-timeout-ms")]
+        #[serde(alias = "write_timeout_ms")]
+        pub write_timeout: Option<DurMs>,
+        /// On SIGINT/SIGTERM, how long to wait for clients to be told and flushed, up to 1m
+        /// [default: 3s]. Alias: --shutdown-grace-ms.
+        #[arg(long, value_name = "DURATION", alias = "shutdown-grace-ms")]
+        #[serde(alias = "shutdown_grace_ms")]
+        pub shutdown_grace: Option<DurMs>,
+        /// Refuse a reading whose ts is this far ahead of the server's clock: the device's clock
+        /// is wrong [default: 1d]. A ts before 2001 (a clock never set) is always refused.
+        #[arg(long, value_name = "DURATION")]
+        pub max_ts_ahead: Option<Dur>,
+        /// Device authentication (`HELLO <name> <token>`); off unless tokens are given.
+        #[command(flatten)]
+        pub auth: Nested<AuthSection>,
+        /// TLS on the device port; off unless a certificate and key are given.
+        #[command(flatten)]
+        pub tls: Nested<TlsSection>,
+    }
 }
 
-/// Everything `serve` needs, validated.
+/// What `serve` runs with: where to listen, the TLS files, and the server's options.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ServeConfig {
     /// Address to listen on.
     pub bind: SocketAddr,
-    /// Most clients connected at once; one more gets an error line and is closed.
-    pub max_clients: usize,
-    /// Per-connection protocol limits.
-    pub limits: Limits,
-    /// How long shutdown waits for clients to be told and flushed.
-    pub shutdown_grace: Duration,
-    /// How long a reply may wait to be written before the client counts as not reading and
-    /// is disconnected; `None` = never.
-    pub write_timeout: Option<Duration>,
-    /// The devices allowed in, when devices must authenticate.
-    /// `serve` reloads them on `SIGHUP`.
-    pub auth: Option<Live<Tokens>>,
     /// TLS certificate and key, when the port speaks TLS.
     pub tls: Option<TlsFiles>,
+    /// The rest, as the server takes them.
+    pub server: ServeOptions,
 }
 
 impl ServeConfig {
-    /// Merges flags over the profile and validates the result.
-    pub fn resolve(flags: ServeOverrides, loaded: &LoadedProfile) -> Result<Self, ConfigError> {
-        let p = &loaded.profile.serve;
-        let bind = match loaded.pick(flags.bind, "--bind", p.bind.clone(), "serve.bind") {
-            Some((text, origin)) => parse_bind(&text, origin)?,
+    /// Checks the merged settings and fills in the defaults.
+    pub fn resolve(m: ServeMerged) -> Result<Self, ConfigError> {
+        let bind = match m.bind {
+            Some(s) => parse_bind(&s.value, s.origin)?,
             None => parse_bind(DEFAULT_BIND, Origin::Flag("--bind"))?,
         };
-        let max_clients = ranged(
-            loaded.pick(flags.max_clients, "--max-clients", p.max_clients, "serve.max_clients"),
-            DEFAULT_MAX_CLIENTS,
-            1,
-            MAX_MAX_CLIENTS,
-        )?;
-        let max_line_bytes = ranged(
-            loaded.pick(flags.max_line_bytes, "--max-line-bytes", p.max_line_bytes, "serve.max_line_bytes"),
-            DEFAULT_MAX_LINE_BYTES,
-            16,
-            MAX_MAX_LINE_BYTES,
-        )?;
-        let idle_flush_ms = ranged(
-            loaded.pick(flags.idle_flush_ms, "--idle-flush-ms", p.idle_flush_ms, "serve.idle_flush_ms"),
-            DEFAULT_IDLE_FLUSH_MS,
-            0,
-            MAX_IDLE_FLUSH_MS,
-        )?;
-        let timeout =
-            |flag: Option<u64>, name: &'static str, value: Option<u64>, key: &'static str, default| {
-                ranged(loaded.pick(flag, name, value, key), default, 0, MAX_TIMEOUT_MS)
-                    .map(|ms| (ms > 0).then(|| Duration::from_millis(ms)))
-            };
-        let line_timeout = timeout(
-            flags.line_timeout_ms,
-            "--line-timeout-ms",
-            p.line_timeout_ms,
-            "serve.line_timeout_ms",
-            DEFAULT_LINE_TIMEOUT_MS,
-        )?;
-        let idle_timeout = timeout(
-            flags.idle_timeout_ms,
-            "--idle-timeout-ms",
-            p.idle_timeout_ms,
-            "serve.idle_timeout_ms",
-            0,
-        )?;
-        let write_timeout = timeout(
-            flags.write_timeout_ms,
-            "--write-timeout-ms",
-            p.write_timeout_ms,
-            "serve.write_timeout_ms",
-            DEFAULT_WRITE_TIMEOUT_MS,
-        )?;
-        let grace_ms = ranged(
-            loaded.pick(None, "", p.shutdown_grace_ms, "serve.shutdown_grace_ms"),
-            DEFAULT_SHUTDOWN_GRACE_MS,
-            0,
-            60_000,
-        )?;
-        let max_ts_ahead = match loaded.pick(
-            flags.max_ts_ahead,
-            "--max-ts-ahead",
-            p.max_ts_ahead.clone(),
-            "serve.max_ts_ahead",
-        ) {
-            Some((text, origin)) => duration_in(text, origin, Duration::from_secs(1), MAX_MAX_TS_AHEAD)?,
-            None => DEFAULT_MAX_TS_AHEAD,
+        let max_clients = ranged(m.max_clients.map(pair), 10_000, 1, MAX_MAX_CLIENTS)?;
+        let max_line_bytes = ranged(m.max_line_bytes.map(pair), 64 * 1024, 16, MAX_MAX_LINE_BYTES)?;
+        let ms = Duration::from_millis;
+        let limits = Limits {
+            max_line_bytes: to_usize(max_line_bytes),
+            idle_flush: off_at_zero(dur_in(m.idle_flush, ms(200), Duration::ZERO, MAX_IDLE_FLUSH)?),
+            line_timeout: off_at_zero(dur_in(m.line_timeout, ms(30_000), Duration::ZERO, MAX_TIMEOUT)?),
+            idle_timeout: off_at_zero(dur_in(m.idle_timeout, Duration::ZERO, Duration::ZERO, MAX_TIMEOUT)?),
+            max_ts_ahead: dur_in(
+                m.max_ts_ahead,
+                DEFAULT_MAX_TS_AHEAD,
+                Duration::from_secs(1),
+                MAX_MAX_TS_AHEAD,
+            )?,
         };
-        let auth = super::security::server_tokens(flags.auth_tokens, loaded)?.map(Live::new);
-        let tls = super::security::server_tls(flags.tls_cert, flags.tls_key, loaded)?;
-        Ok(Self {
-            auth,
-            tls,
-            bind,
+        let server = ServeOptions {
             max_clients: to_usize(max_clients),
-            limits: Limits {
-                max_line_bytes: to_usize(max_line_bytes),
-                idle_flush: (idle_flush_ms > 0).then(|| Duration::from_millis(idle_flush_ms)),
-                line_timeout,
-                idle_timeout,
-                max_ts_ahead,
-            },
-            shutdown_grace: Duration::from_millis(grace_ms),
-            write_timeout,
-        })
+            limits,
+            shutdown_grace: dur_in(m.shutdown_grace, ms(3_000), Duration::ZERO, Duration::from_secs(60))?,
+            write_timeout: off_at_zero(dur_in(m.write_timeout, ms(30_000), Duration::ZERO, MAX_TIMEOUT)?),
+            auth: super::security::server_tokens(m.auth)?.map(Live::new),
+        };
+        Ok(Self { bind, tls: super::security::server_tls(m.tls)?, server })
     }
+}
+
+/// A sourced value as the (value, origin) pair the range checks take.
+pub(crate) fn pair<T>(s: Sourced<T>) -> (T, Origin) {
+    (s.value, s.origin)
+}
+
+/// A duration setting within `min..=max`, else an error naming where it came from; `default`
+/// when nothing set it.
+pub(crate) fn dur_in<D: Into<Dur>>(
+    given: Option<Sourced<D>>,
+    default: Duration,
+    min: Duration,
+    max: Duration,
+) -> Result<Duration, ConfigError> {
+    let Some(Sourced { value, origin }) = given else { return Ok(default) };
+    let Dur(d) = value.into();
+    if (min..=max).contains(&d) {
+        return Ok(d);
+    }
+    let (low, high) = (humantime::format_duration(min), humantime::format_duration(max));
+    let expected = if max == Duration::MAX {
+        format!("must be at least {low}")
+    } else {
+        format!("must be from {low} to {high}")
+    };
+    Err(ConfigError::Invalid { origin, value: Dur(d).to_string(), expected })
+}
+
+fn off_at_zero(d: Duration) -> Option<Duration> {
+    (!d.is_zero()).then_some(d)
 }
 
 /// Parses `HOST:PORT` (an IP, or a name such as `localhost` that resolves here).
@@ -191,99 +177,5 @@ pub(crate) fn parse_bind(text: &str, origin: Origin) -> Result<SocketAddr, Confi
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::config::Profile;
-    use std::path::PathBuf;
-
-    fn loaded(text: &str) -> LoadedProfile {
-        LoadedProfile { path: Some(PathBuf::from("p.toml")), profile: Profile::parse(text).expect("valid") }
-    }
-
-    #[test]
-    fn defaults() {
-        let c = ServeConfig::resolve(ServeOverrides::default(), &LoadedProfile::default()).expect("valid");
-        assert_eq!(c.bind, "127.0.0.1:12000".parse().expect("addr"));
-        assert_eq!(c.max_clients, 10_000);
-        assert_eq!(c.limits.max_line_bytes, 65_536);
-        assert_eq!(c.limits.idle_flush, Some(Duration::from_millis(200)));
-        assert_eq!(c.limits.line_timeout, Some(Duration::from_secs(30)));
-        assert_eq!(c.limits.idle_timeout, None, "silent clients stay unless asked for");
-        assert_eq!(c.write_timeout, Some(Duration::from_secs(30)));
-    }
-
-    #[test]
-    fn timeouts_come_from_flags_or_the_profile_and_zero_turns_them_off() {
-        let p = loaded(
-            "[serve]
-idle_timeout_ms = 60000
-write_timeout_ms = 0
-line_timeout_ms = 500
-",
-        );
-        let flags = ServeOverrides { line_timeout_ms: Some(0), ..Default::default() };
-        let c = ServeConfig::resolve(flags, &p).expect("valid");
-        assert_eq!(c.limits.idle_timeout, Some(Duration::from_secs(60)));
-        assert_eq!(c.write_timeout, None);
-        assert_eq!(c.limits.line_timeout, None, "the flag wins");
-        let err = ServeConfig::resolve(
-            ServeOverrides { write_timeout_ms: Some(MAX_TIMEOUT_MS + 1), ..Default::default() },
-            &p,
-        )
-        .expect_err("over a day")
-        .to_string();
-        assert!(err.contains("--write-timeout-ms") && err.contains("0 to 86400000"), "{err}");
-    }
-
-    #[test]
-    fn flags_win_over_the_profile() {
-        let p = loaded("[serve]\nbind = \"0.0.0.0:1\"\nmax_clients = 5\nidle_flush_ms = 0\n");
-        let flags = ServeOverrides { bind: Some("127.0.0.1:0".into()), ..Default::default() };
-        let c = ServeConfig::resolve(flags, &p).expect("valid");
-        assert_eq!(c.bind.port(), 0);
-        assert_eq!(c.max_clients, 5);
-        assert_eq!(c.limits.idle_flush, None, "0 turns the idle flush off");
-    }
-
-    #[test]
-    fn bad_values_name_their_origin_and_what_is_allowed() {
-        let cases: &[(&str, ServeOverrides, &str, &[&str])] = &[
-            (
-                "bad bind flag",
-                ServeOverrides { bind: Some("nowhere".into()), ..Default::default() },
-                "",
-                &["--bind", "\"nowhere\"", "HOST:PORT"],
-            ),
-            (
-                "bad bind key",
-                ServeOverrides::default(),
-                "[serve]\nbind = \"1.2.3.4\"\n",
-                &["p.toml key serve.bind", "HOST:PORT"],
-            ),
-            (
-                "zero clients",
-                ServeOverrides { max_clients: Some(0), ..Default::default() },
-                "",
-                &["--max-clients", "from 1 to"],
-            ),
-            (
-                "tiny lines",
-                ServeOverrides::default(),
-                "[serve]\nmax_line_bytes = 1\n",
-                &["serve.max_line_bytes", "from 16 to"],
-            ),
-            (
-                "long idle",
-                ServeOverrides { idle_flush_ms: Some(999_999), ..Default::default() },
-                "",
-                &["--idle-flush-ms", "0 to 60000"],
-            ),
-        ];
-        for (name, flags, text, needles) in cases {
-            let err = ServeConfig::resolve(flags.clone(), &loaded(text)).expect_err(name).to_string();
-            for needle in *needles {
-                assert!(err.contains(needle), "{name}: {err:?} lacks {needle:?}");
-            }
-        }
-    }
-}
+#[path = "serve_tests.rs"]
+mod tests;

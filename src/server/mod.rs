@@ -11,6 +11,7 @@ pub mod console;
 mod doorbell;
 mod ended;
 pub mod fd_budget;
+mod options;
 pub mod registry;
 mod transport;
 
@@ -24,10 +25,10 @@ use tokio_util::task::TaskTracker;
 use tracing::{info, warn};
 
 use crate::backoff::Backoff;
-use crate::config::ServeConfig;
 use crate::live::Live;
 use crate::store::StoreHandle;
 use connection::Shared;
+pub use options::ServeOptions;
 use registry::Registry;
 
 /// TCP keepalive on accepted sockets: notice a device that vanished without a FIN.
@@ -41,7 +42,7 @@ const KEEPALIVE_INTERVAL: Duration = Duration::from_secs(10);
 /// caller may replace the device tokens (`config.auth`) and the certificate (`tls`) meanwhile.
 pub async fn run(
     listener: TcpListener,
-    config: &ServeConfig,
+    config: &ServeOptions,
     registry: Arc<Registry>,
     store: Option<StoreHandle>,
     bridge: Option<tokio::sync::mpsc::Sender<crate::bridge::BridgeEvent>>,
