@@ -26,13 +26,13 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
 use tokio::sync::mpsc;
+use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
-use serde_json::Value as Json;
-use tokio::time::Instant;
-
 use crate::backoff::Backoff;
+use crate::server::console::StatusLine;
+pub use crate::server::events::BridgeEvent;
 use crate::server::registry::Registry;
 use crate::store::{Outbox, StoreError, StoreHandle};
 use crate::thingsboard::session::{TbDevice, TbError, TbOptions};
@@ -58,25 +58,6 @@ pub struct BridgeConfig {
     /// Shared attributes asked for when a device says HELLO and when the bridge (re)connects
     /// (none: not asked).
     pub shared_attributes: Vec<String>,
-}
-
-/// What the server tells the bridge.
-#[derive(Debug, Clone, PartialEq)]
-pub enum BridgeEvent {
-    /// A device said HELLO with this name: ThingsBoard is told, so RPC and attribute updates
-    /// reach it before its first reading too.
-    Arrived(String),
-    /// A named device disconnected.
-    Departed(String),
-    /// A device answered an RPC request.
-    RpcAnswer {
-        /// The device.
-        device: String,
-        /// The request id.
-        id: u64,
-        /// Its answer.
-        result: Json,
-    },
 }
 
 /// What the bridge is doing, for the console and logs.
@@ -108,9 +89,11 @@ impl BridgeStatus {
     pub fn pending(&self) -> u64 {
         self.store.outbox_pending(OUTBOX)
     }
+}
 
+impl StatusLine for BridgeStatus {
     /// One line for the console: `ThingsBoard: connected, 0 readings waiting to be forwarded`.
-    pub fn summary(&self) -> String {
+    fn summary(&self) -> String {
         let state = if self.connected.load(Ordering::Relaxed) { "connected" } else { "not connected" };
         let mut line = format!("ThingsBoard: {state}, {} {}", self.pending(), WAITING);
         let skipped = self.skipped.load(Ordering::Relaxed);

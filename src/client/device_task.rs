@@ -13,7 +13,7 @@ use tokio::sync::{AcquireError, OwnedSemaphorePermit};
 use tokio::time::Instant;
 use tracing::debug;
 
-use super::fake_device::Shared;
+use super::device_shared::Shared;
 use crate::fleet::device::Device;
 use crate::net::ConnectError;
 use crate::protocol::framing::{Frame, LineFramer};

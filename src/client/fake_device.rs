@@ -7,17 +7,16 @@
 //! readable), so ten thousand devices fit in a few tens of megabytes.
 
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicU8, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use indicatif::{ProgressBar, ProgressStyle};
 
-use tokio::sync::Semaphore;
 use tokio::time::Instant;
-use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+pub use super::device_shared::Control;
+use super::device_shared::Shared;
 use super::device_task::DeviceTask;
 use super::{FakeDeviceOptions, FakeDeviceStop};
 use crate::fleet::device::{Device, Settings};
@@ -27,9 +26,6 @@ use crate::net::{self, ConnectError};
 
 /// File descriptors kept for everything but the devices' sockets.
 const SPARE_FDS: u64 = 64;
-/// Connects at once that have not been answered yet (see `Shared::gate`): below the accept
-/// backlog of a default listener (tokio: 1024, Linux somaxconn: 4096).
-const HANDSHAKES_IN_FLIGHT: usize = 256;
 /// Longest server error line shown in the report (a server's own lines are far shorter).
 const SHOWN_REPLY: usize = 240;
 /// How often the plain (non-terminal) status line is printed.
@@ -59,16 +55,6 @@ pub enum FakeDeviceError {
         /// The most this process may have.
         limit: u64,
     },
-}
-
-/// How the fleet is told to stop: `stop` ends the readings and starts the wind-down (first
-/// Ctrl-C, or `--duration` passing), `abort` ends everything at once (second Ctrl-C).
-#[derive(Debug, Clone, Default)]
-pub struct Control {
-    /// Stop taking readings; wait a little for the outstanding acks.
-    pub stop: CancellationToken,
-    /// Stop now.
-    pub abort: CancellationToken,
 }
 
 /// How progress is shown on standard error.
@@ -120,65 +106,6 @@ impl Report {
     }
 }
 
-/// What every device task shares besides the counters.
-#[derive(Debug)]
-pub(super) struct Shared {
-    pub(super) server: SocketAddr,
-    /// The server as given (`HOST:PORT`), for TLS's server name.
-    pub(super) server_name: String,
-    pub(super) tls: Option<crate::tls::ClientTls>,
-    /// Bounds a connect, and a write to a server that does not read.
-    pub(super) io_timeout: Duration,
-    pub(super) control: Control,
-    /// Connects not yet answered by a HELLO echo hold a permit: the handshakes in flight stay
-    /// well below the server's accept backlog, however fast or slow the server accepts.
-    pub(super) gate: Arc<Semaphore>,
-    pub(super) last_error: Mutex<Option<String>>,
-    /// Whether a device has connected yet, or the fleet gave up before one did.
-    first: AtomicU8,
-    /// Keep trying when no device can connect at the start (else the run ends at the first failure).
-    retry: bool,
-    /// Why the fleet gave up, when it did.
-    gave_up: Mutex<Option<ConnectError>>,
-}
-
-/// [`Shared::first`]: no device has connected yet, and the fleet still tries.
-const NONE_YET: u8 = 0;
-/// A device has connected: from now on failures are outages, ridden out with backoff.
-const CONNECTED: u8 = 1;
-/// The first connection failed before any device connected, and the fleet stopped.
-const GAVE_UP: u8 = 2;
-
-impl Shared {
-    /// A device connected; `false` if the fleet already gave up (the device should stop).
-    pub(super) fn connected(&self) -> bool {
-        match self.first.compare_exchange(NONE_YET, CONNECTED, Ordering::AcqRel, Ordering::Acquire) {
-            Ok(_) => true,
-            Err(state) => state == CONNECTED,
-        }
-    }
-
-    /// A connection failed. Before any device has connected and without `--retry`, the server
-    /// is not there: the fleet stops at once with this error (`true`). Otherwise the device
-    /// backs off and tries again (`false`).
-    pub(super) fn connect_failed(&self, error: ConnectError) -> bool {
-        if self.retry {
-            return false;
-        }
-        let first = self.first.compare_exchange(NONE_YET, GAVE_UP, Ordering::AcqRel, Ordering::Acquire);
-        match first {
-            Ok(_) => {
-                if let Ok(mut slot) = self.gave_up.lock() {
-                    *slot = Some(error);
-                }
-                self.control.abort.cancel();
-                true
-            }
-            Err(state) => state == GAVE_UP,
-        }
-    }
-}
-
 /// Runs the fleet until it stops (see [`FakeDeviceStop`]) and reports how it went.
 pub async fn run(
     config: &FakeDeviceOptions,
@@ -188,18 +115,14 @@ pub async fn run(
     ensure_fd_limit(config.count)?;
     let server = resolve(&config.server).await?;
     let stats = Arc::new(Stats::new());
-    let shared = Arc::new(Shared {
+    let shared = Arc::new(Shared::new(
         server,
-        server_name: config.server.clone(),
-        tls: config.tls.clone(),
-        io_timeout: config.ack_timeout,
-        control: control.clone(),
-        gate: Arc::new(Semaphore::new(HANDSHAKES_IN_FLIGHT)),
-        last_error: Mutex::new(None),
-        first: AtomicU8::new(NONE_YET),
-        retry: config.retry,
-        gave_up: Mutex::new(None),
-    });
+        config.server.clone(),
+        config.tls.clone(),
+        config.ack_timeout,
+        control.clone(),
+        config.retry,
+    ));
     let tracker = TaskTracker::new();
     let start = Instant::now();
     let run_seed = fastrand::u64(..);
@@ -233,10 +156,10 @@ pub async fn run(
     tracker.close();
     let total = messages.map(|n| n.saturating_mul(config.count as u64));
     tokio::join!(tracker.wait(), show_progress(progress, &stats, config.count, total, &tracker));
-    if let Some(error) = shared.gave_up.lock().ok().and_then(|mut e| e.take()) {
+    if let Some(error) = shared.take_gave_up() {
         return Err(FakeDeviceError::Unreachable(error));
     }
-    let last_error = shared.last_error.lock().ok().and_then(|e| e.clone());
+    let last_error = shared.last_error();
     Ok(Report {
         devices: config.count,
         totals: stats.snapshot(),

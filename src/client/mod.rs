@@ -2,6 +2,7 @@
 //! `fake_device`, the driver of simulated ESP8266 sensor nodes.
 
 pub mod chat;
+mod device_shared;
 mod device_task;
 pub mod fake_device;
 mod options;

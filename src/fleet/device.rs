@@ -37,8 +37,8 @@ use super::rpc;
 use super::sensor::Sensor;
 use super::stats::{Stats, bump};
 use crate::backoff::Backoff;
-use crate::protocol::auth::Token;
 use crate::protocol::lines;
+use crate::protocol::token::Token;
 
 /// How far the time between two readings may stray from the interval, as a fraction.
 pub const JITTER: f64 = 0.1;

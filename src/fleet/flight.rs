@@ -1,7 +1,7 @@
 //! A device's lines in order: those in flight (sent, reply still due, in the order replies
 //! come) and the backlog of readings not sent yet (oldest first). The count of readings held
 //! in both, the drop-oldest rule and putting readings back in production order live here;
-//! what the replies mean is the device's business ([`super::device`]).
+//! what the replies mean is for the caller (the device's state machine) to decide.
 
 use std::collections::VecDeque;
 use std::time::Instant;

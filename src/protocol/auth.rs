@@ -1,6 +1,7 @@
-//! Per-device shared-secret authentication (optional, off by default): the token type, the
-//! table of known devices, the constant-time check, the tokens-file format, and what a
-//! connection's authentication decided ([`AuthEvent`], for the log).
+//! Per-device shared-secret authentication (optional, off by default): the table of known
+//! devices, the constant-time check, the tokens-file format, and what a connection's
+//! authentication decided ([`AuthEvent`], for the log). The token type itself is a leaf of its
+//! own (`token.rs`), re-exported here where callers meet it with the table.
 //!
 //! The tokens file has one `name token` per line, like mosquitto's password file: blank lines
 //! and lines starting with `#` are skipped. The same format serves the server (every device it
@@ -13,37 +14,7 @@ use std::fmt;
 
 use super::lines;
 use super::reading::{self, MAX_NAME};
-
-/// Longest token, in bytes.
-pub const MAX_TOKEN: usize = 256;
-
-/// A device's shared secret: 1 to [`MAX_TOKEN`] printable ASCII characters, no white space.
-#[derive(Clone, PartialEq, Eq)]
-pub struct Token(String);
-
-impl fmt::Debug for Token {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("Token(<redacted>)")
-    }
-}
-
-impl Token {
-    /// The token if `text` is a valid one (its value is not in the error).
-    pub fn new(text: &str) -> Result<Self, BadToken> {
-        let ok = !text.is_empty() && text.len() <= MAX_TOKEN && text.bytes().all(|b| b.is_ascii_graphic());
-        if ok { Ok(Self(text.to_owned())) } else { Err(BadToken) }
-    }
-
-    /// The secret itself, to send in `HELLO <name> <token>`. Never log it.
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-}
-
-/// A token that is not 1 to [`MAX_TOKEN`] printable ASCII characters without spaces.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
-#[error("a token is 1 to {MAX_TOKEN} printable ASCII characters without spaces")]
-pub struct BadToken;
+pub use super::token::{BadToken, MAX_TOKEN, Token};
 
 /// What the server's table says about a `HELLO <name> <token>`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -144,10 +115,12 @@ impl Tokens {
     /// and an unknown name costs a comparison too.
     pub fn check(&self, name: &str, token: &Token) -> Verdict {
         match self.by_name.get(name) {
-            Some(known) if constant_time_eq(known.0.as_bytes(), token.0.as_bytes()) => Verdict::Accepted,
+            Some(known) if constant_time_eq(known.expose().as_bytes(), token.expose().as_bytes()) => {
+                Verdict::Accepted
+            }
             Some(_) => Verdict::WrongToken,
             None => {
-                let _ = constant_time_eq(token.0.as_bytes(), token.0.as_bytes());
+                let _ = constant_time_eq(token.expose().as_bytes(), token.expose().as_bytes());
                 Verdict::UnknownName
             }
         }

@@ -22,18 +22,6 @@ fn constant_time_eq_is_plain_equality() {
 }
 
 #[test]
-fn tokens_are_one_word_of_printable_ascii() {
-    let long = "t".repeat(MAX_TOKEN);
-    for ok in ["a", "s3cr3t!#=,;", long.as_str()] {
-        assert!(Token::new(ok).is_ok(), "{ok:?}");
-    }
-    let too_long = "t".repeat(MAX_TOKEN + 1);
-    for bad in ["", "a b", "a\tb", "tök", "a\0", too_long.as_str()] {
-        assert_eq!(Token::new(bad), Err(BadToken), "{bad:?}");
-    }
-}
-
-#[test]
 fn debug_never_shows_a_token() {
     let t = token("hunter2");
     assert!(!format!("{t:?}").contains("hunter2"));

@@ -11,3 +11,4 @@ pub mod lines;
 pub mod reading;
 pub mod session;
 pub mod sniff;
+pub mod token;

@@ -7,7 +7,7 @@
 
 use std::fmt;
 
-use super::auth::Token;
+use super::token::Token;
 
 /// One value of a reading.
 #[derive(Debug, Clone, PartialEq)]

@@ -14,7 +14,7 @@ pub enum ReadingError {
     #[error("HELLO takes a device name and, when the server asks for one, a token: HELLO <name> [<token>]")]
     BadHello,
     /// The token after the name is unusable (its value is not echoed).
-    #[error("invalid token after the device name; {}", crate::protocol::auth::BadToken)]
+    #[error("invalid token after the device name; {}", crate::protocol::token::BadToken)]
     BadToken,
     /// A `key=value` list with a part that is not `key=value`.
     #[error(

@@ -18,8 +18,8 @@ use tokio_util::task::TaskTracker;
 use tracing::{debug, info};
 
 use super::ended::{Ended, log_auth, log_clock, log_end};
+use super::events::BridgeEvent;
 use super::registry::{ClientHandle, Push, Registration, Registry, StopReason};
-use crate::bridge::BridgeEvent;
 use crate::live::Live;
 use crate::protocol::auth::Tokens;
 use crate::protocol::lines;

@@ -9,15 +9,22 @@ use tracing::debug;
 
 use super::command::{self, Command};
 use super::registry::{Push, Registry};
-use crate::bridge::BridgeStatus;
 
 /// Longest console line read; more than any command needs, and bounded.
 const MAX_COMMAND_BYTES: u64 = 64 * 1024;
 
-/// Runs the console until `input` ends. Answers go to `output`.
-pub async fn run(
+/// A service running beside the server whose state `clients` prints under the table (the
+/// ThingsBoard bridge's status implements it), so the console needs to know nothing else of it.
+pub trait StatusLine: Send + Sync {
+    /// Its state in one line.
+    fn summary(&self) -> String;
+}
+
+/// Runs the console until `input` ends. Answers go to `output`; `bridge`'s line follows the
+/// `clients` table when there is one.
+pub async fn run<S: StatusLine>(
     registry: Arc<Registry>,
-    bridge: Option<Arc<BridgeStatus>>,
+    bridge: Option<Arc<S>>,
     input: impl AsyncRead + Unpin,
     mut output: impl AsyncWrite + Unpin,
 ) {
@@ -34,7 +41,7 @@ pub async fn run(
             }
         }
         let text = String::from_utf8_lossy(&line);
-        let answer = execute(&registry, bridge.as_deref(), &text);
+        let answer = execute(&registry, bridge.as_deref().map(|s| s as &dyn StatusLine), &text);
         if answer.is_empty() {
             continue;
         }
@@ -51,7 +58,7 @@ pub async fn run(
 }
 
 /// Carries out one typed line and returns what to print.
-pub fn execute(registry: &Registry, bridge: Option<&BridgeStatus>, line: &str) -> String {
+pub fn execute(registry: &Registry, bridge: Option<&dyn StatusLine>, line: &str) -> String {
     match command::parse(line) {
         Ok(Command::Nothing) => String::new(),
         Ok(Command::Help) => command::HELP.to_owned(),

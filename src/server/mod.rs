@@ -10,6 +10,7 @@ mod connection;
 pub mod console;
 mod doorbell;
 mod ended;
+pub mod events;
 pub mod fd_budget;
 mod options;
 pub mod registry;
@@ -45,7 +46,7 @@ pub async fn run(
     config: &ServeOptions,
     registry: Arc<Registry>,
     store: Option<StoreHandle>,
-    bridge: Option<tokio::sync::mpsc::Sender<crate::bridge::BridgeEvent>>,
+    bridge: Option<tokio::sync::mpsc::Sender<events::BridgeEvent>>,
     tls: Option<Live<tokio_rustls::TlsAcceptor>>,
     shutdown: CancellationToken,
 ) {

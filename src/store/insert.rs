@@ -5,7 +5,7 @@ use rusqlite::types::{ToSqlOutput, Value as SqlValue, ValueRef};
 use rusqlite::{Connection, Transaction, TransactionBehavior, params};
 
 use super::Appended;
-use super::writer::{Job, Request};
+use super::queue::{Job, Request};
 use crate::protocol::reading::Value;
 
 // `prev_id` links the row to the previous one of its device and key: the chain's head in

@@ -15,6 +15,7 @@ mod identity;
 mod insert;
 mod lock;
 mod outbox;
+mod queue;
 mod reader;
 mod schema;
 mod writer;

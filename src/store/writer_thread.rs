@@ -18,7 +18,7 @@ use tokio::sync::mpsc;
 use super::identity::{FileChange, Identity};
 use super::insert::{Committed, Conflict};
 use super::lock::DirLock;
-use super::writer::{Job, MAX_BATCH_ROWS, Position, Request, Shared};
+use super::queue::{Job, MAX_BATCH_ROWS, Position, Request, Shared};
 use super::{StoreError, insert, schema};
 
 /// Opens the store (with a quick integrity check) and starts the writer thread on it.
