@@ -50,7 +50,7 @@ fn certificates(file: &PemFile) -> Result<Vec<CertificateDer<'static>>, ConfigEr
 /// A private key from a PEM file (warned about when everyone may read it).
 fn private_key(key: &PemFile) -> Result<PrivateKeyDer<'static>, ConfigError> {
     if let Ok(meta) = std::fs::metadata(&key.path) {
-        crate::config::warn_if_world_readable(&key.path, &meta);
+        crate::secret::warn_if_world_readable(&key.path, &meta);
     }
     PrivateKeyDer::from_pem_file(&key.path).map_err(|e| {
         bad(key, format!("cannot read a private key from it ({e}); give the certificate's key in PEM (-----BEGIN PRIVATE KEY-----), unencrypted"))

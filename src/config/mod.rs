@@ -8,7 +8,6 @@ mod fake_device;
 pub mod firmware;
 mod firmware_secrets;
 mod profile;
-mod secret;
 pub mod security;
 mod serve;
 mod tb_basic;
@@ -19,10 +18,10 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+pub use crate::secret::Secret;
 pub use chat::{ChatConfig, ChatOverrides};
 pub use fake_device::{FakeDeviceConfig, FakeDeviceOverrides, FakeDeviceStop};
 pub use profile::{ChatSection, FakeDeviceSection, Profile, ServeSection, StoreSection};
-pub use secret::Secret;
 pub use security::{DEVICE_TOKEN_ENV, DeviceAuth, TlsFiles, device_auth};
 pub use serve::{DEFAULT_BIND, ServeConfig, ServeOverrides};
 pub use tb_credentials::{PASSWORD_ENV as TB_PASSWORD_ENV, TOKEN_ENV as TB_TOKEN_ENV};
@@ -204,29 +203,11 @@ pub(crate) fn read_secret_file(path: &Path) -> std::io::Result<String> {
     use std::io::Read;
     let mut file = std::fs::File::open(path)?;
     if let Ok(meta) = file.metadata() {
-        warn_if_world_readable(path, &meta);
+        crate::secret::warn_if_world_readable(path, &meta);
     }
     let mut text = String::new();
     file.read_to_string(&mut text)?;
     Ok(text)
-}
-
-/// The warning of [`read_secret_file`], for a secret file read by other means (a TLS key).
-pub(crate) fn warn_if_world_readable(path: &Path, meta: &std::fs::Metadata) {
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        let mode = meta.permissions().mode() & 0o777;
-        if mode & 0o004 != 0 {
-            tracing::warn!(
-                path = %path.display(),
-                mode = %format_args!("{mode:03o}"),
-                "this file holds secrets and every user of the machine can read it; chmod 600 it"
-            );
-        }
-    }
-    #[cfg(not(unix))]
-    let _ = (path, meta);
 }
 
 /// The address a client on this machine uses to reach a server bound to `bind`.

@@ -8,8 +8,9 @@ pub mod source;
 
 use serde_json::{Map, Value as Json, json};
 
-use crate::config::{Secret, TbFlagNames};
+use crate::config::TbFlagNames;
 use crate::protocol::reading::{Reading, Value};
+use crate::secret::Secret;
 
 /// Telemetry from the device.
 pub const TELEMETRY: &str = "v1/devices/me/telemetry";
