@@ -10,7 +10,8 @@ use serde::Deserialize;
 
 use super::{ConfigError, LoadedProfile, Origin};
 use crate::protocol::auth::{Token, Tokens};
-use crate::tls::PemFile;
+use crate::tls::{PemFile, PemRole, TlsError};
+use tokio_rustls::TlsAcceptor;
 
 /// The environment variable holding a device's token (`fake-device`, `chat --hello`).
 pub const DEVICE_TOKEN_ENV: &str = "IOTCHAT_DEVICE_TOKEN";
@@ -42,6 +43,46 @@ pub struct TlsFiles {
     pub cert: PemFile,
     /// The private key.
     pub key: PemFile,
+    /// The setting that named the certificate, for errors.
+    pub cert_origin: Origin,
+    /// The setting that named the key.
+    pub key_origin: Origin,
+}
+
+impl TlsFiles {
+    /// The server's acceptor from these files; an error names the setting of the file at fault.
+    pub fn acceptor(&self) -> Result<TlsAcceptor, ConfigError> {
+        crate::tls::acceptor(&self.cert, &self.key).map_err(|e| match e {
+            TlsError::Setup(e) => ConfigError::Invalid {
+                origin: self.cert_origin.clone(),
+                value: self.cert.path.display().to_string(),
+                expected: format!("TLS setup failed: {e}"),
+            },
+            e => ConfigError::tls(e, |role| match role {
+                PemRole::Key => self.key_origin.clone(),
+                PemRole::Certificate | PemRole::Ca => self.cert_origin.clone(),
+            }),
+        })
+    }
+}
+
+impl ConfigError {
+    /// A [`TlsError`] as the error of the setting that gave the file: `origin` names the
+    /// setting of a file of each role.
+    pub fn tls(error: TlsError, origin: impl Fn(PemRole) -> Origin) -> Self {
+        match error {
+            TlsError::File { role, path, problem } => ConfigError::Invalid {
+                origin: origin(role),
+                value: path.display().to_string(),
+                expected: problem.to_string(),
+            },
+            TlsError::Setup(e) => ConfigError::Invalid {
+                origin: Origin::Flag("--tls"),
+                value: String::new(),
+                expected: format!("TLS setup failed: {e}"),
+            },
+        }
+    }
 }
 
 /// The tokens `serve` checks: `--auth-tokens`, else `serve.auth.tokens_file`, plus the inline
@@ -106,7 +147,7 @@ pub(crate) fn server_tls(
     match (cert, key) {
         (None, None) => Ok(None),
         (Some((cert, c)), Some((key, k))) => {
-            Ok(Some(TlsFiles { cert: PemFile { path: cert, origin: c }, key: PemFile { path: key, origin: k } }))
+            Ok(Some(TlsFiles { cert: PemFile { path: cert }, key: PemFile { path: key }, cert_origin: c, key_origin: k }))
         }
         (Some((path, origin)), None) | (None, Some((path, origin))) => Err(ConfigError::Invalid {
             origin,

@@ -16,7 +16,7 @@ use super::{ConfigError, LoadedProfile, Origin, Secret};
 use crate::bridge::BridgeConfig;
 use crate::thingsboard::MAX_PAYLOAD;
 use crate::thingsboard::session::TbOptions;
-use crate::tls::{ClientIdentity, PemFile};
+use crate::tls::{PemFile, PemRole};
 use tokio_rustls::rustls;
 
 /// `[thingsboard]` in a profile.
@@ -246,7 +246,7 @@ impl TbConfig {
 fn client_tls(
     flag: bool,
     ca_flag: Option<PathBuf>,
-    identity: Option<&ClientIdentity>,
+    identity: Option<&tb_credentials::Identity>,
     names: TbFlagNames,
     loaded: &LoadedProfile,
 ) -> Result<Option<Arc<rustls::ClientConfig>>, ConfigError> {
@@ -255,8 +255,16 @@ fn client_tls(
     if !flag && p.tls != Some(true) && ca.is_none() && identity.is_none() {
         return Ok(None);
     }
-    let ca = ca.map(|(path, origin)| PemFile { path, origin });
-    Ok(Some(Arc::clone(crate::tls::connector(ca.as_ref(), identity)?.config())))
+    let (ca, ca_origin): (Option<PemFile>, Option<Origin>) =
+        ca.map(|(path, o)| (PemFile { path }, o)).unzip();
+    let origin = |role| match (role, identity) {
+        (PemRole::Certificate, Some(identity)) => identity.cert.clone(),
+        (PemRole::Key, Some(identity)) => identity.key.clone(),
+        _ => ca_origin.clone().unwrap_or(Origin::Flag(names.ca)),
+    };
+    let connector = crate::tls::connector(ca.as_ref(), identity.map(|i| &i.files))
+        .map_err(|e| ConfigError::tls(e, origin))?;
+    Ok(Some(Arc::clone(connector.config())))
 }
 
 fn rpc_replies(
