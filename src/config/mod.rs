@@ -12,6 +12,7 @@ pub mod security;
 mod serve;
 mod tb_basic;
 mod tb_credentials;
+mod tb_flags;
 pub mod thingsboard;
 
 use std::fmt;
@@ -25,7 +26,8 @@ pub use profile::{ChatSection, FakeDeviceSection, Profile, ServeSection, StoreSe
 pub use security::{DEVICE_TOKEN_ENV, DeviceAuth, TlsFiles, device_auth};
 pub use serve::{DEFAULT_BIND, ServeConfig, ServeOverrides};
 pub use tb_credentials::{PASSWORD_ENV as TB_PASSWORD_ENV, TOKEN_ENV as TB_TOKEN_ENV};
-pub use thingsboard::{TbConfig, TbFlagNames, TbOverrides, ThingsboardSection, bridge_config};
+pub use tb_flags::TbFlagNames;
+pub use thingsboard::{TbConfig, TbOverrides, ThingsboardSection, bridge_config};
 
 /// A configuration error: always a usage problem, fixed by changing a flag or a profile.
 #[derive(Debug, thiserror::Error)]
