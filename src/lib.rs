@@ -19,6 +19,7 @@ pub mod log_sink;
 pub mod net;
 pub mod output;
 pub mod protocol;
+pub mod secret;
 pub mod server;
 pub mod store;
 pub mod text;

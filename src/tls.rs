@@ -1,82 +1,154 @@
 //! TLS with rustls (the `ring` provider; TLS 1.2 and 1.3, so an ESP8266's BearSSL can connect):
 //! the server's acceptor from PEM files, a client's connector from a CA file (or the system's
 //! roots) and, for mutual TLS, a client certificate, and the handshakes, each bounded in time.
+//!
+//! Its errors ([`TlsError`]) name the file at fault and its [`PemRole`], never a setting: the
+//! settings layer (`config`) knows which flag or profile key gave the file, and says so.
 
 use std::io;
 use std::net::IpAddr;
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use rustls_pki_types::pem::PemObject;
+use rustls_pki_types::pem::{self, PemObject};
 use rustls_pki_types::{CertificateDer, PrivateKeyDer, ServerName};
 use tokio::net::TcpStream;
 use tokio_rustls::rustls::{self, ClientConfig, RootCertStore, ServerConfig};
 use tokio_rustls::{TlsAcceptor, TlsConnector};
 
-use crate::config::{ConfigError, Origin};
 use crate::transport::Transport;
 
 /// How long a TLS handshake may take before the connection is dropped.
 pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// A PEM file named by a setting.
+/// A PEM file: a certificate chain, a CA's certificates or a private key.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PemFile {
     /// The file.
-    pub path: std::path::PathBuf,
-    /// The flag or profile key that named it.
-    pub origin: Origin,
+    pub path: PathBuf,
 }
 
-fn bad(file: &PemFile, expected: String) -> ConfigError {
-    ConfigError::Invalid { origin: file.origin.clone(), value: file.path.display().to_string(), expected }
+/// What a PEM file is for, so that the caller can name the setting that gave it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PemRole {
+    /// Certificates to trust (a client's `ca`).
+    Ca,
+    /// The certificate chain presented (the server's, or a client's for mutual TLS).
+    Certificate,
+    /// The certificate's private key.
+    Key,
+}
+
+impl std::fmt::Display for PemRole {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            PemRole::Ca => "CA file",
+            PemRole::Certificate => "certificate file",
+            PemRole::Key => "private key file",
+        })
+    }
+}
+
+/// What to give instead of a file that holds no usable certificate.
+const CERT_FIX: &str = "give a PEM file of certificates (-----BEGIN CERTIFICATE-----), e.g. from `openssl req -x509` (see docs/security.md)";
+
+/// What is wrong with a PEM file; the text says what to give instead.
+#[derive(Debug, thiserror::Error)]
+pub enum PemProblem {
+    /// Unreadable, or not PEM.
+    #[error("cannot read certificates from it ({0}); {CERT_FIX}")]
+    Unreadable(pem::Error),
+    /// PEM, but with no certificate in it.
+    #[error("it holds no certificate; {CERT_FIX}")]
+    NoCertificate,
+    /// No private key could be read from it.
+    #[error(
+        "cannot read a private key from it ({0}); give the certificate's key in PEM (-----BEGIN PRIVATE KEY-----), unencrypted"
+    )]
+    NoPrivateKey(pem::Error),
+    /// A key of a kind rustls (ring) cannot sign with.
+    #[error(
+        "cannot use this key ({0}); give an RSA (2048 bits or more), ECDSA P-256 or P-384, or Ed25519 key"
+    )]
+    UnsupportedKey(rustls::Error),
+    /// The key is not the one of the certificate at `cert`.
+    #[error("it does not go with {} ({cause}); give the key the certificate was made with", cert.display())]
+    KeyMismatch {
+        /// The certificate file.
+        cert: PathBuf,
+        /// rustls's reason.
+        cause: rustls::Error,
+    },
+    /// A certificate that cannot be a trust anchor.
+    #[error("not a usable CA certificate: {0}")]
+    NotCa(rustls::Error),
+    /// A client certificate that rustls refuses.
+    #[error(
+        "not a usable client certificate ({0}); give an X.509 v3 certificate in PEM, the client's own first"
+    )]
+    NotClientCertificate(rustls::Error),
+}
+
+/// Why no acceptor or connector could be built. Knows files, not settings: the settings layer
+/// names the flag or profile key of the file's [`PemRole`].
+#[derive(Debug, thiserror::Error)]
+pub enum TlsError {
+    /// A PEM file cannot be used.
+    #[error("the {role} {}: {problem}", path.display())]
+    File {
+        /// What the file is for.
+        role: PemRole,
+        /// The file.
+        path: PathBuf,
+        /// What is wrong with it.
+        problem: PemProblem,
+    },
+    /// rustls refused the protocol versions (not expected with the ring provider).
+    #[error("TLS setup failed: {0}")]
+    Setup(rustls::Error),
+}
+
+fn bad(role: PemRole, file: &PemFile, problem: PemProblem) -> TlsError {
+    TlsError::File { role, path: file.path.clone(), problem }
 }
 
 fn provider() -> Arc<rustls::crypto::CryptoProvider> {
     Arc::new(rustls::crypto::ring::default_provider())
 }
 
-fn certificates(file: &PemFile) -> Result<Vec<CertificateDer<'static>>, ConfigError> {
-    let fix = "give a PEM file of certificates (-----BEGIN CERTIFICATE-----), e.g. from `openssl req -x509` (see docs/security.md)";
+fn certificates(role: PemRole, file: &PemFile) -> Result<Vec<CertificateDer<'static>>, TlsError> {
     let certs = CertificateDer::pem_file_iter(&file.path)
         .and_then(Iterator::collect::<Result<Vec<_>, _>>)
-        .map_err(|e| bad(file, format!("cannot read certificates from it ({e}); {fix}")))?;
+        .map_err(|e| bad(role, file, PemProblem::Unreadable(e)))?;
     if certs.is_empty() {
-        return Err(bad(file, format!("it holds no certificate; {fix}")));
+        return Err(bad(role, file, PemProblem::NoCertificate));
     }
     Ok(certs)
 }
 
 /// A private key from a PEM file (warned about when everyone may read it).
-fn private_key(key: &PemFile) -> Result<PrivateKeyDer<'static>, ConfigError> {
+fn private_key(key: &PemFile) -> Result<PrivateKeyDer<'static>, TlsError> {
     if let Ok(meta) = std::fs::metadata(&key.path) {
-        crate::config::warn_if_world_readable(&key.path, &meta);
+        crate::secret::warn_if_world_readable(&key.path, &meta);
     }
-    PrivateKeyDer::from_pem_file(&key.path).map_err(|e| {
-        bad(key, format!("cannot read a private key from it ({e}); give the certificate's key in PEM (-----BEGIN PRIVATE KEY-----), unencrypted"))
-    })
+    PrivateKeyDer::from_pem_file(&key.path).map_err(|e| bad(PemRole::Key, key, PemProblem::NoPrivateKey(e)))
 }
 
-fn mismatch(cert: &PemFile, key: &PemFile, e: &rustls::Error) -> ConfigError {
-    bad(
-        key,
-        format!(
-            "it does not go with {} ({e}); give the key the certificate was made with",
-            cert.path.display()
-        ),
-    )
+fn mismatch(cert: &PemFile, key: &PemFile, cause: rustls::Error) -> TlsError {
+    bad(PemRole::Key, key, PemProblem::KeyMismatch { cert: cert.path.clone(), cause })
 }
 
 /// The server side: certificate chain and private key from PEM files, checked to match.
-pub fn acceptor(cert: &PemFile, key: &PemFile) -> Result<TlsAcceptor, ConfigError> {
-    let chain = certificates(cert)?;
+pub fn acceptor(cert: &PemFile, key: &PemFile) -> Result<TlsAcceptor, TlsError> {
+    let chain = certificates(PemRole::Certificate, cert)?;
     let private = private_key(key)?;
     let config = ServerConfig::builder_with_provider(provider())
         .with_safe_default_protocol_versions()
-        .map_err(|e| bad(cert, format!("TLS setup failed: {e}")))?
+        .map_err(TlsError::Setup)?
         .with_no_client_auth()
         .with_single_cert(chain, private)
-        .map_err(|e| mismatch(cert, key, &e))?;
+        .map_err(|e| mismatch(cert, key, e))?;
     Ok(TlsAcceptor::from(Arc::new(config)))
 }
 
@@ -91,15 +163,12 @@ pub struct ClientIdentity {
 
 /// The client side: trusts the certificates in `ca` (a self-signed server certificate works),
 /// or the system's roots when `ca` is `None`; presents `identity` when the server asks.
-pub fn connector(
-    ca: Option<&PemFile>,
-    identity: Option<&ClientIdentity>,
-) -> Result<TlsConnector, ConfigError> {
+pub fn connector(ca: Option<&PemFile>, identity: Option<&ClientIdentity>) -> Result<TlsConnector, TlsError> {
     let mut roots = RootCertStore::empty();
     match ca {
         Some(file) => {
-            for cert in certificates(file)? {
-                roots.add(cert).map_err(|e| bad(file, format!("not a usable CA certificate: {e}")))?;
+            for cert in certificates(PemRole::Ca, file)? {
+                roots.add(cert).map_err(|e| bad(PemRole::Ca, file, PemProblem::NotCa(e)))?;
             }
         }
         None => {
@@ -110,27 +179,20 @@ pub fn connector(
     }
     let config = ClientConfig::builder_with_provider(provider())
         .with_safe_default_protocol_versions()
-        .map_err(|e| ConfigError::Invalid {
-            origin: Origin::Flag("--tls"),
-            value: String::new(),
-            expected: format!("TLS setup failed: {e}"),
-        })?
+        .map_err(TlsError::Setup)?
         .with_root_certificates(roots);
     let config = match identity {
         None => config.with_no_client_auth(),
         Some(ClientIdentity { cert, key }) => {
-            let chain = certificates(cert)?;
+            let chain = certificates(PemRole::Certificate, cert)?;
             let private = private_key(key)?;
             if let Err(e) = provider().key_provider.load_private_key(private.clone_key()) {
-                let why = format!(
-                    "cannot use this key ({e}); give an RSA (2048 bits or more), ECDSA P-256 or P-384, or Ed25519 key"
-                );
-                return Err(bad(key, why));
+                return Err(bad(PemRole::Key, key, PemProblem::UnsupportedKey(e)));
             }
             // rustls checks that the key is the certificate's own.
             config.with_client_auth_cert(chain, private).map_err(|e| match e {
-                rustls::Error::InconsistentKeys(_) => mismatch(cert, key, &e),
-                other => bad(cert, format!("not a usable client certificate ({other}); give an X.509 v3 certificate in PEM, the client's own first")),
+                rustls::Error::InconsistentKeys(_) => mismatch(cert, key, e),
+                other => bad(PemRole::Certificate, cert, PemProblem::NotClientCertificate(other)),
             })?
         }
     };
@@ -184,5 +246,29 @@ pub async fn connect(connector: &TlsConnector, server: &str, tcp: TcpStream) -> 
     match tokio::time::timeout(HANDSHAKE_TIMEOUT, connector.connect(name, tcp)).await {
         Ok(stream) => Ok(tokio_rustls::TlsStream::from(stream?).into()),
         Err(_) => Err(io::Error::new(io::ErrorKind::TimedOut, "TLS handshake timed out")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn errors_name_the_file_and_its_role_and_say_what_is_wrong() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let junk = PemFile { path: dir.path().join("junk.pem") };
+        std::fs::write(&junk.path, "not a PEM file\n").expect("junk");
+        let missing = PemFile { path: dir.path().join("missing.pem") };
+        let err = connector(Some(&missing), None).err().expect("no such file");
+        assert!(
+            matches!(&err, TlsError::File { role: PemRole::Ca, problem: PemProblem::Unreadable(_), path } if *path == missing.path),
+            "{err:?}"
+        );
+        let err = connector(Some(&junk), None).err().expect("no certificate");
+        assert!(matches!(err, TlsError::File { role: PemRole::Ca, problem: PemProblem::NoCertificate, .. }));
+        assert!(err.to_string().starts_with("the CA file "), "{err}");
+        assert!(err.to_string().contains("junk.pem: it holds no certificate; give a PEM file"), "{err}");
+        let err = acceptor(&junk, &junk).err().expect("no certificate");
+        assert!(matches!(err, TlsError::File { role: PemRole::Certificate, .. }), "{err:?}");
     }
 }

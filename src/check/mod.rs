@@ -51,8 +51,8 @@ pub async fn run(config: &CheckConfig) -> Result<Report, CheckError> {
     resolve_target(config).await?;
     if let Some(options) = &config.thingsboard {
         let scenario = tb_scenario::parse(tb_scenario::BUILTIN.0, tb_scenario::BUILTIN.1)?;
-        let mut runner =
-            tb_runner::TbRunner::new(options.clone(), config.step_timeout, fastrand::u32(1..1_000_000));
+        let n = fastrand::u32(1..1_000_000);
+        let mut runner = tb_runner::TbRunner::new(options.clone(), config.tb_names, config.step_timeout, n);
         let steps = runner.run(&scenario).await;
         let server = format!("{} (MQTT, ThingsBoard device API)", runner.addr());
         return Ok(Report::new(name, &scenario.title, &server, 2, steps));
@@ -91,7 +91,7 @@ async fn resolve_target(config: &CheckConfig) -> Result<(), ConnectError> {
     if let Some(options) = &config.thingsboard {
         let host =
             if options.host.contains(':') { format!("[{}]", options.host) } else { options.host.clone() };
-        let setting = format!("{} (or [thingsboard] host in the profile)", options.names.host);
+        let setting = format!("{} (or [thingsboard] host in the profile)", config.tb_names.host);
         net::resolve(&format!("{host}:{}", options.port), &setting).await?;
     } else if let Some(server) = &config.server {
         net::resolve(server, "--server").await?;

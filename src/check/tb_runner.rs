@@ -10,6 +10,7 @@ use super::eval::Verdict;
 use super::report::{Status, StepResult};
 use super::tb_eval::{self, Answer, Arrival, RpcOutcome};
 use super::tb_scenario::{TbAction, TbScenario, TbStep, fill};
+use crate::config::TbFlagNames;
 use crate::thingsboard::session::{TbDevice, TbError, TbOptions};
 use crate::thingsboard::{Credentials, RPC_REQUEST_PREFIX, RPC_REQUESTS, RpcRequest};
 
@@ -18,6 +19,8 @@ const RPC_RESPONSES: &str = "v1/devices/me/rpc/response/+";
 /// Runs the m3 scenario against one broker.
 pub struct TbRunner {
     options: TbOptions,
+    /// What `check` calls the settings, for the advice of a failed connection.
+    names: TbFlagNames,
     timeout: Duration,
     n: u32,
     device: Option<TbDevice>,
@@ -27,9 +30,10 @@ pub struct TbRunner {
 }
 
 impl TbRunner {
-    /// A runner with these connection options; `n` makes the run's payloads unique.
-    pub fn new(options: TbOptions, timeout: Duration, n: u32) -> Self {
-        Self { options, timeout, n, device: None, watcher: None, watched: None }
+    /// A runner with these connection options (and `names`, the command's for them, to advise
+    /// in); `n` makes the run's payloads unique.
+    pub fn new(options: TbOptions, names: TbFlagNames, timeout: Duration, n: u32) -> Self {
+        Self { options, names, timeout, n, device: None, watcher: None, watched: None }
     }
 
     /// `host:port` of the broker.
@@ -77,7 +81,7 @@ impl TbRunner {
                     let not_subscribed = self.watch(topic).await.err();
                     self.watched = Some((topic.clone(), payload.clone(), not_subscribed));
                 }
-                let answer = publish(self.device.as_mut(), topic, &payload, self.timeout).await;
+                let answer = publish(self.device.as_mut(), &self.names, topic, &payload, self.timeout).await;
                 tb_eval::acked(topic, &payload, &answer)
             }
             TbAction::Arrives => {
@@ -104,7 +108,7 @@ impl TbRunner {
     async fn connect(&self) -> (Option<TbDevice>, Answer) {
         match timeout(self.timeout, TbDevice::connect(&self.options)).await {
             Ok(Ok(device)) => (Some(device), Answer::Done),
-            Ok(Err(e)) => (None, answer(e)),
+            Ok(Err(e)) => (None, answer(e, &self.names)),
             Err(_) => (None, Answer::Silent(self.timeout)),
         }
     }
@@ -145,7 +149,7 @@ impl TbRunner {
             return RpcOutcome::Answered(Arrival::NotSubscribed(why));
         }
         let topic = format!("{RPC_REQUEST_PREFIX}{id}");
-        let sent = publish(self.watcher.as_mut(), &topic, request, self.timeout).await;
+        let sent = publish(self.watcher.as_mut(), &self.names, &topic, request, self.timeout).await;
         if sent != Answer::Done {
             return RpcOutcome::NotSent(sent);
         }
@@ -158,7 +162,8 @@ impl TbRunner {
             Err(e) => return RpcOutcome::BadRequest(e),
         };
         let response = parsed.response_topic();
-        let answer = publish(self.device.as_mut(), &response, &parsed.params.to_string(), self.timeout).await;
+        let params = parsed.params.to_string();
+        let answer = publish(self.device.as_mut(), &self.names, &response, &params, self.timeout).await;
         if answer != Answer::Done {
             return RpcOutcome::NotSent(answer);
         }
@@ -178,7 +183,13 @@ fn subscription_error(
 }
 
 /// Publishes at QoS 1 and waits for the PUBACK.
-async fn publish(session: Option<&mut TbDevice>, topic: &str, payload: &str, limit: Duration) -> Answer {
+async fn publish(
+    session: Option<&mut TbDevice>,
+    names: &TbFlagNames,
+    topic: &str,
+    payload: &str,
+    limit: Duration,
+) -> Answer {
     let Some(session) = session else {
         return Answer::Error("the session is not connected".into());
     };
@@ -188,7 +199,7 @@ async fn publish(session: Option<&mut TbDevice>, topic: &str, payload: &str, lim
     };
     match timeout(limit, sent).await {
         Ok(Ok(())) => Answer::Done,
-        Ok(Err(e)) => answer(e),
+        Ok(Err(e)) => answer(e, names),
         Err(_) => Answer::Silent(limit),
     }
 }
@@ -213,11 +224,14 @@ async fn receive(session: Option<&mut TbDevice>, topic: &str, limit: Duration) -
     }
 }
 
-fn answer(e: TbError) -> Answer {
+/// What a session's error says, the advice in `check`'s own flags (`names`).
+fn answer(e: TbError, names: &TbFlagNames) -> Answer {
     match e {
         TbError::Refused { code, kind } => Answer::Refused(code, kind),
-        TbError::Tls { cause, .. } => Answer::Tls(cause),
+        TbError::Tls { cause, problem, .. } => {
+            Answer::Tls(format!("{cause} ({})", names.tls_advice(problem)))
+        }
         TbError::Unreachable { cause, .. } | TbError::Lost { cause, .. } => Answer::Error(cause),
-        other => Answer::Error(other.to_string()),
+        other => Answer::Error(names.explain(&other)),
     }
 }

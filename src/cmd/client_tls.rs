@@ -22,10 +22,9 @@ impl ClientTlsArgs {
         if !self.tls && self.ca.is_none() {
             return Ok(None);
         }
-        let ca = self
-            .ca
-            .clone()
-            .map(|path| iotchat::tls::PemFile { path, origin: iotchat::config::Origin::Flag("--ca") });
-        Ok(Some(iotchat::tls::ClientTls { connector: iotchat::tls::connector(ca.as_ref(), None)? }))
+        let ca = self.ca.clone().map(|path| iotchat::tls::PemFile { path });
+        let connector = iotchat::tls::connector(ca.as_ref(), None)
+            .map_err(|e| iotchat::config::ConfigError::tls(e, |_| iotchat::config::Origin::Flag("--ca")))?;
+        Ok(Some(iotchat::tls::ClientTls { connector }))
     }
 }

@@ -59,8 +59,7 @@ pub struct ServeArgs {
 pub async fn run(args: ServeArgs, matches: &clap::ArgMatches) -> anyhow::Result<()> {
     let loaded = LoadedProfile::load(args.profile.as_deref())?;
     let config = resolve(args.serve.clone(), &loaded, Some(matches))?;
-    let tls =
-        config.tls.as_ref().map(|f| iotchat::tls::acceptor(&f.cert, &f.key)).transpose()?.map(Live::new);
+    let tls = config.tls.as_ref().map(|f| f.acceptor()).transpose()?.map(Live::new);
     // What the descriptor limit allows; `config` keeps the setting, for SIGHUP to compare.
     let max_clients = fit_fd_limit(config.server.max_clients)?;
     let store_settings = StoreSection::merge(
@@ -313,7 +312,7 @@ fn reload(what: &Reloadable) -> Result<(), config::ConfigError> {
         warn!("SIGHUP: [thingsboard] changed; the ThingsBoard bridge takes its settings at the next restart");
     }
     let acceptor = match (&what.tls, &config.tls) {
-        (Some(_), Some(files)) => Some(iotchat::tls::acceptor(&files.cert, &files.key)?),
+        (Some(_), Some(files)) => Some(files.acceptor()?),
         _ => None,
     };
     let others = |c: &ServeConfig| {

@@ -151,7 +151,8 @@ pub async fn run(args: TbPublishArgs) -> anyhow::Result<()> {
     // Opened before connecting: a file that cannot be read is the command line's fault.
     let file = args.file.as_deref().map(|path| open_file(path).map(|file| (file, path))).transpose()?;
 
-    let mut device = TbDevice::connect(&config.options).await?;
+    let connected = TbDevice::connect(&config.options).await; // its error names no flag: add ours
+    let mut device = connected.map_err(|e| anyhow::anyhow!(TbFlagNames::TB_PUBLISH.explain(&e)))?;
     tracing::debug!(host = %config.options.host, port = config.options.port, "connected to ThingsBoard");
     if let Some(reading) = attributes {
         device.publish(ATTRIBUTES, Json::Object(values_object(&reading)).to_string().into_bytes()).await?;

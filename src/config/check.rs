@@ -9,7 +9,7 @@ use std::time::Duration;
 use serde::Deserialize;
 
 use super::thingsboard::{TbConfig, TbOverrides};
-use super::{ConfigError, LoadedProfile, Origin, Secret, check_host_port, parse_duration};
+use super::{ConfigError, LoadedProfile, Origin, Secret, TbFlagNames, check_host_port, parse_duration};
 use crate::thingsboard::session::TbOptions;
 
 /// Clients of the milestone-1 scenario when the profile does not say.
@@ -120,6 +120,8 @@ pub struct CheckConfig {
     pub step_timeout: Duration,
     /// m3 only: the broker (`--broker`, else `[thingsboard] host`/`port`) and the token.
     pub thingsboard: Option<TbOptions>,
+    /// What `check` calls the ThingsBoard settings (`--broker`...), for m3's advice.
+    pub tb_names: TbFlagNames,
 }
 
 impl CheckConfig {
@@ -158,7 +160,8 @@ impl CheckConfig {
             }
             _ => None,
         };
-        Ok(Self { server, milestone, format, store: flags.store, clients, step_timeout, thingsboard })
+        let (store, tb_names) = (flags.store, TbFlagNames::CHECK);
+        Ok(Self { server, milestone, format, store, clients, step_timeout, thingsboard, tb_names })
     }
 }
 

@@ -11,26 +11,27 @@ pub mod firmware;
 mod firmware_secrets;
 pub mod layer;
 mod profile;
-mod secret;
 pub mod security;
 mod serve;
 mod store;
 mod tb_basic;
 mod tb_credentials;
+mod tb_flags;
 pub mod thingsboard;
 
 use std::path::{Path, PathBuf};
 
+pub use crate::secret::Secret;
 pub use chat::{ChatMerged, ChatSection, chat_options};
 pub use fake_device::{FakeDeviceMerged, FakeDeviceSection, fake_device_options};
 pub use layer::{At, Dur, DurMs, Origin, Section, Sourced};
 pub use profile::Profile;
-pub use secret::Secret;
 pub use security::{DEVICE_TOKEN_ENV, TlsFiles, device_auth};
 pub use serve::{DEFAULT_BIND, ServeConfig, ServeMerged, ServeSection};
 pub use store::{StoreMerged, StoreSection, data_dir, earlier_default_data_dir, no_data_dir};
 pub use tb_credentials::{PASSWORD_ENV as TB_PASSWORD_ENV, TOKEN_ENV as TB_TOKEN_ENV};
-pub use thingsboard::{TbConfig, TbFlagNames, TbOverrides, ThingsboardSection, bridge_config};
+pub use tb_flags::TbFlagNames;
+pub use thingsboard::{TbConfig, TbOverrides, ThingsboardSection, bridge_config};
 
 /// A configuration error: always a usage problem, fixed by changing a flag or a profile.
 #[derive(Debug, thiserror::Error)]
@@ -129,29 +130,11 @@ pub(crate) fn read_secret_file(path: &Path) -> std::io::Result<String> {
     use std::io::Read;
     let mut file = std::fs::File::open(path)?;
     if let Ok(meta) = file.metadata() {
-        warn_if_world_readable(path, &meta);
+        crate::secret::warn_if_world_readable(path, &meta);
     }
     let mut text = String::new();
     file.read_to_string(&mut text)?;
     Ok(text)
-}
-
-/// The warning of [`read_secret_file`], for a secret file read by other means (a TLS key).
-pub(crate) fn warn_if_world_readable(path: &Path, meta: &std::fs::Metadata) {
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        let mode = meta.permissions().mode() & 0o777;
-        if mode & 0o004 != 0 {
-            tracing::warn!(
-                path = %path.display(),
-                mode = %format_args!("{mode:03o}"),
-                "this file holds secrets and every user of the machine can read it; chmod 600 it"
-            );
-        }
-    }
-    #[cfg(not(unix))]
-    let _ = (path, meta);
 }
 
 /// The address a client on this machine uses to reach a server bound to `bind`.

@@ -10,7 +10,8 @@ use super::layer::{ProfileOnly, Sourced};
 use super::{ConfigError, Origin};
 use crate::client::DeviceAuth;
 use crate::protocol::auth::{Token, Tokens};
-use crate::tls::PemFile;
+use crate::tls::{PemFile, PemRole, TlsError};
+use tokio_rustls::TlsAcceptor;
 
 /// The environment variable holding a device's token (`fake-device`, `chat --hello`).
 pub const DEVICE_TOKEN_ENV: &str = "IOTCHAT_DEVICE_TOKEN";
@@ -47,6 +48,46 @@ pub struct TlsFiles {
     pub cert: PemFile,
     /// The private key.
     pub key: PemFile,
+    /// The setting that named the certificate, for errors.
+    pub cert_origin: Origin,
+    /// The setting that named the key.
+    pub key_origin: Origin,
+}
+
+impl TlsFiles {
+    /// The server's acceptor from these files; an error names the setting of the file at fault.
+    pub fn acceptor(&self) -> Result<TlsAcceptor, ConfigError> {
+        crate::tls::acceptor(&self.cert, &self.key).map_err(|e| match e {
+            TlsError::Setup(e) => ConfigError::Invalid {
+                origin: self.cert_origin.clone(),
+                value: self.cert.path.display().to_string(),
+                expected: format!("TLS setup failed: {e}"),
+            },
+            e => ConfigError::tls(e, |role| match role {
+                PemRole::Key => self.key_origin.clone(),
+                PemRole::Certificate | PemRole::Ca => self.cert_origin.clone(),
+            }),
+        })
+    }
+}
+
+impl ConfigError {
+    /// A [`TlsError`] as the error of the setting that gave the file: `origin` names the
+    /// setting of a file of each role.
+    pub fn tls(error: TlsError, origin: impl Fn(PemRole) -> Origin) -> Self {
+        match error {
+            TlsError::File { role, path, problem } => ConfigError::Invalid {
+                origin: origin(role),
+                value: path.display().to_string(),
+                expected: problem.to_string(),
+            },
+            TlsError::Setup(e) => ConfigError::Invalid {
+                origin: Origin::Flag("--tls"),
+                value: String::new(),
+                expected: format!("TLS setup failed: {e}"),
+            },
+        }
+    }
 }
 
 /// The tokens `serve` checks: `--auth-tokens`, else `serve.auth.tokens_file`, plus the inline
@@ -103,8 +144,10 @@ pub(crate) fn server_tls(m: TlsMerged) -> Result<Option<TlsFiles>, ConfigError> 
     match (m.cert, m.key) {
         (None, None) => Ok(None),
         (Some(cert), Some(key)) => Ok(Some(TlsFiles {
-            cert: PemFile { path: cert.value, origin: cert.origin },
-            key: PemFile { path: key.value, origin: key.origin },
+            cert: PemFile { path: cert.value },
+            key: PemFile { path: key.value },
+            cert_origin: cert.origin,
+            key_origin: key.origin,
         })),
         (Some(Sourced { value, origin }), None) | (None, Some(Sourced { value, origin })) => Err(ConfigError::Invalid {
             origin,

@@ -34,11 +34,22 @@ enum Place {
     Environment,
 }
 
+/// The client certificate to present, and the settings that named its files (for errors).
+#[derive(Debug, Clone)]
+pub(super) struct Identity {
+    /// The files.
+    pub(super) files: ClientIdentity,
+    /// The setting that named the certificate.
+    pub(super) cert: Origin,
+    /// The setting that named the key.
+    pub(super) key: Origin,
+}
+
 /// The device's credentials, and the client certificate to present when they are X.509 ones.
 pub(super) fn resolve(
     given: TbOverrides,
     loaded: &LoadedProfile,
-) -> Result<(Credentials, Option<ClientIdentity>), ConfigError> {
+) -> Result<(Credentials, Option<Identity>), ConfigError> {
     let names = given.names;
     let (kind, place) = kind(&given, names, loaded)?;
     if kind != CredentialKind::Basic {
@@ -129,14 +140,15 @@ fn identity(
     key: Option<PathBuf>,
     names: TbFlagNames,
     loaded: &LoadedProfile,
-) -> Result<ClientIdentity, ConfigError> {
+) -> Result<Identity, ConfigError> {
     let p = &loaded.profile.thingsboard;
     let cert = loaded.pick(cert, names.cert, p.cert.as_ref().map(PathBuf::from), "thingsboard.cert");
     let key = loaded.pick(key, names.key, p.key.as_ref().map(PathBuf::from), "thingsboard.key");
     match (cert, key) {
-        (Some((cert, cert_origin)), Some((key, key_origin))) => Ok(ClientIdentity {
-            cert: PemFile { path: cert, origin: cert_origin },
-            key: PemFile { path: key, origin: key_origin },
+        (Some((cert, cert_origin)), Some((key, key_origin))) => Ok(Identity {
+            files: ClientIdentity { cert: PemFile { path: cert }, key: PemFile { path: key } },
+            cert: cert_origin,
+            key: key_origin,
         }),
         (Some((_, origin)), None) => Err(setting(
             origin,

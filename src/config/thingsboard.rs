@@ -12,11 +12,11 @@ use std::sync::Arc;
 use serde::Deserialize;
 
 use super::tb_credentials;
-use super::{ConfigError, LoadedProfile, Origin, Secret};
-use crate::bridge::BridgeConfig;
+use super::{ConfigError, LoadedProfile, Origin, Secret, TbFlagNames};
+use crate::bridge::{BridgeConfig, Explain};
 use crate::thingsboard::MAX_PAYLOAD;
-use crate::thingsboard::session::TbOptions;
-use crate::tls::{ClientIdentity, PemFile};
+use crate::thingsboard::session::{TbError, TbOptions};
+use crate::tls::{PemFile, PemRole};
 use tokio_rustls::rustls;
 
 /// `[thingsboard]` in a profile.
@@ -59,90 +59,6 @@ pub struct ThingsboardSection {
     /// the bridge reconnects), so a device gets values set while it was away (default
     /// `["interval"]`; `[]`: none).
     pub shared_attributes: Option<Vec<String>>,
-}
-
-/// What the command calls its ThingsBoard flags, for errors that name the flag the user typed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct TbFlagNames {
-    /// The host flag.
-    pub host: &'static str,
-    /// The port flag.
-    pub port: &'static str,
-    /// The TLS switch.
-    pub tls: &'static str,
-    /// The CA file flag.
-    pub ca: &'static str,
-    /// The token flag (`IOTCHAT_TB_TOKEN` is read by the command).
-    pub token: &'static str,
-    /// The token file flag.
-    pub token_file: &'static str,
-    /// The client id flag (basic MQTT credentials).
-    pub client_id: &'static str,
-    /// The username flag.
-    pub username: &'static str,
-    /// The password flag (`IOTCHAT_TB_PASSWORD` is read by the command).
-    pub password: &'static str,
-    /// The password file flag.
-    pub password_file: &'static str,
-    /// The client certificate flag (X.509).
-    pub cert: &'static str,
-    /// Its key's flag.
-    pub key: &'static str,
-}
-
-impl TbFlagNames {
-    /// `tb-publish`'s.
-    pub const TB_PUBLISH: Self = Self {
-        host: "--host",
-        port: "--port",
-        tls: "--tls",
-        ca: "--ca",
-        token: "--token",
-        token_file: "--token-file",
-        client_id: "--client-id",
-        username: "--username",
-        password: "--password",
-        password_file: "--password-file",
-        cert: "--cert",
-        key: "--key",
-    };
-    /// `serve`'s, for the bridge.
-    pub const SERVE: Self = Self {
-        host: "--tb-host",
-        port: "--tb-port",
-        tls: "--tb-tls",
-        ca: "--tb-ca",
-        token: "--tb-token",
-        token_file: "--tb-token-file",
-        client_id: "--tb-client-id",
-        username: "--tb-username",
-        password: "--tb-password",
-        password_file: "--tb-password-file",
-        cert: "--tb-cert",
-        key: "--tb-key",
-    };
-    /// `check`'s, for m3.
-    pub const CHECK: Self = Self {
-        host: "--broker",
-        port: "--broker",
-        tls: "--broker-tls",
-        ca: "--broker-ca",
-        token: "IOTCHAT_TB_TOKEN",
-        token_file: "--token-file",
-        // m3 takes basic credentials and certificates from the profile only.
-        client_id: "thingsboard.client_id",
-        username: "thingsboard.username",
-        password: "IOTCHAT_TB_PASSWORD",
-        password_file: "thingsboard.password_file",
-        cert: "thingsboard.cert",
-        key: "thingsboard.key",
-    };
-}
-
-impl Default for TbFlagNames {
-    fn default() -> Self {
-        Self::TB_PUBLISH
-    }
 }
 
 /// Settings given on the command line, and the environment variables the command read.
@@ -235,7 +151,7 @@ impl TbConfig {
                 None => MAX_PAYLOAD,
             };
         let rpc_replies = rpc_replies(p.rpc.as_ref(), loaded)?;
-        let options = TbOptions { host, port, tls, credentials, qos, max_payload, names };
+        let options = TbOptions { host, port, tls, credentials, qos, max_payload };
         Ok(Self { options, rpc_replies })
     }
 }
@@ -246,7 +162,7 @@ impl TbConfig {
 fn client_tls(
     flag: bool,
     ca_flag: Option<PathBuf>,
-    identity: Option<&ClientIdentity>,
+    identity: Option<&tb_credentials::Identity>,
     names: TbFlagNames,
     loaded: &LoadedProfile,
 ) -> Result<Option<Arc<rustls::ClientConfig>>, ConfigError> {
@@ -255,8 +171,16 @@ fn client_tls(
     if !flag && p.tls != Some(true) && ca.is_none() && identity.is_none() {
         return Ok(None);
     }
-    let ca = ca.map(|(path, origin)| PemFile { path, origin });
-    Ok(Some(Arc::clone(crate::tls::connector(ca.as_ref(), identity)?.config())))
+    let (ca, ca_origin): (Option<PemFile>, Option<Origin>) =
+        ca.map(|(path, o)| (PemFile { path }, o)).unzip();
+    let origin = |role| match (role, identity) {
+        (PemRole::Certificate, Some(identity)) => identity.cert.clone(),
+        (PemRole::Key, Some(identity)) => identity.key.clone(),
+        _ => ca_origin.clone().unwrap_or(Origin::Flag(names.ca)),
+    };
+    let connector = crate::tls::connector(ca.as_ref(), identity.map(|i| &i.files))
+        .map_err(|e| ConfigError::tls(e, origin))?;
+    Ok(Some(Arc::clone(connector.config())))
 }
 
 fn rpc_replies(
@@ -280,11 +204,10 @@ pub fn bridge_config(
     flags: TbOverrides,
     loaded: &LoadedProfile,
 ) -> Result<Option<BridgeConfig>, ConfigError> {
-    let p = &loaded.profile.thingsboard;
+    let (p, names) = (&loaded.profile.thingsboard, flags.names);
     if flags.host.is_none() && p.bridge != Some(true) {
         // A bridge flag without the bridge would be silently ignored. ($IOTCHAT_TB_TOKEN and
         // $IOTCHAT_TB_PASSWORD are not flags: they may be set for tb-publish.)
-        let names = flags.names;
         let stray = [
             (flags.port.is_some(), names.port),
             (flags.token.is_some(), names.token),
@@ -325,7 +248,9 @@ pub fn bridge_config(
         None => std::time::Duration::from_secs(10),
     };
     let shared_attributes = shared_attributes(p.shared_attributes.as_deref(), loaded)?;
-    Ok(Some(BridgeConfig { options: config.options, max_pending, rpc_timeout, shared_attributes }))
+    // The bridge logs why a session ended in the command's own flags.
+    let explain = Explain(Arc::new(move |e: &TbError| names.explain(e)));
+    Ok(Some(BridgeConfig { options: config.options, max_pending, rpc_timeout, shared_attributes, explain }))
 }
 
 /// `thingsboard.shared_attributes`: names, each once, at most 32 (each is a request per device).

@@ -1,6 +1,11 @@
 //! ThingsBoard's MQTT device API, as data: topics, payloads built from readings, server-side
-//! RPC requests and replies, and what a refused CONNACK means. No I/O; `session.rs` is the
-//! thin rumqttc layer that speaks it.
+//! RPC requests and replies, what a refused CONNACK means and what a failed TLS handshake most
+//! likely means ([`TlsProblem`]). No I/O; `session.rs` is the thin rumqttc layer that speaks it.
+//!
+//! No setting is named here: the commands call them differently (`--tb-host` for `serve`,
+//! `--host` for `tb-publish`, `--broker` for `check`). Errors carry structured causes
+//! ([`session::TbError`], [`TlsProblem`]) and the settings layer words the advice in the
+//! command's own flags (`config::TbFlagNames::explain`).
 
 pub mod batch;
 pub mod session;
@@ -8,8 +13,8 @@ pub mod source;
 
 use serde_json::{Map, Value as Json, json};
 
-use crate::config::{Secret, TbFlagNames};
 use crate::protocol::reading::{Reading, Value};
+use crate::secret::Secret;
 
 /// Telemetry from the device.
 pub const TELEMETRY: &str = "v1/devices/me/telemetry";
@@ -152,34 +157,40 @@ pub fn refusal(code: u8, kind: CredentialKind) -> String {
     }
 }
 
-/// What to do about a failed TLS handshake, from rustls's description of it (`names`: the
-/// command's flags, to name in the advice).
-pub fn tls_hint(cause: &str, kind: CredentialKind, names: &TbFlagNames) -> String {
-    let (ca, cert, key) = (names.ca, names.cert, names.key);
-    if cause.contains("CertificateRequired") {
-        return format!(
-            "the broker wants a client certificate (ThingsBoard's X.509 credentials): give {cert} FILE and \
-             {key} FILE instead of a token or basic credentials"
-        );
+/// What a failed TLS handshake with ThingsBoard most likely means. The advice for each names
+/// the command's settings, so the command words it (`config::TbFlagNames::tls_advice`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TlsProblem {
+    /// The broker wants a client certificate (X.509 credentials) and got none.
+    CertificateRequired,
+    /// The broker refused our client certificate: not signed by a CA it trusts, or its chain
+    /// is incomplete.
+    CertificateRefused,
+    /// A bare handshake failure, without a certificate of ours: a TLS 1.2 broker that wants one
+    /// says only this, and so may a port that does not speak TLS.
+    HandshakeFailure,
+    /// Anything else: most often the broker's certificate is not trusted (no CA file, or its
+    /// name does not match the host), or the port does not speak TLS.
+    Other,
+}
+
+impl TlsProblem {
+    /// Tells the problem from rustls's description of the failure (`cause`) and the kind of
+    /// credentials sent.
+    pub fn of(cause: &str, kind: CredentialKind) -> Self {
+        if cause.contains("CertificateRequired") {
+            return TlsProblem::CertificateRequired;
+        }
+        let refused_ours =
+            ["BadCertificate", "UnknownCA", "CertificateUnknown", "AccessDenied", "DecryptError"];
+        if kind == CredentialKind::Certificate && refused_ours.iter().any(|alert| cause.contains(alert)) {
+            return TlsProblem::CertificateRefused;
+        }
+        if kind != CredentialKind::Certificate && cause.contains("HandshakeFailure") {
+            return TlsProblem::HandshakeFailure;
+        }
+        TlsProblem::Other
     }
-    let refused_ours = ["BadCertificate", "UnknownCA", "CertificateUnknown", "AccessDenied", "DecryptError"];
-    if kind == CredentialKind::Certificate && refused_ours.iter().any(|alert| cause.contains(alert)) {
-        return format!(
-            "the broker refused our client certificate: it must be signed by a CA the broker trusts, with \
-             any intermediate certificates after it in the {cert} file"
-        );
-    }
-    if kind != CredentialKind::Certificate && cause.contains("HandshakeFailure") {
-        // TLS 1.2 servers that require a certificate say only this.
-        return format!(
-            "if the broker wants a client certificate, give {cert} FILE and {key} FILE; otherwise check \
-             that this port speaks TLS"
-        );
-    }
-    format!(
-        "does the broker speak TLS on this port? to trust its certificate, give its CA file with {ca} (or \
-         thingsboard.ca); its name must match the host"
-    )
 }
 
 fn connack_name(code: u8) -> &'static str {
@@ -253,27 +264,22 @@ mod tests {
     }
 
     #[test]
-    fn tls_hints_say_what_to_do_in_the_commands_own_flags() {
-        use CredentialKind::{AccessToken, Certificate};
-        let serve = TbFlagNames::SERVE;
+    fn tls_failures_are_told_apart_by_alert_and_credentials() {
+        use CredentialKind::{AccessToken, Basic, Certificate};
+        use TlsProblem::{CertificateRefused, CertificateRequired, HandshakeFailure, Other};
         let cases = [
-            (
-                "received fatal alert: CertificateRequired",
-                AccessToken,
-                "give --tb-cert FILE and --tb-key FILE instead",
-            ),
-            ("received fatal alert: UnknownCA", Certificate, "signed by a CA the broker trusts"),
-            (
-                "received fatal alert: HandshakeFailure",
-                AccessToken,
-                "if the broker wants a client certificate",
-            ),
-            ("invalid peer certificate: UnknownIssuer", AccessToken, "give its CA file with --tb-ca"),
-            ("received fatal alert: UnknownCA", AccessToken, "give its CA file with --tb-ca"),
+            ("received fatal alert: CertificateRequired", AccessToken, CertificateRequired),
+            ("received fatal alert: CertificateRequired", Certificate, CertificateRequired),
+            ("received fatal alert: UnknownCA", Certificate, CertificateRefused),
+            ("received fatal alert: DecryptError", Certificate, CertificateRefused),
+            ("received fatal alert: HandshakeFailure", AccessToken, HandshakeFailure),
+            ("received fatal alert: HandshakeFailure", Basic, HandshakeFailure),
+            ("received fatal alert: HandshakeFailure", Certificate, Other),
+            ("invalid peer certificate: UnknownIssuer", AccessToken, Other),
+            ("received fatal alert: UnknownCA", AccessToken, Other),
         ];
         for (cause, kind, want) in cases {
-            let hint = tls_hint(cause, kind, &serve);
-            assert!(hint.contains(want), "{cause} {kind:?}: {hint}");
+            assert_eq!(TlsProblem::of(cause, kind), want, "{cause} {kind:?}");
         }
     }
 

@@ -3,6 +3,10 @@
 //!
 //! The rumqttc event loop runs in its own task and reports through a bounded channel; this
 //! type only counts what was published, written and acknowledged.
+//!
+//! A failed connection is a [`TbError`] with its cause, and for TLS what the failure most likely
+//! means ([`TlsProblem`]); its text names no setting. The command adds the advice in its own
+//! flags (`config::TbFlagNames::explain`), which starts with this text.
 
 use std::time::Duration;
 
@@ -16,8 +20,7 @@ use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use tokio_rustls::rustls;
 
-use super::{CredentialKind, Credentials, MAX_PAYLOAD, RPC_REQUESTS, RpcRequest, refusal, tls_hint};
-use crate::config::TbFlagNames;
+use super::{CredentialKind, Credentials, MAX_PAYLOAD, RPC_REQUESTS, RpcRequest, TlsProblem, refusal};
 
 /// How to reach ThingsBoard as one device.
 #[derive(Clone)]
@@ -34,8 +37,6 @@ pub struct TbOptions {
     pub qos: u8,
     /// Largest payload accepted.
     pub max_payload: usize,
-    /// What the command calls its ThingsBoard flags, for the hints of connection errors.
-    pub names: TbFlagNames,
 }
 
 impl std::fmt::Debug for TbOptions {
@@ -53,36 +54,32 @@ impl std::fmt::Debug for TbOptions {
 #[derive(Debug, thiserror::Error)]
 pub enum TbError {
     /// ThingsBoard's host name did not resolve (so "is it running?" would be the wrong hint).
-    #[error(
-        "cannot resolve the host name {host:?} of ThingsBoard: {cause}; check {hint} (or thingsboard.host in the profile), or give an IP address"
-    )]
+    #[error("cannot resolve the host name {host:?} of ThingsBoard: {cause}")]
     Unresolved {
         /// The host as given.
         host: String,
         /// The resolver's reason.
         cause: String,
-        /// The host setting, in the command's own name (`--host`).
-        hint: &'static str,
     },
     /// No TCP connection.
     #[error(
-        "cannot connect to ThingsBoard at {addr}: {cause}; is ThingsBoard (or an MQTT broker) running there? check {hint}"
+        "cannot connect to ThingsBoard at {addr}: {cause}; is ThingsBoard (or an MQTT broker) running there?"
     )]
     Unreachable {
         /// `host:port`.
         addr: String,
         /// Why.
         cause: String,
-        /// The settings to check, in the command's own names (`--host/--port`).
-        hint: String,
     },
     /// The TLS handshake failed (untrusted certificate, one missing or refused).
     #[error("TLS with ThingsBoard at {addr} failed: {cause}")]
     Tls {
         /// `host:port`.
         addr: String,
-        /// Why, and what to do.
+        /// rustls's description.
         cause: String,
+        /// What it most likely means.
+        problem: TlsProblem,
     },
     /// CONNACK with a refusal code.
     #[error("{}", refusal(*.code, *.kind))]
@@ -142,8 +139,6 @@ pub struct TbDevice {
     addr: String,
     /// The kind of credentials used, for a refusal's message.
     kind: CredentialKind,
-    /// The command's flag names, for hints.
-    names: TbFlagNames,
     qos: QoS,
     max_payload: usize,
     published: u64,
@@ -162,8 +157,7 @@ impl TbDevice {
         // Looked up here first: rumqttc's own lookup fails as "I/O", indistinguishable from a
         // refused connection, and the hint would ask whether ThingsBoard is running.
         if let Err(cause) = tokio::net::lookup_host((options.host.as_str(), options.port)).await {
-            let (host, hint) = (options.host.clone(), options.names.host);
-            return Err(TbError::Unresolved { host, cause: cause.to_string(), hint });
+            return Err(TbError::Unresolved { host: options.host.clone(), cause: cause.to_string() });
         }
         let addr = format!("{}:{}", options.host, options.port);
         let (client_id, username, password) = options.credentials.connect_fields();
@@ -188,7 +182,6 @@ impl TbDevice {
             task,
             addr,
             kind: options.credentials.kind(),
-            names: options.names,
             qos,
             max_payload: options.max_payload,
             published: 0,
@@ -349,22 +342,14 @@ impl TbDevice {
             }
         }
     }
-}
 
-impl TbDevice {
     fn unreachable(&self, cause: String) -> TbError {
-        let names = &self.names;
-        let hint = if names.host == names.port {
-            names.host.to_owned()
-        } else {
-            format!("{}/{}", names.host, names.port)
-        };
-        TbError::Unreachable { addr: self.addr.clone(), cause, hint }
+        TbError::Unreachable { addr: self.addr.clone(), cause }
     }
 
     fn tls_error(&self, cause: String) -> TbError {
-        let hint = tls_hint(&cause, self.kind, &self.names);
-        TbError::Tls { addr: self.addr.clone(), cause: format!("{cause} ({hint})") }
+        let problem = TlsProblem::of(&cause, self.kind);
+        TbError::Tls { addr: self.addr.clone(), cause, problem }
     }
 }
 

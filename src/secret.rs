@@ -1,7 +1,10 @@
-//! [`Secret`]: a token, password or key that must never be shown. Its `Debug` prints
-//! `<hidden>`, so a derived `Debug` of anything holding one is safe to log.
+//! Secrets: [`Secret`], a token, password or key that must never be shown (its `Debug` prints
+//! `<hidden>`, so a derived `Debug` of anything holding one is safe to log), and the warning
+//! about a file of secrets that every user of the machine may read. A leaf: the settings
+//! layer, TLS and ThingsBoard all use it, and it uses none of them.
 
 use std::fmt;
+use std::path::Path;
 
 /// A value that must not be shown: `Debug` prints `<hidden>`; only [`Secret::expose`] gives it.
 #[derive(Clone, PartialEq, Eq)]
@@ -36,6 +39,25 @@ impl From<&str> for Secret {
     fn from(value: &str) -> Self {
         Self(value.to_owned())
     }
+}
+
+/// Warns, as mosquitto does, when a file that holds secrets (a token file, a TLS key) may be
+/// read by every user of the machine.
+pub(crate) fn warn_if_world_readable(path: &Path, meta: &std::fs::Metadata) {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = meta.permissions().mode() & 0o777;
+        if mode & 0o004 != 0 {
+            tracing::warn!(
+                path = %path.display(),
+                mode = %format_args!("{mode:03o}"),
+                "this file holds secrets and every user of the machine can read it; chmod 600 it"
+            );
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = (path, meta);
 }
 
 #[cfg(test)]
