@@ -135,9 +135,17 @@ fn serve_says_how_many_log_lines_it_lost_once_its_log_reader_is_back() {
     let (mut child, _data) = serve(Stdio::piped(), Stdio::from(writer), &[]);
     let stdout = lines_of(child.stdout.take().expect("stdout"));
     let addr = listening(&stdout);
-    let first = lines_of(reader);
-    wait_line(&first, |l| l.contains("server started"));
-    drop(first); // the reader goes; its thread ends with the server's next line
+    // The first reader reads up to the start line and then closes the FIFO at once: a reader
+    // left open in a thread would take (and drop) later lines that the next reader waits for.
+    let (started, read) = std::sync::mpsc::channel();
+    thread::spawn(move || {
+        use std::io::BufRead;
+        let mut lines = std::io::BufReader::new(reader).lines();
+        let seen = lines.by_ref().map_while(Result::ok).any(|l| l.contains("server started"));
+        drop(lines); // closes the reader's end before the test goes on
+        let _ = started.send(seen);
+    });
+    assert_eq!(read.recv_timeout(DEADLINE), Ok(true), "the log's first reader sees the server start");
     // The log thread may still hold a client's lines when the reader comes back, in which
     // case they are written, not lost: try again until a loss happens and is told.
     let deadline = Instant::now() + DEADLINE;
