@@ -1,7 +1,6 @@
 //! The `iotchat` binary: parses the command line, sets up logging, runs the command, and maps
 //! the outcome to an exit code. Everything else lives in the library.
 
-mod cli_bridge;
 mod cli_values;
 mod cmd;
 

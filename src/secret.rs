@@ -29,6 +29,13 @@ impl fmt::Debug for Secret {
 }
 
 /// For clap: a flag's value becomes a secret as soon as it is parsed.
+/// From a profile: a string (a client id; the token and passwords come from files).
+impl<'de> serde::Deserialize<'de> for Secret {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        <String as serde::Deserialize>::deserialize(d).map(Secret::new)
+    }
+}
+
 impl From<String> for Secret {
     fn from(value: String) -> Self {
         Self(value)

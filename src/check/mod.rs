@@ -12,6 +12,7 @@
 
 pub mod conn;
 pub mod eval;
+mod options;
 pub mod report;
 pub mod runner;
 pub mod scenario;
@@ -21,8 +22,8 @@ pub mod tb_eval;
 pub mod tb_runner;
 pub mod tb_scenario;
 
-use crate::config::check::CheckConfig;
 use crate::net::{self, ConnectError};
+pub use options::{CheckOptions, Milestone, TbTarget};
 pub use report::{Report, Status, StepResult};
 pub use scenario::{Scenario, ScenarioError};
 pub use server::{OwnServer, StartError};
@@ -46,13 +47,14 @@ pub enum CheckError {
 
 /// Runs `config`'s scenario: against `config.server`, or against our own `serve`, started
 /// for the run and stopped after it (its data directory is then the store to verify).
-pub async fn run(config: &CheckConfig) -> Result<Report, CheckError> {
+pub async fn run(config: &CheckOptions) -> Result<Report, CheckError> {
     let name = config.milestone.name();
     resolve_target(config).await?;
-    if let Some(options) = &config.thingsboard {
+    if let Some(target) = &config.thingsboard {
         let scenario = tb_scenario::parse(tb_scenario::BUILTIN.0, tb_scenario::BUILTIN.1)?;
         let n = fastrand::u32(1..1_000_000);
-        let mut runner = tb_runner::TbRunner::new(options.clone(), config.tb_names, config.step_timeout, n);
+        let advice = target.advice.clone();
+        let mut runner = tb_runner::TbRunner::new(target.options.clone(), advice, config.step_timeout, n);
         let steps = runner.run(&scenario).await;
         let server = format!("{} (MQTT, ThingsBoard device API)", runner.addr());
         return Ok(Report::new(name, &scenario.title, &server, 2, steps));
@@ -77,7 +79,7 @@ async fn against(
     scenario: &Scenario,
     milestone: &str,
     server: &str,
-    config: &CheckConfig,
+    config: &CheckOptions,
     store: Option<std::path::PathBuf>,
 ) -> Report {
     let mut runner = runner::Runner::new(server.to_owned(), config.step_timeout, store);
@@ -87,11 +89,11 @@ async fn against(
 
 /// Looks up the server (or m3's broker) before any step: a name that does not resolve is a
 /// mistake in the command line, not a step the server failed.
-async fn resolve_target(config: &CheckConfig) -> Result<(), ConnectError> {
-    if let Some(options) = &config.thingsboard {
+async fn resolve_target(config: &CheckOptions) -> Result<(), ConnectError> {
+    if let Some(TbTarget { options, advice }) = &config.thingsboard {
         let host =
             if options.host.contains(':') { format!("[{}]", options.host) } else { options.host.clone() };
-        let setting = format!("{} (or [thingsboard] host in the profile)", config.tb_names.host);
+        let setting = advice.host_setting();
         net::resolve(&format!("{host}:{}", options.port), &setting).await?;
     } else if let Some(server) = &config.server {
         net::resolve(server, "--server").await?;

@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
-use crate::config::check::Milestone;
+use super::Milestone;
 
 /// A scenario's file as written.
 #[derive(Debug, Deserialize)]
@@ -204,8 +204,8 @@ fn readings(
     let count = count
         .filter(|c| (1..=10_000).contains(c))
         .ok_or(("count", "write a count from 1 to 10000".into()))?;
-    let interval =
-        crate::config::parse_duration(interval.as_deref().unwrap_or("0s")).map_err(|e| ("interval", e))?;
+    let interval = humantime::parse_duration(interval.as_deref().unwrap_or("0s").trim())
+        .map_err(|e| ("interval", format!("{e}; write a duration such as 500ms, 2s or 1m")))?;
     let device = device.ok_or(("device", "name the device the readings are stored under".into()))?;
     Ok(Action::Readings { template, count, interval, device })
 }

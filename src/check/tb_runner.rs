@@ -10,7 +10,9 @@ use super::eval::Verdict;
 use super::report::{Status, StepResult};
 use super::tb_eval::{self, Answer, Arrival, RpcOutcome};
 use super::tb_scenario::{TbAction, TbScenario, TbStep, fill};
-use crate::config::TbFlagNames;
+use std::sync::Arc;
+
+use crate::thingsboard::Advice;
 use crate::thingsboard::session::{TbDevice, TbError, TbOptions};
 use crate::thingsboard::{Credentials, RPC_REQUEST_PREFIX, RPC_REQUESTS, RpcRequest};
 
@@ -20,7 +22,7 @@ const RPC_RESPONSES: &str = "v1/devices/me/rpc/response/+";
 pub struct TbRunner {
     options: TbOptions,
     /// What `check` calls the settings, for the advice of a failed connection.
-    names: TbFlagNames,
+    names: Arc<dyn Advice>,
     timeout: Duration,
     n: u32,
     device: Option<TbDevice>,
@@ -32,7 +34,7 @@ pub struct TbRunner {
 impl TbRunner {
     /// A runner with these connection options (and `names`, the command's for them, to advise
     /// in); `n` makes the run's payloads unique.
-    pub fn new(options: TbOptions, names: TbFlagNames, timeout: Duration, n: u32) -> Self {
+    pub fn new(options: TbOptions, names: Arc<dyn Advice>, timeout: Duration, n: u32) -> Self {
         Self { options, names, timeout, n, device: None, watcher: None, watched: None }
     }
 
@@ -81,7 +83,7 @@ impl TbRunner {
                     let not_subscribed = self.watch(topic).await.err();
                     self.watched = Some((topic.clone(), payload.clone(), not_subscribed));
                 }
-                let answer = publish(self.device.as_mut(), &self.names, topic, &payload, self.timeout).await;
+                let answer = publish(self.device.as_mut(), &*self.names, topic, &payload, self.timeout).await;
                 tb_eval::acked(topic, &payload, &answer)
             }
             TbAction::Arrives => {
@@ -108,7 +110,7 @@ impl TbRunner {
     async fn connect(&self) -> (Option<TbDevice>, Answer) {
         match timeout(self.timeout, TbDevice::connect(&self.options)).await {
             Ok(Ok(device)) => (Some(device), Answer::Done),
-            Ok(Err(e)) => (None, answer(e, &self.names)),
+            Ok(Err(e)) => (None, answer(e, &*self.names)),
             Err(_) => (None, Answer::Silent(self.timeout)),
         }
     }
@@ -149,7 +151,7 @@ impl TbRunner {
             return RpcOutcome::Answered(Arrival::NotSubscribed(why));
         }
         let topic = format!("{RPC_REQUEST_PREFIX}{id}");
-        let sent = publish(self.watcher.as_mut(), &self.names, &topic, request, self.timeout).await;
+        let sent = publish(self.watcher.as_mut(), &*self.names, &topic, request, self.timeout).await;
         if sent != Answer::Done {
             return RpcOutcome::NotSent(sent);
         }
@@ -163,7 +165,7 @@ impl TbRunner {
         };
         let response = parsed.response_topic();
         let params = parsed.params.to_string();
-        let answer = publish(self.device.as_mut(), &self.names, &response, &params, self.timeout).await;
+        let answer = publish(self.device.as_mut(), &*self.names, &response, &params, self.timeout).await;
         if answer != Answer::Done {
             return RpcOutcome::NotSent(answer);
         }
@@ -185,7 +187,7 @@ fn subscription_error(
 /// Publishes at QoS 1 and waits for the PUBACK.
 async fn publish(
     session: Option<&mut TbDevice>,
-    names: &TbFlagNames,
+    names: &dyn Advice,
     topic: &str,
     payload: &str,
     limit: Duration,
@@ -225,7 +227,7 @@ async fn receive(session: Option<&mut TbDevice>, topic: &str, limit: Duration) -
 }
 
 /// What a session's error says, the advice in `check`'s own flags (`names`).
-fn answer(e: TbError, names: &TbFlagNames) -> Answer {
+fn answer(e: TbError, names: &dyn Advice) -> Answer {
     match e {
         TbError::Refused { code, kind } => Answer::Refused(code, kind),
         TbError::Tls { cause, problem, .. } => {

@@ -1,35 +1,27 @@
-//! `iotchat check`: the command edge. Turns the flags and the profile into a
-//! [`CheckConfig`], runs the scenario, prints the report, and fails (exit 1) when a required
-//! step failed.
+//! `iotchat check`: the command edge. Turns the flags and the profile into
+//! [`check::CheckOptions`], runs the scenario, prints the report, and fails (exit 1) when a
+//! required step failed.
 
 use std::path::PathBuf;
 
 use clap::Args;
 use iotchat::check;
-use iotchat::config::check::{CheckConfig, CheckOverrides, ReportFormat};
-use iotchat::config::{LoadedProfile, TB_PASSWORD_ENV, TB_TOKEN_ENV, env_secret};
+use iotchat::config::check::{CheckSection, broker_flags, check_options};
+use iotchat::config::{LoadedProfile, Section, TbFlagNames, TbGiven, ThingsboardSection};
 
 /// `iotchat check`.
 #[derive(Debug, Args)]
 #[command(after_help = CHECK_EXAMPLES)]
 pub struct CheckArgs {
-    /// Read settings ([check] clients, step_timeout) from this TOML profile; its file name
-    /// (m0.toml, m1.toml, m2.toml) picks the milestone unless --milestone does.
+    /// Read settings ([check], and [thingsboard] for m3) from this TOML profile; its file name
+    /// (m0.toml, m1.toml, m2.toml, m3.toml) picks the milestone unless --milestone does.
     #[arg(long, value_name = "FILE")]
     pub profile: Option<PathBuf>,
-    /// Server to check [default: start our own `iotchat serve` on a free port for the run].
-    #[arg(long, short = 's', value_name = "HOST:PORT")]
-    pub server: Option<String>,
-    /// Scenario: m0, m1, m2, m3 [default: from the profile's name, else m0].
-    #[arg(long, value_name = "MILESTONE")]
-    pub milestone: Option<String>,
-    /// Report format: text (a checklist) or json [default: text].
-    #[arg(long, value_name = "FORMAT")]
-    pub format: Option<String>,
-    /// The server's data directory, to check (m2) that every reading is stored
-    /// [default: that of the server check started itself].
-    #[arg(long, value_name = "DIR")]
-    pub store: Option<PathBuf>,
+    #[command(flatten)]
+    pub check: CheckSection,
+    /// Report format.
+    #[arg(long, value_enum, ignore_case = true, default_value_t = ReportFormat::Text)]
+    pub format: ReportFormat,
     /// m3: the MQTT broker or ThingsBoard to check [default: the profile's [thingsboard]
     /// host and port]. The device's access token comes from $IOTCHAT_TB_TOKEN, --token-file
     /// or thingsboard.token_file (or basic credentials or a certificate from [thingsboard],
@@ -47,6 +39,15 @@ pub struct CheckArgs {
     pub broker_ca: Option<PathBuf>,
 }
 
+/// How `check` prints its report.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ReportFormat {
+    /// A checklist for people.
+    Text,
+    /// One JSON object for machines.
+    Json,
+}
+
 const CHECK_EXAMPLES: &str = "\
 Examples:
   iotchat check                                      # m0 against our own serve
@@ -60,22 +61,22 @@ Exit codes: 0 every required step passed (warnings allowed), 1 a step failed,
 2 usage or configuration error.";
 
 /// Runs `iotchat check`.
-pub async fn run(args: CheckArgs) -> anyhow::Result<()> {
+pub async fn run(args: CheckArgs, matches: &clap::ArgMatches) -> anyhow::Result<()> {
     let loaded = LoadedProfile::load(args.profile.as_deref())?;
-    let overrides = CheckOverrides {
-        server: args.server,
-        milestone: args.milestone,
-        format: args.format,
-        store: args.store,
-        broker: args.broker,
-        // Read here rather than as flags, so the secrets never have to sit in `ps`.
-        token: env_secret(TB_TOKEN_ENV),
-        password: env_secret(TB_PASSWORD_ENV),
+    let (host, port) = broker_flags(args.broker)?;
+    // m3's flags are `check`'s own; the secrets come from the environment, never `ps`.
+    let flags = ThingsboardSection {
+        host,
+        port,
+        tls: args.broker_tls.then_some(true),
+        ca: args.broker_ca,
         token_file: args.token_file,
-        broker_tls: args.broker_tls,
-        broker_ca: args.broker_ca,
+        ..Default::default()
     };
-    let config = CheckConfig::resolve(overrides, &loaded)?;
+    let tb = TbGiven::new(flags, TbFlagNames::CHECK, None);
+    let merged =
+        CheckSection::merge(args.check, loaded.profile.check.clone(), &loaded.at(Some(matches), "check"));
+    let config = check_options(merged, tb, &loaded)?;
     // Ctrl-C drops the run, and with it the server it started and that server's temporary
     // data directory, instead of leaving both behind.
     let mut run = Box::pin(check::run(&config));
@@ -91,7 +92,7 @@ pub async fn run(args: CheckArgs) -> anyhow::Result<()> {
         std::process::exit(130);
     };
     let report = report?;
-    let text = match config.format {
+    let text = match args.format {
         ReportFormat::Text => report.text(),
         ReportFormat::Json => report.json() + "\n",
     };

@@ -73,8 +73,8 @@ pub async fn run(command: Command, matches: &ArgMatches) -> anyhow::Result<()> {
         Command::Chat(args) => chat::run(args, matches).await,
         Command::FakeDevice(args) => fake_device::run(args, matches).await,
         Command::Readings(args) => readings::run(args, matches),
-        Command::Check(args) => check::run(args).await,
-        Command::TbPublish(args) => tb_publish::run(args).await,
+        Command::Check(args) => check::run(args, matches).await,
+        Command::TbPublish(args) => tb_publish::run(args, matches).await,
         Command::Flash(args) => flash::run(args),
         Command::Bench(args) => bench::run(args).await,
     }

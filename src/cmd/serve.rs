@@ -9,8 +9,10 @@ use std::time::Duration;
 
 use clap::Args;
 use iotchat::bridge::{self, BridgeConfig, BridgeEvent, BridgeStatus};
+use iotchat::config::layer::{FlagPrefix, Prefixed};
 use iotchat::config::{
-    self, LoadedProfile, Section, ServeConfig, ServeSection, StoreSection, ThingsboardSection,
+    self, LoadedProfile, Section, ServeConfig, ServeSection, StoreSection, TbFlagNames, TbGiven,
+    ThingsboardSection,
 };
 use iotchat::live::Live;
 use iotchat::protocol::auth::Tokens;
@@ -52,7 +54,18 @@ pub struct ServeArgs {
     #[command(flatten)]
     pub store: StoreSection,
     #[command(flatten)]
-    pub bridge: crate::cli_bridge::BridgeArgs,
+    pub bridge: Prefixed<ThingsboardSection, TbBridge>,
+}
+
+/// `serve`'s flags for its ThingsBoard bridge: `[thingsboard]`'s, named `--tb-*`.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct TbBridge;
+
+impl FlagPrefix for TbBridge {
+    const PREFIX: &'static str = "tb-";
+    const HEADING: &'static str = "ThingsBoard bridge (or [thingsboard] in the profile)";
+    // The bridge always publishes with QoS 1: it moves on once ThingsBoard has a batch.
+    const HIDDEN: &'static [&'static str] = &["qos"];
 }
 
 /// Runs `iotchat serve`.
@@ -68,7 +81,8 @@ pub async fn run(args: ServeArgs, matches: &clap::ArgMatches) -> anyhow::Result<
         &loaded.at(Some(matches), "store"),
     );
     let store = config::data_dir(store_settings).map(|dir| Store::open(&dir)).transpose()?;
-    let bridge_config = config::bridge_config(args.bridge.overrides(), &loaded)?;
+    let bridge_given = TbGiven::new(args.bridge.section.clone(), TbFlagNames::serve(), Some(matches));
+    let bridge_config = config::bridge_config(bridge_given, &loaded)?;
     if bridge_config.is_some() && store.is_none() {
         return Err(config::ConfigError::Setting {
             origin: config::Origin::Flag("--tb-host"),

@@ -8,7 +8,7 @@ use std::time::Duration;
 use anyhow::{Context, bail};
 use clap::{ArgAction, Args};
 use iotchat::config::{
-    ConfigError, LoadedProfile, Origin, Secret, TbConfig, TbFlagNames, TbOverrides, parse_duration,
+    ConfigError, LoadedProfile, Origin, TbConfig, TbFlagNames, TbGiven, ThingsboardSection, parse_duration,
 };
 use iotchat::output::{self, OutputError};
 use iotchat::protocol::reading::{Meaning, Reading, classify};
@@ -46,46 +46,8 @@ pub struct TbPublishArgs {
     /// Read settings from this TOML profile ([thingsboard] section), e.g. config/m3.toml.
     #[arg(long, value_name = "FILE")]
     pub profile: Option<PathBuf>,
-    /// ThingsBoard's MQTT host [default: the profile's, else localhost].
-    #[arg(long, value_name = "HOST")]
-    pub host: Option<String>,
-    /// ThingsBoard's MQTT port [default: 1883, 8883 with --tls].
-    #[arg(long, value_name = "PORT")]
-    pub port: Option<u16>,
-    /// MQTT over TLS (default port 8883), e.g. to ThingsBoard Cloud.
-    #[arg(long)]
-    pub tls: bool,
-    /// Trust the certificate(s) in this PEM file instead of the system's roots; implies --tls.
-    #[arg(long, value_name = "FILE")]
-    pub ca: Option<PathBuf>,
-    /// The device's access token. Prefer $IOTCHAT_TB_TOKEN or --token-file (which wins over the
-    /// variable): a flag shows in `ps`.
-    #[arg(long, value_name = "TOKEN")]
-    pub token: Option<Secret>,
-    /// Read the access token from this file (its first line).
-    #[arg(long, value_name = "FILE")]
-    pub token_file: Option<PathBuf>,
-    /// Basic MQTT credentials: the client id (alone, or with --username). Alone, it is a
-    /// secret: a flag shows in `ps`, so prefer thingsboard.client_id in a private profile.
-    #[arg(long, value_name = "ID")]
-    pub client_id: Option<Secret>,
-    /// Basic MQTT credentials: the username.
-    #[arg(long, value_name = "NAME")]
-    pub username: Option<String>,
-    /// Basic MQTT credentials: the password. Prefer $IOTCHAT_TB_PASSWORD or --password-file
-    /// (which wins over the variable): a flag shows in `ps`.
-    #[arg(long, value_name = "PASSWORD")]
-    pub password: Option<Secret>,
-    /// Read the password from this file (its first line).
-    #[arg(long, value_name = "FILE")]
-    pub password_file: Option<PathBuf>,
-    /// X.509 credentials: the device's client certificate (PEM, its chain after it); implies
-    /// --tls. Needs --key.
-    #[arg(long, value_name = "FILE")]
-    pub cert: Option<PathBuf>,
-    /// The client certificate's private key (PEM).
-    #[arg(long, value_name = "FILE")]
-    pub key: Option<PathBuf>,
+    #[command(flatten)]
+    pub tb: ThingsboardSection,
     /// Telemetry as a reading: 'temp=21.5 hum=40 ts=1763900000000', or one value.
     #[arg(long, value_name = "READING", group = "source")]
     pub telemetry: Option<String>,
@@ -101,9 +63,6 @@ pub struct TbPublishArgs {
     /// Client-side attributes as a reading: 'fw=1.2.0 site=lab'.
     #[arg(long, value_name = "READING")]
     pub attributes: Option<String>,
-    /// QoS 0 or 1 [default: 1: wait for ThingsBoard's acknowledgement].
-    #[arg(long, value_name = "0|1")]
-    pub qos: Option<u8>,
     /// With --telemetry/--json: publish it every DURATION.
     #[arg(long, value_name = "DURATION")]
     pub interval: Option<String>,
@@ -113,9 +72,6 @@ pub struct TbPublishArgs {
     /// Stay connected and answer server-side RPC (getTime, ping, and [thingsboard.rpc] methods).
     #[arg(long)]
     pub rpc: bool,
-    /// Largest payload in bytes [default: 65536, ThingsBoard's limit].
-    #[arg(long, value_name = "BYTES")]
-    pub max_payload: Option<u64>,
     /// Print help (-h alone too; the host is --host, not mosquitto_pub's -h).
     #[arg(long, action = ArgAction::Help)]
     pub help: Option<bool>,
@@ -126,7 +82,8 @@ pub struct TbPublishArgs {
     pub short_help: Option<Option<String>>,
 }
 
-pub async fn run(args: TbPublishArgs) -> anyhow::Result<()> {
+/// Runs `iotchat tb-publish`.
+pub async fn run(args: TbPublishArgs, matches: &clap::ArgMatches) -> anyhow::Result<()> {
     match &args.short_help {
         Some(Some(host)) => {
             let expected = format!(
@@ -140,7 +97,8 @@ pub async fn run(args: TbPublishArgs) -> anyhow::Result<()> {
         None => {}
     }
     let loaded = LoadedProfile::load(args.profile.as_deref())?;
-    let config = TbConfig::resolve(overrides(&args), &loaded)?;
+    let given = TbGiven::new(args.tb.clone(), TbFlagNames::tb_publish(), Some(matches));
+    let config = TbConfig::resolve(given, &loaded)?;
     let nothing = args.telemetry.is_none() && args.json.is_none() && args.file.is_none();
     if nothing && !args.stdin && args.attributes.is_none() && !args.rpc {
         bail!(usage("nothing to do: give --telemetry, --json, --file, --stdin, --attributes or --rpc"));
@@ -152,7 +110,7 @@ pub async fn run(args: TbPublishArgs) -> anyhow::Result<()> {
     let file = args.file.as_deref().map(|path| open_file(path).map(|file| (file, path))).transpose()?;
 
     let connected = TbDevice::connect(&config.options).await; // its error names no flag: add ours
-    let mut device = connected.map_err(|e| anyhow::anyhow!(TbFlagNames::TB_PUBLISH.explain(&e)))?;
+    let mut device = connected.map_err(|e| anyhow::anyhow!(TbFlagNames::tb_publish().explain(&e)))?;
     tracing::debug!(host = %config.options.host, port = config.options.port, "connected to ThingsBoard");
     if let Some(reading) = attributes {
         device.publish(ATTRIBUTES, Json::Object(values_object(&reading)).to_string().into_bytes()).await?;
@@ -174,28 +132,6 @@ pub async fn run(args: TbPublishArgs) -> anyhow::Result<()> {
         output::note(&format!("published; {acked} acknowledged by ThingsBoard"));
     }
     Ok(())
-}
-
-fn overrides(args: &TbPublishArgs) -> TbOverrides {
-    TbOverrides {
-        names: TbFlagNames::TB_PUBLISH,
-        host: args.host.clone(),
-        port: args.port,
-        tls: args.tls,
-        ca: args.ca.clone(),
-        token: args.token.clone(),
-        token_file: args.token_file.clone(),
-        client_id: args.client_id.clone(),
-        username: args.username.clone(),
-        password: args.password.clone(),
-        password_file: args.password_file.clone(),
-        cert: args.cert.clone(),
-        key: args.key.clone(),
-        qos: args.qos,
-        max_payload: args.max_payload,
-        ..TbOverrides::default()
-    }
-    .read_env()
 }
 
 fn usage(text: &str) -> ConfigError {

@@ -83,11 +83,28 @@ pub type Nested<T> = T;
 pub type ProfileOnly<T> = Option<T>;
 
 /// Where a section is being merged: the command line as parsed, the profile file, the key.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct At<'a> {
     matches: Option<&'a clap::ArgMatches>,
     path: PathBuf,
     key: &'static str,
+    /// Put before each flag's name: `tb-` for `serve`'s `--tb-host` (see [`Prefixed`]).
+    prefix: &'static str,
+    /// A command whose flags are not the section's (`check`'s `--broker`) names them here.
+    rename: Option<&'a Rename>,
+}
+
+/// A command's own flag name for a field (`None`: the section's).
+pub type Rename = dyn Fn(&str) -> Option<&'static str>;
+
+impl fmt::Debug for At<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("At")
+            .field("path", &self.path)
+            .field("key", &self.key)
+            .field("prefix", &self.prefix)
+            .finish()
+    }
 }
 
 impl<'a> At<'a> {
@@ -95,12 +112,22 @@ impl<'a> At<'a> {
     /// command line `matches` (`None`, in tests: every flag value counts as typed).
     pub fn new(matches: Option<&'a clap::ArgMatches>, path: Option<&Path>, key: &'static str) -> Self {
         let path = path.map_or_else(|| PathBuf::from("profile"), Path::to_owned);
-        Self { matches, path, key }
+        Self { matches, path, key, prefix: "", rename: None }
+    }
+
+    /// The same, for flags named with `prefix` before the section's names.
+    pub fn with_prefix(self, prefix: &'static str) -> Self {
+        Self { prefix, ..self }
+    }
+
+    /// The same, for a command that names the flags of some fields itself.
+    pub fn with_rename(self, rename: &'a Rename) -> Self {
+        Self { rename: Some(rename), ..self }
     }
 
     /// The nested section `key` (e.g. `tls` in `serve`).
     pub fn child(&self, key: &str) -> Self {
-        Self { matches: self.matches, path: self.path.clone(), key: interned(format!("{}.{key}", self.key)) }
+        Self { path: self.path.clone(), key: interned(format!("{}.{key}", self.key)), ..*self }
     }
 
     /// The profile key of a field of this section.
@@ -128,14 +155,25 @@ impl<'a> At<'a> {
     }
 
     fn flag_origin(&self, arg: Option<&clap::Arg>, field: &str) -> Origin {
-        let Some(arg) = arg else { return Origin::Flag(interned(format!("--{}", field.replace('_', "-")))) };
+        if let Some(flag) = self.rename.and_then(|rename| rename(field)) {
+            return Origin::Flag(flag);
+        }
+        let prefix = self.prefix;
+        let Some(arg) = arg else {
+            return Origin::Flag(interned(format!("--{prefix}{}", field.replace('_', "-"))));
+        };
         let from_env = self.matches.and_then(|m| m.value_source(arg.get_id().as_str()))
             == Some(ValueSource::EnvVariable);
         match (from_env, arg.get_env()) {
             (true, Some(var)) => Origin::Env(interned(var.to_string_lossy().into_owned())),
-            _ => Origin::Flag(interned(format!("--{}", arg.get_long().unwrap_or(field)))),
+            _ => Origin::Flag(interned(format!("--{prefix}{}", arg.get_long().unwrap_or(field)))),
         }
     }
+}
+
+/// The flag of `field` under `prefix`: `("tb-", "token_file")` is `--tb-token-file`.
+pub(crate) fn flag_name(prefix: &str, field: &str) -> &'static str {
+    interned(format!("--{prefix}{}", field.replace('_', "-")))
 }
 
 /// The clap arguments of a section, in the order of its fields.
@@ -146,6 +184,57 @@ pub fn args_of<S: clap::Args>() -> Vec<clap::Arg> {
 /// How many clap arguments a section has (for a nested section's place among its parent's).
 pub fn arg_count<S: clap::Args>() -> usize {
     S::augment_args(clap::Command::new("section")).get_arguments().count()
+}
+
+/// How a command names a section's flags when it takes them under a prefix ([`Prefixed`]).
+pub trait FlagPrefix {
+    /// Put before each flag's name, e.g. `tb-`.
+    const PREFIX: &'static str;
+    /// The heading of these flags in `--help`.
+    const HEADING: &'static str;
+    /// Fields whose flags are left out of `--help` (the command refuses them).
+    const HIDDEN: &'static [&'static str] = &[];
+}
+
+/// Section `S` as flags named `--PREFIX-NAME` (`serve`'s `--tb-host` for `[thingsboard]`'s
+/// `host`): the same fields, help and checks, so a setting is still declared once.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Prefixed<S, P> {
+    /// The flags' values.
+    pub section: S,
+    prefix: std::marker::PhantomData<P>,
+}
+
+impl<S: clap::Args, P: FlagPrefix> Prefixed<S, P> {
+    fn rename(mut cmd: clap::Command) -> clap::Command {
+        for (order, arg) in args_of::<S>().into_iter().enumerate() {
+            let long = interned(format!("{}{}", P::PREFIX, arg.get_long().unwrap_or_default()));
+            let hidden = P::HIDDEN.contains(&arg.get_id().as_str()) || arg.is_hide_set();
+            let arg = arg.long(long).short(None).hide(hidden).help_heading(P::HEADING).display_order(order);
+            cmd = cmd.arg(arg);
+        }
+        cmd
+    }
+}
+
+impl<S: clap::Args, P: FlagPrefix> clap::Args for Prefixed<S, P> {
+    fn augment_args(cmd: clap::Command) -> clap::Command {
+        Self::rename(cmd)
+    }
+
+    fn augment_args_for_update(cmd: clap::Command) -> clap::Command {
+        Self::rename(cmd)
+    }
+}
+
+impl<S: clap::FromArgMatches, P> clap::FromArgMatches for Prefixed<S, P> {
+    fn from_arg_matches(matches: &clap::ArgMatches) -> Result<Self, clap::Error> {
+        Ok(Self { section: S::from_arg_matches(matches)?, prefix: std::marker::PhantomData })
+    }
+
+    fn update_from_arg_matches(&mut self, matches: &clap::ArgMatches) -> Result<(), clap::Error> {
+        self.section.update_from_arg_matches(matches)
+    }
 }
 
 /// A duration, as flags and profiles write it: `200ms`, `30s`, `1m 30s`, or `0`.

@@ -33,10 +33,10 @@ crate::section! {
     /// `[serve.tls]`: TLS on the device port.
     pub struct TlsSection => TlsMerged {
         /// Speak TLS on the port: the certificate chain (PEM). Needs --tls-key.
-        #[arg(long = "tls-cert", value_name = "FILE")]
+        #[arg(long = "tls-cert", id = "tls_cert", value_name = "FILE")]
         pub cert: Option<PathBuf>,
         /// The TLS certificate's private key (PEM).
-        #[arg(long = "tls-key", value_name = "FILE")]
+        #[arg(long = "tls-key", id = "tls_key", value_name = "FILE")]
         pub key: Option<PathBuf>,
     }
 }

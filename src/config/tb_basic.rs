@@ -4,25 +4,25 @@
 use std::path::PathBuf;
 
 use super::tb_credentials::{PASSWORD_ENV, first_line, password_alone, profile_key, setting};
-use super::{ConfigError, LoadedProfile, Origin, Secret, TbFlagNames, TbOverrides};
+use super::thingsboard::TbGiven;
+use super::{ConfigError, LoadedProfile, Origin, Secret, TbFlagNames};
 use crate::thingsboard::Credentials;
 
 /// The basic credentials named on the command line, or in the profile (`from_profile`).
 pub(super) fn basic(
-    given: TbOverrides,
+    given: &TbGiven,
     from_profile: bool,
     names: TbFlagNames,
     loaded: &LoadedProfile,
 ) -> Result<Credentials, ConfigError> {
     let p = &loaded.profile.thingsboard;
     let (client_id, username) = if from_profile {
-        let client_id =
-            p.client_id.clone().map(|c| (Secret::new(c), profile_key(loaded, "thingsboard.client_id")));
+        let client_id = p.client_id.clone().map(|c| (c, profile_key(loaded, "thingsboard.client_id")));
         let username = p.username.clone().map(|u| (u, profile_key(loaded, "thingsboard.username")));
         (client_id, username)
     } else {
-        let client_id = given.client_id.map(|c| (c, Origin::Flag(names.client_id)));
-        (client_id, given.username.map(|u| (u, Origin::Flag(names.username))))
+        let client_id = given.flags.client_id.clone().map(|c| (c, Origin::Flag(names.client_id)));
+        (client_id, given.flags.username.clone().map(|u| (u, Origin::Flag(names.username))))
     };
     if let Some((_, origin)) = client_id.as_ref().filter(|(c, _)| c.expose().trim().is_empty()) {
         return Err(blank(origin, "client id"));
@@ -30,8 +30,14 @@ pub(super) fn basic(
     if let Some((_, origin)) = username.as_ref().filter(|(u, _)| u.trim().is_empty()) {
         return Err(blank(origin, "username"));
     }
-    let password =
-        password(given.password, given.password_file, given.env_password, from_profile, names, loaded)?;
+    let password = password(
+        given.flags.password.clone(),
+        given.flags.password_file.clone(),
+        given.env_password.clone(),
+        from_profile,
+        names,
+        loaded,
+    )?;
     let password = match (password, &username) {
         (Some((_, Origin::Flag(PASSWORD_ENV))), None) => None, // exported for another device
         (Some((_, origin)), None) => return Err(password_alone(origin, names)),
@@ -64,7 +70,7 @@ fn password(
     } else if let Some(password) = env {
         (password, Origin::Flag(PASSWORD_ENV))
     } else if let Some(path) = loaded.profile.thingsboard.password_file.clone().filter(|_| from_profile) {
-        from_file(PathBuf::from(path), profile_key(loaded, "thingsboard.password_file"))?
+        from_file(path, profile_key(loaded, "thingsboard.password_file"))?
     } else {
         return Ok(None);
     };

@@ -17,7 +17,8 @@
 
 use std::path::{Path, PathBuf};
 
-use super::{ConfigError, LoadedProfile, Origin, Secret, TbFlagNames, TbOverrides};
+use super::thingsboard::TbGiven;
+use super::{ConfigError, LoadedProfile, Origin, Secret, TbFlagNames};
 use crate::thingsboard::{CredentialKind, Credentials};
 use crate::tls::{ClientIdentity, PemFile};
 
@@ -47,19 +48,20 @@ pub(super) struct Identity {
 
 /// The device's credentials, and the client certificate to present when they are X.509 ones.
 pub(super) fn resolve(
-    given: TbOverrides,
+    given: &TbGiven,
     loaded: &LoadedProfile,
 ) -> Result<(Credentials, Option<Identity>), ConfigError> {
     let names = given.names;
-    let (kind, place) = kind(&given, names, loaded)?;
+    let (kind, place) = kind(given, names, loaded)?;
     if kind != CredentialKind::Basic {
-        refuse_password(&given, place, names, loaded)?;
+        refuse_password(given, place, names, loaded)?;
     }
     match kind {
         CredentialKind::AccessToken => Ok((token(given, names, loaded)?, None)),
-        CredentialKind::Certificate => {
-            Ok((Credentials::Certificate, Some(identity(given.cert, given.key, names, loaded)?)))
-        }
+        CredentialKind::Certificate => Ok((
+            Credentials::Certificate,
+            Some(identity(given.flags.cert.clone(), given.flags.key.clone(), names, loaded)?),
+        )),
         CredentialKind::Basic => {
             Ok((super::tb_basic::basic(given, place == Place::Profile, names, loaded)?, None))
         }
@@ -68,7 +70,7 @@ pub(super) fn resolve(
 
 /// The kind, and where it was named (see the module's rules).
 fn kind(
-    given: &TbOverrides,
+    given: &TbGiven,
     names: TbFlagNames,
     loaded: &LoadedProfile,
 ) -> Result<(CredentialKind, Place), ConfigError> {
@@ -76,9 +78,11 @@ fn kind(
     let key = |key| profile_key(loaded, key);
     let flag = |set: bool, name| set.then_some(Origin::Flag(name));
     let command_line = [
-        flag(given.token.is_some(), names.token).or(flag(given.token_file.is_some(), names.token_file)),
-        flag(given.client_id.is_some(), names.client_id).or(flag(given.username.is_some(), names.username)),
-        flag(given.cert.is_some(), names.cert).or(flag(given.key.is_some(), names.key)),
+        flag(given.flags.token.is_some(), names.token)
+            .or(flag(given.flags.token_file.is_some(), names.token_file)),
+        flag(given.flags.client_id.is_some(), names.client_id)
+            .or(flag(given.flags.username.is_some(), names.username)),
+        flag(given.flags.cert.is_some(), names.cert).or(flag(given.flags.key.is_some(), names.key)),
     ];
     let in_profile = [
         p.token_file.as_ref().map(|_| key("thingsboard.token_file")),
@@ -108,7 +112,7 @@ fn kind(
             }
         }
     }
-    match (&given.password, &given.password_file) {
+    match (&given.flags.password, &given.flags.password_file) {
         (Some(_), _) => Err(password_alone(Origin::Flag(names.password), names)),
         (_, Some(_)) => Err(password_alone(Origin::Flag(names.password_file), names)),
         _ => Err(missing(names)),
@@ -117,14 +121,14 @@ fn kind(
 
 /// A password given on purpose where the kind takes none.
 fn refuse_password(
-    given: &TbOverrides,
+    given: &TbGiven,
     place: Place,
     names: TbFlagNames,
     loaded: &LoadedProfile,
 ) -> Result<(), ConfigError> {
-    let origin = if given.password.is_some() {
+    let origin = if given.flags.password.is_some() {
         Origin::Flag(names.password)
-    } else if given.password_file.is_some() {
+    } else if given.flags.password_file.is_some() {
         Origin::Flag(names.password_file)
     } else if place == Place::Profile && loaded.profile.thingsboard.password_file.is_some() {
         profile_key(loaded, "thingsboard.password_file")
@@ -169,13 +173,13 @@ fn identity(
 }
 
 /// `--token`, else `--token-file`, else `IOTCHAT_TB_TOKEN`, else `thingsboard.token_file`.
-fn token(given: TbOverrides, names: TbFlagNames, loaded: &LoadedProfile) -> Result<Credentials, ConfigError> {
-    let (token, origin) = if let Some(token) = given.token {
+fn token(given: &TbGiven, names: TbFlagNames, loaded: &LoadedProfile) -> Result<Credentials, ConfigError> {
+    let (token, origin) = if let Some(token) = given.flags.token.clone() {
         (token, Origin::Flag(names.token))
-    } else if let Some(path) = given.token_file {
+    } else if let Some(path) = &given.flags.token_file {
         let origin = Origin::Flag(names.token_file);
-        (first_line(&path, &origin, "token")?, origin)
-    } else if let Some(token) = given.env_token {
+        (first_line(path, &origin, "token")?, origin)
+    } else if let Some(token) = given.env_token.clone() {
         (token, Origin::Flag(TOKEN_ENV))
     } else {
         let path = loaded.profile.thingsboard.token_file.clone().unwrap_or_default();

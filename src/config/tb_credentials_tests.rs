@@ -1,5 +1,14 @@
 use super::*;
-use crate::config::{Profile, TbConfig, TbOverrides};
+use crate::config::{Profile, TbConfig, TbGiven, ThingsboardSection as Sec};
+
+fn sec() -> Sec {
+    Sec::default()
+}
+
+/// The command's flags, nothing in the environment, `tb-publish`'s names.
+fn given(flags: Sec) -> TbGiven {
+    TbGiven { flags, ..TbGiven::default() }
+}
 
 fn loaded(text: &str) -> LoadedProfile {
     LoadedProfile { path: Some("p.toml".into()), profile: Profile::parse(text).expect("valid") }
@@ -15,7 +24,7 @@ fn identity_files(dir: &Path) -> (PathBuf, PathBuf) {
 }
 
 /// The credentials and whether TLS is on, or the error's text.
-fn resolve(flags: TbOverrides, profile: &str) -> Result<(Credentials, bool), String> {
+fn resolve(flags: TbGiven, profile: &str) -> Result<(Credentials, bool), String> {
     TbConfig::resolve(flags, &loaded(profile))
         .map(|c| (c.options.credentials, c.options.tls.is_some()))
         .map_err(|e| e.to_string())
@@ -59,31 +68,31 @@ fn each_kind_of_credentials_resolves_from_flags_environment_or_profile() {
         format!("[thingsboard]\ncert = \"{}\"\nkey = \"{}\"\n", f.cert.display(), f.key.display());
     let pw_profile =
         format!("[thingsboard]\nusername = \"u1\"\npassword_file = \"{}\"\n", f.password.display());
-    let none = TbOverrides::default;
-    let cases: Vec<(&str, TbOverrides, String, Credentials, bool)> = vec![
-        ("token flag", TbOverrides { token: Some("t".into()), ..none() }, String::new(), token("t"), false),
+    let none = || given(sec());
+    let cases: Vec<(&str, TbGiven, String, Credentials, bool)> = vec![
+        ("token flag", given(Sec { token: Some("t".into()), ..sec() }), String::new(), token("t"), false),
         (
             "token from the environment",
-            TbOverrides { env_token: Some("e".into()), ..none() },
+            TbGiven { flags: sec(), env_token: Some("e".into()), ..TbGiven::default() },
             String::new(),
             token("e"),
             false,
         ),
         (
             "client id alone",
-            TbOverrides { client_id: Some("c1".into()), ..none() },
+            given(Sec { client_id: Some("c1".into()), ..sec() }),
             String::new(),
             basic(Some("c1"), None, None),
             false,
         ),
         (
             "all three from flags",
-            TbOverrides {
+            given(Sec {
                 client_id: Some("c1".into()),
                 username: Some("u1".into()),
                 password: Some("p".into()),
-                ..none()
-            },
+                ..sec()
+            }),
             String::new(),
             basic(Some("c1"), Some("u1"), Some("p")),
             false,
@@ -97,7 +106,7 @@ fn each_kind_of_credentials_resolves_from_flags_environment_or_profile() {
         ),
         (
             "certificate from flags implies TLS",
-            TbOverrides { cert: Some(f.cert.clone()), key: Some(f.key.clone()), ..none() },
+            given(Sec { cert: Some(f.cert.clone()), key: Some(f.key.clone()), ..sec() }),
             String::new(),
             Credentials::Certificate,
             true,
@@ -119,71 +128,77 @@ fn the_command_line_then_the_profile_then_the_environment_names_the_kind() {
         "[thingsboard]\nusername = \"pu\"\nclient_id = \"pc\"\npassword_file = \"{}\"\n",
         f.password.display()
     );
-    let none = TbOverrides::default;
-    let cases: Vec<(&str, TbOverrides, String, Credentials, bool)> = vec![
+    let cases: Vec<(&str, TbGiven, String, Credentials, bool)> = vec![
         (
             "--username over the profile's token file",
-            TbOverrides { username: Some("u".into()), password: Some("p".into()), ..none() },
+            given(Sec { username: Some("u".into()), password: Some("p".into()), ..sec() }),
             token_profile.clone(),
             basic(None, Some("u"), Some("p")),
             false,
         ),
         (
             "a token in the environment over the profile's token file",
-            TbOverrides { env_token: Some("e".into()), ..none() },
+            TbGiven { flags: sec(), env_token: Some("e".into()), ..TbGiven::default() },
             token_profile,
             token("e"),
             false,
         ),
         (
             "the profile's certificate over a token in the environment",
-            TbOverrides { env_token: Some("e".into()), ..none() },
+            TbGiven { flags: sec(), env_token: Some("e".into()), ..TbGiven::default() },
             cert_profile.clone(),
             Credentials::Certificate,
             true,
         ),
         (
             "the profile's basic credentials over a token in the environment",
-            TbOverrides { env_token: Some("e".into()), ..none() },
+            TbGiven { flags: sec(), env_token: Some("e".into()), ..TbGiven::default() },
             basic_profile.clone(),
             basic(Some("pc"), Some("pu"), Some("from-file")),
             false,
         ),
         (
             "--token over the profile's certificate, which is then neither sent nor TLS",
-            TbOverrides { token: Some("t".into()), ..none() },
+            given(Sec { token: Some("t".into()), ..sec() }),
             cert_profile.clone(),
             token("t"),
             false,
         ),
         (
             "--client-id does not borrow the profile's username or password",
-            TbOverrides { client_id: Some("fc".into()), ..none() },
+            given(Sec { client_id: Some("fc".into()), ..sec() }),
             basic_profile,
             basic(Some("fc"), None, None),
             false,
         ),
         (
             "--key with the profile's certificate is a certificate login",
-            TbOverrides { key: Some(f.key.clone()), env_token: Some("e".into()), ..none() },
+            TbGiven {
+                flags: Sec { key: Some(f.key.clone()), ..sec() },
+                env_token: Some("e".into()),
+                ..TbGiven::default()
+            },
             cert_profile,
             Credentials::Certificate,
             true,
         ),
         (
             "--token-file over the environment's token",
-            TbOverrides { env_token: Some("e".into()), token_file: Some(f.token.clone()), ..none() },
+            TbGiven {
+                flags: Sec { token_file: Some(f.token.clone()), ..sec() },
+                env_token: Some("e".into()),
+                ..TbGiven::default()
+            },
             String::new(),
             token("file-token"),
             false,
         ),
         (
             "--password-file over the environment's password",
-            TbOverrides {
-                username: Some("u".into()),
+            TbGiven {
+                flags: Sec { username: Some("u".into()), password_file: Some(f.password.clone()), ..sec() },
                 env_password: Some("stale".into()),
-                password_file: Some(f.password.clone()),
-                ..none()
+                ..TbGiven::default()
             },
             String::new(),
             basic(None, Some("u"), Some("from-file")),
@@ -191,21 +206,33 @@ fn the_command_line_then_the_profile_then_the_environment_names_the_kind() {
         ),
         (
             "the environment's password with basic credentials",
-            TbOverrides { username: Some("u".into()), env_password: Some("e".into()), ..none() },
+            TbGiven {
+                flags: Sec { username: Some("u".into()), ..sec() },
+                env_password: Some("e".into()),
+                ..TbGiven::default()
+            },
             String::new(),
             basic(None, Some("u"), Some("e")),
             false,
         ),
         (
             "the environment's password is left alone with a token",
-            TbOverrides { token: Some("t".into()), env_password: Some("e".into()), ..none() },
+            TbGiven {
+                flags: Sec { token: Some("t".into()), ..sec() },
+                env_password: Some("e".into()),
+                ..TbGiven::default()
+            },
             String::new(),
             token("t"),
             false,
         ),
         (
             "and with a client id alone",
-            TbOverrides { client_id: Some("c".into()), env_password: Some("e".into()), ..none() },
+            TbGiven {
+                flags: Sec { client_id: Some("c".into()), ..sec() },
+                env_password: Some("e".into()),
+                ..TbGiven::default()
+            },
             String::new(),
             basic(Some("c"), None, None),
             false,
@@ -224,14 +251,10 @@ fn a_certificate_the_kind_does_not_use_is_not_presented() {
         f.cert.display(),
         f.key.display()
     );
-    let flags = TbOverrides { token: Some("t".into()), ..TbOverrides::default() };
+    let flags = given(Sec { token: Some("t".into()), ..sec() });
     let tls = TbConfig::resolve(flags, &loaded(&profile)).expect("valid").options.tls.expect("tls = true");
     assert!(!tls.client_auth_cert_resolver.has_certs(), "the profile's certificate was loaded");
-    let used = TbConfig::resolve(TbOverrides::default(), &loaded(&profile))
-        .expect("valid")
-        .options
-        .tls
-        .expect("tls");
+    let used = TbConfig::resolve(given(sec()), &loaded(&profile)).expect("valid").options.tls.expect("tls");
     assert!(used.client_auth_cert_resolver.has_certs());
 }
 
@@ -249,8 +272,8 @@ fn missing_half_given_or_mixed_credentials_are_refused_by_name() {
     );
     let token_and_password =
         format!("[thingsboard]\ntoken_file = \"t\"\npassword_file = \"{}\"\n", f.password.display());
-    let none = TbOverrides::default;
-    let cases: Vec<(&str, TbOverrides, String, &[&str])> = vec![
+    let none = || given(sec());
+    let cases: Vec<(&str, TbGiven, String, &[&str])> = vec![
         (
             "nothing",
             none(),
@@ -267,25 +290,29 @@ fn missing_half_given_or_mixed_credentials_are_refused_by_name() {
         ),
         (
             "blank token",
-            TbOverrides { token: Some("  ".into()), ..none() },
+            given(Sec { token: Some("  ".into()), ..sec() }),
             String::new(),
             &["--token: the access token is empty"],
         ),
         (
             "empty token file",
-            TbOverrides { token_file: Some(empty.clone()), env_token: Some("e".into()), ..none() },
+            TbGiven {
+                flags: Sec { token_file: Some(empty.clone()), ..sec() },
+                env_token: Some("e".into()),
+                ..TbGiven::default()
+            },
             String::new(),
             &["--token-file: the access token is empty"],
         ),
         (
             "empty password file",
-            TbOverrides { username: Some("u".into()), password_file: Some(empty.clone()), ..none() },
+            given(Sec { username: Some("u".into()), password_file: Some(empty.clone()), ..sec() }),
             String::new(),
             &["--password-file: the password is empty"],
         ),
         (
             "two kinds on the command line",
-            TbOverrides { token: Some("t".into()), username: Some("u".into()), ..none() },
+            given(Sec { token: Some("t".into()), username: Some("u".into()), ..sec() }),
             String::new(),
             &["--username: an access token (--token) and basic MQTT credentials (--username) are both given"],
         ),
@@ -299,25 +326,29 @@ fn missing_half_given_or_mixed_credentials_are_refused_by_name() {
         ),
         (
             "a password flag without a username",
-            TbOverrides { client_id: Some("c".into()), password: Some("s3cret".into()), ..none() },
+            given(Sec { client_id: Some("c".into()), password: Some("s3cret".into()), ..sec() }),
             String::new(),
             &["--password: a password goes with basic MQTT credentials' username", "add --username NAME"],
         ),
         (
             "a password flag alone",
-            TbOverrides { password: Some("s3cret".into()), ..none() },
+            given(Sec { password: Some("s3cret".into()), ..sec() }),
             String::new(),
             &["--password: a password goes with"],
         ),
         (
             "a password flag with a token",
-            TbOverrides { token: Some("t".into()), password: Some("s3cret".into()), ..none() },
+            given(Sec { token: Some("t".into()), password: Some("s3cret".into()), ..sec() }),
             String::new(),
             &["--password: a password goes with"],
         ),
         (
             "a password file flag with the environment's token",
-            TbOverrides { env_token: Some("e".into()), password_file: Some(f.password.clone()), ..none() },
+            TbGiven {
+                flags: Sec { password_file: Some(f.password.clone()), ..sec() },
+                env_token: Some("e".into()),
+                ..TbGiven::default()
+            },
             String::new(),
             &["--password-file: a password goes with"],
         ),
@@ -329,25 +360,25 @@ fn missing_half_given_or_mixed_credentials_are_refused_by_name() {
         ),
         (
             "certificate without key",
-            TbOverrides { cert: Some(f.cert.clone()), ..none() },
+            given(Sec { cert: Some(f.cert.clone()), ..sec() }),
             String::new(),
             &["--cert: a client certificate needs its private key", "add --key FILE"],
         ),
         (
             "key without certificate",
-            TbOverrides { key: Some(f.key.clone()), ..none() },
+            given(Sec { key: Some(f.key.clone()), ..sec() }),
             String::new(),
             &["--key: a private key needs its client certificate"],
         ),
         (
             "key of another certificate",
-            TbOverrides { cert: Some(f.cert.clone()), key: Some(foreign_key.clone()), ..none() },
+            given(Sec { cert: Some(f.cert.clone()), key: Some(foreign_key.clone()), ..sec() }),
             String::new(),
             &["--key", "does not go with", "cert.pem"],
         ),
         (
             "missing password file",
-            TbOverrides { username: Some("u".into()), password_file: Some(PathBuf::from("/nope")), ..none() },
+            given(Sec { username: Some("u".into()), password_file: Some(PathBuf::from("/nope")), ..sec() }),
             String::new(),
             &["--password-file = \"/nope\"", "cannot read the password file"],
         ),
@@ -378,22 +409,20 @@ fn an_unusable_certificate_or_key_is_blamed_on_its_own_file() {
         .expect("cert");
     std::fs::write(&bad_key, format!("-----BEGIN PRIVATE KEY-----\n{garbage}\n-----END PRIVATE KEY-----\n"))
         .expect("key");
-    let cert_err =
-        resolve(TbOverrides { cert: Some(bad_cert), key: Some(f.key.clone()), ..TbOverrides::default() }, "")
-            .expect_err("not a certificate");
+    let cert_err = resolve(given(Sec { cert: Some(bad_cert), key: Some(f.key.clone()), ..sec() }), "")
+        .expect_err("not a certificate");
     assert!(
         cert_err.starts_with("--cert = ") && cert_err.contains("not a usable client certificate"),
         "{cert_err}"
     );
-    let key_err =
-        resolve(TbOverrides { cert: Some(f.cert.clone()), key: Some(bad_key), ..TbOverrides::default() }, "")
-            .expect_err("not a key");
+    let key_err = resolve(given(Sec { cert: Some(f.cert.clone()), key: Some(bad_key), ..sec() }), "")
+        .expect_err("not a key");
     assert!(key_err.starts_with("--key = ") && key_err.contains("cannot use this key"), "{key_err}");
 }
 
 #[test]
 fn serves_flags_are_named_in_its_errors() {
-    let flags = TbOverrides { names: TbFlagNames::SERVE, ..Default::default() };
+    let flags = TbGiven { flags: sec(), names: TbFlagNames::serve(), ..TbGiven::default() };
     let err = resolve(flags, "").expect_err("no credentials");
     for want in
         ["--tb-token-file", "--tb-client-id", "--tb-username", "--tb-password-file", "--tb-cert", "--tb-key"]

@@ -11,6 +11,8 @@ use crate::thingsboard::session::TbError;
 /// What the command calls its ThingsBoard flags, for errors that name the flag the user typed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct TbFlagNames {
+    /// What the command puts before the section's flag names (`tb-` for `serve`).
+    pub prefix: &'static str,
     /// The host flag.
     pub host: &'static str,
     /// The port flag.
@@ -38,38 +40,58 @@ pub struct TbFlagNames {
 }
 
 impl TbFlagNames {
-    /// `tb-publish`'s.
-    pub const TB_PUBLISH: Self = Self {
-        host: "--host",
-        port: "--port",
-        tls: "--tls",
-        ca: "--ca",
-        token: "--token",
-        token_file: "--token-file",
-        client_id: "--client-id",
-        username: "--username",
-        password: "--password",
-        password_file: "--password-file",
-        cert: "--cert",
-        key: "--key",
-    };
-    /// `serve`'s, for the bridge.
-    pub const SERVE: Self = Self {
-        host: "--tb-host",
-        port: "--tb-port",
-        tls: "--tb-tls",
-        ca: "--tb-ca",
-        token: "--tb-token",
-        token_file: "--tb-token-file",
-        client_id: "--tb-client-id",
-        username: "--tb-username",
-        password: "--tb-password",
-        password_file: "--tb-password-file",
-        cert: "--tb-cert",
-        key: "--tb-key",
-    };
+    /// `tb-publish`'s: the section's own names (`--host`).
+    pub fn tb_publish() -> Self {
+        Self::prefixed("")
+    }
+
+    /// `serve`'s, for the bridge: `--tb-host`.
+    pub fn serve() -> Self {
+        Self::prefixed("tb-")
+    }
+
+    /// The section's flags with `prefix` before their names.
+    fn prefixed(prefix: &'static str) -> Self {
+        let flag = |field: &str| super::layer::flag_name(prefix, field);
+        Self {
+            prefix,
+            host: flag("host"),
+            port: flag("port"),
+            tls: flag("tls"),
+            ca: flag("ca"),
+            token: flag("token"),
+            token_file: flag("token_file"),
+            client_id: flag("client_id"),
+            username: flag("username"),
+            password: flag("password"),
+            password_file: flag("password_file"),
+            cert: flag("cert"),
+            key: flag("key"),
+        }
+    }
+
+    /// The name of `field`'s flag (`None`: a field these names do not cover).
+    pub fn flag_of(&self, field: &str) -> Option<&'static str> {
+        Some(match field {
+            "host" => self.host,
+            "port" => self.port,
+            "tls" => self.tls,
+            "ca" => self.ca,
+            "token" => self.token,
+            "token_file" => self.token_file,
+            "client_id" => self.client_id,
+            "username" => self.username,
+            "password" => self.password,
+            "password_file" => self.password_file,
+            "cert" => self.cert,
+            "key" => self.key,
+            _ => return None,
+        })
+    }
+
     /// `check`'s, for m3.
     pub const CHECK: Self = Self {
+        prefix: "",
         host: "--broker",
         port: "--broker",
         tls: "--broker-tls",
@@ -88,7 +110,7 @@ impl TbFlagNames {
 
 impl Default for TbFlagNames {
     fn default() -> Self {
-        Self::TB_PUBLISH
+        Self::tb_publish()
     }
 }
 
@@ -132,6 +154,20 @@ impl TbFlagNames {
     }
 }
 
+impl crate::thingsboard::Advice for TbFlagNames {
+    fn explain(&self, error: &TbError) -> String {
+        TbFlagNames::explain(self, error)
+    }
+
+    fn tls_advice(&self, problem: TlsProblem) -> String {
+        TbFlagNames::tls_advice(self, problem)
+    }
+
+    fn host_setting(&self) -> String {
+        format!("{} (or [thingsboard] host in the profile)", self.host)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -140,14 +176,14 @@ mod tests {
     fn tls_advice_says_what_to_do_in_the_commands_own_flags() {
         let cases = [
             (
-                TbFlagNames::SERVE,
+                TbFlagNames::serve(),
                 TlsProblem::CertificateRequired,
                 "give --tb-cert FILE and --tb-key FILE instead",
             ),
-            (TbFlagNames::SERVE, TlsProblem::CertificateRefused, "signed by a CA the broker trusts"),
-            (TbFlagNames::SERVE, TlsProblem::HandshakeFailure, "if the broker wants a client certificate"),
-            (TbFlagNames::SERVE, TlsProblem::Other, "give its CA file with --tb-ca"),
-            (TbFlagNames::TB_PUBLISH, TlsProblem::Other, "give its CA file with --ca (or thingsboard.ca)"),
+            (TbFlagNames::serve(), TlsProblem::CertificateRefused, "signed by a CA the broker trusts"),
+            (TbFlagNames::serve(), TlsProblem::HandshakeFailure, "if the broker wants a client certificate"),
+            (TbFlagNames::serve(), TlsProblem::Other, "give its CA file with --tb-ca"),
+            (TbFlagNames::tb_publish(), TlsProblem::Other, "give its CA file with --ca (or thingsboard.ca)"),
             (
                 TbFlagNames::CHECK,
                 TlsProblem::CertificateRequired,
@@ -168,12 +204,12 @@ mod tests {
             TbError::Tls { addr: "h:8883".into(), cause: "UnknownIssuer".into(), problem: TlsProblem::Other };
         let cases = [
             (
-                TbFlagNames::TB_PUBLISH,
+                TbFlagNames::tb_publish(),
                 &unresolved,
                 "cannot resolve the host name \"tb.invalid\" of ThingsBoard: not known; check --host (or thingsboard.host in the profile), or give an IP address",
             ),
             (
-                TbFlagNames::SERVE,
+                TbFlagNames::serve(),
                 &unreachable,
                 "cannot connect to ThingsBoard at 127.0.0.1:1: refused; is ThingsBoard (or an MQTT broker) running there? check --tb-host/--tb-port",
             ),
@@ -183,7 +219,7 @@ mod tests {
                 "cannot connect to ThingsBoard at 127.0.0.1:1: refused; is ThingsBoard (or an MQTT broker) running there? check --broker",
             ),
             (
-                TbFlagNames::TB_PUBLISH,
+                TbFlagNames::tb_publish(),
                 &tls,
                 "TLS with ThingsBoard at h:8883 failed: UnknownIssuer (does the broker speak TLS on this port? to trust its certificate, give its CA file with --ca (or thingsboard.ca); its name must match the host)",
             ),
@@ -193,6 +229,6 @@ mod tests {
             assert!(want.starts_with(&error.to_string()), "the library's text comes first: {error}");
         }
         let lost = TbError::Lost { addr: "h:1".into(), cause: "reset".into(), unacked: 0 };
-        assert_eq!(TbFlagNames::SERVE.explain(&lost), lost.to_string());
+        assert_eq!(TbFlagNames::serve().explain(&lost), lost.to_string());
     }
 }

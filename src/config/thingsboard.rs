@@ -8,105 +8,129 @@
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::Duration;
 
-use serde::Deserialize;
-
+use super::layer::{Dur, ProfileOnly, Section, Sourced};
+use super::serve::pair;
 use super::tb_credentials;
-use super::{ConfigError, LoadedProfile, Origin, Secret, TbFlagNames};
+use super::{ConfigError, LoadedProfile, Origin, Secret, TbFlagNames, ranged, to_usize};
 use crate::bridge::{BridgeConfig, Explain};
 use crate::thingsboard::MAX_PAYLOAD;
 use crate::thingsboard::session::{TbError, TbOptions};
 use crate::tls::{PemFile, PemRole};
 use tokio_rustls::rustls;
 
-/// `[thingsboard]` in a profile.
-#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
-#[serde(deny_unknown_fields)]
-pub struct ThingsboardSection {
-    /// ThingsBoard's MQTT host.
-    pub host: Option<String>,
-    /// Its MQTT port.
-    pub port: Option<u16>,
-    /// MQTT over TLS (port 8883 unless `port` says otherwise).
-    pub tls: Option<bool>,
-    /// Trust the certificate(s) in this PEM file instead of the system's roots; implies `tls`.
-    pub ca: Option<String>,
-    /// A file holding the device's access token (first line).
-    pub token_file: Option<String>,
-    /// Basic MQTT credentials: the client id.
-    pub client_id: Option<String>,
-    /// Basic MQTT credentials: the username.
-    pub username: Option<String>,
-    /// Basic MQTT credentials: a file holding the password (first line).
-    pub password_file: Option<String>,
-    /// X.509: the client certificate (PEM, its chain after it); when used, implies `tls`.
-    pub cert: Option<String>,
-    /// X.509: the client certificate's private key (PEM).
-    pub key: Option<String>,
-    /// QoS of publishes: 0 or 1.
-    pub qos: Option<u8>,
-    /// Largest payload in bytes (ThingsBoard's default 65536).
-    pub max_payload: Option<u64>,
-    /// Replies to server-side RPC methods for `tb-publish --rpc`, e.g. `getInterval = { interval = 1000 }`.
-    pub rpc: Option<BTreeMap<String, toml::Value>>,
-    /// `serve` forwards every reading to ThingsBoard as a gateway device (token: the gateway's).
-    pub bridge: Option<bool>,
-    /// Most readings waiting for ThingsBoard before the oldest are skipped.
-    pub max_pending: Option<u64>,
-    /// How long a bridged device may take to answer an RPC, e.g. `"10s"`.
-    pub rpc_timeout: Option<String>,
-    /// Shared attributes the bridge asks ThingsBoard for when a device says HELLO (and when
-    /// the bridge reconnects), so a device gets values set while it was away (default
-    /// `["interval"]`; `[]`: none).
-    pub shared_attributes: Option<Vec<String>>,
+crate::section! {
+    /// `[thingsboard]` in a profile, and the same settings as `tb-publish`'s flags (`serve`'s
+    /// as `--tb-*`, for its bridge). The token and the password are flags only, never keys: a
+    /// profile names files holding them.
+    pub struct ThingsboardSection => ThingsboardMerged {
+        /// ThingsBoard's MQTT host (for serve: forward every reading there, as a gateway device)
+        /// [default: localhost].
+        #[arg(long, value_name = "HOST")]
+        pub host: Option<String>,
+        /// Its MQTT port [default: 1883, 8883 with TLS].
+        #[arg(long, value_name = "PORT")]
+        pub port: Option<u16>,
+        /// MQTT over TLS, e.g. to ThingsBoard Cloud.
+        #[arg(long, num_args = 0, default_missing_value = "true")]
+        pub tls: Option<bool>,
+        /// Trust the certificate(s) in this PEM file instead of the system's roots; implies TLS.
+        #[arg(long, value_name = "FILE")]
+        pub ca: Option<PathBuf>,
+        /// The device's access token (serve: the gateway device's). Prefer $IOTCHAT_TB_TOKEN or a
+        /// token file (which wins over the variable): a flag shows in `ps`.
+        #[arg(long, value_name = "TOKEN")]
+        #[serde(skip)]
+        pub token: Option<Secret>,
+        /// Read the device's access token from this file (its first line).
+        #[arg(long, value_name = "FILE")]
+        pub token_file: Option<PathBuf>,
+        /// Basic MQTT credentials: the client id (alone, or with the username). Alone, it is a
+        /// secret: a flag shows in `ps`, so prefer thingsboard.client_id in a private profile.
+        #[arg(long, value_name = "ID")]
+        pub client_id: Option<Secret>,
+        /// Basic MQTT credentials: the username.
+        #[arg(long, value_name = "NAME")]
+        pub username: Option<String>,
+        /// Basic MQTT credentials: the password. Prefer $IOTCHAT_TB_PASSWORD or a password file
+        /// (which wins over the variable): a flag shows in `ps`.
+        #[arg(long, value_name = "PASSWORD")]
+        #[serde(skip)]
+        pub password: Option<Secret>,
+        /// Read the basic MQTT credentials' password from this file (its first line).
+        #[arg(long, value_name = "FILE")]
+        pub password_file: Option<PathBuf>,
+        /// X.509 credentials: the client certificate (PEM, its chain after it); implies TLS.
+        /// Needs the key.
+        #[arg(long, value_name = "FILE")]
+        pub cert: Option<PathBuf>,
+        /// The client certificate's private key (PEM).
+        #[arg(long, value_name = "FILE")]
+        pub key: Option<PathBuf>,
+        /// QoS of the publishes: 0 or 1 [default: 1; the bridge always uses 1].
+        #[arg(long, value_name = "0|1")]
+        pub qos: Option<u8>,
+        /// Largest payload in bytes, as ThingsBoard's transport is set up [default: 65536].
+        #[arg(long, value_name = "BYTES")]
+        pub max_payload: Option<u64>,
+        /// Replies to server-side RPC methods for `tb-publish --rpc`, e.g.
+        /// `getInterval = { interval = 1000 }`.
+        #[arg(skip)]
+        pub rpc: ProfileOnly<BTreeMap<String, toml::Value>>,
+        /// `serve` forwards every reading to ThingsBoard as a gateway device (token: the gateway's).
+        #[arg(skip)]
+        pub bridge: ProfileOnly<bool>,
+        /// Most readings waiting for ThingsBoard before the oldest are skipped.
+        #[arg(skip)]
+        pub max_pending: ProfileOnly<u64>,
+        /// How long a bridged device may take to answer an RPC, e.g. `"10s"`.
+        #[arg(skip)]
+        pub rpc_timeout: ProfileOnly<Dur>,
+        /// Shared attributes the bridge asks ThingsBoard for when a device says HELLO (and when
+        /// the bridge reconnects), so a device gets values set while it was away (default
+        /// `["interval"]`; `[]`: none).
+        #[arg(skip)]
+        pub shared_attributes: ProfileOnly<Vec<String>>,
+    }
 }
 
-/// Settings given on the command line, and the environment variables the command read.
+/// What a command gives for `[thingsboard]`: its flags, what it calls them, and the secrets in
+/// the environment.
 #[derive(Debug, Clone, Default)]
-pub struct TbOverrides {
-    /// The command's names for these flags.
+pub struct TbGiven {
+    /// The flags as typed (the section's type; `None`: not given).
+    pub flags: ThingsboardSection,
+    /// What the command calls them, for errors.
     pub names: TbFlagNames,
-    /// `--host`
-    pub host: Option<String>,
-    /// `--port`
-    pub port: Option<u16>,
-    /// `--tls`
-    pub tls: bool,
-    /// `--ca`
-    pub ca: Option<PathBuf>,
-    /// `--token`
-    pub token: Option<Secret>,
-    /// `--token-file`
-    pub token_file: Option<PathBuf>,
-    /// `--client-id`
-    pub client_id: Option<Secret>,
-    /// `--username`
-    pub username: Option<String>,
-    /// `--password`
-    pub password: Option<Secret>,
-    /// `--password-file`
-    pub password_file: Option<PathBuf>,
-    /// `--cert`
-    pub cert: Option<PathBuf>,
-    /// `--key`
-    pub key: Option<PathBuf>,
-    /// `$IOTCHAT_TB_TOKEN`, when set and not empty (see [`TbOverrides::read_env`]).
+    /// The command line as parsed (`None` in tests): tells a flag typed from the environment.
+    pub matches: Option<clap::ArgMatches>,
+    /// `$IOTCHAT_TB_TOKEN`, when set and not empty.
     pub env_token: Option<Secret>,
     /// `$IOTCHAT_TB_PASSWORD`, when set and not empty.
     pub env_password: Option<Secret>,
-    /// `--qos`
-    pub qos: Option<u8>,
-    /// `--max-payload`
-    pub max_payload: Option<u64>,
 }
 
-impl TbOverrides {
-    /// Fills in `IOTCHAT_TB_TOKEN` and `IOTCHAT_TB_PASSWORD` from the environment; an empty
-    /// one counts as unset.
-    pub fn read_env(mut self) -> Self {
-        self.env_token = super::env_secret(tb_credentials::TOKEN_ENV);
-        self.env_password = super::env_secret(tb_credentials::PASSWORD_ENV);
-        self
+impl TbGiven {
+    /// The command's flags, with `IOTCHAT_TB_TOKEN` and `IOTCHAT_TB_PASSWORD` read from the
+    /// environment (an empty one counts as unset).
+    pub fn new(flags: ThingsboardSection, names: TbFlagNames, matches: Option<&clap::ArgMatches>) -> Self {
+        Self {
+            flags,
+            names,
+            matches: matches.cloned(),
+            env_token: super::env_secret(tb_credentials::TOKEN_ENV),
+            env_password: super::env_secret(tb_credentials::PASSWORD_ENV),
+        }
+    }
+
+    /// The flags merged over the profile's `[thingsboard]`, each value with its origin.
+    fn merge(&self, loaded: &LoadedProfile) -> ThingsboardMerged {
+        let names = self.names;
+        let rename = move |field: &str| names.flag_of(field);
+        let at =
+            loaded.at(self.matches.as_ref(), "thingsboard").with_prefix(names.prefix).with_rename(&rename);
+        ThingsboardSection::merge(self.flags.clone(), loaded.profile.thingsboard.clone(), &at)
     }
 }
 
@@ -121,38 +145,42 @@ pub struct TbConfig {
 
 impl TbConfig {
     /// Merges flags over the profile and validates the result.
-    pub fn resolve(flags: TbOverrides, loaded: &LoadedProfile) -> Result<Self, ConfigError> {
-        let p = &loaded.profile.thingsboard;
-        let names = flags.names;
-        let host = loaded.pick(flags.host.clone(), names.host, p.host.clone(), "thingsboard.host");
+    pub fn resolve(given: TbGiven, loaded: &LoadedProfile) -> Result<Self, ConfigError> {
+        let names = given.names;
+        let m = given.merge(loaded);
         let host =
-            host.map_or_else(|| Ok("localhost".to_owned()), |(h, origin)| check_host(h, origin, names))?;
-        let (tls_flag, ca_flag) = (flags.tls, flags.ca.clone());
+            m.host.map_or_else(|| Ok("localhost".to_owned()), |s| check_host(s.value, s.origin, names))?;
         // The credentials first, before any TLS file is read: a mix is the first thing to fix.
-        let (credentials, identity) = tb_credentials::resolve(flags.clone(), loaded)?;
-        let tls = client_tls(tls_flag, ca_flag, identity.as_ref(), names, loaded)?;
-        let default_port = if tls.is_some() { 8883 } else { 1883 };
-        let port = match loaded.pick(flags.port, names.port, p.port, "thingsboard.port") {
-            Some((0, origin)) => return Err(invalid(origin, "0".into(), "must be from 1 to 65535")),
-            Some((port, _)) => port,
-            None => default_port,
+        let (credentials, identity) = tb_credentials::resolve(&given, loaded)?;
+        let tls = client_tls(m.tls.is_some_and(|s| s.value), m.ca, identity.as_ref(), names)?;
+        let port = match m.port {
+            Some(Sourced { value: 0, origin }) => {
+                return Err(invalid(origin, "0".into(), "must be from 1 to 65535"));
+            }
+            Some(s) => s.value,
+            None if tls.is_some() => 8883,
+            None => 1883,
         };
-        let qos = match loaded.pick(flags.qos, "--qos", p.qos, "thingsboard.qos") {
-            Some((q @ (0 | 1), _)) => q,
-            Some((q, origin)) => return Err(invalid(origin, q.to_string(), "ThingsBoard takes QoS 0 or 1")),
+        let qos = match m.qos {
+            Some(Sourced { value: q @ (0 | 1), .. }) => q,
+            Some(s) => return Err(invalid(s.origin, s.value.to_string(), "ThingsBoard takes QoS 0 or 1")),
             None => 1,
         };
-        let max_payload =
-            match loaded.pick(flags.max_payload, "--max-payload", p.max_payload, "thingsboard.max_payload") {
-                Some((m, origin)) if !(64..=16 * 1024 * 1024).contains(&m) => {
-                    return Err(invalid(origin, m.to_string(), "must be from 64 to 16777216 bytes"));
-                }
-                Some((m, _)) => m as usize,
-                None => MAX_PAYLOAD,
-            };
-        let rpc_replies = rpc_replies(p.rpc.as_ref(), loaded)?;
-        let options = TbOptions { host, port, tls, credentials, qos, max_payload };
+        let max_payload = ranged(m.max_payload.map(pair), MAX_PAYLOAD as u64, 64, 16 * 1024 * 1024)
+            .map_err(|e| with_unit(e, "bytes"))?;
+        let rpc_replies = rpc_replies(m.rpc)?;
+        let options = TbOptions { host, port, tls, credentials, qos, max_payload: to_usize(max_payload) };
         Ok(Self { options, rpc_replies })
+    }
+}
+
+/// A range error's "must be from A to B" with the unit after it.
+fn with_unit(e: ConfigError, unit: &str) -> ConfigError {
+    match e {
+        ConfigError::Invalid { origin, value, expected } => {
+            ConfigError::Invalid { origin, value, expected: format!("{expected} {unit}") }
+        }
+        other => other,
     }
 }
 
@@ -160,19 +188,16 @@ impl TbConfig {
 /// or the client certificate to present says so: trusting that CA file, else the system's
 /// roots.
 fn client_tls(
-    flag: bool,
-    ca_flag: Option<PathBuf>,
+    tls: bool,
+    ca: Option<Sourced<PathBuf>>,
     identity: Option<&tb_credentials::Identity>,
     names: TbFlagNames,
-    loaded: &LoadedProfile,
 ) -> Result<Option<Arc<rustls::ClientConfig>>, ConfigError> {
-    let p = &loaded.profile.thingsboard;
-    let ca = loaded.pick(ca_flag, names.ca, p.ca.as_ref().map(PathBuf::from), "thingsboard.ca");
-    if !flag && p.tls != Some(true) && ca.is_none() && identity.is_none() {
+    if !tls && ca.is_none() && identity.is_none() {
         return Ok(None);
     }
     let (ca, ca_origin): (Option<PemFile>, Option<Origin>) =
-        ca.map(|(path, o)| (PemFile { path }, o)).unzip();
+        ca.map(|s| (PemFile { path: s.value }, s.origin)).unzip();
     let origin = |role| match (role, identity) {
         (PemRole::Certificate, Some(identity)) => identity.cert.clone(),
         (PemRole::Key, Some(identity)) => identity.key.clone(),
@@ -184,94 +209,87 @@ fn client_tls(
 }
 
 fn rpc_replies(
-    table: Option<&BTreeMap<String, toml::Value>>,
-    loaded: &LoadedProfile,
+    table: Option<Sourced<BTreeMap<String, toml::Value>>>,
 ) -> Result<BTreeMap<String, serde_json::Value>, ConfigError> {
     let mut replies = BTreeMap::new();
-    for (method, value) in table.into_iter().flatten() {
-        let json = serde_json::to_value(value).map_err(|e| {
-            let origin = Origin::Profile(loaded.path.clone().unwrap_or_default(), "thingsboard.rpc");
-            invalid(origin, method.clone(), &format!("the reply cannot be JSON: {e}"))
+    let Some(Sourced { value: table, origin }) = table else { return Ok(replies) };
+    for (method, value) in table {
+        let json = serde_json::to_value(&value).map_err(|e| {
+            invalid(origin.clone(), method.clone(), &format!("the reply cannot be JSON: {e}"))
         })?;
-        replies.insert(method.clone(), json);
+        replies.insert(method, json);
     }
     Ok(replies)
 }
 
 /// The bridge of `serve`, if it is on: `--tb-host` (or `[thingsboard] bridge = true`) turns
 /// it on; the other settings are as for `tb-publish`, with QoS 1 always.
-pub fn bridge_config(
-    flags: TbOverrides,
-    loaded: &LoadedProfile,
-) -> Result<Option<BridgeConfig>, ConfigError> {
-    let (p, names) = (&loaded.profile.thingsboard, flags.names);
-    if flags.host.is_none() && p.bridge != Some(true) {
-        // A bridge flag without the bridge would be silently ignored. ($IOTCHAT_TB_TOKEN and
-        // $IOTCHAT_TB_PASSWORD are not flags: they may be set for tb-publish.)
-        let stray = [
-            (flags.port.is_some(), names.port),
-            (flags.token.is_some(), names.token),
-            (flags.password.is_some(), names.password),
-            (flags.tls, names.tls),
-            (flags.ca.is_some(), names.ca),
-            (flags.token_file.is_some(), names.token_file),
-            (flags.client_id.is_some(), names.client_id),
-            (flags.username.is_some(), names.username),
-            (flags.password_file.is_some(), names.password_file),
-            (flags.cert.is_some(), names.cert),
-            (flags.key.is_some(), names.key),
-        ];
-        if let Some((_, flag)) = stray.into_iter().find(|(given, _)| *given) {
-            let problem = format!(
-                "it sets up the ThingsBoard bridge, which is off: add {} HOST (or [thingsboard] bridge = true \
-                 in the profile), or drop it",
-                names.host
-            );
-            return Err(ConfigError::Setting { origin: Origin::Flag(flag), problem });
-        }
-        return Ok(None);
+pub fn bridge_config(given: TbGiven, loaded: &LoadedProfile) -> Result<Option<BridgeConfig>, ConfigError> {
+    let names = given.names;
+    let m = given.merge(loaded);
+    // QoS 0 would lose what the broker did not get: the bridge moves its cursor on PUBACK.
+    if let Some(Sourced { origin: origin @ Origin::Flag(_), .. }) = m.qos {
+        let problem =
+            "the bridge always publishes with QoS 1 (it moves on once ThingsBoard has a batch); drop it";
+        return Err(ConfigError::Setting { origin, problem: problem.into() });
     }
-    let config = TbConfig::resolve(TbOverrides { qos: Some(1), ..flags }, loaded)?;
-    let max_pending = match p.max_pending {
-        Some(0) => {
-            let origin = Origin::Profile(loaded.path.clone().unwrap_or_default(), "thingsboard.max_pending");
-            return Err(invalid(origin, "0".into(), "must be at least 1"));
-        }
-        Some(n) => n,
-        None => DEFAULT_MAX_PENDING,
-    };
-    let rpc_timeout = match &p.rpc_timeout {
-        Some(text) => super::parse_duration(text).map_err(|expected| {
-            let origin = Origin::Profile(loaded.path.clone().unwrap_or_default(), "thingsboard.rpc_timeout");
-            invalid(origin, text.clone(), &expected)
-        })?,
-        None => std::time::Duration::from_secs(10),
-    };
-    let shared_attributes = shared_attributes(p.shared_attributes.as_deref(), loaded)?;
+    if given.flags.host.is_none() && !m.bridge.as_ref().is_some_and(|s| s.value) {
+        return stray_flag(&given).map(|()| None);
+    }
+    let max_pending = ranged(m.max_pending.map(pair), DEFAULT_MAX_PENDING, 1, u64::MAX)?;
+    let rpc_timeout = m.rpc_timeout.map_or(Duration::from_secs(10), |s| s.value.0);
+    let shared_attributes = shared_attributes(m.shared_attributes)?;
+    let config = TbConfig::resolve(
+        TbGiven { flags: ThingsboardSection { qos: None, ..given.flags.clone() }, ..given },
+        loaded,
+    )?;
+    let options = TbOptions { qos: 1, ..config.options };
     // The bridge logs why a session ended in the command's own flags.
     let explain = Explain(Arc::new(move |e: &TbError| names.explain(e)));
-    Ok(Some(BridgeConfig { options: config.options, max_pending, rpc_timeout, shared_attributes, explain }))
+    Ok(Some(BridgeConfig { options, max_pending, rpc_timeout, shared_attributes, explain }))
+}
+
+/// A bridge flag without the bridge would be silently ignored. (`$IOTCHAT_TB_TOKEN` and
+/// `$IOTCHAT_TB_PASSWORD` are not flags: they may be set for tb-publish.)
+fn stray_flag(given: &TbGiven) -> Result<(), ConfigError> {
+    let (f, names) = (&given.flags, given.names);
+    let stray = [
+        (f.port.is_some(), names.port),
+        (f.token.is_some(), names.token),
+        (f.password.is_some(), names.password),
+        (f.tls.is_some(), names.tls),
+        (f.ca.is_some(), names.ca),
+        (f.token_file.is_some(), names.token_file),
+        (f.client_id.is_some(), names.client_id),
+        (f.username.is_some(), names.username),
+        (f.password_file.is_some(), names.password_file),
+        (f.cert.is_some(), names.cert),
+        (f.key.is_some(), names.key),
+        (f.max_payload.is_some(), names.flag_of("max_payload").unwrap_or("--max-payload")),
+    ];
+    let Some((_, flag)) = stray.into_iter().find(|(given, _)| *given) else { return Ok(()) };
+    let problem = format!(
+        "it sets up the ThingsBoard bridge, which is off: add {} HOST (or [thingsboard] bridge = true in the \
+         profile), or drop it",
+        names.host
+    );
+    Err(ConfigError::Setting { origin: Origin::Flag(flag), problem })
 }
 
 /// `thingsboard.shared_attributes`: names, each once, at most 32 (each is a request per device).
-fn shared_attributes(keys: Option<&[String]>, loaded: &LoadedProfile) -> Result<Vec<String>, ConfigError> {
-    let Some(keys) = keys else { return Ok(vec!["interval".to_owned()]) };
-    let origin = || Origin::Profile(loaded.path.clone().unwrap_or_default(), "thingsboard.shared_attributes");
+fn shared_attributes(keys: Option<Sourced<Vec<String>>>) -> Result<Vec<String>, ConfigError> {
+    let Some(Sourced { value: keys, origin }) = keys else { return Ok(vec!["interval".to_owned()]) };
     let mut names: Vec<String> = Vec::with_capacity(keys.len());
     for key in keys {
         if key.trim().is_empty() {
-            return Err(invalid(
-                origin(),
-                key.clone(),
-                "attribute names must not be empty, e.g. [\"interval\"]",
-            ));
+            return Err(invalid(origin, key, "attribute names must not be empty, e.g. [\"interval\"]"));
         }
-        if !names.contains(key) {
-            names.push(key.clone());
+        if !names.contains(&key) {
+            names.push(key);
         }
     }
     if names.len() > 32 {
-        return Err(invalid(origin(), format!("{} names", names.len()), "at most 32 attribute names"));
+        return Err(invalid(origin, format!("{} names", names.len()), "at most 32 attribute names"));
     }
     Ok(names)
 }

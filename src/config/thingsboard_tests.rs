@@ -1,6 +1,16 @@
+use super::ThingsboardSection as Sec;
 use super::*;
 use crate::config::Profile;
 use crate::thingsboard::Credentials;
+
+fn sec() -> Sec {
+    Sec::default()
+}
+
+/// The command's flags, nothing in the environment, `tb-publish`'s names.
+fn given(flags: Sec) -> TbGiven {
+    TbGiven { flags, ..TbGiven::default() }
+}
 
 fn loaded(text: &str) -> LoadedProfile {
     LoadedProfile { path: Some("p.toml".into()), profile: Profile::parse(text).expect("valid") }
@@ -14,19 +24,13 @@ fn tls_moves_the_default_port_to_8883_and_a_ca_file_implies_it() {
     std::fs::write(&ca, made.cert.pem()).expect("ca.pem");
     let token = || Some(Secret::new("t"));
     let cases = [
-        ("plain", TbOverrides { token: token(), ..Default::default() }, "", false, 1883),
-        ("--tls", TbOverrides { token: token(), tls: true, ..Default::default() }, "", true, 8883),
-        ("--ca", TbOverrides { token: token(), ca: Some(ca.clone()), ..Default::default() }, "", true, 8883),
-        (
-            "profile",
-            TbOverrides { token: token(), ..Default::default() },
-            "[thingsboard]\ntls = true\n",
-            true,
-            8883,
-        ),
+        ("plain", given(Sec { token: token(), ..sec() }), "", false, 1883),
+        ("--tls", given(Sec { token: token(), tls: Some(true), ..sec() }), "", true, 8883),
+        ("--ca", given(Sec { token: token(), ca: Some(ca.clone()), ..sec() }), "", true, 8883),
+        ("profile", given(Sec { token: token(), ..sec() }), "[thingsboard]\ntls = true\n", true, 8883),
         (
             "--port wins",
-            TbOverrides { token: token(), tls: true, port: Some(8884), ..Default::default() },
+            given(Sec { token: token(), tls: Some(true), port: Some(8884), ..sec() }),
             "",
             true,
             8884,
@@ -36,8 +40,7 @@ fn tls_moves_the_default_port_to_8883_and_a_ca_file_implies_it() {
         let options = TbConfig::resolve(flags, &loaded(profile)).expect(label).options;
         assert_eq!((options.tls.is_some(), options.port), (tls, port), "{label}");
     }
-    let flags =
-        TbOverrides { token: token(), ca: Some(dir.path().join("missing.pem")), ..Default::default() };
+    let flags = given(Sec { token: token(), ca: Some(dir.path().join("missing.pem")), ..sec() });
     let err = TbConfig::resolve(flags, &loaded("")).expect_err("a missing CA file is refused");
     assert!(err.to_string().contains("missing.pem") && err.to_string().contains("--ca"), "{err}");
 }
@@ -47,7 +50,7 @@ fn flags_win_and_defaults_fill_in() {
     let p = loaded(
         "[thingsboard]\nhost = \"tb.local\"\nport = 1884\nqos = 0\n[thingsboard.rpc]\ngetInterval = { interval = 1000 }\n",
     );
-    let flags = TbOverrides { token: Some(" tok ".into()), port: Some(2000), ..Default::default() };
+    let flags = given(Sec { token: Some(" tok ".into()), port: Some(2000), ..sec() });
     let c = TbConfig::resolve(flags, &p).expect("valid");
     assert_eq!((c.options.host.as_str(), c.options.port, c.options.qos), ("tb.local", 2000, 0));
     assert_eq!(c.options.credentials, Credentials::AccessToken("tok".into()));
@@ -60,29 +63,28 @@ fn the_token_comes_from_a_file_and_is_required() {
     let dir = tempfile::tempdir().expect("tempdir");
     let file = dir.path().join("token");
     std::fs::write(&file, "from-file\n").expect("write");
-    let flags = TbOverrides { token_file: Some(file), ..Default::default() };
+    let flags = given(Sec { token_file: Some(file), ..sec() });
     let credentials = TbConfig::resolve(flags, &loaded("")).expect("valid").options.credentials;
     assert_eq!(credentials, Credentials::AccessToken("from-file".into()));
-    let err = TbConfig::resolve(TbOverrides::default(), &loaded("")).expect_err("no token").to_string();
+    let err = TbConfig::resolve(given(sec()), &loaded("")).expect_err("no token").to_string();
     assert!(err.contains("IOTCHAT_TB_TOKEN") && err.contains("--token-file"), "{err}");
 }
 
 #[test]
 fn bad_values_are_named() {
-    let flags = TbOverrides { token: Some("t".into()), qos: Some(2), ..Default::default() };
+    let flags = given(Sec { token: Some("t".into()), qos: Some(2), ..sec() });
     assert!(TbConfig::resolve(flags, &loaded("")).expect_err("qos 2").to_string().contains("--qos"));
-    let flags = TbOverrides { token: Some("t".into()), ..Default::default() };
+    let flags = given(Sec { token: Some("t".into()), ..sec() });
     let err = TbConfig::resolve(flags, &loaded("[thingsboard]\nqos = 2\n")).expect_err("qos 2").to_string();
     assert!(err.contains("thingsboard.qos"), "{err}");
 }
 
 #[test]
 fn shared_attributes_default_to_interval_and_are_checked() {
-    let flags = || TbOverrides {
-        host: Some("tb".into()),
-        token: Some("t".into()),
-        names: TbFlagNames::SERVE,
-        ..Default::default()
+    let flags = || TbGiven {
+        flags: Sec { host: Some("tb".into()), token: Some("t".into()), ..sec() },
+        names: TbFlagNames::serve(),
+        ..TbGiven::default()
     };
     let keys = |profile: &str| {
         bridge_config(flags(), &loaded(profile)).map(|c| c.expect("bridge on").shared_attributes)

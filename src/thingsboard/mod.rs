@@ -16,6 +16,18 @@ use serde_json::{Map, Value as Json, json};
 use crate::protocol::reading::{Reading, Value};
 use crate::secret::Secret;
 
+/// How a command words ThingsBoard problems in its own flags (`--host` for `tb-publish`,
+/// `--broker` for `check`): this module reports causes and names no setting; the settings
+/// layer's `TbFlagNames` implements this for each command.
+pub trait Advice: Send + Sync + std::fmt::Debug {
+    /// The error's text, then what to check.
+    fn explain(&self, error: &session::TbError) -> String;
+    /// What to do about a failed TLS handshake.
+    fn tls_advice(&self, problem: TlsProblem) -> String;
+    /// The setting that names the host, for a name that does not resolve.
+    fn host_setting(&self) -> String;
+}
+
 /// Telemetry from the device.
 pub const TELEMETRY: &str = "v1/devices/me/telemetry";
 /// Client-side attributes from the device (and shared-attribute updates to it).
