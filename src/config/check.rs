@@ -9,7 +9,8 @@ use std::time::Duration;
 
 use super::layer::Dur;
 use super::serve::{dur_in, pair};
-use super::thingsboard::{TbConfig, TbGiven};
+use super::tb_section::TbGiven;
+use super::thingsboard::TbConfig;
 use super::{ConfigError, LoadedProfile, check_host_port, ranged};
 use crate::check::{CheckOptions, Milestone, TbTarget};
 

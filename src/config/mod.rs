@@ -4,8 +4,6 @@
 
 mod chat;
 pub mod check;
-#[cfg(test)]
-mod client_tests;
 mod fake_device;
 pub mod firmware;
 mod firmware_secrets;
@@ -14,9 +12,9 @@ mod profile;
 pub mod security;
 mod serve;
 mod store;
-mod tb_basic;
 mod tb_credentials;
 mod tb_flags;
+mod tb_section;
 pub mod thingsboard;
 
 use std::path::{Path, PathBuf};
@@ -31,7 +29,8 @@ pub use serve::{DEFAULT_BIND, ServeConfig, ServeMerged, ServeSection};
 pub use store::{StoreMerged, StoreSection, data_dir, earlier_default_data_dir, no_data_dir};
 pub use tb_credentials::{PASSWORD_ENV as TB_PASSWORD_ENV, TOKEN_ENV as TB_TOKEN_ENV};
 pub use tb_flags::TbFlagNames;
-pub use thingsboard::{TbConfig, TbGiven, ThingsboardMerged, ThingsboardSection, bridge_config};
+pub use tb_section::{TbGiven, ThingsboardMerged, ThingsboardSection};
+pub use thingsboard::{TbConfig, bridge_config};
 
 /// A configuration error: always a usage problem, fixed by changing a flag or a profile.
 #[derive(Debug, thiserror::Error)]
@@ -185,3 +184,6 @@ pub(crate) fn ranged(
 pub(crate) fn to_usize(v: u64) -> usize {
     usize::try_from(v).unwrap_or(usize::MAX)
 }
+
+#[cfg(test)]
+mod client_tests;

@@ -27,7 +27,7 @@ pub struct Profile {
     pub firmware: super::firmware::FirmwareSection,
     /// The ThingsBoard connection (`tb-publish`, and the bridge in `serve`).
     #[serde(default)]
-    pub thingsboard: super::thingsboard::ThingsboardSection,
+    pub thingsboard: super::tb_section::ThingsboardSection,
 }
 
 impl Profile {

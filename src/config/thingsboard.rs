@@ -10,129 +10,16 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::layer::{Dur, ProfileOnly, Section, Sourced};
+use super::layer::Sourced;
 use super::serve::pair;
 use super::tb_credentials;
-use super::{ConfigError, LoadedProfile, Origin, Secret, TbFlagNames, ranged, to_usize};
+use super::tb_section::{TbGiven, ThingsboardSection};
+use super::{ConfigError, LoadedProfile, Origin, TbFlagNames, ranged, to_usize};
 use crate::bridge::{BridgeConfig, Explain};
 use crate::thingsboard::MAX_PAYLOAD;
 use crate::thingsboard::session::{TbError, TbOptions};
 use crate::tls::{PemFile, PemRole};
 use tokio_rustls::rustls;
-
-crate::section! {
-    /// `[thingsboard]` in a profile, and the same settings as `tb-publish`'s flags (`serve`'s
-    /// as `--tb-*`, for its bridge). The token and the password are flags only, never keys: a
-    /// profile names files holding them.
-    pub struct ThingsboardSection => ThingsboardMerged {
-        /// ThingsBoard's MQTT host (for serve: forward every reading there, as a gateway device)
-        /// [default: localhost].
-        #[arg(long, value_name = "HOST")]
-        pub host: Option<String>,
-        /// Its MQTT port [default: 1883, 8883 with TLS].
-        #[arg(long, value_name = "PORT")]
-        pub port: Option<u16>,
-        /// MQTT over TLS, e.g. to ThingsBoard Cloud.
-        #[arg(long, num_args = 0, default_missing_value = "true")]
-        pub tls: Option<bool>,
-        /// Trust the certificate(s) in this PEM file instead of the system's roots; implies TLS.
-        #[arg(long, value_name = "FILE")]
-        pub ca: Option<PathBuf>,
-        /// The device's access token (serve: the gateway device's). Prefer $IOTCHAT_TB_TOKEN or a
-        /// token file (which wins over the variable): a flag shows in `ps`.
-        #[arg(long, value_name = "TOKEN")]
-        #[serde(skip)]
-        pub token: Option<Secret>,
-        /// Read the device's access token from this file (its first line).
-        #[arg(long, value_name = "FILE")]
-        pub token_file: Option<PathBuf>,
-        /// Basic MQTT credentials: the client id (alone, or with the username). Alone, it is a
-        /// secret: a flag shows in `ps`, so prefer thingsboard.client_id in a private profile.
-        #[arg(long, value_name = "ID")]
-        pub client_id: Option<Secret>,
-        /// Basic MQTT credentials: the username.
-        #[arg(long, value_name = "NAME")]
-        pub username: Option<String>,
-        /// Basic MQTT credentials: the password. Prefer $IOTCHAT_TB_PASSWORD or a password file
-        /// (which wins over the variable): a flag shows in `ps`.
-        #[arg(long, value_name = "PASSWORD")]
-        #[serde(skip)]
-        pub password: Option<Secret>,
-        /// Read the basic MQTT credentials' password from this file (its first line).
-        #[arg(long, value_name = "FILE")]
-        pub password_file: Option<PathBuf>,
-        /// X.509 credentials: the client certificate (PEM, its chain after it); implies TLS.
-        /// Needs the key.
-        #[arg(long, value_name = "FILE")]
-        pub cert: Option<PathBuf>,
-        /// The client certificate's private key (PEM).
-        #[arg(long, value_name = "FILE")]
-        pub key: Option<PathBuf>,
-        /// QoS of the publishes: 0 or 1 [default: 1; the bridge always uses 1].
-        #[arg(long, value_name = "0|1")]
-        pub qos: Option<u8>,
-        /// Largest payload in bytes, as ThingsBoard's transport is set up [default: 65536].
-        #[arg(long, value_name = "BYTES")]
-        pub max_payload: Option<u64>,
-        /// Replies to server-side RPC methods for `tb-publish --rpc`, e.g.
-        /// `getInterval = { interval = 1000 }`.
-        #[arg(skip)]
-        pub rpc: ProfileOnly<BTreeMap<String, toml::Value>>,
-        /// `serve` forwards every reading to ThingsBoard as a gateway device (token: the gateway's).
-        #[arg(skip)]
-        pub bridge: ProfileOnly<bool>,
-        /// Most readings waiting for ThingsBoard before the oldest are skipped.
-        #[arg(skip)]
-        pub max_pending: ProfileOnly<u64>,
-        /// How long a bridged device may take to answer an RPC, e.g. `"10s"`.
-        #[arg(skip)]
-        pub rpc_timeout: ProfileOnly<Dur>,
-        /// Shared attributes the bridge asks ThingsBoard for when a device says HELLO (and when
-        /// the bridge reconnects), so a device gets values set while it was away (default
-        /// `["interval"]`; `[]`: none).
-        #[arg(skip)]
-        pub shared_attributes: ProfileOnly<Vec<String>>,
-    }
-}
-
-/// What a command gives for `[thingsboard]`: its flags, what it calls them, and the secrets in
-/// the environment.
-#[derive(Debug, Clone, Default)]
-pub struct TbGiven {
-    /// The flags as typed (the section's type; `None`: not given).
-    pub flags: ThingsboardSection,
-    /// What the command calls them, for errors.
-    pub names: TbFlagNames,
-    /// The command line as parsed (`None` in tests): tells a flag typed from the environment.
-    pub matches: Option<clap::ArgMatches>,
-    /// `$IOTCHAT_TB_TOKEN`, when set and not empty.
-    pub env_token: Option<Secret>,
-    /// `$IOTCHAT_TB_PASSWORD`, when set and not empty.
-    pub env_password: Option<Secret>,
-}
-
-impl TbGiven {
-    /// The command's flags, with `IOTCHAT_TB_TOKEN` and `IOTCHAT_TB_PASSWORD` read from the
-    /// environment (an empty one counts as unset).
-    pub fn new(flags: ThingsboardSection, names: TbFlagNames, matches: Option<&clap::ArgMatches>) -> Self {
-        Self {
-            flags,
-            names,
-            matches: matches.cloned(),
-            env_token: super::env_secret(tb_credentials::TOKEN_ENV),
-            env_password: super::env_secret(tb_credentials::PASSWORD_ENV),
-        }
-    }
-
-    /// The flags merged over the profile's `[thingsboard]`, each value with its origin.
-    fn merge(&self, loaded: &LoadedProfile) -> ThingsboardMerged {
-        let names = self.names;
-        let rename = move |field: &str| names.flag_of(field);
-        let at =
-            loaded.at(self.matches.as_ref(), "thingsboard").with_prefix(names.prefix).with_rename(&rename);
-        ThingsboardSection::merge(self.flags.clone(), loaded.profile.thingsboard.clone(), &at)
-    }
-}
 
 /// Validated ThingsBoard settings.
 #[derive(Debug, Clone)]

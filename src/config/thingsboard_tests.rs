@@ -1,6 +1,6 @@
-use super::ThingsboardSection as Sec;
 use super::*;
 use crate::config::Profile;
+use crate::config::{Secret, ThingsboardSection as Sec};
 use crate::thingsboard::Credentials;
 
 fn sec() -> Sec {
