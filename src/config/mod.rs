@@ -7,7 +7,7 @@ pub mod check;
 #[cfg(test)]
 mod client_tests;
 mod fake_device;
-pub mod firmware;
+mod firmware;
 mod firmware_secrets;
 pub mod layer;
 mod profile;
@@ -23,6 +23,7 @@ use std::path::{Path, PathBuf};
 
 pub use chat::{ChatMerged, ChatSection, chat_options};
 pub use fake_device::{FakeDeviceMerged, FakeDeviceSection, fake_device_options};
+pub use firmware::{FirmwareMerged, FirmwareSection, firmware_options};
 pub use layer::{At, Dur, DurMs, Origin, Section, Sourced};
 pub use profile::Profile;
 pub use secret::Secret;
