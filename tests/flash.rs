@@ -134,6 +134,19 @@ fn the_thingsboard_config_h_takes_secrets_from_files_and_escapes_values() {
 }
 
 #[test]
+fn flags_win_over_the_profiles_keys_in_config_h() {
+    let rig = Rig::new(&["arduino-cli", "espflash"]);
+    let args = ["--dry-run", "--interval", "500ms", "--wifi-ssid", "lab", "--server", "10.0.0.7:4000"];
+    let out = rig.flash(&format!("{TCP_PROFILE}interval = \"2s\"\n"), &args).assert().success();
+    let text = String::from_utf8_lossy(&out.get_output().stdout).into_owned();
+    for line in
+        ["IOTCHAT_WIFI_SSID      \"lab\"", "IOTCHAT_INTERVAL_MS    500", "IOTCHAT_SERVER_PORT    4000"]
+    {
+        assert!(text.contains(line), "{line}: {text}");
+    }
+}
+
+#[test]
 fn secrets_never_reach_stdout_or_stderr() {
     let rig = Rig::new(&["arduino-cli", "espflash"]);
     for (profile, args, fail) in [
@@ -322,6 +335,12 @@ fn bad_profiles_and_flags_are_exit_2_naming_the_key() {
         ("bad sketch", with("sketch = \"esp32\""), &[], &["firmware.sketch", "esp8266-thingsboard"]),
         ("esp32 board", TCP_PROFILE.to_owned(), &["--board", "esp32:esp32:esp32"], &["--board", "ESP8266"]),
         ("bad interval", with("interval = \"soon\""), &[], &["firmware.interval"]),
+        (
+            "short interval flag",
+            TCP_PROFILE.to_owned(),
+            &["--interval", "50ms"],
+            &["--interval", "from 100ms"],
+        ),
         ("bad name", TCP_PROFILE.to_owned(), &["--device-name", "esp 1"], &["--device-name"]),
         ("bad ssid", with("").replace("my-wifi", "a\\u0007b"), &[], &["firmware.wifi_ssid", "U+0007"]),
         ("no tb host", TB_PROFILE.replace("tb_host", "#"), &[], &["tb_host is not set"]),

@@ -5,12 +5,11 @@
 
 use std::path::{Path, PathBuf};
 
-use clap::{Args, ValueEnum};
-use iotchat::config::firmware::{FirmwareConfig, FirmwareOverrides, Sketch, Target};
-use iotchat::config::{ConfigError, LoadedProfile, Origin};
+use clap::{ArgMatches, Args};
+use iotchat::config::{self, ConfigError, FirmwareSection, LoadedProfile, Origin, Section};
 use iotchat::flash::build::{self, Layout, Overlap};
 use iotchat::flash::plan::{self, Flasher, Step, Tools};
-use iotchat::flash::{FlashError, header};
+use iotchat::flash::{FirmwareOptions, FlashError, Sketch, Target, header};
 use iotchat::output;
 
 const EXAMPLES: &str = "\
@@ -22,51 +21,35 @@ Examples:
   IOTCHAT_TB_TOKEN='...' iotchat flash --profile config/m3.toml --port /dev/ttyUSB0
   iotchat flash --port /dev/ttyUSB0 --image esp8266-tcp.ino.bin           # write a prebuilt image
 
-Renders config.h from the profile's [firmware] section into ./iotchat-flash/<sketch>/ (or
---build-dir DIR; one inside firmware/ is refused), builds it with `arduino-cli compile`, and writes the
-image at 0x0 with `espflash write-bin` (espflash 2.x) or `esptool.py write_flash`. A dry run
-prints that config.h, secrets masked, and the commands, and writes no file. The Wi-Fi
-password comes from $IOTCHAT_WIFI_PASSWORD (or firmware.wifi_password_file), the ThingsBoard
-token from $IOTCHAT_TB_TOKEN (or firmware.tb_token_file), the M2 device token (for `serve
---auth-tokens`; optional) from $IOTCHAT_DEVICE_TOKEN (or firmware.device_token_file); none is
-ever printed.
+Renders config.h from the profile's [firmware] section, under the flags (--device-name, ...,
+each a key of [firmware]), into ./iotchat-flash/<sketch>/ (or --build-dir DIR; one inside
+firmware/ is refused), builds it with `arduino-cli compile`, and writes the image at 0x0 with
+`espflash write-bin` (espflash 2.x) or `esptool.py write_flash`. A dry run prints that
+config.h, secrets masked, and the commands, and writes no file. The Wi-Fi password comes from
+$IOTCHAT_WIFI_PASSWORD, else the file firmware.wifi_password_file names, the ThingsBoard token
+from $IOTCHAT_TB_TOKEN, else firmware.tb_token_file, the M2 device token (for `serve
+--auth-tokens`; optional) from $IOTCHAT_DEVICE_TOKEN, else firmware.device_token_file; such a
+file named by a flag (--wifi-password-file, ...) wins over the variable. None is ever printed.
 
 Exit codes: 0 written (or, with --dry-run, printed), 1 a tool is missing or failed, or the
 build directory cannot be written, 2 usage or configuration error (a build directory inside
 the firmware directory among them).";
 
-/// The sketches, as `--sketch` names them.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum SketchArg {
-    /// Readings to `iotchat serve` over TCP (milestone 2).
-    #[value(name = "esp8266-tcp")]
-    Tcp,
-    /// Telemetry to ThingsBoard over MQTT (milestone 3).
-    #[value(name = "esp8266-thingsboard")]
-    Thingsboard,
-}
-
 /// `iotchat flash`.
 #[derive(Debug, Args)]
 #[command(after_help = EXAMPLES)]
 pub struct FlashArgs {
-    /// Read the device settings ([firmware]) from this TOML profile, e.g. config/m2.toml.
+    /// Read the device settings ([firmware]) from this TOML profile, e.g. config/m2.toml (flags
+    /// override it).
     #[arg(long, value_name = "FILE", required_unless_present = "image")]
     pub profile: Option<PathBuf>,
     /// Serial port of the board, e.g. /dev/ttyUSB0.
     #[arg(long, short = 'p', value_name = "PORT")]
     pub port: String,
-    /// Sketch to build [default: the profile's firmware.sketch, else esp8266-tcp].
-    #[arg(long, value_enum, value_name = "SKETCH")]
-    pub sketch: Option<SketchArg>,
-    /// Arduino board FQBN [default: the profile's firmware.board, else esp8266:esp8266:nodemcuv2].
-    #[arg(long, value_name = "FQBN")]
-    pub board: Option<String>,
-    /// Device name [default: the profile's firmware.device_name].
-    #[arg(long, value_name = "NAME")]
-    pub device_name: Option<String>,
+    #[command(flatten)]
+    pub firmware: FirmwareSection,
     /// Write this prebuilt image (a .bin, not an ELF) instead of rendering and building.
-    #[arg(long, value_name = "FILE", conflicts_with_all = ["sketch", "board", "device_name"])]
+    #[arg(long, value_name = "FILE", conflicts_with = "FirmwareSection")]
     pub image: Option<PathBuf>,
     /// Print the config.h it would write (secrets masked) and the commands (shell-quoted, one per
     /// line); write no file and run nothing.
@@ -81,14 +64,15 @@ pub struct FlashArgs {
     pub build_dir: Option<PathBuf>,
 }
 
-pub fn run(args: FlashArgs) -> anyhow::Result<()> {
+/// Runs `iotchat flash`; `matches` tells a flag typed from one read from the environment.
+pub fn run(args: FlashArgs, matches: &ArgMatches) -> anyhow::Result<()> {
     if args.port.is_empty() || args.port.chars().any(char::is_control) {
         return Err(invalid("--port", &args.port, "name the board's serial port, e.g. /dev/ttyUSB0").into());
     }
     let tools = Tools::find(std::env::var_os("PATH").as_deref());
     match &args.image {
         Some(image) => write_prebuilt(&args, image, tools),
-        None => build_and_write(&args, tools),
+        None => build_and_write(&args, matches, tools),
     }
 }
 
@@ -108,8 +92,8 @@ fn write_prebuilt(args: &FlashArgs, image: &Path, tools: Tools) -> anyhow::Resul
     Ok(())
 }
 
-fn build_and_write(args: &FlashArgs, tools: Tools) -> anyhow::Result<()> {
-    let config = resolve(args)?;
+fn build_and_write(args: &FlashArgs, matches: &ArgMatches, tools: Tools) -> anyhow::Result<()> {
+    let config = resolve(args, matches)?;
     let (firmware_dir, source) = firmware_dir(args.firmware_dir.clone(), config.sketch)?;
     let layout = Layout::new(&build_root(args.build_dir.as_deref()), config.sketch);
     if let Some(overlap) = build::overlap(&layout, &firmware_dir) {
@@ -153,17 +137,14 @@ fn build_and_write(args: &FlashArgs, tools: Tools) -> anyhow::Result<()> {
 }
 
 /// The profile's `[firmware]` under the flags, with the secrets read.
-fn resolve(args: &FlashArgs) -> Result<FirmwareConfig, ConfigError> {
+fn resolve(args: &FlashArgs, matches: &ArgMatches) -> Result<FirmwareOptions, ConfigError> {
     let loaded = LoadedProfile::load(args.profile.as_deref())?;
-    let flags = FirmwareOverrides {
-        sketch: args.sketch.map(|s| match s {
-            SketchArg::Tcp => Sketch::Tcp,
-            SketchArg::Thingsboard => Sketch::Thingsboard,
-        }),
-        board: args.board.clone(),
-        device_name: args.device_name.clone(),
-    };
-    FirmwareConfig::resolve(flags, &loaded, &|name: &str| std::env::var_os(name))
+    let merged = FirmwareSection::merge(
+        args.firmware.clone(),
+        loaded.profile.firmware.clone(),
+        &loaded.at(Some(matches), "firmware"),
+    );
+    config::firmware_options(merged, &loaded, &|name: &str| std::env::var_os(name))
 }
 
 /// `--build-dir`, else `./iotchat-flash`, made absolute against the current directory so that
@@ -223,7 +204,7 @@ fn build_dir_error(error: FlashError, root: &Path, flagged: bool) -> anyhow::Err
 /// What a dry run shows on standard output: the files a real run would write, as shell
 /// comments, the config.h with its secrets masked, then the commands it would run.
 fn print_plan(
-    config: &FirmwareConfig,
+    config: &FirmwareOptions,
     source: &Path,
     layout: &Layout,
     steps: &[Step],
@@ -321,7 +302,7 @@ fn invalid(flag: &'static str, value: &str, expected: &str) -> ConfigError {
 }
 
 /// The settings going into config.h, secrets shown as `<hidden>`.
-fn summary(c: &FirmwareConfig) -> String {
+fn summary(c: &FirmwareOptions) -> String {
     let target = match &c.target {
         Target::Tcp { host, port, token } => {
             let token = if token.is_some() { "device token <hidden>" } else { "no device token" };
@@ -330,11 +311,11 @@ fn summary(c: &FirmwareConfig) -> String {
         Target::Thingsboard { host, port, .. } => format!("thingsboard {host}:{port}, token <hidden>"),
     };
     format!(
-        "sketch {}, board {}, wifi {:?}, password <hidden>, device {}, interval {} ms, {target}",
+        "sketch {}, board {}, wifi {:?}, password <hidden>, device {}, interval {}, {target}",
         c.sketch.name(),
         c.board,
         c.wifi_ssid,
         c.device_name,
-        c.interval_ms
+        humantime::format_duration(c.interval)
     )
 }

@@ -75,7 +75,7 @@ pub async fn run(command: Command, matches: &ArgMatches) -> anyhow::Result<()> {
         Command::Readings(args) => readings::run(args, matches),
         Command::Check(args) => check::run(args, matches).await,
         Command::TbPublish(args) => tb_publish::run(args, matches).await,
-        Command::Flash(args) => flash::run(args),
+        Command::Flash(args) => flash::run(args, matches),
         Command::Bench(args) => bench::run(args).await,
     }
 }

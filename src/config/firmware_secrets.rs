@@ -1,15 +1,17 @@
 //! The secrets `iotchat flash` writes into `config.h` (the Wi-Fi password, the ThingsBoard
 //! token, the device token for `serve --auth-tokens`): where each comes from (an environment
-//! variable, else a file the profile names, never the profile itself, which gets committed),
-//! what a valid one looks like (each held in a [`Secret`], whose `Debug` never shows it). No
-//! error message built here contains a secret.
+//! variable, else a file the profile names, never the profile itself, which gets committed; a
+//! file named by a flag wins over the variable), what a valid one looks like (each held in a
+//! [`Secret`], whose `Debug` never shows it). No error message built here contains a secret.
 
-use std::path::{Path, PathBuf};
+use std::ffi::OsString;
+use std::path::PathBuf;
 
 use serde::Deserialize;
 
-use super::firmware::EnvLookup;
-use super::{ConfigError, Origin, Secret};
+use super::layer::Sourced;
+use super::{ConfigError, Origin};
+use crate::flash::Secret;
 
 /// The environment variable holding the Wi-Fi password.
 pub const PASSWORD_ENV: &str = "IOTCHAT_WIFI_PASSWORD";
@@ -19,6 +21,9 @@ pub const TOKEN_ENV: &str = "IOTCHAT_TB_TOKEN";
 pub const DEVICE_TOKEN_ENV: &str = super::security::DEVICE_TOKEN_ENV;
 /// Longest device token the firmware keeps (the server takes up to 256).
 pub const MAX_FIRMWARE_TOKEN: usize = 64;
+
+/// Reads an environment variable: `None` when unset.
+pub type EnvLookup<'a> = &'a dyn Fn(&str) -> Option<OsString>;
 
 /// A key whose value is read and thrown away (a secret put where it must not be).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -30,7 +35,7 @@ impl<'de> Deserialize<'de> for Refused {
     }
 }
 
-/// One secret's sources: its environment variable, the profile key naming its file, and the
+/// One secret's sources: its environment variable, the key (and flag) naming its file, and the
 /// check its value must pass (the error text says what is wrong, never the value).
 pub(super) struct SecretSpec {
     pub env: &'static str,
@@ -40,74 +45,85 @@ pub(super) struct SecretSpec {
 
 /// The Wi-Fi password's sources.
 pub(super) const WIFI_PASSWORD: SecretSpec =
-    SecretSpec { env: PASSWORD_ENV, file_key: "firmware.wifi_password_file", check: check_password };
+    SecretSpec { env: PASSWORD_ENV, file_key: "wifi_password_file", check: check_password };
 /// The ThingsBoard token's sources.
 pub(super) const TB_TOKEN: SecretSpec =
-    SecretSpec { env: TOKEN_ENV, file_key: "firmware.tb_token_file", check: check_token };
+    SecretSpec { env: TOKEN_ENV, file_key: "tb_token_file", check: check_token };
 /// The device token's sources.
 pub(super) const DEVICE_TOKEN: SecretSpec =
-    SecretSpec { env: DEVICE_TOKEN_ENV, file_key: "firmware.device_token_file", check: check_device_token };
+    SecretSpec { env: DEVICE_TOKEN_ENV, file_key: "device_token_file", check: check_device_token };
 
-/// Reads secrets for the profile at `path` (named in errors) from `env` or files.
+/// The error for a secret written into the profile itself (at `origin`).
+pub(super) fn in_profile(origin: Origin, spec: &SecretSpec) -> ConfigError {
+    ConfigError::Invalid {
+        origin,
+        value: "<hidden>".into(),
+        expected: format!(
+            "secrets stay out of profiles, which get committed: remove it, then export {}=... \
+             or write it alone in a file (chmod 600) and set {} = \"PATH\"",
+            spec.env, spec.file_key
+        ),
+    }
+}
+
+/// Reads secrets from `env` or files, for the profile at `path` (named in errors).
 pub(super) struct Secrets<'a> {
     pub path: PathBuf,
     pub env: EnvLookup<'a>,
 }
 
 impl Secrets<'_> {
-    /// The error for a secret written into the profile itself.
-    pub fn in_profile(&self, key: &'static str, spec: &SecretSpec) -> ConfigError {
-        let file_key = spec.file_key.trim_start_matches("firmware.");
-        ConfigError::Invalid {
-            origin: Origin::Profile(self.path.clone(), key),
-            value: "<hidden>".into(),
-            expected: format!(
-                "secrets stay out of profiles, which get committed: remove it, then export {}=... \
-                 or write it alone in a file (chmod 600) and set {file_key} = \"PATH\"",
-                spec.env
-            ),
-        }
-    }
-
-    /// A secret that must be set: from its variable, else from `file`.
-    pub fn required(&self, spec: &SecretSpec, file: Option<&str>) -> Result<Secret, ConfigError> {
+    /// A secret that must be set: as [`Secrets::optional`].
+    pub fn required(&self, spec: &SecretSpec, file: Option<Sourced<PathBuf>>) -> Result<Secret, ConfigError> {
         self.optional(spec, file)?.ok_or_else(|| {
-            let short = spec.file_key.trim_start_matches("firmware.");
-            let env = spec.env;
+            let (env, key) = (spec.env, spec.file_key);
+            let flag = key.replace('_', "-");
             let message = format!(
-                "neither {env} (in the environment) nor [firmware] {short} is set; export {env}=... before \
-                 running flash, or write the secret alone in a file (chmod 600) and set {short} = \"PATH\""
+                "neither {env} (in the environment) nor [firmware] {key} is set; export {env}=... before \
+                 running flash, or write the secret alone in a file (chmod 600) and set {key} = \"PATH\" \
+                 (or pass --{flag} PATH)"
             );
             ConfigError::Parse { path: self.path.clone(), message }
         })
     }
 
-    /// A secret from its variable, else from `file`; `None` when neither is set. The variable
-    /// wins even when empty (an open network, no device token), so the check sees "" then.
-    pub fn optional(&self, spec: &SecretSpec, file: Option<&str>) -> Result<Option<Secret>, ConfigError> {
-        let hidden = |expected| ConfigError::Invalid {
-            origin: Origin::Flag(spec.env),
-            value: "<hidden>".into(),
-            expected,
-        };
-        if let Some(raw) = (self.env)(spec.env) {
+    /// A secret from the file a flag names, else from its variable, else from the file the
+    /// profile names; `None` when none is set. The variable counts even when empty (an open
+    /// network, no device token), so the check sees "" then.
+    pub fn optional(
+        &self,
+        spec: &SecretSpec,
+        file: Option<Sourced<PathBuf>>,
+    ) -> Result<Option<Secret>, ConfigError> {
+        let flagged = file.as_ref().is_some_and(|f| !matches!(f.origin, Origin::Profile(..)));
+        if !flagged && let Some(raw) = (self.env)(spec.env) {
+            let hidden = |expected| ConfigError::Invalid {
+                origin: Origin::Env(spec.env),
+                value: "<hidden>".into(),
+                expected,
+            };
             let value = raw.into_string().map_err(|_| hidden("it is not valid UTF-8".into()))?;
             (spec.check)(&value).map_err(|e| hidden(format!("its value {e}")))?;
             return Ok(Some(Secret::new(value)));
         }
-        let Some(file) = file else { return Ok(None) };
-        let invalid = |expected| ConfigError::Invalid {
-            origin: Origin::Profile(self.path.clone(), spec.file_key),
-            value: file.to_owned(),
-            expected,
-        };
-        let text = super::read_secret_file(Path::new(file)).map_err(|e| {
-            invalid(format!("cannot read it: {e}; the path is relative to the current directory"))
-        })?;
-        let value = text.strip_suffix('\n').map(|t| t.strip_suffix('\r').unwrap_or(t)).unwrap_or(&text);
-        (spec.check)(value).map_err(|e| invalid(format!("the file's content {e}")))?;
-        Ok(Some(Secret::new(value)))
+        file.map(|file| read_file(spec, file)).transpose()
     }
+}
+
+/// The secret alone in `file` (one trailing newline is not part of it).
+fn read_file(spec: &SecretSpec, file: Sourced<PathBuf>) -> Result<Secret, ConfigError> {
+    let Sourced { value: path, origin } = file;
+    let invalid = |expected| ConfigError::Invalid {
+        origin: origin.clone(),
+        value: path.display().to_string(),
+        expected,
+    };
+    let text = super::read_secret_file(&path).map_err(|e| {
+        invalid(format!("cannot read it: {e}; the path is relative to the current directory"))
+    })?;
+    let value = text.strip_suffix('\n').map(|t| t.strip_suffix('\r').unwrap_or(t)).unwrap_or(&text);
+    (spec.check)(value).map_err(|e| invalid(format!("the file's content {e}")))?;
+    Ok(Secret::new(value))
 }
 
 /// Refuses control characters (they have no business in `config.h`) and checks the length.

@@ -5,7 +5,7 @@
 mod chat;
 pub mod check;
 mod fake_device;
-pub mod firmware;
+mod firmware;
 mod firmware_secrets;
 pub mod layer;
 mod profile;
@@ -22,6 +22,7 @@ use std::path::{Path, PathBuf};
 pub use crate::secret::Secret;
 pub use chat::{ChatMerged, ChatSection, chat_options};
 pub use fake_device::{FakeDeviceMerged, FakeDeviceSection, fake_device_options};
+pub use firmware::{FirmwareMerged, FirmwareSection, firmware_options};
 pub use layer::{At, Dur, DurMs, Origin, Section, Sourced};
 pub use profile::Profile;
 pub use security::{DEVICE_TOKEN_ENV, TlsFiles, device_auth};

@@ -13,8 +13,7 @@ use std::io::Write;
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::{Component, Path, PathBuf};
 
-use super::FlashError;
-use crate::config::firmware::Sketch;
+use super::{FlashError, Sketch};
 
 /// The build root when none is given, relative to the current directory: named after the tool,
 /// like `iotchat-data`, so that whoever finds it knows what made it.

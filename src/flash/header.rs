@@ -3,25 +3,25 @@
 
 use std::fmt::Write;
 
-use crate::config::firmware::{FirmwareConfig, Target};
+use super::{FirmwareOptions, Target};
 
 /// What a dry run shows in place of a secret. Not a C literal, so the masked text can never
 /// pass for a header that builds.
 pub const HIDDEN: &str = "<hidden>";
 
 /// The text of `config.h` for `config`. It holds the secrets: write it with care.
-pub fn render(config: &FirmwareConfig) -> String {
+pub fn render(config: &FirmwareOptions) -> String {
     render_with(config, c_string)
 }
 
 /// The text of `config.h` for `config` with every secret that is set shown as [`HIDDEN`], for a
 /// dry run to print. An empty one (an open network, no device token) stays `""`: that it is
 /// empty is worth seeing and tells nothing.
-pub fn render_masked(config: &FirmwareConfig) -> String {
+pub fn render_masked(config: &FirmwareOptions) -> String {
     render_with(config, |secret| if secret.is_empty() { c_string(secret) } else { HIDDEN.to_owned() })
 }
 
-fn render_with(config: &FirmwareConfig, secret: impl Fn(&str) -> String) -> String {
+fn render_with(config: &FirmwareOptions, secret: impl Fn(&str) -> String) -> String {
     let mut out = String::new();
     let mut line = |name: &str, value: String| {
         let _ = writeln!(out, "#define {name:<22} {value}");
@@ -29,7 +29,7 @@ fn render_with(config: &FirmwareConfig, secret: impl Fn(&str) -> String) -> Stri
     line("IOTCHAT_WIFI_SSID", c_string(&config.wifi_ssid));
     line("IOTCHAT_WIFI_PASSWORD", secret(config.wifi_password.expose()));
     line("IOTCHAT_DEVICE_NAME", c_string(&config.device_name));
-    line("IOTCHAT_INTERVAL_MS", config.interval_ms.to_string());
+    line("IOTCHAT_INTERVAL_MS", config.interval.as_millis().to_string());
     match &config.target {
         Target::Tcp { host, port, token } => {
             line("IOTCHAT_SERVER_HOST", c_string(host));
@@ -76,16 +76,17 @@ pub fn c_string(text: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::firmware::{Secret, Sketch};
+    use crate::flash::{Secret, Sketch};
+    use std::time::Duration;
 
-    fn config(password: &str, target: Target) -> FirmwareConfig {
-        FirmwareConfig {
+    fn config(password: &str, target: Target) -> FirmwareOptions {
+        FirmwareOptions {
             sketch: Sketch::Tcp,
             board: "esp8266:esp8266:nodemcuv2".into(),
             wifi_ssid: "my-wifi".into(),
             wifi_password: Secret::new(password),
             device_name: "esp-1".into(),
-            interval_ms: 1000,
+            interval: Duration::from_secs(1),
             target,
         }
     }

@@ -1,12 +1,15 @@
-//! `iotchat flash`: renders the firmware's `config.h` from a validated
-//! [`FirmwareConfig`](crate::config::firmware::FirmwareConfig) into a build directory outside
-//! the firmware directory and ignored by git ([`build`]), then builds the sketch with
-//! `arduino-cli` and writes the image with `espflash` 2.x or `esptool` ([`plan`]). Secrets reach `config.h` and nothing else: no
+//! `iotchat flash`: renders the firmware's `config.h` ([`header`]) from its validated
+//! [`FirmwareOptions`] into a build directory outside the firmware directory and ignored by
+//! git ([`build`]), then builds the sketch with `arduino-cli` and writes the image with
+//! `espflash` 2.x or `esptool` ([`plan`]). Secrets reach `config.h` and nothing else: no
 //! command line, message or error here contains them.
 
 pub mod build;
 pub mod header;
+mod options;
 pub mod plan;
+
+pub use options::{FirmwareOptions, Secret, Sketch, Target};
 
 use std::path::PathBuf;
 use std::process::ExitStatus;
