@@ -92,13 +92,15 @@ fn session(c: &mut Criterion) {
         group.throughput(Throughput::Bytes(input.len() as u64));
         let mut session = Session::new(limits, "127.0.0.1", now.mono);
         let mut out = Vec::with_capacity(2 * input.len());
-        session.receive(b"HELLO bench-device\n", now, &mut out);
-        session.take_claim();
+        session.handle_bytes(b"HELLO bench-device\n", now, &mut out);
+        while session.poll_event().is_some() {}
         group.bench_function(name, |b| {
             b.iter(|| {
                 out.clear();
-                let progress = session.receive(black_box(input), now, &mut out);
-                black_box(session.take_readings());
+                let progress = session.handle_bytes(black_box(input), now, &mut out);
+                while let Some(event) = session.poll_event() {
+                    black_box(event);
+                }
                 progress
             })
         });

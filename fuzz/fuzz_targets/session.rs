@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use iotchat::protocol::auth::Tokens;
 use iotchat::protocol::reading::MAX_PAIRS;
-use iotchat::protocol::session::{AuthEvent, Limits, Now, Progress, Session};
+use iotchat::protocol::session::{AuthEvent, Event, Limits, Now, Progress, Session};
 
 const TOKEN: &str = "s3cret";
 use libfuzzer_sys::arbitrary::{Result, Unstructured};
@@ -31,20 +31,22 @@ fn check(session: &mut Session, out: &[u8], start: usize, progress: Progress, cl
     for line in added.split(|&b| b == b'\n').filter(|l| l.starts_with(b"HELLO ")) {
         assert!(!has_token(line), "the token in a HELLO echo: {line:?}");
     }
-    match session.take_auth() {
-        Some(AuthEvent::Accepted { name }) => {
-            assert!(auth.on && !auth.accepted && name == "esp-1", "accepted {name:?}");
-            auth.accepted = true;
+    let events: Vec<Event> = std::iter::from_fn(|| session.poll_event()).collect();
+    let let_through = |e: &Event| matches!(e, Event::Readings(_) | Event::Claimed(_) | Event::RpcAnswer(_));
+    for event in &events {
+        match event {
+            Event::Auth(AuthEvent::Accepted { name }) => {
+                assert!(auth.on && !auth.accepted && name == "esp-1", "accepted {name:?}");
+                auth.accepted = true;
+            }
+            Event::Auth(AuthEvent::Refused { .. }) => {
+                assert!(auth.on && !auth.accepted && progress.close, "refused but not closed");
+                assert!(added.starts_with(b"error: ") && added.iter().filter(|&&b| b == b'\n').count() == 1);
+                assert!(!has_token(added), "the token in a refusal: {added:?}");
+            }
+            e if auth.on && !auth.accepted => assert!(!let_through(e), "let through unauthenticated: {e:?}"),
+            _ => {}
         }
-        Some(AuthEvent::Refused { .. }) => {
-            assert!(auth.on && !auth.accepted && progress.close, "refused but not closed");
-            assert!(added.starts_with(b"error: ") && added.iter().filter(|&&b| b == b'\n').count() == 1);
-            assert!(!has_token(added), "the token in a refusal: {added:?}");
-        }
-        None => {}
-    }
-    if auth.on && !auth.accepted {
-        assert!(session.take_readings().is_empty() && session.take_claim().is_none(), "let through unauthenticated");
     }
     if closed_before {
         assert!(added.is_empty(), "output after the session closed: {added:?}");
@@ -61,12 +63,17 @@ fn check(session: &mut Session, out: &[u8], start: usize, progress: Progress, cl
     if let Err(e) = std::str::from_utf8(added) {
         panic!("output is not UTF-8 ({e}): {added:?}");
     }
-    for r in session.take_readings() {
-        assert!(!r.reading.values.is_empty() && r.reading.values.len() <= MAX_PAIRS);
-    }
-    let _ = session.take_rpc_answers();
-    if let Some(name) = session.take_claim() {
-        assert!(!name.is_empty() && name.len() <= 64, "claimed name {name:?}");
+    for event in &events {
+        match event {
+            Event::Readings(readings) => {
+                assert!(!readings.is_empty(), "an empty batch of readings");
+                for r in readings {
+                    assert!(!r.reading.values.is_empty() && r.reading.values.len() <= MAX_PAIRS);
+                }
+            }
+            Event::Claimed(name) => assert!(!name.is_empty() && name.len() <= 64, "claimed name {name:?}"),
+            _ => {}
+        }
     }
 }
 
@@ -97,16 +104,16 @@ fn run(u: &mut Unstructured<'_>) -> Result<()> {
             let len = u.int_in_range(0..=256usize)?;
             let bytes = u.bytes(len.min(u.len()))?;
             now += Duration::from_millis(u.int_in_range(0..=100)?);
-            session.receive(bytes, wall(now), &mut out)
+            session.handle_bytes(bytes, wall(now), &mut out)
         };
         check(&mut session, &out, start, progress, closed, &mut auth);
         closed |= progress.close;
         if closed {
-            assert_eq!(session.deadline(), None, "a closing session still has a deadline");
+            assert_eq!(session.poll_timeout(), None, "a closing session still has a deadline");
         }
     }
     let start = out.len();
-    let progress = session.finish(wall(now), &mut out);
+    let progress = session.handle_eof(wall(now), &mut out);
     check(&mut session, &out, start, progress, closed, &mut auth);
     assert!(std::str::from_utf8(&out).is_ok());
     Ok(())

@@ -14,7 +14,7 @@ use tokio::time::Instant;
 use tracing::debug;
 
 use super::device_shared::Shared;
-use crate::fleet::device::Device;
+use crate::fleet::device::{Device, Event};
 use crate::net::ConnectError;
 use crate::protocol::framing::{Frame, LineFramer};
 use crate::transport::Transport;
@@ -60,7 +60,7 @@ impl DeviceTask {
                 break;
             }
             if self.dev.connect_due(now) {
-                self.dev.on_connecting();
+                self.dev.handle_connecting();
             }
             let ok = match (self.dev.is_connecting(), self.permit.is_some()) {
                 (true, true) => self.connect().await,
@@ -118,7 +118,7 @@ impl DeviceTask {
         };
         let error = match result {
             Ok(Ok(stream)) if self.shared.connected() => {
-                self.dev.on_connected(Instant::now().into_std(), &mut self.out);
+                self.dev.handle_connected(Instant::now().into_std(), &mut self.out);
                 self.link = Some(Link { stream, framer: LineFramer::new(MAX_LINE, None) });
                 return true;
             }
@@ -135,15 +135,19 @@ impl DeviceTask {
         if self.shared.connect_failed(error) {
             return false;
         }
-        self.dev.on_connect_failed(Instant::now().into_std());
+        self.dev.handle_connect_failed(Instant::now().into_std());
         true
     }
 
     /// Writes what the device has to send; closes the connection if the device wants that.
     async fn transmit(&mut self) {
-        if let Some(why) = self.dev.take_refusal() {
-            debug!(device = self.dev.name(), %why, "the server refused the HELLO");
-            self.note(format!("the server refused {}'s HELLO: {why}", self.dev.name()));
+        while let Some(event) = self.dev.poll_event() {
+            match event {
+                Event::HelloRefused(why) => {
+                    debug!(device = self.dev.name(), %why, "the server refused the HELLO");
+                    self.note(format!("the server refused {}'s HELLO: {why}", self.dev.name()));
+                }
+            }
         }
         let Some(link) = self.link.as_mut() else { return };
         let now = Instant::now().into_std();
@@ -170,7 +174,7 @@ impl DeviceTask {
         self.link = None;
         self.permit = None;
         clear(&mut self.out); // what was not written dies with the connection; it is resent
-        self.dev.on_closed(Instant::now().into_std());
+        self.dev.handle_closed(Instant::now().into_std());
     }
 
     fn note(&self, error: String) {
@@ -205,8 +209,8 @@ fn read(cx: &mut Context<'_>, link: &mut Option<Link>, dev: &mut Device) -> Poll
     let now = Instant::now().into_std();
     let mut emit = |f: Frame<'_>| {
         match f {
-            Frame::Line(line) => dev.on_line(line, now),
-            Frame::TooLong => dev.on_overlong_line(),
+            Frame::Line(line) => dev.handle_line(line, now),
+            Frame::TooLong => dev.handle_overlong_line(),
         }
         true
     };

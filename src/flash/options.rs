@@ -1,7 +1,6 @@
 //! [`FirmwareOptions`]: what `config.h` and the build need, validated (by the settings layer,
 //! which builds it from `[firmware]`, the flags of `flash` and the environment).
 
-use std::fmt;
 use std::time::Duration;
 
 /// The firmware sketches under `firmware/`.

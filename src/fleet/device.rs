@@ -1,8 +1,10 @@
 //! One device's behaviour as a sans-IO state machine: when to read the sensors, what to send,
 //! which reply acknowledges what, what to keep for resending, when to give up on a
-//! connection and when to try again. No sockets, no runtime, no clock: the driver passes
-//! `now` (monotonic) and `wall_ms` (unix ms, the device's own clock) in, writes what the
-//! device puts in `out`, and sleeps until [`Device::poll_timeout`].
+//! connection and when to try again. No sockets, no runtime, no clock: the driver feeds it
+//! with `handle_*` (connect outcomes, the server's lines, the close, the time), passing `now`
+//! (monotonic) and `wall_ms` (unix ms, the device's own clock) in, writes what
+//! [`Device::poll_transmit`] puts in `out`, acts on [`Device::poll_event`], and sleeps until
+//! [`Device::poll_timeout`]: quinn-proto's verbs, as `protocol::session::Session` speaks them.
 //!
 //! The firmware copies this machine, so its rules are the device contract:
 //!
@@ -29,7 +31,6 @@
 
 use std::collections::VecDeque;
 use std::sync::Arc;
-use std::sync::atomic::Ordering::Relaxed;
 use std::time::{Duration, Instant};
 
 use super::flight::{Flight, Pending, Slot};
@@ -75,6 +76,18 @@ pub struct Settings {
     pub token: Option<Token>,
 }
 
+/// What a device tells its driver, pulled with [`Device::poll_event`]; the rest of its state
+/// is asked for ([`Device::wants_close`], [`Device::is_greeted`]...). One kind so far, yet an
+/// enum: the driver pulls events in the same loop as the server's connection does
+/// (`protocol::session::Event`), and the next thing a driver must be told, rather than ask,
+/// is a new variant, not another puller.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Event {
+    /// The server answered the HELLO with this `error: ` line (server full, bad name,
+    /// authentication) and closes; the device backs off and tries again.
+    HelloRefused(Box<str>),
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Link {
     /// Not connected; try again at `retry_at`.
@@ -90,7 +103,7 @@ enum Link {
 pub struct Device {
     hello: Box<str>,
     token: Option<Token>,
-    /// The server's error line in answer to the last HELLO, until the driver takes it.
+    /// The server's error line in answer to the last HELLO, until the driver polls it.
     refusal: Option<Box<str>>,
     interval: Duration,
     ack_timeout: Duration,
@@ -226,42 +239,6 @@ impl Device {
             && (self.flight.held() == 0 || self.wind_down_until.is_some_and(|t| t <= now))
     }
 
-    /// Whether the driver should connect now.
-    pub fn connect_due(&self, now: Instant) -> bool {
-        matches!(self.link, Link::Down { retry_at } if retry_at <= now) && !self.is_finished(now)
-    }
-
-    /// The driver starts connecting (maybe after waiting its turn): no retry deadline meanwhile.
-    pub fn on_connecting(&mut self) {
-        self.link = Link::Connecting;
-    }
-
-    /// Whether the driver is connecting.
-    pub fn is_connecting(&self) -> bool {
-        self.link == Link::Connecting
-    }
-
-    /// The connect attempt failed; the next one waits for the backoff.
-    pub fn on_connect_failed(&mut self, now: Instant) {
-        self.link = Link::Down { retry_at: now + self.retry_delay() };
-    }
-
-    /// Connected: writes `HELLO <name>` to `out`. Readings follow from [`Device::poll_transmit`].
-    pub fn on_connected(&mut self, now: Instant, out: &mut Vec<u8>) {
-        self.link = Link::Up { greeted: false, dead: false };
-        if self.ever_connected {
-            bump(&self.stats.reconnects);
-        }
-        self.ever_connected = true;
-        self.rpc_out.clear();
-        match &self.token {
-            // The echo is `HELLO <NAME>`: the server leaves the token out.
-            Some(token) => write_line(out, &format!("{} {}", self.hello, token.expose())),
-            None => write_line(out, &self.hello),
-        }
-        self.flight.sent(Slot::Hello, now);
-    }
-
     /// Writes what may be sent now to `out`: RPC answers, then buffered readings, oldest first,
     /// up to the window.
     pub fn poll_transmit(&mut self, now: Instant, out: &mut Vec<u8>) {
@@ -289,13 +266,13 @@ impl Device {
         }
     }
 
-    /// The server's error line in answer to a HELLO since the last call, if any.
-    pub fn take_refusal(&mut self) -> Option<Box<str>> {
-        self.refusal.take()
+    /// What the driver must hear of since the last call, if anything: call it until `None`.
+    pub fn poll_event(&mut self) -> Option<Event> {
+        self.refusal.take().map(Event::HelloRefused)
     }
 
     /// Handles one line from the server (without its LF).
-    pub fn on_line(&mut self, line: &[u8], now: Instant) {
+    pub fn handle_line(&mut self, line: &[u8], now: Instant) {
         let Ok(text) = std::str::from_utf8(line) else { return self.mismatch() };
         if text.starts_with(lines::NOTICE) {
             // The server closes after a notice and answers nothing more: no reason to wait.
@@ -305,7 +282,7 @@ impl Device {
             return;
         }
         if text.starts_with(rpc::PREFIX) {
-            return self.on_rpc(text, now);
+            return self.queue_rpc_answer(text, now);
         }
         if text.starts_with(lines::ATTRIBUTES) {
             // Answers nothing; an interval in it applies as setInterval's does.
@@ -317,7 +294,7 @@ impl Device {
         let Some(front) = self.flight.reply_due() else { return self.mismatch() };
         let is_error = text.starts_with(lines::ERROR);
         match front.slot {
-            Slot::Hello if is_ack(text, &self.hello) => self.on_greeted(),
+            Slot::Hello if is_ack(text, &self.hello) => self.greeted(),
             // Refused (server full, bad name, authentication): the server closes; back off and
             // try again, and let the driver say why.
             Slot::Hello if is_error => {
@@ -349,36 +326,8 @@ impl Device {
     }
 
     /// A line from the server was too long to be anything we sent: a mismatch.
-    pub fn on_overlong_line(&mut self) {
+    pub fn handle_overlong_line(&mut self) {
         self.mismatch();
-    }
-
-    /// Whether the connection must be closed (overdue reply, mismatch, notice, refusal).
-    pub fn wants_close(&self) -> bool {
-        matches!(self.link, Link::Up { dead: true, .. })
-    }
-
-    /// The connection ended (either side closed it, or it failed): the readings in flight go
-    /// back to the buffer's front, and a reconnect is scheduled.
-    pub fn on_closed(&mut self, now: Instant) {
-        if !matches!(self.link, Link::Up { .. }) {
-            return;
-        }
-        if self.is_greeted() {
-            self.stats.connected.fetch_sub(1, Relaxed);
-        }
-        self.rpc_out.clear();
-        self.flight.connection_lost();
-        self.hold_until = None;
-        self.link = Link::Down { retry_at: now + self.retry_delay() };
-    }
-
-    /// Stops for good: closes the books on the connection and counts what is left unacknowledged.
-    pub fn finish(mut self, now: Instant) -> usize {
-        self.on_closed(now);
-        let left = self.flight.held();
-        self.stats.unacked.fetch_add(left as u64, Relaxed);
-        left
     }
 
     fn produce(&mut self, wall_ms: i64) {
@@ -394,7 +343,7 @@ impl Device {
     }
 
     /// A request from the server: queues its answer and applies what it changes.
-    fn on_rpc(&mut self, text: &str, now: Instant) {
+    fn queue_rpc_answer(&mut self, text: &str, now: Instant) {
         let pending = self.rpc_out.len() + self.flight.rpcs();
         let Some(request) = rpc::parse(text).filter(|_| pending < MAX_RPC_PENDING) else {
             return bump(&self.stats.rpcs_ignored);
@@ -418,31 +367,6 @@ impl Device {
         }
     }
 
-    fn on_greeted(&mut self) {
-        self.backoff.reset();
-        self.link = Link::Up { greeted: true, dead: false };
-        self.stats.connected.fetch_add(1, Relaxed);
-    }
-
-    fn mismatch(&mut self) {
-        bump(&self.stats.mismatches);
-        // Replies no longer line up with what was sent: only a fresh connection can tell.
-        self.mark_dead();
-    }
-
-    fn mark_dead(&mut self) {
-        if let Link::Up { greeted, .. } = self.link {
-            self.link = Link::Up { greeted, dead: true };
-        }
-    }
-
-    /// The backoff's next delay with "equal jitter": between half of it and all of it, so a
-    /// fleet that lost its server together does not come back together.
-    fn retry_delay(&mut self) -> Duration {
-        let d = self.backoff.next_delay();
-        d / 2 + d.mul_f64(self.rng.f64() / 2.0)
-    }
-
     fn jittered(&mut self, d: Duration) -> Duration {
         d.mul_f64(1.0 + JITTER * (self.rng.f64() * 2.0 - 1.0))
     }
@@ -464,6 +388,9 @@ fn min_opt(a: Option<Instant>, b: Option<Instant>) -> Option<Instant> {
         (a, b) => a.or(b),
     }
 }
+
+#[path = "device_link.rs"]
+mod link;
 
 #[cfg(test)]
 #[path = "device_tests.rs"]

@@ -116,7 +116,7 @@ fn reconnect_delays_double_to_the_cap_with_jitter_and_reset_after_hello() {
     let mut h = Harness::new(4, Some(0)); // no readings: only the link sets deadlines
     let mut nominal = BACKOFF_INITIAL;
     for _ in 0..9 {
-        h.dev.on_connect_failed(h.now);
+        h.dev.handle_connect_failed(h.now);
         let delay = h.dev.poll_timeout().expect("retry") - h.now;
         assert!(delay >= nominal / 2 && delay <= nominal, "{delay:?} for {nominal:?}");
         nominal = (nominal * 2).min(BACKOFF_MAX);
@@ -135,13 +135,13 @@ fn while_connecting_only_the_readings_set_deadlines() {
     let mut h = Harness::new(4, None);
     h.tick();
     assert!(h.dev.connect_due(h.now));
-    h.dev.on_connecting();
+    h.dev.handle_connecting();
     assert!(!h.dev.connect_due(h.now), "one attempt at a time");
     let next = h.dev.poll_timeout().expect("the next reading");
     assert!(next > h.now, "no deadline in the past while waiting for a turn to connect");
     h.step();
     assert_eq!(h.dev.produced(), 2, "readings go on while connecting");
-    h.dev.on_connect_failed(h.now);
+    h.dev.handle_connect_failed(h.now);
     assert!(h.dev.poll_timeout().expect("retry") <= h.now + BACKOFF_INITIAL);
 }
 
@@ -149,13 +149,16 @@ fn while_connecting_only_the_readings_set_deadlines() {
 fn a_refused_hello_closes_without_resetting_the_backoff() {
     let mut h = Harness::new(4, Some(0));
     for _ in 0..3 {
-        h.dev.on_connect_failed(h.now);
+        h.dev.handle_connect_failed(h.now);
     }
     h.advance(Duration::from_secs(1));
     h.connect();
     h.receive(b"error: server full (limit: 1 clients); try again later\n");
     assert!(h.dev.wants_close());
     assert_eq!((h.stats().connected, h.stats().mismatches), (0, 0));
+    let why = "error: server full (limit: 1 clients); try again later";
+    assert_eq!(h.dev.poll_event(), Some(Event::HelloRefused(why.into())), "the driver is told why");
+    assert_eq!(h.dev.poll_event(), None, "once");
     h.close();
     let delay = h.dev.poll_timeout().expect("retry") - h.now;
     assert!(delay >= Duration::from_millis(400), "still backing off: {delay:?}");
@@ -188,7 +191,7 @@ fn winding_down_gives_up_after_the_grace_and_counts_what_is_left() {
     let stop = h.now;
     while !h.dev.is_finished(h.now) {
         if h.dev.connect_due(h.now) {
-            h.dev.on_connect_failed(h.now);
+            h.dev.handle_connect_failed(h.now);
         }
         h.step();
         assert!(h.now - stop <= WIND_DOWN);
@@ -218,7 +221,7 @@ fn every_reading_is_accounted_for_whatever_happens() {
                     h.connect();
                     connected = true;
                 } else {
-                    h.dev.on_connect_failed(h.now);
+                    h.dev.handle_connect_failed(h.now);
                 }
             }
             if connected {

@@ -61,7 +61,7 @@ impl Harness {
 
     /// Connects now (due or not: the test decides).
     fn connect(&mut self) {
-        self.dev.on_connected(self.now, &mut self.out);
+        self.dev.handle_connected(self.now, &mut self.out);
         self.dev.poll_transmit(self.now, &mut self.out);
     }
 
@@ -69,14 +69,14 @@ impl Harness {
     fn offline_until(&mut self, done: impl Fn(&Device) -> bool) {
         while !done(&self.dev) {
             if self.dev.connect_due(self.now) {
-                self.dev.on_connect_failed(self.now);
+                self.dev.handle_connect_failed(self.now);
             }
             self.step();
         }
     }
 
     fn close(&mut self) {
-        self.dev.on_closed(self.now);
+        self.dev.handle_closed(self.now);
     }
 
     /// The lines written since the last call.
@@ -91,7 +91,7 @@ impl Harness {
         let (dev, now) = (&mut self.dev, self.now);
         self.framer.feed(bytes, now, &mut |f| {
             if let Frame::Line(line) = f {
-                dev.on_line(line, now);
+                dev.handle_line(line, now);
             }
             true
         });

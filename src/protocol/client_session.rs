@@ -1,6 +1,7 @@
 //! One connection of a chat client (`iotchat chat`), with no I/O: the caller feeds in the
-//! user's lines, the server's bytes and the time, and pulls out what to send, what to print,
-//! and, at the end, how the session ended.
+//! user's lines, the server's bytes and the time (`handle_*`), sleeps until `poll_timeout`,
+//! and pulls out what to send (`poll_transmit`), what to print (`poll_output`) and, at the
+//! end, how the session ended (`poll_end`): the verbs of every state machine here.
 //!
 //! The server's bytes are checked before any of them is shown: a TLS record, another
 //! protocol's greeting or bytes that are not text end the session as [`End::Foreign`]
@@ -93,9 +94,9 @@ impl ClientSession {
         }
     }
 
-    /// Sends one message (`line` without its LF). After the close message nothing more is
-    /// sent: the line is counted as unsent.
-    pub fn send_line(&mut self, line: &[u8]) {
+    /// One message of the user's input to send (`line` without its LF). After the close
+    /// message nothing more is sent: the line is counted as unsent.
+    pub fn handle_input_line(&mut self, line: &[u8]) {
         let core = &mut self.core;
         if core.tracker.close_requested() {
             core.unsent += 1;
@@ -148,7 +149,7 @@ impl ClientSession {
             self.frame(&head, now);
         }
         let core = &mut self.core;
-        self.from_server.finish(&mut |f| core.on_frame(f));
+        self.from_server.finish(&mut |f| core.handle_frame(f));
         if core.end.is_some() {
             return;
         }
@@ -177,20 +178,21 @@ impl ClientSession {
     /// waiting for replies.
     pub fn handle_timeout(&mut self, now: Instant) {
         let core = &mut self.core;
-        self.from_server.handle_timeout(now, &mut |f| core.on_frame(f));
+        self.from_server.handle_timeout(now, &mut |f| core.handle_frame(f));
         if core.end.is_none() && core.reply_deadline.is_some_and(|d| now >= d) && !core.tracker.is_finished()
         {
             core.end = Some(End::NoReply { pending: core.tracker.pending() });
         }
     }
 
-    /// Bytes to send to the server now.
-    pub fn take_transmit(&mut self) -> Vec<u8> {
+    /// Bytes to send to the server now (empty: nothing). Handed over whole, where
+    /// `fleet::Device` appends to the caller's buffer: the chat writes them at once.
+    pub fn poll_transmit(&mut self) -> Vec<u8> {
         std::mem::take(&mut self.core.to_send)
     }
 
     /// Bytes to show the user now: the server's lines, each with its LF.
-    pub fn take_output(&mut self) -> Vec<u8> {
+    pub fn poll_output(&mut self) -> Vec<u8> {
         std::mem::take(&mut self.core.to_print)
     }
 
@@ -204,13 +206,13 @@ impl ClientSession {
 
     fn frame(&mut self, bytes: &[u8], now: Instant) {
         let core = &mut self.core;
-        self.from_server.feed(bytes, now, &mut |f| core.on_frame(f));
+        self.from_server.feed(bytes, now, &mut |f| core.handle_frame(f));
     }
 }
 
 impl Core {
     /// One frame from the server; `false` once the session is over (the rest is dropped).
-    fn on_frame(&mut self, frame: Frame<'_>) -> bool {
+    fn handle_frame(&mut self, frame: Frame<'_>) -> bool {
         if self.end.is_some() {
             return false;
         }

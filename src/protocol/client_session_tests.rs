@@ -16,7 +16,7 @@ fn receive(s: &mut ClientSession, bytes: &[u8], bytewise: bool, now: Instant) {
 /// A plain session that sent `lines` and whose input then ended.
 fn sent(lines: &[&str], now: Instant) -> ClientSession {
     let mut s = ClientSession::new(true, REPLY_TIMEOUT);
-    lines.iter().for_each(|l| s.send_line(l.as_bytes()));
+    lines.iter().for_each(|l| s.handle_input_line(l.as_bytes()));
     s.handle_input_end(now);
     s
 }
@@ -26,11 +26,11 @@ fn replies_are_shown_and_the_session_is_done_when_all_are_answered() {
     for bytewise in [false, true] {
         let now = Instant::now();
         let mut s = sent(&["hi", "straße"], now);
-        assert_eq!(s.take_transmit(), "hi\nstraße\n".as_bytes());
+        assert_eq!(s.poll_transmit(), "hi\nstraße\n".as_bytes());
         receive(&mut s, "HI\noperator: psst\nSTRA".as_bytes(), bytewise, now);
         assert_eq!(s.poll_end(), None);
         receive(&mut s, "SSE\n".as_bytes(), bytewise, now);
-        assert_eq!(s.take_output(), "HI\noperator: psst\nSTRASSE\n".as_bytes(), "bytewise: {bytewise}");
+        assert_eq!(s.poll_output(), "HI\noperator: psst\nSTRASSE\n".as_bytes(), "bytewise: {bytewise}");
         assert_eq!(s.poll_end(), Some(End::Done { unsent: 0 }));
     }
 }
@@ -42,7 +42,7 @@ fn a_tls_record_ends_the_session_before_anything_is_shown() {
         let mut s = sent(&["hi"], now);
         receive(&mut s, b"\x15\x03\x03\x00\x02\x02\x0a", bytewise, now); // an alert holding a LF
         assert_eq!(s.poll_end(), Some(End::Foreign(Foreign::Tls)), "bytewise: {bytewise}");
-        assert!(s.take_output().is_empty());
+        assert!(s.poll_output().is_empty());
         s.handle_server_eof(now);
         assert_eq!(s.poll_end(), Some(End::Foreign(Foreign::Tls)));
     }
@@ -52,7 +52,7 @@ fn a_tls_record_ends_the_session_before_anything_is_shown() {
 fn tls_bytes_inside_a_tls_connection_are_judged_as_text() {
     let now = Instant::now();
     let mut s = ClientSession::new(false, REPLY_TIMEOUT);
-    s.send_line(b"hi");
+    s.handle_input_line(b"hi");
     s.handle_server_bytes(b"\x16\x03\x03\n", now);
     assert_eq!(s.poll_end(), Some(End::Foreign(Foreign::Binary)));
 }
@@ -70,7 +70,7 @@ fn a_greeting_of_another_protocol_is_named_and_not_shown() {
             let mut s = sent(&["hi"], now);
             receive(&mut s, bytes, bytewise, now);
             assert_eq!(s.poll_end(), Some(End::Foreign(want)), "{want:?}, bytewise: {bytewise}");
-            assert!(s.take_output().is_empty());
+            assert!(s.poll_output().is_empty());
         }
     }
 }
@@ -81,9 +81,9 @@ fn a_lone_byte_that_could_start_tls_waits_for_the_next_or_for_eof() {
     let mut s = sent(&["\u{15}"], now); // a message of that byte: its echo is that byte
     s.handle_server_bytes(b"\x15", now);
     assert_eq!(s.poll_end(), None, "held back");
-    assert!(s.take_output().is_empty());
+    assert!(s.poll_output().is_empty());
     s.handle_server_bytes(b"\n", now);
-    assert_eq!(s.take_output(), b"\x15\n");
+    assert_eq!(s.poll_output(), b"\x15\n");
     assert_eq!(s.poll_end(), Some(End::Done { unsent: 0 }));
 }
 
@@ -95,7 +95,7 @@ fn an_error_line_the_server_closes_after_ends_the_session_at_once() {
         let line = "error: authentication required: reconnect and send HELLO <name> <token> first";
         receive(&mut s, format!("{line}\n").as_bytes(), bytewise, now);
         assert_eq!(s.poll_end(), Some(End::Refused(line.to_owned())), "bytewise: {bytewise}");
-        assert_eq!(s.take_output(), format!("{line}\n").as_bytes(), "the line is shown");
+        assert_eq!(s.poll_output(), format!("{line}\n").as_bytes(), "the line is shown");
     }
 }
 
@@ -131,10 +131,10 @@ fn lines_after_the_close_message_are_counted_not_sent() {
     let now = Instant::now();
     let mut s = ClientSession::new(true, REPLY_TIMEOUT);
     for line in ["a", "close socket", "b", "c"] {
-        s.send_line(line.as_bytes());
+        s.handle_input_line(line.as_bytes());
     }
     assert!(!s.wants_input());
-    assert_eq!(s.take_transmit(), b"a\nclose socket\n");
+    assert_eq!(s.poll_transmit(), b"a\nclose socket\n");
     s.handle_server_bytes(b"A\nCLOSE SOCKET\n", now);
     assert_eq!(s.poll_end(), Some(End::Done { unsent: 2 }));
 }
@@ -158,6 +158,6 @@ fn a_reply_without_newline_is_shown_after_the_idle_window() {
     let idle = s.poll_timeout().expect("a deadline");
     assert!(idle < start + REPLY_TIMEOUT);
     s.handle_timeout(idle);
-    assert_eq!(s.take_output(), b"A\n");
+    assert_eq!(s.poll_output(), b"A\n");
     assert_eq!(s.poll_end(), Some(End::Done { unsent: 0 }));
 }

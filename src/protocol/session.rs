@@ -1,11 +1,15 @@
 //! One connection's protocol state, with no I/O: bytes and `now` go in, reply bytes come out,
-//! along with the readings to store and the name the device claimed.
+//! along with [`Event`]s: the readings to store, the name the device claimed, and what the
+//! operator's log and the bridge must hear of.
 //!
-//! The connection task reads, calls [`Session::receive`], stores what
-//! [`Session::take_readings`] returns, and only then writes what was appended to its output
-//! buffer, in one write: a reading's echo is its acknowledgement, so it must not leave before
-//! the reading is durable. The idle-flush timer is exposed as a deadline to sleep on.
+//! It speaks quinn-proto's verbs, as every state machine here does: the connection task feeds
+//! it with [`Session::handle_bytes`], [`Session::handle_eof`] and [`Session::handle_timeout`]
+//! (sleeping until [`Session::poll_timeout`]), then pulls [`Session::poll_event`] until `None`,
+//! stores the readings, and only then writes what was appended to its output buffer, in one
+//! write: a reading's echo is its acknowledgement, so it must not leave before the reading is
+//! durable.
 
+use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -66,6 +70,35 @@ pub struct DeviceReading {
     pub reading: Reading,
 }
 
+/// What the session has to report, pulled with [`Session::poll_event`].
+///
+/// Events come in the order their messages arrived, except readings: those since the last
+/// poll come together, last, as one [`Event::Readings`]. A batch, not one event per reading,
+/// because the connection stores one read's readings with one append (their acks all wait
+/// for that one COMMIT): handing over the vector the session filled costs nothing per
+/// reading, and no queue grown by a burst of readings stays pinned in an idle session. Last,
+/// so the connection acts on the rest (a claim, a log line) before it waits on the store.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Event {
+    /// What authentication decided (only when the server authenticates devices).
+    Auth(AuthEvent),
+    /// The device named itself with `HELLO`: the name to claim.
+    Claimed(String),
+    /// The first reading of this connection refused because the device's clock is wrong, for
+    /// the operator's log: once per connection, so a device with a wrong clock is logged once.
+    ClockRefused {
+        /// The reading's `ts`.
+        ts: i64,
+        /// The server's clock then, unix ms.
+        server_ms: i64,
+    },
+    /// A device's answer to a server-side RPC request. Its echo is in the output.
+    RpcAnswer(RpcAnswer),
+    /// The readings received since the last poll, in order, never empty. Their acks are in
+    /// the output.
+    Readings(Vec<DeviceReading>),
+}
+
 /// The protocol state of one connection.
 #[derive(Debug)]
 pub struct Session {
@@ -86,26 +119,16 @@ struct Rules {
     /// arrives, so a token revoked meanwhile (SIGHUP) no longer gets in.
     auth: Option<Live<Tokens>>,
     authenticated: bool,
-    auth_event: Option<AuthEvent>,
     device: Arc<str>,
     named: bool,
     /// Whether the server keeps readings: without a store, a client that never said HELLO is
     /// a plain chat client, and a named device's readings are refused.
     store: bool,
-    claimed: Option<String>,
+    /// Events other than readings, oldest first.
+    events: VecDeque<Event>,
     readings: Vec<DeviceReading>,
-    rpc_answers: Vec<RpcAnswer>,
-    /// The first reading refused for its clock, for the log: (its ts, the server's clock);
-    /// `Told` once taken, so a device with a wrong clock is logged once per connection.
-    clock: ClockReport,
-}
-
-/// Whether a refusal for a wrong device clock is to be logged.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum ClockReport {
-    Fine,
-    Refused { ts: i64, server_ms: i64 },
-    Told,
+    /// A reading was refused for the device's clock already: only the first is reported.
+    clock_refused: bool,
 }
 
 /// A device's answer to a server-side RPC request.
@@ -131,14 +154,12 @@ impl Session {
                 max_ts_ahead: limits.max_ts_ahead,
                 auth: None,
                 authenticated: true,
-                auth_event: None,
                 device: peer.into(),
                 named: false,
                 store: true,
-                claimed: None,
+                events: VecDeque::new(),
                 readings: Vec::new(),
-                rpc_answers: Vec::new(),
-                clock: ClockReport::Fine,
+                clock_refused: false,
             },
             closing: false,
             idle_timeout: limits.idle_timeout.filter(|d| !d.is_zero()),
@@ -173,13 +194,8 @@ impl Session {
         self.rules.named.then_some(&*self.rules.device)
     }
 
-    /// What authentication decided since the last call, if anything.
-    pub fn take_auth(&mut self) -> Option<AuthEvent> {
-        self.rules.auth_event.take()
-    }
-
     /// Handles bytes received at `now`, appending every reply to `out`.
-    pub fn receive(&mut self, bytes: &[u8], now: Now, out: &mut Vec<u8>) -> Progress {
+    pub fn handle_bytes(&mut self, bytes: &[u8], now: Now, out: &mut Vec<u8>) -> Progress {
         let mut progress = Progress::default();
         if self.closing {
             return Progress { close: true, ..progress };
@@ -194,7 +210,7 @@ impl Session {
     }
 
     /// When [`Session::handle_timeout`] has work to do, if ever.
-    pub fn deadline(&self) -> Option<Instant> {
+    pub fn poll_timeout(&self) -> Option<Instant> {
         if self.closing {
             return None;
         }
@@ -227,8 +243,8 @@ impl Session {
         progress
     }
 
-    /// Answers the unfinished message, if any: the client has finished sending.
-    pub fn finish(&mut self, now: Now, out: &mut Vec<u8>) -> Progress {
+    /// Answers the unfinished message, if any: the client has finished sending (EOF).
+    pub fn handle_eof(&mut self, now: Now, out: &mut Vec<u8>) -> Progress {
         let mut progress = Progress::default();
         if !self.closing {
             let rules = &mut self.rules;
@@ -238,31 +254,19 @@ impl Session {
         progress
     }
 
-    /// The readings received since the last call, in order. Their acks are in the output.
-    pub fn take_readings(&mut self) -> Vec<DeviceReading> {
-        std::mem::take(&mut self.rules.readings)
-    }
-
-    /// The RPC answers received since the last call, in order. Their echoes are in the output.
-    pub fn take_rpc_answers(&mut self) -> Vec<RpcAnswer> {
-        std::mem::take(&mut self.rules.rpc_answers)
-    }
-
-    /// The first reading of this connection refused because the device's clock is wrong, as
-    /// (its ts, the server's clock in unix ms): once per connection, for the operator's log.
-    pub fn take_clock_refusal(&mut self) -> Option<(i64, i64)> {
-        match self.rules.clock {
-            ClockReport::Refused { ts, server_ms } => {
-                self.rules.clock = ClockReport::Told;
-                Some((ts, server_ms))
+    /// What happened since the last call that the caller must act on, if anything: call it
+    /// until `None` after each `handle_*` (see [`Event`] for the order).
+    pub fn poll_event(&mut self) -> Option<Event> {
+        let events = &mut self.rules.events;
+        if let Some(event) = events.pop_front() {
+            if events.is_empty() {
+                // Events are rare (a HELLO, an RPC answer): an idle session keeps no queue.
+                *events = VecDeque::new();
             }
-            ClockReport::Fine | ClockReport::Told => None,
+            return Some(event);
         }
-    }
-
-    /// The name the device claimed since the last call, if it did.
-    pub fn take_claim(&mut self) -> Option<String> {
-        self.rules.claimed.take()
+        let readings = std::mem::take(&mut self.rules.readings);
+        (!readings.is_empty()).then_some(Event::Readings(readings))
     }
 }
 
@@ -304,14 +308,15 @@ impl Rules {
             Ok(Meaning::Hello { name, token: None }) => self.name(name),
             Ok(Meaning::RpcAnswer { id, result }) => {
                 let device = Arc::clone(&self.device);
-                self.rpc_answers.push(RpcAnswer { device, id, result });
+                self.events.push_back(Event::RpcAnswer(RpcAnswer { device, id, result }));
             }
             Ok(Meaning::Reading(reading)) => {
                 if let Some(Err(e)) =
                     reading.ts.map(|ts| reading::check_clock(ts, unix_ms, self.max_ts_ahead))
                 {
-                    if let (ClockReport::Fine, Some(ts)) = (self.clock, reading.ts) {
-                        self.clock = ClockReport::Refused { ts, server_ms: unix_ms };
+                    if let (false, Some(ts)) = (self.clock_refused, reading.ts) {
+                        self.clock_refused = true;
+                        self.events.push_back(Event::ClockRefused { ts, server_ms: unix_ms });
                     }
                     lines::error(out, &e.to_string());
                     return true;
@@ -346,7 +351,7 @@ impl Rules {
                 match tokens.current().check(&name, &token) {
                     Verdict::Accepted => {
                         self.authenticated = true;
-                        self.auth_event = Some(AuthEvent::Accepted { name: name.clone() });
+                        self.events.push_back(Event::Auth(AuthEvent::Accepted { name: name.clone() }));
                         self.name(name.clone());
                         return echo_hello(&name, out);
                     }
@@ -358,7 +363,7 @@ impl Rules {
             _ => (Refusal::NoHello, None),
         };
         lines::error(out, refusal.0.message());
-        self.auth_event = Some(AuthEvent::Refused { why: refusal.0, name: refusal.1 });
+        self.events.push_back(Event::Auth(AuthEvent::Refused { why: refusal.0, name: refusal.1 }));
         progress.close = true;
         false
     }
@@ -380,7 +385,7 @@ impl Rules {
     fn name(&mut self, name: String) {
         self.device = name.as_str().into();
         self.named = true;
-        self.claimed = Some(name);
+        self.events.push_back(Event::Claimed(name));
     }
 }
 

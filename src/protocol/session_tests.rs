@@ -19,8 +19,35 @@ fn at(mono: Instant) -> Now {
 
 fn run(session: &mut Session, input: &[u8]) -> (String, Progress) {
     let mut out = Vec::new();
-    let progress = session.receive(input, at(Instant::now()), &mut out);
+    let progress = session.handle_bytes(input, at(Instant::now()), &mut out);
     (String::from_utf8(out).expect("utf-8"), progress)
+}
+
+/// Every event since the last call, sorted by kind.
+#[derive(Debug, Default)]
+struct Drained {
+    auth: Option<AuthEvent>,
+    claim: Option<String>,
+    clock: Option<(i64, i64)>,
+    rpc_answers: Vec<RpcAnswer>,
+    readings: Vec<DeviceReading>,
+}
+
+fn drain(session: &mut Session) -> Drained {
+    let mut d = Drained::default();
+    while let Some(event) = session.poll_event() {
+        match event {
+            Event::Auth(e) => assert!(d.auth.replace(e).is_none(), "one auth event"),
+            Event::Claimed(name) => assert!(d.claim.replace(name).is_none(), "one claim"),
+            Event::ClockRefused { ts, server_ms } => assert!(d.clock.replace((ts, server_ms)).is_none()),
+            Event::RpcAnswer(answer) => d.rpc_answers.push(answer),
+            Event::Readings(batch) => {
+                assert!(!batch.is_empty() && d.readings.is_empty(), "one batch, not empty");
+                d.readings = batch;
+            }
+        }
+    }
+    d
 }
 
 fn session() -> Session {
@@ -40,10 +67,10 @@ fn close_socket_answers_then_stops_reading() {
     let (out, p) = run(&mut s, b"x y\nclose socket\nafter\n");
     assert_eq!(out, "X Y\nCLOSE SOCKET\n");
     assert!(p.close);
-    assert_eq!(s.deadline(), None);
+    assert_eq!(s.poll_timeout(), None);
     let (out, p) = run(&mut s, b"more\n");
     assert_eq!((out.as_str(), p.close), ("", true));
-    assert!(s.take_readings().is_empty(), "nothing after CLOSE SOCKET is a reading");
+    assert!(drain(&mut s).readings.is_empty(), "nothing after CLOSE SOCKET is a reading");
 }
 
 #[test]
@@ -59,9 +86,9 @@ fn a_message_without_lf_is_answered_after_the_idle_window() {
     let mut s = session();
     let t0 = Instant::now();
     let mut out = Vec::new();
-    s.receive(b"hello", at(t0), &mut out);
+    s.handle_bytes(b"hello", at(t0), &mut out);
     assert!(out.is_empty());
-    let deadline = s.deadline().expect("a deadline while bytes wait");
+    let deadline = s.poll_timeout().expect("a deadline while bytes wait");
     assert_eq!(deadline, t0 + Duration::from_millis(200));
     let p = s.handle_timeout(at(deadline), &mut out);
     assert_eq!((out.as_slice(), p.messages), (&b"HELLO\n"[..], 1));
@@ -72,15 +99,16 @@ fn readings_are_collected_under_the_device_known_at_that_point() {
     let mut s = session();
     let (out, _) = run(&mut s, b"21.5\nHELLO esp-1\ntemp=20 ts=1799999999000\nnot a reading\n");
     assert_eq!(out, "21.5\nHELLO ESP-1\nTEMP=20 TS=1799999999000\nNOT A READING\n");
-    assert_eq!(s.take_claim().as_deref(), Some("esp-1"));
-    let got = s.take_readings();
+    let Drained { claim, readings: got, .. } = drain(&mut s);
+    assert_eq!(claim.as_deref(), Some("esp-1"));
     assert_eq!(got.len(), 2);
     assert_eq!(&*got[0].device, "127.0.0.1:5000");
     assert_eq!(got[0].reading.values, vec![("value".to_owned(), Value::Float(21.5))]);
     assert_eq!(&*got[1].device, "esp-1");
     assert_eq!(got[1].reading.ts, Some(1_799_999_999_000));
     assert_eq!(&*got[1].line, "temp=20 ts=1799999999000");
-    assert!(s.take_readings().is_empty() && s.take_claim().is_none(), "taken once");
+    let again = drain(&mut s);
+    assert!(again.readings.is_empty() && again.claim.is_none(), "taken once");
 }
 
 #[test]
@@ -90,7 +118,7 @@ fn the_name_a_device_gave_stays_known_for_the_log() {
     run(&mut s, b"21.5\n");
     assert_eq!(s.name(), None);
     run(&mut s, b"HELLO esp-1\n");
-    s.take_claim();
+    drain(&mut s);
     assert_eq!(s.name(), Some("esp-1"), "still known once the claim is taken");
     run(&mut s, b"HELLO esp-2\n");
     assert_eq!(s.name(), Some("esp-1"), "a second HELLO is refused");
@@ -121,11 +149,11 @@ fn a_ts_from_a_clock_never_set_or_far_ahead_is_refused_saying_the_clock_is_wrong
                     lines.iter().all(|l| l.starts_with("error: ts ") && l.contains(text)),
                     "ts={ts}: {out}"
                 );
-                assert!(s.take_readings().is_empty(), "ts={ts}: not stored");
+                assert!(drain(&mut s).readings.is_empty(), "ts={ts}: not stored");
             }
             None => {
                 assert_eq!(lines, [format!("T=1 TS={ts}"), format!("{{\"T\":2,\"TS\":{ts}}}")], "ts={ts}");
-                assert_eq!(s.take_readings().len(), 2);
+                assert_eq!(drain(&mut s).readings.len(), 2);
             }
         }
     }
@@ -138,7 +166,7 @@ fn a_refused_reading_gets_an_error_line_instead_of_its_ack() {
     assert!(out.starts_with("error: `1e999` is not a finite number\n"), "{out}");
     assert!(out.ends_with("\nOK=1\n"));
     assert_eq!(p.messages, 2);
-    assert_eq!(s.take_readings().len(), 1);
+    assert_eq!(drain(&mut s).readings.len(), 1);
 }
 
 #[test]
@@ -146,11 +174,11 @@ fn rpc_answers_are_collected_and_echoed() {
     let mut s = session();
     let (out, _) = run(&mut s, b"HELLO esp-1\nRPC 7 {\"interval\":500}\n");
     assert_eq!(out, "HELLO ESP-1\nRPC 7 {\"INTERVAL\":500}\n");
-    let answers = s.take_rpc_answers();
+    let Drained { rpc_answers: answers, readings, .. } = drain(&mut s);
     assert_eq!(answers.len(), 1);
     assert_eq!((&*answers[0].device, answers[0].id), ("esp-1", 7));
     assert_eq!(answers[0].result, serde_json::json!({"interval": 500}));
-    assert!(s.take_readings().is_empty(), "an RPC answer is not a reading");
+    assert!(readings.is_empty(), "an RPC answer is not a reading");
 }
 
 #[test]
@@ -158,7 +186,7 @@ fn a_second_hello_is_refused() {
     let mut s = session();
     let (out, _) = run(&mut s, b"HELLO a\nHELLO b\n");
     assert_eq!(out, "HELLO A\nerror: this connection is already named a; reconnect to use b\n");
-    assert_eq!(s.take_claim().as_deref(), Some("a"));
+    assert_eq!(drain(&mut s).claim.as_deref(), Some("a"));
 }
 
 #[test]
@@ -166,7 +194,7 @@ fn invalid_utf8_is_an_error_not_a_reading() {
     let mut s = session();
     let (out, _) = run(&mut s, b"t=\xff\n");
     assert!(out.starts_with("error: message is not valid UTF-8"));
-    assert!(s.take_readings().is_empty());
+    assert!(drain(&mut s).readings.is_empty());
 }
 
 #[test]
@@ -174,7 +202,7 @@ fn a_silent_client_is_told_and_closed_at_the_idle_timeout() {
     let t0 = Instant::now();
     let limits = Limits { idle_timeout: Some(Duration::from_secs(60)), ..LIMITS };
     let mut s = Session::new(limits, "peer", t0);
-    assert_eq!(s.deadline(), Some(t0 + Duration::from_secs(60)));
+    assert_eq!(s.poll_timeout(), Some(t0 + Duration::from_secs(60)));
     let mut out = Vec::new();
     let p = s.handle_timeout(at(t0 + Duration::from_secs(59)), &mut out);
     assert_eq!((p, out.is_empty()), (Progress::default(), true), "not yet");
@@ -182,7 +210,7 @@ fn a_silent_client_is_told_and_closed_at_the_idle_timeout() {
     assert!(p.close && p.idle, "{p:?}");
     let text = String::from_utf8(out).expect("utf-8");
     assert!(text.starts_with("notice: nothing received for 1m") && text.ends_with('\n'), "{text:?}");
-    assert_eq!(s.deadline(), None, "closing: no more timers");
+    assert_eq!(s.poll_timeout(), None, "closing: no more timers");
 }
 
 #[test]
@@ -192,7 +220,7 @@ fn a_closed_session_sends_no_idle_notice() {
     let limits = Limits { idle_timeout: Some(Duration::from_millis(500)), ..LIMITS };
     let mut s = Session::new(limits, "peer", t0);
     let mut out = Vec::new();
-    assert!(s.receive(b"close socket\n", at(t0), &mut out).close);
+    assert!(s.handle_bytes(b"close socket\n", at(t0), &mut out).close);
     out.clear();
     let p = s.handle_timeout(at(t0 + Duration::from_secs(10)), &mut out);
     assert_eq!((p, out.as_slice()), (Progress::default(), &b""[..]));
@@ -204,13 +232,13 @@ fn input_pushes_the_idle_timeout_back() {
     let limits = Limits { idle_timeout: Some(Duration::from_secs(60)), idle_flush: None, ..LIMITS };
     let mut s = Session::new(limits, "peer", t0);
     let mut out = Vec::new();
-    s.receive(b"hi there\n", at(t0 + Duration::from_secs(50)), &mut out);
-    assert_eq!(s.deadline(), Some(t0 + Duration::from_secs(110)));
+    s.handle_bytes(b"hi there\n", at(t0 + Duration::from_secs(50)), &mut out);
+    assert_eq!(s.poll_timeout(), Some(t0 + Duration::from_secs(110)));
     let p = s.handle_timeout(at(t0 + Duration::from_secs(60)), &mut out);
     assert!(!p.close, "input 10 s ago: {p:?}");
     // An unfinished line is input too; the idle timeout counts from its last byte.
-    s.receive(b"par", at(t0 + Duration::from_secs(100)), &mut out);
-    assert_eq!(s.deadline(), Some(t0 + Duration::from_secs(160)));
+    s.handle_bytes(b"par", at(t0 + Duration::from_secs(100)), &mut out);
+    assert_eq!(s.poll_timeout(), Some(t0 + Duration::from_secs(160)));
 }
 
 fn authed(table: &str) -> Session {
@@ -224,9 +252,10 @@ fn a_right_token_names_the_device_and_the_echo_leaves_the_token_out() {
     let (out, p) = run(&mut s, b"HELLO esp-1 s3cret\ntemp=20\n");
     assert_eq!(out, "HELLO ESP-1\nTEMP=20\n");
     assert_eq!(p, Progress { messages: 2, close: false, idle: false });
-    assert_eq!(s.take_auth(), Some(AuthEvent::Accepted { name: "esp-1".into() }));
-    assert_eq!(s.take_claim().as_deref(), Some("esp-1"));
-    assert_eq!(&*s.take_readings()[0].device, "esp-1");
+    let Drained { auth, claim, readings, .. } = drain(&mut s);
+    assert_eq!(auth, Some(AuthEvent::Accepted { name: "esp-1".into() }));
+    assert_eq!(claim.as_deref(), Some("esp-1"));
+    assert_eq!(&*readings[0].device, "esp-1");
 }
 
 #[test]
@@ -252,12 +281,13 @@ fn unauthenticated_first_messages_get_one_error_line_and_close() {
         let (out, p) = run(&mut s, input);
         assert_eq!(out, format!("error: {}\n", why.message()), "{label}");
         let mut rest = Vec::new();
-        s.finish(at(Instant::now()), &mut rest);
+        s.handle_eof(at(Instant::now()), &mut rest);
         assert!(rest.is_empty(), "{label}: nothing after the error line");
         assert!(p.close, "{label}: the connection closes");
         let event = AuthEvent::Refused { why: *why, name: name.map(str::to_owned) };
-        assert_eq!(s.take_auth(), Some(event), "{label}");
-        assert!(s.take_readings().is_empty() && s.take_claim().is_none(), "{label}");
+        let Drained { auth, claim, readings, .. } = drain(&mut s);
+        assert_eq!(auth, Some(event), "{label}");
+        assert!(readings.is_empty() && claim.is_none(), "{label}");
     }
 }
 
@@ -271,16 +301,16 @@ fn unknown_name_and_wrong_token_read_the_same_to_the_client() {
 fn a_later_hello_cannot_switch_names() {
     let mut s = authed("esp-1 s3cret\nesp-2 other\n");
     run(&mut s, b"HELLO esp-1 s3cret\n");
-    s.take_claim();
+    drain(&mut s);
     for line in [&b"HELLO esp-2 other\n"[..], b"HELLO esp-2\n", b"HELLO esp-1 s3cret\n"] {
         let (out, p) = run(&mut s, line);
         assert!(out.starts_with("error: this connection is already named esp-1"), "{out:?}");
         assert!(!out.contains("other") && !out.contains("s3cret"), "{out:?} shows a token");
         assert!(!p.close);
     }
-    assert_eq!(s.take_claim(), None);
+    assert_eq!(drain(&mut s).claim, None);
     let (out, _) = run(&mut s, b"t=1\n");
-    assert_eq!((out.as_str(), &*s.take_readings()[0].device), ("T=1\n", "esp-1"));
+    assert_eq!((out.as_str(), &*drain(&mut s).readings[0].device), ("T=1\n", "esp-1"));
 }
 
 #[test]
@@ -288,8 +318,9 @@ fn without_auth_a_token_is_accepted_and_not_echoed() {
     let mut s = session();
     let (out, _) = run(&mut s, b"HELLO esp-1 whatever\n");
     assert_eq!(out, "HELLO ESP-1\n");
-    assert_eq!(s.take_auth(), None, "nothing to log without auth");
-    assert_eq!(s.take_claim().as_deref(), Some("esp-1"));
+    let Drained { auth, claim, .. } = drain(&mut s);
+    assert_eq!(auth, None, "nothing to log without auth");
+    assert_eq!(claim.as_deref(), Some("esp-1"));
 }
 
 #[test]
@@ -297,8 +328,35 @@ fn the_first_message_is_judged_byte_by_byte_as_it_arrives() {
     let mut s = authed("esp-1 s3cret\n");
     let mut out = Vec::new();
     for byte in b"HELLO esp-1 s3cret\nt=1\n" {
-        let p = s.receive(std::slice::from_ref(byte), at(Instant::now()), &mut out);
+        let p = s.handle_bytes(std::slice::from_ref(byte), at(Instant::now()), &mut out);
         assert!(!p.close);
     }
     assert_eq!(out, b"HELLO ESP-1\nT=1\n");
+}
+
+#[test]
+fn events_come_in_the_order_their_messages_arrived_with_the_readings_last_in_one_batch() {
+    let mut s = authed("esp-1 s3cret\n");
+    run(&mut s, b"HELLO esp-1 s3cret\nt=1\nRPC 7 true\nt=2 ts=0\nt=3\nt=4 ts=1\n");
+    let kinds: Vec<_> = std::iter::from_fn(|| s.poll_event())
+        .map(|e| match e {
+            Event::Auth(_) => "auth".to_owned(),
+            Event::Claimed(name) => format!("claimed {name}"),
+            Event::ClockRefused { ts, server_ms } => format!("clock {ts} {}", server_ms == SERVER_MS),
+            Event::RpcAnswer(a) => format!("rpc {}", a.id),
+            Event::Readings(batch) => format!("{} readings", batch.len()),
+        })
+        .collect();
+    assert_eq!(kinds, ["auth", "claimed esp-1", "rpc 7", "clock 0 true", "2 readings"]);
+    assert_eq!(s.poll_event(), None, "all taken");
+}
+
+#[test]
+fn a_wrong_device_clock_is_reported_once_per_connection() {
+    let mut s = session();
+    run(&mut s, b"HELLO esp-1\nt=1 ts=0\n");
+    assert_eq!(drain(&mut s).clock, Some((0, SERVER_MS)));
+    let (out, _) = run(&mut s, b"t=1 ts=5\n");
+    assert!(out.starts_with("error: ts 5 "), "still refused: {out}");
+    assert_eq!(drain(&mut s).clock, None, "reported already");
 }

@@ -23,7 +23,7 @@ use super::registry::{ClientHandle, Push, Registration, Registry, StopReason};
 use crate::live::Live;
 use crate::protocol::auth::Tokens;
 use crate::protocol::lines;
-use crate::protocol::session::{Limits, Now, Progress, Session};
+use crate::protocol::session::{DeviceReading, Event, Limits, Now, Progress, Session};
 use crate::store::{Row, StoreError, StoreHandle};
 use crate::transport::Transport;
 
@@ -127,7 +127,7 @@ async fn serve(
     let mut armed: Option<Instant> = None;
     let mut waker = None; // what the doorbell holds, to re-register only when it changes
     loop {
-        let deadline = session.deadline().map(Instant::from_std);
+        let deadline = session.poll_timeout().map(Instant::from_std);
         if deadline != armed {
             if let Some(at) = deadline {
                 idle.as_mut().reset(at);
@@ -147,7 +147,7 @@ async fn serve(
                     Ok(Read::Eof) => {
                         // A half-close ends the last message too: answer it, then leave.
                         let now = now();
-                        let p = session.finish(now, &mut out);
+                        let p = session.handle_eof(now, &mut out);
                         registration.record(p.messages, 0, now.mono);
                         ended = Some(Ended::ClientClosed);
                     }
@@ -220,43 +220,53 @@ fn deliver(push: Push, handle: &ClientHandle, out: &mut Vec<u8>) -> Option<Ended
     None
 }
 
-/// Carries out what the session decided since the last call: the name it claimed, and the
-/// readings whose acks wait in `out`, which are stored (committed) before this returns.
+/// Carries out the session's events since the last call: log lines, the name it claimed, RPC
+/// answers, and the readings whose acks wait in `out`, stored (committed) before this returns.
 async fn settle(
     session: &mut Session,
     registration: &Registration,
     shared: &Shared,
     out: &[u8],
 ) -> Result<(), StoreError> {
-    if let Some(event) = session.take_auth() {
-        log_auth(event, registration.handle());
-    }
-    if let Some((ts, server_ms)) = session.take_clock_refusal() {
-        log_clock(ts, server_ms, registration.handle());
-    }
-    if let Some(name) = session.take_claim() {
-        let id = registration.handle().id;
-        if let Some(replaced) = shared.registry.claim_name(id, &name) {
-            info!(client = id, replaced, device = %name, "device name taken over by a newer connection");
+    let handle = registration.handle();
+    while let Some(event) = session.poll_event() {
+        match event {
+            Event::Auth(event) => log_auth(event, handle),
+            Event::ClockRefused { ts, server_ms } => log_clock(ts, server_ms, handle),
+            Event::Claimed(name) => {
+                if let Some(replaced) = shared.registry.claim_name(handle.id, &name) {
+                    info!(client = handle.id, replaced, device = %name, "device name taken over by a newer connection");
+                }
+                if let Some(bridge) = &shared.bridge
+                    && bridge.try_send(BridgeEvent::Arrived(name.to_string())).is_err()
+                {
+                    tracing::warn!(device = %name, "bridge busy: ThingsBoard learns of this device (and is asked for its attributes) at its first reading");
+                }
+            }
+            Event::RpcAnswer(answer) => {
+                let Some(bridge) = &shared.bridge else { continue };
+                let event = BridgeEvent::RpcAnswer {
+                    device: answer.device.to_string(),
+                    id: answer.id,
+                    result: answer.result,
+                };
+                if bridge.try_send(event).is_err() {
+                    tracing::warn!(device = %answer.device, id = answer.id, "bridge busy: an RPC answer was dropped (ThingsBoard will see a timeout)");
+                }
+            }
+            Event::Readings(readings) => store(readings, registration, shared, out).await?,
         }
-        if let Some(bridge) = &shared.bridge
-            && bridge.try_send(BridgeEvent::Arrived(name.to_string())).is_err()
-        {
-            tracing::warn!(device = %name, "bridge busy: ThingsBoard learns of this device (and is asked for its attributes) at its first reading");
-        }
     }
-    for answer in session.take_rpc_answers() {
-        let Some(bridge) = &shared.bridge else { continue };
-        let event = BridgeEvent::RpcAnswer {
-            device: answer.device.to_string(),
-            id: answer.id,
-            result: answer.result,
-        };
-        if bridge.try_send(event).is_err() {
-            tracing::warn!(device = %answer.device, id = answer.id, "bridge busy: an RPC answer was dropped (ThingsBoard will see a timeout)");
-        }
-    }
-    let readings = session.take_readings();
+    Ok(())
+}
+
+/// Stores readings whose acks wait in `out`; returns once they are committed.
+async fn store(
+    readings: Vec<DeviceReading>,
+    registration: &Registration,
+    shared: &Shared,
+    out: &[u8],
+) -> Result<(), StoreError> {
     let Some(last) = readings.last().map(|r| Arc::clone(&r.line)) else { return Ok(()) };
     let count = readings.len();
     let received_at = crate::clock::unix_ms();
@@ -312,7 +322,7 @@ fn read_some(
             return Poll::Ready(Ok(Read::Eof));
         }
         let now = now();
-        let progress = session.receive(&buf[..n], now, out);
+        let progress = session.handle_bytes(&buf[..n], now, out);
         registration.record(progress.messages, n, now.mono);
         Poll::Ready(Ok(Read::Data(progress)))
     })
