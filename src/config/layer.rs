@@ -207,6 +207,10 @@ pub struct Prefixed<S, P> {
 
 impl<S: clap::Args, P: FlagPrefix> Prefixed<S, P> {
     fn rename(mut cmd: clap::Command) -> clap::Command {
+        let inner = S::augment_args(clap::Command::new("section"));
+        for group in inner.get_groups() {
+            cmd = cmd.group(group.clone());
+        }
         for (order, arg) in args_of::<S>().into_iter().enumerate() {
             let long = interned(format!("{}{}", P::PREFIX, arg.get_long().unwrap_or_default()));
             let hidden = P::HIDDEN.contains(&arg.get_id().as_str()) || arg.is_hide_set();
@@ -329,9 +333,9 @@ macro_rules! section {
             $( $(#[$fmeta:meta])* $fvis:vis $field:ident : $kind:ident < $ty:ty > ),* $(,)?
         }
     ) => {
-        $(#[$meta])*
         #[derive(Debug, Clone, Default, PartialEq, clap::Args, serde::Deserialize)]
         #[serde(default, deny_unknown_fields)]
+        $(#[$meta])*
         $vis struct $name {
             $( $(#[$fmeta])* $fvis $field: $kind<$ty>, )*
         }

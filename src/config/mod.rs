@@ -30,7 +30,7 @@ pub use serve::{DEFAULT_BIND, ServeConfig, ServeMerged, ServeSection};
 pub use store::{StoreMerged, StoreSection, data_dir, earlier_default_data_dir, no_data_dir};
 pub use tb_credentials::{PASSWORD_ENV as TB_PASSWORD_ENV, TOKEN_ENV as TB_TOKEN_ENV};
 pub use tb_flags::TbFlagNames;
-pub use tb_section::{TbGiven, ThingsboardMerged, ThingsboardSection};
+pub use tb_section::{CredentialsTable, TbGiven, ThingsboardMerged, ThingsboardSection};
 pub use thingsboard::{TbConfig, bridge_config};
 
 /// A configuration error: always a usage problem, fixed by changing a flag or a profile.

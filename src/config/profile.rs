@@ -44,11 +44,12 @@ impl Profile {
                     let column = before.len() - line_start + 1;
                     // The key, from the text before `=` on that line, under the table the
                     // last `[header]` above it opened; the value is not shown.
-                    let key = text[line_start..]
-                        .lines()
-                        .next()
-                        .and_then(|l| l.split_once('='))
-                        .map(|(k, _)| dotted(table_above(before), k.trim()));
+                    let this_line = text[line_start..].lines().next().unwrap_or_default();
+                    let key = match this_line.split_once('=') {
+                        Some((k, _)) => Some(dotted(table_above(before), k.trim())),
+                        // An error in a whole table (one of the wrong shape) points at its header.
+                        None => table_above(&text[..line_start + this_line.len()]).map(str::to_owned),
+                    };
                     match key.as_deref() {
                         Some(key)
                             if !key.is_empty()

@@ -17,8 +17,8 @@
 
 use std::path::{Path, PathBuf};
 
-use super::tb_section::TbGiven;
-use super::{ConfigError, LoadedProfile, Origin, Secret, TbFlagNames};
+use super::tb_section::{CredentialsTable, TbGiven};
+use super::{ConfigError, LoadedProfile, Origin, Profile, Secret, TbFlagNames};
 use crate::thingsboard::{CredentialKind, Credentials};
 use crate::tls::{ClientIdentity, PemFile};
 
@@ -52,6 +52,7 @@ pub(super) fn resolve(
     loaded: &LoadedProfile,
 ) -> Result<(Credentials, Option<Identity>), ConfigError> {
     let names = given.names;
+    let loaded = &with_flat_credentials(loaded)?;
     let (kind, place) = kind(given, names, loaded)?;
     if kind != CredentialKind::Basic {
         refuse_password(given, place, names, loaded)?;
@@ -82,12 +83,16 @@ fn kind(
             .or(flag(given.flags.username.is_some(), names.username)),
         flag(given.flags.cert.is_some(), names.cert).or(flag(given.flags.key.is_some(), names.key)),
     ];
+    let table = |kind| {
+        p.credentials.as_ref().filter(|t| table_kind(t) == kind).map(|_| key("thingsboard.credentials"))
+    };
     let in_profile = [
-        p.token_file.as_ref().map(|_| key("thingsboard.token_file")),
+        p.token_file.as_ref().map(|_| key("thingsboard.token_file")).or(table(CredentialKind::AccessToken)),
         p.client_id
             .as_ref()
             .map(|_| key("thingsboard.client_id"))
-            .or(p.username.as_ref().map(|_| key("thingsboard.username"))),
+            .or(p.username.as_ref().map(|_| key("thingsboard.username")))
+            .or(table(CredentialKind::Basic)),
         p.cert.as_ref().map(|_| key("thingsboard.cert")).or(p.key.as_ref().map(|_| key("thingsboard.key"))),
     ];
     let environment = [given.env_token.as_ref().map(|_| Origin::Flag(TOKEN_ENV)), None, None];
@@ -210,8 +215,40 @@ pub(super) fn how(flag: &str, key: &str, placeholder: &str) -> String {
     if flag.starts_with("--") { format!("add {flag} {placeholder} (or {key})") } else { format!("set {key}") }
 }
 
+/// A profile key as the profile wrote it: in `[thingsboard.credentials]` when it has that table.
 pub(super) fn profile_key(loaded: &LoadedProfile, key: &'static str) -> Origin {
+    let in_table = loaded.profile.thingsboard.credentials.is_some();
+    let key = match key {
+        "thingsboard.token_file" if in_table => "thingsboard.credentials.token_file",
+        "thingsboard.client_id" if in_table => "thingsboard.credentials.client_id",
+        "thingsboard.username" if in_table => "thingsboard.credentials.username",
+        "thingsboard.password_file" if in_table => "thingsboard.credentials.password_file",
+        "thingsboard.cert" if in_table => "thingsboard.credentials.cert",
+        "thingsboard.key" if in_table => "thingsboard.credentials.key",
+        key => key,
+    };
     Origin::Profile(loaded.path.clone().unwrap_or_else(|| "profile".into()), key)
+}
+
+/// The profile with `[thingsboard.credentials]` read into the flat keys the rules here read.
+fn with_flat_credentials(loaded: &LoadedProfile) -> Result<LoadedProfile, ConfigError> {
+    let flat = loaded.profile.thingsboard.flat_credentials().map_err(|key| {
+        let problem = format!(
+            "the credentials are given twice, in [thingsboard.credentials] and as the older key \
+             thingsboard.{key}: keep the table"
+        );
+        setting(profile_key(loaded, "thingsboard.credentials"), problem)
+    })?;
+    let profile = Profile { thingsboard: flat, ..loaded.profile.clone() };
+    Ok(LoadedProfile { path: loaded.path.clone(), profile })
+}
+
+fn table_kind(table: &CredentialsTable) -> CredentialKind {
+    match table {
+        CredentialsTable::Token { .. } => CredentialKind::AccessToken,
+        CredentialsTable::Basic { .. } => CredentialKind::Basic,
+        CredentialsTable::X509 { .. } => CredentialKind::Certificate,
+    }
 }
 
 fn label(kind: CredentialKind) -> &'static str {

@@ -430,3 +430,66 @@ fn serves_flags_are_named_in_its_errors() {
         assert!(err.contains(want), "{err} lacks {want}");
     }
 }
+
+#[test]
+fn a_credentials_table_names_one_kind_and_its_keys() {
+    let f = files();
+    let token_table =
+        format!("[thingsboard.credentials]\nkind = \"token\"\ntoken_file = \"{}\"\n", f.token.display());
+    let basic_table = format!(
+        "[thingsboard.credentials]\nkind = \"basic\"\nusername = \"u1\"\npassword_file = \"{}\"\n",
+        f.password.display()
+    );
+    let x509 = format!(
+        "[thingsboard.credentials]\nkind = \"x509\"\ncert = \"{}\"\nkey = \"{}\"\n",
+        f.cert.display(),
+        f.key.display()
+    );
+    let env_token = || TbGiven { flags: sec(), env_token: Some("e".into()), ..TbGiven::default() };
+    let cases: Vec<(&str, TbGiven, String, Credentials, bool)> = vec![
+        ("token from its file", given(sec()), token_table, token("file-token"), false),
+        ("basic", env_token(), basic_table, basic(None, Some("u1"), Some("from-file")), false),
+        ("x509, over a token in the environment", env_token(), x509, Credentials::Certificate, true),
+        (
+            "a token table without a file takes the environment's",
+            env_token(),
+            "[thingsboard.credentials]\nkind = \"token\"\n".into(),
+            token("e"),
+            false,
+        ),
+    ];
+    for (label, flags, profile, want, tls) in cases {
+        assert_eq!(resolve(flags, &profile), Ok((want, tls)), "{label}");
+    }
+}
+
+#[test]
+fn a_credentials_table_cannot_mix_kinds_nor_repeat_the_older_keys() {
+    let mixed =
+        Profile::parse("[thingsboard.credentials]\nkind = \"basic\"\nusername = \"u\"\ncert = \"c.pem\"\n")
+            .expect_err("a key of another kind");
+    assert!(mixed.contains("unknown field `cert`") && mixed.contains("thingsboard.credentials"), "{mixed}");
+    let unknown = Profile::parse("[thingsboard.credentials]\nkind = \"oauth\"\n").expect_err("no such kind");
+    assert!(unknown.contains("token") && unknown.contains("x509"), "{unknown}");
+    let twice = "[thingsboard]\ntoken_file = \"t\"\n[thingsboard.credentials]\nkind = \"token\"\ntoken_file = \"t\"\n";
+    let err = resolve(given(sec()), twice).expect_err("given twice");
+    assert!(err.contains("p.toml key thingsboard.credentials: the credentials are given twice"), "{err}");
+    assert!(err.contains("thingsboard.token_file"), "{err}");
+    let empty = "[thingsboard.credentials]\nkind = \"token\"\ntoken_file = \"/nope\"\n";
+    let err = resolve(given(sec()), empty).expect_err("no file");
+    assert!(err.contains("p.toml key thingsboard.credentials.token_file"), "{err}");
+}
+
+#[test]
+fn flags_of_two_kinds_are_refused_by_the_command_line() {
+    use crate::config::layer::tests::flags;
+    for argv in [
+        &["--token", "t", "--username", "u"][..],
+        &["--token-file", "f", "--cert", "c"],
+        &["--password", "p", "--key", "k"],
+    ] {
+        let err = flags::<Sec>(argv).expect_err("two kinds").to_string();
+        assert!(err.contains("cannot be used with"), "{argv:?}: {err}");
+    }
+    assert!(flags::<Sec>(&["--client-id", "c", "--username", "u", "--password", "p"]).is_ok());
+}

@@ -9,6 +9,12 @@ use super::layer::{Dur, ProfileOnly, Section};
 use super::{LoadedProfile, Secret, TbFlagNames};
 
 crate::section! {
+    // One kind of credentials per login: clap refuses flags of two kinds together.
+    #[command(group(clap::ArgGroup::new("tb_token_login").multiple(true).args(["token", "token_file"])
+        .conflicts_with_all(["tb_basic_login", "tb_x509_login"])))]
+    #[command(group(clap::ArgGroup::new("tb_basic_login").multiple(true)
+        .args(["client_id", "username", "password", "password_file"]).conflicts_with("tb_x509_login")))]
+    #[command(group(clap::ArgGroup::new("tb_x509_login").multiple(true).args(["cert", "key"])))]
     /// `[thingsboard]` in a profile, and the same settings as `tb-publish`'s flags (`serve`'s
     /// as `--tb-*`, for its bridge). The token and the password are flags only, never keys: a
     /// profile names files holding them.
@@ -56,6 +62,11 @@ crate::section! {
         /// The client certificate's private key (PEM).
         #[arg(long, value_name = "FILE")]
         pub key: Option<PathBuf>,
+        /// How the device logs in, as one table of one kind: `kind = "token"` (`token_file`),
+        /// `"basic"` (`client_id`, `username`, `password_file`) or `"x509"` (`cert`, `key`).
+        /// The older keys of the same names directly in `[thingsboard]` are still read.
+        #[arg(skip)]
+        pub credentials: ProfileOnly<CredentialsTable>,
         /// QoS of the publishes: 0 or 1 [default: 1; the bridge always uses 1].
         #[arg(long, value_name = "0|1")]
         pub qos: Option<u8>,
@@ -80,6 +91,63 @@ crate::section! {
         /// `["interval"]`; `[]`: none).
         #[arg(skip)]
         pub shared_attributes: ProfileOnly<Vec<String>>,
+    }
+}
+
+/// `[thingsboard.credentials]`: one kind of credentials, named by `kind`; a key of another
+/// kind in the table is refused when the profile is read, so two kinds cannot be written.
+#[derive(Debug, Clone, PartialEq, serde::Deserialize)]
+#[serde(tag = "kind", rename_all = "lowercase", deny_unknown_fields)]
+pub enum CredentialsTable {
+    /// An access token: from `token_file`, else `$IOTCHAT_TB_TOKEN`.
+    Token {
+        /// A file holding the token (its first line).
+        token_file: Option<PathBuf>,
+    },
+    /// Basic MQTT credentials.
+    Basic {
+        /// The client id.
+        client_id: Option<Secret>,
+        /// The username.
+        username: Option<String>,
+        /// A file holding the password (its first line); else `$IOTCHAT_TB_PASSWORD`.
+        password_file: Option<PathBuf>,
+    },
+    /// An X.509 client certificate and its key (mutual TLS).
+    X509 {
+        /// The certificate (PEM, its chain after it).
+        cert: PathBuf,
+        /// Its private key (PEM).
+        key: PathBuf,
+    },
+}
+
+impl ThingsboardSection {
+    /// The credentials of `[thingsboard.credentials]` written into the older flat keys, which
+    /// the credential rules read (`credentials` stays, so errors name the table's keys). Both
+    /// forms at once are refused: which one would count is not clear.
+    pub(super) fn flat_credentials(&self) -> Result<Self, &'static str> {
+        let Some(table) = &self.credentials else { return Ok(self.clone()) };
+        let flat = [
+            (self.token_file.is_some(), "token_file"),
+            (self.client_id.is_some(), "client_id"),
+            (self.username.is_some(), "username"),
+            (self.password_file.is_some(), "password_file"),
+            (self.cert.is_some(), "cert"),
+            (self.key.is_some(), "key"),
+        ];
+        if let Some((_, key)) = flat.into_iter().find(|(set, _)| *set) {
+            return Err(key);
+        }
+        let mut flat = self.clone();
+        match table.clone() {
+            CredentialsTable::Token { token_file } => flat.token_file = token_file,
+            CredentialsTable::Basic { client_id, username, password_file } => {
+                (flat.client_id, flat.username, flat.password_file) = (client_id, username, password_file);
+            }
+            CredentialsTable::X509 { cert, key } => (flat.cert, flat.key) = (Some(cert), Some(key)),
+        }
+        Ok(flat)
     }
 }
 
