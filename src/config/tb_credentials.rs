@@ -273,20 +273,20 @@ fn missing(names: TbFlagNames) -> ConfigError {
         format!(
             ": an access token ({TOKEN_ENV}, or {} FILE; copy it from the device's page), basic MQTT credentials \
              ({}, or {} with a password from {PASSWORD_ENV} or {} FILE), or an X.509 client certificate ({} FILE \
-             and {} FILE); or, in the profile's [thingsboard]",
+             and {} FILE); or, in the profile, a [thingsboard.credentials] table",
             names.token_file, names.client_id, names.username, names.password_file, names.cert, names.key
         )
     } else {
         format!(
-            ": an access token ({TOKEN_ENV}, or {} FILE); or, in the profile's [thingsboard]",
+            ": an access token ({TOKEN_ENV}, or {} FILE); or, in the profile, a [thingsboard.credentials] table",
             names.token_file
         )
     };
     setting(
         Origin::Flag(TOKEN_ENV),
         format!(
-            "ThingsBoard needs the device's credentials{command_line}: token_file, client_id and/or username \
-             with password_file, or cert and key"
+            "ThingsBoard needs the device's credentials{command_line}: kind = \"token\" with token_file, \
+             \"basic\" with client_id and/or username and password_file, or \"x509\" with cert and key"
         ),
     )
 }
