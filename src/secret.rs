@@ -1,6 +1,6 @@
 //! Secrets: [`Secret`], a token, password or key that must never be shown (its `Debug` prints
-//! `<hidden>`, so a derived `Debug` of anything holding one is safe to log), and the warning
-//! about a file of secrets that every user of the machine may read. A leaf: the settings
+//! `<hidden>`, so a derived `Debug` of anything holding one is safe to log), and reading a
+//! file of secrets, with a warning when every user of the machine may read it. A leaf: the settings
 //! layer, TLS and ThingsBoard all use it, and it uses none of them.
 
 use std::fmt;
@@ -46,6 +46,19 @@ impl From<&str> for Secret {
     fn from(value: &str) -> Self {
         Self(value.to_owned())
     }
+}
+
+/// Reads a file that holds secrets (tokens, a Wi-Fi password), warning like mosquitto when any
+/// user of the machine may read it.
+pub(crate) fn read_secret_file(path: &Path) -> std::io::Result<String> {
+    use std::io::Read;
+    let mut file = std::fs::File::open(path)?;
+    if let Ok(meta) = file.metadata() {
+        warn_if_world_readable(path, &meta);
+    }
+    let mut text = String::new();
+    file.read_to_string(&mut text)?;
+    Ok(text)
 }
 
 /// Warns, as mosquitto does, when a file that holds secrets (a token file, a TLS key) may be

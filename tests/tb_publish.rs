@@ -376,7 +376,7 @@ fn two_kinds_of_credentials_on_the_command_line_are_refused_before_connecting() 
         .args(["--token-file", "token.txt", "--username", "u", "--telemetry", "t=1"])
         .assert()
         .code(2)
-        .stderr(contains("an access token (--token-file) and basic MQTT credentials (--username)"));
+        .stderr(contains("'--token-file <FILE>' cannot be used with").and(contains("--username <NAME>")));
 }
 
 #[test]

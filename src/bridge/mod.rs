@@ -17,7 +17,7 @@
 //! attributes (`asking.rs`), whose answers are written the same way.
 //!
 //! Why a session ended is logged in `serve`'s own flags (`--tb-host`...), which the library does
-//! not know: the settings layer supplies the wording with the config ([`Explain`]).
+//! not know: the command supplies the wording with the config ([`Advice`]).
 
 pub mod asking;
 mod downlink;
@@ -38,6 +38,7 @@ use crate::server::console::StatusLine;
 pub use crate::server::events::BridgeEvent;
 use crate::server::registry::Registry;
 use crate::store::{Outbox, StoreError, StoreHandle};
+use crate::thingsboard::Advice;
 use crate::thingsboard::session::{TbDevice, TbError, TbOptions};
 
 /// The outbox's name: its cursor in the store.
@@ -61,18 +62,8 @@ pub struct BridgeConfig {
     /// Shared attributes asked for when a device says HELLO and when the bridge (re)connects
     /// (none: not asked).
     pub shared_attributes: Vec<String>,
-    /// Words ThingsBoard's errors for the log.
-    pub explain: Explain,
-}
-
-/// Words a ThingsBoard error in the command's own flags (`config::TbFlagNames::explain`).
-#[derive(Clone)]
-pub struct Explain(pub Arc<dyn Fn(&TbError) -> String + Send + Sync>);
-
-impl std::fmt::Debug for Explain {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("Explain")
-    }
+    /// Words ThingsBoard's errors for the log, in the command's flags.
+    pub advice: Arc<dyn Advice>,
 }
 
 /// What the bridge is doing, for the console and logs.
@@ -190,7 +181,7 @@ pub async fn run(
             Err(e) => {
                 let delay = backoff.next_delay();
                 let retry_in = humantime::format_duration(delay);
-                let e = if let SessionEnd::Tb(e) = &e { (config.explain.0)(e) } else { e.to_string() };
+                let e = if let SessionEnd::Tb(e) = &e { config.advice.explain(e) } else { e.to_string() };
                 warn!(%retry_in, "bridge: {e}; readings wait in the outbox");
                 tokio::select! {
                     () = shutdown.cancelled() => return,

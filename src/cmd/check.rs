@@ -76,7 +76,8 @@ pub async fn run(args: CheckArgs, matches: &clap::ArgMatches) -> anyhow::Result<
     let tb = TbGiven::new(flags, TbFlagNames::CHECK, None);
     let merged =
         CheckSection::merge(args.check, loaded.profile.check.clone(), &loaded.at(Some(matches), "check"));
-    let config = check_options(merged, tb, &loaded)?;
+    let advice = std::sync::Arc::new(super::tb_advice::Words(TbFlagNames::CHECK));
+    let config = check_options(merged, tb, advice, &loaded)?;
     // Ctrl-C drops the run, and with it the server it started and that server's temporary
     // data directory, instead of leaving both behind.
     let mut run = Box::pin(check::run(&config));

@@ -11,6 +11,7 @@ mod fake_device;
 pub(crate) mod flash;
 mod readings;
 mod serve;
+mod tb_advice;
 pub(crate) mod tb_publish;
 
 use clap::{ArgAction, ArgMatches, Parser, Subcommand};

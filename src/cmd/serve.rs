@@ -82,7 +82,8 @@ pub async fn run(args: ServeArgs, matches: &clap::ArgMatches) -> anyhow::Result<
     );
     let store = config::data_dir(store_settings).map(|dir| Store::open(&dir)).transpose()?;
     let bridge_given = TbGiven::new(args.bridge.section.clone(), TbFlagNames::serve(), Some(matches));
-    let bridge_config = config::bridge_config(bridge_given, &loaded)?;
+    let advice = Arc::new(super::tb_advice::Words(TbFlagNames::serve()));
+    let bridge_config = config::bridge_config(bridge_given, &loaded, advice)?;
     if bridge_config.is_some() && store.is_none() {
         return Err(config::ConfigError::Setting {
             origin: config::Origin::Flag("--tb-host"),

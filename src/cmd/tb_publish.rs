@@ -12,6 +12,7 @@ use iotchat::config::{
 };
 use iotchat::output::{self, OutputError};
 use iotchat::protocol::reading::{Meaning, Reading, classify};
+use iotchat::thingsboard::Advice;
 use iotchat::thingsboard::batch::Batcher;
 use iotchat::thingsboard::session::TbDevice;
 use iotchat::thingsboard::{ATTRIBUTES, RpcRequest, TELEMETRY, source, telemetry_entry, values_object};
@@ -110,7 +111,8 @@ pub async fn run(args: TbPublishArgs, matches: &clap::ArgMatches) -> anyhow::Res
     let file = args.file.as_deref().map(|path| open_file(path).map(|file| (file, path))).transpose()?;
 
     let connected = TbDevice::connect(&config.options).await; // its error names no flag: add ours
-    let mut device = connected.map_err(|e| anyhow::anyhow!(TbFlagNames::tb_publish().explain(&e)))?;
+    let mut device = connected
+        .map_err(|e| anyhow::anyhow!(super::tb_advice::Words(TbFlagNames::tb_publish()).explain(&e)))?;
     tracing::debug!(host = %config.options.host, port = config.options.port, "connected to ThingsBoard");
     if let Some(reading) = attributes {
         device.publish(ATTRIBUTES, Json::Object(values_object(&reading)).to_string().into_bytes()).await?;

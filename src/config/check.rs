@@ -13,6 +13,7 @@ use super::tb_section::TbGiven;
 use super::thingsboard::TbConfig;
 use super::{ConfigError, LoadedProfile, check_host_port, ranged};
 use crate::check::{CheckOptions, Milestone, TbTarget};
+use crate::thingsboard::Advice;
 
 crate::section! {
     /// `[check]` in a profile, and the same settings as `iotchat check`'s flags.
@@ -42,6 +43,7 @@ crate::section! {
 pub fn check_options(
     m: CheckMerged,
     tb: TbGiven,
+    advice: Arc<dyn Advice>,
     loaded: &LoadedProfile,
 ) -> Result<CheckOptions, ConfigError> {
     let server = m.server.map(|s| check_host_port(s.value, s.origin)).transpose()?;
@@ -56,7 +58,7 @@ pub fn check_options(
     let (min, max) = (Duration::from_millis(10), Duration::from_secs(600));
     let step_timeout = dur_in(m.step_timeout, Duration::from_secs(2), min, max)?;
     let thingsboard = match milestone {
-        Milestone::M3 => Some(broker(tb, server.clone(), loaded)?),
+        Milestone::M3 => Some(broker(tb, server.clone(), advice, loaded)?),
         _ => None,
     };
     let store = m.store.map(|s| s.value);
@@ -73,20 +75,43 @@ pub fn broker_flags(broker: Option<String>) -> Result<(Option<String>, Option<u1
 }
 
 /// m3's broker and credentials; QoS 1 always: the scenario checks PUBACKs.
-fn broker(mut tb: TbGiven, server: Option<String>, loaded: &LoadedProfile) -> Result<TbTarget, ConfigError> {
+fn broker(
+    mut tb: TbGiven,
+    server: Option<String>,
+    advice: Arc<dyn Advice>,
+    loaded: &LoadedProfile,
+) -> Result<TbTarget, ConfigError> {
     if tb.flags.host.is_none() {
         // --server works for m3 too.
         (tb.flags.host, tb.flags.port) = broker_flags(server)?;
     }
     tb.flags.qos = None;
-    let names = tb.names;
     let options = TbConfig::resolve(tb, loaded)?.options;
-    Ok(TbTarget {
-        options: crate::thingsboard::session::TbOptions { qos: 1, ..options },
-        advice: Arc::new(names),
-    })
+    Ok(TbTarget { options: crate::thingsboard::session::TbOptions { qos: 1, ..options }, advice })
 }
 
 #[cfg(test)]
 #[path = "check_tests.rs"]
 mod tests;
+
+/// For the settings' tests: advice is the command's (`cmd/tb_advice.rs`).
+#[cfg(test)]
+pub(crate) mod tests_support {
+    /// Advice is the command's (`cmd/tb_advice.rs`); these tests need none.
+    #[derive(Debug)]
+    pub(crate) struct NoAdvice;
+
+    impl crate::thingsboard::Advice for NoAdvice {
+        fn explain(&self, error: &crate::thingsboard::session::TbError) -> String {
+            error.to_string()
+        }
+
+        fn tls_advice(&self, _: crate::thingsboard::TlsProblem) -> String {
+            String::new()
+        }
+
+        fn host_setting(&self) -> String {
+            "--broker".into()
+        }
+    }
+}

@@ -19,7 +19,8 @@ fn resolve(argv: &[&str], path: &str, text: &str, token: Option<&str>) -> Result
         env_token: token.map(Secret::new),
         ..TbGiven::default()
     };
-    check_options(merged, tb, &loaded).map_err(|e| e.to_string())
+    check_options(merged, tb, std::sync::Arc::new(super::tests_support::NoAdvice), &loaded)
+        .map_err(|e| e.to_string())
 }
 
 #[test]

@@ -118,7 +118,7 @@ fn read_file(spec: &SecretSpec, file: Sourced<PathBuf>) -> Result<Secret, Config
         value: path.display().to_string(),
         expected,
     };
-    let text = super::read_secret_file(&path).map_err(|e| {
+    let text = crate::secret::read_secret_file(&path).map_err(|e| {
         invalid(format!("cannot read it: {e}; the path is relative to the current directory"))
     })?;
     let value = text.strip_suffix('\n').map(|t| t.strip_suffix('\r').unwrap_or(t)).unwrap_or(&text);

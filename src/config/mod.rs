@@ -124,19 +124,6 @@ pub fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
         .map_err(|e| format!("{e}; write a duration such as 500ms, 2s or 1m"))
 }
 
-/// Reads a file that holds secrets (tokens, a Wi-Fi password), warning like mosquitto when any
-/// user of the machine may read it.
-pub(crate) fn read_secret_file(path: &Path) -> std::io::Result<String> {
-    use std::io::Read;
-    let mut file = std::fs::File::open(path)?;
-    if let Ok(meta) = file.metadata() {
-        crate::secret::warn_if_world_readable(path, &meta);
-    }
-    let mut text = String::new();
-    file.read_to_string(&mut text)?;
-    Ok(text)
-}
-
 /// The address a client on this machine uses to reach a server bound to `bind`.
 pub(crate) fn server_from_bind(bind: &str) -> String {
     match bind.rsplit_once(':') {

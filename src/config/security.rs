@@ -127,7 +127,7 @@ pub(crate) fn server_tokens(m: AuthMerged) -> Result<Option<Arc<Tokens>>, Config
 
 fn read_tokens(path: &Path, origin: Origin) -> Result<Tokens, ConfigError> {
     let value = path.display().to_string();
-    let text = super::read_secret_file(path).map_err(|e| ConfigError::Invalid {
+    let text = crate::secret::read_secret_file(path).map_err(|e| ConfigError::Invalid {
         origin: origin.clone(),
         value: value.clone(),
         expected: format!("cannot read the tokens file ({e}); give a file of `name token` lines"),

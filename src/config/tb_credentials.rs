@@ -201,7 +201,7 @@ fn token(given: &TbGiven, names: TbFlagNames, loaded: &LoadedProfile) -> Result<
 
 /// The first line of a secret file (a token or a password).
 pub(super) fn first_line(path: &Path, origin: &Origin, what: &str) -> Result<Secret, ConfigError> {
-    let text = super::read_secret_file(path).map_err(|e| ConfigError::Invalid {
+    let text = crate::secret::read_secret_file(path).map_err(|e| ConfigError::Invalid {
         origin: origin.clone(),
         value: path.display().to_string(),
         expected: format!("cannot read the {what} file: {e}"),

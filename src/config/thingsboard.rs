@@ -15,9 +15,10 @@ use super::serve::pair;
 use super::tb_credentials;
 use super::tb_section::{TbGiven, ThingsboardSection};
 use super::{ConfigError, LoadedProfile, Origin, TbFlagNames, ranged, to_usize};
-use crate::bridge::{BridgeConfig, Explain};
+use crate::bridge::BridgeConfig;
+use crate::thingsboard::Advice;
 use crate::thingsboard::MAX_PAYLOAD;
-use crate::thingsboard::session::{TbError, TbOptions};
+use crate::thingsboard::session::TbOptions;
 use crate::tls::{PemFile, PemRole};
 use tokio_rustls::rustls;
 
@@ -111,8 +112,11 @@ fn rpc_replies(
 
 /// The bridge of `serve`, if it is on: `--tb-host` (or `[thingsboard] bridge = true`) turns
 /// it on; the other settings are as for `tb-publish`, with QoS 1 always.
-pub fn bridge_config(given: TbGiven, loaded: &LoadedProfile) -> Result<Option<BridgeConfig>, ConfigError> {
-    let names = given.names;
+pub fn bridge_config(
+    given: TbGiven,
+    loaded: &LoadedProfile,
+    advice: Arc<dyn Advice>,
+) -> Result<Option<BridgeConfig>, ConfigError> {
     let m = given.merge(loaded);
     // QoS 0 would lose what the broker did not get: the bridge moves its cursor on PUBACK.
     if let Some(Sourced { origin: origin @ Origin::Flag(_), .. }) = m.qos {
@@ -131,9 +135,7 @@ pub fn bridge_config(given: TbGiven, loaded: &LoadedProfile) -> Result<Option<Br
         loaded,
     )?;
     let options = TbOptions { qos: 1, ..config.options };
-    // The bridge logs why a session ended in the command's own flags.
-    let explain = Explain(Arc::new(move |e: &TbError| names.explain(e)));
-    Ok(Some(BridgeConfig { options, max_pending, rpc_timeout, shared_attributes, explain }))
+    Ok(Some(BridgeConfig { options, max_pending, rpc_timeout, shared_attributes, advice }))
 }
 
 /// A bridge flag without the bridge would be silently ignored. (`$IOTCHAT_TB_TOKEN` and

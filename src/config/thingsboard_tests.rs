@@ -87,7 +87,8 @@ fn shared_attributes_default_to_interval_and_are_checked() {
         ..TbGiven::default()
     };
     let keys = |profile: &str| {
-        bridge_config(flags(), &loaded(profile)).map(|c| c.expect("bridge on").shared_attributes)
+        let advice = Arc::new(crate::config::check::tests_support::NoAdvice);
+        bridge_config(flags(), &loaded(profile), advice).map(|c| c.expect("bridge on").shared_attributes)
     };
     assert_eq!(keys("").expect("default"), ["interval"]);
     assert!(keys("[thingsboard]\nshared_attributes = []\n").expect("none").is_empty());
