@@ -99,6 +99,7 @@ fn a_bridge_flag_without_the_bridge_is_an_error_not_ignored() {
         &["--tb-password-file", "p"],
         &["--tb-cert", "c.pem"],
         &["--tb-key", "k.pem"],
+        &["--tb-max-payload", "1000"],
     ];
     for flag in flags {
         cmd()

@@ -176,6 +176,22 @@ pub(crate) fn flag_name(prefix: &str, field: &str) -> &'static str {
     interned(format!("--{prefix}{}", field.replace('_', "-")))
 }
 
+/// The flags of section `S` that the command line gave (typed, or read from the environment),
+/// named as the command names them (`prefix`: see [`Prefixed`]).
+pub fn given_flags<S: clap::Args>(matches: &clap::ArgMatches, prefix: &str) -> Vec<&'static str> {
+    let given = |arg: &clap::Arg| {
+        matches!(
+            matches.value_source(arg.get_id().as_str()),
+            Some(ValueSource::CommandLine | ValueSource::EnvVariable)
+        )
+    };
+    args_of::<S>()
+        .iter()
+        .filter(|a| given(a))
+        .map(|a| flag_name(prefix, a.get_long().unwrap_or_default()))
+        .collect()
+}
+
 /// The clap arguments of a section, in the order of its fields.
 pub fn args_of<S: clap::Args>() -> Vec<clap::Arg> {
     S::augment_args(clap::Command::new("section")).get_arguments().cloned().collect()

@@ -141,22 +141,12 @@ pub fn bridge_config(
 /// A bridge flag without the bridge would be silently ignored. (`$IOTCHAT_TB_TOKEN` and
 /// `$IOTCHAT_TB_PASSWORD` are not flags: they may be set for tb-publish.)
 fn stray_flag(given: &TbGiven) -> Result<(), ConfigError> {
-    let (f, names) = (&given.flags, given.names);
-    let stray = [
-        (f.port.is_some(), names.port),
-        (f.token.is_some(), names.token),
-        (f.password.is_some(), names.password),
-        (f.tls.is_some(), names.tls),
-        (f.ca.is_some(), names.ca),
-        (f.token_file.is_some(), names.token_file),
-        (f.client_id.is_some(), names.client_id),
-        (f.username.is_some(), names.username),
-        (f.password_file.is_some(), names.password_file),
-        (f.cert.is_some(), names.cert),
-        (f.key.is_some(), names.key),
-        (f.max_payload.is_some(), names.flag_of("max_payload").unwrap_or("--max-payload")),
-    ];
-    let Some((_, flag)) = stray.into_iter().find(|(given, _)| *given) else { return Ok(()) };
+    let names = given.names;
+    let first = match &given.matches {
+        Some(m) => super::layer::given_flags::<ThingsboardSection>(m, names.prefix).into_iter().next(),
+        None => (given.flags != ThingsboardSection::default()).then_some(names.host),
+    };
+    let Some(flag) = first else { return Ok(()) };
     let problem = format!(
         "it sets up the ThingsBoard bridge, which is off: add {} HOST (or [thingsboard] bridge = true in the \
          profile), or drop it",
