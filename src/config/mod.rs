@@ -96,21 +96,6 @@ impl LoadedProfile {
     pub fn at<'a>(&self, matches: Option<&'a clap::ArgMatches>, key: &'static str) -> At<'a> {
         At::new(matches, self.path.as_deref(), key)
     }
-
-    /// Picks a setting: the flag's value if given, else the profile's, with where it came from.
-    pub(crate) fn pick<T>(
-        &self,
-        flag: Option<T>,
-        flag_name: &'static str,
-        from_profile: Option<T>,
-        key: &'static str,
-    ) -> Option<(T, Origin)> {
-        if let Some(v) = flag {
-            return Some((v, Origin::Flag(flag_name)));
-        }
-        let path = self.path.clone().unwrap_or_else(|| PathBuf::from("profile"));
-        from_profile.map(|v| (v, Origin::Profile(path, key)))
-    }
 }
 
 /// An environment variable holding a secret; unset, empty or blank is `None`.

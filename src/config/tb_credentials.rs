@@ -149,8 +149,12 @@ fn identity(
     loaded: &LoadedProfile,
 ) -> Result<Identity, ConfigError> {
     let p = &loaded.profile.thingsboard;
-    let cert = loaded.pick(cert, names.cert, p.cert.as_ref().map(PathBuf::from), "thingsboard.cert");
-    let key = loaded.pick(key, names.key, p.key.as_ref().map(PathBuf::from), "thingsboard.key");
+    let pick = |flag: Option<PathBuf>, name, in_profile: &Option<PathBuf>, key| {
+        flag.map(|v| (v, Origin::Flag(name)))
+            .or_else(|| in_profile.clone().map(|v| (v, profile_key(loaded, key))))
+    };
+    let cert = pick(cert, names.cert, &p.cert, "thingsboard.cert");
+    let key = pick(key, names.key, &p.key, "thingsboard.key");
     match (cert, key) {
         (Some((cert, cert_origin)), Some((key, key_origin))) => Ok(Identity {
             files: ClientIdentity { cert: PemFile { path: cert }, key: PemFile { path: key } },
