@@ -8,7 +8,7 @@ use std::time::Duration;
 use anyhow::{Context, bail};
 use clap::{ArgAction, Args};
 use iotchat::config::{
-    ConfigError, LoadedProfile, Origin, TbConfig, TbFlagNames, TbGiven, ThingsboardSection, parse_duration,
+    ConfigError, Dur, LoadedProfile, Origin, TbConfig, TbFlagNames, TbGiven, ThingsboardSection,
 };
 use iotchat::output::{self, OutputError};
 use iotchat::protocol::reading::{Meaning, Reading, classify};
@@ -66,7 +66,7 @@ pub struct TbPublishArgs {
     pub attributes: Option<String>,
     /// With --telemetry/--json: publish it every DURATION.
     #[arg(long, value_name = "DURATION")]
-    pub interval: Option<String>,
+    pub interval: Option<Dur>,
     /// With --telemetry/--json: publish it N times [default: 1, or forever with --interval].
     #[arg(long, value_name = "N")]
     pub count: Option<u64>,
@@ -181,13 +181,11 @@ impl Repeat {
             value,
             expected,
         };
-        let interval = match args.interval.as_deref().map(|t| (t, parse_duration(t))) {
-            None => None,
-            Some((t, Ok(d))) if d.is_zero() => {
-                return Err(invalid("--interval", t.into(), "must be more than 0, such as 5s".into()));
+        let interval = match args.interval {
+            Some(d) if d.0.is_zero() => {
+                return Err(invalid("--interval", d.to_string(), "must be more than 0, such as 5s".into()));
             }
-            Some((_, Ok(d))) => Some(d),
-            Some((t, Err(expected))) => return Err(invalid("--interval", t.into(), expected)),
+            d => d.map(|d| d.0),
         };
         if args.count == Some(0) {
             return Err(invalid("--count", "0".into(), "must be at least 1".into()));
