@@ -1,6 +1,6 @@
 //! What `iotchat chat` says about the input that followed its `CLOSE SOCKET` message, which
 //! is never sent: exactly how many lines when it read the input to its end, and no count it
-//! does not know. The counting ([`Leftover`]) takes bytes; [`count_rest`] reads them, from a
+//! does not know. The counting ([`Leftover`]) takes bytes; `count_rest` reads them, from a
 //! pipe or a file only and within bounds.
 
 use std::time::Duration;

@@ -1,6 +1,6 @@
 //! The settings layer's one mechanism: a setting is one field of a section struct that is both
 //! the command's flags (`clap::Args`) and the profile's table (`serde::Deserialize`). The
-//! [`section!`] macro writes the struct and its `merge`: flag > environment > profile, each
+//! [`section!`](crate::section) macro writes the struct and its `merge`: flag > environment > profile, each
 //! value kept with its [`Origin`] so that an error names what the user typed (a flag, `$VAR`
 //! or `file key section.key`). Defaults and checks are the resolver's, next to the options
 //! type they build.
@@ -68,7 +68,7 @@ impl<T> Sourced<T> {
     }
 }
 
-/// A section struct: flags and profile table in one, merged by [`section!`].
+/// A section struct: flags and profile table in one, merged by [`section!`](crate::section).
 pub trait Section: clap::Args + Default {
     /// The section with each value's origin.
     type Merged;

@@ -33,7 +33,7 @@ impl Foreign {
 const TLS_TYPES: [u8; 2] = [0x15, 0x16];
 
 /// Whether the first bytes a server sent start a TLS record: a content type of
-/// [`TLS_TYPES`], then version 3.0 to 3.4 (SSL 3.0 to TLS 1.3). `None`: `start` is too short
+/// `TLS_TYPES`, then version 3.0 to 3.4 (SSL 3.0 to TLS 1.3). `None`: `start` is too short
 /// to tell, being a prefix of such a header.
 pub fn tls_record(start: &[u8]) -> Option<bool> {
     match *start {
