@@ -261,28 +261,11 @@ impl<S: clap::FromArgMatches, P> clap::FromArgMatches for Prefixed<S, P> {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Dur(pub Duration);
 
-/// A duration of a setting that was once given in milliseconds (`idle_flush_ms = 200`,
-/// `--idle-flush-ms 200`): as [`Dur`], and a bare number is milliseconds, so the old keys
-/// and flags, now its aliases, keep their meaning.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct DurMs(pub Dur);
-
 impl std::str::FromStr for Dur {
     type Err = String;
 
     fn from_str(text: &str) -> Result<Self, String> {
         super::parse_duration(text).map(Dur)
-    }
-}
-
-impl std::str::FromStr for DurMs {
-    type Err = String;
-
-    fn from_str(text: &str) -> Result<Self, String> {
-        match text.trim().parse::<u64>() {
-            Ok(ms) => Ok(DurMs(Dur(Duration::from_millis(ms)))),
-            Err(_) => text.parse().map(DurMs),
-        }
     }
 }
 
@@ -292,31 +275,14 @@ impl fmt::Display for Dur {
     }
 }
 
-impl From<DurMs> for Dur {
-    fn from(d: DurMs) -> Self {
-        d.0
-    }
-}
-
-/// Reads a duration from a profile: a string, or (`ms`: for a [`DurMs`]) a whole number of
-/// milliseconds.
-struct DurVisitor {
-    ms: bool,
-}
+/// Reads a duration from a profile: a string such as `"500ms"` (or `"0"`).
+struct DurVisitor;
 
 impl serde::de::Visitor<'_> for DurVisitor {
     type Value = Dur;
 
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("a duration such as \"500ms\", \"2s\" or \"1m\"")?;
-        if self.ms { f.write_str(" (or a number of milliseconds)") } else { Ok(()) }
-    }
-
-    fn visit_i64<E: serde::de::Error>(self, ms: i64) -> Result<Dur, E> {
-        match u64::try_from(ms) {
-            Ok(ms) if self.ms => Ok(Dur(Duration::from_millis(ms))),
-            _ => Err(E::invalid_type(serde::de::Unexpected::Signed(ms), &self)),
-        }
+        f.write_str("a duration such as \"500ms\", \"2s\" or \"1m\"")
     }
 
     fn visit_str<E: serde::de::Error>(self, text: &str) -> Result<Dur, E> {
@@ -326,13 +292,7 @@ impl serde::de::Visitor<'_> for DurVisitor {
 
 impl<'de> serde::Deserialize<'de> for Dur {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        d.deserialize_any(DurVisitor { ms: false })
-    }
-}
-
-impl<'de> serde::Deserialize<'de> for DurMs {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        d.deserialize_any(DurVisitor { ms: true }).map(DurMs)
+        d.deserialize_any(DurVisitor)
     }
 }
 

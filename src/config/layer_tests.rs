@@ -36,9 +36,8 @@ crate::section! {
         #[command(flatten)]
         pub inner: Nested<InnerSection>,
         /// After the sub-table.
-        #[arg(long, value_name = "DURATION", alias = "last-ms")]
-        #[serde(alias = "last_ms")]
-        pub last: Option<DurMs>,
+        #[arg(long, value_name = "DURATION")]
+        pub last: Option<Dur>,
     }
 }
 
@@ -64,7 +63,7 @@ fn merged(argv: &[&str], text: &str) -> TryMerged {
 
 #[test]
 fn each_value_says_where_it_came_from() {
-    let text = "[t]\nplain = 1\nrenamed = \"k\"\ntable = [\"a\"]\nlast_ms = 5\n[t.inner]\ndeep = true\n";
+    let text = "[t]\nplain = 1\nrenamed = \"k\"\ntable = [\"a\"]\nlast = \"5ms\"\n[t.inner]\ndeep = true\n";
     let m = merged(&["--other-name", "f"], text);
     let origin = |o: Option<Origin>| o.map(|o| o.to_string());
     assert_eq!(origin(m.plain.map(|s| s.origin)), Some("p.toml key t.plain".into()));
@@ -73,14 +72,14 @@ fn each_value_says_where_it_came_from() {
     assert_eq!(origin(m.inner.deep.map(|s| s.origin)), Some("p.toml key t.inner.deep".into()));
     let last = m.last.expect("set by its alias");
     assert_eq!(
-        (last.value.0.0, last.origin.to_string()),
+        (last.value.0, last.origin.to_string()),
         (Duration::from_millis(5), "p.toml key t.last".into())
     );
 }
 
 #[test]
 fn flags_after_a_nested_section_keep_their_names() {
-    let m = merged(&["--last-ms", "7", "--inner-deep", "true", "--plain", "2"], "");
+    let m = merged(&["--last", "7ms", "--inner-deep", "true", "--plain", "2"], "");
     assert_eq!(m.last.map(|s| s.origin.to_string()), Some("--last".into()));
     assert_eq!(m.inner.deep.map(|s| s.origin.to_string()), Some("--inner-deep".into()));
     assert_eq!(m.plain.map(|s| (s.value, s.origin.to_string())), Some((2, "--plain".into())));
@@ -98,26 +97,19 @@ fn durations_read_as_people_write_them() {
     for (text, want) in [("200ms", ms(200)), ("1m 30s", ms(90_000)), ("0", ms(0)), (" 2s ", ms(2_000))] {
         assert_eq!(text.parse::<Dur>().map(|d| d.0), Ok(want), "{text}");
     }
-    assert!("5".parse::<Dur>().is_err(), "a bare number needs a unit, but in the *_ms aliases");
-    assert_eq!("5".parse::<DurMs>().map(|d| d.0.0), Ok(ms(5)));
+    assert!("5".parse::<Dur>().is_err(), "a bare number needs a unit");
     let err = "soon".parse::<Dur>().expect_err("no duration");
     assert!(err.contains("500ms"), "{err}");
 }
 
 #[test]
-fn a_profile_writes_durations_as_text_or_old_milliseconds() {
+fn a_profile_writes_durations_as_text() {
     #[derive(serde::Deserialize)]
     struct T {
         d: Option<Dur>,
-        m: Option<DurMs>,
     }
-    let t: T = toml::from_str("d = \"2s\"\nm = 250\n").expect("valid");
-    assert_eq!(
-        (t.d.map(|d| d.0), t.m.map(|m| m.0.0)),
-        (Some(Duration::from_secs(2)), Some(Duration::from_millis(250)))
-    );
+    let t: T = toml::from_str("d = \"2s\"\n").expect("valid");
+    assert_eq!(t.d.map(|d| d.0), Some(Duration::from_secs(2)));
     let err = toml::from_str::<T>("d = 250\n").err().map(|e| e.to_string()).unwrap_or_default();
     assert!(err.contains("a duration such as"), "{err}");
-    let err = toml::from_str::<T>("m = -1\n").err().map(|e| e.to_string()).unwrap_or_default();
-    assert!(err.contains("milliseconds"), "{err}");
 }

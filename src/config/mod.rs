@@ -23,7 +23,7 @@ pub use crate::secret::Secret;
 pub use chat::{ChatMerged, ChatSection, chat_options};
 pub use fake_device::{FakeDeviceMerged, FakeDeviceSection, fake_device_options};
 pub use firmware::{FirmwareMerged, FirmwareSection, firmware_options};
-pub use layer::{At, Dur, DurMs, Origin, Section, Sourced};
+pub use layer::{At, Dur, Origin, Section, Sourced};
 pub use profile::Profile;
 pub use security::{DEVICE_TOKEN_ENV, TlsFiles, device_auth};
 pub use serve::{DEFAULT_BIND, ServeConfig, ServeMerged, ServeSection};

@@ -4,7 +4,7 @@
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::time::Duration;
 
-use super::layer::{Dur, DurMs, Nested, Sourced};
+use super::layer::{Dur, Nested, Sourced};
 use super::security::{AuthSection, TlsFiles, TlsSection};
 use super::{ConfigError, Origin, ranged, to_usize};
 use crate::live::Live;
@@ -18,6 +18,7 @@ const MAX_MAX_LINE_BYTES: u64 = 16 * 1024 * 1024;
 const MAX_IDLE_FLUSH: Duration = Duration::from_secs(60);
 /// A day: the longest any of the timeouts may be set to.
 const MAX_TIMEOUT: Duration = Duration::from_secs(86_400);
+const ZERO: Duration = Duration::ZERO;
 /// How far ahead of the server's clock a device's `ts` may be, unless told otherwise: a day
 /// takes any time zone mistake and any drift, and refuses a clock that is plainly wrong.
 const DEFAULT_MAX_TS_AHEAD: Duration = Duration::from_secs(86_400);
@@ -37,30 +38,39 @@ crate::section! {
         #[arg(long, value_name = "BYTES")]
         pub max_line_bytes: Option<u64>,
         /// Bytes without a newline count as a message after this long idle, e.g. 200ms; 0 = off
-        /// [default: 200ms]. Alias: --idle-flush-ms (profile: idle_flush_ms).
-        #[arg(long, value_name = "DURATION", alias = "idle-flush-ms")]
-        #[serde(alias = "idle_flush_ms")]
-        pub idle_flush: Option<DurMs>,
+        /// [default: 200ms].
+        #[arg(long, value_name = "DURATION")]
+        pub idle_flush: Option<Dur>,
+        /// The same, in milliseconds: the older name, still read.
+        #[arg(long, value_name = "MS", hide = true)]
+        pub idle_flush_ms: Option<u64>,
         /// A line still unfinished this long after its first byte counts as a message; 0 = off
-        /// [default: 30s]. Alias: --line-timeout-ms.
-        #[arg(long, value_name = "DURATION", alias = "line-timeout-ms")]
-        #[serde(alias = "line_timeout_ms")]
-        pub line_timeout: Option<DurMs>,
+        /// [default: 30s].
+        #[arg(long, value_name = "DURATION")]
+        pub line_timeout: Option<Dur>,
+        /// The same, in milliseconds: the older name, still read.
+        #[arg(long, value_name = "MS", hide = true)]
+        pub line_timeout_ms: Option<u64>,
         /// Close a client that sends nothing for this long; 0 = never [default: 0].
-        /// Alias: --idle-timeout-ms.
-        #[arg(long, value_name = "DURATION", alias = "idle-timeout-ms")]
-        #[serde(alias = "idle_timeout_ms")]
-        pub idle_timeout: Option<DurMs>,
+        #[arg(long, value_name = "DURATION")]
+        pub idle_timeout: Option<Dur>,
+        /// The same, in milliseconds: the older name, still read.
+        #[arg(long, value_name = "MS", hide = true)]
+        pub idle_timeout_ms: Option<u64>,
         /// Disconnect a client that does not read its replies for this long; 0 = never
-        /// [default: 30s]. Alias: --write-timeout-ms.
-        #[arg(long, value_name = "DURATION", alias = "write-timeout-ms")]
-        #[serde(alias = "write_timeout_ms")]
-        pub write_timeout: Option<DurMs>,
+        /// [default: 30s].
+        #[arg(long, value_name = "DURATION")]
+        pub write_timeout: Option<Dur>,
+        /// The same, in milliseconds: the older name, still read.
+        #[arg(long, value_name = "MS", hide = true)]
+        pub write_timeout_ms: Option<u64>,
         /// On SIGINT/SIGTERM, how long to wait for clients to be told and flushed, up to 1m
-        /// [default: 3s]. Alias: --shutdown-grace-ms.
-        #[arg(long, value_name = "DURATION", alias = "shutdown-grace-ms")]
-        #[serde(alias = "shutdown_grace_ms")]
-        pub shutdown_grace: Option<DurMs>,
+        /// [default: 3s].
+        #[arg(long, value_name = "DURATION")]
+        pub shutdown_grace: Option<Dur>,
+        /// The same, in milliseconds: the older name, still read.
+        #[arg(long, value_name = "MS", hide = true)]
+        pub shutdown_grace_ms: Option<u64>,
         /// Refuse a reading whose ts is this far ahead of the server's clock: the device's clock
         /// is wrong [default: 1d]. A ts before 2001 (a clock never set) is always refused.
         #[arg(long, value_name = "DURATION")]
@@ -97,9 +107,24 @@ impl ServeConfig {
         let ms = Duration::from_millis;
         let limits = Limits {
             max_line_bytes: to_usize(max_line_bytes),
-            idle_flush: off_at_zero(dur_in(m.idle_flush, ms(200), Duration::ZERO, MAX_IDLE_FLUSH)?),
-            line_timeout: off_at_zero(dur_in(m.line_timeout, ms(30_000), Duration::ZERO, MAX_TIMEOUT)?),
-            idle_timeout: off_at_zero(dur_in(m.idle_timeout, Duration::ZERO, Duration::ZERO, MAX_TIMEOUT)?),
+            idle_flush: off_at_zero(dur_in(
+                legacy(m.idle_flush, m.idle_flush_ms)?,
+                ms(200),
+                ZERO,
+                MAX_IDLE_FLUSH,
+            )?),
+            line_timeout: off_at_zero(dur_in(
+                legacy(m.line_timeout, m.line_timeout_ms)?,
+                ms(30_000),
+                ZERO,
+                MAX_TIMEOUT,
+            )?),
+            idle_timeout: off_at_zero(dur_in(
+                legacy(m.idle_timeout, m.idle_timeout_ms)?,
+                ZERO,
+                ZERO,
+                MAX_TIMEOUT,
+            )?),
             max_ts_ahead: dur_in(
                 m.max_ts_ahead,
                 DEFAULT_MAX_TS_AHEAD,
@@ -110,11 +135,45 @@ impl ServeConfig {
         let server = ServeOptions {
             max_clients: to_usize(max_clients),
             limits,
-            shutdown_grace: dur_in(m.shutdown_grace, ms(3_000), Duration::ZERO, Duration::from_secs(60))?,
-            write_timeout: off_at_zero(dur_in(m.write_timeout, ms(30_000), Duration::ZERO, MAX_TIMEOUT)?),
+            shutdown_grace: dur_in(
+                legacy(m.shutdown_grace, m.shutdown_grace_ms)?,
+                ms(3_000),
+                ZERO,
+                Duration::from_secs(60),
+            )?,
+            write_timeout: off_at_zero(dur_in(
+                legacy(m.write_timeout, m.write_timeout_ms)?,
+                ms(30_000),
+                ZERO,
+                MAX_TIMEOUT,
+            )?),
             auth: super::security::server_tokens(m.auth)?.map(Live::new),
         };
         Ok(Self { bind, tls: super::security::server_tls(m.tls)?, server })
+    }
+}
+
+/// A duration by its name (`idle_flush = "200ms"`) or by its older name in milliseconds
+/// (`idle_flush_ms = 200`): a flag over the profile whatever the name; both names in one place
+/// are refused.
+fn legacy(new: Option<Sourced<Dur>>, old: Option<Sourced<u64>>) -> Result<Option<Sourced<Dur>>, ConfigError> {
+    let old = old.map(|s| s.map(|ms| Dur(Duration::from_millis(ms))));
+    let rank = |s: &Sourced<Dur>| match s.origin {
+        Origin::Flag(_) => 2,
+        Origin::Env(_) => 1,
+        Origin::Profile(..) => 0,
+    };
+    match (new, old) {
+        (Some(new), Some(old)) if rank(&new) == rank(&old) => Err(ConfigError::Setting {
+            origin: old.origin,
+            problem: format!(
+                "{} sets the same setting; give it once: as a duration such as 200ms, or in milliseconds \
+                 under the older name",
+                new.origin
+            ),
+        }),
+        (Some(new), Some(old)) => Ok(Some(if rank(&new) > rank(&old) { new } else { old })),
+        (new, old) => Ok(new.or(old)),
     }
 }
 
@@ -125,14 +184,13 @@ pub(crate) fn pair<T>(s: Sourced<T>) -> (T, Origin) {
 
 /// A duration setting within `min..=max`, else an error naming where it came from; `default`
 /// when nothing set it.
-pub(crate) fn dur_in<D: Into<Dur>>(
-    given: Option<Sourced<D>>,
+pub(crate) fn dur_in(
+    given: Option<Sourced<Dur>>,
     default: Duration,
     min: Duration,
     max: Duration,
 ) -> Result<Duration, ConfigError> {
-    let Some(Sourced { value, origin }) = given else { return Ok(default) };
-    let Dur(d) = value.into();
+    let Some(Sourced { value: Dur(d), origin }) = given else { return Ok(default) };
     if (min..=max).contains(&d) {
         return Ok(d);
     }

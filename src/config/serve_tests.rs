@@ -76,6 +76,19 @@ fn bad_values_name_their_origin_and_what_is_allowed() {
         ("short ts ahead", &["--max-ts-ahead", "10ms"], "", &["--max-ts-ahead", "from 1s"]),
         ("no unit", &["--max-ts-ahead", "10"], "", &["--max-ts-ahead", "500ms"]),
         ("not a duration", &["--idle-timeout", "soon"], "", &["--idle-timeout", "soon", "500ms"]),
+        ("a new name needs a unit", &["--line-timeout", "30"], "", &["--line-timeout", "500ms"]),
+        (
+            "both names",
+            &[],
+            "[serve]\nidle_flush = \"1s\"\nidle_flush_ms = 5\n",
+            &["serve.idle_flush_ms", "serve.idle_flush sets the same setting"],
+        ),
+        (
+            "old name in the error",
+            &["--idle-flush-ms", "70000"],
+            "",
+            &["--idle-flush-ms = \"1m 10s\"", "from 0s to 1m"],
+        ),
         ("half the tls", &["--tls-cert", "c.pem"], "", &["--tls-cert", "both a certificate and its key"]),
         (
             "key of the tls",
