@@ -80,3 +80,20 @@ fn the_older_millisecond_flags_and_keys_are_read_as_milliseconds_and_new_duratio
         }
     }
 }
+
+#[test]
+fn an_empty_data_dir_variable_counts_as_not_set() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let p = profile(&format!("[store]\ndata_dir = {:?}\n", utf8(dir.path())));
+    let out = cmd()
+        .args(["readings", "--profile", utf8(p.path())])
+        .env("IOTCHAT_DATA_DIR", "")
+        .timeout(DEADLINE)
+        .output()
+        .expect("runs");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains(utf8(dir.path())), "the profile's directory is read: {stderr}");
+    let out = cmd().arg("readings").env("IOTCHAT_DATA_DIR", "").timeout(DEADLINE).output().expect("runs");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("no data directory given") && out.status.code() == Some(2), "{stderr}");
+}

@@ -7,7 +7,7 @@ use std::io::{self, BufWriter, Write};
 use std::path::PathBuf;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use iotchat::config::{ConfigError, LoadedProfile, Origin, Section, StoreSection, data_dir, no_data_dir};
+use iotchat::config::{ConfigError, LoadedProfile, Origin, StoreSection, data_dir, no_data_dir};
 use iotchat::protocol::reading::Value;
 use iotchat::store::{Query, Reader, Row, StoreError};
 use iotchat::text::{VALUE_WIDTH, ellipsis, for_terminal};
@@ -71,9 +71,8 @@ pub struct ReadingsArgs {
 /// Runs `iotchat readings`.
 pub fn run(args: ReadingsArgs, matches: &clap::ArgMatches) -> anyhow::Result<()> {
     let loaded = LoadedProfile::load(args.profile.as_deref())?;
-    let store =
-        StoreSection::merge(args.store, loaded.profile.store.clone(), &loaded.at(Some(matches), "store"));
-    let dir = data_dir(store).ok_or_else(no_data_dir)?;
+    let at = loaded.at(Some(matches), "store");
+    let dir = data_dir(args.store, loaded.profile.store.clone(), &at).ok_or_else(no_data_dir)?;
     let since_ms = args.since.as_deref().map(|text| parse_since(text, SystemTime::now())).transpose()?;
     let empty = nothing_found(args.device.as_deref(), args.key.as_deref(), args.since.as_deref());
     let query = Query { device: args.device, key: args.key, since_ms, limit: args.limit, all: args.all };

@@ -75,12 +75,9 @@ pub async fn run(args: ServeArgs, matches: &clap::ArgMatches) -> anyhow::Result<
     let tls = config.tls.as_ref().map(|f| f.acceptor()).transpose()?.map(Live::new);
     // What the descriptor limit allows; `config` keeps the setting, for SIGHUP to compare.
     let max_clients = fit_fd_limit(config.server.max_clients)?;
-    let store_settings = StoreSection::merge(
-        args.store.clone(),
-        loaded.profile.store.clone(),
-        &loaded.at(Some(matches), "store"),
-    );
-    let store = config::data_dir(store_settings).map(|dir| Store::open(&dir)).transpose()?;
+    let at = loaded.at(Some(matches), "store");
+    let dir = config::data_dir(args.store.clone(), loaded.profile.store.clone(), &at);
+    let store = dir.map(|dir| Store::open(&dir)).transpose()?;
     let bridge_given = TbGiven::new(args.bridge.section.clone(), TbFlagNames::serve(), Some(matches));
     let advice = Arc::new(super::tb_advice::Words(TbFlagNames::serve()));
     let bridge_config = config::bridge_config(bridge_given, &loaded, advice)?;

@@ -2,6 +2,7 @@
 
 use std::path::PathBuf;
 
+use super::layer::{At, Section};
 use super::{ConfigError, Origin};
 
 crate::section! {
@@ -10,15 +11,23 @@ crate::section! {
         /// The data directory: readings are kept in DIR/readings.db [default: none, and serve
         /// then keeps no readings: chat only]. A relative path is relative to where iotchat
         /// runs, in a profile too.
-        #[arg(long, value_name = "DIR", env = "IOTCHAT_DATA_DIR")]
+        #[arg(long, value_name = "DIR", env = "IOTCHAT_DATA_DIR", value_parser = any_path)]
         pub data_dir: Option<PathBuf>,
     }
 }
 
-/// The data directory, when one is given (`None`: no store; `serve` then keeps no readings,
-/// as the milestone 0 and 1 profiles do: chat alone needs no file).
-pub fn data_dir(m: StoreMerged) -> Option<PathBuf> {
-    m.data_dir.map(|s| s.value).filter(|dir| !dir.as_os_str().is_empty())
+/// The data directory, when one is given: the flag, else `$IOTCHAT_DATA_DIR`, else the
+/// profile's (`None`: no store; `serve` then keeps no readings, as the milestone 0 and 1
+/// profiles do: chat alone needs no file). An empty one counts as not given.
+pub fn data_dir(flags: StoreSection, profile: StoreSection, at: &At<'_>) -> Option<PathBuf> {
+    let given = |s: StoreSection| StoreSection { data_dir: s.data_dir.filter(|d| !d.as_os_str().is_empty()) };
+    StoreSection::merge(given(flags), given(profile), at).data_dir.map(|s| s.value)
+}
+
+/// A path as given, empty too (clap's own parser refuses an empty `$IOTCHAT_DATA_DIR`, which
+/// means "not set").
+fn any_path(text: &str) -> Result<PathBuf, std::convert::Infallible> {
+    Ok(PathBuf::from(text))
 }
 
 /// What to say when a command that reads the store is given no data directory.
