@@ -188,10 +188,14 @@ fn token(given: &TbGiven, names: TbFlagNames, loaded: &LoadedProfile) -> Result<
         (first_line(path, &origin, "token")?, origin)
     } else if let Some(token) = given.env_token.clone() {
         (token, Origin::Flag(TOKEN_ENV))
-    } else {
-        let path = loaded.profile.thingsboard.token_file.clone().unwrap_or_default();
+    } else if let Some(path) = &loaded.profile.thingsboard.token_file {
         let origin = profile_key(loaded, "thingsboard.token_file");
-        (first_line(Path::new(&path), &origin, "token")?, origin)
+        (first_line(path, &origin, "token")?, origin)
+    } else {
+        // Only `kind = "token"` named the kind.
+        let problem =
+            format!("kind = \"token\" takes the token from ${TOKEN_ENV} or token_file; neither is set");
+        return Err(setting(profile_key(loaded, "thingsboard.credentials"), problem));
     };
     let text = token.expose().trim();
     if text.is_empty() {
@@ -236,13 +240,11 @@ pub(super) fn profile_key(loaded: &LoadedProfile, key: &'static str) -> Origin {
 
 /// The profile with `[thingsboard.credentials]` read into the flat keys the rules here read.
 fn with_flat_credentials(loaded: &LoadedProfile) -> Result<LoadedProfile, ConfigError> {
-    let flat = loaded.profile.thingsboard.flat_credentials().map_err(|key| {
-        let problem = format!(
-            "the credentials are given twice, in [thingsboard.credentials] and as the older key \
-             thingsboard.{key}: keep the table"
-        );
-        setting(profile_key(loaded, "thingsboard.credentials"), problem)
-    })?;
+    let flat = loaded
+        .profile
+        .thingsboard
+        .flat_credentials()
+        .map_err(|problem| setting(profile_key(loaded, "thingsboard.credentials"), problem))?;
     let profile = Profile { thingsboard: flat, ..loaded.profile.clone() };
     Ok(LoadedProfile { path: loaded.path.clone(), profile })
 }

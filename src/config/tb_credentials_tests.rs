@@ -475,6 +475,15 @@ fn a_credentials_table_cannot_mix_kinds_nor_repeat_the_older_keys() {
     let err = resolve(given(sec()), twice).expect_err("given twice");
     assert!(err.contains("p.toml key thingsboard.credentials: the credentials are given twice"), "{err}");
     assert!(err.contains("thingsboard.token_file"), "{err}");
+    let bare_basic = "[thingsboard.credentials]\nkind = \"basic\"\n";
+    let err = resolve(given(sec()), bare_basic).expect_err("no name");
+    assert!(
+        err.contains("thingsboard.credentials: kind = \"basic\" needs client_id and/or username"),
+        "{err}"
+    );
+    let bare_token = "[thingsboard.credentials]\nkind = \"token\"\n";
+    let err = resolve(given(sec()), bare_token).expect_err("no token");
+    assert!(err.contains("takes the token from $IOTCHAT_TB_TOKEN or token_file; neither is set"), "{err}");
     let empty = "[thingsboard.credentials]\nkind = \"token\"\ntoken_file = \"/nope\"\n";
     let err = resolve(given(sec()), empty).expect_err("no file");
     assert!(err.contains("p.toml key thingsboard.credentials.token_file"), "{err}");

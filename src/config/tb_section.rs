@@ -126,7 +126,7 @@ impl ThingsboardSection {
     /// The credentials of `[thingsboard.credentials]` written into the older flat keys, which
     /// the credential rules read (`credentials` stays, so errors name the table's keys). Both
     /// forms at once are refused: which one would count is not clear.
-    pub(super) fn flat_credentials(&self) -> Result<Self, &'static str> {
+    pub(super) fn flat_credentials(&self) -> Result<Self, String> {
         let Some(table) = &self.credentials else { return Ok(self.clone()) };
         let flat = [
             (self.token_file.is_some(), "token_file"),
@@ -137,11 +137,21 @@ impl ThingsboardSection {
             (self.key.is_some(), "key"),
         ];
         if let Some((_, key)) = flat.into_iter().find(|(set, _)| *set) {
-            return Err(key);
+            return Err(format!(
+                "the credentials are given twice, in [thingsboard.credentials] and as the older key \
+                 thingsboard.{key}: keep the table"
+            ));
         }
         let mut flat = self.clone();
         match table.clone() {
             CredentialsTable::Token { token_file } => flat.token_file = token_file,
+            CredentialsTable::Basic { client_id: None, username: None, .. } => {
+                return Err(
+                    "kind = \"basic\" needs client_id and/or username (the password from password_file \
+                            or $IOTCHAT_TB_PASSWORD)"
+                        .into(),
+                );
+            }
             CredentialsTable::Basic { client_id, username, password_file } => {
                 (flat.client_id, flat.username, flat.password_file) = (client_id, username, password_file);
             }
