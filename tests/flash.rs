@@ -422,3 +422,29 @@ fn the_rendered_values_survive_a_real_cpp_compiler() {
     let expected = format!("{ssid}\n{password}\nesp-1\n1000\n192.168.1.20\n12000\n{token}\n");
     assert_eq!(String::from_utf8(out.stdout).expect("utf-8"), expected);
 }
+
+#[test]
+fn every_device_setting_can_come_from_flags_without_a_profile() {
+    let rig = Rig::new(&["arduino-cli", "esptool.py"]);
+    let mut c = cmd();
+    c.env_clear().env("PATH", rig.bin()).env("IOTCHAT_WIFI_PASSWORD", PASSWORD).current_dir(rig.path());
+    c.args([
+        "flash",
+        "--port",
+        "/dev/ttyUSB0",
+        "--dry-run",
+        "--wifi-ssid",
+        "my-wifi",
+        "--device-name",
+        "esp-1",
+    ])
+    .args(["--server", "192.168.1.20:12000", "--firmware-dir"])
+    .arg(rig.firmware());
+    let out = c.assert().success().get_output().stdout.clone();
+    let out = String::from_utf8_lossy(&out);
+    assert!(out.contains("IOTCHAT_WIFI_SSID      \"my-wifi\"") && out.contains("\"192.168.1.20\""), "{out}");
+    let mut c = cmd();
+    c.env_clear().env("PATH", rig.bin()).current_dir(rig.path());
+    c.args(["flash", "--port", "/dev/ttyUSB0", "--dry-run", "--firmware-dir"]).arg(rig.firmware());
+    c.assert().code(2).stderr(contains("--wifi-ssid: it is not set, and no --profile names it"));
+}

@@ -41,7 +41,7 @@ the firmware directory among them).";
 pub struct FlashArgs {
     /// Read the device settings ([firmware]) from this TOML profile, e.g. config/m2.toml (flags
     /// override it).
-    #[arg(long, value_name = "FILE", required_unless_present = "image")]
+    #[arg(long, value_name = "FILE")]
     pub profile: Option<PathBuf>,
     /// Serial port of the board, e.g. /dev/ttyUSB0.
     #[arg(long, short = 'p', value_name = "PORT")]

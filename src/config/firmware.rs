@@ -117,8 +117,24 @@ pub fn firmware_options(
             return Err(in_profile(key.origin, spec));
         }
     }
-    let secrets = Secrets { path: loaded.path.clone().unwrap_or_else(|| PathBuf::from("profile")), env };
+    let path = loaded.path.clone();
+    let secrets =
+        Secrets { from_file: path.is_some(), path: path.unwrap_or_else(|| PathBuf::from("profile")), env };
     let sketch = m.sketch.map_or(Sketch::Tcp, |s| s.value);
+    let other_sketch = match sketch {
+        Sketch::Tcp => [origin(&m.tb_host), origin(&m.tb_port), origin(&m.tb_token_file)],
+        Sketch::Thingsboard => [origin(&m.server), origin(&m.device_token_file), None],
+    };
+    if let Some(flag) = other_sketch.into_iter().flatten().find(|o| matches!(o, Origin::Flag(_))) {
+        let other = if sketch == Sketch::Tcp { Sketch::Thingsboard } else { Sketch::Tcp };
+        let problem = format!(
+            "it is a setting of the {} sketch, and this build is {}: drop it, or pass --sketch {}",
+            other.name(),
+            sketch.name(),
+            other.name()
+        );
+        return Err(ConfigError::Setting { origin: flag, problem });
+    }
     let board = m.board.map_or_else(|| Ok(DEFAULT_BOARD.to_owned()), check_board)?;
     let how = "add wifi_ssid = \"my-wifi\" (or pass --wifi-ssid), the network the board joins";
     let wifi_ssid = check_ssid(required(&secrets, m.wifi_ssid, "wifi_ssid", how)?)?;
@@ -136,16 +152,28 @@ pub fn firmware_options(
     Ok(FirmwareOptions { sketch, board, wifi_ssid, wifi_password, device_name, interval, target })
 }
 
-/// A setting the sketch cannot do without: missing, it is named as the profile's key.
+/// Where a setting came from, if it was given.
+fn origin<T>(given: &Option<Sourced<T>>) -> Option<Origin> {
+    given.as_ref().map(|s| s.origin.clone())
+}
+
+/// A setting the sketch cannot do without: missing, it is named as the profile's key (as the
+/// flag, when no profile was given).
 fn required<T>(
     secrets: &Secrets<'_>,
     given: Option<Sourced<T>>,
     key: &str,
     how: &str,
 ) -> Result<Sourced<T>, ConfigError> {
-    given.ok_or_else(|| ConfigError::Parse {
-        path: secrets.path.clone(),
-        message: format!("[firmware] {key} is not set; {how}"),
+    given.ok_or_else(|| match secrets.from_file {
+        true => ConfigError::Parse {
+            path: secrets.path.clone(),
+            message: format!("[firmware] {key} is not set; {how}"),
+        },
+        false => ConfigError::Setting {
+            origin: Origin::Flag(super::layer::flag_name("", key)),
+            problem: format!("it is not set, and no --profile names it; {how}"),
+        },
     })
 }
 

@@ -68,7 +68,10 @@ pub(super) fn in_profile(origin: Origin, spec: &SecretSpec) -> ConfigError {
 
 /// Reads secrets from `env` or files, for the profile at `path` (named in errors).
 pub(super) struct Secrets<'a> {
+    /// The profile, for missing keys.
     pub path: PathBuf,
+    /// Whether a profile was given (else what is missing is named as its flag).
+    pub from_file: bool,
     pub env: EnvLookup<'a>,
 }
 
@@ -83,7 +86,13 @@ impl Secrets<'_> {
                  running flash, or write the secret alone in a file (chmod 600) and set {key} = \"PATH\" \
                  (or pass --{flag} PATH)"
             );
-            ConfigError::Parse { path: self.path.clone(), message }
+            match self.from_file {
+                true => ConfigError::Parse { path: self.path.clone(), message },
+                false => ConfigError::Setting {
+                    origin: Origin::Flag(super::layer::flag_name("", key)),
+                    problem: message,
+                },
+            }
         })
     }
 
@@ -211,7 +220,7 @@ mod tests {
     #[test]
     fn errors_never_show_the_secret() {
         let env = |name: &str| (name == DEVICE_TOKEN_ENV).then(|| "two SECRET words".into());
-        let s = Secrets { path: "m.toml".into(), env: &env };
+        let s = Secrets { path: "m.toml".into(), from_file: true, env: &env };
         let err = s.optional(&DEVICE_TOKEN, None).expect_err("spaces are refused").to_string();
         assert!(err.contains(DEVICE_TOKEN_ENV) && !err.contains("SECRET"), "{err}");
     }

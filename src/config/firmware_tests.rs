@@ -149,6 +149,8 @@ fn bad_values_name_their_origin_and_what_is_allowed() {
         (&["--tb-host", "localhost"], TB.into(), &["--tb-host", "the device itself"]),
         (&[], TB.replace("tb_host", "# tb_host"), &["tb_host is not set", "--tb-host"]),
         (&[], set(TCP, "wifi_sid", "\"w\""), &["wifi_sid", "wifi_ssid"]),
+        (&["--tb-host", "tb.local"], TCP.into(), &["--tb-host", "esp8266-thingsboard sketch", "--sketch"]),
+        (&["--server", "10.0.0.2:12000"], TB.into(), &["--server", "esp8266-tcp sketch"]),
     ];
     for (argv, text, needles) in cases {
         let err = with_secrets(argv, &text).expect_err(&text);
