@@ -12,12 +12,16 @@ use crate::thingsboard::session::TbOptions;
 #[serde(rename_all = "lowercase")]
 pub enum Milestone {
     /// One client, capitals, CLOSE SOCKET, the server survives.
+    #[serde(alias = "M0")]
     M0,
     /// N clients at once, isolated.
+    #[serde(alias = "M1")]
     M1,
     /// Devices send readings, each acknowledged and stored.
+    #[serde(alias = "M2")]
     M2,
     /// Telemetry, attributes and RPC through ThingsBoard's MQTT device API.
+    #[serde(alias = "M3")]
     M3,
 }
 

@@ -23,9 +23,9 @@ pub struct CheckArgs {
     #[arg(long, value_enum, ignore_case = true, default_value_t = ReportFormat::Text)]
     pub format: ReportFormat,
     /// m3: the MQTT broker or ThingsBoard to check [default: the profile's [thingsboard]
-    /// host and port]. The device's access token comes from $IOTCHAT_TB_TOKEN, --token-file
-    /// or thingsboard.token_file (or basic credentials or a certificate from [thingsboard],
-    /// the password from $IOTCHAT_TB_PASSWORD); no secret is ever printed.
+    /// host and port]. The device's access token comes from $IOTCHAT_TB_TOKEN or --token-file,
+    /// or the device's credentials from the profile's [thingsboard.credentials] (the password
+    /// from $IOTCHAT_TB_PASSWORD); no secret is ever printed.
     #[arg(long, value_name = "HOST:PORT")]
     pub broker: Option<String>,
     /// m3: read the device's access token from this file (its first line).

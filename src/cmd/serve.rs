@@ -82,8 +82,13 @@ pub async fn run(args: ServeArgs, matches: &clap::ArgMatches) -> anyhow::Result<
     let advice = Arc::new(super::tb_advice::Words(TbFlagNames::serve()));
     let bridge_config = config::bridge_config(bridge_given, &loaded, advice)?;
     if bridge_config.is_some() && store.is_none() {
+        // What turned the bridge on: --tb-host, else the profile's `bridge = true`.
+        let origin = match &args.bridge.section.host {
+            Some(_) => config::Origin::Flag("--tb-host"),
+            None => config::Origin::Profile(loaded.path.clone().unwrap_or_default(), "thingsboard.bridge"),
+        };
         return Err(config::ConfigError::Setting {
-            origin: config::Origin::Flag("--tb-host"),
+            origin,
             problem: "the ThingsBoard bridge forwards the readings the server stores, and no store is \
                       kept; give --data-dir DIR (or [store] data_dir in the profile)"
                 .into(),

@@ -7,11 +7,11 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::layer::Dur;
+use super::layer::{Dur, Sourced};
 use super::serve::{dur_in, pair};
 use super::tb_section::TbGiven;
 use super::thingsboard::TbConfig;
-use super::{ConfigError, LoadedProfile, check_host_port, ranged};
+use super::{ConfigError, LoadedProfile, Origin, check_host_port, ranged};
 use crate::check::{CheckOptions, Milestone, TbTarget};
 use crate::thingsboard::Advice;
 
@@ -49,6 +49,12 @@ pub fn check_options(
     let server = m.server.map(|s| check_host_port(s.value, s.origin)).transpose()?;
     let from_name = loaded.path.as_deref().and_then(Milestone::from_profile_name);
     let milestone = m.milestone.map(|s| s.value).or(from_name).unwrap_or(Milestone::M0);
+    if let Some(Sourced { origin: origin @ Origin::Flag(_), .. }) = &m.clients
+        && milestone != Milestone::M1
+    {
+        let problem = format!("it is for the m1 scenario, and this check runs {}", milestone.name());
+        return Err(ConfigError::Setting { origin: origin.clone(), problem });
+    }
     let clients = ranged(m.clients.map(pair), 10, 1, 1000).map_err(|e| match e {
         ConfigError::Invalid { origin, value, .. } => {
             ConfigError::Invalid { origin, value, expected: "a number of clients from 1 to 1000".into() }

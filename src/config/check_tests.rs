@@ -30,6 +30,8 @@ fn defaults_and_the_milestone_from_the_profile_name() {
     assert_eq!(c.server, None);
     assert_eq!(resolve(&[], "mine.toml", "", None).expect("ok").milestone, Milestone::M0);
     assert_eq!(resolve(&["--milestone", "M2"], "m1.toml", "", None).expect("ok").milestone, Milestone::M2);
+    let c = resolve(&[], "p.toml", "[check]\nmilestone = \"M1\"\n", None).expect("ok");
+    assert_eq!(c.milestone, Milestone::M1, "the profile takes any case, as the flag does");
 }
 
 #[test]
@@ -37,7 +39,7 @@ fn flags_and_the_profile_set_clients_and_step_timeout() {
     let text = "[check]\nclients = 3\nstep_timeout = \"500ms\"\n";
     let c = resolve(&[], "p.toml", text, None).expect("ok");
     assert_eq!((c.clients, c.step_timeout), (3, Duration::from_millis(500)));
-    let c = resolve(&["--clients", "7", "--step-timeout", "1s"], "p.toml", text, None).expect("ok");
+    let c = resolve(&["--clients", "7", "--step-timeout", "1s"], "m1.toml", text, None).expect("ok");
     assert_eq!((c.clients, c.step_timeout), (7, Duration::from_secs(1)), "flags win");
 }
 
@@ -59,7 +61,8 @@ fn bad_values_name_the_flag_or_key() {
         (&["--milestone", "m9"], "", "", &["--milestone", "m0, m1, m2, m3"]),
         (&["--milestone", "m3"], "", "", &["IOTCHAT_TB_TOKEN"]),
         (&["--server", "localhost"], "", "", &["--server", "HOST:PORT"]),
-        (&["--clients", "0"], "", "", &["--clients", "from 1 to 1000"]),
+        (&["--clients", "5"], "", "", &["--clients: it is for the m1 scenario, and this check runs m0"]),
+        (&["--clients", "0", "--milestone", "m1"], "", "", &["--clients", "from 1 to 1000"]),
         (&[], "[check]\nclients = 1001\n", "", &["p.toml key check.clients", "from 1 to 1000"]),
         (&[], "[check]\nstep_timeout = \"1ms\"\n", "", &["check.step_timeout", "from 10ms to 10m"]),
         (&["--step-timeout", "soon"], "", "", &["--step-timeout", "500ms"]),

@@ -8,9 +8,8 @@ use super::{ConfigError, Origin};
 crate::section! {
     /// `[store]` in a profile, and the same setting as `--data-dir`.
     pub struct StoreSection => StoreMerged {
-        /// The data directory: readings are kept in DIR/readings.db [default: none, and serve
-        /// then keeps no readings: chat only]. A relative path is relative to where iotchat
-        /// runs, in a profile too.
+        /// The data directory, holding readings.db (serve: none by default, and it then keeps no
+        /// readings). A relative path is relative to where iotchat runs, in a profile too.
         #[arg(long, value_name = "DIR", env = "IOTCHAT_DATA_DIR", value_parser = any_path)]
         pub data_dir: Option<PathBuf>,
     }

@@ -19,8 +19,8 @@ crate::section! {
     /// as `--tb-*`, for its bridge). The token and the password are flags only, never keys: a
     /// profile names files holding them.
     pub struct ThingsboardSection => ThingsboardMerged {
-        /// ThingsBoard's MQTT host (for serve: forward every reading there, as a gateway device)
-        /// [default: localhost].
+        /// ThingsBoard's MQTT host (tb-publish: [default: localhost]; serve: its bridge forwards
+        /// every reading there as a gateway device, and is off without it).
         #[arg(long, value_name = "HOST")]
         pub host: Option<String>,
         /// Its MQTT port [default: 1883, 8883 with TLS].
@@ -32,8 +32,8 @@ crate::section! {
         /// Trust the certificate(s) in this PEM file instead of the system's roots; implies TLS.
         #[arg(long, value_name = "FILE")]
         pub ca: Option<PathBuf>,
-        /// The device's access token (serve: the gateway device's). Prefer $IOTCHAT_TB_TOKEN or a
-        /// token file (which wins over the variable): a flag shows in `ps`.
+        /// The device's access token (for the bridge, its gateway device's). Prefer
+        /// $IOTCHAT_TB_TOKEN or a token file (which wins over the variable): a flag shows in `ps`.
         #[arg(long, value_name = "TOKEN")]
         #[serde(skip)]
         pub token: Option<Secret>,
@@ -67,7 +67,7 @@ crate::section! {
         /// The older keys of the same names directly in `[thingsboard]` are still read.
         #[arg(skip)]
         pub credentials: ProfileOnly<CredentialsTable>,
-        /// QoS of the publishes: 0 or 1 [default: 1; the bridge always uses 1].
+        /// QoS of tb-publish's publishes: 0 or 1 [default: 1].
         #[arg(long, value_name = "0|1")]
         pub qos: Option<u8>,
         /// Largest payload in bytes, as ThingsBoard's transport is set up [default: 65536].
