@@ -11,6 +11,7 @@ mod fake_device;
 pub(crate) mod flash;
 mod readings;
 mod serve;
+mod serve_reload;
 mod tb_advice;
 pub(crate) mod tb_publish;
 

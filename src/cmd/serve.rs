@@ -11,11 +11,9 @@ use clap::Args;
 use iotchat::bridge::{self, BridgeConfig, BridgeEvent, BridgeStatus};
 use iotchat::config::layer::{FlagPrefix, Prefixed};
 use iotchat::config::{
-    self, LoadedProfile, Section, ServeConfig, ServeSection, StoreSection, TbFlagNames, TbGiven,
-    ThingsboardSection,
+    self, LoadedProfile, ServeConfig, ServeSection, StoreSection, TbFlagNames, TbGiven, ThingsboardSection,
 };
 use iotchat::live::Live;
-use iotchat::protocol::auth::Tokens;
 use iotchat::server::fd_budget::{self, ClientRoom};
 use iotchat::server::{self, ServeOptions, console, registry::Registry};
 use iotchat::store::Store;
@@ -23,9 +21,10 @@ use tokio::net::TcpListener;
 use tokio::signal::unix::{Signal, SignalKind, signal};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
-use tokio_rustls::TlsAcceptor;
 use tokio_util::sync::CancellationToken;
-use tracing::{error, info, warn};
+use tracing::{info, warn};
+
+use super::serve_reload::{Reloadable, resolve, watch_reload};
 
 pub(super) const EXAMPLES: &str = "\
 Examples:
@@ -126,7 +125,10 @@ pub async fn run(args: ServeArgs, matches: &clap::ArgMatches) -> anyhow::Result<
     let shutdown = CancellationToken::new();
     tokio::spawn(watch_signals(signals.term, signals.int, shutdown.clone()));
     let bridged = bridge_config.as_ref().map(|_| &loaded.profile.thingsboard);
-    tokio::spawn(watch_reload(signals.hup, Reloadable::new(&args, &config, bridged, tls.clone())));
+    tokio::spawn(watch_reload(
+        signals.hup,
+        Reloadable::new(&args.profile, &args.serve, &config, bridged, tls.clone()),
+    ));
     let (bridge_events, status, bridge_task) = match (bridge_config, &store) {
         (Some(bridge_config), Some(store)) => start_bridge(bridge_config, store, &registry, &shutdown),
         _ => (None, None, None),
@@ -193,19 +195,6 @@ fn announce(text: &str) {
     }
 }
 
-/// The `[serve]` settings: flags (`matches`: typed or from the environment) over the profile.
-fn resolve(
-    flags: ServeSection,
-    loaded: &LoadedProfile,
-    matches: Option<&clap::ArgMatches>,
-) -> Result<ServeConfig, config::ConfigError> {
-    ServeConfig::resolve(ServeSection::merge(
-        flags,
-        loaded.profile.serve.clone(),
-        &loaded.at(matches, "serve"),
-    ))
-}
-
 /// A duration setting as an operator writes it (`200ms`), or `off`.
 fn or_off(setting: Option<Duration>) -> String {
     setting.map_or_else(|| "off".to_owned(), |d| humantime::format_duration(d).to_string())
@@ -258,125 +247,6 @@ async fn watch_signals(term: io::Result<Signal>, int: io::Result<Signal>, shutdo
     tokio::select! { _ = term.recv() => {}, _ = int.recv() => {} }
     warn!("second signal; exiting now");
     std::process::exit(130);
-}
-
-/// What SIGHUP replaces, when it is on: the device tokens and the TLS certificate.
-#[derive(Clone)]
-struct Reloadable {
-    /// The settings at start, to tell what a reload cannot apply.
-    started: ServeConfig,
-    /// The profile's `[thingsboard]` at start, when the bridge is on: it is not reloaded.
-    bridge: Option<ThingsboardSection>,
-    profile: Option<PathBuf>,
-    flags: ServeSection,
-    auth: Option<Live<Tokens>>,
-    tls: Option<Live<TlsAcceptor>>,
-}
-
-impl Reloadable {
-    fn new(
-        args: &ServeArgs,
-        started: &ServeConfig,
-        bridge: Option<&ThingsboardSection>,
-        tls: Option<Live<TlsAcceptor>>,
-    ) -> Self {
-        Self {
-            started: started.clone(),
-            bridge: bridge.cloned(),
-            profile: args.profile.clone(),
-            flags: args.serve.clone(),
-            auth: started.server.auth.clone(),
-            tls,
-        }
-    }
-}
-
-/// Each SIGHUP reads the profile, the tokens file and the certificate and key again, like
-/// mosquitto: connections accepted from then on use the new ones, those already in keep
-/// theirs. If anything does not load, it is logged and nothing is replaced. Turning
-/// authentication or TLS on or off takes a restart.
-async fn watch_reload(hup: io::Result<Signal>, what: Reloadable) {
-    let Ok(mut hup) = hup else {
-        warn!("cannot watch SIGHUP; restart the server to reload the device tokens or the TLS certificate");
-        return;
-    };
-    while hup.recv().await.is_some() {
-        if what.auth.is_none() && what.tls.is_none() {
-            info!(
-                "SIGHUP: device tokens and TLS are off, nothing to reload (turning them on takes a restart)"
-            );
-            continue;
-        }
-        // Reads files: off the async workers.
-        let job = what.clone();
-        match tokio::task::spawn_blocking(move || reload(&job)).await {
-            Ok(Ok(())) => {}
-            Ok(Err(e)) => {
-                error!("SIGHUP: cannot reload: {e}; keeping the previous device tokens and TLS certificate")
-            }
-            Err(e) => error!(
-                "SIGHUP: the reload failed ({e}); keeping the previous device tokens and TLS certificate"
-            ),
-        }
-    }
-}
-
-/// Loads everything first, then replaces: a bad certificate leaves the tokens as they were too.
-fn reload(what: &Reloadable) -> Result<(), config::ConfigError> {
-    let loaded = LoadedProfile::load(what.profile.as_deref())?;
-    let config = resolve(what.flags.clone(), &loaded, None)?;
-    if what.bridge.as_ref().is_some_and(|started| *started != loaded.profile.thingsboard) {
-        warn!("SIGHUP: [thingsboard] changed; the ThingsBoard bridge takes its settings at the next restart");
-    }
-    let acceptor = match (&what.tls, &config.tls) {
-        (Some(_), Some(files)) => Some(files.acceptor()?),
-        _ => None,
-    };
-    let others = |c: &ServeConfig| {
-        let server = ServeOptions { auth: None, ..c.server.clone() };
-        ServeConfig { tls: None, server, ..c.clone() }
-    };
-    if others(&config) != others(&what.started) {
-        warn!(
-            "SIGHUP: settings other than the device tokens and the TLS certificate changed; they take effect at the next restart"
-        );
-    }
-    reload_tokens(what.auth.as_ref(), config.server.auth);
-    reload_tls(what.tls.as_ref(), acceptor, config.tls.is_some());
-    Ok(())
-}
-
-fn reload_tokens(live: Option<&Live<Tokens>>, loaded: Option<Live<Tokens>>) {
-    match (live, loaded) {
-        (Some(live), Some(tokens)) => {
-            let tokens = tokens.current();
-            let devices = tokens.len();
-            // Replaced before it is logged: whoever reads the log line sees the new table.
-            live.replace(tokens);
-            info!(devices, "SIGHUP: device tokens reloaded; every HELLO from now on is checked against them");
-        }
-        (Some(_), None) => warn!(
-            "SIGHUP: device tokens are no longer set; keeping the previous ones (restart to turn authentication off)"
-        ),
-        (None, Some(_)) => warn!(
-            "SIGHUP: device tokens are now set, but authentication was off at start; restart to turn it on"
-        ),
-        (None, None) => {}
-    }
-}
-
-fn reload_tls(live: Option<&Live<TlsAcceptor>>, loaded: Option<TlsAcceptor>, set: bool) {
-    match (live, loaded) {
-        (Some(live), Some(acceptor)) => {
-            live.replace(acceptor);
-            info!("SIGHUP: TLS certificate reloaded; new connections use it");
-        }
-        (Some(_), None) => {
-            warn!("SIGHUP: TLS is no longer set; keeping the previous certificate (restart to turn TLS off)")
-        }
-        (None, _) if set => warn!("SIGHUP: TLS is now set, but it was off at start; restart to turn it on"),
-        (None, _) => {}
-    }
 }
 
 /// Serving N clients takes N file descriptors: raises the soft limit toward the hard one and
