@@ -62,7 +62,7 @@ crate::section! {
         pub tb_host: Option<String>,
         /// esp8266-thingsboard: ThingsBoard's MQTT port [default: 1883].
         #[arg(long, value_name = "PORT")]
-        pub tb_port: Option<u16>,
+        pub tb_port: Option<u64>,
         /// esp8266-thingsboard: a file holding the device's access token alone [default:
         /// $IOTCHAT_TB_TOKEN, which wins over the profile's file].
         #[arg(long, value_name = "FILE")]
@@ -198,7 +198,7 @@ fn tcp_target(
 fn thingsboard_target(
     secrets: &Secrets<'_>,
     host: Option<Sourced<String>>,
-    port: Option<Sourced<u16>>,
+    port: Option<Sourced<u64>>,
     token_file: Option<Sourced<PathBuf>>,
 ) -> Result<Target, ConfigError> {
     let how = "add tb_host = \"thingsboard.local\" (or pass --tb-host), the ThingsBoard host as the device \
@@ -206,10 +206,9 @@ fn thingsboard_target(
     let Sourced { value: host, origin } = required(secrets, host, "tb_host", how)?;
     check_host(&host).map_err(|expected| invalid(origin, &host, expected))?;
     let port = match port {
-        Some(Sourced { value: 0, origin }) => {
-            return Err(invalid(origin, "0", "write a port from 1 to 65535 (MQTT is 1883)".into()));
-        }
-        Some(s) => s.value,
+        Some(Sourced { value, origin }) => u16::try_from(value).ok().filter(|p| *p > 0).ok_or_else(|| {
+            invalid(origin, &value.to_string(), "write a port from 1 to 65535 (MQTT is 1883)".into())
+        })?,
         None => DEFAULT_TB_PORT,
     };
     let token = secrets.required(&TB_TOKEN, token_file)?;
