@@ -92,7 +92,7 @@ fn connect_and_open_errors_hint_at_their_cause() {
     let db = dir.path().join("readings.db");
     std::fs::write(&db, "").expect("write");
     let db = db.to_str().expect("utf-8 path");
-    let db_dir = format!("--data-dir {}", dir.path().display());
+    let db_dir = format!("give its directory, {}", dir.path().display());
     let missing = dir.path().join("missing");
     let missing = missing.to_str().expect("utf-8 path");
     let unresolved = "nosuchhost.invalid:12000";
@@ -149,7 +149,12 @@ fn connect_and_open_errors_hint_at_their_cause() {
             &["create it"],
         ),
         case(&["readings", "--data-dir", file], 1, &[file, "is a file, not a directory"], &["not found"]),
-        case(&["readings", "--data-dir", db], 1, &["is a file, not a directory", &db_dir], &["not found"]),
+        case(
+            &["readings", "--data-dir", db],
+            1,
+            &["is a file, not a directory", &db_dir, "comes from --data-dir"],
+            &["not found"],
+        ),
         case(&["readings", "--data-dir", missing], 1, &[missing, "readings.db not found"], &[]),
     ];
     run_table(&cases, dir.path());

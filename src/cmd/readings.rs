@@ -76,7 +76,7 @@ pub fn run(args: ReadingsArgs, matches: &clap::ArgMatches) -> anyhow::Result<()>
     let since_ms = args.since.as_deref().map(|text| parse_since(text, SystemTime::now())).transpose()?;
     let empty = nothing_found(args.device.as_deref(), args.key.as_deref(), args.since.as_deref());
     let query = Query { device: args.device, key: args.key, since_ms, limit: args.limit, all: args.all };
-    let reader = Reader::open(&dir)?;
+    let reader = Reader::open(&dir.value).map_err(|e| super::store_error(e, &dir.origin))?;
     let mut out = BufWriter::new(io::stdout().lock());
     let written = match args.format {
         Format::Table => {

@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-use super::layer::{At, Section};
+use super::layer::{At, Section, Sourced};
 use super::{ConfigError, Origin};
 
 crate::section! {
@@ -18,9 +18,9 @@ crate::section! {
 /// The data directory, when one is given: the flag, else `$IOTCHAT_DATA_DIR`, else the
 /// profile's (`None`: no store; `serve` then keeps no readings, as the milestone 0 and 1
 /// profiles do: chat alone needs no file). An empty one counts as not given.
-pub fn data_dir(flags: StoreSection, profile: StoreSection, at: &At<'_>) -> Option<PathBuf> {
+pub fn data_dir(flags: StoreSection, profile: StoreSection, at: &At<'_>) -> Option<Sourced<PathBuf>> {
     let given = |s: StoreSection| StoreSection { data_dir: s.data_dir.filter(|d| !d.as_os_str().is_empty()) };
-    StoreSection::merge(given(flags), given(profile), at).data_dir.map(|s| s.value)
+    StoreSection::merge(given(flags), given(profile), at).data_dir
 }
 
 /// A path as given, empty too (clap's own parser refuses an empty `$IOTCHAT_DATA_DIR`, which

@@ -1,5 +1,6 @@
 //! The store's one error type. Each message says what failed, on which file or value, and
-//! what to do about it.
+//! what to do about it; it names no flag: the command says which setting named the data
+//! directory (`--data-dir`, `$IOTCHAT_DATA_DIR` or a profile key).
 
 use std::io;
 use std::path::{Path, PathBuf};
@@ -10,7 +11,7 @@ use std::sync::Arc;
 pub enum StoreError {
     /// The data directory does not exist and could not be created.
     #[error(
-        "cannot create the data directory {}: {cause}; create it or choose another with --data-dir",
+        "cannot create the data directory {}: {cause}; create it or choose another data directory",
         dir.display()
     )]
     CreateDir {
@@ -21,7 +22,7 @@ pub enum StoreError {
     },
     /// Another process (another `iotchat serve`) writes this data directory.
     #[error(
-        "the data directory {} is in use by another iotchat serve{}; stop that one, or give this one another --data-dir",
+        "the data directory {} is in use by another iotchat serve{}; stop that one, or give this one another data directory",
         dir.display(),
         pid.map(|p| format!(" (pid {p})")).unwrap_or_default()
     )]
@@ -34,7 +35,7 @@ pub enum StoreError {
     /// The data directory's lock file could not be opened or locked.
     #[error(
         "cannot open or lock {}: {cause}; run the server as the user that owns the data directory, or choose \
-         another with --data-dir",
+         another one",
         path.display()
     )]
     Lock {
@@ -81,7 +82,7 @@ pub enum StoreError {
     /// The database file can be read but not written by this user.
     #[error(
         "the readings store {} is not writable by this user; run the server as the file's owner, make it \
-         writable (chmod/chown), or choose another --data-dir",
+         writable (chmod/chown), or choose another data directory",
         path.display()
     )]
     NotWritable {
@@ -90,7 +91,7 @@ pub enum StoreError {
     },
     /// The database could not be opened or set up for writing.
     #[error(
-        "cannot open the readings store at {}: {cause}; make the directory writable or choose another with --data-dir",
+        "cannot open the readings store at {}: {cause}; make the directory writable or choose another data directory",
         path.display()
     )]
     Open {
@@ -101,7 +102,7 @@ pub enum StoreError {
     },
     /// There is no `readings.db` in the directory.
     #[error(
-        "no readings store in {} (readings.db not found); is this the server's --data-dir?",
+        "no readings store in {} (readings.db not found); is this the server's data directory?",
         dir.display()
     )]
     Missing {
@@ -110,7 +111,7 @@ pub enum StoreError {
     },
     /// The file was written by a newer iotchat.
     #[error(
-        "the readings store at {} has schema version {found}, newer than the {supported} this iotchat knows; upgrade iotchat or choose another --data-dir",
+        "the readings store at {} has schema version {found}, newer than the {supported} this iotchat knows; upgrade iotchat or choose another data directory",
         path.display()
     )]
     NewerSchema {
@@ -123,7 +124,7 @@ pub enum StoreError {
     },
     /// The file is an SQLite database, but not one the server created.
     #[error(
-        "{} is not an iotchat readings store (schema version {found}); choose the server's --data-dir",
+        "{} is not an iotchat readings store (schema version {found}); choose the server's data directory",
         path.display()
     )]
     NotAStore {
@@ -239,21 +240,17 @@ pub enum StoreError {
 fn not_a_directory(dir: &Path, file: &Path) -> String {
     if dir != file {
         return format!(
-            "the data directory {} cannot be created: {} is a file, not a directory; choose another --data-dir",
+            "the data directory {} cannot be created: {} is a file, not a directory; choose another data directory",
             dir.display(),
             file.display()
         );
     }
-    // `--data-dir iotchat-data/readings.db`: the store's file instead of its directory.
+    // `iotchat-data/readings.db`: the store's file instead of its directory.
     let parent = dir.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
     let hint = if dir.file_name() == Some(super::DB_FILE.as_ref()) {
-        format!(
-            "--data-dir names the directory that holds {}: --data-dir {}",
-            super::DB_FILE,
-            parent.display()
-        )
+        format!("it is the store itself; give its directory, {}", parent.display())
     } else {
-        format!("--data-dir names the directory that holds {}", super::DB_FILE)
+        format!("give the directory that holds {}", super::DB_FILE)
     };
     format!("the data directory {} is a file, not a directory; {hint}", dir.display())
 }

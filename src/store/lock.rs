@@ -68,7 +68,10 @@ mod tests {
             other => panic!("expected InUse, got {other:?}"),
         }
         let text = error.to_string();
-        assert!(text.contains("in use by another iotchat serve") && text.contains("--data-dir"), "{text}");
+        assert!(
+            text.contains("in use by another iotchat serve") && text.contains("another data directory"),
+            "{text}"
+        );
         drop(first);
         DirLock::acquire(dir.path()).expect("free again once released");
     }
