@@ -96,7 +96,7 @@ async fn resolve_target(config: &CheckOptions) -> Result<(), ConnectError> {
         let setting = advice.host_setting();
         net::resolve(&format!("{host}:{}", options.port), &setting).await?;
     } else if let Some(server) = &config.server {
-        net::resolve(server, "--server").await?;
+        net::resolve(server, &config.server_setting).await?;
     }
     Ok(())
 }

@@ -57,6 +57,8 @@ pub struct TbTarget {
 pub struct CheckOptions {
     /// The server to check; `None`: start our own `serve`.
     pub server: Option<String>,
+    /// What set it, in the command's words, for a server that cannot be reached.
+    pub server_setting: String,
     /// The scenario to run.
     pub milestone: Milestone,
     /// Data directory whose store the milestone-2 scenario verifies.

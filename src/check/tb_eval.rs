@@ -74,13 +74,14 @@ fn failure(sent: &str, expected: &str, got: String, why: String) -> Verdict {
 }
 
 /// Judges the device's CONNECT to `addr`.
-pub fn connect(addr: &str, answer: &Answer) -> Verdict {
+/// `setting` names what sets the broker (the command's words, e.g. `--broker`).
+pub fn connect(addr: &str, setting: &str, answer: &Answer) -> Verdict {
     let why = match answer {
         Answer::Done => return Verdict::Pass,
         Answer::Refused(code, kind) => refusal(*code, *kind),
         Answer::Tls(why) => format!("the TLS handshake with {addr} failed: {why}"),
         Answer::Error(_) => format!(
-            "cannot connect to {addr}: is ThingsBoard (or an MQTT broker) running there? check --broker or [thingsboard] host/port"
+            "cannot connect to {addr}: is ThingsBoard (or an MQTT broker) running there? check {setting}"
         ),
         Answer::Silent(_) => format!("no CONNACK from {addr}: is it reachable (firewall?) and an MQTT port?"),
     };
@@ -154,7 +155,10 @@ mod tests {
 
     #[test]
     fn connects_in_a_table() {
-        assert_eq!(connect("h:1", &Answer::Done), Verdict::Pass);
+        assert_eq!(
+            connect("h:1", "--broker (or [thingsboard] host in the profile)", &Answer::Done),
+            Verdict::Pass
+        );
         let cases = [
             (Answer::Refused(5, CredentialKind::AccessToken), "CONNACK 5"),
             (Answer::Refused(4, CredentialKind::AccessToken), "empty"),
@@ -164,10 +168,16 @@ mod tests {
             (Answer::Silent(Duration::from_secs(2)), "no CONNACK"),
         ];
         for (answer, needle) in cases {
-            let w = why(connect("h:1", &answer));
+            let w = why(connect("h:1", "--broker (or [thingsboard] host in the profile)", &answer));
             assert!(w.contains(needle), "{answer:?}: {w}");
         }
-        let Verdict::Fail(f) = connect("h:1", &Answer::Refused(5, CredentialKind::Basic)) else { panic!() };
+        let Verdict::Fail(f) = connect(
+            "h:1",
+            "--broker (or [thingsboard] host in the profile)",
+            &Answer::Refused(5, CredentialKind::Basic),
+        ) else {
+            panic!()
+        };
         assert_eq!((f.expected.as_str(), f.got.as_str()), ("CONNACK 0", "CONNACK 5"));
     }
 

@@ -75,7 +75,7 @@ impl TbRunner {
             TbAction::Connect => {
                 let (device, answer) = self.connect().await;
                 self.device = device;
-                tb_eval::connect(&self.addr(), &answer)
+                tb_eval::connect(&self.addr(), &self.names.host_setting(), &answer)
             }
             TbAction::Publish { topic, payload, watch } => {
                 let payload = fill(payload, self.n, crate::clock::unix_ms(), env!("CARGO_PKG_VERSION"));

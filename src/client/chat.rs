@@ -234,7 +234,7 @@ trait Stream: AsyncRead + AsyncWrite + Unpin + Send {}
 impl<T: AsyncRead + AsyncWrite + Unpin + Send> Stream for T {}
 
 async fn open(config: &ChatOptions) -> Result<Box<dyn Stream>, ConnectError> {
-    let tcp = net::connect(&config.server, "--server (or chat.server in the profile)").await?;
+    let tcp = net::connect(&config.server, &config.server_setting).await?;
     let _ = tcp.set_nodelay(true);
     let Some(tls) = &config.tls else { return Ok(Box::new(tcp)) };
     let failed = |cause| ConnectError::Tls { server: config.server.clone(), cause };

@@ -113,7 +113,7 @@ pub async fn run(
     progress: ProgressMode,
 ) -> Result<Report, FakeDeviceError> {
     ensure_fd_limit(config.count)?;
-    let server = resolve(&config.server).await?;
+    let server = resolve(&config.server, &config.server_setting).await?;
     let stats = Arc::new(Stats::new());
     let shared = Arc::new(Shared::new(
         server,
@@ -170,8 +170,8 @@ pub async fn run(
 }
 
 /// The server's address, looked up once for the whole fleet.
-async fn resolve(server: &str) -> Result<SocketAddr, FakeDeviceError> {
-    let addrs = net::resolve(server, "--server (or fake_device.server in the profile)").await;
+async fn resolve(server: &str, setting: &str) -> Result<SocketAddr, FakeDeviceError> {
+    let addrs = net::resolve(server, setting).await;
     addrs.map(|a| a[0]).map_err(FakeDeviceError::Resolve)
 }
 

@@ -12,6 +12,8 @@ use crate::tls::ClientTls;
 pub struct ChatOptions {
     /// `HOST:PORT` of the server.
     pub server: String,
+    /// What set it, in the command's words, for a server that cannot be reached.
+    pub server_setting: String,
     /// Keep trying to connect, and reconnect when the server goes away.
     pub retry: bool,
     /// How long to wait for outstanding replies once input has ended.
@@ -49,6 +51,8 @@ impl std::fmt::Display for FakeDeviceStop {
 pub struct FakeDeviceOptions {
     /// `HOST:PORT` of the server.
     pub server: String,
+    /// What set it, in the command's words, for a server that cannot be reached.
+    pub server_setting: String,
     /// Number of devices.
     pub count: usize,
     /// Time between two readings of one device (before jitter).

@@ -27,9 +27,12 @@ crate::section! {
 
 /// Checks the merged settings; without a server, the one at the profile's `serve.bind`.
 pub fn chat_options(m: ChatMerged, serve_bind: Option<&str>) -> Result<ChatOptions, ConfigError> {
-    let server = match m.server {
-        Some(s) => check_host_port(s.value, s.origin)?,
-        None => server_from_bind(serve_bind.unwrap_or(DEFAULT_BIND)),
+    let (server, server_setting) = match m.server {
+        Some(s) => (check_host_port(s.value, s.origin.clone())?, s.origin.to_string()),
+        None => (
+            server_from_bind(serve_bind.unwrap_or(DEFAULT_BIND)),
+            "--server (or chat.server in the profile)".into(),
+        ),
     };
     let reply_timeout = match m.reply_timeout {
         // Zero would give up on every reply the moment input ends.
@@ -41,5 +44,5 @@ pub fn chat_options(m: ChatMerged, serve_bind: Option<&str>) -> Result<ChatOptio
         None => DEFAULT_REPLY_TIMEOUT,
     };
     let retry = m.retry.is_some_and(|s| s.value);
-    Ok(ChatOptions { server, retry, reply_timeout, tls: None, hello: None })
+    Ok(ChatOptions { server, server_setting, retry, reply_timeout, tls: None, hello: None })
 }

@@ -46,6 +46,7 @@ pub fn check_options(
     advice: Arc<dyn Advice>,
     loaded: &LoadedProfile,
 ) -> Result<CheckOptions, ConfigError> {
+    let server_setting = m.server.as_ref().map_or_else(|| "--server".to_owned(), |s| s.origin.to_string());
     let server = m.server.map(|s| check_host_port(s.value, s.origin)).transpose()?;
     let from_name = loaded.path.as_deref().and_then(Milestone::from_profile_name);
     let milestone = m.milestone.map(|s| s.value).or(from_name).unwrap_or(Milestone::M0);
@@ -68,7 +69,15 @@ pub fn check_options(
         _ => None,
     };
     let store = m.store.map(|s| s.value);
-    Ok(CheckOptions { server, milestone, store, clients: clients as u32, step_timeout, thingsboard })
+    Ok(CheckOptions {
+        server,
+        server_setting,
+        milestone,
+        store,
+        clients: clients as u32,
+        step_timeout,
+        thingsboard,
+    })
 }
 
 /// `check`'s `--broker HOST:PORT` (else `--server`, else `[thingsboard] host`/`port`) as the

@@ -53,9 +53,12 @@ pub fn fake_device_options(
     m: FakeDeviceMerged,
     serve_bind: Option<&str>,
 ) -> Result<FakeDeviceOptions, ConfigError> {
-    let server = match m.server {
-        Some(s) => check_host_port(s.value, s.origin)?,
-        None => server_from_bind(serve_bind.unwrap_or(DEFAULT_BIND)),
+    let (server, server_setting) = match m.server {
+        Some(s) => (check_host_port(s.value, s.origin.clone())?, s.origin.to_string()),
+        None => (
+            server_from_bind(serve_bind.unwrap_or(DEFAULT_BIND)),
+            "--server (or fake_device.server in the profile)".into(),
+        ),
     };
     let count = ranged(m.count.map(pair), 2, 1, MAX_COUNT)?;
     let interval = dur_in(m.interval, Duration::from_secs(1), MIN_INTERVAL, MAX_INTERVAL)?;
@@ -63,6 +66,7 @@ pub fn fake_device_options(
     let buffer = ranged(m.buffer.map(pair), 256, 1, 1_000_000)?;
     Ok(FakeDeviceOptions {
         server,
+        server_setting,
         count: to_usize(count),
         interval,
         stop: stop(m.messages, m.duration)?,
