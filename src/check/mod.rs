@@ -82,7 +82,8 @@ async fn against(
     config: &CheckOptions,
     store: Option<std::path::PathBuf>,
 ) -> Report {
-    let mut runner = runner::Runner::new(server.to_owned(), config.step_timeout, store);
+    let setting = config.store_setting.clone();
+    let mut runner = runner::Runner::new(server.to_owned(), config.step_timeout, store, setting);
     let steps = runner.run(scenario).await;
     Report::new(milestone, &scenario.title, server, scenario.clients, steps)
 }

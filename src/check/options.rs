@@ -63,6 +63,8 @@ pub struct CheckOptions {
     pub milestone: Milestone,
     /// Data directory whose store the milestone-2 scenario verifies.
     pub store: Option<PathBuf>,
+    /// What sets it, in the command's words, for the report.
+    pub store_setting: String,
     /// Clients of the milestone-1 scenario.
     pub clients: u32,
     /// How long one step may wait.

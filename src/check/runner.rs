@@ -18,14 +18,17 @@ pub struct Runner {
     server: String,
     timeout: Duration,
     store: Option<PathBuf>,
+    /// What names the store, in the command's words (`--store`), for the report.
+    store_setting: String,
     clients: Vec<Option<Conn>>,
     sent: Vec<SentReading>,
 }
 
 impl Runner {
-    /// A runner for `server`; `store` is the data directory to verify readings in, if known.
-    pub fn new(server: String, timeout: Duration, store: Option<PathBuf>) -> Self {
-        Self { server, timeout, store, clients: Vec::new(), sent: Vec::new() }
+    /// A runner for `server`; `store` is the data directory to verify readings in, if known
+    /// (`store_setting` names what sets it, for the report).
+    pub fn new(server: String, timeout: Duration, store: Option<PathBuf>, store_setting: String) -> Self {
+        Self { server, timeout, store, store_setting, clients: Vec::new(), sent: Vec::new() }
     }
 
     /// Runs every step in order and returns their results.
@@ -62,10 +65,13 @@ impl Runner {
                 self.readings(&who, template, *count, *interval, device).await
             }
             Action::Store => match self.store.clone() {
-                Some(dir) => vec![store_check::verify(dir, self.sent.clone()).await],
+                Some(dir) => vec![store_check::verify(dir, self.sent.clone(), &self.store_setting).await],
                 None => {
-                    let why = "pass --store DIR (the server's data directory) to check that every reading is stored";
-                    return StepResult::skipped(&step.name, &step.about, step.required, why);
+                    let why = format!(
+                        "name the server's data directory ({}) to check that every reading is stored",
+                        self.store_setting
+                    );
+                    return StepResult::skipped(&step.name, &step.about, step.required, &why);
                 }
             },
         };

@@ -43,7 +43,8 @@ pub fn compare(sent: &[SentReading], rows: &[Row]) -> (Vec<String>, Vec<String>)
 }
 
 /// Reads the store in `data_dir` and judges `sent` against it.
-pub async fn verify(data_dir: PathBuf, sent: Vec<SentReading>) -> Verdict {
+/// `setting` names what gave `data_dir`, in the command's words, for a store that cannot be read.
+pub async fn verify(data_dir: PathBuf, sent: Vec<SentReading>, setting: &str) -> Verdict {
     let work = tokio::task::spawn_blocking(move || {
         let rows = read_rows(&data_dir, &sent)?;
         let (missing, duplicated) = compare(&sent, &rows);
@@ -59,7 +60,7 @@ pub async fn verify(data_dir: PathBuf, sent: Vec<SentReading>) -> Verdict {
         sent: String::new(),
         expected: "a readable readings store".into(),
         got: why,
-        why: "cannot read the store: check that --store names the server's data directory".into(),
+        why: format!("cannot read the store: check that {setting} names the server's data directory"),
     })
 }
 

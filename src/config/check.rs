@@ -68,12 +68,14 @@ pub fn check_options(
         Milestone::M3 => Some(broker(tb, server.clone(), advice, loaded)?),
         _ => None,
     };
+    let store_setting = m.store.as_ref().map_or_else(|| "--store DIR".to_owned(), |s| s.origin.to_string());
     let store = m.store.map(|s| s.value);
     Ok(CheckOptions {
         server,
         server_setting,
         milestone,
         store,
+        store_setting,
         clients: clients as u32,
         step_timeout,
         thingsboard,
