@@ -97,3 +97,15 @@ fn an_empty_data_dir_variable_counts_as_not_set() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("no data directory given") && out.status.code() == Some(2), "{stderr}");
 }
+
+#[test]
+fn an_empty_data_dir_flag_is_refused_not_taken_for_none() {
+    // A script's `--data-dir "$DIR"` with DIR unset must not start a server that keeps nothing.
+    let out = cmd()
+        .args(["serve", "--bind", "127.0.0.1:0", "--data-dir", ""])
+        .timeout(DEADLINE)
+        .output()
+        .expect("runs");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("--data-dir = \"\" is invalid") && out.status.code() == Some(2), "{stderr}");
+}

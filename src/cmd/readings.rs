@@ -72,7 +72,7 @@ pub struct ReadingsArgs {
 pub fn run(args: ReadingsArgs, matches: &clap::ArgMatches) -> anyhow::Result<()> {
     let loaded = LoadedProfile::load(args.profile.as_deref())?;
     let at = loaded.at(Some(matches), "store");
-    let dir = data_dir(args.store, loaded.profile.store.clone(), &at).ok_or_else(no_data_dir)?;
+    let dir = data_dir(args.store, loaded.profile.store.clone(), &at)?.ok_or_else(no_data_dir)?;
     let since_ms = args.since.as_deref().map(|text| parse_since(text, SystemTime::now())).transpose()?;
     let empty = nothing_found(args.device.as_deref(), args.key.as_deref(), args.since.as_deref());
     let query = Query { device: args.device, key: args.key, since_ms, limit: args.limit, all: args.all };

@@ -75,7 +75,7 @@ pub async fn run(args: ServeArgs, matches: &clap::ArgMatches) -> anyhow::Result<
     // What the descriptor limit allows; `config` keeps the setting, for SIGHUP to compare.
     let max_clients = fit_fd_limit(config.server.max_clients)?;
     let at = loaded.at(Some(matches), "store");
-    let dir = config::data_dir(args.store.clone(), loaded.profile.store.clone(), &at);
+    let dir = config::data_dir(args.store.clone(), loaded.profile.store.clone(), &at)?;
     let store =
         dir.map(|dir| Store::open(&dir.value).map_err(|e| super::store_error(e, &dir.origin))).transpose()?;
     let bridge_given = TbGiven::new(args.bridge.section.clone(), TbFlagNames::serve(), Some(matches));

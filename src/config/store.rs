@@ -17,14 +17,29 @@ crate::section! {
 
 /// The data directory, when one is given: the flag, else `$IOTCHAT_DATA_DIR`, else the
 /// profile's (`None`: no store; `serve` then keeps no readings, as the milestone 0 and 1
-/// profiles do: chat alone needs no file). An empty one counts as not given.
-pub fn data_dir(flags: StoreSection, profile: StoreSection, at: &At<'_>) -> Option<Sourced<PathBuf>> {
-    let given = |s: StoreSection| StoreSection { data_dir: s.data_dir.filter(|d| !d.as_os_str().is_empty()) };
-    StoreSection::merge(given(flags), given(profile), at).data_dir
+/// profiles do: chat alone needs no file). An empty variable counts as not set; an empty
+/// flag or key is an error (a script's `--data-dir "$DIR"` with `DIR` unset must not lose
+/// readings without a word).
+pub fn data_dir(
+    flags: StoreSection,
+    profile: StoreSection,
+    at: &At<'_>,
+) -> Result<Option<Sourced<PathBuf>>, ConfigError> {
+    let merged = StoreSection::merge(flags, profile.clone(), at).data_dir;
+    match merged {
+        Some(Sourced { value, origin }) if value.as_os_str().is_empty() => match origin {
+            Origin::Env(_) => data_dir(StoreSection::default(), profile, at),
+            origin => {
+                let expected = "give a directory, such as iotchat-data".to_owned();
+                Err(ConfigError::Invalid { origin, value: String::new(), expected })
+            }
+        },
+        other => Ok(other),
+    }
 }
 
 /// A path as given, empty too (clap's own parser refuses an empty `$IOTCHAT_DATA_DIR`, which
-/// means "not set").
+/// means "not set"; [`data_dir`] refuses an empty flag itself).
 fn any_path(text: &str) -> Result<PathBuf, std::convert::Infallible> {
     Ok(PathBuf::from(text))
 }

@@ -193,8 +193,10 @@ fn token(given: &TbGiven, names: TbFlagNames, loaded: &LoadedProfile) -> Result<
         (first_line(path, &origin, "token")?, origin)
     } else {
         // Only `kind = "token"` named the kind.
-        let problem =
-            format!("kind = \"token\" takes the token from ${TOKEN_ENV} or token_file; neither is set");
+        let problem = format!(
+            "kind = \"token\" takes the token from {}, ${TOKEN_ENV} or token_file; none is set",
+            names.token_file
+        );
         return Err(setting(profile_key(loaded, "thingsboard.credentials"), problem));
     };
     let text = token.expose().trim();
@@ -317,6 +319,15 @@ pub(super) fn basic(
         let client_id = given.flags.client_id.clone().map(|c| (c, Origin::Flag(names.client_id)));
         (client_id, given.flags.username.clone().map(|u| (u, Origin::Flag(names.username))))
     };
+    if from_profile && client_id.is_none() && username.is_none() {
+        // Only `kind = "basic"` named the kind: nothing says who logs in.
+        let problem = format!(
+            "kind = \"basic\" needs client_id and/or username (the password from password_file or \
+             ${PASSWORD_ENV}); or give {} or {}",
+            names.client_id, names.username
+        );
+        return Err(setting(profile_key(loaded, "thingsboard.credentials"), problem));
+    }
     if let Some((_, origin)) = client_id.as_ref().filter(|(c, _)| c.expose().trim().is_empty()) {
         return Err(blank(origin, "client id"));
     }

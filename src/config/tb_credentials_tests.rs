@@ -483,7 +483,13 @@ fn a_credentials_table_cannot_mix_kinds_nor_repeat_the_older_keys() {
     );
     let bare_token = "[thingsboard.credentials]\nkind = \"token\"\n";
     let err = resolve(given(sec()), bare_token).expect_err("no token");
-    assert!(err.contains("takes the token from $IOTCHAT_TB_TOKEN or token_file; neither is set"), "{err}");
+    assert!(
+        err.contains("takes the token from --token-file, $IOTCHAT_TB_TOKEN or token_file; none is set"),
+        "{err}"
+    );
+    let flags = Sec { username: Some("u".into()), ..sec() };
+    let by_flag = resolve(given(flags), bare_basic).expect("the command line names the login");
+    assert_eq!(by_flag, (basic(None, Some("u"), None), false));
     let empty = "[thingsboard.credentials]\nkind = \"token\"\ntoken_file = \"/nope\"\n";
     let err = resolve(given(sec()), empty).expect_err("no file");
     assert!(err.contains("p.toml key thingsboard.credentials.token_file"), "{err}");

@@ -145,13 +145,6 @@ impl ThingsboardSection {
         let mut flat = self.clone();
         match table.clone() {
             CredentialsTable::Token { token_file } => flat.token_file = token_file,
-            CredentialsTable::Basic { client_id: None, username: None, .. } => {
-                return Err(
-                    "kind = \"basic\" needs client_id and/or username (the password from password_file \
-                            or $IOTCHAT_TB_PASSWORD)"
-                        .into(),
-                );
-            }
             CredentialsTable::Basic { client_id, username, password_file } => {
                 (flat.client_id, flat.username, flat.password_file) = (client_id, username, password_file);
             }
