@@ -53,8 +53,9 @@ pub async fn run(config: &CheckOptions) -> Result<Report, CheckError> {
     if let Some(target) = &config.thingsboard {
         let scenario = tb_scenario::parse(tb_scenario::BUILTIN.0, tb_scenario::BUILTIN.1)?;
         let n = fastrand::u32(1..1_000_000);
-        let advice = target.advice.clone();
-        let mut runner = tb_runner::TbRunner::new(target.options.clone(), advice, config.step_timeout, n);
+        let (advice, setting) = (target.advice.clone(), target.host_setting.clone());
+        let mut runner =
+            tb_runner::TbRunner::new(target.options.clone(), advice, setting, config.step_timeout, n);
         let steps = runner.run(&scenario).await;
         let server = format!("{} (MQTT, ThingsBoard device API)", runner.addr());
         return Ok(Report::new(name, &scenario.title, &server, 2, steps));
@@ -91,11 +92,10 @@ async fn against(
 /// Looks up the server (or m3's broker) before any step: a name that does not resolve is a
 /// mistake in the command line, not a step the server failed.
 async fn resolve_target(config: &CheckOptions) -> Result<(), ConnectError> {
-    if let Some(TbTarget { options, advice }) = &config.thingsboard {
+    if let Some(TbTarget { options, host_setting, .. }) = &config.thingsboard {
         let host =
             if options.host.contains(':') { format!("[{}]", options.host) } else { options.host.clone() };
-        let setting = advice.host_setting();
-        net::resolve(&format!("{host}:{}", options.port), &setting).await?;
+        net::resolve(&format!("{host}:{}", options.port), host_setting).await?;
     } else if let Some(server) = &config.server {
         net::resolve(server, &config.server_setting).await?;
     }

@@ -50,6 +50,8 @@ pub struct TbTarget {
     pub options: TbOptions,
     /// The command's words for the settings, for advice in the report.
     pub advice: Arc<dyn Advice>,
+    /// What gave the broker's host, in the command's words (`--broker`, `--server`, a key).
+    pub host_setting: String,
 }
 
 /// How `check` runs.

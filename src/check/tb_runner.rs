@@ -23,6 +23,8 @@ pub struct TbRunner {
     options: TbOptions,
     /// What `check` calls the settings, for the advice of a failed connection.
     names: Arc<dyn Advice>,
+    /// What gave the broker's host, for a broker that cannot be reached.
+    host_setting: String,
     timeout: Duration,
     n: u32,
     device: Option<TbDevice>,
@@ -34,8 +36,14 @@ pub struct TbRunner {
 impl TbRunner {
     /// A runner with these connection options (and `names`, the command's for them, to advise
     /// in); `n` makes the run's payloads unique.
-    pub fn new(options: TbOptions, names: Arc<dyn Advice>, timeout: Duration, n: u32) -> Self {
-        Self { options, names, timeout, n, device: None, watcher: None, watched: None }
+    pub fn new(
+        options: TbOptions,
+        names: Arc<dyn Advice>,
+        host_setting: String,
+        timeout: Duration,
+        n: u32,
+    ) -> Self {
+        Self { options, names, host_setting, timeout, n, device: None, watcher: None, watched: None }
     }
 
     /// `host:port` of the broker.
@@ -75,7 +83,7 @@ impl TbRunner {
             TbAction::Connect => {
                 let (device, answer) = self.connect().await;
                 self.device = device;
-                tb_eval::connect(&self.addr(), &self.names.host_setting(), &answer)
+                tb_eval::connect(&self.addr(), &self.host_setting, &answer)
             }
             TbAction::Publish { topic, payload, watch } => {
                 let payload = fill(payload, self.n, crate::clock::unix_ms(), env!("CARGO_PKG_VERSION"));

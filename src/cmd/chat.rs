@@ -46,7 +46,7 @@ pub async fn run(args: ChatArgs, matches: &clap::ArgMatches) -> anyhow::Result<(
     let loaded = LoadedProfile::load(args.profile.as_deref())?;
     let p = &loaded.profile;
     let merged = ChatSection::merge(args.chat, p.chat.clone(), &loaded.at(Some(matches), "chat"));
-    let mut config = config::chat_options(merged, p.serve.bind.as_deref())?;
+    let mut config = config::chat_options(merged, loaded.serve_bind())?;
     config.tls = args.tls.resolve()?;
     if let Some(name) = args.hello.clone() {
         if !iotchat::protocol::reading::is_valid_name(&name) {

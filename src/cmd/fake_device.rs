@@ -52,7 +52,7 @@ pub async fn run(args: FakeDeviceArgs, matches: &clap::ArgMatches) -> anyhow::Re
         p.fake_device.clone(),
         &loaded.at(Some(matches), "fake_device"),
     );
-    let mut config = config::fake_device_options(merged, p.serve.bind.as_deref())?;
+    let mut config = config::fake_device_options(merged, loaded.serve_bind())?;
     // Secrets from the environment or a file, never a flag (a flag shows in `ps`).
     let env = std::env::var(config::DEVICE_TOKEN_ENV).ok();
     let names = (0..config.count).map(|i| config.device_name(i));

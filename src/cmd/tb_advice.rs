@@ -51,10 +51,6 @@ impl Advice for Words {
             ),
         }
     }
-
-    fn host_setting(&self) -> String {
-        format!("{} (or [thingsboard] host in the profile)", self.0.host)
-    }
 }
 
 #[cfg(test)]

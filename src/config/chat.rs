@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use super::layer::{Dur, Sourced};
 use super::serve::DEFAULT_BIND;
-use super::{ConfigError, check_host_port, server_from_bind};
+use super::{ConfigError, Origin, check_host_port, server_from_bind};
 use crate::client::ChatOptions;
 
 const DEFAULT_REPLY_TIMEOUT: Duration = Duration::from_secs(5);
@@ -26,13 +26,13 @@ crate::section! {
 }
 
 /// Checks the merged settings; without a server, the one at the profile's `serve.bind`.
-pub fn chat_options(m: ChatMerged, serve_bind: Option<&str>) -> Result<ChatOptions, ConfigError> {
+pub fn chat_options(m: ChatMerged, serve_bind: Option<(&str, Origin)>) -> Result<ChatOptions, ConfigError> {
     let (server, server_setting) = match m.server {
         Some(s) => (check_host_port(s.value, s.origin.clone())?, s.origin.to_string()),
-        None => (
-            server_from_bind(serve_bind.unwrap_or(DEFAULT_BIND)),
-            "--server (or chat.server in the profile)".into(),
-        ),
+        None => match serve_bind {
+            Some((bind, origin)) => (server_from_bind(bind), format!("{origin} (or --server)")),
+            None => (server_from_bind(DEFAULT_BIND), "--server (or chat.server in the profile)".into()),
+        },
     };
     let reply_timeout = match m.reply_timeout {
         // Zero would give up on every reply the moment input ends.

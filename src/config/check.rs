@@ -65,7 +65,9 @@ pub fn check_options(
     let (min, max) = (Duration::from_millis(10), Duration::from_secs(600));
     let step_timeout = dur_in(m.step_timeout, Duration::from_secs(2), min, max)?;
     let thingsboard = match milestone {
-        Milestone::M3 => Some(broker(tb, server.clone(), advice, loaded)?),
+        Milestone::M3 => {
+            Some(broker(tb, server.clone().map(|s| (s, server_setting.clone())), advice, loaded)?)
+        }
         _ => None,
     };
     let store_setting = m.store.as_ref().map_or_else(|| "--store DIR".to_owned(), |s| s.origin.to_string());
@@ -92,19 +94,28 @@ pub fn broker_flags(broker: Option<String>) -> Result<(Option<String>, Option<u1
 }
 
 /// m3's broker and credentials; QoS 1 always: the scenario checks PUBACKs.
+/// `server` is `--server`'s address (it works for m3 too) with the setting that gave it.
 fn broker(
     mut tb: TbGiven,
-    server: Option<String>,
+    server: Option<(String, String)>,
     advice: Arc<dyn Advice>,
     loaded: &LoadedProfile,
 ) -> Result<TbTarget, ConfigError> {
-    if tb.flags.host.is_none() {
-        // --server works for m3 too.
-        (tb.flags.host, tb.flags.port) = broker_flags(server)?;
-    }
+    let path = loaded.path.clone().unwrap_or_default();
+    let in_profile =
+        loaded.profile.thingsboard.host.as_ref().map(|_| Origin::Profile(path, "thingsboard.host"));
+    let host_setting = match (&tb.flags.host, server) {
+        (Some(_), _) => "--broker".to_owned(),
+        (None, Some((server, setting))) => {
+            (tb.flags.host, tb.flags.port) = broker_flags(Some(server))?;
+            setting
+        }
+        (None, None) => in_profile.map_or_else(|| "--broker".to_owned(), |o| format!("{o} (or --broker)")),
+    };
     tb.flags.qos = None;
     let options = TbConfig::resolve(tb, loaded)?.options;
-    Ok(TbTarget { options: crate::thingsboard::session::TbOptions { qos: 1, ..options }, advice })
+    let options = crate::thingsboard::session::TbOptions { qos: 1, ..options };
+    Ok(TbTarget { options, advice, host_setting })
 }
 
 #[cfg(test)]
@@ -125,10 +136,6 @@ pub(crate) mod tests_support {
 
         fn tls_advice(&self, _: crate::thingsboard::TlsProblem) -> String {
             String::new()
-        }
-
-        fn host_setting(&self) -> String {
-            "--broker".into()
         }
     }
 }

@@ -12,7 +12,7 @@ fn chat(argv: &[&str], text: &str) -> Result<ChatOptions, String> {
     let loaded = profile(text);
     let p = &loaded.profile;
     let merged = ChatSection::merge(given, p.chat.clone(), &loaded.at(Some(&matches), "chat"));
-    chat_options(merged, p.serve.bind.as_deref()).map_err(|e| e.to_string())
+    chat_options(merged, loaded.serve_bind()).map_err(|e| e.to_string())
 }
 
 fn devices(argv: &[&str], text: &str) -> Result<FakeDeviceOptions, String> {
@@ -21,7 +21,7 @@ fn devices(argv: &[&str], text: &str) -> Result<FakeDeviceOptions, String> {
     let p = &loaded.profile;
     let merged =
         FakeDeviceSection::merge(given, p.fake_device.clone(), &loaded.at(Some(&matches), "fake_device"));
-    fake_device_options(merged, p.serve.bind.as_deref()).map_err(|e| e.to_string())
+    fake_device_options(merged, loaded.serve_bind()).map_err(|e| e.to_string())
 }
 
 #[test]

@@ -51,14 +51,16 @@ crate::section! {
 /// Checks the merged settings; without a server, the one at the profile's `serve.bind`.
 pub fn fake_device_options(
     m: FakeDeviceMerged,
-    serve_bind: Option<&str>,
+    serve_bind: Option<(&str, Origin)>,
 ) -> Result<FakeDeviceOptions, ConfigError> {
     let (server, server_setting) = match m.server {
         Some(s) => (check_host_port(s.value, s.origin.clone())?, s.origin.to_string()),
-        None => (
-            server_from_bind(serve_bind.unwrap_or(DEFAULT_BIND)),
-            "--server (or fake_device.server in the profile)".into(),
-        ),
+        None => match serve_bind {
+            Some((bind, origin)) => (server_from_bind(bind), format!("{origin} (or --server)")),
+            None => {
+                (server_from_bind(DEFAULT_BIND), "--server (or fake_device.server in the profile)".into())
+            }
+        },
     };
     let count = ranged(m.count.map(pair), 2, 1, MAX_COUNT)?;
     let interval = dur_in(m.interval, Duration::from_secs(1), MIN_INTERVAL, MAX_INTERVAL)?;

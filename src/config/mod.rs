@@ -92,6 +92,12 @@ impl LoadedProfile {
         Ok(Self { path: Some(path.to_owned()), profile })
     }
 
+    /// The profile's `serve.bind`, where a client looks for the server it names none.
+    pub fn serve_bind(&self) -> Option<(&str, Origin)> {
+        let path = self.path.clone().unwrap_or_else(|| PathBuf::from("profile"));
+        self.profile.serve.bind.as_deref().map(|bind| (bind, Origin::Profile(path, "serve.bind")))
+    }
+
     /// Where section `key` of this profile is merged, under the command line `matches`.
     pub fn at<'a>(&self, matches: Option<&'a clap::ArgMatches>, key: &'static str) -> At<'a> {
         At::new(matches, self.path.as_deref(), key)

@@ -24,8 +24,6 @@ pub trait Advice: Send + Sync + std::fmt::Debug {
     fn explain(&self, error: &session::TbError) -> String;
     /// What to do about a failed TLS handshake.
     fn tls_advice(&self, problem: TlsProblem) -> String;
-    /// The setting that names the host, for a name that does not resolve.
-    fn host_setting(&self) -> String;
 }
 
 /// Telemetry from the device.
