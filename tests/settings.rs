@@ -64,11 +64,12 @@ fn the_older_millisecond_flags_and_keys_are_read_as_milliseconds_and_new_duratio
     let server =
         Server::start(&["--profile", utf8(ok.path()), "--line-timeout-ms", "500", "--idle-timeout-ms", "0"]);
     assert_eq!(server.connect().ask("still read"), "STILL READ");
-    // 999999 ms is over the idle flush's 1 minute: an error that names the setting's new name.
+    // 999999 ms is over the idle flush's minute: the error names what was written, as written.
     let too_long = profile("[serve]\nidle_flush_ms = 999999\n");
     let cases: &[(&[&str], &[&str])] = &[
-        (&["--idle-flush-ms", "999999"], &["--idle-flush", "16m 39s 999ms", "from 0s to 1m"]),
-        (&["--profile", utf8(too_long.path())], &["key serve.idle_flush", "from 0s to 1m"]),
+        (&["--idle-flush-ms", "999999"], &["--idle-flush-ms = \"999999\"", "from 0 to 60000"]),
+        (&["--profile", utf8(too_long.path())], &["key serve.idle_flush_ms = \"999999\"", "from 0 to 60000"]),
+        (&["--idle-flush", "2m"], &["--idle-flush = \"2m\"", "from 0s to 1m"]),
         (&["--max-ts-ahead", "5"], &["--max-ts-ahead", "500ms"]),
     ];
     for (args, needles) in cases {

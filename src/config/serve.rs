@@ -107,24 +107,15 @@ impl ServeConfig {
         let ms = Duration::from_millis;
         let limits = Limits {
             max_line_bytes: to_usize(max_line_bytes),
-            idle_flush: off_at_zero(dur_in(
-                legacy(m.idle_flush, m.idle_flush_ms)?,
-                ms(200),
-                ZERO,
-                MAX_IDLE_FLUSH,
-            )?),
-            line_timeout: off_at_zero(dur_in(
-                legacy(m.line_timeout, m.line_timeout_ms)?,
+            idle_flush: off_at_zero(timed(m.idle_flush, m.idle_flush_ms, ms(200), ZERO, MAX_IDLE_FLUSH)?),
+            line_timeout: off_at_zero(timed(
+                m.line_timeout,
+                m.line_timeout_ms,
                 ms(30_000),
                 ZERO,
                 MAX_TIMEOUT,
             )?),
-            idle_timeout: off_at_zero(dur_in(
-                legacy(m.idle_timeout, m.idle_timeout_ms)?,
-                ZERO,
-                ZERO,
-                MAX_TIMEOUT,
-            )?),
+            idle_timeout: off_at_zero(timed(m.idle_timeout, m.idle_timeout_ms, ZERO, ZERO, MAX_TIMEOUT)?),
             max_ts_ahead: dur_in(
                 m.max_ts_ahead,
                 DEFAULT_MAX_TS_AHEAD,
@@ -135,14 +126,16 @@ impl ServeConfig {
         let server = ServeOptions {
             max_clients: to_usize(max_clients),
             limits,
-            shutdown_grace: dur_in(
-                legacy(m.shutdown_grace, m.shutdown_grace_ms)?,
+            shutdown_grace: timed(
+                m.shutdown_grace,
+                m.shutdown_grace_ms,
                 ms(3_000),
                 ZERO,
                 Duration::from_secs(60),
             )?,
-            write_timeout: off_at_zero(dur_in(
-                legacy(m.write_timeout, m.write_timeout_ms)?,
+            write_timeout: off_at_zero(timed(
+                m.write_timeout,
+                m.write_timeout_ms,
                 ms(30_000),
                 ZERO,
                 MAX_TIMEOUT,
@@ -154,27 +147,39 @@ impl ServeConfig {
 }
 
 /// A duration by its name (`idle_flush = "200ms"`) or by its older name in milliseconds
-/// (`idle_flush_ms = 200`): a flag over the profile whatever the name; both names in one place
-/// are refused.
-fn legacy(new: Option<Sourced<Dur>>, old: Option<Sourced<u64>>) -> Result<Option<Sourced<Dur>>, ConfigError> {
-    let old = old.map(|s| s.map(|ms| Dur(Duration::from_millis(ms))));
-    let rank = |s: &Sourced<Dur>| match s.origin {
+/// (`idle_flush_ms = 200`, checked in milliseconds as it was written), within `min..=max`: a
+/// flag over the profile whatever the name; both names in one place are refused.
+fn timed(
+    new: Option<Sourced<Dur>>,
+    old: Option<Sourced<u64>>,
+    default: Duration,
+    min: Duration,
+    max: Duration,
+) -> Result<Duration, ConfigError> {
+    let rank = |origin: &Origin| match origin {
         Origin::Flag(_) => 2,
         Origin::Env(_) => 1,
         Origin::Profile(..) => 0,
     };
-    match (new, old) {
-        (Some(new), Some(old)) if rank(&new) == rank(&old) => Err(ConfigError::Setting {
-            origin: old.origin,
-            problem: format!(
-                "{} sets the same setting; give it once: as a duration such as 200ms, or in milliseconds \
-                 under the older name",
-                new.origin
-            ),
-        }),
-        (Some(new), Some(old)) => Ok(Some(if rank(&new) > rank(&old) { new } else { old })),
-        (new, old) => Ok(new.or(old)),
+    let use_old = match (&new, &old) {
+        (Some(new), Some(old)) if rank(&new.origin) == rank(&old.origin) => {
+            return Err(ConfigError::Setting {
+                origin: old.origin.clone(),
+                problem: format!(
+                    "{} sets the same setting; give it once: as a duration such as 200ms, or in milliseconds \
+                     under the older name",
+                    new.origin
+                ),
+            });
+        }
+        (Some(new), Some(old)) => rank(&old.origin) > rank(&new.origin),
+        (new, old) => new.is_none() && old.is_some(),
+    };
+    if !use_old {
+        return dur_in(new, default, min, max);
     }
+    let ms = |d: Duration| u64::try_from(d.as_millis()).unwrap_or(u64::MAX);
+    ranged(old.map(pair), ms(default), ms(min), ms(max)).map(Duration::from_millis)
 }
 
 /// A sourced value as the (value, origin) pair the range checks take.
