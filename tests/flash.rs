@@ -446,5 +446,7 @@ fn every_device_setting_can_come_from_flags_without_a_profile() {
     let mut c = cmd();
     c.env_clear().env("PATH", rig.bin()).current_dir(rig.path());
     c.args(["flash", "--port", "/dev/ttyUSB0", "--dry-run", "--firmware-dir"]).arg(rig.firmware());
-    c.assert().code(2).stderr(contains("--wifi-ssid: it is not set, and no --profile names it"));
+    c.assert().code(2).stderr(contains(
+        "--wifi-ssid: it is not set; pass it, or a --profile whose [firmware] sets wifi_ssid",
+    ));
 }

@@ -152,7 +152,7 @@ fn connect_and_open_errors_hint_at_their_cause() {
         case(
             &["readings", "--data-dir", db],
             1,
-            &["is a file, not a directory", &db_dir, "comes from --data-dir"],
+            &["is a file, not a directory", &db_dir, "(set by --data-dir)"],
             &["not found"],
         ),
         case(&["readings", "--data-dir", missing], 1, &[missing, "readings.db not found"], &[]),

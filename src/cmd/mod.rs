@@ -85,7 +85,7 @@ pub async fn run(command: Command, matches: &ArgMatches) -> anyhow::Result<()> {
 /// A store that cannot be opened, with the setting that named its data directory: the store's
 /// own message names no flag.
 fn store_error(e: iotchat::store::StoreError, origin: &iotchat::config::Origin) -> anyhow::Error {
-    anyhow::anyhow!("{e} (the data directory comes from {origin})")
+    anyhow::anyhow!("{e} (set by {origin})")
 }
 
 /// Prints a subcommand's help, as its own `-h` would have (for one that handles `-h` itself).

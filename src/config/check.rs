@@ -53,7 +53,10 @@ pub fn check_options(
     if let Some(Sourced { origin: origin @ Origin::Flag(_), .. }) = &m.clients
         && milestone != Milestone::M1
     {
-        let problem = format!("it is for the m1 scenario, and this check runs {}", milestone.name());
+        let problem = format!(
+            "it is for the m1 scenario, and this check runs {}; add --milestone m1, or drop it",
+            milestone.name()
+        );
         return Err(ConfigError::Setting { origin: origin.clone(), problem });
     }
     let clients = ranged(m.clients.map(pair), 10, 1, 1000).map_err(|e| match e {

@@ -172,7 +172,7 @@ fn required<T>(
         },
         false => ConfigError::Setting {
             origin: Origin::Flag(super::layer::flag_name("", key)),
-            problem: format!("it is not set, and no --profile names it; {how}"),
+            problem: format!("it is not set; pass it, or a --profile whose [firmware] sets {key}"),
         },
     })
 }

@@ -35,7 +35,7 @@ pub enum StoreError {
     /// The data directory's lock file could not be opened or locked.
     #[error(
         "cannot open or lock {}: {cause}; run the server as the user that owns the data directory, or choose \
-         another one",
+         another data directory",
         path.display()
     )]
     Lock {
