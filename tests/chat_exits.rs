@@ -194,3 +194,24 @@ fn chat_with_retry_in_a_pipe_says_it_reconnects_after_being_kicked() {
     let mut probe: Client = server.connect(); // the server is unaffected
     assert_eq!(probe.ask("still up"), "STILL UP");
 }
+
+#[test]
+fn chat_stops_sending_while_replies_are_due_and_gives_up_when_none_come() {
+    // A peer that reads everything and answers nothing. With endless input, chat keeps at most
+    // a window of messages unanswered: it stops reading input, and once no reply has come for
+    // the reply timeout it says so and exits 1. It used to send forever, which against a
+    // server that does answer fills both directions of the connection until the server's
+    // write timeout cuts it off (`yes | iotchat chat` was reset after about 30 s).
+    let peer = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let addr = peer.local_addr().expect("addr").to_string();
+    std::thread::spawn(move || {
+        let Ok((mut stream, _)) = peer.accept() else { return };
+        let _ = stream.set_read_timeout(Some(DEADLINE));
+        let _ = stream.read_to_end(&mut Vec::new());
+    });
+    let mut chat = Proc::spawn(&["chat", "--server", &addr, "--reply-timeout", "300ms"], Stdio::null());
+    let _feeder = chat.feed_forever();
+    let (status, stderr) = chat.wait();
+    assert_eq!(status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("no reply from") && stderr.contains("unanswered"), "{stderr}");
+}

@@ -289,7 +289,7 @@ async fn converse(
     if let Some((name, token)) = &config.hello {
         // The token goes on the wire only; the echo (`HELLO <NAME>`) leaves it out.
         let token = token.as_ref().map(|t| format!(" {}", t.expose())).unwrap_or_default();
-        session.handle_input_line(format!("HELLO {name}{token}").as_bytes());
+        session.handle_input_line(format!("HELLO {name}{token}").as_bytes(), Instant::now().into_std());
     }
     let (mut in_buf, mut net_buf) = (vec![0u8; 8192], vec![0u8; 8192]);
     loop {
@@ -328,7 +328,7 @@ async fn converse(
 fn typed(session: &mut ClientSession, user: &mut LineFramer, bytes: &[u8], now: std::time::Instant) {
     let mut emit = |f: Frame<'_>| {
         if let Frame::Line(line) = f {
-            session.handle_input_line(line);
+            session.handle_input_line(line, now);
         }
         true
     };

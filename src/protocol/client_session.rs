@@ -8,9 +8,10 @@
 //! instead of being printed. An `error: ` line after which the server closes (authentication
 //! refused, server full) ends it as [`End::Refused`].
 
+use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
-use super::client::ReplyTracker;
+use super::client::{Received, ReplyTracker};
 use super::framing::{Frame, LineFramer};
 use super::sniff::{self, Foreign};
 
@@ -18,6 +19,11 @@ use super::sniff::{self, Foreign};
 const MAX_LINE: usize = 16 * 1024 * 1024;
 /// A server that answers without a newline (a textbook Python server) is shown after this.
 const SERVER_IDLE_FLUSH: Duration = Duration::from_millis(200);
+/// Most bytes of messages sent and not answered yet before input is read again. A pipe of
+/// input (`yes | iotchat chat`) could otherwise fill both directions of the connection: the
+/// client blocked writing while the server waits for its replies to be read, until the
+/// server's write timeout cuts it off. Well under any socket's buffers.
+const WINDOW: usize = 64 * 1024;
 
 /// How a session ended.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -68,6 +74,14 @@ struct Core {
     unsent: u64,
     reply_timeout: Duration,
     reply_deadline: Option<Instant>,
+    /// Sizes of the messages sent and not answered yet, oldest first (their sum is bounded by
+    /// [`WINDOW`] plus one read of input), and that sum.
+    in_flight: VecDeque<usize>,
+    in_flight_bytes: usize,
+    /// Since when the window is full with no reply: the reply timeout runs from there.
+    stalled_since: Option<Instant>,
+    /// The time of the bytes being framed.
+    now: Option<Instant>,
     end: Option<End>,
 }
 
@@ -89,14 +103,18 @@ impl ClientSession {
                 unsent: 0,
                 reply_timeout,
                 reply_deadline: None,
+                in_flight: VecDeque::new(),
+                in_flight_bytes: 0,
+                stalled_since: None,
+                now: None,
                 end: None,
             },
         }
     }
 
-    /// One message of the user's input to send (`line` without its LF). After the close
-    /// message nothing more is sent: the line is counted as unsent.
-    pub fn handle_input_line(&mut self, line: &[u8]) {
+    /// One message of the user's input to send (`line` without its LF), at `now`. After the
+    /// close message nothing more is sent: the line is counted as unsent.
+    pub fn handle_input_line(&mut self, line: &[u8], now: Instant) {
         let core = &mut self.core;
         if core.tracker.close_requested() {
             core.unsent += 1;
@@ -105,6 +123,11 @@ impl ClientSession {
         core.to_send.extend_from_slice(line);
         core.to_send.push(b'\n');
         core.tracker.on_sent(&String::from_utf8_lossy(line));
+        core.in_flight.push_back(line.len() + 1);
+        core.in_flight_bytes += line.len() + 1;
+        if core.in_flight_bytes >= WINDOW && core.stalled_since.is_none() {
+            core.stalled_since = Some(now);
+        }
         if !core.first_line_seen && core.first_sent.is_none() {
             core.first_sent = Some(line.to_vec());
         }
@@ -122,9 +145,14 @@ impl ClientSession {
         self.core.input_done
     }
 
-    /// Whether to read more input: not after it ended, after the close message, or at the end.
+    /// Whether to read more input: not after it ended, after the close message, at the end,
+    /// or while [`WINDOW`] bytes of messages wait for their replies.
     pub fn wants_input(&self) -> bool {
-        !self.core.input_done && !self.core.tracker.close_requested() && self.core.end.is_none()
+        let core = &self.core;
+        !core.input_done
+            && !core.tracker.close_requested()
+            && core.end.is_none()
+            && core.in_flight_bytes < WINDOW
     }
 
     /// Bytes received from the server at `now`.
@@ -168,19 +196,20 @@ impl ClientSession {
         if self.core.end.is_some() {
             return None;
         }
-        match (self.from_server.deadline(), self.core.reply_deadline) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        }
+        let stalled = self.core.stalled_since.map(|since| since + self.core.reply_timeout);
+        [self.from_server.deadline(), self.core.reply_deadline, stalled].into_iter().flatten().min()
     }
 
     /// Time has passed: shows a server line that came without its newline, or gives up
-    /// waiting for replies.
+    /// waiting for replies (once input ended, or while the window is full).
     pub fn handle_timeout(&mut self, now: Instant) {
         let core = &mut self.core;
+        core.now = Some(now);
         self.from_server.handle_timeout(now, &mut |f| core.handle_frame(f));
-        if core.end.is_none() && core.reply_deadline.is_some_and(|d| now >= d) && !core.tracker.is_finished()
-        {
+        let timeout = core.reply_timeout;
+        let late = core.reply_deadline.is_some_and(|d| now >= d)
+            || core.stalled_since.is_some_and(|since| now >= since + timeout);
+        if core.end.is_none() && late && !core.tracker.is_finished() {
             core.end = Some(End::NoReply { pending: core.tracker.pending() });
         }
     }
@@ -206,11 +235,21 @@ impl ClientSession {
 
     fn frame(&mut self, bytes: &[u8], now: Instant) {
         let core = &mut self.core;
+        core.now = Some(now);
         self.from_server.feed(bytes, now, &mut |f| core.handle_frame(f));
     }
 }
 
 impl Core {
+    /// The oldest message in flight was answered: the window moves on.
+    fn answered(&mut self) {
+        self.in_flight_bytes -= self.in_flight.pop_front().unwrap_or(0);
+        self.stalled_since = match self.stalled_since {
+            Some(_) if self.in_flight_bytes >= WINDOW => self.now,
+            _ => None,
+        };
+    }
+
     /// One frame from the server; `false` once the session is over (the rest is dropped).
     fn handle_frame(&mut self, frame: Frame<'_>) -> bool {
         if self.end.is_some() {
@@ -225,7 +264,9 @@ impl Core {
                 return false;
             }
         }
-        self.tracker.on_received(&String::from_utf8_lossy(line));
+        if self.tracker.on_received(&String::from_utf8_lossy(line)) == Received::Reply {
+            self.answered();
+        }
         self.to_print.extend_from_slice(line);
         self.to_print.push(b'\n');
         if let Some(refusal) = self.tracker.refusal() {

@@ -16,7 +16,7 @@ fn receive(s: &mut ClientSession, bytes: &[u8], bytewise: bool, now: Instant) {
 /// A plain session that sent `lines` and whose input then ended.
 fn sent(lines: &[&str], now: Instant) -> ClientSession {
     let mut s = ClientSession::new(true, REPLY_TIMEOUT);
-    lines.iter().for_each(|l| s.handle_input_line(l.as_bytes()));
+    lines.iter().for_each(|l| s.handle_input_line(l.as_bytes(), Instant::now()));
     s.handle_input_end(now);
     s
 }
@@ -52,7 +52,7 @@ fn a_tls_record_ends_the_session_before_anything_is_shown() {
 fn tls_bytes_inside_a_tls_connection_are_judged_as_text() {
     let now = Instant::now();
     let mut s = ClientSession::new(false, REPLY_TIMEOUT);
-    s.handle_input_line(b"hi");
+    s.handle_input_line(b"hi", Instant::now());
     s.handle_server_bytes(b"\x16\x03\x03\n", now);
     assert_eq!(s.poll_end(), Some(End::Foreign(Foreign::Binary)));
 }
@@ -131,7 +131,7 @@ fn lines_after_the_close_message_are_counted_not_sent() {
     let now = Instant::now();
     let mut s = ClientSession::new(true, REPLY_TIMEOUT);
     for line in ["a", "close socket", "b", "c"] {
-        s.handle_input_line(line.as_bytes());
+        s.handle_input_line(line.as_bytes(), Instant::now());
     }
     assert!(!s.wants_input());
     assert_eq!(s.poll_transmit(), b"a\nclose socket\n");
@@ -160,4 +160,37 @@ fn a_reply_without_newline_is_shown_after_the_idle_window() {
     s.handle_timeout(idle);
     assert_eq!(s.poll_output(), b"A\n");
     assert_eq!(s.poll_end(), Some(End::Done { unsent: 0 }));
+}
+
+#[test]
+fn input_waits_while_a_window_of_messages_is_unanswered() {
+    let now = Instant::now();
+    let mut s = ClientSession::new(true, REPLY_TIMEOUT);
+    let line = [b'y'; 1023]; // 1 KiB with its LF
+    for _ in 0..WINDOW / 1024 {
+        assert!(s.wants_input());
+        s.handle_input_line(&line, now);
+    }
+    assert!(!s.wants_input(), "the window is full");
+    assert_eq!(s.poll_timeout(), Some(now + REPLY_TIMEOUT), "replies are due");
+    let later = now + Duration::from_secs(1);
+    s.handle_server_bytes(&[b"Y".repeat(1023).as_slice(), b"\n"].concat(), later);
+    assert!(s.wants_input(), "one reply frees room");
+    assert_eq!(s.poll_timeout(), None, "nothing is overdue");
+    assert_eq!(s.poll_end(), None);
+}
+
+#[test]
+fn a_full_window_with_no_reply_ends_after_the_reply_timeout() {
+    let now = Instant::now();
+    let mut s = ClientSession::new(true, REPLY_TIMEOUT);
+    let line = [b'y'; 1023];
+    (0..WINDOW / 1024).for_each(|_| s.handle_input_line(&line, now));
+    let progress = now + Duration::from_secs(4);
+    s.handle_server_bytes(&[b"Y".repeat(1023).as_slice(), b"\n"].concat(), progress);
+    s.handle_input_line(&line, progress); // full again
+    s.handle_timeout(now + REPLY_TIMEOUT);
+    assert_eq!(s.poll_end(), None, "a reply came within the timeout: it runs from there");
+    s.handle_timeout(progress + REPLY_TIMEOUT);
+    assert_eq!(s.poll_end(), Some(End::NoReply { pending: (WINDOW / 1024) as u64 }));
 }
