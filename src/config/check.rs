@@ -8,10 +8,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::layer::{Dur, Sourced};
-use super::serve::{dur_in, pair};
 use super::tb_section::TbGiven;
 use super::thingsboard::TbConfig;
-use super::{ConfigError, LoadedProfile, Origin, check_host_port, ranged};
+use super::{ConfigError, LoadedProfile, Origin, check_host_port, dur_in, ranged};
 use crate::check::{CheckOptions, Milestone, TbTarget};
 use crate::thingsboard::Advice;
 
@@ -59,7 +58,7 @@ pub fn check_options(
         );
         return Err(ConfigError::Setting { origin: origin.clone(), problem });
     }
-    let clients = ranged(m.clients.map(pair), 10, 1, 1000).map_err(|e| match e {
+    let clients = ranged(m.clients, 10, 1, 1000).map_err(|e| match e {
         ConfigError::Invalid { origin, value, .. } => {
             ConfigError::Invalid { origin, value, expected: "a number of clients from 1 to 1000".into() }
         }

@@ -4,8 +4,8 @@
 use std::time::Duration;
 
 use super::layer::{Dur, Sourced};
-use super::serve::{DEFAULT_BIND, dur_in, pair};
-use super::{ConfigError, Origin, check_host_port, ranged, server_from_bind, to_usize};
+use super::serve::DEFAULT_BIND;
+use super::{ConfigError, Origin, check_host_port, dur_in, ranged, server_from_bind, to_usize};
 use crate::client::{FakeDeviceOptions, FakeDeviceStop};
 
 const MAX_COUNT: u64 = 100_000;
@@ -62,10 +62,10 @@ pub fn fake_device_options(
             }
         },
     };
-    let count = ranged(m.count.map(pair), 2, 1, MAX_COUNT)?;
+    let count = ranged(m.count, 2, 1, MAX_COUNT)?;
     let interval = dur_in(m.interval, Duration::from_secs(1), MIN_INTERVAL, MAX_INTERVAL)?;
     let name_prefix = m.name_prefix.map_or(Ok("esp".to_owned()), |s| check_prefix(s.value, s.origin))?;
-    let buffer = ranged(m.buffer.map(pair), 256, 1, 1_000_000)?;
+    let buffer = ranged(m.buffer, 256, 1, 1_000_000)?;
     Ok(FakeDeviceOptions {
         server,
         server_setting,
@@ -95,7 +95,7 @@ fn stop(
         (messages, duration)
     };
     match (messages, duration) {
-        (Some(n), None) => Ok(FakeDeviceStop::Messages(ranged(Some(pair(n)), 0, 1, u64::MAX)?)),
+        (Some(n), None) => Ok(FakeDeviceStop::Messages(ranged(Some(n), 0, 1, u64::MAX)?)),
         (None, Some(d)) => Ok(FakeDeviceStop::After(dur_in(
             Some(d),
             Duration::ZERO,

@@ -11,8 +11,7 @@ use super::firmware_secrets::{
     DEVICE_TOKEN, EnvLookup, Refused, Secrets, TB_TOKEN, WIFI_PASSWORD, check_text, in_profile,
 };
 use super::layer::{Dur, ProfileOnly, Sourced};
-use super::serve::dur_in;
-use super::{ConfigError, LoadedProfile, Origin};
+use super::{ConfigError, LoadedProfile, Origin, dur_in};
 use crate::flash::{FirmwareOptions, Sketch, Target};
 use crate::protocol::reading::MAX_NAME;
 

@@ -159,14 +159,12 @@ impl<'a> At<'a> {
             return Origin::Flag(flag);
         }
         let prefix = self.prefix;
-        let Some(arg) = arg else {
-            return Origin::Flag(interned(format!("--{prefix}{}", field.replace('_', "-"))));
-        };
+        let Some(arg) = arg else { return Origin::Flag(flag_name(prefix, field)) };
         let from_env = self.matches.and_then(|m| m.value_source(arg.get_id().as_str()))
             == Some(ValueSource::EnvVariable);
         match (from_env, arg.get_env()) {
             (true, Some(var)) => Origin::Env(interned(var.to_string_lossy().into_owned())),
-            _ => Origin::Flag(interned(format!("--{prefix}{}", arg.get_long().unwrap_or(field)))),
+            _ => Origin::Flag(flag_name(prefix, arg.get_long().unwrap_or(field))),
         }
     }
 }

@@ -18,6 +18,7 @@ mod tb_section;
 pub mod thingsboard;
 
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 pub use crate::secret::Secret;
 pub use chat::{ChatMerged, ChatSection, chat_options};
@@ -141,12 +142,12 @@ pub fn check_host_port(text: String, origin: Origin) -> Result<String, ConfigErr
 /// A number setting: the picked value if it is within `min..=max`, else an error naming where
 /// it came from; `default` when nothing was given.
 pub(crate) fn ranged(
-    picked: Option<(u64, Origin)>,
+    given: Option<Sourced<u64>>,
     default: u64,
     min: u64,
     max: u64,
 ) -> Result<u64, ConfigError> {
-    let Some((value, origin)) = picked else { return Ok(default) };
+    let Some(Sourced { value, origin }) = given else { return Ok(default) };
     if (min..=max).contains(&value) {
         Ok(value)
     } else {
@@ -157,6 +158,27 @@ pub(crate) fn ranged(
         };
         Err(ConfigError::Invalid { origin, value: value.to_string(), expected })
     }
+}
+
+/// A duration setting within `min..=max`, else an error naming where it came from; `default`
+/// when nothing set it.
+pub(crate) fn dur_in(
+    given: Option<Sourced<Dur>>,
+    default: Duration,
+    min: Duration,
+    max: Duration,
+) -> Result<Duration, ConfigError> {
+    let Some(Sourced { value: Dur(d), origin }) = given else { return Ok(default) };
+    if (min..=max).contains(&d) {
+        return Ok(d);
+    }
+    let (low, high) = (humantime::format_duration(min), humantime::format_duration(max));
+    let expected = if max == Duration::MAX {
+        format!("must be at least {low}")
+    } else {
+        format!("must be from {low} to {high}")
+    };
+    Err(ConfigError::Invalid { origin, value: Dur(d).to_string(), expected })
 }
 
 /// A count as `usize`, saturating (on 32-bit targets).

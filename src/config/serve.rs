@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use super::layer::{Dur, Nested, Sourced};
 use super::security::{AuthSection, TlsFiles, TlsSection};
-use super::{ConfigError, Origin, ranged, to_usize};
+use super::{ConfigError, Origin, dur_in, ranged, to_usize};
 use crate::live::Live;
 use crate::protocol::session::Limits;
 use crate::server::ServeOptions;
@@ -102,8 +102,8 @@ impl ServeConfig {
             Some(s) => parse_bind(&s.value, s.origin)?,
             None => parse_bind(DEFAULT_BIND, Origin::Flag("--bind"))?,
         };
-        let max_clients = ranged(m.max_clients.map(pair), 10_000, 1, MAX_MAX_CLIENTS)?;
-        let max_line_bytes = ranged(m.max_line_bytes.map(pair), 64 * 1024, 16, MAX_MAX_LINE_BYTES)?;
+        let max_clients = ranged(m.max_clients, 10_000, 1, MAX_MAX_CLIENTS)?;
+        let max_line_bytes = ranged(m.max_line_bytes, 64 * 1024, 16, MAX_MAX_LINE_BYTES)?;
         let ms = Duration::from_millis;
         let limits = Limits {
             max_line_bytes: to_usize(max_line_bytes),
@@ -179,33 +179,7 @@ fn timed(
         return dur_in(new, default, min, max);
     }
     let ms = |d: Duration| u64::try_from(d.as_millis()).unwrap_or(u64::MAX);
-    ranged(old.map(pair), ms(default), ms(min), ms(max)).map(Duration::from_millis)
-}
-
-/// A sourced value as the (value, origin) pair the range checks take.
-pub(crate) fn pair<T>(s: Sourced<T>) -> (T, Origin) {
-    (s.value, s.origin)
-}
-
-/// A duration setting within `min..=max`, else an error naming where it came from; `default`
-/// when nothing set it.
-pub(crate) fn dur_in(
-    given: Option<Sourced<Dur>>,
-    default: Duration,
-    min: Duration,
-    max: Duration,
-) -> Result<Duration, ConfigError> {
-    let Some(Sourced { value: Dur(d), origin }) = given else { return Ok(default) };
-    if (min..=max).contains(&d) {
-        return Ok(d);
-    }
-    let (low, high) = (humantime::format_duration(min), humantime::format_duration(max));
-    let expected = if max == Duration::MAX {
-        format!("must be at least {low}")
-    } else {
-        format!("must be from {low} to {high}")
-    };
-    Err(ConfigError::Invalid { origin, value: Dur(d).to_string(), expected })
+    ranged(old, ms(default), ms(min), ms(max)).map(Duration::from_millis)
 }
 
 fn off_at_zero(d: Duration) -> Option<Duration> {

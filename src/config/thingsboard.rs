@@ -11,7 +11,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::layer::Sourced;
-use super::serve::pair;
 use super::tb_credentials;
 use super::tb_section::{TbGiven, ThingsboardSection};
 use super::{ConfigError, LoadedProfile, Origin, TbFlagNames, ranged, to_usize};
@@ -54,7 +53,7 @@ impl TbConfig {
             Some(s) => return Err(invalid(s.origin, s.value.to_string(), "ThingsBoard takes QoS 0 or 1")),
             None => 1,
         };
-        let max_payload = ranged(m.max_payload.map(pair), MAX_PAYLOAD as u64, 64, 16 * 1024 * 1024)
+        let max_payload = ranged(m.max_payload, MAX_PAYLOAD as u64, 64, 16 * 1024 * 1024)
             .map_err(|e| with_unit(e, "bytes"))?;
         let rpc_replies = rpc_replies(m.rpc)?;
         let options = TbOptions { host, port, tls, credentials, qos, max_payload: to_usize(max_payload) };
@@ -127,7 +126,7 @@ pub fn bridge_config(
     if given.flags.host.is_none() && !m.bridge.as_ref().is_some_and(|s| s.value) {
         return stray_flag(&given).map(|()| None);
     }
-    let max_pending = ranged(m.max_pending.map(pair), DEFAULT_MAX_PENDING, 1, u64::MAX)?;
+    let max_pending = ranged(m.max_pending, DEFAULT_MAX_PENDING, 1, u64::MAX)?;
     let rpc_timeout = m.rpc_timeout.map_or(Duration::from_secs(10), |s| s.value.0);
     let shared_attributes = shared_attributes(m.shared_attributes)?;
     let config = TbConfig::resolve(
