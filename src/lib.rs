@@ -14,6 +14,7 @@ pub mod clock;
 pub mod config;
 pub mod flash;
 pub mod fleet;
+pub mod http;
 pub mod live;
 pub mod log_sink;
 pub mod net;

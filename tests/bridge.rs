@@ -4,7 +4,7 @@
 mod common;
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::time::Instant;
 
 use common::mqtt::{Broker, Subscriber, TOKEN};
@@ -135,7 +135,7 @@ fn nothing_is_lost_across_a_broker_outage_and_a_server_restart() {
     let args = bridge_args(broker.port());
     let server = Server::start(&args.iter().map(String::as_str).collect::<Vec<_>>());
     let addr = server.addr;
-    let devices = Command::new(assert_cmd::cargo::cargo_bin("iotchat"))
+    let devices = common::iotchat()
         .args(["fake-device", "--count", &DEVICES.to_string(), "--messages", &MESSAGES.to_string()])
         .args(["--interval", "10ms", "--server", &addr.to_string()])
         .stdout(Stdio::piped())
@@ -154,7 +154,7 @@ fn nothing_is_lost_across_a_broker_outage_and_a_server_restart() {
 
     // And serve crashes once, mid-stream, and comes back on the same port and data.
     let data = server.kill_hard();
-    let mut command = Command::new(assert_cmd::cargo::cargo_bin("iotchat"));
+    let mut command = common::iotchat();
     command.args(["serve", "--bind", &addr.to_string()]).args(&args);
     let mut server = Server::spawn_in(command, Stdio::piped(), data);
 
@@ -311,7 +311,7 @@ fn a_fake_device_takes_its_interval_from_a_shared_attribute() {
     let broker = Broker::start();
     let sub = broker.subscribe(&["v1/gateway/rpc"]);
     let (server, _dir) = bridged_server(&broker, "10s");
-    let mut fleet = Command::new(assert_cmd::cargo::cargo_bin("iotchat"))
+    let mut fleet = common::iotchat()
         .args(["fake-device", "--count", "1", "--interval", "100ms", "--duration", "60s"])
         .args(["--server", &server.addr.to_string()])
         .stdout(Stdio::null())
@@ -377,7 +377,7 @@ fn the_bridge_forwards_over_tls_to_a_broker_it_trusts() {
 fn the_bridge_logs_in_with_basic_credentials_and_a_password_from_the_environment() {
     let broker = Broker::start_basic("gateway-1", "gw-user", "gw-pass");
     let sub = broker.subscribe(&["v1/gateway/#"]);
-    let mut command = Command::new(assert_cmd::cargo::cargo_bin("iotchat"));
+    let mut command = common::iotchat();
     command
         .args([
             "serve",

@@ -112,7 +112,7 @@ fn a_bridge_flag_without_the_bridge_is_an_error_not_ignored() {
             .stderr(contains(flag[0]).and(contains("--tb-host")));
     }
     // The token or password alone (often in the environment for tb-publish) turns nothing on.
-    let mut command = std::process::Command::new(assert_cmd::cargo::cargo_bin("iotchat"));
+    let mut command = common::iotchat();
     command
         .args(["serve", "--bind", "127.0.0.1:0"])
         .env("IOTCHAT_TB_TOKEN", "for-tb-publish")
@@ -181,7 +181,7 @@ fn chat_to_an_unreachable_server_says_so_and_fails() {
 #[test]
 fn chat_fails_clearly_when_the_server_closes_the_connection() {
     let mut server = Server::start(&[]);
-    let mut chat = std::process::Command::new(assert_cmd::cargo::cargo_bin("iotchat"))
+    let mut chat = common::iotchat()
         .args(["chat", "--server", &server.addr.to_string()])
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
@@ -200,7 +200,7 @@ fn chat_fails_clearly_when_the_server_closes_the_connection() {
 #[test]
 fn chat_with_retry_reconnects_after_being_kicked() {
     let mut server = Server::start(&[]);
-    let mut chat = std::process::Command::new(assert_cmd::cargo::cargo_bin("iotchat"))
+    let mut chat = common::iotchat()
         .args(["chat", "--retry", "--server", &server.addr.to_string()])
         .stdin(Stdio::piped())
         .stdout(Stdio::null())

@@ -71,7 +71,7 @@ fn three_devices_get_every_reading_acknowledged() {
 #[test]
 fn a_device_dropped_by_the_server_reconnects_and_resends() {
     let mut server = Server::start(&[]);
-    let child = Command::new(assert_cmd::cargo::cargo_bin("iotchat"))
+    let child = common::iotchat()
         .args(["fake-device", "--server", &server.addr.to_string()])
         .args(["--count", "1", "--interval", "50ms", "--messages", "20"])
         .stdin(Stdio::null())
@@ -96,7 +96,7 @@ fn a_device_dropped_by_the_server_reconnects_and_resends() {
 
 /// Starts `fake-device ARGS` with its debug log on a pipe.
 fn fake_device_logging(args: &[&str]) -> std::process::Child {
-    Command::new(assert_cmd::cargo::cargo_bin("iotchat"))
+    common::iotchat()
         .arg("fake-device")
         .args(args)
         .env("RUST_LOG", "iotchat=debug")
@@ -154,7 +154,7 @@ fn once_a_device_has_connected_an_outage_is_ridden_out_without_retry() {
     // The device fails to reconnect while the server is down, and does not give up: a server
     // back on the same port (and data) gets every reading.
     wait_failed_connect(&mut child);
-    let mut command = Command::new(assert_cmd::cargo::cargo_bin("iotchat"));
+    let mut command = common::iotchat();
     command.args(["serve", "--bind", &addr]);
     let _server = Server::spawn_in(command, Stdio::piped(), data);
     let out = wait_output(child);
@@ -264,7 +264,7 @@ fn a_thingsboard_rpc_reaches_a_fake_device_through_the_bridge_and_back() {
     let port = broker.port().to_string();
     let mut server = Server::start(&["--tb-host", "127.0.0.1", "--tb-port", &port, "--tb-token", TOKEN]);
     server.log_line_containing("bridge connected to ThingsBoard");
-    let child = Command::new(assert_cmd::cargo::cargo_bin("iotchat"))
+    let child = common::iotchat()
         .args(["fake-device", "--server", &server.addr.to_string(), "--name-prefix", "rpcdev"])
         .args(["--count", "1", "--interval", "50ms", "--duration", "3s"])
         .stdin(Stdio::null())

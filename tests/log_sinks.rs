@@ -17,7 +17,7 @@ use common::{Client, DEADLINE, lines_of};
 /// `iotchat serve` on port 0 with the given stdout and stderr, and a data directory of its own.
 fn serve(stdout: Stdio, stderr: Stdio, extra: &[&str]) -> (Child, tempfile::TempDir) {
     let data = tempfile::tempdir().expect("data dir");
-    let child = Command::new(assert_cmd::cargo::cargo_bin("iotchat"))
+    let child = common::iotchat()
         .args(["serve", "--bind", "127.0.0.1:0"])
         .args(extra)
         .env("IOTCHAT_DATA_DIR", data.path())
@@ -174,7 +174,7 @@ fn no_command_aborts_when_its_standard_error_is_a_full_device() {
         (&["chat", "--no-such-flag"], 2),
     ];
     for (args, code) in cases {
-        let output = Command::new(assert_cmd::cargo::cargo_bin("iotchat"))
+        let output = common::iotchat()
             .args(*args)
             .stdin(Stdio::null())
             .stdout(Stdio::null())

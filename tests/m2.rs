@@ -3,7 +3,7 @@
 
 mod common;
 
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 
 use common::faults::{counts, stored, wait_until_stored};
 use common::{DEADLINE, Server, cmd};
@@ -163,7 +163,7 @@ fn devices_ride_out_a_server_kill_and_every_reading_is_stored_exactly_once() {
     const MESSAGES: u64 = 60;
     let server = Server::start(&[]);
     let addr = server.addr;
-    let devices = Command::new(assert_cmd::cargo::cargo_bin("iotchat"))
+    let devices = common::iotchat()
         .args(["fake-device", "--count", &DEVICES.to_string(), "--interval", "40ms"])
         .args(["--messages", &MESSAGES.to_string(), "--server", &addr.to_string()])
         .stdout(Stdio::piped())
@@ -178,7 +178,7 @@ fn devices_ride_out_a_server_kill_and_every_reading_is_stored_exactly_once() {
     assert!(readings_at_kill < DEVICES * MESSAGES as usize * 4, "killed while devices were still sending");
 
     // Same port, same data directory.
-    let mut command = Command::new(assert_cmd::cargo::cargo_bin("iotchat"));
+    let mut command = common::iotchat();
     command.args(["serve", "--bind", &addr.to_string()]);
     let restarted = Server::spawn_in(command, Stdio::piped(), data);
 

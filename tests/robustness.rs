@@ -193,6 +193,7 @@ fn a_descriptor_limit_with_no_room_for_a_client_stops_serve_saying_how_to_raise_
         .arg("-c")
         .arg("ulimit -n 40 && exec \"$0\" serve --bind 127.0.0.1:0 --max-clients 16")
         .arg(assert_cmd::cargo::cargo_bin("iotchat"))
+        .env(common::TEST_HTTP.0, common::TEST_HTTP.1)
         .write_stdin("")
         .timeout(common::DEADLINE)
         .output()

@@ -30,7 +30,7 @@ fn assert_clean(what: &str, text: &str, secrets: &[&str]) {
 
 /// `iotchat -vv ARGS...` with RUST_LOG unset, so the log is at trace level.
 fn iotchat_trace(args: &[&str]) -> Command {
-    let mut c = Command::new(assert_cmd::cargo::cargo_bin("iotchat"));
+    let mut c = common::iotchat();
     c.env_remove("RUST_LOG").arg("-vv").args(args);
     c
 }

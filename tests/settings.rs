@@ -6,7 +6,7 @@ mod common;
 
 use std::io::Write;
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 
 use common::{DEADLINE, Server, cmd};
 
@@ -18,7 +18,7 @@ fn profile(text: &str) -> tempfile::NamedTempFile {
 
 /// `iotchat serve ARGS` on a free port, with `env` as `$IOTCHAT_DATA_DIR`: where it keeps readings.
 fn kept_in(args: &[&str], env: tempfile::TempDir) -> String {
-    let mut command = Command::new(assert_cmd::cargo::cargo_bin("iotchat"));
+    let mut command = common::iotchat();
     command.args(["serve", "--bind", "127.0.0.1:0"]).args(args);
     let mut server = Server::spawn_in(command, Stdio::piped(), env);
     server.stdout_line_matching(|l| l.starts_with("readings stored in "))

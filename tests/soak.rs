@@ -6,7 +6,7 @@
 
 mod common;
 
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 
 use common::Server;
 use common::faults::{counts, fd_count, stored, wait_for_fd_count, wait_until_stored};
@@ -22,7 +22,7 @@ fn a_fleet_survives_kicks_and_a_server_kill_with_no_acked_reading_lost() {
     let mut server = Server::start(&[]);
     let addr = server.addr;
     let fresh_fds = fd_count(server.pid());
-    let fleet = Command::new(assert_cmd::cargo::cargo_bin("iotchat"))
+    let fleet = common::iotchat()
         .args(["fake-device", "--count", &DEVICES.to_string(), "--interval", INTERVAL, "-q"])
         .args(["--messages", &MESSAGES.to_string(), "--server", &addr.to_string()])
         .stdout(Stdio::piped())
@@ -40,7 +40,7 @@ fn a_fleet_survives_kicks_and_a_server_kill_with_no_acked_reading_lost() {
     let at_kill = stored(data.path()).len();
     assert!(at_kill < DEVICES * MESSAGES as usize * 4, "killed while the devices were still sending");
 
-    let mut command = Command::new(assert_cmd::cargo::cargo_bin("iotchat"));
+    let mut command = common::iotchat();
     command.args(["serve", "--bind", &addr.to_string()]);
     let mut restarted = Server::spawn_in(command, Stdio::piped(), data);
 

@@ -36,7 +36,7 @@ const EVERY: [Stderr; 3] = [Stderr::Full, Stderr::Closed, Stderr::HeadOne];
 const RUN_DEADLINE: Duration = Duration::from_secs(30);
 
 fn iotchat(args: &[&str]) -> Command {
-    let mut command = Command::new(assert_cmd::cargo::cargo_bin("iotchat"));
+    let mut command = common::iotchat();
     command.args(args).env_remove("IOTCHAT_TB_TOKEN").env_remove("IOTCHAT_DEVICE_TOKEN");
     command
 }

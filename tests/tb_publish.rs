@@ -209,7 +209,7 @@ fn rpc_requests_are_answered_on_the_response_topic() {
     let profile = dir.path().join("m3.toml");
     std::fs::write(&profile, "[thingsboard]\n[thingsboard.rpc]\ngetInterval = { interval = 1000 }\n")
         .expect("profile");
-    let mut child = Command::new(assert_cmd::cargo::cargo_bin("iotchat"))
+    let mut child = common::iotchat()
         .args([
             "tb-publish",
             "--rpc",

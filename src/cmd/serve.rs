@@ -11,8 +11,10 @@ use clap::Args;
 use iotchat::bridge::{self, BridgeConfig, BridgeEvent, BridgeStatus};
 use iotchat::config::layer::{FlagPrefix, Prefixed};
 use iotchat::config::{
-    self, LoadedProfile, ServeConfig, ServeSection, StoreSection, TbFlagNames, TbGiven, ThingsboardSection,
+    self, HttpSection, LoadedProfile, ServeConfig, ServeSection, StoreSection, TbFlagNames, TbGiven,
+    ThingsboardSection,
 };
+use iotchat::http::{HttpBind, HttpState};
 use iotchat::live::Live;
 use iotchat::server::fd_budget::{self, ClientRoom};
 use iotchat::server::{self, ServeOptions, console, registry::Registry};
@@ -36,8 +38,12 @@ Examples:
   iotchat serve --profile config/m1.toml --max-clients 100
   iotchat serve --auth-tokens tokens.txt --data-dir iotchat-data   # devices must say HELLO <name> <token>
   iotchat serve --tls-cert cert.pem --tls-key key.pem
+  iotchat serve --http 127.0.0.1:8080            # the dashboard and /metrics on another port
+  IOTCHAT_HTTP_TOKEN=$(cat token) iotchat serve --http 0.0.0.0:12080   # reachable from the network
 
-The first line on standard output is `listening on ADDR:PORT`. Type commands on the server's
+The first line on standard output is `listening on ADDR:PORT`; the third names the dashboard
+(http://127.0.0.1:12080/ unless --http says otherwise), which also serves /metrics
+(Prometheus), /healthz and /api/. Type commands on the server's
 terminal: clients, send ID TEXT, broadcast TEXT, kick ID, help. SIGINT or SIGTERM stops the
 server: every client is told `notice: server shutting down`, then it exits 0. SIGHUP reloads
 the device tokens and the server's TLS certificate (the ThingsBoard bridge takes a restart).";
@@ -52,6 +58,8 @@ pub struct ServeArgs {
     pub serve: ServeSection,
     #[command(flatten)]
     pub store: StoreSection,
+    #[command(flatten, next_help_heading = "HTTP side (or [http] in the profile)")]
+    pub http: HttpSection,
     #[command(flatten)]
     pub bridge: Prefixed<ThingsboardSection, TbBridge>,
 }
@@ -95,8 +103,17 @@ pub async fn run(args: ServeArgs, matches: &clap::ArgMatches) -> anyhow::Result<
         }
         .into());
     }
+    let http = config::http_options(config::Section::merge(
+        args.http.clone(),
+        loaded.profile.http.clone(),
+        &loaded.at(Some(matches), "http"),
+    ))?;
     let listener = TcpListener::bind(config.bind).await.map_err(|e| bind_error(e, &config))?;
     let addr = listener.local_addr().context("cannot read the listening address")?;
+    let http_listener = match http.bind {
+        Some(bind) => http_listen(bind).await?,
+        None => None,
+    };
     let signals = Signals::install();
     // Scripts and tests wait for this exact line; it is printed before any client can be served.
     let kept = match &store {
@@ -111,7 +128,11 @@ pub async fn run(args: ServeArgs, matches: &clap::ArgMatches) -> anyhow::Result<
             earlier.display()
         );
     }
-    announce(&format!("listening on {addr}\n{kept}\n"));
+    let dashboard = match http_listener.as_ref().map(TcpListener::local_addr) {
+        Some(Ok(at)) => format!("dashboard and /metrics on http://{at}/\n"),
+        _ => String::new(),
+    };
+    announce(&format!("listening on {addr}\n{kept}\n{dashboard}"));
     info!(
         %addr,
         max_clients,
@@ -134,6 +155,14 @@ pub async fn run(args: ServeArgs, matches: &clap::ArgMatches) -> anyhow::Result<
         (Some(bridge_config), Some(store)) => start_bridge(bridge_config, store, &registry, &shutdown),
         _ => (None, None, None),
     };
+    if let Some(listener) = http_listener {
+        let state = HttpState {
+            registry: registry.clone(),
+            store: store.as_ref().map(Store::handle),
+            bridge: status.clone(),
+        };
+        tokio::spawn(iotchat::http::serve(listener, state, http.token.clone(), shutdown.clone()));
+    }
     tokio::spawn(console::run(registry.clone(), status, tokio::io::stdin(), tokio::io::stdout()));
     let serving = ServeOptions { max_clients, ..config.server.clone() };
     server::run(
@@ -193,6 +222,35 @@ fn announce(text: &str) {
     let mut out = io::stdout().lock();
     if let Err(e) = out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
         warn!("cannot write the startup lines to standard output ({e}); serving anyway");
+    }
+}
+
+/// Binds the HTTP side: an address the user gave must work; the default one, if taken, is
+/// given up with a warning (a second server on this machine still serves devices).
+async fn http_listen(bind: HttpBind) -> anyhow::Result<Option<TcpListener>> {
+    match iotchat::http::listen(bind).await {
+        Ok(Some(listener)) => Ok(Some(listener)),
+        Ok(None) => {
+            warn!(
+                "{} is taken (another iotchat serve?), so this server has no dashboard or /metrics; \
+                 give it another address with --http HOST:PORT (port 0 picks a free one), or --http off",
+                bind.addr
+            );
+            Ok(None)
+        }
+        Err(e) => {
+            let hint = match e.cause.kind() {
+                io::ErrorKind::AddrInUse => {
+                    "another program listens there; pick another port with --http HOST:PORT, or --http off"
+                }
+                io::ErrorKind::PermissionDenied => "ports below 1024 need root; use a port such as 12080",
+                io::ErrorKind::AddrNotAvailable => {
+                    "that address is not on this machine; use 127.0.0.1 or 0.0.0.0"
+                }
+                _ => "check --http",
+            };
+            Err(anyhow::anyhow!("{e}; {hint}"))
+        }
     }
 }
 

@@ -10,6 +10,9 @@ pub struct Profile {
     /// Settings of `iotchat serve`.
     #[serde(default)]
     pub serve: super::serve::ServeSection,
+    /// The server's HTTP side (`serve --http`).
+    #[serde(default)]
+    pub http: super::http::HttpSection,
     /// Settings of `iotchat chat`.
     #[serde(default)]
     pub chat: super::chat::ChatSection,

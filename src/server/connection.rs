@@ -17,12 +17,14 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::{debug, info};
 
+use super::counters::ErrorKind;
 use super::ended::{Ended, log_auth, log_clock, log_end};
 use super::events::BridgeEvent;
 use super::registry::{ClientHandle, Push, Registration, Registry, StopReason};
 use crate::live::Live;
 use crate::protocol::auth::Tokens;
 use crate::protocol::lines;
+use crate::protocol::session::AuthEvent;
 use crate::protocol::session::{DeviceReading, Event, Limits, Now, Progress, Session};
 use crate::store::{Row, StoreError, StoreHandle};
 use crate::transport::Transport;
@@ -107,6 +109,9 @@ async fn run(
     drop(stream);
     drop(permit);
     let left = registration.remove();
+    if let Some(kind) = ended.error_kind() {
+        shared.registry.counters.error(kind);
+    }
     // The name the device gave on this connection, even if a newer one took it over since.
     log_end(&ended, id, peer, session.name(), left);
 }
@@ -231,8 +236,16 @@ async fn settle(
     let handle = registration.handle();
     while let Some(event) = session.poll_event() {
         match event {
-            Event::Auth(event) => log_auth(event, handle),
-            Event::ClockRefused { ts, server_ms } => log_clock(ts, server_ms, handle),
+            Event::Auth(event) => {
+                if matches!(event, AuthEvent::Refused { .. }) {
+                    shared.registry.counters.error(ErrorKind::AuthRefused);
+                }
+                log_auth(event, handle)
+            }
+            Event::ClockRefused { ts, server_ms } => {
+                shared.registry.counters.error(ErrorKind::ClockRefused);
+                log_clock(ts, server_ms, handle)
+            }
             Event::Claimed(name) => {
                 if let Some(replaced) = shared.registry.claim_name(handle.id, &name) {
                     info!(client = handle.id, replaced, device = %name, "device name taken over by a newer connection");

@@ -10,6 +10,7 @@ use tracing::field::display;
 
 use tracing::{info, warn};
 
+use super::counters::ErrorKind;
 use super::registry::{ClientHandle, ClientId};
 use crate::protocol::session::AuthEvent;
 use crate::store::StoreError;
@@ -42,6 +43,18 @@ impl std::fmt::Display for Ended {
             Ended::Unauthenticated => f.write_str("not authenticated"),
             Ended::StoreFailed(e) => write!(f, "readings could not be stored: {e}"),
             Ended::Failed(e) => write!(f, "connection failed: {e}"),
+        }
+    }
+}
+
+impl Ended {
+    /// The error this end counts as, if it is one.
+    pub(super) fn error_kind(&self) -> Option<ErrorKind> {
+        match self {
+            Ended::NotReading => Some(ErrorKind::WriteTimeout),
+            Ended::StoreFailed(_) => Some(ErrorKind::StoreFailed),
+            Ended::Failed(_) => Some(ErrorKind::ConnectionFailed),
+            _ => None,
         }
     }
 }

@@ -8,6 +8,7 @@
 mod command;
 mod connection;
 pub mod console;
+pub mod counters;
 mod doorbell;
 mod ended;
 pub mod events;
@@ -29,6 +30,7 @@ use crate::backoff::Backoff;
 use crate::live::Live;
 use crate::store::StoreHandle;
 use connection::Shared;
+use counters::ErrorKind;
 pub use options::ServeOptions;
 use registry::Registry;
 
@@ -63,6 +65,8 @@ pub async fn run(
     let tracker = TaskTracker::new();
     let places = Arc::new(Semaphore::new(config.max_clients));
     let mut backoff = Backoff::new(Duration::from_millis(10), Duration::from_secs(1));
+    let counters = &shared.registry.counters;
+    counters.set_accepting(true);
     loop {
         let accepted = tokio::select! {
             () = shutdown.cancelled() => break,
@@ -71,16 +75,20 @@ pub async fn run(
         match accepted {
             Ok((stream, peer)) => {
                 backoff.reset();
+                counters.set_accepting(true);
                 tune(&stream);
                 match Arc::clone(&places).try_acquire_owned() {
                     Ok(permit) => connection::spawn(&tracker, stream, peer, &shared, permit),
                     Err(_) => {
+                        counters.error(ErrorKind::TurnedAway);
                         warn!(%peer, max_clients = config.max_clients, "client limit reached; turning a client away");
                         tracker.spawn(connection::turn_away(stream, peer, config.max_clients));
                     }
                 }
             }
             Err(e) => {
+                counters.error(ErrorKind::Accept);
+                counters.set_accepting(false);
                 let delay = backoff.next_delay();
                 let retry_in = humantime::format_duration(delay);
                 warn!(error = %e, %retry_in, "accept failed (out of file descriptors?); retrying");
@@ -91,6 +99,7 @@ pub async fn run(
             }
         }
     }
+    counters.set_accepting(false);
     drop(listener);
     shared.registry.stop_all();
     drain(tracker, shared.registry.len(), config.shutdown_grace).await;

@@ -16,6 +16,7 @@ use std::time::{Duration, Instant, SystemTime};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
+use super::counters::ServerCounters;
 use super::doorbell::Doorbell;
 
 /// A client's id, unique for the server's lifetime.
@@ -132,6 +133,8 @@ pub struct Registry {
     clients: Mutex<HashMap<ClientId, Arc<ClientHandle>>>,
     next_id: AtomicU64,
     started: Instant,
+    /// The server's totals and errors (`/metrics`, `/healthz`).
+    pub counters: ServerCounters,
 }
 
 /// Keeps a client registered; removes it when dropped.
@@ -148,6 +151,7 @@ impl Registry {
             clients: Mutex::new(HashMap::new()),
             next_id: AtomicU64::new(1),
             started: Instant::now(),
+            counters: ServerCounters::default(),
         })
     }
 
@@ -179,6 +183,28 @@ impl Registry {
         clients.insert(id, Arc::clone(&handle));
         let count = clients.len();
         (Registration { registry: Arc::clone(self), handle }, count)
+    }
+
+    /// Connections registered since start.
+    pub fn connections_total(&self) -> u64 {
+        self.next_id.load(Ordering::Relaxed) - 1
+    }
+
+    /// Messages received since start, from clients connected now and gone.
+    pub fn messages_total(&self) -> u64 {
+        let clients = self.lock();
+        let live: u64 = clients.values().map(|h| h.stats.messages.load(Ordering::Relaxed)).sum();
+        live + self.counters.departed_messages()
+    }
+
+    /// Connected clients that are devices: named, or that sent a reading.
+    pub fn devices_online(&self) -> usize {
+        let clients = self.lock();
+        let is_device = |h: &&Arc<ClientHandle>| {
+            h.stats.readings.load(Ordering::Relaxed) > 0
+                || h.name.lock().unwrap_or_else(|p| p.into_inner()).is_some()
+        };
+        clients.values().filter(is_device).count()
     }
 
     /// Number of connected clients.
@@ -388,7 +414,10 @@ impl Registration {
 
 impl Drop for Registration {
     fn drop(&mut self) {
-        self.registry.lock().remove(&self.handle.id);
+        // Under the lock, as `messages_total` reads: the total never goes back.
+        let mut clients = self.registry.lock();
+        self.registry.counters.departed(self.handle.stats.messages.load(Ordering::Relaxed));
+        clients.remove(&self.handle.id);
     }
 }
 

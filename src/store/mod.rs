@@ -18,6 +18,7 @@ mod outbox;
 mod queue;
 mod reader;
 mod schema;
+mod timing;
 mod writer;
 mod writer_thread;
 
@@ -26,6 +27,7 @@ pub use identity::FileChange;
 pub use lock::LOCK_FILE;
 pub use outbox::Outbox;
 pub use reader::{Query, Reader};
+pub use timing::{CommitHistogram, CommitTimes};
 pub use writer::{Store, StoreHandle};
 
 use crate::protocol::reading::Value;

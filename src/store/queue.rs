@@ -54,6 +54,8 @@ pub(super) struct Shared {
     pub(super) reopened: AtomicU64,
     /// Where the file stands, as of the last commit.
     pub(super) position: Mutex<Position>,
+    /// How long transactions take, and whether the last one failed.
+    pub(super) times: super::CommitTimes,
 }
 
 /// The last row stored and how far each forwarder has got: rows after a forwarder's cursor

@@ -134,6 +134,11 @@ impl StoreHandle {
         &self.shared.path
     }
 
+    /// How long transactions take, and whether the last one failed.
+    pub fn commit_times(&self) -> &super::CommitTimes {
+        &self.shared.times
+    }
+
     /// Rows waiting in the outbox called `name`: stored after its cursor, as of the last
     /// commit. The same figure as [`super::Reader::outbox_pending`] reads from the file, and
     /// known at once, whether or not the forwarder is connected.

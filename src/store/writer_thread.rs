@@ -157,8 +157,12 @@ impl Writer {
 
     /// Writes the batch in one transaction and answers every request in it.
     fn write_batch(&mut self) {
-        match self.commit() {
+        let started = Instant::now();
+        let result = self.commit();
+        self.shared.times.observe(started.elapsed());
+        match result {
             Ok(committed) => {
+                self.shared.times.set_outcome(None);
                 self.shared.commits.fetch_add(1, Ordering::Relaxed);
                 self.move_position(&committed);
                 for (request, outcome) in self.batch.drain(..).zip(committed.counts) {
@@ -186,6 +190,7 @@ impl Writer {
                     }
                 };
                 let requests = self.batch.len();
+                self.shared.times.set_outcome(Some(error(&failure).to_string()));
                 tracing::error!(path = %path.display(), requests, "cannot store readings: {}", error(&failure));
                 for request in self.batch.drain(..) {
                     let _ = request.reply.send(Err(error(&failure)));

@@ -17,9 +17,22 @@ use std::time::{Duration, Instant};
 /// How long any single wait in a test may take before the test fails.
 pub const DEADLINE: Duration = Duration::from_secs(10);
 
+/// Where a test's server puts its HTTP side: any free port, never the default 12080 that a
+/// developer's own server (or another test) may hold. A test of HTTP passes `--http` itself.
+pub const TEST_HTTP: (&str, &str) = ("IOTCHAT_HTTP", "127.0.0.1:0");
+
 /// The `iotchat` binary as an assert_cmd command.
 pub fn cmd() -> assert_cmd::Command {
-    assert_cmd::Command::cargo_bin("iotchat").expect("the iotchat binary is built")
+    let mut command = assert_cmd::Command::cargo_bin("iotchat").expect("the iotchat binary is built");
+    command.env(TEST_HTTP.0, TEST_HTTP.1);
+    command
+}
+
+/// The `iotchat` binary as a std command (for children a test drives itself).
+pub fn iotchat() -> Command {
+    let mut command = Command::new(assert_cmd::cargo::cargo_bin("iotchat"));
+    command.env(TEST_HTTP.0, TEST_HTTP.1);
+    command
 }
 
 /// `iotchat` as a user who cannot write what its mode bits forbid: as root (which writes
@@ -27,9 +40,10 @@ pub fn cmd() -> assert_cmd::Command {
 pub fn iotchat_without_override() -> Command {
     let bin = assert_cmd::cargo::cargo_bin("iotchat");
     if !is_root() {
-        return Command::new(bin);
+        return iotchat();
     }
     let mut command = Command::new("setpriv");
+    command.env(TEST_HTTP.0, TEST_HTTP.1);
     command.arg("--bounding-set=-dac_override,-dac_read_search,-fowner").arg(bin);
     command
 }
@@ -74,14 +88,14 @@ impl Server {
     /// Starts `iotchat -v serve --bind 127.0.0.1:0 ARGS...` with no `RUST_LOG`: the log an
     /// operator gets with `-v` (debug).
     pub fn start_verbose(args: &[&str]) -> Server {
-        let mut command = Command::new(assert_cmd::cargo::cargo_bin("iotchat"));
+        let mut command = iotchat();
         command.args(["-v", "serve", "--bind", "127.0.0.1:0"]).args(args).env_remove("RUST_LOG");
         Self::spawn_command(command, Stdio::piped())
     }
 
     /// Starts `iotchat ARGS...` exactly as given and waits for `listening on`.
     pub fn spawn(args: &[&str], stdin: Stdio) -> Server {
-        let mut command = Command::new(assert_cmd::cargo::cargo_bin("iotchat"));
+        let mut command = iotchat();
         command.args(args);
         Self::spawn_command(command, stdin)
     }
@@ -102,6 +116,7 @@ impl Server {
                  exec \"$0\" serve --bind 127.0.0.1:0 \"$@\""
             ))
             .arg(assert_cmd::cargo::cargo_bin("iotchat"))
+            .env(TEST_HTTP.0, TEST_HTTP.1)
             .args(args);
         Self::spawn_command(command, Stdio::piped())
     }
@@ -117,7 +132,7 @@ impl Server {
     /// Starts `iotchat ARGS...` with no data directory named anywhere (no `$IOTCHAT_DATA_DIR`),
     /// run from `cwd` with `cwd` as its home too, so any file it writes is found there.
     pub fn spawn_without_data_dir(args: &[&str], cwd: &std::path::Path) -> Server {
-        let mut command = Command::new(assert_cmd::cargo::cargo_bin("iotchat"));
+        let mut command = iotchat();
         command.args(args).current_dir(cwd).env("HOME", cwd).env_remove("XDG_DATA_HOME");
         command.env_remove("IOTCHAT_TB_TOKEN").env_remove("IOTCHAT_TB_PASSWORD");
         Self::spawn_env(command, Stdio::piped(), tempfile::tempdir().expect("an unused placeholder"), false)
@@ -129,6 +144,9 @@ impl Server {
     }
 
     fn spawn_env(mut command: Command, stdin: Stdio, data: tempfile::TempDir, data_env: bool) -> Server {
+        if command.get_envs().all(|(name, _)| name != TEST_HTTP.0) {
+            command.env(TEST_HTTP.0, TEST_HTTP.1);
+        }
         if data_env {
             command.env("IOTCHAT_DATA_DIR", data.path());
         } else {

@@ -9,6 +9,13 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, Command, Stdio};
 use std::sync::Mutex;
+
+/// The `iotchat` binary, its HTTP side on any free port (never the default 12080).
+fn iotchat() -> Command {
+    let mut command = Command::new(assert_cmd::cargo::cargo_bin("iotchat"));
+    command.env("IOTCHAT_HTTP", "127.0.0.1:0");
+    command
+}
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
 use std::thread;
 use std::time::{Duration, Instant};
@@ -116,7 +123,7 @@ impl Server {
 
     /// [`Server::start`] with more `serve` arguments (e.g. `--auth-tokens FILE`).
     pub fn start_with(bind: &str, data_dir: &Path, args: &[&std::ffi::OsStr]) -> Server {
-        let mut child = Command::new(assert_cmd::cargo::cargo_bin("iotchat"))
+        let mut child = iotchat()
             .args(["serve", "--bind", bind, "--data-dir"])
             .arg(data_dir)
             .args(args)
@@ -192,7 +199,7 @@ pub struct Row {
 
 /// Everything in the store, through `iotchat readings --all --format csv`.
 pub fn readings(data_dir: &Path) -> Vec<Row> {
-    let out = Command::new(assert_cmd::cargo::cargo_bin("iotchat"))
+    let out = iotchat()
         .args(["readings", "--all", "--format", "csv", "--data-dir"])
         .arg(data_dir)
         .output()
