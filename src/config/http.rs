@@ -81,3 +81,58 @@ fn needs_token(value: &str, origin: Origin) -> ConfigError {
         ),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn given(bind: Option<&str>, token_file: Option<PathBuf>) -> HttpMerged {
+        HttpMerged {
+            bind: bind.map(|b| Sourced { value: b.to_owned(), origin: Origin::Flag("--http") }),
+            token_file: token_file.map(|p| Sourced { value: p, origin: Origin::Flag("--http-token-file") }),
+        }
+    }
+
+    #[test]
+    fn bind_values_and_what_they_give() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let token = dir.path().join("token");
+        std::fs::write(&token, "abc123\n").expect("token");
+        let off = http_options(given(Some("off"), None)).expect("off");
+        assert_eq!(off.bind, None);
+        assert_eq!(http_options(given(Some(" OFF "), None)).expect("OFF").bind, None);
+        let default = http_options(given(None, None)).expect("default");
+        assert_eq!(default.bind, Some(HttpBind { addr: default_addr(), explicit: false }));
+        let given_addr = http_options(given(Some("127.0.0.1:0"), None)).expect("loopback").bind;
+        assert!(given_addr.is_some_and(|b| b.explicit && b.addr.port() == 0));
+        let open = http_options(given(Some("0.0.0.0:8080"), Some(token))).expect("with a token");
+        assert_eq!(open.token.as_ref().map(Secret::expose), Some("abc123"));
+    }
+
+    #[test]
+    fn refusals_name_the_setting_and_the_fix() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let empty = dir.path().join("empty");
+        std::fs::write(&empty, "\n").expect("empty");
+        let two = dir.path().join("two");
+        std::fs::write(&two, "tok1 tok2\n").expect("two words");
+        let cases: [(Option<&str>, Option<PathBuf>, &[&str]); 5] = [
+            (
+                Some("0.0.0.0:8080"),
+                None,
+                &["--http", "0.0.0.0:8080", "--http-token-file", "IOTCHAT_HTTP_TOKEN"],
+            ),
+            (Some("nonsense"), None, &["--http", "nonsense", "HOST:PORT"]),
+            (None, Some(dir.path().join("missing")), &["--http-token-file", "cannot read it"]),
+            (None, Some(empty), &["--http-token-file", "one token"]),
+            (None, Some(two), &["--http-token-file", "one token"]),
+        ];
+        for (bind, file, needles) in cases {
+            let error = http_options(given(bind, file)).expect_err("refused").to_string();
+            for needle in needles {
+                assert!(error.contains(needle), "{needle:?} in {error}");
+            }
+            assert!(!error.contains("tok1"), "no token in {error}");
+        }
+    }
+}

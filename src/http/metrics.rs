@@ -154,3 +154,44 @@ impl EncodeMetric for Histogram {
         MetricType::Histogram
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::server::registry::Registry;
+
+    fn state(store: Option<crate::store::StoreHandle>) -> HttpState {
+        HttpState { registry: Registry::new(), store, bridge: None }
+    }
+
+    #[test]
+    fn without_a_store_there_are_no_store_metrics() {
+        let text = render(&state(None)).expect("encodes");
+        assert!(text.contains("iotchat_clients_connected 0\n"), "{text}");
+        assert!(!text.contains("iotchat_readings_stored"), "{text}");
+        assert!(!text.contains("iotchat_bridge"), "{text}");
+    }
+
+    #[test]
+    fn every_error_kind_has_a_series_from_the_start() {
+        let s = state(None);
+        s.registry.counters.error(ErrorKind::AuthRefused);
+        let text = render(&s).expect("encodes");
+        for kind in ErrorKind::ALL {
+            let want = if kind == ErrorKind::AuthRefused { 1 } else { 0 };
+            let line = format!("iotchat_errors_total{{kind=\"{}\"}} {want}\n", kind.label());
+            assert!(text.contains(&line), "{line} in:\n{text}");
+        }
+    }
+
+    #[test]
+    fn the_commit_histogram_is_cumulative_with_sum_and_count() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = crate::store::Store::open(dir.path()).expect("store");
+        let text = render(&state(Some(store.handle()))).expect("encodes");
+        assert!(text.contains("# TYPE iotchat_store_commit_seconds histogram\n"), "{text}");
+        assert!(text.contains("iotchat_store_commit_seconds_bucket{le=\"+Inf\"} 0\n"), "{text}");
+        assert!(text.contains("iotchat_store_commit_seconds_count 0\n"), "{text}");
+        store.close().expect("closes");
+    }
+}
