@@ -102,7 +102,8 @@ fn devices_are_announced_and_their_readings_arrive_with_their_timestamps() {
     let broker = Broker::start();
     let sub = broker.subscribe(&["v1/gateway/#"]);
     let args = bridge_args(broker.port());
-    let server = Server::start(&args.iter().map(String::as_str).collect::<Vec<_>>());
+    let mut server = Server::start(&args.iter().map(String::as_str).collect::<Vec<_>>());
+    let http = common::http::http_addr(&mut server);
     cmd()
         .args(["fake-device", "--count", "2", "--messages", "5", "--interval", "20ms"])
         .args(["--server", &server.addr.to_string()])
@@ -124,6 +125,15 @@ fn devices_are_announced_and_their_readings_arrive_with_their_timestamps() {
             (f[0], f[2].parse().expect("count"), f[3].parse().expect("ts"));
         assert_eq!(seen.counts[device][&count], ts, "{device} count {count}");
     }
+    // /metrics: connected, nothing waiting, and every stored reading forwarded.
+    let text = common::http::scrape_until(http, |t| {
+        common::http::sample(t, "iotchat_bridge_pending_readings") == 0.0
+    });
+    assert_eq!(common::http::sample(&text, "iotchat_bridge_connected"), 1.0);
+    assert_eq!(common::http::sample(&text, "iotchat_bridge_pending_readings"), 0.0);
+    let stored = common::http::sample(&text, "iotchat_readings_stored_total");
+    assert!(stored >= 10.0, "{text}");
+    assert_eq!(common::http::sample(&text, "iotchat_bridge_forwarded_total"), stored);
 }
 
 #[test]
@@ -192,6 +202,7 @@ fn the_console_and_readings_show_one_backlog_while_thingsboard_is_away() {
     // A broker that is not there: readings wait, and both views say how many, the same.
     let port = common::mqtt::free_port();
     let mut server = Server::start(&bridge_args(port).iter().map(String::as_str).collect::<Vec<_>>());
+    let http = common::http::http_addr(&mut server);
     let mut device = server.connect();
     assert_eq!(device.ask("HELLO esp-1"), "HELLO ESP-1");
     for i in 0..3 {
@@ -206,6 +217,11 @@ fn the_console_and_readings_show_one_backlog_while_thingsboard_is_away() {
         .assert()
         .success()
         .stdout(predicates::str::contains("\n6 readings waiting to be forwarded to ThingsBoard\n"));
+    // And /metrics, the same figure.
+    let (_, text) = common::http::get(http, "/metrics", "");
+    assert_eq!(common::http::sample(&text, "iotchat_bridge_pending_readings"), 6.0);
+    assert_eq!(common::http::sample(&text, "iotchat_bridge_connected"), 0.0);
+    assert_eq!(common::http::sample(&text, "iotchat_bridge_forwarded_total"), 0.0);
 }
 
 /// A server bridged to `broker`, with `rpc_timeout` in its profile, ready for RPC.

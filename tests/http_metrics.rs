@@ -3,10 +3,9 @@
 
 mod common;
 
-use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::time::Instant;
+use std::net::{SocketAddr, TcpListener};
 
+use common::http::{get, http_addr, sample, scrape_until};
 use common::{DEADLINE, Server, cmd};
 
 /// Starts a server whose HTTP side is on a free port, with extra `args`; returns it and
@@ -17,49 +16,6 @@ fn serve_http(args: &[&str]) -> (Server, SocketAddr) {
     let mut server = Server::start(&all);
     let addr = http_addr(&mut server);
     (server, addr)
-}
-
-fn http_addr(server: &mut Server) -> SocketAddr {
-    let line = server.stdout_line_matching(|l| l.starts_with("dashboard"));
-    let url = line.split_whitespace().last().expect("a URL ends the line");
-    let addr = url.trim_start_matches("http://").trim_end_matches('/');
-    addr.parse().unwrap_or_else(|e| panic!("{addr:?} in {line:?}: {e}"))
-}
-
-/// `GET path` with the given extra header lines; the status and the body (not chunked:
-/// these routes answer with a length).
-fn get(addr: SocketAddr, path: &str, headers: &str) -> (u16, String) {
-    let mut stream = TcpStream::connect(addr).expect("the HTTP side accepts");
-    stream.set_read_timeout(Some(DEADLINE)).expect("timeout");
-    let request = format!("GET {path} HTTP/1.1\r\nHost: test\r\n{headers}Connection: close\r\n\r\n");
-    stream.write_all(request.as_bytes()).expect("request sent");
-    let mut text = String::new();
-    stream.read_to_string(&mut text).expect("a whole answer");
-    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
-    let status = head.split_whitespace().nth(1).and_then(|s| s.parse().ok()).unwrap_or(0);
-    (status, body.to_owned())
-}
-
-/// The value of the sample `name` (with its labels, if any) in an exposition text.
-fn sample(text: &str, name: &str) -> f64 {
-    text.lines()
-        .find_map(|l| l.strip_prefix(name).and_then(|rest| rest.strip_prefix(' ')))
-        .and_then(|v| v.trim().parse().ok())
-        .unwrap_or_else(|| panic!("no sample {name} in:\n{text}"))
-}
-
-/// Scrapes until `done` holds for the text, or the deadline passes (the figures move when the
-/// server has acted, which the client's ack precedes by a hair).
-fn scrape_until(addr: SocketAddr, done: impl Fn(&str) -> bool) -> String {
-    let start = Instant::now();
-    loop {
-        let (status, text) = get(addr, "/metrics", "");
-        assert_eq!(status, 200, "{text}");
-        if done(&text) || start.elapsed() > DEADLINE {
-            return text;
-        }
-        std::thread::yield_now();
-    }
 }
 
 #[test]
