@@ -164,3 +164,25 @@ fn the_default_http_port_taken_is_a_warning_and_serving_goes_on() {
     server.log_line_containing("127.0.0.1:12080 is taken");
     assert_eq!(server.connect().ask("still serving"), "STILL SERVING");
 }
+
+#[test]
+fn idle_http_connections_are_bounded_and_never_crowd_out_devices() {
+    let (server, addr) = serve_http(&[]);
+    // 32 connections that never send a request hold every HTTP place.
+    let idle: Vec<std::net::TcpStream> =
+        (0..32).map(|_| std::net::TcpStream::connect(addr).expect("connects")).collect();
+    let mut waiting = std::net::TcpStream::connect(addr).expect("queued by the kernel");
+    use std::io::{Read, Write};
+    waiting.write_all(b"GET /healthz HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n").expect("sent");
+    waiting.set_read_timeout(Some(std::time::Duration::from_millis(300))).expect("timeout");
+    let mut answer = String::new();
+    assert!(waiting.read_to_string(&mut answer).is_err(), "answered beyond the bound: {answer}");
+    // Devices are served all the while.
+    let mut device = server.connect();
+    assert_eq!(device.ask("HELLO esp-1"), "HELLO ESP-1");
+    // One place freed: the waiting request is served.
+    drop(idle);
+    waiting.set_read_timeout(Some(DEADLINE)).expect("timeout");
+    waiting.read_to_string(&mut answer).expect("answered once a place is free");
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+}

@@ -4,6 +4,7 @@
 //! keep (`metrics.rs`); it never sits on a device's path, so a slow browser slows no device.
 
 mod auth;
+mod listener;
 mod metrics;
 
 use std::net::SocketAddr;
@@ -80,6 +81,7 @@ pub async fn serve(
 ) {
     let app = router(state, token);
     let stopped = async move { shutdown.cancelled().await };
+    let listener = listener::Bounded::new(listener);
     if let Err(e) = axum::serve(listener, app).with_graceful_shutdown(stopped).await {
         tracing::warn!(error = %e, "the HTTP side stopped; the server goes on without it");
     }
