@@ -1,13 +1,18 @@
 //! The live feed: each reading once it is committed, and each device as it arrives and
 //! leaves, for whoever watches (the dashboard's `/api/stream`). A bounded broadcast that
 //! drops its oldest events for a watcher that falls behind, so publishing never waits: a
-//! stuck browser cannot slow a device's ack. Each watcher's drops are counted here.
+//! stuck browser cannot slow a device's ack.
 //!
 //! With no watcher, publishing is one atomic load: the broadcast's own `receiver_count()`
 //! and `send()` take its lock, which every connection would contend for on every batch.
+//!
+//! Drops are counted for watchers that never read again too: a browser that stops reading
+//! stops its HTTP body being polled, so it would learn of its losses (`Lagged`) only if it
+//! ever read again. Each watcher's place (events sent since it came, events it took) is kept,
+//! and [`Feed::dropped`] adds what stuck watchers have lost by now.
 
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
 
 use tokio::sync::broadcast;
 
@@ -48,8 +53,25 @@ pub struct Feed {
 
 #[derive(Debug, Default)]
 struct Counts {
+    /// What the broadcast keeps for a watcher: the capacity rounded up as tokio rounds it.
+    kept: u64,
     watchers: AtomicUsize,
+    /// Events sent while watched.
+    sent: AtomicU64,
+    /// Events lost by watchers that read past them since, or left.
     dropped: AtomicU64,
+    /// The highest total reported: the counter never goes back, whatever races between these.
+    reported: AtomicU64,
+    /// Where each watcher is.
+    places: Mutex<Vec<Arc<Place>>>,
+}
+
+#[derive(Debug)]
+struct Place {
+    /// `sent` when the watcher came.
+    start: u64,
+    /// Events it received, or was told it missed.
+    taken: AtomicU64,
 }
 
 /// One watcher's place in the feed; it stops counting as a watcher when dropped.
@@ -57,6 +79,7 @@ struct Counts {
 pub struct Subscription {
     rx: broadcast::Receiver<FeedEvent>,
     counts: Arc<Counts>,
+    place: Arc<Place>,
 }
 
 impl Default for Feed {
@@ -69,7 +92,8 @@ impl Feed {
     /// A feed keeping `capacity` events for a slow watcher.
     pub fn new(capacity: usize) -> Self {
         let (tx, _) = broadcast::channel(capacity);
-        Self { tx, counts: Arc::default() }
+        let kept = capacity.next_power_of_two() as u64;
+        Self { tx, counts: Arc::new(Counts { kept, ..Counts::default() }) }
     }
 
     /// Whether anyone watches: when not, the caller need not even build its events.
@@ -79,9 +103,9 @@ impl Feed {
 
     /// Sends `event` to every watcher, without waiting; costs an atomic load when none.
     pub fn publish(&self, event: FeedEvent) {
-        if self.is_watched() {
-            // Err only when the last watcher left just now: nobody to tell.
-            let _ = self.tx.send(event);
+        // Err only when the last watcher left just now: nobody to tell.
+        if self.is_watched() && self.tx.send(event).is_ok() {
+            self.counts.sent.fetch_add(1, Ordering::Relaxed);
         }
     }
 
@@ -99,14 +123,37 @@ impl Feed {
 
     /// A new watcher, which gets every event published from now on (unless it falls behind).
     pub fn subscribe(&self) -> Subscription {
+        let counts = &self.counts;
+        let mut places = counts.places();
         let rx = self.tx.subscribe();
-        self.counts.watchers.fetch_add(1, Ordering::Relaxed);
-        Subscription { rx, counts: Arc::clone(&self.counts) }
+        let place = Arc::new(Place { start: counts.sent.load(Ordering::Relaxed), taken: AtomicU64::new(0) });
+        places.push(Arc::clone(&place));
+        counts.watchers.fetch_add(1, Ordering::Relaxed);
+        Subscription { rx, counts: Arc::clone(counts), place }
     }
 
-    /// Events lost by watchers that fell behind, summed over watchers, since start.
+    /// Events lost by watchers that fell behind, summed over watchers, since start: those
+    /// each has read past, and those a watcher still connected can no longer get.
     pub fn dropped(&self) -> u64 {
-        self.counts.dropped.load(Ordering::Relaxed)
+        let counts = &self.counts;
+        let places = counts.places();
+        let stuck: u64 = places.iter().map(|place| counts.lost(place)).sum();
+        let total = counts.dropped.load(Ordering::Relaxed) + stuck;
+        drop(places);
+        counts.reported.fetch_max(total, Ordering::Relaxed).max(total)
+    }
+}
+
+impl Counts {
+    /// Events `place`'s watcher can no longer get: those beyond what the broadcast keeps.
+    fn lost(&self, place: &Place) -> u64 {
+        let since = self.sent.load(Ordering::Relaxed).saturating_sub(place.start);
+        since.saturating_sub(place.taken.load(Ordering::Relaxed)).saturating_sub(self.kept)
+    }
+
+    fn places(&self) -> MutexGuard<'_, Vec<Arc<Place>>> {
+        // Each critical section is one push, removal or read: a poisoned list is whole.
+        self.places.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 }
 
@@ -115,8 +162,13 @@ impl Subscription {
     /// in [`Feed::dropped`]). `None` once the feed is gone.
     pub async fn recv(&mut self) -> Option<Received> {
         match self.rx.recv().await {
-            Ok(event) => Some(Received::Event(event)),
+            Ok(event) => {
+                self.place.taken.fetch_add(1, Ordering::Relaxed);
+                Some(Received::Event(event))
+            }
             Err(broadcast::error::RecvError::Lagged(n)) => {
+                // Taken first: a scrape in between then counts these 0 times, not twice.
+                self.place.taken.fetch_add(n, Ordering::Relaxed);
                 self.counts.dropped.fetch_add(n, Ordering::Relaxed);
                 Some(Received::Missed(n))
             }
@@ -126,8 +178,13 @@ impl Subscription {
 }
 
 impl Drop for Subscription {
+    /// What the watcher had lost when it left stays counted.
     fn drop(&mut self) {
-        self.counts.watchers.fetch_sub(1, Ordering::Relaxed);
+        let counts = &self.counts;
+        let mut places = counts.places();
+        counts.dropped.fetch_add(counts.lost(&self.place), Ordering::Relaxed);
+        places.retain(|place| !Arc::ptr_eq(place, &self.place));
+        counts.watchers.fetch_sub(1, Ordering::Relaxed);
     }
 }
 

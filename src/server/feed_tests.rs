@@ -79,6 +79,22 @@ fn a_watcher_that_falls_behind_loses_the_oldest_and_they_are_counted() {
     assert_eq!(feed.dropped(), 6);
 }
 
+#[test]
+fn a_watcher_that_never_reads_again_is_counted_as_losing_what_it_can_no_longer_get() {
+    let feed = Feed::new(4);
+    let stuck = feed.subscribe();
+    let mut later = feed.subscribe();
+    feed.publish_rows((0..10).map(|v| row("d", v)).collect());
+    assert_eq!(feed.dropped(), 12, "6 each: the broadcast keeps the newest 4");
+    assert_eq!(ready(&mut later)[0], Received::Missed(6));
+    assert_eq!(feed.dropped(), 12, "reading past them counts them once");
+    drop(stuck);
+    assert_eq!(feed.dropped(), 12, "what a watcher lost stays counted after it leaves");
+    drop(later);
+    feed.publish_rows(vec![row("d", 11)]);
+    assert_eq!(feed.dropped(), 12);
+}
+
 #[tokio::test]
 async fn recv_waits_for_the_next_event_and_ends_with_the_feed() {
     let feed = Feed::new(4);
