@@ -5,6 +5,7 @@
 
 mod auth;
 mod metrics;
+mod stream;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -78,7 +79,8 @@ pub async fn serve(
     token: Option<Secret>,
     shutdown: CancellationToken,
 ) {
-    let app = router(state, token);
+    // Ends the live streams at shutdown, which graceful shutdown would otherwise wait for.
+    let app = router(state, token).layer(axum::Extension(stream::StreamStop(shutdown.clone())));
     let stopped = async move { shutdown.cancelled().await };
     if let Err(e) = axum::serve(listener, app).with_graceful_shutdown(stopped).await {
         tracing::warn!(error = %e, "the HTTP side stopped; the server goes on without it");
@@ -89,6 +91,7 @@ pub async fn serve(
 pub fn router(state: HttpState, token: Option<Secret>) -> Router {
     let guarded = Router::new()
         .route("/metrics", get(metrics::metrics))
+        .route("/api/stream", get(stream::stream))
         .layer(axum::middleware::from_fn_with_state(Arc::new(token), auth::require_token));
     Router::new().route("/healthz", get(healthz)).merge(guarded).with_state(state)
 }
