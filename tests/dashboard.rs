@@ -121,6 +121,13 @@ fn the_dashboard_shows_devices_with_charts_and_new_readings_live() {
     assert!(png.starts_with(b"\x89PNG") && png.len() > 20_000, "a screenshot of a drawn page");
     save_screenshot(&png);
 
+    browser.eval("document.querySelector('[data-window=\"1h\"]').click(); true");
+    let hour = format!(
+        "document.querySelector('[data-window=\"1h\"]').getAttribute('aria-pressed') === 'true' && {} > {before}",
+        chart_points("esp-kitchen", "temp")
+    );
+    browser.wait_for("the last hour chosen, the points kept", &hour);
+
     drop(garage);
     let offline =
         "document.querySelector('section.device[data-device=\"esp-garage\"]').dataset.online === 'false'";
