@@ -58,6 +58,12 @@ impl Collector for Snapshot {
             registry.connections_total(),
         )?;
         counter(&mut e, "messages", "Lines received from clients since start.", registry.messages_total())?;
+        counter(
+            &mut e,
+            "stream_dropped",
+            "Live events (/api/stream) lost by clients too slow to take them.",
+            registry.feed().dropped(),
+        )?;
         if let Some(store) = &state.store {
             let stats = store.stats();
             counter(

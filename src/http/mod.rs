@@ -4,8 +4,10 @@
 //! keep (`metrics.rs`); it never sits on a device's path, so a slow browser slows no device.
 
 mod auth;
+mod dashboard;
 mod listener;
 mod metrics;
+mod stream;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -79,7 +81,8 @@ pub async fn serve(
     token: Option<Secret>,
     shutdown: CancellationToken,
 ) {
-    let app = router(state, token);
+    // Ends the live streams at shutdown, which graceful shutdown would otherwise wait for.
+    let app = router(state, token).layer(axum::Extension(stream::StreamStop(shutdown.clone())));
     let stopped = async move { shutdown.cancelled().await };
     let listener = listener::Bounded::new(listener);
     if let Err(e) = axum::serve(listener, app).with_graceful_shutdown(stopped).await {
@@ -87,12 +90,14 @@ pub async fn serve(
     }
 }
 
-/// Every route; those but `/healthz` behind the token when one is set.
+/// Every route; those but `/healthz` and the dashboard's files behind the token when one is set.
 pub fn router(state: HttpState, token: Option<Secret>) -> Router {
     let guarded = Router::new()
         .route("/metrics", get(metrics::metrics))
+        .route("/api/stream", get(stream::stream))
         .layer(axum::middleware::from_fn_with_state(Arc::new(token), auth::require_token));
-    Router::new().route("/healthz", get(healthz)).merge(guarded).with_state(state)
+    let open = Router::new().route("/healthz", get(healthz)).merge(dashboard::routes());
+    open.merge(guarded).with_state(state)
 }
 
 /// `200 ok` while the server accepts connections and the store (if kept) takes writes;

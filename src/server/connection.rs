@@ -20,6 +20,7 @@ use tracing::{debug, info};
 use super::counters::ErrorKind;
 use super::ended::{Ended, log_auth, log_clock, log_end};
 use super::events::BridgeEvent;
+use super::feed::Presence;
 use super::registry::{ClientHandle, Push, Registration, Registry, StopReason};
 use crate::live::Live;
 use crate::protocol::auth::Tokens;
@@ -97,7 +98,9 @@ async fn run(
     let mut session = Session::new(shared.limits, &address, Instant::now().into_std())
         .with_auth(shared.auth.clone())
         .with_store(shared.store.is_some());
-    let ended = serve(&mut stream, &mut session, &registration, &mut rx, &shared).await;
+    let mut presence = Presence::default();
+    let ended = serve(&mut stream, &mut session, &registration, &mut rx, &shared, &mut presence).await;
+    presence.left(shared.registry.feed(), matches!(ended, Ended::Replaced));
     if let (Some(bridge), Some(name)) = (&shared.bridge, registration.handle().name()) {
         // A replaced connection's device is still here, on its new connection.
         if !matches!(ended, Ended::Replaced) {
@@ -122,6 +125,7 @@ async fn serve(
     registration: &Registration,
     rx: &mut mpsc::Receiver<Push>,
     shared: &Shared,
+    presence: &mut Presence,
 ) -> Ended {
     let handle = registration.handle();
     let mut out = Vec::new();
@@ -169,7 +173,7 @@ async fn serve(
                 }
             }
         }
-        if let Err(e) = settle(session, registration, shared, &out).await {
+        if let Err(e) = settle(session, registration, shared, &out, presence).await {
             // Nothing in `out` may leave: it acknowledges readings that are not stored.
             out.clear();
             let line = match &e {
@@ -232,6 +236,7 @@ async fn settle(
     registration: &Registration,
     shared: &Shared,
     out: &[u8],
+    presence: &mut Presence,
 ) -> Result<(), StoreError> {
     let handle = registration.handle();
     while let Some(event) = session.poll_event() {
@@ -250,6 +255,7 @@ async fn settle(
                 if let Some(replaced) = shared.registry.claim_name(handle.id, &name) {
                     info!(client = handle.id, replaced, device = %name, "device name taken over by a newer connection");
                 }
+                presence.claimed(shared.registry.feed(), &name);
                 if let Some(bridge) = &shared.bridge
                     && bridge.try_send(BridgeEvent::Arrived(name.to_string())).is_err()
                 {
@@ -267,23 +273,27 @@ async fn settle(
                     tracing::warn!(device = %answer.device, id = answer.id, "bridge busy: an RPC answer was dropped (ThingsBoard will see a timeout)");
                 }
             }
-            Event::Readings(readings) => store(readings, registration, shared, out).await?,
+            Event::Readings(readings) => store(readings, registration, shared, out, presence).await?,
         }
     }
     Ok(())
 }
 
-/// Stores readings whose acks wait in `out`; returns once they are committed.
+/// Stores readings whose acks wait in `out`; returns once they are committed, and tells
+/// the live feed then (never before: a watcher sees only what a device's ack confirms).
 async fn store(
     readings: Vec<DeviceReading>,
     registration: &Registration,
     shared: &Shared,
     out: &[u8],
+    presence: &mut Presence,
 ) -> Result<(), StoreError> {
-    let Some(last) = readings.last().map(|r| Arc::clone(&r.line)) else { return Ok(()) };
+    let Some((last, device)) = readings.last().map(|r| (Arc::clone(&r.line), Arc::clone(&r.device))) else {
+        return Ok(());
+    };
     let count = readings.len();
     let received_at = crate::clock::unix_ms();
-    let rows = readings
+    let rows: Vec<Row> = readings
         .into_iter()
         .flat_map(|r| {
             let (device, ts) = (r.device, r.reading.ts);
@@ -299,8 +309,16 @@ async fn store(
     debug_assert!(!out.is_empty(), "the acks of stored readings are waiting in the output");
     // Without a store the session makes no readings (see `Session::with_store`).
     let Some(store) = &shared.store else { return Ok(()) };
-    store.append(rows).await?;
+    let feed = shared.registry.feed();
+    // Copied only while someone watches: with nobody, the feed costs this path an atomic load.
+    let watched = feed.is_watched().then(|| rows.clone());
+    let appended = store.append(rows).await?;
     registration.record_readings(count, last);
+    presence.stored(feed, &device);
+    // A batch that was all resent duplicates (a lost ack) shows nothing new.
+    if let Some(rows) = watched.filter(|_| appended.inserted > 0) {
+        feed.publish_rows(rows);
+    }
     Ok(())
 }
 

@@ -13,6 +13,7 @@ mod doorbell;
 mod ended;
 pub mod events;
 pub mod fd_budget;
+pub mod feed;
 mod options;
 pub mod registry;
 mod transport;

@@ -18,6 +18,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::counters::ServerCounters;
 use super::doorbell::Doorbell;
+use super::feed::Feed;
 
 /// A client's id, unique for the server's lifetime.
 pub type ClientId = u64;
@@ -135,6 +136,7 @@ pub struct Registry {
     started: Instant,
     /// The server's totals and errors (`/metrics`, `/healthz`).
     pub counters: ServerCounters,
+    feed: Feed,
 }
 
 /// Keeps a client registered; removes it when dropped.
@@ -152,6 +154,7 @@ impl Registry {
             next_id: AtomicU64::new(1),
             started: Instant::now(),
             counters: ServerCounters::default(),
+            feed: Feed::default(),
         })
     }
 
@@ -183,6 +186,11 @@ impl Registry {
         clients.insert(id, Arc::clone(&handle));
         let count = clients.len();
         (Registration { registry: Arc::clone(self), handle }, count)
+    }
+
+    /// Committed readings and devices coming and going, for live watchers (the dashboard).
+    pub fn feed(&self) -> &Feed {
+        &self.feed
     }
 
     /// Connections registered since start.
