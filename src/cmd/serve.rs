@@ -111,7 +111,7 @@ pub async fn run(args: ServeArgs, matches: &clap::ArgMatches) -> anyhow::Result<
     let listener = TcpListener::bind(config.bind).await.map_err(|e| bind_error(e, &config))?;
     let addr = listener.local_addr().context("cannot read the listening address")?;
     let http_listener = match http.bind {
-        Some(bind) => http_listen(bind).await?,
+        Some(bind) => http_listen(bind, addr).await?,
         None => None,
     };
     let signals = Signals::install();
@@ -149,7 +149,8 @@ pub async fn run(args: ServeArgs, matches: &clap::ArgMatches) -> anyhow::Result<
     let bridged = bridge_config.as_ref().map(|_| &loaded.profile.thingsboard);
     tokio::spawn(watch_reload(
         signals.hup,
-        Reloadable::new(&args.profile, &args.serve, &config, bridged, tls.clone()),
+        Reloadable::new(&args.profile, &args.serve, &config, bridged, tls.clone())
+            .with_http(loaded.profile.http.clone()),
     ));
     let (bridge_events, status, bridge_task) = match (bridge_config, &store) {
         (Some(bridge_config), Some(store)) => start_bridge(bridge_config, store, &registry, &shutdown),
@@ -227,7 +228,7 @@ fn announce(text: &str) {
 
 /// Binds the HTTP side: an address the user gave must work; the default one, if taken, is
 /// given up with a warning (a second server on this machine still serves devices).
-async fn http_listen(bind: HttpBind) -> anyhow::Result<Option<TcpListener>> {
+async fn http_listen(bind: HttpBind, devices: std::net::SocketAddr) -> anyhow::Result<Option<TcpListener>> {
     match iotchat::http::listen(bind).await {
         Ok(Some(listener)) => Ok(Some(listener)),
         Ok(None) => {
@@ -240,6 +241,9 @@ async fn http_listen(bind: HttpBind) -> anyhow::Result<Option<TcpListener>> {
         }
         Err(e) => {
             let hint = match e.cause.kind() {
+                io::ErrorKind::AddrInUse if bind.addr.port() == devices.port() => {
+                    "that is the devices' port (--bind); give HTTP another one, such as --http 127.0.0.1:12080"
+                }
                 io::ErrorKind::AddrInUse => {
                     "another program listens there; pick another port with --http HOST:PORT, or --http off"
                 }

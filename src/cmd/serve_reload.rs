@@ -5,7 +5,9 @@
 use std::io;
 use std::path::PathBuf;
 
-use iotchat::config::{self, LoadedProfile, Section, ServeConfig, ServeSection, ThingsboardSection};
+use iotchat::config::{
+    self, HttpSection, LoadedProfile, Section, ServeConfig, ServeSection, ThingsboardSection,
+};
 use iotchat::live::Live;
 use iotchat::protocol::auth::Tokens;
 use iotchat::server::ServeOptions;
@@ -20,6 +22,8 @@ pub(super) struct Reloadable {
     started: ServeConfig,
     /// The profile's `[thingsboard]` at start, when the bridge is on: it is not reloaded.
     bridge: Option<ThingsboardSection>,
+    /// The profile's `[http]` at start: the HTTP side is not reloaded.
+    http: HttpSection,
     profile: Option<PathBuf>,
     flags: ServeSection,
     auth: Option<Live<Tokens>>,
@@ -37,11 +41,17 @@ impl Reloadable {
         Self {
             started: started.clone(),
             bridge: bridge.cloned(),
+            http: HttpSection::default(),
             profile: profile.clone(),
             flags: flags.clone(),
             auth: started.server.auth.clone(),
             tls,
         }
+    }
+
+    /// The profile's `[http]` at start, to tell a reload that changed it.
+    pub(super) fn with_http(self, http: HttpSection) -> Self {
+        Self { http, ..self }
     }
 }
 
@@ -81,6 +91,9 @@ fn reload(what: &Reloadable) -> Result<(), config::ConfigError> {
     let config = resolve(what.flags.clone(), &loaded, None)?;
     if what.bridge.as_ref().is_some_and(|started| *started != loaded.profile.thingsboard) {
         warn!("SIGHUP: [thingsboard] changed; the ThingsBoard bridge takes its settings at the next restart");
+    }
+    if what.http != loaded.profile.http {
+        warn!("SIGHUP: [http] changed; the HTTP side takes its settings at the next restart");
     }
     let acceptor = match (&what.tls, &config.tls) {
         (Some(_), Some(files)) => Some(files.acceptor()?),
