@@ -1,6 +1,8 @@
 //! `iotchat readings`: prints the readings the server stored, as an aligned table, CSV or
-//! JSON (the library's `store::export`). CSV and JSON are streamed row by row; the table is
-//! buffered to align its columns. A closed pipe (`| head`) ends the command quietly.
+//! JSON (the library's `store::export`, which `GET /api/readings` writes too). CSV and JSON
+//! are streamed row by row; the table is buffered to align its columns. `--follow` goes on
+//! printing new readings (`readings/follow.rs`). A closed pipe (`| head`) ends the command
+//! quietly.
 
 use std::io::{self, BufWriter, Write};
 use std::path::PathBuf;
@@ -16,12 +18,16 @@ use clap::Args;
 
 use crate::cli_values::{at_least, non_empty};
 
+mod follow;
+
 pub(super) const EXAMPLES: &str = "\
 Examples:
   iotchat readings                                  # latest value per device and key
   iotchat readings --device esp-1 --all             # every reading of esp-1
   iotchat readings --key temp --since 10m --format csv > temp.csv
   iotchat readings --data-dir /var/lib/iotchat --format json
+  iotchat readings --follow --device esp-1          # new readings as they are stored (tail -f)
+  iotchat readings -f --limit 10 --format json      # the last 10, then new ones; JSON Lines
 
 Timestamps are unix milliseconds: `ts` is the device's own (empty if it sent none),
 `received_at` is the server's.";
@@ -34,7 +40,7 @@ pub enum Format {
     /// Comma-separated, header `device,key,value,ts,received_at`; streamed; text cells
     /// that a spreadsheet would run as a formula start with '.
     Csv,
-    /// A JSON array of objects; streamed.
+    /// A JSON array of objects; streamed. With --follow, one object per line (JSON Lines).
     Json,
 }
 
@@ -66,6 +72,11 @@ pub struct ReadingsArgs {
     /// numbers, ts and received_at are never changed, nor is JSON.
     #[arg(long, value_enum, default_value_t = Format::Table)]
     pub format: Format,
+    /// Go on printing readings as they are stored, until Ctrl-C (like tail -f): first what
+    /// --all, --since or --limit select (the last N readings), if given. The table's columns
+    /// have fixed widths; --format json prints one JSON object per line (JSON Lines).
+    #[arg(short, long)]
+    pub follow: bool,
 }
 
 /// Runs `iotchat readings`.
@@ -81,6 +92,9 @@ pub fn run(args: ReadingsArgs, matches: &clap::ArgMatches) -> anyhow::Result<()>
         .map_err(since_error)?;
     let empty = nothing_found(args.device.as_deref(), args.key.as_deref(), args.since.as_deref());
     let query = Query { device: args.device, key: args.key, since_ms, limit: args.limit, all: args.all };
+    if args.follow {
+        return follow::run(&dir.value, &dir.origin, query, args.format);
+    }
     let reader = Reader::open(&dir.value).map_err(|e| super::store_error(e, &dir.origin))?;
     let mut out = BufWriter::new(io::stdout().lock());
     let written = match args.format {
@@ -124,7 +138,7 @@ fn rfc3339(ms: i64) -> String {
     }
 }
 
-const HEADER: [&str; 5] = ["DEVICE", "KEY", "VALUE", "TS", "RECEIVED_AT"];
+pub(super) const HEADER: [&str; 5] = ["DEVICE", "KEY", "VALUE", "TS", "RECEIVED_AT"];
 
 /// What the table says when nothing matched: the filters that emptied it, or that the store
 /// is empty. Not an error (exit 0): "nothing matched" is an answer, and scripts that read
@@ -174,7 +188,7 @@ fn table(reader: &Reader, query: &Query, empty: &str, out: &mut impl Write) -> R
 }
 
 /// A row's table cells, as shown.
-fn table_cells(row: &Row) -> [String; 5] {
+pub(super) fn table_cells(row: &Row) -> [String; 5] {
     let ts = row.ts.map(rfc3339).unwrap_or_else(|| "-".into());
     // Cut as the server console's `clients` cuts a last reading: one long value must not push
     // every other row's times off the screen.
@@ -182,7 +196,11 @@ fn table_cells(row: &Row) -> [String; 5] {
     [cell(&row.device), cell(&row.key), value, ts, rfc3339(row.received_at)]
 }
 
-fn write_line<S: AsRef<str>>(out: &mut dyn Write, cells: &[S; 5], widths: &[usize; 5]) -> io::Result<()> {
+pub(super) fn write_line<S: AsRef<str>>(
+    out: &mut dyn Write,
+    cells: &[S; 5],
+    widths: &[usize; 5],
+) -> io::Result<()> {
     let mut line = String::new();
     for (cell, width) in cells.iter().zip(widths) {
         let cell = cell.as_ref();

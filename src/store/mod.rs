@@ -6,13 +6,15 @@
 //! committed; the writer commits everything queued at that moment in one transaction (group
 //! commit), so thousands of readings a second cost a few fsyncs, not thousands. Reads go
 //! through [`Reader`], a separate read-only connection that may run while the server writes;
-//! [`export`] writes what it selects as CSV or JSON.
+//! [`export`] writes what it selects as CSV or JSON, and [`Follower`] follows new rows as they
+//! commit.
 //!
 //! A reading resent after a lost ack has the same (device, key, ts) and is stored once;
 //! readings without a device timestamp are never deduplicated.
 
 mod error;
 mod export;
+mod follow;
 mod identity;
 mod insert;
 mod lock;
@@ -27,6 +29,7 @@ mod writer_thread;
 
 pub use error::StoreError;
 pub use export::{CSV_HEADER, ExportFormat, Exporter, export, json_value};
+pub use follow::{FileNews, Follower, RowSink};
 pub use identity::FileChange;
 pub use lock::LOCK_FILE;
 pub use outbox::Outbox;
