@@ -6,12 +6,13 @@
 //! committed; the writer commits everything queued at that moment in one transaction (group
 //! commit), so thousands of readings a second cost a few fsyncs, not thousands. Reads go
 //! through [`Reader`], a separate read-only connection that may run while the server writes;
-//! [`export`] writes what it selects as CSV or JSON, and [`Follower`] follows new rows as they
-//! commit.
+//! [`export`] writes what it selects as CSV or JSON, [`Follower`] follows new rows as they
+//! commit, and [`Reader::devices`] sums each device up.
 //!
 //! A reading resent after a lost ack has the same (device, key, ts) and is stored once;
 //! readings without a device timestamp are never deduplicated.
 
+mod devices;
 mod error;
 mod export;
 mod follow;
@@ -27,6 +28,7 @@ mod timing;
 mod writer;
 mod writer_thread;
 
+pub use devices::{DeviceCounts, DeviceSummary};
 pub use error::StoreError;
 pub use export::{CSV_HEADER, ExportFormat, Exporter, export, json_value};
 pub use follow::{FileNews, Follower, RowSink};

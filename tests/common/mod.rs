@@ -4,6 +4,7 @@
 #![allow(dead_code)] // each test binary uses a different part of this module
 
 pub mod faults;
+pub mod http;
 pub mod mqtt;
 pub mod process;
 
