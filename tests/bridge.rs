@@ -218,7 +218,7 @@ fn the_console_and_readings_show_one_backlog_while_thingsboard_is_away() {
         .success()
         .stdout(predicates::str::contains("\n6 readings waiting to be forwarded to ThingsBoard\n"));
     // And /metrics, the same figure.
-    let (_, text) = common::http::get(http, "/metrics", "");
+    let (_, text) = common::http::status_text(http, "/metrics", "");
     assert_eq!(common::http::sample(&text, "iotchat_bridge_pending_readings"), 6.0);
     assert_eq!(common::http::sample(&text, "iotchat_bridge_connected"), 0.0);
     assert_eq!(common::http::sample(&text, "iotchat_bridge_forwarded_total"), 0.0);

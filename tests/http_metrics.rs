@@ -5,7 +5,7 @@ mod common;
 
 use std::net::{SocketAddr, TcpListener};
 
-use common::http::{get, http_addr, sample, scrape_until};
+use common::http::{http_addr, sample, scrape_until, status_text as get};
 use common::{DEADLINE, Server, cmd};
 
 /// Starts a server whose HTTP side is on a free port, with extra `args`; returns it and

@@ -1,20 +1,24 @@
 //! `iotchat readings`: prints the readings the server stored, as an aligned table, CSV or
-//! JSON. CSV and JSON are streamed row by row; the table is buffered to align its columns.
-//! A closed pipe (`| head`) ends the command quietly.
+//! JSON (the library's `store::export`, which `GET /api/readings` writes too). CSV and JSON
+//! are streamed row by row; the table is buffered to align its columns. `--follow` goes on
+//! printing new readings (`readings/follow.rs`). A closed pipe (`| head`) ends the command
+//! quietly.
 
-use std::borrow::Cow;
 use std::io::{self, BufWriter, Write};
 use std::path::PathBuf;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use iotchat::config::{ConfigError, LoadedProfile, Origin, StoreSection, data_dir, no_data_dir};
-use iotchat::protocol::reading::Value;
-use iotchat::store::{Query, Reader, Row, StoreError};
+use iotchat::store::{
+    ExportFormat, Query, Reader, Row, SINCE_EXPECTED, SinceError, StoreError, export, parse_since,
+};
 use iotchat::text::{VALUE_WIDTH, ellipsis, for_terminal};
 
 use clap::Args;
 
 use crate::cli_values::{at_least, non_empty};
+
+mod follow;
 
 pub(super) const EXAMPLES: &str = "\
 Examples:
@@ -22,6 +26,8 @@ Examples:
   iotchat readings --device esp-1 --all             # every reading of esp-1
   iotchat readings --key temp --since 10m --format csv > temp.csv
   iotchat readings --data-dir /var/lib/iotchat --format json
+  iotchat readings --follow --device esp-1          # new readings as they are stored (tail -f)
+  iotchat readings -f --limit 10 --format json      # the last 10, then new ones; JSON Lines
 
 Timestamps are unix milliseconds: `ts` is the device's own (empty if it sent none),
 `received_at` is the server's.";
@@ -34,7 +40,7 @@ pub enum Format {
     /// Comma-separated, header `device,key,value,ts,received_at`; streamed; text cells
     /// that a spreadsheet would run as a formula start with '.
     Csv,
-    /// A JSON array of objects; streamed.
+    /// A JSON array of objects; streamed. With --follow, one object per line (JSON Lines).
     Json,
 }
 
@@ -66,6 +72,11 @@ pub struct ReadingsArgs {
     /// numbers, ts and received_at are never changed, nor is JSON.
     #[arg(long, value_enum, default_value_t = Format::Table)]
     pub format: Format,
+    /// Go on printing readings as they are stored, until Ctrl-C (like tail -f): first what
+    /// --all, --since or --limit select (the last N readings), if given. The table's columns
+    /// have fixed widths; --format json prints one JSON object per line (JSON Lines).
+    #[arg(short, long)]
+    pub follow: bool,
 }
 
 /// Runs `iotchat readings`.
@@ -73,17 +84,25 @@ pub fn run(args: ReadingsArgs, matches: &clap::ArgMatches) -> anyhow::Result<()>
     let loaded = LoadedProfile::load(args.profile.as_deref())?;
     let at = loaded.at(Some(matches), "store");
     let dir = data_dir(args.store, loaded.profile.store.clone(), &at)?.ok_or_else(no_data_dir)?;
-    let since_ms = args.since.as_deref().map(|text| parse_since(text, SystemTime::now())).transpose()?;
+    let since_ms = args
+        .since
+        .as_deref()
+        .map(|text| parse_since(text, SystemTime::now()))
+        .transpose()
+        .map_err(since_error)?;
     let empty = nothing_found(args.device.as_deref(), args.key.as_deref(), args.since.as_deref());
     let query = Query { device: args.device, key: args.key, since_ms, limit: args.limit, all: args.all };
+    if args.follow {
+        return follow::run(&dir.value, &dir.origin, query, args.format);
+    }
     let reader = Reader::open(&dir.value).map_err(|e| super::store_error(e, &dir.origin))?;
     let mut out = BufWriter::new(io::stdout().lock());
     let written = match args.format {
         Format::Table => {
             table(&reader, &query, &empty, &mut out).and_then(|()| outbox_line(&reader, &mut out))
         }
-        Format::Csv => csv(&reader, &query, &mut out),
-        Format::Json => json(&reader, &query, &mut out),
+        Format::Csv => export(&reader, &query, ExportFormat::Csv, &mut out).map(drop),
+        Format::Json => export(&reader, &query, ExportFormat::Json, &mut out).map(drop),
     }
     .and_then(|()| out.flush().map_err(|cause| StoreError::Output { cause }));
     match written {
@@ -102,26 +121,9 @@ fn outbox_line(reader: &Reader, out: &mut impl Write) -> Result<(), StoreError> 
     Ok(())
 }
 
-/// `--since`: a duration ago (`10m`, `2h`) or an RFC 3339 time, as unix milliseconds.
-fn parse_since(text: &str, now: SystemTime) -> Result<i64, ConfigError> {
-    let trimmed = text.trim();
-    let when = match humantime::parse_duration(trimmed) {
-        // Before the epoch is fine (it selects everything); beyond SystemTime's range too.
-        Ok(ago) => now.checked_sub(ago).unwrap_or(UNIX_EPOCH - Duration::from_secs(1)),
-        Err(_) => humantime::parse_rfc3339_weak(trimmed).map_err(|_| ConfigError::Invalid {
-            origin: Origin::Flag("--since"),
-            value: text.to_owned(),
-            expected: "a duration ago such as 10m or 2h, or a time such as 2026-11-23T10:00:00Z".into(),
-        })?,
-    };
-    Ok(unix_ms(when))
-}
-
-fn unix_ms(time: SystemTime) -> i64 {
-    match time.duration_since(UNIX_EPOCH) {
-        Ok(after) => i64::try_from(after.as_millis()).unwrap_or(i64::MAX),
-        Err(before) => i64::try_from(before.duration().as_millis()).map_or(i64::MIN, |ms| -ms),
-    }
+/// A `--since` that is neither a duration nor a time, as a usage error naming the flag.
+fn since_error(e: SinceError) -> ConfigError {
+    ConfigError::Invalid { origin: Origin::Flag("--since"), value: e.value, expected: SINCE_EXPECTED.into() }
 }
 
 /// Unix milliseconds as an RFC 3339 UTC time, or the bare number when outside years
@@ -136,7 +138,7 @@ fn rfc3339(ms: i64) -> String {
     }
 }
 
-const HEADER: [&str; 5] = ["DEVICE", "KEY", "VALUE", "TS", "RECEIVED_AT"];
+pub(super) const HEADER: [&str; 5] = ["DEVICE", "KEY", "VALUE", "TS", "RECEIVED_AT"];
 
 /// What the table says when nothing matched: the filters that emptied it, or that the store
 /// is empty. Not an error (exit 0): "nothing matched" is an answer, and scripts that read
@@ -162,11 +164,7 @@ fn nothing_found(device: Option<&str>, key: Option<&str>, since: Option<&str>) -
 fn table(reader: &Reader, query: &Query, empty: &str, out: &mut impl Write) -> Result<(), StoreError> {
     let mut cells: Vec<[String; 5]> = Vec::new();
     reader.for_each(query, &mut |row| {
-        let ts = row.ts.map(rfc3339).unwrap_or_else(|| "-".into());
-        // Cut as the server console's `clients` cuts a last reading: one long value must
-        // not push every other row's times off the screen.
-        let value = ellipsis(&row.value.to_string(), VALUE_WIDTH);
-        cells.push([cell(&row.device), cell(&row.key), value, ts, rfc3339(row.received_at)]);
+        cells.push(table_cells(row));
         Ok(())
     })?;
     let write = |out: &mut dyn Write| -> io::Result<()> {
@@ -189,12 +187,25 @@ fn table(reader: &Reader, query: &Query, empty: &str, out: &mut impl Write) -> R
     write(out).map_err(|cause| StoreError::Output { cause })
 }
 
-fn write_line<S: AsRef<str>>(out: &mut dyn Write, cells: &[S; 5], widths: &[usize; 5]) -> io::Result<()> {
+/// A row's table cells, as shown.
+pub(super) fn table_cells(row: &Row) -> [String; 5] {
+    let ts = row.ts.map(rfc3339).unwrap_or_else(|| "-".into());
+    // Cut as the server console's `clients` cuts a last reading: one long value must not push
+    // every other row's times off the screen.
+    let value = ellipsis(&row.value.to_string(), VALUE_WIDTH);
+    [cell(&row.device), cell(&row.key), value, ts, rfc3339(row.received_at)]
+}
+
+pub(super) fn write_line<S: AsRef<str>>(
+    out: &mut dyn Write,
+    cells: &[S; 5],
+    widths: &[usize; 5],
+) -> io::Result<()> {
     let mut line = String::new();
     for (cell, width) in cells.iter().zip(widths) {
         let cell = cell.as_ref();
         line.push_str(cell);
-        line.extend(std::iter::repeat_n(' ', width - cell.chars().count() + 2));
+        line.extend(std::iter::repeat_n(' ', width.saturating_sub(cell.chars().count()) + 2));
     }
     writeln!(out, "{}", line.trim_end())
 }
@@ -204,103 +215,14 @@ fn cell(text: &str) -> String {
     for_terminal(text).into_owned()
 }
 
-fn csv(reader: &Reader, query: &Query, out: &mut impl Write) -> Result<(), StoreError> {
-    let mut writer = csv::Writer::from_writer(out);
-    let io_err = |e: csv::Error| match e.into_kind() {
-        csv::ErrorKind::Io(e) => e,
-        other => io::Error::other(format!("{other:?}")),
-    };
-    let output = |cause| StoreError::Output { cause };
-    writer.write_record(["device", "key", "value", "ts", "received_at"]).map_err(io_err).map_err(output)?;
-    reader.for_each(query, &mut |row| {
-        let ts = row.ts.map(|ts| ts.to_string()).unwrap_or_default();
-        let value = match &row.value {
-            Value::Text(text) => csv_text(text).into_owned(),
-            number_or_bool => number_or_bool.to_string(),
-        };
-        let (device, key) = (csv_text(&row.device), csv_text(&row.key));
-        let record = [&*device, &*key, &value, &ts, &row.received_at.to_string()];
-        writer.write_record(record).map_err(io_err)
-    })?;
-    writer.flush().map_err(output)
-}
-
-/// A text cell of the CSV, safe to open in a spreadsheet (OWASP's CSV injection advice): one
-/// that starts with `=`, `+`, `-`, `@`, a tab or a CR would be run as a formula, so it gets a
-/// leading `'`, which spreadsheets show as text. A text that is a plain number (`-3.5`) is
-/// left as it is: a spreadsheet reads it as that number, no formula. Numbers, booleans and the
-/// two time columns never come here.
-fn csv_text(text: &str) -> Cow<'_, str> {
-    let formula = text.starts_with(['=', '+', '-', '@', '\t', '\r']);
-    if formula && !text.parse::<f64>().is_ok_and(f64::is_finite) {
-        Cow::Owned(format!("'{text}"))
-    } else {
-        Cow::Borrowed(text)
-    }
-}
-
-fn json(reader: &Reader, query: &Query, out: &mut impl Write) -> Result<(), StoreError> {
-    let output = |cause| StoreError::Output { cause };
-    out.write_all(b"[").map_err(output)?;
-    let mut first = true;
-    reader.for_each(query, &mut |row| {
-        out.write_all(if first { b"\n" } else { b",\n" })?;
-        first = false;
-        serde_json::to_writer(&mut *out, &json_row(row)).map_err(io::Error::from)
-    })?;
-    out.write_all(if first { b"]\n" } else { b"\n]\n" }).map_err(output)
-}
-
-fn json_row(row: &Row) -> serde_json::Value {
-    let value = match &row.value {
-        Value::Int(v) => serde_json::Value::from(*v),
-        Value::Float(v) => serde_json::Value::from(*v),
-        Value::Bool(v) => serde_json::Value::from(*v),
-        Value::Text(v) => serde_json::Value::from(v.as_str()),
-    };
-    serde_json::json!({
-        "device": row.device,
-        "key": row.key,
-        "value": value,
-        "ts": row.ts,
-        "received_at": row.received_at,
-    })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
-    fn since_takes_a_duration_ago_or_a_time() {
-        let now = UNIX_EPOCH + Duration::from_secs(10_000);
-        assert_eq!(parse_since("10m", now).expect("duration"), 9_400_000);
-        assert_eq!(parse_since("1970-01-01T00:00:05Z", now).expect("time"), 5_000);
-        assert_eq!(parse_since("1970-01-01 00:00:05", now).expect("weak time"), 5_000);
-        assert!(parse_since("1000h", now).expect("before the epoch") < 0);
-        let error = parse_since("yesterday", now).expect_err("unparseable");
-        assert!(error.to_string().contains("--since") && error.to_string().contains("10m"), "{error}");
-    }
-
-    #[test]
-    fn csv_text_that_a_spreadsheet_would_run_gets_a_quote() {
-        let cases = [
-            ("=1+1", "'=1+1"),
-            ("+41", "+41"),
-            ("+cmd", "'+cmd"),
-            ("-3.5", "-3.5"),
-            ("-2+3", "'-2+3"),
-            ("-inf", "'-inf"),
-            ("@SUM(A1)", "'@SUM(A1)"),
-            ("\tx", "'\tx"),
-            ("\rx", "'\rx"),
-            ("open", "open"),
-            ("a=b", "a=b"),
-            ("", ""),
-        ];
-        for (text, want) in cases {
-            assert_eq!(csv_text(text), want, "{text:?}");
-        }
+    fn a_bad_since_names_the_flag_and_what_to_write() {
+        let error = since_error(SinceError { value: "yesterday".into() }).to_string();
+        assert!(error.contains("--since") && error.contains("yesterday") && error.contains("10m"), "{error}");
     }
 
     #[test]

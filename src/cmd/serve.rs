@@ -84,8 +84,10 @@ pub async fn run(args: ServeArgs, matches: &clap::ArgMatches) -> anyhow::Result<
     let max_clients = fit_fd_limit(config.server.max_clients)?;
     let at = loaded.at(Some(matches), "store");
     let dir = config::data_dir(args.store.clone(), loaded.profile.store.clone(), &at)?;
-    let store =
-        dir.map(|dir| Store::open(&dir.value).map_err(|e| super::store_error(e, &dir.origin))).transpose()?;
+    let store = dir
+        .as_ref()
+        .map(|dir| Store::open(&dir.value).map_err(|e| super::store_error(e, &dir.origin)))
+        .transpose()?;
     let bridge_given = TbGiven::new(args.bridge.section.clone(), TbFlagNames::serve(), Some(matches));
     let advice = Arc::new(super::tb_advice::Words(TbFlagNames::serve()));
     let bridge_config = config::bridge_config(bridge_given, &loaded, advice)?;
@@ -161,6 +163,7 @@ pub async fn run(args: ServeArgs, matches: &clap::ArgMatches) -> anyhow::Result<
             registry: registry.clone(),
             store: store.as_ref().map(Store::handle),
             bridge: status.clone(),
+            data_dir: dir.map(|dir| dir.value),
         };
         tokio::spawn(iotchat::http::serve(listener, state, http.token.clone(), shutdown.clone()));
     }

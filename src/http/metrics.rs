@@ -167,7 +167,7 @@ mod tests {
     use crate::server::registry::Registry;
 
     fn state(store: Option<crate::store::StoreHandle>) -> HttpState {
-        HttpState { registry: Registry::new(), store, bridge: None }
+        HttpState { registry: Registry::new(), store, bridge: None, data_dir: None }
     }
 
     #[test]

@@ -3,13 +3,17 @@
 //! Thin: every figure it shows is read from what the server, the store and the bridge already
 //! keep (`metrics.rs`); it never sits on a device's path, so a slow browser slows no device.
 
+mod api;
 mod auth;
 mod dashboard;
+mod devices;
 mod listener;
 mod metrics;
+mod readings;
 mod stream;
 
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use axum::Router;
@@ -62,6 +66,9 @@ pub struct HttpState {
     pub store: Option<StoreHandle>,
     /// The ThingsBoard bridge's status, when it runs.
     pub bridge: Option<Arc<BridgeStatus>>,
+    /// The store's data directory, when the server keeps readings (`/api/readings` and
+    /// `/api/devices` read it through their own read-only connections).
+    pub data_dir: Option<PathBuf>,
 }
 
 /// Binds `bind`. A default address already taken is `Ok(None)` (the caller warns and goes
@@ -92,9 +99,14 @@ pub async fn serve(
 
 /// Every route; those but `/healthz` and the dashboard's files behind the token when one is set.
 pub fn router(state: HttpState, token: Option<Secret>) -> Router {
+    let api = Router::new()
+        .route("/api/readings", get(readings::readings))
+        .route("/api/devices", get(devices::devices))
+        .with_state(api::ApiState::new(&state));
     let guarded = Router::new()
         .route("/metrics", get(metrics::metrics))
         .route("/api/stream", get(stream::stream))
+        .merge(api)
         .layer(axum::middleware::from_fn_with_state(Arc::new(token), auth::require_token));
     let open = Router::new().route("/healthz", get(healthz)).merge(dashboard::routes());
     open.merge(guarded).with_state(state)

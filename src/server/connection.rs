@@ -94,7 +94,7 @@ async fn run(
     };
     // Until it says HELLO, a device is known by its address, without the port: a sensor that
     // never names itself stays one device across its reconnects.
-    let address = peer.ip().to_canonical().to_string();
+    let address = super::registry::address_name(peer);
     let mut session = Session::new(shared.limits, &address, Instant::now().into_std())
         .with_auth(shared.auth.clone())
         .with_store(shared.store.is_some());

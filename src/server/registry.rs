@@ -111,6 +111,25 @@ pub struct ClientInfo {
     pub last_reading: Option<Arc<str>>,
 }
 
+impl ClientInfo {
+    /// The device this client is, by the name its readings are stored under: the name it
+    /// gave, or, for one that sent readings without a name, [`address_name`]. `None`: a
+    /// chat client.
+    pub fn device(&self) -> Option<String> {
+        match &self.name {
+            Some(name) => Some(name.clone()),
+            None if self.readings > 0 => Some(address_name(self.peer)),
+            None => None,
+        }
+    }
+}
+
+/// The name a device that never says `HELLO` is stored under: its address without the port,
+/// so it stays one device across its reconnects.
+pub fn address_name(peer: SocketAddr) -> String {
+    peer.ip().to_canonical().to_string()
+}
+
 /// Why a push could not be delivered.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum PushError {

@@ -211,6 +211,16 @@ pub enum StoreError {
         /// The WAL's size.
         bytes: u64,
     },
+    /// Following a store needs its WAL index, which SQLite shares only with write access.
+    #[error(
+        "cannot follow {} without write access to its directory: new readings reach a reader through the WAL \
+         index beside it (-shm), which SQLite shares only with write access; follow it as the server's user",
+        path.display()
+    )]
+    Unfollowable {
+        /// The `.db` file.
+        path: PathBuf,
+    },
     /// A query failed.
     #[error("cannot read readings from {}: {cause}; check the file's permissions, or retry if it is busy", path.display())]
     Query {

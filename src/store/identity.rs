@@ -14,13 +14,13 @@ use std::path::{Path, PathBuf};
 
 /// A file's identity on this machine.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct FileId {
+pub(super) struct FileId {
     dev: u64,
     ino: u64,
 }
 
 impl FileId {
-    fn of(path: &Path) -> std::io::Result<FileId> {
+    pub(super) fn of(path: &Path) -> std::io::Result<FileId> {
         let meta = std::fs::metadata(path)?;
         Ok(FileId { dev: meta.dev(), ino: meta.ino() })
     }

@@ -5,12 +5,17 @@
 //! [`StoreHandle::append`] queues its rows on a bounded channel and resolves once they are
 //! committed; the writer commits everything queued at that moment in one transaction (group
 //! commit), so thousands of readings a second cost a few fsyncs, not thousands. Reads go
-//! through [`Reader`], a separate read-only connection that may run while the server writes.
+//! through [`Reader`], a separate read-only connection that may run while the server writes;
+//! [`export`] writes what it selects as CSV or JSON, [`Follower`] follows new rows as they
+//! commit, and [`Reader::devices`] sums each device up.
 //!
 //! A reading resent after a lost ack has the same (device, key, ts) and is stored once;
 //! readings without a device timestamp are never deduplicated.
 
+mod devices;
 mod error;
+mod export;
+mod follow;
 mod identity;
 mod insert;
 mod lock;
@@ -18,15 +23,20 @@ mod outbox;
 mod queue;
 mod reader;
 mod schema;
+mod since;
 mod timing;
 mod writer;
 mod writer_thread;
 
+pub use devices::{DeviceCounts, DeviceSummary};
 pub use error::StoreError;
+pub use export::{CSV_HEADER, ExportFormat, Exporter, export, json_value};
+pub use follow::{FileNews, Follower, RowSink};
 pub use identity::FileChange;
 pub use lock::LOCK_FILE;
 pub use outbox::Outbox;
 pub use reader::{Query, Reader};
+pub use since::{SINCE_EXPECTED, SinceError, parse_since, unix_ms};
 pub use timing::{CommitHistogram, CommitTimes};
 pub use writer::{Store, StoreHandle};
 

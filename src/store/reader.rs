@@ -33,19 +33,21 @@ impl Query {
 
 /// A read-only view of a data directory's `readings.db`.
 pub struct Reader {
-    conn: Connection,
-    path: PathBuf,
+    pub(super) conn: Connection,
+    pub(super) path: PathBuf,
     /// Schema version 3 or later: one device's history is a walk down its chains.
     chained: bool,
+    /// Read as an immutable file, for want of write access: commits after the open stay unseen.
+    pub(super) alone: bool,
 }
 
-const COLUMNS: &str = "r.id, r.device, r.key, r.kind, r.value, r.ts, r.received_at";
+pub(super) const COLUMNS: &str = "r.id, r.device, r.key, r.kind, r.value, r.ts, r.received_at";
 
 impl Reader {
     /// Opens `data_dir/readings.db` read-only. A missing file is [`StoreError::Missing`].
     pub fn open(data_dir: &Path) -> Result<Reader, StoreError> {
-        let (conn, path, version) = schema::open_for_reading(data_dir)?;
-        Ok(Reader { conn, path, chained: version >= 3 })
+        let file = schema::open_for_reading(data_dir)?;
+        Ok(Reader { conn: file.conn, path: file.path, chained: file.version >= 3, alone: file.alone })
     }
 
     /// The database file.
@@ -94,6 +96,28 @@ impl Reader {
 
     fn decode(&self, row: &rusqlite::Row<'_>) -> Result<Row, StoreError> {
         decode_row(&self.path, row)
+    }
+
+    /// Runs `f` in one read transaction: every query in it reads the same snapshot of the
+    /// file, whatever the writer commits meanwhile.
+    pub(super) fn in_snapshot<T>(
+        &self,
+        f: impl FnOnce(&Reader) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        let query_err = |cause| StoreError::Query { path: self.path.clone(), cause };
+        self.conn.execute_batch("BEGIN").map_err(query_err)?;
+        let result = f(self);
+        // Ended whatever `f` did: a read transaction left open would hold the WAL back.
+        let ended = self.conn.execute_batch("COMMIT").map_err(query_err);
+        let value = result?;
+        ended.map(|()| value)
+    }
+
+    /// The id of the newest reading, 0 when there is none.
+    pub(super) fn last_id(&self) -> Result<i64, StoreError> {
+        self.conn
+            .query_row("SELECT coalesce(max(id), 0) FROM readings", [], |r| r.get(0))
+            .map_err(|cause| StoreError::Query { path: self.path.clone(), cause })
     }
 }
 

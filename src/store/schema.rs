@@ -216,16 +216,26 @@ fn migrate(conn: &mut Connection, path: &Path) -> Result<(), StoreError> {
     Ok(())
 }
 
-/// Opens `data_dir/readings.db` read-only and checks its version; returns the version too
-/// (files older than 3 have no chains, and are read through their device index).
-pub(super) fn open_for_reading(data_dir: &Path) -> Result<(Connection, PathBuf, i64), StoreError> {
+/// A file opened for reading.
+pub(super) struct ReadOnly {
+    pub(super) conn: Connection,
+    /// The `.db` file.
+    pub(super) path: PathBuf,
+    /// Its schema version (files older than 3 have no chains: read through their device index).
+    pub(super) version: i64,
+    /// Read alone, as an immutable file, for want of write access: later commits stay unseen.
+    pub(super) alone: bool,
+}
+
+/// Opens `data_dir/readings.db` read-only and checks its version.
+pub(super) fn open_for_reading(data_dir: &Path) -> Result<ReadOnly, StoreError> {
     super::check_data_dir(data_dir)?;
     let path = data_dir.join(super::DB_FILE);
     if !path.is_file() {
         return Err(StoreError::Missing { dir: data_dir.to_owned() });
     }
     let query_err = |cause| StoreError::sqlite(&path, cause, |path, cause| StoreError::Query { path, cause });
-    let (conn, found) = match open_read_only(&path, false) {
+    let (conn, found, alone) = match open_read_only(&path, false) {
         Err(e) if cannot_share(&e) => {
             // No write access to the directory (a service account's store, a read-only copy
             // or mount): SQLite cannot make the WAL index it shares with the writer. Read the
@@ -244,12 +254,12 @@ pub(super) fn open_for_reading(data_dir: &Path) -> Result<(Connection, PathBuf, 
                     path.display()
                 );
             }
-            (conn, found)
+            (conn, found, true)
         }
-        other => other.map_err(query_err)?,
+        other => other.map(|(conn, found)| (conn, found, false)).map_err(query_err)?,
     };
     check_version(&path, found)?;
-    Ok((conn, path, found))
+    Ok(ReadOnly { conn, path, version: found, alone })
 }
 
 /// Opens `path` read-only and reads its version. `alone`: as an immutable file (SQLite takes
