@@ -146,6 +146,8 @@ pub async fn run(args: ServeArgs, matches: &clap::ArgMatches) -> anyhow::Result<
     );
 
     let registry = Registry::new();
+    // Bound: connections queue from now on, and /healthz says so from its first request.
+    registry.counters.set_accepting(true);
     let shutdown = CancellationToken::new();
     tokio::spawn(watch_signals(signals.term, signals.int, shutdown.clone()));
     let bridged = bridge_config.as_ref().map(|_| &loaded.profile.thingsboard);

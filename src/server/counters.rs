@@ -49,7 +49,7 @@ impl ErrorKind {
     }
 }
 
-/// The counters. All start at zero; `accepting` starts false until the accept loop runs.
+/// The counters. All start at zero; `accepting` starts false until the listener is bound.
 #[derive(Debug, Default)]
 pub struct ServerCounters {
     /// Messages sent by clients that have left (the connected ones count their own).
@@ -79,12 +79,14 @@ impl ServerCounters {
         self.departed_messages.load(Ordering::Relaxed)
     }
 
-    /// Sets whether the accept loop takes new connections now.
-    pub(super) fn set_accepting(&self, accepting: bool) {
+    /// Sets whether new connections are taken now: true once the listener is bound (the
+    /// kernel queues connections from then on, for the accept loop), false while `accept`
+    /// fails and from shutdown on.
+    pub fn set_accepting(&self, accepting: bool) {
         self.accepting.store(accepting, Ordering::Relaxed);
     }
 
-    /// Whether the accept loop takes new connections now (false before it starts, while
+    /// Whether new connections are taken now (false before the listener is bound, while
     /// `accept` fails, and once shutdown began).
     pub fn accepting(&self) -> bool {
         self.accepting.load(Ordering::Relaxed)
