@@ -88,48 +88,6 @@ pub struct ClientHandle {
     last_reading: Mutex<Option<Arc<str>>>,
 }
 
-/// A snapshot of one client, for display.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ClientInfo {
-    /// Its id.
-    pub id: ClientId,
-    /// Its peer address.
-    pub peer: SocketAddr,
-    /// Its name, if it gave one.
-    pub name: Option<String>,
-    /// How long it has been connected.
-    pub connected_for: Duration,
-    /// How long since it last sent anything.
-    pub idle_for: Duration,
-    /// Messages it sent.
-    pub messages: u64,
-    /// Bytes it sent.
-    pub bytes_in: u64,
-    /// Readings stored from it.
-    pub readings: u64,
-    /// Its last stored reading, as sent.
-    pub last_reading: Option<Arc<str>>,
-}
-
-impl ClientInfo {
-    /// The device this client is, by the name its readings are stored under: the name it
-    /// gave, or, for one that sent readings without a name, [`address_name`]. `None`: a
-    /// chat client.
-    pub fn device(&self) -> Option<String> {
-        match &self.name {
-            Some(name) => Some(name.clone()),
-            None if self.readings > 0 => Some(address_name(self.peer)),
-            None => None,
-        }
-    }
-}
-
-/// The name a device that never says `HELLO` is stored under: its address without the port,
-/// so it stays one device across its reconnects.
-pub fn address_name(peer: SocketAddr) -> String {
-    peer.ip().to_canonical().to_string()
-}
-
 /// Why a push could not be delivered.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum PushError {
@@ -210,28 +168,6 @@ impl Registry {
     /// Committed readings and devices coming and going, for live watchers (the dashboard).
     pub fn feed(&self) -> &Feed {
         &self.feed
-    }
-
-    /// Connections registered since start.
-    pub fn connections_total(&self) -> u64 {
-        self.next_id.load(Ordering::Relaxed) - 1
-    }
-
-    /// Messages received since start, from clients connected now and gone.
-    pub fn messages_total(&self) -> u64 {
-        let clients = self.lock();
-        let live: u64 = clients.values().map(|h| h.stats.messages.load(Ordering::Relaxed)).sum();
-        live + self.counters.departed_messages()
-    }
-
-    /// Connected clients that are devices: named, or that sent a reading.
-    pub fn devices_online(&self) -> usize {
-        let clients = self.lock();
-        let is_device = |h: &&Arc<ClientHandle>| {
-            h.stats.readings.load(Ordering::Relaxed) > 0
-                || h.name.lock().unwrap_or_else(|p| p.into_inner()).is_some()
-        };
-        clients.values().filter(is_device).count()
     }
 
     /// Number of connected clients.
@@ -447,6 +383,10 @@ impl Drop for Registration {
         clients.remove(&self.handle.id);
     }
 }
+
+#[path = "registry_view.rs"]
+mod view;
+pub use view::{ClientInfo, address_name};
 
 #[cfg(test)]
 #[path = "registry_tests.rs"]
