@@ -43,7 +43,7 @@ fn chat_names_what_a_server_speaks_when_it_is_not_iotchats_line_protocol() {
         (
             "HTTP",
             b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
-            &["speaks HTTP", "not iotchat's line protocol"],
+            &["speaks HTTP", "not iotchat's line protocol", "dashboard port", "first port"],
         ),
         (
             "HTTP/0.9 error page",

@@ -186,3 +186,17 @@ fn idle_http_connections_are_bounded_and_never_crowd_out_devices() {
     waiting.read_to_string(&mut answer).expect("answered once a place is free");
     assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
 }
+
+#[test]
+fn chat_pointed_at_the_http_port_is_told_which_port_chat_uses() {
+    let (_server, addr) = serve_http(&[]);
+    let out = cmd()
+        .args(["chat", "--server", &addr.to_string()])
+        .write_stdin("hi\n")
+        .timeout(DEADLINE)
+        .output()
+        .expect("chat runs");
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("speaks HTTP") && stderr.contains("dashboard port"), "{stderr}");
+}

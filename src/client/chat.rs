@@ -135,6 +135,11 @@ fn foreign(server: &str, protocol: Foreign) -> String {
         Foreign::Binary => format!(
             "the server at {server} sent bytes that are not UTF-8 text: it does not speak iotchat's line protocol; {port}"
         ),
+        // Likely `serve`'s own HTTP side (the dashboard's port, 12080 by default).
+        Foreign::Http => format!(
+            "the server at {server} speaks HTTP, not iotchat's line protocol: is that `iotchat serve`'s \
+             dashboard port (12080 unless --http says otherwise)? Chat and devices use its first port; {port}"
+        ),
         other => {
             format!("the server at {server} speaks {}, not iotchat's line protocol; {port}", other.name())
         }
