@@ -13,8 +13,10 @@ use crate::server::registry::Registry;
 use crate::store::{DeviceCounts, StoreError};
 
 /// Exports (`/api/readings`) running at once. Each holds a blocking thread for as long as its
-/// client takes to read the answer, so a few slow clients must not take the whole pool.
-pub(super) const MAX_EXPORTS: usize = 8;
+/// client takes to read the answer, so a few slow clients must not take the whole pool; and
+/// three descriptors (the database, its WAL and index), which with the HTTP connections
+/// (`listener.rs`) must fit in the descriptors the server keeps beside its clients.
+pub(super) const MAX_EXPORTS: usize = 4;
 
 /// The `/api/` routes' state.
 #[derive(Debug, Clone)]
