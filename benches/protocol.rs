@@ -83,6 +83,7 @@ fn session(c: &mut Criterion) {
         idle_flush: None,
         line_timeout: None,
         idle_timeout: None,
+        device_timeout: None,
         max_ts_ahead: Duration::from_secs(86_400),
     };
     let mut group = c.benchmark_group("session");

@@ -81,11 +81,12 @@ fn the_clients_table_shows_peer_and_counters() {
     let row = server.stdout_line_matching(|l| {
         l.contains("127.0.0.1:") && !l.starts_with("listening") && !l.starts_with("dashboard")
     });
-    // ID PEER NAME CONNECTED IDLE MESSAGES BYTES-IN READINGS LAST-READING
+    // ID PEER NAME STATE CONNECTED IDLE MESSAGES BYTES-IN READINGS LAST-READING
     let cols: Vec<&str> = row.split_whitespace().collect();
     assert_eq!(cols[0], "1", "id: {row}");
-    assert_eq!(cols[5], "2", "messages: {row}");
-    assert_eq!(cols[6], "14", "bytes in (7 + 7): {row}");
+    assert_eq!(cols[3], "-", "a chat client has no device state: {row}");
+    assert_eq!(cols[6], "2", "messages: {row}");
+    assert_eq!(cols[7], "14", "bytes in (7 + 7): {row}");
 }
 
 #[test]

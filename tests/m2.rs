@@ -153,7 +153,8 @@ fn the_clients_table_shows_names_and_readings() {
     server.console("clients");
     let row = server.stdout_line_matching(|l| l.contains("kitchen"));
     let cols: Vec<&str> = row.split_whitespace().collect();
-    assert_eq!(cols[7], "2", "readings: {row}");
+    assert_eq!(cols[3], "online", "state: {row}");
+    assert_eq!(cols[8], "2", "readings: {row}");
     assert!(row.ends_with("temp=21 ts=1790000000002"), "last reading: {row}");
 }
 

@@ -72,6 +72,7 @@ fn check(session: &mut Session, out: &[u8], start: usize, progress: Progress, cl
                 }
             }
             Event::Claimed(name) => assert!(!name.is_empty() && name.len() <= 64, "claimed name {name:?}"),
+            Event::Silent | Event::Heard => assert!(session.name().is_some(), "an unnamed client went silent"),
             _ => {}
         }
     }
@@ -85,7 +86,9 @@ fn run(u: &mut Unstructured<'_>) -> Result<()> {
     };
     let (line_timeout, idle_timeout) = (ms(u)?, ms(u)?);
     let max_ts_ahead = Duration::from_secs(86_400);
-    let limits = Limits { max_line_bytes, idle_flush, line_timeout, idle_timeout, max_ts_ahead };
+    // Derived, not drawn: the corpus's inputs keep their meaning.
+    let device_timeout = idle_timeout.map(|d| d / 2);
+    let limits = Limits { max_line_bytes, idle_flush, line_timeout, idle_timeout, device_timeout, max_ts_ahead };
     // The wall clock moves with the monotonic one, from a fixed start (2027-01-15).
     let start = Instant::now();
     let wall = |now: Instant| Now { mono: now, unix_ms: 1_800_000_000_000 + (now - start).as_millis() as i64 };

@@ -220,7 +220,8 @@ impl Session<'_> {
         shutdown: &CancellationToken,
     ) -> Result<(), SessionEnd> {
         // ThingsBoard may have changed attributes while we were away from it.
-        for name in self.registry.snapshot().into_iter().filter_map(|c| c.name) {
+        // Not those offline for their silence: they are welcomed back when heard.
+        for name in self.registry.snapshot().into_iter().filter(|c| !c.silent).filter_map(|c| c.name) {
             self.welcome(&name).await?;
         }
         loop {

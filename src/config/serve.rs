@@ -19,6 +19,9 @@ const MAX_IDLE_FLUSH: Duration = Duration::from_secs(60);
 /// A day: the longest any of the timeouts may be set to.
 const MAX_TIMEOUT: Duration = Duration::from_secs(86_400);
 const ZERO: Duration = Duration::ZERO;
+/// A named device silent this long is offline, unless told otherwise: two minutes is several
+/// reporting intervals of a typical sensor, and well under a lease a person would notice.
+const DEFAULT_DEVICE_TIMEOUT: Duration = Duration::from_secs(120);
 /// How far ahead of the server's clock a device's `ts` may be, unless told otherwise: a day
 /// takes any time zone mistake and any drift, and refuses a clock that is plainly wrong.
 const DEFAULT_MAX_TS_AHEAD: Duration = Duration::from_secs(86_400);
@@ -57,6 +60,10 @@ crate::section! {
         /// The same, in milliseconds: the older name, still read.
         #[arg(long, value_name = "MS", hide = true)]
         pub idle_timeout_ms: Option<u64>,
+        /// A named device that sends nothing for this long is shown offline (its connection
+        /// stays open) until it sends again; 0 = off [default: 120s].
+        #[arg(long, value_name = "DURATION")]
+        pub device_timeout: Option<Dur>,
         /// Disconnect a client that does not read its replies for this long; 0 = never
         /// [default: 30s].
         #[arg(long, value_name = "DURATION")]
@@ -116,6 +123,7 @@ impl ServeConfig {
                 MAX_TIMEOUT,
             )?),
             idle_timeout: off_at_zero(timed(m.idle_timeout, m.idle_timeout_ms, ZERO, ZERO, MAX_TIMEOUT)?),
+            device_timeout: off_at_zero(dur_in(m.device_timeout, DEFAULT_DEVICE_TIMEOUT, ZERO, MAX_TIMEOUT)?),
             max_ts_ahead: dur_in(
                 m.max_ts_ahead,
                 DEFAULT_MAX_TS_AHEAD,

@@ -23,6 +23,7 @@ fn defaults() {
     assert_eq!(s.limits.idle_flush, Some(Duration::from_millis(200)));
     assert_eq!(s.limits.line_timeout, Some(Duration::from_secs(30)));
     assert_eq!(s.limits.idle_timeout, None, "silent clients stay unless asked for");
+    assert_eq!(s.limits.device_timeout, Some(Duration::from_secs(120)));
     assert_eq!(s.write_timeout, Some(Duration::from_secs(30)));
     assert_eq!(s.shutdown_grace, Duration::from_secs(3));
     assert_eq!(s.limits.max_ts_ahead, Duration::from_secs(86_400));
@@ -47,6 +48,12 @@ fn settings_come_from_flags_over_the_profile() {
         }),
         ("grace", &["--shutdown-grace", "0s"], "[serve]\nshutdown_grace_ms = 9\n", |c| {
             c.server.shutdown_grace.is_zero()
+        }),
+        ("device timeout", &["--device-timeout", "300ms"], "", |c| {
+            c.server.limits.device_timeout == Some(Duration::from_millis(300))
+        }),
+        ("device timeout off", &[], "[serve]\ndevice_timeout = \"0s\"\n", |c| {
+            c.server.limits.device_timeout.is_none()
         }),
         ("ts ahead", &[], "[serve]\nmax_ts_ahead = \"1h\"\n", |c| {
             c.server.limits.max_ts_ahead == Duration::from_secs(3600)
@@ -75,6 +82,7 @@ fn bad_values_name_their_origin_and_what_is_allowed() {
         ("long grace", &[], "[serve]\nshutdown_grace = \"2m\"\n", &["serve.shutdown_grace", "from 0s to 1m"]),
         ("short ts ahead", &["--max-ts-ahead", "10ms"], "", &["--max-ts-ahead", "from 1s"]),
         ("no unit", &["--max-ts-ahead", "10"], "", &["--max-ts-ahead", "500ms"]),
+        ("long device timeout", &["--device-timeout", "2d"], "", &["--device-timeout", "from 0s to 1day"]),
         ("not a duration", &["--idle-timeout", "soon"], "", &["--idle-timeout", "soon", "500ms"]),
         ("a new name needs a unit", &["--line-timeout", "30"], "", &["--line-timeout", "500ms"]),
         (

@@ -3,6 +3,9 @@
 //! and its counts (`store::DeviceCounts`: counted once, then only new rows), and from the
 //! registry for who is connected; without a store, the registry alone.
 //!
+//! A connected device silent for the device timeout (`serve --device-timeout`) is listed
+//! offline though its connection is open; `last_seen` stays its last activity.
+//!
 //! A device is what readings are stored under: its `HELLO` name, or the address of a client
 //! that sends readings without one (see `docs/protocol.md`). A connected client is online as
 //! that device once it has a name, or, unnamed, once it has sent a reading: a chat client is
@@ -25,7 +28,7 @@ use crate::store::{DeviceSummary, Reader, json_value, unix_ms};
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
 struct Device {
     name: String,
-    /// A connected client is this device.
+    /// A connected client is this device, and it is not silent (the device timeout).
     online: bool,
     /// Unix ms: its latest reading's arrival, or its connection's last activity if later.
     last_seen: i64,
@@ -56,40 +59,50 @@ pub(super) async fn devices(State(api): State<ApiState>) -> Response {
             }
         }
     };
-    Json(merge(stored, online(&api.registry, SystemTime::now()))).into_response()
+    Json(merge(stored, connected(&api.registry, SystemTime::now()))).into_response()
 }
 
-/// The devices connected now, each with its last activity (unix ms).
-fn online(registry: &Registry, now: SystemTime) -> HashMap<String, i64> {
-    let mut online = HashMap::new();
+/// A device connected now.
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct Connected {
+    /// Its last activity, unix ms.
+    active: i64,
+    /// Not silent for the device timeout (on one of its connections, for a device without a name).
+    online: bool,
+}
+
+/// The devices connected now, each with its last activity and whether it is online.
+fn connected(registry: &Registry, now: SystemTime) -> HashMap<String, Connected> {
+    let mut connected: HashMap<String, Connected> = HashMap::new();
     for client in registry.snapshot() {
         let Some(device) = client.device() else { continue };
         let active = unix_ms(now.checked_sub(client.idle_for).unwrap_or(now));
-        let last = online.entry(device).or_insert(active);
-        *last = (*last).max(active);
+        let seen = Connected { active, online: !client.silent };
+        let entry = connected.entry(device).or_insert(seen);
+        *entry = Connected { active: entry.active.max(active), online: entry.online || seen.online };
     }
-    online
+    connected
 }
 
 /// The stored devices and the connected ones, one entry per name, sorted by name.
-fn merge(stored: Vec<DeviceSummary>, mut online: HashMap<String, i64>) -> Vec<Device> {
+fn merge(stored: Vec<DeviceSummary>, mut connected: HashMap<String, Connected>) -> Vec<Device> {
     let mut devices: Vec<Device> = stored
         .into_iter()
         .map(|summary| {
-            let active = online.remove(&summary.device);
+            let here = connected.remove(&summary.device);
             Device {
-                online: active.is_some(),
-                last_seen: active.map_or(summary.last_received_at, |a| a.max(summary.last_received_at)),
+                online: here.is_some_and(|c| c.online),
+                last_seen: here.map_or(summary.last_received_at, |c| c.active.max(summary.last_received_at)),
                 readings: summary.readings,
                 latest: summary.latest.iter().map(|(key, value)| (key.clone(), json_value(value))).collect(),
                 name: summary.device,
             }
         })
         .collect();
-    devices.extend(online.into_iter().map(|(name, active)| Device {
+    devices.extend(connected.into_iter().map(|(name, c)| Device {
         name,
-        online: true,
-        last_seen: active,
+        online: c.online,
+        last_seen: c.active,
         readings: 0,
         latest: serde_json::Map::new(),
     }));
@@ -113,13 +126,19 @@ mod tests {
             },
             DeviceSummary { device: "esp-2".into(), readings: 1, last_received_at: 700, latest: vec![] },
         ];
-        let online =
-            HashMap::from([("esp-1".to_owned(), 600), ("esp-3".to_owned(), 100), ("esp-2".to_owned(), 10)]);
-        let got = serde_json::to_value(merge(stored, online)).expect("json");
+        let at = |active, online| Connected { active, online };
+        let connected = HashMap::from([
+            ("esp-1".to_owned(), at(600, true)),
+            ("esp-3".to_owned(), at(100, true)),
+            ("esp-2".to_owned(), at(10, true)),
+            ("esp-4".to_owned(), at(50, false)),
+        ]);
+        let got = serde_json::to_value(merge(stored, connected)).expect("json");
         let want = serde_json::json!([
             {"name": "esp-1", "online": true, "last_seen": 600, "readings": 3, "latest": {"on": true, "temp": 21.5}},
             {"name": "esp-2", "online": true, "last_seen": 700, "readings": 1, "latest": {}},
             {"name": "esp-3", "online": true, "last_seen": 100, "readings": 0, "latest": {}},
+            {"name": "esp-4", "online": false, "last_seen": 50, "readings": 0, "latest": {}},
         ]);
         assert_eq!(got, want);
     }

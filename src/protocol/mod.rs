@@ -10,5 +10,6 @@ pub mod framing;
 pub mod lines;
 pub mod reading;
 pub mod session;
+mod silence;
 pub mod sniff;
 pub mod token;

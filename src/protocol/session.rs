@@ -19,6 +19,7 @@ use super::chat::{self, Control};
 use super::framing::{Frame, LineFramer};
 use super::lines;
 use super::reading::{self, Meaning, Reading};
+use super::silence::Silence;
 use crate::live::Live;
 
 /// Per-connection protocol limits.
@@ -33,6 +34,9 @@ pub struct Limits {
     pub line_timeout: Option<Duration>,
     /// A client that sends nothing for this long is told so and closed; `None` turns it off.
     pub idle_timeout: Option<Duration>,
+    /// A named device that sends nothing for this long is offline ([`Event::Silent`]) until
+    /// its next byte ([`Event::Heard`]); its connection stays open. `None` turns it off.
+    pub device_timeout: Option<Duration>,
     /// How far ahead of the server's clock a reading's `ts` may be (see
     /// [`reading::check_clock`]).
     pub max_ts_ahead: Duration,
@@ -94,6 +98,11 @@ pub enum Event {
     },
     /// A device's answer to a server-side RPC request. Its echo is in the output.
     RpcAnswer(RpcAnswer),
+    /// The named device sent nothing for the device timeout: it is offline, though its
+    /// connection stays open.
+    Silent,
+    /// The device, offline, sent something: it is online again (before the events of what it sent).
+    Heard,
     /// The readings received since the last poll, in order, never empty. Their acks are in
     /// the output.
     Readings(Vec<DeviceReading>),
@@ -105,9 +114,8 @@ pub struct Session {
     framer: LineFramer,
     rules: Rules,
     closing: bool,
-    idle_timeout: Option<Duration>,
-    /// When the client last sent anything (or connected).
-    last_input: Instant,
+    /// The idle and device timeouts.
+    silence: Silence,
 }
 
 /// The message rules, apart from the framer so both can be borrowed at once.
@@ -162,8 +170,7 @@ impl Session {
                 clock_refused: false,
             },
             closing: false,
-            idle_timeout: limits.idle_timeout.filter(|d| !d.is_zero()),
-            last_input: now,
+            silence: Silence::new(limits.idle_timeout, limits.device_timeout, now),
         }
     }
 
@@ -200,8 +207,8 @@ impl Session {
         if self.closing {
             return Progress { close: true, ..progress };
         }
-        if !bytes.is_empty() {
-            self.last_input = now.mono;
+        if !bytes.is_empty() && self.silence.heard(now.mono) {
+            self.rules.events.push_back(Event::Heard);
         }
         let rules = &mut self.rules;
         self.framer.feed(bytes, now.mono, &mut |frame| rules.handle(frame, now.unix_ms, out, &mut progress));
@@ -214,16 +221,16 @@ impl Session {
         if self.closing {
             return None;
         }
-        let idle = self.idle_timeout.map(|d| self.last_input + d);
-        match (self.framer.deadline(), idle) {
-            (Some(line), Some(idle)) => Some(line.min(idle)),
-            (line, idle) => line.or(idle),
+        match (self.framer.deadline(), self.silence.deadline(self.rules.named)) {
+            (Some(line), Some(silence)) => Some(line.min(silence)),
+            (line, silence) => line.or(silence),
         }
     }
 
     /// Answers the unfinished message if its idle window or line timeout has passed by `now`,
-    /// and closes the connection (with a notice) once the client has been silent for the idle
-    /// timeout. Does nothing once the session is closing.
+    /// closes the connection (with a notice) once the client has been silent for the idle
+    /// timeout, and reports a named device silent for the device timeout ([`Event::Silent`]).
+    /// Does nothing once the session is closing.
     pub fn handle_timeout(&mut self, now: Now, out: &mut Vec<u8>) -> Progress {
         let mut progress = Progress::default();
         if self.closing {
@@ -232,12 +239,12 @@ impl Session {
         let rules = &mut self.rules;
         self.framer
             .handle_timeout(now.mono, &mut |frame| rules.handle(frame, now.unix_ms, out, &mut progress));
-        if let Some(timeout) =
-            self.idle_timeout.filter(|d| !progress.close && now.mono >= self.last_input + *d)
-        {
+        if let Some(timeout) = self.silence.idle_expired(now.mono).filter(|_| !progress.close) {
             lines::notice(out, &lines::idle_timeout(timeout));
             progress.close = true;
             progress.idle = true;
+        } else if !progress.close && self.silence.goes_silent(now.mono, self.rules.named) {
+            self.rules.events.push_back(Event::Silent);
         }
         self.closing |= progress.close;
         progress

@@ -6,6 +6,7 @@ const LIMITS: Limits = Limits {
     idle_flush: Some(Duration::from_millis(200)),
     line_timeout: None,
     idle_timeout: None,
+    device_timeout: None,
     max_ts_ahead: Duration::from_secs(86_400),
 };
 
@@ -41,6 +42,7 @@ fn drain(session: &mut Session) -> Drained {
             Event::Claimed(name) => assert!(d.claim.replace(name).is_none(), "one claim"),
             Event::ClockRefused { ts, server_ms } => assert!(d.clock.replace((ts, server_ms)).is_none()),
             Event::RpcAnswer(answer) => d.rpc_answers.push(answer),
+            Event::Silent | Event::Heard => panic!("no device timeout here: {event:?}"),
             Event::Readings(batch) => {
                 assert!(!batch.is_empty() && d.readings.is_empty(), "one batch, not empty");
                 d.readings = batch;
@@ -344,6 +346,7 @@ fn events_come_in_the_order_their_messages_arrived_with_the_readings_last_in_one
             Event::Claimed(name) => format!("claimed {name}"),
             Event::ClockRefused { ts, server_ms } => format!("clock {ts} {}", server_ms == SERVER_MS),
             Event::RpcAnswer(a) => format!("rpc {}", a.id),
+            Event::Silent | Event::Heard => format!("{e:?}"),
             Event::Readings(batch) => format!("{} readings", batch.len()),
         })
         .collect();

@@ -27,7 +27,7 @@ pub enum Command {
 /// The console's help text.
 pub const HELP: &str = "\
 commands:
-  clients              list connected clients (id, peer, name, times, counters)
+  clients              list connected clients (id, peer, name, state, times, counters)
   send ID TEXT         send TEXT to one client (it receives `operator: TEXT`)
   broadcast TEXT       send TEXT to every client
   kick ID              disconnect a client
@@ -75,8 +75,8 @@ pub fn render_clients(clients: &[ClientInfo]) -> String {
     if !clients.is_empty() {
         let _ = writeln!(
             out,
-            "{:>6}  {:<22} {:<16} {:>9} {:>7} {:>9} {:>11} {:>9}  LAST READING",
-            "ID", "PEER", "NAME", "CONNECTED", "IDLE", "MESSAGES", "BYTES IN", "READINGS"
+            "{:>6}  {:<22} {:<16} {:<7} {:>9} {:>7} {:>9} {:>11} {:>9}  LAST READING",
+            "ID", "PEER", "NAME", "STATE", "CONNECTED", "IDLE", "MESSAGES", "BYTES IN", "READINGS"
         );
     }
     for c in clients {
@@ -84,10 +84,11 @@ pub fn render_clients(clients: &[ClientInfo]) -> String {
         let last = c.last_reading.as_deref().map_or_else(|| "-".to_owned(), |l| ellipsis(l, VALUE_WIDTH));
         let _ = writeln!(
             out,
-            "{:>6}  {:<22} {:<16} {:>9} {:>7} {:>9} {:>11} {:>9}  {last}",
+            "{:>6}  {:<22} {:<16} {:<7} {:>9} {:>7} {:>9} {:>11} {:>9}  {last}",
             c.id,
             c.peer.to_string(),
             name,
+            state(c),
             short(c.connected_for),
             short(c.idle_for),
             c.messages,
@@ -98,6 +99,16 @@ pub fn render_clients(clients: &[ClientInfo]) -> String {
     let plural = if clients.len() == 1 { "" } else { "s" };
     let _ = write!(out, "{} client{plural} connected", clients.len());
     out
+}
+
+/// A device's state: `online`, or `offline` once silent for the device timeout (still
+/// connected); `-` for a chat client, which is no device.
+fn state(c: &ClientInfo) -> &'static str {
+    match (c.device(), c.silent) {
+        (None, _) => "-",
+        (Some(_), false) => "online",
+        (Some(_), true) => "offline",
+    }
 }
 
 /// `42s`, `3m05s`, `2h10m`, `3d04h`: short enough for a table column.
@@ -160,14 +171,21 @@ mod tests {
             bytes_in: 40,
             readings: 3,
             last_reading: Some("temp=21.5 hum=40 door=closed ts=1763900000000 and a long tail".into()),
+            silent: false,
         };
-        let table = render_clients(&[one]);
+        let silent = ClientInfo { id: 8, silent: true, ..one.clone() };
+        let chat = ClientInfo { id: 9, name: None, readings: 0, last_reading: None, ..one.clone() };
+        let table = render_clients(&[one, silent, chat]);
         let lines: Vec<&str> = table.lines().collect();
-        assert_eq!(lines.len(), 3);
+        assert_eq!(lines.len(), 5);
+        assert!(lines[0].contains(" NAME             STATE   CONNECTED "), "{}", lines[0]);
         assert!(
             lines[1].contains("127.0.0.1:5000") && lines[1].contains("esp-1") && lines[1].contains("2m05s")
         );
+        assert!(lines[1].contains(" esp-1            online  "), "{}", lines[1]);
         assert!(lines[1].ends_with("  temp=21.5 hum=40 door=closed ts=1763900000000 an…"), "{}", lines[1]);
-        assert_eq!(lines[2], "1 client connected");
+        assert!(lines[2].contains(" esp-1            offline "), "silent, still connected: {}", lines[2]);
+        assert!(lines[3].contains(" -                -       "), "a chat client has no state: {}", lines[3]);
+        assert_eq!(lines[4], "3 clients connected");
     }
 }

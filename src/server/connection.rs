@@ -21,6 +21,7 @@ use super::counters::ErrorKind;
 use super::ended::{Ended, log_auth, log_clock, log_end};
 use super::events::BridgeEvent;
 use super::feed::Presence;
+use super::liveness::Tell;
 use super::registry::{ClientHandle, Push, Registration, Registry, StopReason};
 use crate::live::Live;
 use crate::protocol::auth::Tokens;
@@ -59,6 +60,13 @@ pub(crate) struct Shared {
     pub auth: Option<Live<Tokens>>,
     /// TLS on the port, when it is on.
     pub tls: Option<super::transport::ServerTls>,
+}
+
+impl Shared {
+    /// Where this server's connections tell of their devices' comings and goings.
+    fn tell(&self) -> Tell<'_> {
+        Tell { registry: &self.registry, bridge: self.bridge.as_ref() }
+    }
 }
 
 /// Registers a client just accepted (so ids follow accept order) and spawns the task that
@@ -100,13 +108,7 @@ async fn run(
         .with_store(shared.store.is_some());
     let mut presence = Presence::default();
     let ended = serve(&mut stream, &mut session, &registration, &mut rx, &shared, &mut presence).await;
-    presence.left(shared.registry.feed(), matches!(ended, Ended::Replaced));
-    if let (Some(bridge), Some(name)) = (&shared.bridge, registration.handle().name()) {
-        // A replaced connection's device is still here, on its new connection.
-        if !matches!(ended, Ended::Replaced) {
-            let _ = bridge.try_send(BridgeEvent::Departed(name)); // best effort: the bridge may be busy
-        }
-    }
+    shared.tell().left(registration.handle(), &mut presence, matches!(ended, Ended::Replaced));
     // The socket and the place first: once the registry no longer counts this client, a new
     // one must fit.
     drop(stream);
@@ -229,8 +231,8 @@ fn deliver(push: Push, handle: &ClientHandle, out: &mut Vec<u8>) -> Option<Ended
     None
 }
 
-/// Carries out the session's events since the last call: log lines, the name it claimed, RPC
-/// answers, and the readings whose acks wait in `out`, stored (committed) before this returns.
+/// Carries out the session's events since the last call: log lines, the name it claimed, its
+/// device's silence and return, RPC answers, and the readings whose acks wait in `out`, stored (committed) before this returns.
 async fn settle(
     session: &mut Session,
     registration: &Registration,
@@ -251,17 +253,9 @@ async fn settle(
                 shared.registry.counters.error(ErrorKind::ClockRefused);
                 log_clock(ts, server_ms, handle)
             }
-            Event::Claimed(name) => {
-                if let Some(replaced) = shared.registry.claim_name(handle.id, &name) {
-                    info!(client = handle.id, replaced, device = %name, "device name taken over by a newer connection");
-                }
-                presence.claimed(shared.registry.feed(), &name);
-                if let Some(bridge) = &shared.bridge
-                    && bridge.try_send(BridgeEvent::Arrived(name.to_string())).is_err()
-                {
-                    tracing::warn!(device = %name, "bridge busy: ThingsBoard learns of this device (and is asked for its attributes) at its first reading");
-                }
-            }
+            Event::Claimed(name) => shared.tell().claimed(handle, presence, &name),
+            Event::Silent => shared.tell().silent(handle, presence, true),
+            Event::Heard => shared.tell().silent(handle, presence, false),
             Event::RpcAnswer(answer) => {
                 let Some(bridge) = &shared.bridge else { continue };
                 let event = BridgeEvent::RpcAnswer {

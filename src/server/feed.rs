@@ -189,10 +189,13 @@ impl Drop for Subscription {
 }
 
 /// One connection's device as the feed knows it: announced online once (at `HELLO`, or at
-/// its first stored reading if it never names itself), and offline when the connection ends.
+/// its first stored reading if it never names itself), offline while it is silent (the device
+/// timeout) and online again when heard, and offline when the connection ends.
 #[derive(Debug, Default)]
 pub(crate) struct Presence {
     online: Option<Arc<str>>,
+    /// Announced offline for its silence; its connection is still open.
+    silent: bool,
 }
 
 impl Presence {
@@ -214,11 +217,20 @@ impl Presence {
         }
     }
 
+    /// The device went silent (`true`: offline) or was heard again (online), its connection
+    /// open throughout; each change is announced once.
+    pub fn silent(&mut self, feed: &Feed, silent: bool) {
+        if let Some(name) = self.online.as_ref().filter(|_| self.silent != silent) {
+            feed.publish_device(name, !silent);
+        }
+        self.silent = silent;
+    }
+
     /// The connection ended. A connection replaced by a newer one of the same device says
-    /// nothing: the device is still online there.
+    /// nothing: the device is still online there; nor does a silent one: it was told offline.
     pub fn left(&mut self, feed: &Feed, replaced: bool) {
         match self.online.take() {
-            Some(name) if !replaced => feed.publish_device(&name, false),
+            Some(name) if !replaced && !self.silent => feed.publish_device(&name, false),
             _ => {}
         }
     }

@@ -131,5 +131,17 @@ fn presence_announces_a_device_once_and_its_departure_unless_replaced() {
 
     let mut chat = Presence::default();
     chat.left(&feed, false);
+    chat.silent(&feed, true);
     assert_eq!(ready(&mut sub), vec![], "a chat client is no device");
+
+    let mut quiet = Presence::default();
+    quiet.claimed(&feed, "esp-2");
+    quiet.silent(&feed, true);
+    quiet.silent(&feed, true);
+    quiet.silent(&feed, false);
+    quiet.silent(&feed, true);
+    quiet.left(&feed, false);
+    let offline = device("esp-2", false);
+    let expected = vec![device("esp-2", true), offline.clone(), device("esp-2", true), offline];
+    assert_eq!(ready(&mut sub), expected, "silent and heard once each; no second offline when it leaves");
 }

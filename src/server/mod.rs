@@ -14,6 +14,7 @@ mod ended;
 pub mod events;
 pub mod fd_budget;
 pub mod feed;
+mod liveness;
 mod options;
 pub mod registry;
 mod transport;

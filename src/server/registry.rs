@@ -8,7 +8,7 @@
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant, SystemTime};
@@ -86,6 +86,8 @@ pub struct ClientHandle {
     /// Rung after every push, so the task looks at its queue only then.
     doorbell: Doorbell,
     last_reading: Mutex<Option<Arc<str>>>,
+    /// Its device is offline: named, and silent for the device timeout (still connected).
+    silent: AtomicBool,
 }
 
 /// Why a push could not be delivered.
@@ -157,6 +159,7 @@ impl Registry {
             stop_slot: Mutex::new(stop_slot),
             doorbell: Doorbell::default(),
             last_reading: Mutex::new(None),
+            silent: AtomicBool::new(false),
         });
         handle.stats.last_active_ms.store(self.now_ms(), Ordering::Relaxed);
         let mut clients = self.lock();
@@ -341,6 +344,7 @@ impl ClientHandle {
             bytes_in: self.stats.bytes_in.load(Ordering::Relaxed),
             readings: self.stats.readings.load(Ordering::Relaxed),
             last_reading: self.last_reading.lock().unwrap_or_else(|p| p.into_inner()).clone(),
+            silent: self.is_silent(),
         }
     }
 }

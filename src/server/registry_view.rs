@@ -30,6 +30,8 @@ pub struct ClientInfo {
     pub readings: u64,
     /// Its last stored reading, as sent.
     pub last_reading: Option<Arc<str>>,
+    /// Its device is offline: silent for the device timeout, though still connected.
+    pub silent: bool,
 }
 
 impl ClientInfo {
@@ -64,13 +66,26 @@ impl Registry {
         live + self.counters.departed_messages()
     }
 
-    /// Connected clients that are devices: named, or that sent a reading.
+    /// Connected clients that are devices (named, or that sent a reading) and not silent.
     pub fn devices_online(&self) -> usize {
         let clients = self.lock();
         let is_device = |h: &&Arc<ClientHandle>| {
-            h.stats.readings.load(Ordering::Relaxed) > 0
-                || h.name.lock().unwrap_or_else(|p| p.into_inner()).is_some()
+            !h.is_silent()
+                && (h.stats.readings.load(Ordering::Relaxed) > 0
+                    || h.name.lock().unwrap_or_else(|p| p.into_inner()).is_some())
         };
         clients.values().filter(is_device).count()
+    }
+}
+
+impl ClientHandle {
+    /// Whether its device is offline: silent for the device timeout, though still connected.
+    pub fn is_silent(&self) -> bool {
+        self.silent.load(Ordering::Relaxed)
+    }
+
+    /// Marks its device offline (`true`) or heard again; returns whether that changed it.
+    pub(crate) fn set_silent(&self, silent: bool) -> bool {
+        self.silent.swap(silent, Ordering::Relaxed) != silent
     }
 }

@@ -60,13 +60,13 @@ pub fn flood(mut client: Client, lines: usize, len: usize) -> JoinHandle<u64> {
 pub fn bytes_in(server: &mut Server, id: u64) -> u64 {
     server.console("clients");
     let id = id.to_string();
-    // A table row: ID PEER NAME CONNECTED IDLE MESSAGES BYTES-IN READINGS LAST-READING.
+    // A table row: ID PEER NAME STATE CONNECTED IDLE MESSAGES BYTES-IN READINGS LAST-READING.
     let row = server.stdout_line_matching(|l| {
         let cols: Vec<&str> = l.split_whitespace().collect();
-        cols.len() >= 8 && cols[0] == id && cols[1].contains(':')
+        cols.len() >= 9 && cols[0] == id && cols[1].contains(':')
     });
     let cols: Vec<&str> = row.split_whitespace().collect();
-    cols[6].parse().unwrap_or_else(|_| panic!("a byte count in column 7: {row}"))
+    cols[7].parse().unwrap_or_else(|_| panic!("a byte count in column 8: {row}"))
 }
 
 /// `iotchat readings --all --format csv` for a data directory, parsed into rows of
