@@ -71,6 +71,8 @@ fn the_older_millisecond_flags_and_keys_are_read_as_milliseconds_and_new_duratio
         (&["--profile", utf8(too_long.path())], &["key serve.idle_flush_ms = \"999999\"", "from 0 to 60000"]),
         (&["--idle-flush", "2m"], &["--idle-flush = \"2m\"", "from 0s to 1m"]),
         (&["--max-ts-ahead", "5"], &["--max-ts-ahead", "500ms"]),
+        (&["--device-timeout", "soon"], &["--device-timeout", "500ms"]),
+        (&["--device-timeout", "2d"], &["--device-timeout = \"2days\"", "from 0s to 1day"]),
     ];
     for (args, needles) in cases {
         let out = cmd().arg("serve").args(*args).timeout(DEADLINE).output().expect("runs");
