@@ -74,7 +74,7 @@ fn the_log_has_no_rust_debug_text() {
             assert!(!line.contains(shape), "Rust Debug text `{shape}` in the log: {line}");
         }
     }
-    assert!(has(&log[0], "idle_flush=200ms"), "{}", log[0]);
+    assert!(has(&log[0], "idle_flush=200ms") && has(&log[0], "device_timeout=2m"), "{}", log[0]);
     let warning = log.iter().find(|l| l.contains("chmod 600")).expect("the tokens file is world-readable");
     assert!(has(warning, "mode=644"), "a plain octal mode, not a quoted string: {warning}");
     assert!(log[2].contains("reason=no token"), "{}", log[2]);

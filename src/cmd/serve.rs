@@ -140,6 +140,7 @@ pub async fn run(args: ServeArgs, matches: &clap::ArgMatches) -> anyhow::Result<
         max_clients,
         max_line_bytes = config.server.limits.max_line_bytes,
         idle_flush = %or_off(config.server.limits.idle_flush),
+        device_timeout = %or_off(config.server.limits.device_timeout),
         auth_devices = config.server.auth.as_ref().map_or(0, |t| t.current().len()),
         tls = tls.is_some(),
         "server started; type `help` here for console commands"
