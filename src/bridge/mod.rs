@@ -22,6 +22,7 @@
 pub mod asking;
 mod downlink;
 pub mod gateway;
+pub mod pack;
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
@@ -277,7 +278,8 @@ impl Session<'_> {
                 }
             }
         }
-        let (publishes, dropped) = gateway::telemetry(batch, self.config.options.max_payload);
+        let limits = pack::Limits { max_bytes: self.config.options.max_payload, max_points: usize::MAX };
+        let (publishes, dropped) = pack::telemetry(batch, limits);
         if dropped > 0 {
             warn!(dropped, "bridge: readings too large for one ThingsBoard payload were not forwarded");
         }
@@ -367,7 +369,9 @@ async fn blocking(
                 // Once the skip is applied, exactly `max_pending` rows wait.
                 return Ok(Round { batch: Vec::new(), over: Some(over), generation });
             }
-            let batch = taken.next_batch(BATCH_ROWS)?;
+            let mut batch = taken.next_batch(BATCH_ROWS)?;
+            let full = batch.len() == BATCH_ROWS;
+            pack::whole_readings(&mut batch, full);
             Ok::<_, StoreError>(Round { batch, over: None, generation })
         })();
         (taken, result)
