@@ -22,6 +22,7 @@
 pub mod asking;
 mod downlink;
 pub mod gateway;
+mod pacing;
 pub mod pack;
 
 use std::collections::{HashMap, HashSet};
@@ -40,6 +41,7 @@ pub use crate::server::events::BridgeEvent;
 use crate::server::registry::Registry;
 use crate::store::{Outbox, StoreError, StoreHandle};
 use crate::thingsboard::Advice;
+use crate::thingsboard::limits::{Budget, Cost, SessionLimits};
 use crate::thingsboard::session::{TbDevice, TbError, TbOptions};
 
 /// The outbox's name: its cursor in the store.
@@ -65,6 +67,9 @@ pub struct BridgeConfig {
     pub shared_attributes: Vec<String>,
     /// Words ThingsBoard's errors for the log, in the command's flags.
     pub advice: Arc<dyn Advice>,
+    /// ThingsBoard's limits as configured, until its `getSessionLimits` answer replaces the
+    /// gateway's (none: unlimited).
+    pub limits: SessionLimits,
 }
 
 /// What the bridge is doing, for the console and logs.
@@ -76,6 +81,8 @@ pub struct BridgeStatus {
     pub forwarded: AtomicU64,
     /// Rows skipped by the outbox bound since start.
     pub skipped: AtomicU64,
+    /// Time spent waiting for ThingsBoard's rate limits since start, microseconds.
+    pub paced_micros: AtomicU64,
     /// The store the bridge forwards from, which knows how many rows wait (whether or not
     /// the bridge is connected): the one figure `iotchat readings` shows too.
     store: StoreHandle,
@@ -88,6 +95,7 @@ impl BridgeStatus {
             connected: AtomicBool::new(false),
             forwarded: AtomicU64::new(0),
             skipped: AtomicU64::new(0),
+            paced_micros: AtomicU64::new(0),
             store,
         }
     }
@@ -125,6 +133,9 @@ enum SessionEnd {
     NoPuback(Duration),
     #[error("the outbox task failed: {0}")]
     Task(String),
+    /// Shutdown came while a publish waited for the rate budget.
+    #[error("shutting down")]
+    Shutdown,
 }
 
 /// Forwards until `shutdown`. `events` brings devices leaving and RPC answers; `registry`
@@ -168,6 +179,10 @@ pub async fn run(
                             rpcs: HashMap::new(),
                             undelivered: downlink::Undelivered::default(),
                             asking: asking::Asking::new(config.shared_attributes.clone()),
+                            budget: Budget::new(config.limits.clone(), Instant::now().into_std()),
+                            shutdown: shutdown.clone(),
+                            unflushed: 0,
+                            limits_request: 0,
                         };
                         session.forward(&mut outbox, &mut events, &mut departed, &shutdown).await
                     }
@@ -178,7 +193,7 @@ pub async fn run(
         };
         status.connected.store(false, Ordering::Relaxed);
         match end {
-            Ok(()) => return,
+            Ok(()) | Err(SessionEnd::Shutdown) => return,
             Err(e) => {
                 let delay = backoff.next_delay();
                 let retry_in = humantime::format_duration(delay);
@@ -210,6 +225,14 @@ struct Session<'a> {
     undelivered: downlink::Undelivered,
     /// Shared attributes to ask ThingsBoard for.
     asking: asking::Asking,
+    /// What ThingsBoard's limits leave us.
+    budget: Budget,
+    /// Ends a wait for the budget.
+    shutdown: CancellationToken,
+    /// Publishes since the last flush (for `max_in_flight`).
+    unflushed: usize,
+    /// The id of our last `getSessionLimits` request.
+    limits_request: u64,
 }
 
 impl Session<'_> {
@@ -220,6 +243,7 @@ impl Session<'_> {
         departed: &mut HashSet<String>,
         shutdown: &CancellationToken,
     ) -> Result<(), SessionEnd> {
+        self.ask_limits().await?;
         // ThingsBoard may have changed attributes while we were away from it.
         for name in self.registry.snapshot().into_iter().filter_map(|c| c.name) {
             self.welcome(&name).await?;
@@ -261,37 +285,11 @@ impl Session<'_> {
                 }
                 continue;
             }
-            let last_id = self.send(&batch).await?;
+            let Some(last_id) = self.send(&batch).await? else { return Ok(()) };
             self.store.advance_cursor(OUTBOX, last_id, generation).await?;
-            self.status.forwarded.fetch_add(batch.len() as u64, Ordering::Relaxed);
+            let sent = batch.iter().take_while(|(id, _)| *id <= last_id).count();
+            self.status.forwarded.fetch_add(sent as u64, Ordering::Relaxed);
         }
-    }
-
-    /// Announces new devices, publishes the batch, waits for every PUBACK.
-    async fn send(&mut self, batch: &[(i64, crate::store::Row)]) -> Result<i64, SessionEnd> {
-        for (_, row) in batch {
-            if self.announced.insert(row.device.clone()) {
-                self.device.publish(gateway::CONNECT, gateway::connect_payload(&row.device)).await?;
-                // Its HELLO may not have reached us (a busy bridge drops events).
-                if self.registry.has_name(&row.device) {
-                    self.asking.device(&row.device);
-                }
-            }
-        }
-        let limits = pack::Limits { max_bytes: self.config.options.max_payload, max_points: usize::MAX };
-        let (publishes, dropped) = pack::telemetry(batch, limits);
-        if dropped > 0 {
-            warn!(dropped, "bridge: readings too large for one ThingsBoard payload were not forwarded");
-        }
-        let mut last_id = 0;
-        for publish in publishes {
-            if !publish.payload.is_empty() {
-                self.device.publish(gateway::TELEMETRY, publish.payload).await?;
-            }
-            last_id = publish.last_id;
-        }
-        self.flush().await?;
-        Ok(last_id)
     }
 
     async fn on_event(
@@ -314,7 +312,12 @@ impl Session<'_> {
                     tracing::debug!(%device, id, "an RPC answer nobody waits for (timed out or unknown id)");
                     return Ok(());
                 }
-                self.device.publish(gateway::RPC, gateway::rpc_reply(&device, id, &result)).await?;
+                self.publish(
+                    gateway::RPC,
+                    gateway::rpc_reply(&device, id, &result),
+                    Cost::for_device(&device),
+                )
+                .await?;
                 Ok(())
             }
         }
@@ -325,13 +328,15 @@ impl Session<'_> {
         for name in departed.drain() {
             self.asking.forget(&name);
             if self.announced.remove(&name) {
-                self.device.publish(gateway::DISCONNECT, gateway::disconnect_payload(&name)).await?;
+                let cost = Cost::for_device(&name);
+                self.publish(gateway::DISCONNECT, gateway::disconnect_payload(&name), cost).await?;
             }
         }
         self.flush().await
     }
 
     async fn flush(&mut self) -> Result<(), SessionEnd> {
+        self.unflushed = 0;
         match tokio::time::timeout(PUBACK_TIMEOUT, self.device.flush()).await {
             Ok(flushed) => Ok(flushed?),
             Err(_) => Err(SessionEnd::NoPuback(PUBACK_TIMEOUT)),
