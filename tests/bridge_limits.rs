@@ -83,15 +83,13 @@ fn record(sub: &Subscriber) -> (Vec<(Message, u64)>, Counts) {
     (seen, counts)
 }
 
-#[test]
-fn the_bridge_paces_its_publishes_within_thingsboards_limits_and_loses_nothing() {
-    let broker = Broker::start();
-    let sub = broker.subscribe(&["v1/gateway/#"]);
+/// A server bridged to `broker` with `profile` as its `[thingsboard]` table.
+fn bridged(broker: &Broker, profile: &str) -> (Server, std::net::SocketAddr, tempfile::TempDir) {
     let dir = tempfile::tempdir().expect("tempdir");
-    let profile = dir.path().join("limits.toml");
-    std::fs::write(&profile, "[thingsboard]\nrate_limits = \"20:1\"\ndata_point_limits = \"200:1\"\n")
-        .expect("profile");
+    let path = dir.path().join("limits.toml");
+    std::fs::write(&path, format!("[thingsboard]\n{profile}")).expect("profile");
     let port = broker.port().to_string();
+    let path = path.to_str().expect("a UTF-8 path");
     let mut server = Server::start(&[
         "--tb-host",
         "127.0.0.1",
@@ -100,19 +98,24 @@ fn the_bridge_paces_its_publishes_within_thingsboards_limits_and_loses_nothing()
         "--tb-token",
         TOKEN,
         "--profile",
-        profile.to_str().expect("a UTF-8 path"),
+        path,
     ]);
     let http = common::http::http_addr(&mut server);
-    server.log_line_containing("bridge connected to ThingsBoard");
-    // 10 devices × 100 readings a second × 4 keys: 20 times the data points allowed.
+    (server, http, dir)
+}
+
+/// Devices send 20 times the data points allowed (10 devices × 100 readings a second × 4
+/// keys); replayed through ThingsBoard's buckets of 20:1 messages and 200:1 data points, no
+/// publish `sub` saw is refused, each reading arrives whole and once, and it took the time
+/// the 80% pace needs.
+fn a_fleet_is_paced_within_20_messages_and_200_points_a_second(server: &Server, sub: &Subscriber) {
     cmd()
         .args(["fake-device", "--count", &DEVICES.to_string(), "--messages", &READINGS.to_string()])
         .args(["--interval", "10ms", "--server", &server.addr.to_string()])
         .timeout(DEADLINE)
         .assert()
         .success();
-    let (seen, counts) = record(&sub);
-
+    let (seen, counts) = record(sub);
     let first = seen.first().map(|(m, _)| m.at).expect("publishes");
     let mut messages = TbBucket::new(20.0, 1.0, first);
     let mut data_points = TbBucket::new(200.0, 1.0, first);
@@ -121,13 +124,42 @@ fn the_bridge_paces_its_publishes_within_thingsboards_limits_and_loses_nothing()
         assert!(messages.try_consume(m.at, 1.0), "publish {i} ({}) at {at:?}: over 20:1 messages", m.topic);
         assert!(data_points.try_consume(m.at, *n as f64), "publish {i} at {at:?}: {n} points, over 200:1");
     }
-    // It was paced: at 80%, 16 + 16/s messages and 160 + 160/s points.
+    // It was paced: at 80%, 160 points at once, then 160 a second.
     let total_points: u64 = seen.iter().map(|(_, n)| n).sum();
     assert_eq!(total_points, DEVICES as u64 * READINGS as u64 * KEYS, "every reading once");
     let span = seen.last().map(|(m, _)| m.at.duration_since(first)).unwrap_or_default();
     let least = Duration::from_secs_f64((total_points - 160) as f64 / 160.0);
     assert!(span >= least.mul_f64(0.9), "{} publishes in {span:?}: not paced", seen.len());
     assert!(counts.values().all(|c| c.iter().copied().eq(1..=READINGS)), "{counts:?}");
+}
+
+#[test]
+fn the_bridge_paces_its_publishes_within_the_profiles_limits_and_loses_nothing() {
+    let broker = Broker::start();
+    let sub = broker.subscribe(&["v1/gateway/#"]);
+    let (mut server, http, _dir) =
+        bridged(&broker, "rate_limits = \"20:1\"\ndata_point_limits = \"200:1\"\n");
+    server.log_line_containing("bridge connected to ThingsBoard");
+    a_fleet_is_paced_within_20_messages_and_200_points_a_second(&server, &sub);
     let (_, text) = common::http::status_text(http, "/metrics", "");
     assert!(common::http::sample(&text, "iotchat_bridge_paced_seconds_total") > 0.0, "{text}");
+}
+
+#[test]
+fn thingsboards_session_limits_answer_replaces_the_profiles() {
+    let broker = Broker::start();
+    let asked = broker.subscribe(&["v1/devices/me/rpc/request/+"]);
+    // The profile's limits are far looser: only the answer can keep the fleet within 20:1.
+    let (mut server, _http, _dir) = bridged(&broker, "rate_limits = \"1000:1\"\n");
+    let request = asked.next();
+    let body: Json = serde_json::from_str(&request.payload).expect("JSON request");
+    assert_eq!(body, serde_json::json!({"method": "getSessionLimits", "params": {}}));
+    let id = request.topic.rsplit('/').next().expect("an id");
+    let answer = r#"{"maxPayloadSize":65536,"maxInflightMessages":100,
+        "rateLimits":{"messages":"1000:1","telemetryMessages":"1000:1","telemetryDataPoints":"1000:1"},
+        "gatewayRateLimits":{"messages":"20:1","telemetryMessages":"","telemetryDataPoints":"200:1"}}"#;
+    let sub = broker.subscribe(&["v1/gateway/#"]);
+    asked.publish(&format!("v1/devices/me/rpc/response/{id}"), answer);
+    server.log_line_containing("ThingsBoard's session limits");
+    a_fleet_is_paced_within_20_messages_and_200_points_a_second(&server, &sub);
 }
