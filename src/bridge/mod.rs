@@ -183,6 +183,7 @@ pub async fn run(
                             shutdown: shutdown.clone(),
                             unflushed: 0,
                             limits_request: 0,
+                            held: Default::default(),
                         };
                         session.forward(&mut outbox, &mut events, &mut departed, &shutdown).await
                     }
@@ -233,6 +234,8 @@ struct Session<'a> {
     unflushed: usize,
     /// The id of our last `getSessionLimits` request.
     limits_request: u64,
+    /// ThingsBoard's messages received while pacing, to handle next.
+    held: std::collections::VecDeque<(String, Vec<u8>)>,
 }
 
 impl Session<'_> {
@@ -257,7 +260,7 @@ impl Session<'_> {
             while let Ok(event) = events.try_recv() {
                 self.on_event(event, departed).await?;
             }
-            while let Some(message) = self.device.try_message() {
+            while let Some(message) = self.held.pop_front().or_else(|| self.device.try_message()) {
                 self.on_message(message).await?;
             }
             self.expire_rpcs().await?;

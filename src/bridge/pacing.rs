@@ -16,13 +16,15 @@ use tracing::{debug, info, warn};
 
 use super::{Session, SessionEnd, gateway, pack};
 use crate::store::Row;
-use crate::thingsboard::limits::{Budget, Cost};
+use crate::thingsboard::limits::Cost;
 
 /// Where the gateway asks ThingsBoard for its limits (the device API's client-side RPC).
 const LIMITS_REQUEST: &str = "v1/devices/me/rpc/request/";
 /// Where the answer comes.
 pub(super) const LIMITS_RESPONSES: &str = "v1/devices/me/rpc/response/+";
 const LIMITS_RESPONSE_PREFIX: &str = "v1/devices/me/rpc/response/";
+/// Messages from ThingsBoard kept while a publish waits for the budget.
+const HELD: usize = 1024;
 
 impl Session<'_> {
     /// Publishes once the budget allows `cost`, sleeping until then.
@@ -49,13 +51,33 @@ impl Session<'_> {
             let now = Instant::now();
             let Err(when) = self.budget.try_spend(now.into_std(), cost) else { return true };
             let until = Instant::from_std(when);
-            tokio::select! {
-                () = self.shutdown.cancelled() => return false,
-                () = tokio::time::sleep_until(until) => {}
+            // Meanwhile ThingsBoard's messages are taken in (kept for the forward loop), so the
+            // MQTT event loop never stalls on a full channel and keeps pinging.
+            let deadline = tokio::time::sleep_until(until);
+            tokio::pin!(deadline);
+            loop {
+                tokio::select! {
+                    () = self.shutdown.cancelled() => return false,
+                    () = &mut deadline => break,
+                    message = self.device.recv_message() => match message {
+                        Ok(message) => self.hold(message),
+                        Err(_) => break, // the publish that follows reports it
+                    },
+                }
             }
             let waited = Instant::now().saturating_duration_since(now);
             self.status.paced_micros.fetch_add(waited.as_micros() as u64, Ordering::Relaxed);
         }
+    }
+
+    /// Keeps a message from ThingsBoard for the forward loop; at most [`HELD`], the oldest
+    /// dropped beyond.
+    fn hold(&mut self, message: (String, Vec<u8>)) {
+        if self.held.len() >= HELD {
+            warn!(topic = %message.0, "bridge: too many ThingsBoard messages while pacing; dropped the oldest");
+            self.held.pop_front();
+        }
+        self.held.push_back(message);
     }
 
     /// Announces new devices, publishes the batch within the budget, waits for every PUBACK.
@@ -114,7 +136,7 @@ impl Session<'_> {
         match self.config.limits.clone().with_answer(payload) {
             Ok(limits) => {
                 info!(?limits, "bridge: ThingsBoard's session limits");
-                self.budget = Budget::new(limits, Instant::now().into_std());
+                self.budget.replace(limits, Instant::now().into_std());
             }
             Err(e) => warn!("bridge: kept the configured limits: {e}"),
         }

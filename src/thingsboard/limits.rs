@@ -265,6 +265,10 @@ impl Buckets {
         self.points.iter_mut().for_each(|b| b.take(points as f64));
     }
 
+    fn empty(&mut self) {
+        self.messages.iter_mut().chain(self.points.iter_mut()).for_each(|b| b.tokens = 0.0);
+    }
+
     fn full(&mut self, now: Instant) -> bool {
         self.messages.iter_mut().chain(self.points.iter_mut()).all(|b| b.full(now))
     }

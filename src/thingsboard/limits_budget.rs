@@ -11,13 +11,29 @@ pub struct Budget {
     limits: SessionLimits,
     gateway: Buckets,
     devices: HashMap<String, Buckets>,
+    /// Whether anything was spent: then new limits cannot start with full buckets.
+    spent: bool,
 }
 
 impl Budget {
     /// A budget whose buckets are all full at `now`.
     pub fn new(limits: SessionLimits, now: Instant) -> Self {
         let gateway = Buckets::new(&limits.gateway, now);
-        Self { limits, gateway, devices: HashMap::new() }
+        Self { limits, gateway, devices: HashMap::new(), spent: false }
+    }
+
+    /// New limits in the middle of a session (ThingsBoard's answer). ThingsBoard's buckets
+    /// have counted what we already sent: unless nothing was, the new gateway buckets start
+    /// empty, so the pace holds from the first message (at the cost of one burst).
+    pub fn replace(&mut self, limits: SessionLimits, now: Instant) {
+        self.gateway = Buckets::new(&limits.gateway, now);
+        if self.spent {
+            self.gateway.empty();
+        }
+        if limits.device != self.limits.device {
+            self.devices.clear();
+        }
+        self.limits = limits;
     }
 
     /// The limits it keeps to.
@@ -51,6 +67,7 @@ impl Budget {
         if !wait.is_zero() {
             return Err(now + wait);
         }
+        self.spent = true;
         self.gateway.take(cost.points);
         for (device, points) in &cost.devices {
             if let Some(buckets) = self.devices.get_mut(device) {

@@ -193,3 +193,28 @@ fn session_limits_answers_replace_the_gateways_limits() {
         assert!(err.contains(want), "{err}");
     }
 }
+
+#[test]
+fn new_limits_mid_session_start_empty_once_anything_was_spent() {
+    let t0 = Instant::now();
+    let ms = |n| t0 + Duration::from_millis(n);
+    let mut fresh = Budget::new(SessionLimits::default(), t0);
+    fresh.replace(limits("10:1", "", "", ""), t0);
+    assert_eq!(fresh.try_spend(t0, &Cost::message()), Ok(()), "nothing sent yet: full");
+
+    let mut used = Budget::new(limits("", "", "5:1", ""), t0);
+    assert_eq!(used.try_spend(t0, &Cost::for_device("A")), Ok(()));
+    used.replace(limits("10:1", "", "5:1", ""), ms(0));
+    assert_eq!(used.try_spend(ms(0), &Cost::message()), Err(ms(125)), "empty: paced from the start");
+    assert_eq!(used.try_spend(ms(125), &Cost::message()), Ok(()));
+
+    // Device buckets survive new limits that leave the device's unchanged.
+    let mut devices = Budget::new(limits("", "", "5:1", ""), t0);
+    for _ in 0..4 {
+        assert_eq!(devices.try_spend(t0, &Cost::for_device("A")), Ok(()));
+    }
+    devices.replace(limits("100:1", "", "5:1", ""), t0);
+    assert_eq!(devices.try_spend(t0, &Cost::for_device("A")), Err(ms(250)), "A's bucket kept");
+    devices.replace(limits("", "", "50:1", ""), t0);
+    assert_eq!(devices.try_spend(t0, &Cost::for_device("A")), Ok(()), "new device limits: new buckets");
+}
