@@ -46,7 +46,7 @@ use crate::thingsboard::session::{TbDevice, TbError, TbOptions};
 
 /// The outbox's name: its cursor in the store.
 pub const OUTBOX: &str = "thingsboard";
-/// Rows read from the outbox per round.
+/// Rows read from the outbox per round (fewer when paced: [`Session::batch_rows`]).
 const BATCH_ROWS: usize = 5_000;
 /// How often an empty outbox is looked at again.
 const POLL: Duration = Duration::from_millis(50);
@@ -267,7 +267,7 @@ impl Session<'_> {
             self.retry_undelivered();
             self.ask_more().await?;
             let Round { batch, over, generation } =
-                blocking(outbox, self.store, self.config.max_pending).await?;
+                blocking(outbox, self.store, self.config.max_pending, self.batch_rows()).await?;
             if let Some((skipped, cursor)) = over {
                 self.store.advance_cursor(OUTBOX, cursor, generation).await?;
                 self.status.skipped.fetch_add(skipped, Ordering::Relaxed);
@@ -366,6 +366,7 @@ async fn blocking(
     outbox: &mut Option<Outbox>,
     store: &StoreHandle,
     max_pending: u64,
+    rows: usize,
 ) -> Result<Round, SessionEnd> {
     let Some(mut taken) = outbox.take() else { return Err(SessionEnd::Task("the outbox is gone".into())) };
     let store = store.clone();
@@ -377,8 +378,8 @@ async fn blocking(
                 // Once the skip is applied, exactly `max_pending` rows wait.
                 return Ok(Round { batch: Vec::new(), over: Some(over), generation });
             }
-            let mut batch = taken.next_batch(BATCH_ROWS)?;
-            let full = batch.len() == BATCH_ROWS;
+            let mut batch = taken.next_batch(rows)?;
+            let full = batch.len() == rows;
             pack::whole_readings(&mut batch, full);
             Ok::<_, StoreError>(Round { batch, over: None, generation })
         })();

@@ -70,6 +70,12 @@ impl Session<'_> {
         }
     }
 
+    /// Rows to read per round: under a data-point limit, about four messages' worth, so RPC
+    /// and attribute traffic (handled between batches) does not wait behind a long paced batch.
+    pub(super) fn batch_rows(&self) -> usize {
+        super::BATCH_ROWS.min(self.budget.max_points_per_message().saturating_mul(4))
+    }
+
     /// Keeps a message from ThingsBoard for the forward loop; at most [`HELD`], the oldest
     /// dropped beyond.
     fn hold(&mut self, message: (String, Vec<u8>)) {
