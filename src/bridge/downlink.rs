@@ -14,6 +14,7 @@ use tracing::warn;
 
 use super::{Session, SessionEnd, gateway};
 use crate::server::registry::{Push, PushError};
+use crate::thingsboard::limits::Cost;
 use crate::thingsboard::session::{TbDevice, TbError};
 
 /// Subscribes to what ThingsBoard sends the gateway's devices: RPC requests, shared-attribute
@@ -22,6 +23,7 @@ use crate::thingsboard::session::{TbDevice, TbError};
 pub(super) async fn subscribe(device: &mut TbDevice, asks: bool) -> Result<(), TbError> {
     device.subscribe(gateway::RPC).await?;
     device.subscribe(gateway::ATTRIBUTES).await?;
+    device.subscribe(super::pacing::LIMITS_RESPONSES).await?;
     if asks {
         device.subscribe(gateway::ATTRIBUTES_RESPONSE).await?;
     }
@@ -42,7 +44,10 @@ impl Session<'_> {
                 self.on_attribute_answer(&payload);
                 Ok(())
             }
-            _ => Ok(()),
+            _ => {
+                self.on_limits(&topic, &payload);
+                Ok(())
+            }
         }
     }
 
@@ -73,7 +78,7 @@ impl Session<'_> {
     /// for the device's shared attributes.
     pub(super) async fn welcome(&mut self, name: &str) -> Result<(), SessionEnd> {
         if self.announced.insert(name.to_owned()) {
-            self.device.publish(gateway::CONNECT, gateway::connect_payload(name)).await?;
+            self.publish(gateway::CONNECT, gateway::connect_payload(name), Cost::for_device(name)).await?;
         }
         self.asking.device(name);
         Ok(())
@@ -97,7 +102,7 @@ impl Session<'_> {
                 warn!(device = %request.device, key = %request.key, "bridge: an attribute request over the payload limit was not sent");
                 continue;
             }
-            self.device.publish(gateway::ATTRIBUTES_REQUEST, payload).await?;
+            self.publish(gateway::ATTRIBUTES_REQUEST, payload, Cost::for_device(&request.device)).await?;
         }
         Ok(())
     }
@@ -153,9 +158,8 @@ impl Session<'_> {
             Err(e) => {
                 let error =
                     json!({ "error": format!("device {} cannot take the request: {e}", request.device) });
-                self.device
-                    .publish(gateway::RPC, gateway::rpc_reply(&request.device, request.id, &error))
-                    .await?;
+                let reply = gateway::rpc_reply(&request.device, request.id, &error);
+                self.publish(gateway::RPC, reply, Cost::for_device(&request.device)).await?;
                 Ok(())
             }
         }
@@ -169,7 +173,8 @@ impl Session<'_> {
         for (device, id) in expired {
             self.rpcs.remove(&(device.clone(), id));
             let error = json!({ "error": format!("device {device} did not answer within {}", humantime::format_duration(self.config.rpc_timeout)) });
-            self.device.publish(gateway::RPC, gateway::rpc_reply(&device, id, &error)).await?;
+            self.publish(gateway::RPC, gateway::rpc_reply(&device, id, &error), Cost::for_device(&device))
+                .await?;
         }
         Ok(())
     }

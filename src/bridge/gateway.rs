@@ -1,11 +1,8 @@
-//! ThingsBoard's gateway API, as data: one MQTT session speaks for many devices. Readings
-//! (store rows) become `v1/gateway/telemetry` payloads `{"A":[{"ts":..,"values":{..}}],..}`,
-//! each under the payload limit, keeping their order; devices are announced with
-//! `v1/gateway/connect` and retired with `v1/gateway/disconnect`. Pure.
+//! ThingsBoard's gateway API, as data: one MQTT session speaks for many devices. Devices are
+//! announced with `v1/gateway/connect` and retired with `v1/gateway/disconnect`; RPC and
+//! attribute payloads both ways. Telemetry payloads are packed in `pack.rs`. Pure.
 
 use serde_json::{Map, Value as Json, json};
-
-use crate::store::Row;
 
 /// Telemetry for many devices.
 pub const TELEMETRY: &str = "v1/gateway/telemetry";
@@ -116,161 +113,9 @@ pub fn rpc_reply(device: &str, id: u64, data: &Json) -> Vec<u8> {
     json!({ "device": device, "id": id, "data": data }).to_string().into_bytes()
 }
 
-/// One telemetry publish: its payload and the store id of the last row it carries.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Publish {
-    /// The JSON payload.
-    pub payload: Vec<u8>,
-    /// Rows up to this id are in this publish or an earlier one.
-    pub last_id: i64,
-}
-
-/// Packs `(id, row)`s (in id order) into telemetry publishes of at most `max` bytes. Rows of
-/// one device with the same timestamp share an entry. A row too big to fit alone is dropped
-/// and counted in the second value (it could never be delivered).
-pub fn telemetry(rows: &[(i64, Row)], max: usize) -> (Vec<Publish>, usize) {
-    let mut publishes = Vec::new();
-    let mut current = Map::new();
-    let mut size = 2; // {}
-    let mut last_id = None;
-    let mut dropped = 0;
-    for (id, row) in rows {
-        let ts = row.ts.unwrap_or(row.received_at);
-        let entry_size = estimate(row);
-        if entry_size + 2 > max {
-            dropped += 1;
-            last_id = Some(*id);
-            continue;
-        }
-        if size + entry_size > max && !current.is_empty() {
-            publishes.push(finish(&mut current, last_id));
-            size = 2;
-        }
-        size += entry_size;
-        add(&mut current, row, ts);
-        last_id = Some(*id);
-    }
-    if let Some(id) = last_id {
-        if current.is_empty() {
-            // Only dropped rows since the last publish: nothing to send, but they are done.
-            publishes.push(Publish { payload: Vec::new(), last_id: id });
-        } else {
-            publishes.push(finish(&mut current, last_id));
-        }
-    }
-    (publishes, dropped)
-}
-
-/// An upper bound of what a row adds to a payload: device name, entry, key and value, quoted
-/// and escaped at worst.
-fn estimate(row: &Row) -> usize {
-    let value = match &row.value {
-        crate::protocol::reading::Value::Text(t) => t.len() * 6 + 2,
-        _ => 32,
-    };
-    (row.device.len() + row.key.len()) * 6 + value + 48
-}
-
-fn add(current: &mut Map<String, Json>, row: &Row, ts: i64) {
-    let entries = current.entry(row.device.clone()).or_insert_with(|| Json::Array(Vec::new()));
-    let Json::Array(entries) = entries else { return };
-    // Same ts shares an entry, unless that entry already has this key: two values of one key
-    // with one timestamp (unstamped readings received together) must both be sent, not merged.
-    let same_ts = entries.last_mut().filter(|e| e["ts"] == json!(ts) && e["values"].get(&row.key).is_none());
-    let value = value_json(&row.value);
-    match same_ts {
-        Some(entry) => {
-            if let Some(values) = entry.get_mut("values").and_then(Json::as_object_mut) {
-                values.insert(row.key.clone(), value);
-            }
-        }
-        None => entries.push(json!({ "ts": ts, "values": { row.key.clone(): value } })),
-    }
-}
-
-fn value_json(value: &crate::protocol::reading::Value) -> Json {
-    use crate::protocol::reading::Value;
-    match value {
-        Value::Int(i) => json!(i),
-        Value::Float(f) => json!(f),
-        Value::Bool(b) => json!(b),
-        Value::Text(t) => json!(t),
-    }
-}
-
-fn finish(current: &mut Map<String, Json>, last_id: Option<i64>) -> Publish {
-    let payload = Json::Object(std::mem::take(current)).to_string().into_bytes();
-    Publish { payload, last_id: last_id.unwrap_or_default() }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::protocol::reading::Value;
-
-    fn row(device: &str, key: &str, value: Value, ts: i64) -> Row {
-        Row { device: device.into(), key: key.into(), value, ts: Some(ts), received_at: ts + 5 }
-    }
-
-    #[test]
-    fn rows_group_by_device_and_timestamp_in_order() {
-        let rows = vec![
-            (1, row("A", "temp", Value::Float(21.5), 1000)),
-            (2, row("A", "hum", Value::Int(40), 1000)),
-            (3, row("B", "door", Value::Text("open".into()), 1000)),
-            (4, row("A", "temp", Value::Float(21.6), 2000)),
-        ];
-        let (publishes, dropped) = telemetry(&rows, 65_536);
-        assert_eq!((publishes.len(), dropped), (1, 0));
-        assert_eq!(publishes[0].last_id, 4);
-        let body: Json = serde_json::from_slice(&publishes[0].payload).expect("json");
-        assert_eq!(
-            body,
-            json!({
-                "A": [{"ts": 1000, "values": {"temp": 21.5, "hum": 40}}, {"ts": 2000, "values": {"temp": 21.6}}],
-                "B": [{"ts": 1000, "values": {"door": "open"}}]
-            })
-        );
-    }
-
-    #[test]
-    fn publishes_stay_under_the_limit_and_cover_every_row() {
-        let rows: Vec<(i64, Row)> = (1..=1000).map(|i| (i, row("dev", "count", Value::Int(i), i))).collect();
-        let (publishes, dropped) = telemetry(&rows, 2048);
-        assert_eq!(dropped, 0);
-        assert!(publishes.len() > 1);
-        assert!(publishes.iter().all(|p| p.payload.len() <= 2048));
-        assert_eq!(publishes.last().map(|p| p.last_id), Some(1000));
-        let total: usize = publishes
-            .iter()
-            .map(|p| {
-                serde_json::from_slice::<Json>(&p.payload).expect("json")["dev"]
-                    .as_array()
-                    .map_or(0, Vec::len)
-            })
-            .sum();
-        assert_eq!(total, 1000);
-    }
-
-    #[test]
-    fn two_values_of_one_key_with_one_timestamp_are_both_sent() {
-        let rows = vec![(1, row("A", "t", Value::Int(1), 7)), (2, row("A", "t", Value::Int(2), 7))];
-        let (publishes, _) = telemetry(&rows, 65_536);
-        let body: Json = serde_json::from_slice(&publishes[0].payload).expect("json");
-        assert_eq!(body, json!({"A": [{"ts": 7, "values": {"t": 1}}, {"ts": 7, "values": {"t": 2}}]}));
-    }
-
-    #[test]
-    fn a_row_that_can_never_fit_is_dropped_and_counted() {
-        let rows = vec![
-            (1, row("A", "blob", Value::Text("x".repeat(5000)), 1)),
-            (2, row("A", "t", Value::Int(1), 2)),
-        ];
-        let (publishes, dropped) = telemetry(&rows, 1024);
-        assert_eq!(dropped, 1);
-        assert_eq!(publishes.len(), 1);
-        assert_eq!(publishes[0].last_id, 2);
-    }
 
     #[test]
     fn rpc_requests_parse_and_our_own_replies_are_skipped() {

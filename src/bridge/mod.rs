@@ -22,6 +22,8 @@
 pub mod asking;
 mod downlink;
 pub mod gateway;
+mod pacing;
+pub mod pack;
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
@@ -39,11 +41,12 @@ pub use crate::server::events::BridgeEvent;
 use crate::server::registry::Registry;
 use crate::store::{Outbox, StoreError, StoreHandle};
 use crate::thingsboard::Advice;
+use crate::thingsboard::limits::{Budget, Cost, SessionLimits};
 use crate::thingsboard::session::{TbDevice, TbError, TbOptions};
 
 /// The outbox's name: its cursor in the store.
 pub const OUTBOX: &str = "thingsboard";
-/// Rows read from the outbox per round.
+/// Rows read from the outbox per round (fewer when paced: [`Session::batch_rows`]).
 const BATCH_ROWS: usize = 5_000;
 /// How often an empty outbox is looked at again.
 const POLL: Duration = Duration::from_millis(50);
@@ -64,6 +67,9 @@ pub struct BridgeConfig {
     pub shared_attributes: Vec<String>,
     /// Words ThingsBoard's errors for the log, in the command's flags.
     pub advice: Arc<dyn Advice>,
+    /// ThingsBoard's limits as configured, until its `getSessionLimits` answer replaces the
+    /// gateway's (none: unlimited).
+    pub limits: SessionLimits,
 }
 
 /// What the bridge is doing, for the console and logs.
@@ -75,6 +81,8 @@ pub struct BridgeStatus {
     pub forwarded: AtomicU64,
     /// Rows skipped by the outbox bound since start.
     pub skipped: AtomicU64,
+    /// Time spent waiting for ThingsBoard's rate limits since start, microseconds.
+    pub paced_micros: AtomicU64,
     /// The store the bridge forwards from, which knows how many rows wait (whether or not
     /// the bridge is connected): the one figure `iotchat readings` shows too.
     store: StoreHandle,
@@ -87,6 +95,7 @@ impl BridgeStatus {
             connected: AtomicBool::new(false),
             forwarded: AtomicU64::new(0),
             skipped: AtomicU64::new(0),
+            paced_micros: AtomicU64::new(0),
             store,
         }
     }
@@ -124,6 +133,9 @@ enum SessionEnd {
     NoPuback(Duration),
     #[error("the outbox task failed: {0}")]
     Task(String),
+    /// Shutdown came while a publish waited for the rate budget.
+    #[error("shutting down")]
+    Shutdown,
 }
 
 /// Forwards until `shutdown`. `events` brings devices leaving and RPC answers; `registry`
@@ -167,6 +179,11 @@ pub async fn run(
                             rpcs: HashMap::new(),
                             undelivered: downlink::Undelivered::default(),
                             asking: asking::Asking::new(config.shared_attributes.clone()),
+                            budget: Budget::new(config.limits.clone(), Instant::now().into_std()),
+                            shutdown: shutdown.clone(),
+                            unflushed: 0,
+                            limits_request: 0,
+                            held: Default::default(),
                         };
                         session.forward(&mut outbox, &mut events, &mut departed, &shutdown).await
                     }
@@ -177,7 +194,7 @@ pub async fn run(
         };
         status.connected.store(false, Ordering::Relaxed);
         match end {
-            Ok(()) => return,
+            Ok(()) | Err(SessionEnd::Shutdown) => return,
             Err(e) => {
                 let delay = backoff.next_delay();
                 let retry_in = humantime::format_duration(delay);
@@ -209,6 +226,16 @@ struct Session<'a> {
     undelivered: downlink::Undelivered,
     /// Shared attributes to ask ThingsBoard for.
     asking: asking::Asking,
+    /// What ThingsBoard's limits leave us.
+    budget: Budget,
+    /// Ends a wait for the budget.
+    shutdown: CancellationToken,
+    /// Publishes since the last flush (for `max_in_flight`).
+    unflushed: usize,
+    /// The id of our last `getSessionLimits` request.
+    limits_request: u64,
+    /// ThingsBoard's messages received while pacing, to handle next.
+    held: std::collections::VecDeque<(String, Vec<u8>)>,
 }
 
 impl Session<'_> {
@@ -219,6 +246,7 @@ impl Session<'_> {
         departed: &mut HashSet<String>,
         shutdown: &CancellationToken,
     ) -> Result<(), SessionEnd> {
+        self.ask_limits().await?;
         // ThingsBoard may have changed attributes while we were away from it.
         // Not those offline for their silence: they are welcomed back when heard.
         for name in self.registry.snapshot().into_iter().filter(|c| !c.silent).filter_map(|c| c.name) {
@@ -233,14 +261,14 @@ impl Session<'_> {
             while let Ok(event) = events.try_recv() {
                 self.on_event(event, departed).await?;
             }
-            while let Some(message) = self.device.try_message() {
+            while let Some(message) = self.held.pop_front().or_else(|| self.device.try_message()) {
                 self.on_message(message).await?;
             }
             self.expire_rpcs().await?;
             self.retry_undelivered();
             self.ask_more().await?;
             let Round { batch, over, generation } =
-                blocking(outbox, self.store, self.config.max_pending).await?;
+                blocking(outbox, self.store, self.config.max_pending, self.batch_rows()).await?;
             if let Some((skipped, cursor)) = over {
                 self.store.advance_cursor(OUTBOX, cursor, generation).await?;
                 self.status.skipped.fetch_add(skipped, Ordering::Relaxed);
@@ -261,36 +289,11 @@ impl Session<'_> {
                 }
                 continue;
             }
-            let last_id = self.send(&batch).await?;
+            let Some(last_id) = self.send(&batch).await? else { return Ok(()) };
             self.store.advance_cursor(OUTBOX, last_id, generation).await?;
-            self.status.forwarded.fetch_add(batch.len() as u64, Ordering::Relaxed);
+            let sent = batch.iter().take_while(|(id, _)| *id <= last_id).count();
+            self.status.forwarded.fetch_add(sent as u64, Ordering::Relaxed);
         }
-    }
-
-    /// Announces new devices, publishes the batch, waits for every PUBACK.
-    async fn send(&mut self, batch: &[(i64, crate::store::Row)]) -> Result<i64, SessionEnd> {
-        for (_, row) in batch {
-            if self.announced.insert(row.device.clone()) {
-                self.device.publish(gateway::CONNECT, gateway::connect_payload(&row.device)).await?;
-                // Its HELLO may not have reached us (a busy bridge drops events).
-                if self.registry.has_name(&row.device) {
-                    self.asking.device(&row.device);
-                }
-            }
-        }
-        let (publishes, dropped) = gateway::telemetry(batch, self.config.options.max_payload);
-        if dropped > 0 {
-            warn!(dropped, "bridge: readings too large for one ThingsBoard payload were not forwarded");
-        }
-        let mut last_id = 0;
-        for publish in publishes {
-            if !publish.payload.is_empty() {
-                self.device.publish(gateway::TELEMETRY, publish.payload).await?;
-            }
-            last_id = publish.last_id;
-        }
-        self.flush().await?;
-        Ok(last_id)
     }
 
     async fn on_event(
@@ -313,7 +316,12 @@ impl Session<'_> {
                     tracing::debug!(%device, id, "an RPC answer nobody waits for (timed out or unknown id)");
                     return Ok(());
                 }
-                self.device.publish(gateway::RPC, gateway::rpc_reply(&device, id, &result)).await?;
+                self.publish(
+                    gateway::RPC,
+                    gateway::rpc_reply(&device, id, &result),
+                    Cost::for_device(&device),
+                )
+                .await?;
                 Ok(())
             }
         }
@@ -324,13 +332,15 @@ impl Session<'_> {
         for name in departed.drain() {
             self.asking.forget(&name);
             if self.announced.remove(&name) {
-                self.device.publish(gateway::DISCONNECT, gateway::disconnect_payload(&name)).await?;
+                let cost = Cost::for_device(&name);
+                self.publish(gateway::DISCONNECT, gateway::disconnect_payload(&name), cost).await?;
             }
         }
         self.flush().await
     }
 
     async fn flush(&mut self) -> Result<(), SessionEnd> {
+        self.unflushed = 0;
         match tokio::time::timeout(PUBACK_TIMEOUT, self.device.flush()).await {
             Ok(flushed) => Ok(flushed?),
             Err(_) => Err(SessionEnd::NoPuback(PUBACK_TIMEOUT)),
@@ -357,6 +367,7 @@ async fn blocking(
     outbox: &mut Option<Outbox>,
     store: &StoreHandle,
     max_pending: u64,
+    rows: usize,
 ) -> Result<Round, SessionEnd> {
     let Some(mut taken) = outbox.take() else { return Err(SessionEnd::Task("the outbox is gone".into())) };
     let store = store.clone();
@@ -368,7 +379,9 @@ async fn blocking(
                 // Once the skip is applied, exactly `max_pending` rows wait.
                 return Ok(Round { batch: Vec::new(), over: Some(over), generation });
             }
-            let batch = taken.next_batch(BATCH_ROWS)?;
+            let mut batch = taken.next_batch(rows)?;
+            let full = batch.len() == rows;
+            pack::whole_readings(&mut batch, full);
             Ok::<_, StoreError>(Round { batch, over: None, generation })
         })();
         (taken, result)

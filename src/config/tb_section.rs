@@ -91,6 +91,23 @@ crate::section! {
         /// `["interval"]`; `[]`: none).
         #[arg(skip)]
         pub shared_attributes: ProfileOnly<Vec<String>>,
+        /// The bridge's pace: ThingsBoard's message limit for the gateway, `capacity:seconds`
+        /// windows (e.g. `"10:1,300:60"`), kept at 80% until ThingsBoard's `getSessionLimits`
+        /// answer replaces it (default: none).
+        #[arg(skip)]
+        pub rate_limits: ProfileOnly<String>,
+        /// The same for the gateway's data points (one key's value each).
+        #[arg(skip)]
+        pub data_point_limits: ProfileOnly<String>,
+        /// Messages per device behind the gateway, as `rate_limits`.
+        #[arg(skip)]
+        pub device_rate_limits: ProfileOnly<String>,
+        /// Data points per device behind the gateway, as `rate_limits`.
+        #[arg(skip)]
+        pub device_data_point_limits: ProfileOnly<String>,
+        /// Most bridge publishes awaiting ThingsBoard's PUBACK (default: 64).
+        #[arg(skip)]
+        pub max_in_flight: ProfileOnly<u64>,
     }
 }
 

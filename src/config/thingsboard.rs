@@ -17,6 +17,7 @@ use super::{ConfigError, LoadedProfile, Origin, TbFlagNames, ranged, to_usize};
 use crate::bridge::BridgeConfig;
 use crate::thingsboard::Advice;
 use crate::thingsboard::MAX_PAYLOAD;
+use crate::thingsboard::limits::{LimitsError, RateLimits, SessionLimits, Windows};
 use crate::thingsboard::session::TbOptions;
 use crate::tls::{PemFile, PemRole};
 use tokio_rustls::rustls;
@@ -129,12 +130,21 @@ pub fn bridge_config(
     let max_pending = ranged(m.max_pending, DEFAULT_MAX_PENDING, 1, u64::MAX)?;
     let rpc_timeout = m.rpc_timeout.map_or(Duration::from_secs(10), |s| s.value.0);
     let shared_attributes = shared_attributes(m.shared_attributes)?;
+    let limits = SessionLimits {
+        gateway: RateLimits { messages: windows(m.rate_limits)?, data_points: windows(m.data_point_limits)? },
+        device: RateLimits {
+            messages: windows(m.device_rate_limits)?,
+            data_points: windows(m.device_data_point_limits)?,
+        },
+        max_payload: None,
+        max_in_flight: m.max_in_flight.map(|s| ranged(Some(s), 64, 1, 64)).transpose()?.map(to_usize),
+    };
     let config = TbConfig::resolve(
         TbGiven { flags: ThingsboardSection { qos: None, ..given.flags.clone() }, ..given },
         loaded,
     )?;
     let options = TbOptions { qos: 1, ..config.options };
-    Ok(Some(BridgeConfig { options, max_pending, rpc_timeout, shared_attributes, advice }))
+    Ok(Some(BridgeConfig { options, max_pending, rpc_timeout, shared_attributes, advice, limits }))
 }
 
 /// A bridge flag without the bridge would be silently ignored. (`$IOTCHAT_TB_TOKEN` and
@@ -188,6 +198,12 @@ fn check_host(host: String, origin: Origin, names: TbFlagNames) -> Result<String
         return Err(invalid(origin, host, &expected));
     }
     Ok(host)
+}
+
+/// A `capacity:seconds[,...]` setting.
+fn windows(given: Option<Sourced<String>>) -> Result<Windows, ConfigError> {
+    let Some(Sourced { value, origin }) = given else { return Ok(Windows::default()) };
+    value.parse().map_err(|e: LimitsError| invalid(origin, value, &e.to_string()))
 }
 
 fn invalid(origin: Origin, value: String, expected: &str) -> ConfigError {

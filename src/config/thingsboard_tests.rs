@@ -103,3 +103,36 @@ fn shared_attributes_default_to_interval_and_are_checked() {
     let err = keys("[thingsboard]\nshared_attributes = [\" \"]\n").expect_err("blank");
     assert!(err.to_string().contains("thingsboard.shared_attributes"), "{err}");
 }
+
+#[test]
+fn the_bridges_rate_limits_come_from_the_profile_and_bad_ones_are_named() {
+    let flags = || TbGiven {
+        flags: Sec { host: Some("tb".into()), token: Some("t".into()), ..sec() },
+        names: TbFlagNames::serve(),
+        ..TbGiven::default()
+    };
+    let limits = |profile: &str| {
+        let advice = Arc::new(crate::config::check::tests_support::NoAdvice);
+        bridge_config(flags(), &loaded(profile), advice).map(|c| c.expect("bridge on").limits)
+    };
+    assert_eq!(limits("").expect("default"), SessionLimits::default(), "unlimited unless told");
+    let given = limits(
+        "[thingsboard]\nrate_limits = \"10:1,300:60\"\ndata_point_limits = \"100:1\"\n\
+         device_rate_limits = \"5:1\"\ndevice_data_point_limits = \"50:1\"\nmax_in_flight = 8\n",
+    )
+    .expect("valid");
+    assert_eq!(given.gateway.messages, "10:1,300:60".parse().expect("windows"));
+    assert_eq!(given.gateway.data_points, "100:1".parse().expect("windows"));
+    assert_eq!(given.device.messages, "5:1".parse().expect("windows"));
+    assert_eq!(given.device.data_points, "50:1".parse().expect("windows"));
+    assert_eq!(given.max_in_flight, Some(8));
+    let bad = [
+        ("rate_limits = \"10\"", "thingsboard.rate_limits"),
+        ("device_data_point_limits = \"0:1\"", "thingsboard.device_data_point_limits"),
+        ("max_in_flight = 0", "thingsboard.max_in_flight"),
+    ];
+    for (line, key) in bad {
+        let err = limits(&format!("[thingsboard]\n{line}\n")).expect_err(line).to_string();
+        assert!(err.contains(key), "{line}: {err}");
+    }
+}

@@ -109,6 +109,15 @@ impl Collector for Snapshot {
                 "Readings acknowledged by ThingsBoard since start.",
                 forwarded,
             )?;
+            let paced = bridge.paced_micros.load(std::sync::atomic::Ordering::Relaxed) as f64 / 1e6;
+            let counter = ConstCounter::new(paced);
+            let help = "Time the bridge waited to stay within ThingsBoard's rate limits since start.";
+            counter.encode(e.encode_descriptor(
+                "bridge_paced_seconds",
+                help,
+                None,
+                counter.metric_type(),
+            )?)?;
         }
         errors(&mut e, state)
     }

@@ -8,6 +8,7 @@
 //! command's own flags (`config::TbFlagNames::explain`).
 
 pub mod batch;
+pub mod limits;
 pub mod session;
 pub mod source;
 

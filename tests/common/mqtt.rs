@@ -32,6 +32,8 @@ pub struct Message {
     pub topic: String,
     /// Its payload as text.
     pub payload: String,
+    /// When the subscriber's thread received it (for tests of pacing).
+    pub at: std::time::Instant,
 }
 
 /// What a broker offers beyond its plain, token-checking port.
@@ -237,7 +239,11 @@ impl Broker {
             for line in std::io::BufReader::new(stdout).lines() {
                 let Ok(line) = line else { return };
                 let (topic, payload) = line.split_once(' ').unwrap_or((&line, ""));
-                let message = Message { topic: topic.to_owned(), payload: payload.to_owned() };
+                let message = Message {
+                    topic: topic.to_owned(),
+                    payload: payload.to_owned(),
+                    at: std::time::Instant::now(),
+                };
                 if tx.send(message).is_err() {
                     return;
                 }
@@ -273,7 +279,10 @@ impl Broker {
                 match event {
                     Ok(rumqttc::Event::Incoming(rumqttc::Packet::Publish(p))) => {
                         let payload = String::from_utf8_lossy(&p.payload).into_owned();
-                        if tx.send(Message { topic: p.topic, payload }).is_err() {
+                        if tx
+                            .send(Message { topic: p.topic, payload, at: std::time::Instant::now() })
+                            .is_err()
+                        {
                             return;
                         }
                     }
