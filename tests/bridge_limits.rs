@@ -163,3 +163,30 @@ fn thingsboards_session_limits_answer_replaces_the_profiles() {
     server.log_line_containing("ThingsBoard's session limits");
     a_fleet_is_paced_within_20_messages_and_200_points_a_second(&server, &sub);
 }
+
+/// A backlog paced at 16 points a second (80% of 20:1): the console and /metrics tell how
+/// fast it drains and when it will be done.
+#[test]
+fn a_paced_backlog_shows_its_drain_rate_and_when_it_will_be_done() {
+    let broker = Broker::start();
+    let (mut server, http, _dir) = bridged(&broker, "data_point_limits = \"20:1\"\n");
+    server.log_line_containing("bridge connected to ThingsBoard");
+    let mut device = server.connect();
+    device.ask("HELLO esp-1");
+    for i in 0..100 {
+        device.ask(&format!("n={i}"));
+    }
+    // The rate is known once two scrapes a second apart have seen the backlog drain.
+    let text = common::http::scrape_until(http, |t| {
+        t.contains("iotchat_bridge_backlog_eta_seconds ")
+            && common::http::sample(t, "iotchat_bridge_pending_readings") > 0.0
+    });
+    let eta = common::http::sample(&text, "iotchat_bridge_backlog_eta_seconds");
+    let rate = common::http::sample(&text, "iotchat_bridge_drain_rate");
+    let pending = common::http::sample(&text, "iotchat_bridge_pending_readings");
+    assert!(pending > 0.0 && eta > 0.0, "a backlog and its ETA:\n{text}");
+    assert!(rate > 0.0 && rate < 40.0, "drains at the paced rate, not faster: {rate}/s");
+    server.console("clients");
+    let line = server.stdout_line_matching(|l| l.starts_with("ThingsBoard: "));
+    assert!(line.contains("readings waiting to be forwarded (about "), "{line}");
+}

@@ -23,11 +23,13 @@ pub mod asking;
 mod downlink;
 pub mod gateway;
 mod pacing;
+mod status;
+pub use status::{BridgeStatus, WAITING};
 pub mod pack;
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use tokio::sync::mpsc;
@@ -36,7 +38,6 @@ use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
 use crate::backoff::Backoff;
-use crate::server::console::StatusLine;
 pub use crate::server::events::BridgeEvent;
 use crate::server::registry::Registry;
 use crate::store::{Outbox, StoreError, StoreHandle};
@@ -71,56 +72,6 @@ pub struct BridgeConfig {
     /// gateway's (none: unlimited).
     pub limits: SessionLimits,
 }
-
-/// What the bridge is doing, for the console and logs.
-#[derive(Debug)]
-pub struct BridgeStatus {
-    /// Connected to ThingsBoard now.
-    pub connected: AtomicBool,
-    /// Rows acknowledged by ThingsBoard since start.
-    pub forwarded: AtomicU64,
-    /// Rows skipped by the outbox bound since start.
-    pub skipped: AtomicU64,
-    /// Time spent waiting for ThingsBoard's rate limits since start, microseconds.
-    pub paced_micros: AtomicU64,
-    /// The store the bridge forwards from, which knows how many rows wait (whether or not
-    /// the bridge is connected): the one figure `iotchat readings` shows too.
-    store: StoreHandle,
-}
-
-impl BridgeStatus {
-    /// The status of a bridge forwarding from `store`, before it has connected.
-    pub fn new(store: StoreHandle) -> Self {
-        Self {
-            connected: AtomicBool::new(false),
-            forwarded: AtomicU64::new(0),
-            skipped: AtomicU64::new(0),
-            paced_micros: AtomicU64::new(0),
-            store,
-        }
-    }
-
-    /// Rows stored and not yet acknowledged by ThingsBoard.
-    pub fn pending(&self) -> u64 {
-        self.store.outbox_pending(OUTBOX)
-    }
-}
-
-impl StatusLine for BridgeStatus {
-    /// One line for the console: `ThingsBoard: connected, 0 readings waiting to be forwarded`.
-    fn summary(&self) -> String {
-        let state = if self.connected.load(Ordering::Relaxed) { "connected" } else { "not connected" };
-        let mut line = format!("ThingsBoard: {state}, {} {}", self.pending(), WAITING);
-        let skipped = self.skipped.load(Ordering::Relaxed);
-        if skipped > 0 {
-            line.push_str(&format!(", {skipped} skipped (outbox full)"));
-        }
-        line
-    }
-}
-
-/// How the console and `iotchat readings` speak of the backlog, after its count.
-pub const WAITING: &str = "readings waiting to be forwarded";
 
 /// Why one session with ThingsBoard ended.
 #[derive(Debug, thiserror::Error)]

@@ -13,7 +13,10 @@ use prometheus_client::metrics::counter::ConstCounter;
 use prometheus_client::metrics::gauge::ConstGauge;
 use prometheus_client::registry::Registry;
 
+use std::sync::atomic::{AtomicU64, Ordering};
+
 use super::HttpState;
+use crate::bridge::BridgeStatus;
 use crate::server::counters::ErrorKind;
 use crate::store::CommitHistogram;
 
@@ -89,35 +92,7 @@ impl Collector for Snapshot {
             histogram.encode(metric)?;
         }
         if let Some(bridge) = &state.bridge {
-            let connected = bridge.connected.load(std::sync::atomic::Ordering::Relaxed);
-            gauge(
-                &mut e,
-                "bridge_connected",
-                "1 while the ThingsBoard bridge is connected, else 0.",
-                i64::from(connected),
-            )?;
-            gauge(
-                &mut e,
-                "bridge_pending_readings",
-                "Readings stored and not yet acknowledged by ThingsBoard.",
-                clamp(bridge.pending()),
-            )?;
-            let forwarded = bridge.forwarded.load(std::sync::atomic::Ordering::Relaxed);
-            counter(
-                &mut e,
-                "bridge_forwarded",
-                "Readings acknowledged by ThingsBoard since start.",
-                forwarded,
-            )?;
-            let paced = bridge.paced_micros.load(std::sync::atomic::Ordering::Relaxed) as f64 / 1e6;
-            let counter = ConstCounter::new(paced);
-            let help = "Time the bridge waited to stay within ThingsBoard's rate limits since start.";
-            counter.encode(e.encode_descriptor(
-                "bridge_paced_seconds",
-                help,
-                None,
-                counter.metric_type(),
-            )?)?;
+            bridge_metrics(&mut e, bridge)?;
         }
         errors(&mut e, state)
     }
@@ -139,6 +114,35 @@ fn errors(e: &mut DescriptorEncoder, state: &HttpState) -> Result<(), std::fmt::
         ConstCounter::new(count).encode(family)?;
     }
     Ok(())
+}
+
+/// The bridge's figures: connected, backlog, forwarded, paced, and how fast the backlog drains.
+fn bridge_metrics(e: &mut DescriptorEncoder, bridge: &BridgeStatus) -> Result<(), std::fmt::Error> {
+    let load = |n: &AtomicU64| n.load(Ordering::Relaxed);
+    let connected = i64::from(bridge.connected.load(Ordering::Relaxed));
+    gauge(e, "bridge_connected", "1 while the ThingsBoard bridge is connected, else 0.", connected)?;
+    let help = "Readings stored and not yet acknowledged by ThingsBoard.";
+    gauge(e, "bridge_pending_readings", help, clamp(bridge.pending()))?;
+    let help = "Readings acknowledged by ThingsBoard since start.";
+    counter(e, "bridge_forwarded", help, load(&bridge.forwarded))?;
+    let paced = ConstCounter::new(load(&bridge.paced_micros) as f64 / 1e6);
+    let help = "Time the bridge waited to stay within ThingsBoard's rate limits since start.";
+    paced.encode(e.encode_descriptor("bridge_paced_seconds", help, None, paced.metric_type())?)?;
+    if let Some(rate) = bridge.drain_rate() {
+        let help = "Readings ThingsBoard acknowledged per second lately (measured between scrapes).";
+        float_gauge(e, "bridge_drain_rate", help, rate)?;
+    }
+    if let Some(eta) = bridge.eta() {
+        let help =
+            "Seconds until the backlog is forwarded at the rate it drains lately (absent while unknown).";
+        float_gauge(e, "bridge_backlog_eta_seconds", help, eta.as_secs_f64())?;
+    }
+    Ok(())
+}
+
+fn float_gauge(e: &mut DescriptorEncoder, name: &str, help: &str, value: f64) -> Result<(), std::fmt::Error> {
+    let gauge = ConstGauge::new(value);
+    gauge.encode(e.encode_descriptor(name, help, None, gauge.metric_type())?)
 }
 
 fn gauge(e: &mut DescriptorEncoder, name: &str, help: &str, value: i64) -> Result<(), std::fmt::Error> {
