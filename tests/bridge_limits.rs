@@ -190,3 +190,81 @@ fn a_paced_backlog_shows_its_drain_rate_and_when_it_will_be_done() {
     let line = server.stdout_line_matching(|l| l.starts_with("ThingsBoard: "));
     assert!(line.contains("readings waiting to be forwarded (about "), "{line}");
 }
+
+/// How often each device's reading (by `ts`) arrived, its values, and which devices said
+/// goodbye; a reading resent must be the same reading (QoS 1 may repeat, never alter).
+#[derive(Default)]
+struct Arrivals {
+    readings: BTreeMap<(String, i64), (Json, usize)>,
+    gone: BTreeSet<String>,
+}
+
+impl Arrivals {
+    fn take(&mut self, m: &Message) {
+        let body: Json = serde_json::from_str(&m.payload).expect("JSON");
+        match m.topic.as_str() {
+            "v1/gateway/telemetry" => {
+                for (device, entries) in body.as_object().expect("an object of devices") {
+                    for entry in entries.as_array().expect("an array of entries") {
+                        let ts = entry["ts"].as_i64().expect("ts");
+                        let values = entry["values"].clone();
+                        let seen = self.readings.entry((device.clone(), ts)).or_insert((values.clone(), 0));
+                        assert_eq!(seen.0, values, "{device} at {ts} resent with other values");
+                        seen.1 += 1;
+                    }
+                }
+            }
+            "v1/gateway/disconnect" => {
+                self.gone.insert(body["device"].as_str().expect("a device").to_owned());
+            }
+            _ => {}
+        }
+    }
+
+    /// Each device's `count` values, in order of `ts`.
+    fn counts(&self) -> BTreeMap<&str, Vec<i64>> {
+        let mut counts: BTreeMap<&str, Vec<i64>> = BTreeMap::new();
+        for ((device, _), (values, _)) in &self.readings {
+            counts.entry(device).or_default().push(values["count"].as_i64().expect("count"));
+        }
+        counts
+    }
+
+    fn complete(&self) -> bool {
+        self.gone.len() == DEVICES && self.readings.len() == DEVICES * READINGS as usize
+    }
+}
+
+/// A fleet of 10 devices sending 20 readings a second each (200 a second: 10 times a 20:1
+/// limit) through `server`, and what `sub` saw of it until every reading and goodbye arrived.
+fn a_fleet_sends_ten_times_20_messages_a_second(server: &Server, sub: &Subscriber) -> Arrivals {
+    cmd()
+        .args(["fake-device", "--count", &DEVICES.to_string(), "--messages", &READINGS.to_string()])
+        .args(["--interval", "50ms", "--server", &server.addr.to_string()])
+        .timeout(DEADLINE)
+        .assert()
+        .success();
+    let start = Instant::now();
+    let mut arrivals = Arrivals::default();
+    while !arrivals.complete() {
+        assert!(start.elapsed() < 3 * DEADLINE, "not everything arrived: {:?}", arrivals.counts());
+        arrivals.take(&sub.next());
+    }
+    let counts = arrivals.counts();
+    assert!(counts.values().all(|c| c.iter().copied().eq(1..=READINGS)), "{counts:?}");
+    arrivals
+}
+
+/// A ThingsBoard stand-in that closes the session on an excess, with the limit the bridge's
+/// profile names: the bridge keeps within it, is never kicked, and every reading arrives once.
+#[test]
+fn a_stand_in_closing_sessions_over_20_a_second_never_kicks_the_bridge_paced_within_it() {
+    let broker = Broker::start_rate_limited("20:1");
+    let sub = broker.subscribe(&["v1/gateway/#"]);
+    let (mut server, _http, _dir) = bridged(&broker, "rate_limits = \"20:1\"\n");
+    server.log_line_containing("bridge connected to ThingsBoard");
+    let arrivals = a_fleet_sends_ten_times_20_messages_a_second(&server, &sub);
+    let repeated: Vec<_> = arrivals.readings.iter().filter(|(_, (_, n))| *n != 1).collect();
+    assert!(repeated.is_empty(), "readings that arrived more than once: {repeated:?}");
+    assert_eq!(broker.kicks(), 0, "the broker closed the bridge's session");
+}

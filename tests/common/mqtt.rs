@@ -1,7 +1,8 @@
 //! A real MQTT broker for tests: mosquitto on a free loopback port, logging clients in the way
 //! ThingsBoard does (username = access token, password ignored; optionally basic MQTT
 //! credentials) through the small plugin in `tests/mqtt/token_auth.c`, optionally with a TLS
-//! listener (server-only or mutual), and a subscriber that collects what reaches the broker.
+//! listener (server-only or mutual), optionally closing sessions that publish over a rate limit
+//! as ThingsBoard does, and a subscriber that collects what reaches the broker.
 
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
@@ -147,6 +148,21 @@ impl Broker {
         (broker, certs)
     }
 
+    /// A ThingsBoard stand-in for rate limits: a broker that closes the session of a client
+    /// publishing over `limit` (`capacity:seconds`, one bucket per client id), as ThingsBoard
+    /// does on QUOTA_EXCEEDED; [`Broker::kicks`] counts the sessions it closed.
+    pub fn start_rate_limited(limit: &str) -> Broker {
+        let plugin = format!("plugin_opt_rate_limit {limit}\n");
+        let dir = tempfile::tempdir().expect("broker dir");
+        Self::start_with(free_port(), Extras { plugin, ..Extras::default() }, dir)
+    }
+
+    /// How many sessions the broker closed for publishing over its rate limit, from its log.
+    pub fn kicks(&self) -> usize {
+        let log = std::fs::read_to_string(self.dir.path().join("mosquitto.log")).unwrap_or_default();
+        log.lines().filter(|l| l.contains("rate_limit: kicked ")).count()
+    }
+
     /// A broker that also accepts ThingsBoard basic MQTT credentials: this client id, username
     /// and password, all three.
     pub fn start_basic(client_id: &str, username: &str, password: &str) -> Broker {
@@ -181,11 +197,17 @@ impl Broker {
         });
         let text = text + &extras.plugin;
         std::fs::write(&conf, text + &tls).expect("write mosquitto.conf");
+        // Its log (stderr, unbuffered), appended to across restarts, for what tests count in it.
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(dir.path().join("mosquitto.log"))
+            .expect("mosquitto.log");
         let child = Command::new(mosquitto())
             .arg("-c")
             .arg(&conf)
             .stdout(Stdio::null())
-            .stderr(Stdio::null())
+            .stderr(log)
             .spawn()
             .expect("mosquitto starts (scripts/test installs it)");
         let broker = Broker { child, port, tls_port: extras.tls.map(|(p, _)| p), dir };
