@@ -1,7 +1,10 @@
 //! The bridge keeps to ThingsBoard's rate limits: devices send far more than the profile's
 //! `[thingsboard] rate_limits` and `data_point_limits` allow, and a subscriber on a real
 //! mosquitto records when every gateway publish arrives. Replayed through ThingsBoard's own
-//! token buckets, no publish would have been refused; and every reading arrives.
+//! token buckets, no publish would have been refused; and every reading arrives. Against a
+//! ThingsBoard stand-in (a mosquitto plugin that closes a session over its rate limit, as
+//! ThingsBoard does on QUOTA_EXCEEDED), the paced bridge is never kicked, and one kicked for
+//! limits stricter than it believed slows down, reconnects and loses nothing.
 
 mod common;
 
@@ -267,4 +270,24 @@ fn a_stand_in_closing_sessions_over_20_a_second_never_kicks_the_bridge_paced_wit
     let repeated: Vec<_> = arrivals.readings.iter().filter(|(_, (_, n))| *n != 1).collect();
     assert!(repeated.is_empty(), "readings that arrived more than once: {repeated:?}");
     assert_eq!(broker.kicks(), 0, "the broker closed the bridge's session");
+}
+
+/// ThingsBoard stricter than the bridge believes (5:1 against a profile's 20:1): it closes
+/// the session on an excess, the bridge backs off, reconnects at half the pace (and half again
+/// while sessions keep being closed) and goes on from its cursor, and in the end every reading
+/// has arrived (a reading the kick kept from its PUBACK may come again, unchanged, as QoS 1
+/// allows).
+#[test]
+fn a_session_closed_for_an_excess_loses_nothing() {
+    let start = Instant::now();
+    let broker = Broker::start_rate_limited("5:1");
+    let sub = broker.subscribe(&["v1/gateway/#"]);
+    let (mut server, _http, _dir) = bridged(&broker, "rate_limits = \"20:1\"\n");
+    server.log_line_containing("bridge connected to ThingsBoard");
+    let arrivals = a_fleet_sends_ten_times_20_messages_a_second(&server, &sub);
+    let kicks = broker.kicks();
+    assert!(kicks >= 1, "the stand-in never closed the session: nothing was tested");
+    server.log_line_containing("the next session paces at 1/2 of the limits");
+    let resent = arrivals.readings.values().filter(|(_, n)| *n > 1).count();
+    eprintln!("{kicks} sessions closed, {resent} readings resent, all arrived in {:?}", start.elapsed());
 }

@@ -108,7 +108,10 @@ pub async fn run(
         }
     };
     let mut departed = HashSet::new();
+    // How many times slower than the limits the next session paces itself (see `SLOWED_FOR`).
+    let mut slowdown = 1;
     while !shutdown.is_cancelled() {
+        let mut began = None;
         let connected = tokio::select! {
             () = shutdown.cancelled() => return,
             c = TbDevice::connect(&config.options) => c,
@@ -120,6 +123,7 @@ pub async fn run(
                         info!(host = %config.options.host, port = config.options.port, "bridge connected to ThingsBoard");
                         status.connected.store(true, Ordering::Relaxed);
                         backoff.reset();
+                        began = Some(Instant::now());
                         let session = Session {
                             device,
                             config: &config,
@@ -130,7 +134,11 @@ pub async fn run(
                             rpcs: HashMap::new(),
                             undelivered: downlink::Undelivered::default(),
                             asking: asking::Asking::new(config.shared_attributes.clone()),
-                            budget: Budget::new(config.limits.clone(), Instant::now().into_std()),
+                            budget: Budget::new(
+                                config.limits.clone().slowed(slowdown),
+                                Instant::now().into_std(),
+                            ),
+                            slowdown,
                             shutdown: shutdown.clone(),
                             unflushed: 0,
                             limits_request: 0,
@@ -147,6 +155,7 @@ pub async fn run(
         match end {
             Ok(()) | Err(SessionEnd::Shutdown) => return,
             Err(e) => {
+                slowdown = next_slowdown(slowdown, began.map(|b| b.elapsed()), &e);
                 let delay = backoff.next_delay();
                 let retry_in = humantime::format_duration(delay);
                 let e = if let SessionEnd::Tb(e) = &e { config.advice.explain(e) } else { e.to_string() };
@@ -161,6 +170,35 @@ pub async fn run(
             return;
         }
     }
+}
+
+/// A session ThingsBoard closes within this long of connecting while publishes await their
+/// PUBACK was most likely closed for going over a rate limit (QUOTA_EXCEEDED: ThingsBoard's
+/// limits are stricter than the profile says, or its `getSessionLimits` answer) rather than
+/// by the network: the next session paces itself twice as slowly, down to [`MAX_SLOWDOWN`]
+/// times, until a session lasts this long and the configured pace returns.
+const SLOWED_FOR: Duration = Duration::from_secs(60);
+/// The most the pace is divided by after closed sessions.
+const MAX_SLOWDOWN: u64 = 64;
+
+/// The slowdown after a session that lasted `lasted` (none: it never got going) and ended by
+/// `end`.
+fn next_slowdown(slowdown: u64, lasted: Option<Duration>, end: &SessionEnd) -> u64 {
+    let Some(lasted) = lasted else { return slowdown };
+    if lasted >= SLOWED_FOR {
+        return 1;
+    }
+    let closed_on_publishes = matches!(end, SessionEnd::Tb(TbError::Lost { unacked, .. }) if *unacked > 0);
+    if !closed_on_publishes || slowdown >= MAX_SLOWDOWN {
+        return slowdown;
+    }
+    let slower = slowdown * 2;
+    warn!(
+        after = %humantime::format_duration(Duration::from_millis(lasted.as_millis() as u64)),
+        "bridge: ThingsBoard closed the session with publishes awaiting PUBACK, as it does over a \
+         rate limit; the next session paces at 1/{slower} of the limits"
+    );
+    slower
 }
 
 struct Session<'a> {
@@ -179,6 +217,8 @@ struct Session<'a> {
     asking: asking::Asking,
     /// What ThingsBoard's limits leave us.
     budget: Budget,
+    /// How many times slower than the limits it paces itself.
+    slowdown: u64,
     /// Ends a wait for the budget.
     shutdown: CancellationToken,
     /// Publishes since the last flush (for `max_in_flight`).

@@ -141,8 +141,8 @@ impl Session<'_> {
         }
         match self.config.limits.clone().with_answer(payload) {
             Ok(limits) => {
-                info!(?limits, "bridge: ThingsBoard's session limits");
-                self.budget.replace(limits, Instant::now().into_std());
+                info!(?limits, slowdown = self.slowdown, "bridge: ThingsBoard's session limits");
+                self.budget.replace(limits.slowed(self.slowdown), Instant::now().into_std());
             }
             Err(e) => warn!("bridge: kept the configured limits: {e}"),
         }

@@ -116,6 +116,27 @@ pub struct SessionLimits {
 }
 
 impl SessionLimits {
+    /// The same limits `divisor` times slower (after ThingsBoard closed sessions kept to
+    /// these): every window's capacity divided, its seconds kept; a window left with less than
+    /// one token keeps one and takes longer instead. Unlimited stays unlimited.
+    pub fn slowed(mut self, divisor: u64) -> Self {
+        let divisor = divisor.max(1);
+        let slow = |windows: &mut Windows| {
+            for w in &mut windows.0 {
+                *w = if w.capacity >= divisor {
+                    Window { capacity: w.capacity / divisor, seconds: w.seconds }
+                } else {
+                    Window { capacity: 1, seconds: w.seconds * divisor.div_ceil(w.capacity) }
+                };
+            }
+        };
+        for scope in [&mut self.gateway, &mut self.device] {
+            slow(&mut scope.messages);
+            slow(&mut scope.data_points);
+        }
+        self
+    }
+
     /// Reads ThingsBoard's answer to `getSessionLimits`:
     /// `{"maxPayloadSize":N,"maxInflightMessages":N,"rateLimits":{"messages":"..",
     /// "telemetryMessages":"..","telemetryDataPoints":".."},"gatewayRateLimits":{..}}`. As the

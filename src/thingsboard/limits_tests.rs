@@ -218,3 +218,11 @@ fn new_limits_mid_session_start_empty_once_anything_was_spent() {
     devices.replace(limits("", "", "50:1", ""), t0);
     assert_eq!(devices.try_spend(t0, &Cost::for_device("A")), Ok(()), "new device limits: new buckets");
 }
+
+#[test]
+fn slowed_divides_capacities_and_stretches_windows_too_small_to_divide() {
+    let slowed = limits("20:1,300:60", "200:1", "3:1", "").slowed(4);
+    assert_eq!(slowed, limits("5:1,75:60", "50:1", "1:2", ""));
+    assert_eq!(limits("20:1", "", "", "").slowed(1), limits("20:1", "", "", ""));
+    assert_eq!(SessionLimits::default().slowed(8), SessionLimits::default(), "unlimited stays so");
+}
