@@ -22,6 +22,7 @@
     tokenAsked: null, // a promise while the token form is shown
     redraw: null, // the pending redraw timer
     colors: new Map(), // key -> its charts' color
+    presence: 0, // `device` events received so far
   };
 
   const $ = (id) => document.getElementById(id);
@@ -127,6 +128,12 @@
     d.health.textContent = parts.join(" · ");
     d.health.title = JSON.stringify(a);
     d.health.hidden = parts.length === 0;
+  }
+
+  // A device arrived or left (a `device` event): newer than any /api/devices answer in flight.
+  function presence(d, online) {
+    d.presenceAt = ++state.presence;
+    setOnline(d, online);
   }
 
   function showSeen(d) {
@@ -289,6 +296,8 @@
   }
 
   async function loadDevices() {
+    // A `device` event that arrives while /api/devices is answered is newer than its answer.
+    const asked = state.presence;
     let list;
     try {
       list = await getJson("/api/devices");
@@ -301,7 +310,8 @@
       d.count = info.readings ?? info.readings_count ?? info.count ?? d.count;
       const seen = info.last_seen == null ? null : new Date(info.last_seen).getTime();
       if (Number.isFinite(seen)) d.lastSeen = Math.max(d.lastSeen ?? 0, seen);
-      setOnline(d, Boolean(info.online));
+      if ((d.presenceAt ?? 0) <= asked) setOnline(d, Boolean(info.online));
+      else showSeen(d);
       showHealth(d, info.attributes);
       for (const [key, value] of Object.entries(info.latest ?? {})) {
         const k = entry(d, key);
@@ -324,7 +334,7 @@
       return;
     }
     if (type === "reading") reading(value);
-    else if (type === "device") setOnline(device(value.name), Boolean(value.online));
+    else if (type === "device") presence(device(value.name), Boolean(value.online));
     else if (type === "missed") reload(); // this page fell behind: what it shows has gaps
   }
 
