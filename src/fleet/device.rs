@@ -35,7 +35,7 @@ use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use super::flight::{Flight, Pending, Slot};
+use super::flight::{Flight, Pending, Slot, is_ack, min_opt, write_line};
 use super::health::Health;
 use super::rpc;
 use super::sensor::Sensor;
@@ -386,23 +386,6 @@ impl Device {
 
     fn jittered(&mut self, d: Duration) -> Duration {
         d.mul_f64(1.0 + JITTER * (self.rng.f64() * 2.0 - 1.0))
-    }
-}
-
-/// Whether `reply` is `sent` upper-cased, as the server acknowledges ASCII lines.
-fn is_ack(reply: &str, sent: &str) -> bool {
-    reply.len() == sent.len() && reply.bytes().zip(sent.bytes()).all(|(r, s)| r == s.to_ascii_uppercase())
-}
-
-fn write_line(out: &mut Vec<u8>, line: &str) {
-    out.extend_from_slice(line.as_bytes());
-    out.push(b'\n');
-}
-
-fn min_opt(a: Option<Instant>, b: Option<Instant>) -> Option<Instant> {
-    match (a, b) {
-        (Some(a), Some(b)) => Some(a.min(b)),
-        (a, b) => a.or(b),
     }
 }
 
