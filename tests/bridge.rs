@@ -67,6 +67,12 @@ impl Seen {
                 assert_eq!((&body["key"], &body["client"]), (&"interval".into(), &false.into()), "{body}");
                 self.asked.insert(device.to_owned());
             }
+            "v1/gateway/attributes" => {
+                // fake-device's health, as client attributes of an announced device.
+                for device in body.as_object().expect("an object of devices").keys() {
+                    assert!(self.connected.contains(device), "{device}'s health before v1/gateway/connect");
+                }
+            }
             "v1/gateway/probe" => {}
             other => panic!("unexpected topic {other}"),
         }
@@ -284,6 +290,18 @@ fn a_device_is_announced_at_hello_and_gets_shared_attributes_one_line_each() {
     assert_eq!(device.line(), r#"attr: {"label":"a\nb"}"#);
     // The device goes on as before: the lines answer nothing.
     assert_eq!(device.ask("t=1"), "T=1");
+}
+
+#[test]
+fn a_devices_health_goes_to_thingsboard_as_gateway_client_attributes() {
+    let broker = Broker::start();
+    let sub = broker.subscribe(&["v1/gateway/attributes"]);
+    let (server, _dir) = bridged_server(&broker, "10s");
+    let mut device = server.connect();
+    assert_eq!(device.ask("HELLO esp-5"), "HELLO ESP-5");
+    assert_eq!(device.ask("HEALTH rssi=-61 fw=1.2.0"), "HEALTH RSSI=-61 FW=1.2.0");
+    let want = serde_json::json!({"esp-5": {"rssi": -61, "fw": "1.2.0"}});
+    assert_eq!(parse(&sub.next_on("v1/gateway/attributes").payload), want);
 }
 
 #[test]

@@ -78,6 +78,7 @@ fn the_dashboard_shows_devices_with_charts_and_new_readings_live() {
     let (mut kitchen, mut garage) = (device(&server, "esp-kitchen"), device(&server, "esp-garage"));
     // Stored before the page opens: the page reads these from /api/devices and /api/readings.
     readings(&mut kitchen, &mut garage, 0, 2);
+    send(&mut garage, "HEALTH rssi=-61 heap=31744 frag=12 uptime=7200 fw=1.2.0");
 
     let mut browser = Browser::open(&format!("http://{http}/"));
     browser.viewport(1200, 800, false);
@@ -104,6 +105,9 @@ fn the_dashboard_shows_devices_with_charts_and_new_readings_live() {
         "a text value in the latest-value table",
         &format!("{} === 'ok'", latest("esp-garage", "status")),
     );
+    let health = "document.querySelector('section.device[data-device=\"esp-garage\"] .health')?.textContent \
+                  === 'RSSI -61 dBm · heap 31 KiB (12% frag.) · up 2h · fw 1.2.0'";
+    browser.wait_for("the garage's health under its name", health);
     let charts = browser.eval("document.querySelectorAll('.chart').length");
     assert_eq!(charts, 4, "one chart per numeric key, none for text");
 

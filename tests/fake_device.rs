@@ -225,6 +225,26 @@ fn rpc_server(requests: &'static [&'static str]) -> (String, mpsc::Receiver<Vec<
 }
 
 #[test]
+fn devices_report_their_health_at_connect_unless_the_interval_is_zero() {
+    for (extra, want) in [(None, 1), (Some("0"), 0)] {
+        let (addr, received) = rpc_server(&[]);
+        let mut args = vec!["--count", "1", "--messages", "2", "--interval", "50ms"];
+        args.extend(extra.map(|e| ["--health-interval", e]).into_iter().flatten());
+        fake_device(&addr, &args).assert().success().stdout(contains("mismatches 0"));
+        let lines = received.recv_timeout(RUN_DEADLINE).expect("the server saw the device hang up");
+        let health: Vec<&String> = lines.iter().filter(|l| l.starts_with("HEALTH {")).collect();
+        assert_eq!(health.len(), want, "{lines:?}");
+        if let Some(line) = health.first() {
+            let h: serde_json::Value = serde_json::from_str(&line["HEALTH ".len()..]).expect("JSON");
+            let keys: Vec<&str> = h.as_object().expect("an object").keys().map(String::as_str).collect();
+            assert_eq!(keys.len(), 6, "{line}");
+            assert!(h["rssi"].as_i64().is_some_and(|r| (-90..=-40).contains(&r)), "{line}");
+            assert_eq!(h["reset"], "Power On", "{line}");
+        }
+    }
+}
+
+#[test]
 fn devices_answer_the_servers_rpc_requests() {
     let (addr, received) = rpc_server(&[
         "rpc: 1 getInterval null",

@@ -78,6 +78,30 @@ fn readings_are_stored_under_the_device_name() {
 }
 
 #[test]
+fn health_is_reported_once_greeted_and_kept_as_the_devices_attributes_not_readings() {
+    let data = tempfile::tempdir().unwrap();
+    let server = Server::start("127.0.0.1:0", data.path());
+    let mut fw = Firmware::start(&build("esp8266-tcp"), &env(server.addr, "esp-health", 200));
+    fw.serial.wait_contains("tcp: greeted as esp-health");
+    // Its echo is the server's ack: the attributes are kept (committed to the store).
+    let echo = fw.serial.wait_contains("< HEALTH {");
+    assert!(echo.contains(r#""RSSI":-55,"HEAP":31240,"FRAG":12,"#), "{echo}");
+    assert!(echo.contains(r#""RESET":"POWER ON","FW":"0.1.0"}"#), "{echo}");
+    let flags = rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY;
+    let db = rusqlite::Connection::open_with_flags(data.path().join("readings.db"), flags).unwrap();
+    let mut stmt = db
+        .prepare("SELECT key, CAST(value AS TEXT) FROM attributes WHERE device = 'esp-health' ORDER BY key")
+        .unwrap();
+    let kept: Vec<(String, String)> =
+        stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?))).unwrap().map(Result::unwrap).collect();
+    let keys: Vec<&str> = kept.iter().map(|(k, _)| k.as_str()).collect();
+    assert_eq!(keys, ["frag", "fw", "heap", "reset", "rssi", "uptime"], "{kept:?}");
+    assert!(kept.contains(&("reset".into(), "Power On".into())), "{kept:?}");
+    wait_for_counts(data.path(), "esp-health", "a reading", |c| !c.is_empty());
+    assert!(readings(data.path()).iter().all(|r| r.key != "rssi"), "health is no reading");
+}
+
+#[test]
 fn server_kill9_and_restart_every_reading_exactly_once() {
     let data = tempfile::tempdir().unwrap();
     let server = Server::start("127.0.0.1:0", data.path());

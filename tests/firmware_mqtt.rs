@@ -46,6 +46,12 @@ fn telemetry_and_client_attributes_arrive_on_the_thingsboard_topics() {
     assert_eq!(a["fw_version"], "0.1.0");
     assert_eq!(a["ip"], "127.0.0.1");
     assert!(a["rssi"].is_i64());
+    // Health, as client attributes: the host shims' fixed values, uptime from millis().
+    let health = obs.wait_for("v1/devices/me/attributes", |p| p.contains("\"heap\""));
+    let h: Value = serde_json::from_str(&health.payload).unwrap();
+    assert_eq!((&h["rssi"], &h["heap"], &h["frag"]), (&(-55).into(), &31240.into(), &12.into()), "{h}");
+    assert_eq!((&h["reset"], &h["fw"]), (&"Power On".into(), &"0.1.0".into()), "{h}");
+    assert!(h["uptime"].is_u64(), "{h}");
     let t = obs.wait_for(TELEMETRY, |_| true);
     let e = &entries(&t.payload)[0];
     assert!(e["ts"].as_i64().unwrap() > 1_600_000_000_000, "{e}");

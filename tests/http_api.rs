@@ -181,6 +181,32 @@ fn api_devices_shows_counts_latest_values_and_who_is_online() {
     assert_eq!(devices(http)["esp-2"]["online"], true);
 }
 
+#[test]
+fn api_devices_shows_health_attributes_kept_after_the_device_left_and_never_as_readings() {
+    let (server, http) = serve();
+    let esp1 = device(&server, "esp-1", &["temp=21.5"]);
+    let mut esp1 = esp1;
+    let health =
+        r#"HEALTH {"rssi":-61,"heap":31240,"frag":12,"uptime":3600,"reset":"Power On","fw":"1.2.0"}"#;
+    assert_eq!(esp1.ask(health), health.to_uppercase(), "acked once kept");
+    assert_eq!(esp1.ask("HEALTH rssi=-70 boot=2"), "HEALTH RSSI=-70 BOOT=2", "replaces its keys");
+    assert_eq!(esp1.ask("HEALTH rssi="), "error: key `rssi` has no value");
+    let want = serde_json::json!({"rssi": -70, "heap": 31240, "frag": 12, "uptime": 3600,
+        "reset": "Power On", "fw": "1.2.0", "boot": 2});
+    assert_eq!(devices(http)["esp-1"]["attributes"], want);
+    drop(esp1);
+    let deadline = Instant::now() + DEADLINE;
+    while devices(http)["esp-1"]["online"] == true {
+        assert!(Instant::now() < deadline, "esp-1 still online after it disconnected");
+        std::thread::sleep(Duration::from_millis(10)); // polling a state, not synchronising
+    }
+    assert_eq!(devices(http)["esp-1"]["attributes"], want, "the store's, once it left");
+    let readings = printed(&server, &["--all", "--format", "csv"]);
+    assert!(readings.contains("temp") && !readings.contains("rssi"), "no reading: {readings}");
+    let api = get(http, "/api/readings?all").text();
+    assert!(!api.contains("rssi"), "no reading in the API: {api}");
+}
+
 fn common_now_ms() -> i64 {
     let since = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).expect("after 1970");
     i64::try_from(since.as_millis()).expect("fits")
@@ -196,9 +222,11 @@ fn without_a_store_readings_are_404_and_devices_come_from_the_registry() {
     assert_eq!(response.status, 404);
     let text = response.text();
     assert!(text.contains("keeps no readings") && text.contains("--data-dir"), "{text}");
-    let _esp1 = device(&server, "esp-1", &[]);
+    let mut esp1 = device(&server, "esp-1", &[]);
+    assert_eq!(esp1.ask("HEALTH rssi=-61"), "HEALTH RSSI=-61", "kept without a store");
     let all = devices(http);
     assert_eq!(all.len(), 1, "{all:?}");
+    assert_eq!(all["esp-1"]["attributes"], serde_json::json!({"rssi": -61}));
     assert_eq!((&all["esp-1"]["online"], &all["esp-1"]["readings"]), (&true.into(), &0.into()));
 }
 

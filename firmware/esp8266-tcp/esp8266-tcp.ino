@@ -13,7 +13,8 @@
 // lines, a 16-entry in-flight FIFO, the HELLO lines with and without the token, a 128-byte RPC
 // answer line), server line buffer 160 B, console line 128 B; stack peak in loop() ~1 KB
 // (parsing RPC params nested 8 deep; ~0.3 KB otherwise). About 3.9 KB of the ESP8266's ~50 KB
-// free heap/RAM.
+// free heap/RAM. Reports its health (RSSI, heap, uptime, reset reason, firmware) as a
+// `HEALTH {json}` line once greeted and every 5 minutes (iotchat_health.h).
 #include <ESP8266WiFi.h>
 #include <time.h>
 
@@ -21,6 +22,7 @@
 #ifndef IOTCHAT_DEVICE_TOKEN  // a config.h written before tokens existed: no authentication
 #define IOTCHAT_DEVICE_TOKEN ""
 #endif
+#include <iotchat_health.h>
 #include <iotchat_line_reader.h>
 #include <iotchat_sample.h>
 #include <iotchat_tcp_device.h>
@@ -36,6 +38,8 @@ static iotchat::LineReader<128> consoleLines;
 static iotchat::WallClock wallClock;
 static bool wifiUp = false;
 static bool waitingForClock = false;
+static iotchat::HealthTimer healthTimer;
+static char resetReason[32];  // ESP.getResetReason(), copied at boot: no heap use later
 
 static void writeLine(const char* line);
 static void maintainWifi(uint32_t now);
@@ -47,6 +51,7 @@ static void closeConnection(uint32_t now, const char* why);
 static void answerRpc(uint32_t interval_before);
 static void applyLed();
 static void serviceConsole(uint32_t now);
+static void reportHealth(uint32_t now);
 
 void setup() {
   Serial.begin(115200);
@@ -58,6 +63,8 @@ void setup() {
                    "spaces; not sending it (fix config.h)");
   else
     Serial.println(device.hasToken() ? "auth: sending a device token" : "auth: no device token");
+  iotchat::copyResetReason(resetReason, sizeof resetReason, ESP.getResetReason().c_str());
+  Serial.printf("boot: firmware %s, reset reason %s\r\n", iotchat::kFirmwareVersion, resetReason);
   pinMode(LED_BUILTIN, OUTPUT);
   applyLed();
   WiFi.mode(WIFI_STA);
@@ -155,6 +162,7 @@ static void serviceServer(uint32_t now) {
   device.handleTimeout(now);
   if (device.wantsClose()) return closeConnection(now, "restarting the connection");
   for (const char* line = device.nextLine(now); line; line = device.nextLine(now)) writeLine(line);
+  if (device.isGreeted() && healthTimer.due(now)) reportHealth(now);
   if (!client.connected()) closeConnection(now, "server closed the connection");
 }
 
@@ -163,6 +171,7 @@ static void handleServerLine(const char* line, size_t len, uint32_t now) {
   switch (device.onLine(line, len, now)) {
     case iotchat::TcpDevice::EV_GREETED:
       Serial.printf("tcp: greeted as %s, %u unacked\r\n", device.name(), (unsigned)device.unacked());
+      healthTimer.onConnected();
       break;
     case iotchat::TcpDevice::EV_ACK:
       break;
@@ -199,6 +208,17 @@ static void answerRpc(uint32_t interval_before) {
   if (device.interval() != interval_before)
     Serial.printf("rpc: interval now %lu ms\r\n", (unsigned long)device.interval());
   applyLed();
+}
+
+// Health as attributes (docs/protocol.md): `HEALTH {json}`, echoed in order like a chat line.
+static void reportHealth(uint32_t now) {
+  iotchat::Health h = {WiFi.RSSI(), ESP.getFreeHeap(), ESP.getHeapFragmentation(), now / 1000,
+                       resetReason, iotchat::kFirmwareVersion};
+  char line[iotchat::kHealthMax];
+  if (iotchat::formatHealthLine(line, sizeof line, h) == 0) return;
+  if (!device.sendChat(line, now)) return;  // too many lines in flight: next loop
+  writeLine(line);
+  healthTimer.sent(now);
 }
 
 static void applyLed() { digitalWrite(LED_BUILTIN, device.led() ? LOW : HIGH); }  // active low

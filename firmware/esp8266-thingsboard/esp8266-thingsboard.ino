@@ -2,7 +2,8 @@
 // reading every interval as telemetry with its own ts; readings taken while offline wait in
 // a bounded backlog and go out as `[{"ts":..,"values":{..}},...]` batches that fit the MQTT
 // buffer. Publishes client attributes on connect, answers server-side RPC (getInterval,
-// setInterval, setLed) and follows the shared attribute `interval`. A refused token is
+// setInterval, setLed) and follows the shared attribute `interval`. Reports its health (RSSI,
+// heap, uptime, reset reason, firmware) as client attributes on connect and every 5 minutes. A refused token is
 // reported on the console and retried with a capped backoff.
 //
 // Thin glue: the rules live in firmware/lib (iotchat_tb.h). Static RAM (besides the core's):
@@ -17,10 +18,11 @@
 
 #include "config.h"
 #include <iotchat_backoff.h>
+#include <iotchat_health.h>
 #include <iotchat_sample.h>
 #include <iotchat_tb.h>
 
-static const char kFirmwareVersion[] = "0.1.0";
+using iotchat::kFirmwareVersion;
 static const uint16_t kMqttBufferSize = 512;  // fits RPC requests and telemetry batches
 static const uint16_t kKeepAliveS = 15;
 static const uint32_t kBackoffInitialMs = 1000;
@@ -41,6 +43,8 @@ static uint32_t retryAt = 0;
 static uint32_t readingsTaken = 0;
 static bool wifiUp = false;
 static bool waitingForClock = false;
+static iotchat::HealthTimer healthTimer;
+static char resetReason[32];  // ESP.getResetReason(), copied at boot: no heap use later
 
 static const char* stateText(int state);
 static void maintainWifi();
@@ -50,11 +54,14 @@ static void publishBacklog();
 static void onMessage(char* topic, uint8_t* payload, unsigned int len);
 static void handleRpc(const char* topic, const char* payload, size_t len);
 static void applyLed();
+static void reportHealth(uint32_t now);
 
 void setup() {
   Serial.begin(115200);
   Serial.println();
   Serial.printf("iotchat esp8266-thingsboard %s: device %s\r\n", kFirmwareVersion, IOTCHAT_DEVICE_NAME);
+  iotchat::copyResetReason(resetReason, sizeof resetReason, ESP.getResetReason().c_str());
+  Serial.printf("boot: reset reason %s\r\n", resetReason);
   pinMode(LED_BUILTIN, OUTPUT);
   applyLed();
   WiFi.mode(WIFI_STA);
@@ -76,6 +83,7 @@ void loop() {
   if (wifiUp && !mqtt.connected() && iotchat::reached(now, retryAt)) connectBroker(now);
   if (mqtt.connected()) {
     mqtt.loop();
+    if (healthTimer.due(now)) reportHealth(now);
     publishBacklog();
   }
   delay(kLoopDelayMs);
@@ -143,6 +151,7 @@ static void connectBroker(uint32_t now) {
            (unsigned long)settings.interval_ms);
   mqtt.publish(iotchat::kTbAttributesTopic, attrs);
   mqtt.publish("v1/devices/me/attributes/request/1", "{\"sharedKeys\":\"interval\"}");
+  healthTimer.onConnected();
   Serial.printf("mqtt: connected, %u readings in the backlog\r\n", (unsigned)backlog.size());
 }
 
@@ -181,6 +190,15 @@ static void handleRpc(const char* topic, const char* payload, size_t len) {
   // The payload points into PubSubClient's buffer: it is not used after this publish.
   mqtt.publish(responseTopic, reply);
   Serial.printf("rpc: %s -> %s\r\n", responseTopic + sizeof iotchat::kTbRpcResponsePrefix - 1, reply);
+}
+
+// Health as client attributes: RSSI, heap, uptime, reset reason, firmware.
+static void reportHealth(uint32_t now) {
+  iotchat::Health h = {WiFi.RSSI(), ESP.getFreeHeap(), ESP.getHeapFragmentation(), now / 1000,
+                       resetReason, kFirmwareVersion};
+  char attrs[iotchat::kHealthMax];
+  if (iotchat::formatHealthJson(attrs, sizeof attrs, h) == 0) return;
+  if (mqtt.publish(iotchat::kTbAttributesTopic, attrs)) healthTimer.sent(now);
 }
 
 static void applyLed() { digitalWrite(LED_BUILTIN, settings.led ? LOW : HIGH); }  // active low

@@ -155,3 +155,14 @@ int main() {
   setup();
   for (;;) loop();
 }
+
+EspClass ESP;
+
+uint32_t EspClass::getFreeHeap() {
+  const char* heap = getenv("IOTCHAT_HOST_FREE_HEAP");
+  return heap ? (uint32_t)strtoul(heap, nullptr, 10) : 31240u;
+}
+
+uint8_t EspClass::getHeapFragmentation() { return 12; }
+
+String EspClass::getResetReason() { return String("Power On"); }

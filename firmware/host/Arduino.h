@@ -1,7 +1,8 @@
 // Host (Linux) implementation of the Arduino core API the iotchat sketches use, in the spirit
 // of EpoxyDuino and the ESP8266 core's tests/host: millis() from a monotonic clock, Serial on
 // stdin/stdout, analogRead() fed from a file (IOTCHAT_SENSOR_FILE), main() calls setup() then
-// loop(). Only for host builds: the sketches compile against the real core on the chip.
+// loop(); `ESP` (Esp.h) and `String` (WString.h) come with it, as with the core's Arduino.h.
+// Only for host builds: the sketches compile against the real core on the chip.
 #ifndef IOTCHAT_HOST_ARDUINO_H
 #define IOTCHAT_HOST_ARDUINO_H
 
@@ -13,7 +14,9 @@
 #include <string.h>
 #include <time.h>
 
+#include "Esp.h"
 #include "Print.h"
+#include "WString.h"
 
 typedef bool boolean;
 typedef uint8_t byte;

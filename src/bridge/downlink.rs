@@ -84,6 +84,24 @@ impl Session<'_> {
         Ok(())
     }
 
+    /// Forwards a device's attributes (its `HEALTH` line) as ThingsBoard client attributes,
+    /// announcing it first if need be; paced as telemetry of as many data points (an
+    /// overestimate where ThingsBoard counts attributes apart, never an underestimate).
+    pub(super) async fn client_attributes(
+        &mut self,
+        device: &str,
+        values: &serde_json::Map<String, serde_json::Value>,
+    ) -> Result<(), SessionEnd> {
+        self.welcome(device).await?;
+        let payload = gateway::client_attributes(device, values);
+        if payload.len() > self.config.options.max_payload {
+            warn!(%device, "bridge: attributes over the payload limit were not sent");
+            return Ok(());
+        }
+        let cost = Cost::telemetry([(device.to_owned(), values.len() as u64)].into());
+        self.publish(gateway::ATTRIBUTES, payload, cost).await
+    }
+
     /// Sends the attribute requests that may go now (see [`super::asking`]).
     pub(super) async fn ask_more(&mut self) -> Result<(), SessionEnd> {
         let now = std::time::Instant::now();

@@ -26,6 +26,11 @@ pub fn connect_payload(device: &str) -> Vec<u8> {
     json!({ "device": device, "type": DEVICE_TYPE }).to_string().into_bytes()
 }
 
+/// Client attributes of one device: `{"A":{"rssi":-61,"fw":"1.2.0"}}` (on [`ATTRIBUTES`]).
+pub fn client_attributes(device: &str, values: &serde_json::Map<String, Json>) -> Vec<u8> {
+    json!({ device: values }).to_string().into_bytes()
+}
+
 /// `{"device":"A"}`.
 pub fn disconnect_payload(device: &str) -> Vec<u8> {
     json!({ "device": device }).to_string().into_bytes()

@@ -240,8 +240,13 @@ impl Session<'_> {
         self.ask_limits().await?;
         // ThingsBoard may have changed attributes while we were away from it.
         // Not those offline for their silence: they are welcomed back when heard.
-        for name in self.registry.snapshot().into_iter().filter(|c| !c.silent).filter_map(|c| c.name) {
+        // And it has not seen the attributes devices reported meanwhile.
+        for client in self.registry.snapshot().into_iter().filter(|c| !c.silent) {
+            let Some(name) = client.name else { continue };
             self.welcome(&name).await?;
+            if !client.attributes.is_empty() {
+                self.client_attributes(&name, &client.attributes).await?;
+            }
         }
         loop {
             // Checked between batches: a batch sent is always recorded (the store closes
@@ -302,6 +307,7 @@ impl Session<'_> {
                 departed.insert(name);
                 Ok(())
             }
+            BridgeEvent::Attributes { device, values } => self.client_attributes(&device, &values).await,
             BridgeEvent::RpcAnswer { device, id, result } => {
                 if self.rpcs.remove(&(device.clone(), id)).is_none() {
                     tracing::debug!(%device, id, "an RPC answer nobody waits for (timed out or unknown id)");

@@ -149,6 +149,7 @@ pub async fn run(
             seed: device_seed(run_seed, i),
             start_at: (start + start_offset(i, config.count, config.interval)).into_std(),
             token: config.auth.as_ref().and_then(|a| a.token(&config.device_name(i)).cloned()),
+            health_interval: config.health_interval,
         };
         let device = Device::new(settings, stats.clone());
         tracker.spawn(DeviceTask::new(device, shared.clone()).run());

@@ -73,6 +73,8 @@ pub struct FakeDeviceOptions {
     pub auth: Option<DeviceAuth>,
     /// TLS to the server, when it speaks TLS.
     pub tls: Option<ClientTls>,
+    /// Time between two `HEALTH` reports of a device (and one at each connect); `None`: none.
+    pub health_interval: Option<Duration>,
 }
 
 impl FakeDeviceOptions {

@@ -14,6 +14,9 @@ const MAX_INTERVAL: Duration = Duration::from_secs(3600);
 const MAX_PREFIX: usize = 32;
 /// The shortest wait for an ack before the connection counts as dead (else five intervals).
 const MIN_ACK_TIMEOUT: Duration = Duration::from_secs(10);
+/// Time between two health reports by default, as the firmware's.
+const DEFAULT_HEALTH: Duration = Duration::from_secs(300);
+const MAX_HEALTH: Duration = Duration::from_secs(86_400);
 
 crate::section! {
     /// `[fake_device]` in a profile, and the same settings as `iotchat fake-device`'s flags.
@@ -45,6 +48,10 @@ crate::section! {
         /// out with backoff, as the firmware does.
         #[arg(long, num_args = 0, default_missing_value = "true")]
         pub retry: Option<bool>,
+        /// Time between two health reports of a device (RSSI, heap, uptime... as `HEALTH`
+        /// attributes; one at each connect too), e.g. 5m; 0 for none [default: 5m].
+        #[arg(long, value_name = "DURATION")]
+        pub health_interval: Option<Dur>,
     }
 }
 
@@ -78,6 +85,8 @@ pub fn fake_device_options(
         ack_timeout: MIN_ACK_TIMEOUT.max(interval * 5),
         auth: None,
         tls: None,
+        health_interval: Some(dur_in(m.health_interval, DEFAULT_HEALTH, Duration::ZERO, MAX_HEALTH)?)
+            .filter(|d| !d.is_zero()),
     })
 }
 

@@ -26,6 +26,8 @@
 //!   reading: not counted as one, not buffered, not resent after a reconnect. A malformed
 //!   request, or one beyond [`MAX_RPC_PENDING`] unechoed answers, is ignored (and counted).
 //!   A new interval from `setInterval` reschedules the next reading one new interval from now.
+//! - Once greeted, and then every health interval, send a `HEALTH {json}` report
+//!   ([`super::health`]); like an RPC answer it is echoed in order, not buffered nor resent.
 //! - An `attr: <json>` line (a ThingsBoard shared-attribute update, through the bridge) answers
 //!   nothing; an `interval` in it applies as `setInterval`'s does.
 
@@ -33,7 +35,8 @@ use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use super::flight::{Flight, Pending, Slot};
+use super::flight::{Flight, Pending, Slot, is_ack, min_opt, write_line};
+use super::health::Health;
 use super::rpc;
 use super::sensor::Sensor;
 use super::stats::{Stats, bump};
@@ -74,6 +77,8 @@ pub struct Settings {
     pub start_at: Instant,
     /// Its token, sent as `HELLO <name> <token>` when the server authenticates devices.
     pub token: Option<Token>,
+    /// Time between two `HEALTH` reports (one at each greeting too); `None`: no reports.
+    pub health_interval: Option<Duration>,
 }
 
 /// What a device tells its driver, pulled with [`Device::poll_event`]; the rest of its state
@@ -127,6 +132,7 @@ pub struct Device {
     flight: Flight,
     /// RPC answers to send, oldest first; they die with the connection.
     rpc_out: VecDeque<Box<str>>,
+    health: Health,
 }
 
 impl Device {
@@ -134,6 +140,7 @@ impl Device {
     pub fn new(settings: Settings, stats: Arc<Stats>) -> Self {
         let mut rng = fastrand::Rng::with_seed(settings.seed);
         let sensor = Sensor::new(rng.u64(..));
+        let health = Health::new(settings.health_interval, rng.u64(..), settings.start_at);
         let producing = settings.messages != Some(0);
         Self {
             hello: format!("HELLO {}", settings.name).into_boxed_str(),
@@ -156,6 +163,7 @@ impl Device {
             backoff: Backoff::new(BACKOFF_INITIAL, BACKOFF_MAX),
             flight: Flight::default(),
             rpc_out: VecDeque::new(),
+            health,
         }
     }
 
@@ -196,7 +204,8 @@ impl Device {
             Link::Connecting | Link::Up { dead: true, .. } => None,
             Link::Up { dead: false, .. } => {
                 let ack = self.flight.oldest_sent_at().map(|at| at + self.ack_timeout);
-                min_opt(ack, self.hold_until.filter(|_| self.flight.has_backlog()))
+                let health = self.health.poll_timeout().filter(|_| self.is_greeted());
+                min_opt(min_opt(ack, health), self.hold_until.filter(|_| self.flight.has_backlog()))
             }
         };
         let wind_down = self.wind_down_until.filter(|_| self.flight.held() > 0);
@@ -251,6 +260,11 @@ impl Device {
             bump(&self.stats.rpcs);
             self.flight.sent(Slot::Rpc(line), now);
         }
+        // A health report answers nothing and is not resent: in flight as an RPC answer is.
+        if let Some(line) = self.health.poll_line(now).filter(|_| self.is_greeted()) {
+            write_line(out, &line);
+            self.flight.sent(Slot::Rpc(line.into()), now);
+        }
         if self.hold_until.is_some_and(|t| now < t) {
             return;
         }
@@ -294,7 +308,10 @@ impl Device {
         let Some(front) = self.flight.reply_due() else { return self.mismatch() };
         let is_error = text.starts_with(lines::ERROR);
         match front.slot {
-            Slot::Hello if is_ack(text, &self.hello) => self.greeted(),
+            Slot::Hello if is_ack(text, &self.hello) => {
+                self.greeted();
+                self.health.handle_greeted(now);
+            }
             // Refused (server full, bad name, authentication): the server closes; back off and
             // try again, and let the driver say why.
             Slot::Hello if is_error => {
@@ -369,23 +386,6 @@ impl Device {
 
     fn jittered(&mut self, d: Duration) -> Duration {
         d.mul_f64(1.0 + JITTER * (self.rng.f64() * 2.0 - 1.0))
-    }
-}
-
-/// Whether `reply` is `sent` upper-cased, as the server acknowledges ASCII lines.
-fn is_ack(reply: &str, sent: &str) -> bool {
-    reply.len() == sent.len() && reply.bytes().zip(sent.bytes()).all(|(r, s)| r == s.to_ascii_uppercase())
-}
-
-fn write_line(out: &mut Vec<u8>, line: &str) {
-    out.extend_from_slice(line.as_bytes());
-    out.push(b'\n');
-}
-
-fn min_opt(a: Option<Instant>, b: Option<Instant>) -> Option<Instant> {
-    match (a, b) {
-        (Some(a), Some(b)) => Some(a.min(b)),
-        (a, b) => a.or(b),
     }
 }
 

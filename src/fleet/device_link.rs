@@ -5,8 +5,9 @@
 use std::sync::atomic::Ordering::Relaxed;
 use std::time::{Duration, Instant};
 
-use super::{Device, Link, write_line};
+use super::{Device, Link};
 use crate::fleet::flight::Slot;
+use crate::fleet::flight::write_line;
 use crate::fleet::stats::bump;
 
 impl Device {

@@ -27,6 +27,7 @@ fn settings(buffer: usize, messages: Option<u64>, now: Instant) -> Settings {
         seed: 7,
         start_at: now,
         token: None,
+        health_interval: None,
     }
 }
 

@@ -150,3 +150,22 @@ impl Flight {
         self.held -= 1;
     }
 }
+
+/// Whether `reply` is `sent` upper-cased, as the server acknowledges ASCII lines.
+pub(super) fn is_ack(reply: &str, sent: &str) -> bool {
+    reply.len() == sent.len() && reply.bytes().zip(sent.bytes()).all(|(r, s)| r == s.to_ascii_uppercase())
+}
+
+/// Appends `line` and its LF.
+pub(super) fn write_line(out: &mut Vec<u8>, line: &str) {
+    out.extend_from_slice(line.as_bytes());
+    out.push(b'\n');
+}
+
+/// The earlier of two optional deadlines.
+pub(super) fn min_opt(a: Option<Instant>, b: Option<Instant>) -> Option<Instant> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    }
+}

@@ -5,6 +5,7 @@
 
 pub mod device;
 mod flight;
+pub mod health;
 pub mod rpc;
 pub mod sensor;
 pub mod stats;

@@ -1,5 +1,6 @@
 //! `GET /api/devices`: every device the server knows, as a JSON array sorted by name, each
-//! `{"name", "online", "last_seen", "readings", "latest"}`. From the store's `latest` table
+//! `{"name", "online", "last_seen", "readings", "latest", "attributes"}` (`attributes`: its
+//! latest `HEALTH` values: the connected client's, else the store's). From the store's `latest` table
 //! and its counts (`store::DeviceCounts`: counted once, then only new rows), and from the
 //! registry for who is connected; without a store, the registry alone.
 //!
@@ -21,8 +22,8 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 
 use super::api::{ApiState, plain, store_failed};
-use crate::server::registry::Registry;
-use crate::store::{DeviceSummary, Reader, json_value, unix_ms};
+use crate::server::registry::{Attributes, Registry};
+use crate::store::{DeviceAttributes, DeviceSummary, Reader, StoreError, json_value, unix_ms};
 
 /// One device in the answer.
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
@@ -36,6 +37,8 @@ struct Device {
     readings: u64,
     /// Key → latest value, with its JSON type.
     latest: serde_json::Map<String, serde_json::Value>,
+    /// Key → latest attribute (`HEALTH` lines: RSSI, heap, uptime...), with its JSON type.
+    attributes: serde_json::Map<String, serde_json::Value>,
 }
 
 /// The handler.
@@ -46,8 +49,12 @@ pub(super) async fn devices(State(api): State<ApiState>) -> Response {
             let dir = Arc::clone(dir);
             // Taken here, not on the blocking thread: requests waiting for it hold no thread.
             let mut counts = Arc::clone(&api.counts).lock_owned().await;
-            match tokio::task::spawn_blocking(move || Reader::open(&dir)?.devices(&mut counts)).await {
-                Ok(Ok(devices)) => devices,
+            let read = move || {
+                let reader = Reader::open(&dir)?;
+                Ok::<_, StoreError>((reader.devices(&mut counts)?, reader.attributes()?))
+            };
+            match tokio::task::spawn_blocking(read).await {
+                Ok(Ok((devices, attributes))) => with_attributes(devices, attributes),
                 Ok(Err(e)) => return store_failed(&e),
                 Err(e) => {
                     tracing::error!(error = %e, "the device list's query task failed");
@@ -62,13 +69,30 @@ pub(super) async fn devices(State(api): State<ApiState>) -> Response {
     Json(merge(stored, connected(&api.registry, SystemTime::now()))).into_response()
 }
 
+/// Each stored device with its stored attributes (both lists are sorted by name).
+fn with_attributes(
+    devices: Vec<DeviceSummary>,
+    attributes: Vec<DeviceAttributes>,
+) -> Vec<(DeviceSummary, serde_json::Map<String, serde_json::Value>)> {
+    let mut attributes: HashMap<String, Vec<_>> = attributes.into_iter().collect();
+    devices
+        .into_iter()
+        .map(|d| {
+            let kept = attributes.remove(&d.device).unwrap_or_default();
+            (d, kept.iter().map(|(k, v)| (k.clone(), json_value(v))).collect())
+        })
+        .collect()
+}
+
 /// A device connected now.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, PartialEq)]
 struct Connected {
     /// Its last activity, unix ms.
     active: i64,
     /// Not silent for the device timeout (on one of its connections, for a device without a name).
     online: bool,
+    /// Its attributes (the newest connection's, for a device on several).
+    attributes: Attributes,
 }
 
 /// The devices connected now, each with its last activity and whether it is online.
@@ -77,21 +101,33 @@ fn connected(registry: &Registry, now: SystemTime) -> HashMap<String, Connected>
     for client in registry.snapshot() {
         let Some(device) = client.device() else { continue };
         let active = unix_ms(now.checked_sub(client.idle_for).unwrap_or(now));
-        let seen = Connected { active, online: !client.silent };
-        let entry = connected.entry(device).or_insert(seen);
-        *entry = Connected { active: entry.active.max(active), online: entry.online || seen.online };
+        let seen = Connected { active, online: !client.silent, attributes: client.attributes };
+        let entry = connected.entry(device).or_insert_with(|| seen.clone());
+        if !seen.attributes.is_empty() {
+            entry.attributes = seen.attributes;
+        }
+        entry.active = entry.active.max(active);
+        entry.online |= seen.online;
     }
     connected
 }
 
-/// The stored devices and the connected ones, one entry per name, sorted by name.
-fn merge(stored: Vec<DeviceSummary>, mut connected: HashMap<String, Connected>) -> Vec<Device> {
+/// Stored devices with their stored attributes.
+type Stored = Vec<(DeviceSummary, serde_json::Map<String, serde_json::Value>)>;
+
+/// The stored devices and the connected ones, one entry per name, sorted by name. A
+/// connected device's attributes are its connection's, once it sent any; else the stored ones.
+fn merge(stored: Stored, mut connected: HashMap<String, Connected>) -> Vec<Device> {
     let mut devices: Vec<Device> = stored
         .into_iter()
-        .map(|summary| {
+        .map(|(summary, kept)| {
             let here = connected.remove(&summary.device);
             Device {
-                online: here.is_some_and(|c| c.online),
+                online: here.as_ref().is_some_and(|c| c.online),
+                attributes: match &here {
+                    Some(c) if !c.attributes.is_empty() => (*c.attributes).clone(),
+                    _ => kept,
+                },
                 last_seen: here.map_or(summary.last_received_at, |c| c.active.max(summary.last_received_at)),
                 readings: summary.readings,
                 latest: summary.latest.iter().map(|(key, value)| (key.clone(), json_value(value))).collect(),
@@ -105,6 +141,7 @@ fn merge(stored: Vec<DeviceSummary>, mut connected: HashMap<String, Connected>) 
         last_seen: c.active,
         readings: 0,
         latest: serde_json::Map::new(),
+        attributes: (*c.attributes).clone(),
     }));
     devices.sort_by(|a, b| a.name.cmp(&b.name));
     devices
@@ -117,36 +154,44 @@ mod tests {
 
     #[test]
     fn stored_and_connected_devices_merge_by_name() {
+        let old = serde_json::Map::from_iter([("fw".to_owned(), serde_json::json!("1.0"))]);
         let stored = vec![
-            DeviceSummary {
-                device: "esp-1".into(),
-                readings: 3,
-                last_received_at: 500,
-                latest: vec![("on".into(), Value::Bool(true)), ("temp".into(), Value::Float(21.5))],
-            },
-            DeviceSummary { device: "esp-2".into(), readings: 1, last_received_at: 700, latest: vec![] },
+            (
+                DeviceSummary {
+                    device: "esp-1".into(),
+                    readings: 3,
+                    last_received_at: 500,
+                    latest: vec![("on".into(), Value::Bool(true)), ("temp".into(), Value::Float(21.5))],
+                },
+                old.clone(),
+            ),
+            (
+                DeviceSummary { device: "esp-2".into(), readings: 1, last_received_at: 700, latest: vec![] },
+                old,
+            ),
         ];
-        let at = |active, online| Connected { active, online };
+        let at = |active, online| Connected { active, online, attributes: Attributes::default() };
+        let health = Arc::new(serde_json::Map::from_iter([("rssi".to_owned(), serde_json::json!(-61))]));
         let connected = HashMap::from([
-            ("esp-1".to_owned(), at(600, true)),
+            ("esp-1".to_owned(), Connected { attributes: health, ..at(600, true) }),
             ("esp-3".to_owned(), at(100, true)),
             ("esp-2".to_owned(), at(10, true)),
             ("esp-4".to_owned(), at(50, false)),
         ]);
         let got = serde_json::to_value(merge(stored, connected)).expect("json");
         let want = serde_json::json!([
-            {"name": "esp-1", "online": true, "last_seen": 600, "readings": 3, "latest": {"on": true, "temp": 21.5}},
-            {"name": "esp-2", "online": true, "last_seen": 700, "readings": 1, "latest": {}},
-            {"name": "esp-3", "online": true, "last_seen": 100, "readings": 0, "latest": {}},
-            {"name": "esp-4", "online": false, "last_seen": 50, "readings": 0, "latest": {}},
+            {"name": "esp-1", "online": true, "last_seen": 600, "readings": 3, "latest": {"on": true, "temp": 21.5}, "attributes": {"rssi": -61}},
+            {"name": "esp-2", "online": true, "last_seen": 700, "readings": 1, "latest": {}, "attributes": {"fw": "1.0"}},
+            {"name": "esp-3", "online": true, "last_seen": 100, "readings": 0, "latest": {}, "attributes": {}},
+            {"name": "esp-4", "online": false, "last_seen": 50, "readings": 0, "latest": {}, "attributes": {}},
         ]);
         assert_eq!(got, want);
     }
 
     #[test]
     fn a_stored_device_not_connected_is_offline() {
-        let stored =
-            vec![DeviceSummary { device: "x".into(), readings: 1, last_received_at: 5, latest: vec![] }];
+        let summary = DeviceSummary { device: "x".into(), readings: 1, last_received_at: 5, latest: vec![] };
+        let stored = vec![(summary, serde_json::Map::new())];
         let got = merge(stored, HashMap::new());
         assert!(!got[0].online && got[0].last_seen == 5, "{got:?}");
     }

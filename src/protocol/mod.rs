@@ -2,6 +2,7 @@
 //! client-side reply tracking. Nothing here touches a socket, a runtime or a clock; time is
 //! passed in. See `docs/protocol.md` for the wire protocol these implement.
 
+pub mod attributes;
 pub mod auth;
 pub mod chat;
 pub mod client;

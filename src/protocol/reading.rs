@@ -67,6 +67,9 @@ pub enum Meaning {
     },
     /// A sensor reading.
     Reading(Reading),
+    /// `HEALTH <pairs or JSON object>`: the device's attributes (its health: RSSI, heap,
+    /// uptime...), state that replaces the previous values of the same keys, never a reading.
+    Attributes(Vec<(String, Value)>),
     /// Plain chat, as in milestone 1.
     Chat,
     /// `RPC <id> <json>`: the device's answer to a server-side RPC request `rpc: <id> ...`.
@@ -90,6 +93,8 @@ pub const MAX_KEY: usize = 128;
 pub const MAX_VALUE: usize = 4096;
 /// Most values in one reading.
 pub const MAX_PAIRS: usize = 256;
+/// Most attributes in one `HEALTH` line (and kept per device).
+pub const MAX_ATTRIBUTES: usize = 32;
 /// Latest accepted timestamp: the last millisecond of year 9999.
 pub const MAX_TS: i64 = 253_402_300_799_999;
 
@@ -118,6 +123,9 @@ pub fn check_clock(ts: i64, server_ms: i64, max_ahead: std::time::Duration) -> R
 const HELLO: &str = "HELLO";
 /// The keyword of a device's answer to an RPC request. Upper-case only, like HELLO.
 const RPC: &str = "RPC";
+/// The keyword of a device's attributes (`HEALTH rssi=-61 heap=31240`). Upper-case only, and
+/// only when what follows looks like a reading, so "HEALTH IS GOOD" stays chat.
+const HEALTH: &str = "HEALTH";
 
 /// Says what a message (valid UTF-8, without its LF) means. Work is linear in its length.
 pub fn classify(text: &str) -> Result<Meaning, ReadingError> {
@@ -127,6 +135,12 @@ pub fn classify(text: &str) -> Result<Meaning, ReadingError> {
     }
     if let Some(rest) = text.strip_prefix(RPC).filter(|r| r.starts_with([' ', '\t'])) {
         return rpc_answer(rest.trim());
+    }
+    if let Some(rest) = text.strip_prefix(HEALTH).filter(|r| r.starts_with([' ', '\t'])) {
+        let rest = rest.trim();
+        if rest.starts_with('{') || rest.contains('=') {
+            return attributes(rest).map(Meaning::Attributes);
+        }
     }
     if text.starts_with('{') {
         return json(text).map(Meaning::Reading);
@@ -188,6 +202,22 @@ fn rpc_answer(rest: &str) -> Result<Meaning, ReadingError> {
         .map_err(|_| ReadingError::BadRpc(format!("`{}` is not a request id", truncate(id, 32))))?;
     let result = serde_json::from_str(json.trim()).map_err(|e| ReadingError::BadRpc(e.to_string()))?;
     Ok(Meaning::RpcAnswer { id, result })
+}
+
+/// A `HEALTH` line's values: pairs or a JSON object as in a reading, without `ts`, at most
+/// [`MAX_ATTRIBUTES`].
+fn attributes(rest: &str) -> Result<Vec<(String, Value)>, ReadingError> {
+    let values = if rest.starts_with('{') { json(rest) } else { pairs(rest) };
+    let values = match values {
+        Ok(Reading { ts: Some(_), .. }) => return Err(ReadingError::AttributeTs),
+        Ok(reading) => reading.values,
+        Err(ReadingError::NoValues) => return Err(ReadingError::AttributeTs),
+        Err(e) => return Err(e),
+    };
+    if values.len() > MAX_ATTRIBUTES {
+        return Err(ReadingError::TooManyAttributes);
+    }
+    Ok(values)
 }
 
 fn pairs(text: &str) -> Result<Reading, ReadingError> {

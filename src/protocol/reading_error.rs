@@ -1,7 +1,7 @@
 //! Why a message that looks like a reading (or a HELLO, or an RPC answer) is refused: each
 //! text goes to the device as an `error: ` line in place of the ack.
 
-use super::{MAX_KEY, MAX_NAME, MAX_PAIRS, MAX_TS, MAX_VALUE, MIN_TS};
+use super::{MAX_ATTRIBUTES, MAX_KEY, MAX_NAME, MAX_PAIRS, MAX_TS, MAX_VALUE, MIN_TS};
 
 /// Why a message that looks like a reading (or a HELLO) was refused. Its text goes to the
 /// device as an `error: ` line, in place of the ack, so the device knows to fix or resend it.
@@ -78,6 +78,12 @@ pub enum ReadingError {
     /// An `RPC` answer that is not `RPC <id> <json>`.
     #[error("an RPC answer is `RPC <id> <json>`, e.g. RPC 7 {{\"interval\":500}}: {0}")]
     BadRpc(String),
+    /// A `HEALTH` line with a `ts`: attributes are the device's state now, not a time series.
+    #[error("a HEALTH line takes no ts: attributes are the device's state as received")]
+    AttributeTs,
+    /// A `HEALTH` line with more keys than a device keeps.
+    #[error("more than {MAX_ATTRIBUTES} attributes in one HEALTH line")]
+    TooManyAttributes,
 }
 
 impl ReadingError {
@@ -89,6 +95,8 @@ impl ReadingError {
                 | ReadingError::BadHello
                 | ReadingError::BadToken
                 | ReadingError::BadRpc(_)
+                | ReadingError::AttributeTs
+                | ReadingError::TooManyAttributes
         )
     }
 }

@@ -13,6 +13,7 @@ use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+pub use super::attributes::DeviceAttributes;
 pub use super::auth::{AuthEvent, Refusal};
 use super::auth::{Tokens, Verdict};
 use super::chat::{self, Control};
@@ -103,6 +104,9 @@ pub enum Event {
     Silent,
     /// The device, offline, sent something: it is online again (before the events of what it sent).
     Heard,
+    /// A `HEALTH` line's attributes, to keep as the device's latest (its echo, the ack,
+    /// waits in `out` until they are kept).
+    Attributes(DeviceAttributes),
     /// The readings received since the last poll, in order, never empty. Their acks are in
     /// the output.
     Readings(Vec<DeviceReading>),
@@ -316,6 +320,10 @@ impl Rules {
             Ok(Meaning::RpcAnswer { id, result }) => {
                 let device = Arc::clone(&self.device);
                 self.events.push_back(Event::RpcAnswer(RpcAnswer { device, id, result }));
+            }
+            Ok(Meaning::Attributes(values)) => {
+                let device = Arc::clone(&self.device);
+                self.events.push_back(Event::Attributes(DeviceAttributes { device, values }));
             }
             Ok(Meaning::Reading(reading)) => {
                 if let Some(Err(e)) =

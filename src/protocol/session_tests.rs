@@ -31,6 +31,7 @@ struct Drained {
     claim: Option<String>,
     clock: Option<(i64, i64)>,
     rpc_answers: Vec<RpcAnswer>,
+    attributes: Vec<DeviceAttributes>,
     readings: Vec<DeviceReading>,
 }
 
@@ -42,6 +43,7 @@ fn drain(session: &mut Session) -> Drained {
             Event::Claimed(name) => assert!(d.claim.replace(name).is_none(), "one claim"),
             Event::ClockRefused { ts, server_ms } => assert!(d.clock.replace((ts, server_ms)).is_none()),
             Event::RpcAnswer(answer) => d.rpc_answers.push(answer),
+            Event::Attributes(a) => d.attributes.push(a),
             Event::Silent | Event::Heard => panic!("no device timeout here: {event:?}"),
             Event::Readings(batch) => {
                 assert!(!batch.is_empty() && d.readings.is_empty(), "one batch, not empty");
@@ -181,6 +183,23 @@ fn rpc_answers_are_collected_and_echoed() {
     assert_eq!((&*answers[0].device, answers[0].id), ("esp-1", 7));
     assert_eq!(answers[0].result, serde_json::json!({"interval": 500}));
     assert!(readings.is_empty(), "an RPC answer is not a reading");
+}
+
+#[test]
+fn health_lines_are_attributes_echoed_as_their_ack_whole_or_byte_by_byte() {
+    let input = b"HELLO esp-1\nHEALTH rssi=-61 fw=1.2.0\nHEALTH IS GOOD\nHEALTH rssi=\n";
+    let want = "HELLO ESP-1\nHEALTH RSSI=-61 FW=1.2.0\nHEALTH IS GOOD\nerror: key `rssi` has no value\n";
+    for chunk in [input.len(), 1] {
+        let mut s = session().with_store(false);
+        let out: String = input.chunks(chunk).map(|c| run(&mut s, c).0).collect();
+        assert_eq!(out, want, "chunks of {chunk}");
+        let Drained { attributes, readings, .. } = drain(&mut s);
+        assert!(readings.is_empty(), "attributes are no readings");
+        assert_eq!(attributes.len(), 1);
+        assert_eq!(&*attributes[0].device, "esp-1");
+        let values = [("rssi".to_owned(), Value::Int(-61)), ("fw".to_owned(), Value::Text("1.2.0".into()))];
+        assert_eq!(attributes[0].values, values);
+    }
 }
 
 #[test]
@@ -346,7 +365,7 @@ fn events_come_in_the_order_their_messages_arrived_with_the_readings_last_in_one
             Event::Claimed(name) => format!("claimed {name}"),
             Event::ClockRefused { ts, server_ms } => format!("clock {ts} {}", server_ms == SERVER_MS),
             Event::RpcAnswer(a) => format!("rpc {}", a.id),
-            Event::Silent | Event::Heard => format!("{e:?}"),
+            Event::Silent | Event::Heard | Event::Attributes(_) => format!("{e:?}"),
             Event::Readings(batch) => format!("{} readings", batch.len()),
         })
         .collect();

@@ -75,8 +75,8 @@ pub fn render_clients(clients: &[ClientInfo]) -> String {
     if !clients.is_empty() {
         let _ = writeln!(
             out,
-            "{:>6}  {:<22} {:<16} {:<7} {:>9} {:>7} {:>9} {:>11} {:>9}  LAST READING",
-            "ID", "PEER", "NAME", "STATE", "CONNECTED", "IDLE", "MESSAGES", "BYTES IN", "READINGS"
+            "{:>6}  {:<22} {:<16} {:<7} {:>9} {:>7} {:>9} {:>11} {:>9} {:>13}  LAST READING",
+            "ID", "PEER", "NAME", "STATE", "CONNECTED", "IDLE", "MESSAGES", "BYTES IN", "READINGS", "HEALTH"
         );
     }
     for c in clients {
@@ -84,7 +84,7 @@ pub fn render_clients(clients: &[ClientInfo]) -> String {
         let last = c.last_reading.as_deref().map_or_else(|| "-".to_owned(), |l| ellipsis(l, VALUE_WIDTH));
         let _ = writeln!(
             out,
-            "{:>6}  {:<22} {:<16} {:<7} {:>9} {:>7} {:>9} {:>11} {:>9}  {last}",
+            "{:>6}  {:<22} {:<16} {:<7} {:>9} {:>7} {:>9} {:>11} {:>9} {:>13}  {last}",
             c.id,
             c.peer.to_string(),
             name,
@@ -94,11 +94,24 @@ pub fn render_clients(clients: &[ClientInfo]) -> String {
             c.messages,
             c.bytes_in,
             c.readings,
+            health(c),
         );
     }
     let plural = if clients.len() == 1 { "" } else { "s" };
     let _ = write!(out, "{} client{plural} connected", clients.len());
     out
+}
+
+/// A device's health in a few characters, from its `HEALTH` attributes: RSSI and free heap
+/// (`-61dBm 30KiB`); `-` when it sent none. The full set is in `/api/devices`.
+fn health(c: &ClientInfo) -> String {
+    let int = |key: &str| c.attributes.get(key).and_then(serde_json::Value::as_i64);
+    let parts: Vec<String> =
+        [int("rssi").map(|r| format!("{r}dBm")), int("heap").map(|h| format!("{}KiB", h / 1024))]
+            .into_iter()
+            .flatten()
+            .collect();
+    if parts.is_empty() { "-".to_owned() } else { ellipsis(&parts.join(" "), 13) }
 }
 
 /// A device's state: `online`, or `offline` once silent for the device timeout (still
@@ -172,9 +185,20 @@ mod tests {
             readings: 3,
             last_reading: Some("temp=21.5 hum=40 door=closed ts=1763900000000 and a long tail".into()),
             silent: false,
+            attributes: std::sync::Arc::new(serde_json::Map::from_iter([
+                ("rssi".to_owned(), serde_json::json!(-61)),
+                ("heap".to_owned(), serde_json::json!(31240)),
+            ])),
         };
         let silent = ClientInfo { id: 8, silent: true, ..one.clone() };
-        let chat = ClientInfo { id: 9, name: None, readings: 0, last_reading: None, ..one.clone() };
+        let chat = ClientInfo {
+            id: 9,
+            name: None,
+            readings: 0,
+            last_reading: None,
+            attributes: Default::default(),
+            ..one.clone()
+        };
         let table = render_clients(&[one, silent, chat]);
         let lines: Vec<&str> = table.lines().collect();
         assert_eq!(lines.len(), 5);
@@ -184,6 +208,7 @@ mod tests {
         );
         assert!(lines[1].contains(" esp-1            online  "), "{}", lines[1]);
         assert!(lines[1].ends_with("  temp=21.5 hum=40 door=closed ts=1763900000000 an…"), "{}", lines[1]);
+        assert!(lines[1].contains(" -61dBm 30KiB  temp"), "{}", lines[1]);
         assert!(lines[2].contains(" esp-1            offline "), "silent, still connected: {}", lines[2]);
         assert!(lines[3].contains(" -                -       "), "a chat client has no state: {}", lines[3]);
         assert_eq!(lines[4], "3 clients connected");

@@ -267,6 +267,9 @@ async fn settle(
                     tracing::warn!(device = %answer.device, id = answer.id, "bridge busy: an RPC answer was dropped (ThingsBoard will see a timeout)");
                 }
             }
+            Event::Attributes(a) => {
+                super::attributes::keep(a, handle, shared.store.as_ref(), shared.bridge.as_ref()).await?
+            }
             Event::Readings(readings) => store(readings, registration, shared, out, presence).await?,
         }
     }

@@ -22,4 +22,12 @@ pub enum BridgeEvent {
         /// Its answer.
         result: Json,
     },
+    /// A device reported attributes (a `HEALTH` line): forwarded as ThingsBoard client
+    /// attributes.
+    Attributes {
+        /// The device.
+        device: String,
+        /// The line's attributes, key → value.
+        values: serde_json::Map<String, Json>,
+    },
 }

@@ -86,6 +86,7 @@ pub struct ClientHandle {
     /// Rung after every push, so the task looks at its queue only then.
     doorbell: Doorbell,
     last_reading: Mutex<Option<Arc<str>>>,
+    attributes: Mutex<Attributes>,
     /// Its device is offline: named, and silent for the device timeout (still connected).
     silent: AtomicBool,
 }
@@ -159,6 +160,7 @@ impl Registry {
             stop_slot: Mutex::new(stop_slot),
             doorbell: Doorbell::default(),
             last_reading: Mutex::new(None),
+            attributes: Mutex::default(),
             silent: AtomicBool::new(false),
         });
         handle.stats.last_active_ms.store(self.now_ms(), Ordering::Relaxed);
@@ -345,6 +347,7 @@ impl ClientHandle {
             readings: self.stats.readings.load(Ordering::Relaxed),
             last_reading: self.last_reading.lock().unwrap_or_else(|p| p.into_inner()).clone(),
             silent: self.is_silent(),
+            attributes: self.attributes(),
         }
     }
 }
@@ -390,7 +393,7 @@ impl Drop for Registration {
 
 #[path = "registry_view.rs"]
 mod view;
-pub use view::{ClientInfo, address_name};
+pub use view::{Attributes, ClientInfo, address_name};
 
 #[cfg(test)]
 #[path = "registry_tests.rs"]

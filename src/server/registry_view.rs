@@ -32,7 +32,13 @@ pub struct ClientInfo {
     pub last_reading: Option<Arc<str>>,
     /// Its device is offline: silent for the device timeout, though still connected.
     pub silent: bool,
+    /// Its device's attributes (`HEALTH` lines), latest value per key.
+    pub attributes: Attributes,
 }
+
+/// A device's attributes: key → latest value, with its JSON type; at most
+/// [`crate::protocol::reading::MAX_ATTRIBUTES`] keys. Shared, as each snapshot copies it.
+pub type Attributes = Arc<serde_json::Map<String, serde_json::Value>>;
 
 impl ClientInfo {
     /// The device this client is, by the name its readings are stored under: the name it
@@ -82,6 +88,28 @@ impl ClientHandle {
     /// Whether its device is offline: silent for the device timeout, though still connected.
     pub fn is_silent(&self) -> bool {
         self.silent.load(Ordering::Relaxed)
+    }
+
+    /// Its device's attributes as last kept.
+    pub fn attributes(&self) -> Attributes {
+        Arc::clone(&self.attributes.lock().unwrap_or_else(|p| p.into_inner()))
+    }
+
+    /// Keeps a `HEALTH` line's attributes: each replaces its key's value. Should the keys
+    /// outgrow [`MAX_ATTRIBUTES`](crate::protocol::reading::MAX_ATTRIBUTES), the line's own
+    /// attributes replace them all, so a device's set stays bounded: returns whether they did.
+    pub(crate) fn keep_attributes(&self, values: &[(String, crate::protocol::reading::Value)]) -> bool {
+        let mut kept = self.attributes.lock().unwrap_or_else(|p| p.into_inner());
+        let mut map = (**kept).clone();
+        for (key, value) in values {
+            map.insert(key.clone(), crate::store::json_value(value));
+        }
+        let replaced = map.len() > crate::protocol::reading::MAX_ATTRIBUTES;
+        if replaced {
+            map = values.iter().map(|(k, v)| (k.clone(), crate::store::json_value(v))).collect();
+        }
+        *kept = Arc::new(map);
+        replaced
     }
 
     /// Marks its device offline (`true`) or heard again; returns whether that changed it.

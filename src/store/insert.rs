@@ -19,6 +19,10 @@ const INSERT: &str = "INSERT OR IGNORE INTO readings (device, key, kind, value, 
 const UPSERT_LATEST: &str = "INSERT INTO latest (device, key, at, id, last_id) VALUES (?1, ?2, ?3, ?4, ?4)
      ON CONFLICT (device, key) DO UPDATE SET last_id = excluded.last_id, at = excluded.at, id = excluded.id";
 
+/// A device's attribute, replacing the key's previous value.
+const UPSERT_ATTRIBUTE: &str = "INSERT INTO attributes (device, key, kind, value, updated_at) VALUES (?1, ?2, ?3, ?4, ?5)
+     ON CONFLICT (device, key) DO UPDATE SET kind = excluded.kind, value = excluded.value, updated_at = excluded.updated_at";
+
 /// Moves a forwarder's cursor, never backwards.
 const ADVANCE_CURSOR: &str = "INSERT INTO outbox_cursor (name, last_id) VALUES (?1, ?2)
      ON CONFLICT (name) DO UPDATE SET last_id = max(last_id, excluded.last_id)";
@@ -73,6 +77,11 @@ fn insert_requests(tx: &Transaction<'_>, batch: &[Request], generation: u64) -> 
                 counts.push(Ok(appended));
                 continue;
             }
+            Job::Attributes { device, values, replace, at } => {
+                keep_attributes(tx, device, values, *replace, *at)?;
+                counts.push(Ok(appended));
+                continue;
+            }
             Job::Cursor { name, last_id, .. } => {
                 // Its forwarder created the table when it opened, but a store file recreated
                 // since (deleted under the server) starts without it.
@@ -106,6 +115,24 @@ fn insert_requests(tx: &Transaction<'_>, batch: &[Request], generation: u64) -> 
         counts.push(conflict.map_or(Ok(appended), Err));
     }
     Ok(Committed { counts, last_id })
+}
+
+/// Each attribute replaces its (device, key) row; with `replace`, the device's rows go first.
+fn keep_attributes(
+    tx: &Transaction<'_>,
+    device: &str,
+    values: &[(String, Value)],
+    replace: bool,
+    at: i64,
+) -> rusqlite::Result<()> {
+    if replace {
+        tx.prepare_cached("DELETE FROM attributes WHERE device = ?1")?.execute(params![device])?;
+    }
+    let mut upsert = tx.prepare_cached(UPSERT_ATTRIBUTE)?;
+    for (key, value) in values {
+        upsert.execute(params![device, key, value.kind(), sql_value(value), at])?;
+    }
+    Ok(())
 }
 
 /// The value in SQLite's matching type; `kind` tells a bool from an int when reading back.

@@ -12,6 +12,7 @@
 //! A reading resent after a lost ack has the same (device, key, ts) and is stored once;
 //! readings without a device timestamp are never deduplicated.
 
+mod attributes;
 mod devices;
 mod error;
 mod export;
@@ -28,6 +29,7 @@ mod timing;
 mod writer;
 mod writer_thread;
 
+pub use attributes::DeviceAttributes;
 pub use devices::{DeviceCounts, DeviceSummary};
 pub use error::StoreError;
 pub use export::{CSV_HEADER, ExportFormat, Exporter, export, json_value};

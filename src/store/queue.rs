@@ -11,6 +11,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use tokio::sync::oneshot;
 
 use super::{Appended, Row, StoreError, StoreStats};
+use crate::protocol::reading::Value;
 
 /// Rows one transaction takes at most, so one commit never holds the lock for long.
 pub(super) const MAX_BATCH_ROWS: usize = 50_000;
@@ -22,6 +23,9 @@ pub(super) enum Job {
     /// Move the outbox cursor `name` to `last_id` (see [`super::Outbox`]), read from the
     /// store file of this generation (a cursor read in another file is not moved).
     Cursor { name: String, last_id: i64, generation: u64 },
+    /// Keep a device's attributes received at `at` (unix ms): each replaces its key's row;
+    /// with `replace`, the device's other keys go.
+    Attributes { device: String, values: Vec<(String, Value)>, replace: bool, at: i64 },
 }
 
 impl Job {
@@ -30,6 +34,7 @@ impl Job {
         match self {
             Job::Rows(rows) => rows.len(),
             Job::Cursor { .. } => 1,
+            Job::Attributes { values, .. } => values.len().max(1),
         }
     }
 }

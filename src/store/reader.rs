@@ -135,7 +135,7 @@ pub(super) fn decode_row(path: &Path, row: &rusqlite::Row<'_>) -> Result<Row, St
 }
 
 /// The stored kind and SQLite value back to the `Value` that was appended.
-fn decode_value(kind: &str, raw: ValueRef<'_>) -> Result<Value, String> {
+pub(super) fn decode_value(kind: &str, raw: ValueRef<'_>) -> Result<Value, String> {
     match (kind, raw) {
         ("int", ValueRef::Integer(v)) => Ok(Value::Int(v)),
         ("float", ValueRef::Real(v)) => Ok(Value::Float(v)),

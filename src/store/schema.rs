@@ -7,7 +7,9 @@
 //! writer keeps it up to date in the same transaction, so "latest value per device and key" reads a few hundred rows
 //! instead of scanning millions. Each reading points to the previous one stored for its
 //! device and key (`prev_id`): one device's history is a walk down these chains from
-//! `latest.last_id`, with no per-device index to update at every insert.
+//! `latest.last_id`, with no per-device index to update at every insert. `attributes`
+//! (version 5) holds each device's latest attributes (`HEALTH` lines): state, one row per
+//! (device, key), replaced in place, never readings.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -17,7 +19,7 @@ use rusqlite::{Connection, OpenFlags, TransactionBehavior};
 use super::StoreError;
 
 /// The schema version this build writes and reads.
-pub(super) const VERSION: i64 = 4;
+pub(super) const VERSION: i64 = 5;
 
 /// WAL size at which the writer checkpoints (whatever the file's page size).
 const WAL_CHECKPOINT_BYTES: i64 = 40 * 1024 * 1024;
@@ -58,7 +60,15 @@ CREATE TABLE latest (
     last_id INTEGER NOT NULL DEFAULT 0, -- readings.id of the last one stored: the chain's head
     PRIMARY KEY (device, key)
 ) STRICT, WITHOUT ROWID;
-PRAGMA user_version = 4;
+CREATE TABLE attributes (
+    device     TEXT NOT NULL,
+    key        TEXT NOT NULL,
+    kind       TEXT NOT NULL,
+    value      ANY,
+    updated_at INTEGER NOT NULL, -- unix ms: when the line that set it was received
+    PRIMARY KEY (device, key)
+) STRICT, WITHOUT ROWID;
+PRAGMA user_version = 5;
 ";
 
 /// Forwarders' cursors (see `outbox.rs`): the id of the last row each has delivered.
@@ -101,6 +111,13 @@ UPDATE latest SET id = last_id,
     at = coalesce((SELECT received_at FROM readings WHERE readings.id = latest.last_id), at)
     WHERE last_id != 0;
 PRAGMA user_version = 4;
+";
+
+/// Version 4 to 5: devices' attributes (`HEALTH` lines). A new, empty table: instant.
+const MIGRATE_4_TO_5: &str = "
+CREATE TABLE IF NOT EXISTS attributes (device TEXT NOT NULL, key TEXT NOT NULL, kind TEXT NOT NULL, value ANY,
+    updated_at INTEGER NOT NULL, PRIMARY KEY (device, key)) STRICT, WITHOUT ROWID;
+PRAGMA user_version = 5;
 ";
 
 /// Opens (creating if needed) the file at `path` for the writer, in WAL mode with full
@@ -207,6 +224,10 @@ fn migrate(conn: &mut Connection, path: &Path) -> Result<(), StoreError> {
         tracing::info!(path = %path.display(), "upgrading the readings store to schema version 4: the latest value of each key is the last one received");
         tx.execute_batch(MIGRATE_3_TO_4).map_err(open_err)?;
     }
+    if found <= 4 {
+        tracing::info!(path = %path.display(), "upgrading the readings store to schema version 5: devices' attributes");
+        tx.execute_batch(MIGRATE_4_TO_5).map_err(open_err)?;
+    }
     tx.commit().map_err(open_err)?;
     if found < VERSION {
         // The upgrade went through the WAL: copy it back and give its space back now, rather
@@ -311,7 +332,7 @@ fn check_version(path: &Path, found: i64) -> Result<(), StoreError> {
         return Err(StoreError::NotAStore { path: path.to_owned(), found });
     }
     // Versions 1..=VERSION are all readable: 1 and 2 differ only in an index, 3 replaced the
-    // device index with chains (the reader knows both), 4 only which reading `latest` names.
+    // device index with chains (the reader knows both), 4 only which reading `latest` names, 5 added `attributes` (read as none before).
     Ok(())
 }
 

@@ -133,3 +133,23 @@ async fn a_version_3_store_pinned_by_a_far_future_ts_shows_the_last_received_aft
     assert_eq!(latest.len(), 1);
     assert_eq!((latest[0].value.clone(), latest[0].ts), (Value::Int(2), Some(1_790_000_000_000)));
 }
+
+#[tokio::test]
+async fn a_version_4_store_gets_an_empty_attributes_table_that_new_health_fills() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = Store::open(dir.path()).expect("opens");
+    store.handle().append(vec![row("esp-1", "t", 1, 1_790_000_000_000)]).await.expect("append");
+    store.close().expect("close");
+    let conn = Connection::open(dir.path().join(crate::store::DB_FILE)).expect("raw open");
+    conn.execute_batch("DROP TABLE attributes; PRAGMA user_version = 4;").expect("v4");
+    drop(conn);
+    assert!(crate::store::Reader::open(dir.path()).expect("reads v4").attributes().expect("none").is_empty());
+    let store = Store::open(dir.path()).expect("opens and upgrades");
+    assert_eq!(version(&dir), VERSION);
+    let values = vec![("rssi".to_owned(), Value::Int(-61))];
+    store.handle().keep_attributes("esp-1", values, false, 5).await.expect("kept");
+    store.close().expect("close");
+    let kept = crate::store::Reader::open(dir.path()).expect("reads").attributes().expect("attributes");
+    assert_eq!(kept, vec![("esp-1".to_owned(), vec![("rssi".to_owned(), Value::Int(-61))])]);
+    assert_eq!(history(&dir, "esp-1").len(), 1, "attributes are no readings");
+}

@@ -108,6 +108,18 @@ impl StoreHandle {
         self.submit(Job::Cursor { name: name.to_owned(), last_id, generation }).await.map(|_| ())
     }
 
+    /// Keeps `device`'s attributes (a `HEALTH` line received at `at`, unix ms); with
+    /// `replace`, its other stored attributes go. Resolves once committed.
+    pub async fn keep_attributes(
+        &self,
+        device: &str,
+        values: Vec<(String, Value)>,
+        replace: bool,
+        at: i64,
+    ) -> Result<(), StoreError> {
+        self.submit(Job::Attributes { device: device.to_owned(), values, replace, at }).await.map(|_| ())
+    }
+
     /// How many times the store file was opened again since the store opened (it was
     /// deleted, moved or replaced under the server): readers that keep a connection of
     /// their own open it again when this changes.

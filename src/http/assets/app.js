@@ -22,6 +22,7 @@
     tokenAsked: null, // a promise while the token form is shown
     redraw: null, // the pending redraw timer
     colors: new Map(), // key -> its charts' color
+    presence: 0, // `device` events received so far
   };
 
   const $ = (id) => document.getElementById(id);
@@ -91,14 +92,16 @@
     const seen = el("span", { class: "seen" });
     const charts = el("div", { class: "charts" });
     const rows = el("tbody");
+    const health = el("p", { class: "health", hidden: "" });
     const section = el(
       "section",
       { class: "device", "data-device": name, "data-online": "false" },
       el("h2", {}, el("span", { class: "dot" }), el("span", { class: "name" }, name), seen),
+      health,
       charts,
       el("table", { class: "latest" }, rows),
     );
-    const d = { name, section, seen, charts, rows, online: false, lastSeen: null, count: null, keys: new Map() };
+    const d = { name, section, seen, health, charts, rows, online: false, lastSeen: null, count: null, keys: new Map() };
     new ResizeObserver(() => resize(d)).observe(charts);
     return d;
   }
@@ -107,6 +110,30 @@
     d.online = online;
     d.section.dataset.online = String(online);
     showSeen(d);
+  }
+
+  // Its health (the `attributes` of /api/devices: a device's HEALTH line), one line under
+  // its name; every attribute in the tooltip.
+  function showHealth(d, attributes) {
+    const a = attributes ?? {};
+    const num = (k) => (typeof a[k] === "number" ? a[k] : null);
+    const up = num("uptime");
+    const parts = [
+      num("rssi") != null ? `RSSI ${a.rssi} dBm` : null,
+      num("heap") != null ? `heap ${Math.round(a.heap / 1024)} KiB` + (num("frag") != null ? ` (${a.frag}% frag.)` : "") : null,
+      up == null ? null : `up ${up >= 86400 ? `${Math.floor(up / 86400)}d` : up >= 3600 ? `${Math.floor(up / 3600)}h` : `${Math.floor(up / 60)}m`}`,
+      a.reset != null ? `reset: ${a.reset}` : null,
+      a.fw != null ? `fw ${a.fw}` : null,
+    ].filter(Boolean);
+    d.health.textContent = parts.join(" · ");
+    d.health.title = JSON.stringify(a);
+    d.health.hidden = parts.length === 0;
+  }
+
+  // A device arrived or left (a `device` event): newer than any /api/devices answer in flight.
+  function presence(d, online) {
+    d.presenceAt = ++state.presence;
+    setOnline(d, online);
   }
 
   function showSeen(d) {
@@ -269,6 +296,8 @@
   }
 
   async function loadDevices() {
+    // A `device` event that arrives while /api/devices is answered is newer than its answer.
+    const asked = state.presence;
     let list;
     try {
       list = await getJson("/api/devices");
@@ -281,7 +310,9 @@
       d.count = info.readings ?? info.readings_count ?? info.count ?? d.count;
       const seen = info.last_seen == null ? null : new Date(info.last_seen).getTime();
       if (Number.isFinite(seen)) d.lastSeen = Math.max(d.lastSeen ?? 0, seen);
-      setOnline(d, Boolean(info.online));
+      if ((d.presenceAt ?? 0) <= asked) setOnline(d, Boolean(info.online));
+      else showSeen(d);
+      showHealth(d, info.attributes);
       for (const [key, value] of Object.entries(info.latest ?? {})) {
         const k = entry(d, key);
         showLatest(k, value, d.lastSeen ?? Date.now());
@@ -303,7 +334,7 @@
       return;
     }
     if (type === "reading") reading(value);
-    else if (type === "device") setOnline(device(value.name), Boolean(value.online));
+    else if (type === "device") presence(device(value.name), Boolean(value.online));
     else if (type === "missed") reload(); // this page fell behind: what it shows has gaps
   }
 

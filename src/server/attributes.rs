@@ -1,0 +1,35 @@
+//! A device's attributes (`HEALTH` lines): kept as its latest state on its `ClientHandle`
+//! (the console's `clients`, `/api/devices`) and, when a store is kept, in its `attributes`
+//! table; never as readings. The bridge, when on, forwards them to ThingsBoard. Their echo,
+//! the ack, waits in the connection's output until the store has committed them.
+
+use tokio::sync::mpsc;
+
+use super::events::BridgeEvent;
+use super::registry::ClientHandle;
+use crate::protocol::session::DeviceAttributes;
+use crate::store::{StoreError, StoreHandle};
+
+/// Keeps `attributes` as its device's latest; returns once stored (with a store).
+pub(super) async fn keep(
+    attributes: DeviceAttributes,
+    handle: &ClientHandle,
+    store: Option<&StoreHandle>,
+    bridge: Option<&mpsc::Sender<BridgeEvent>>,
+) -> Result<(), StoreError> {
+    let replaced = handle.keep_attributes(&attributes.values);
+    let forward = bridge.map(|bridge| {
+        let values = attributes.values.iter().map(|(k, v)| (k.clone(), crate::store::json_value(v)));
+        (bridge, BridgeEvent::Attributes { device: attributes.device.to_string(), values: values.collect() })
+    });
+    if let Some(store) = store {
+        let at = crate::clock::unix_ms();
+        store.keep_attributes(&attributes.device, attributes.values, replaced, at).await?;
+    }
+    if let Some((bridge, event)) = forward
+        && bridge.try_send(event).is_err()
+    {
+        tracing::warn!(device = %attributes.device, "bridge busy: attributes were not forwarded (sent again when the bridge reconnects)");
+    }
+    Ok(())
+}
