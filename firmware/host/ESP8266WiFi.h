@@ -33,7 +33,7 @@ class ESP8266WiFiClass {
   bool setAutoReconnect(bool) { return true; }
   bool disconnect(bool wifioff = false);
   IPAddress localIP() { return IPAddress(127, 0, 0, 1); }
-  int8_t RSSI() { return -55; }
+  int32_t RSSI() { return -55; }  // core 3.1.2: int32_t RSSI() (ESP8266WiFiSTA.h)
 
  private:
   WiFiMode_t mode_ = WIFI_OFF;
