@@ -152,16 +152,32 @@ fn serve_says_how_many_log_lines_it_lost_once_its_log_reader_is_back() {
     for round in 0.. {
         assert!(Instant::now() < deadline, "no `log lines lost` notice after {round} rounds");
         chat_once(addr, &format!("while nobody reads the log {round}"));
-        let back = lines_of(open_reader());
-        chat_once(addr, &format!("reader back {round}"));
         let second = format!("client={} ", 2 * round + 2); // client ids count from 1
-        let line = wait_line(&back, |l| l.contains("log line") || l.contains(&second));
+        // This round's reader closes the FIFO as soon as it has its line: a reader left open
+        // (a thread blocked reading) would take the next round's lines.
+        let back = read_until(open_reader(), move |l| l.contains("log line") || l.contains(&second));
+        chat_once(addr, &format!("reader back {round}"));
+        let line = back.recv_timeout(DEADLINE).expect("the log's reader gets this round's line");
         if line.contains("lost (cannot write the log") {
             break;
         }
-        drop(back);
     }
     stop(child);
+}
+
+/// Reads `reader` in a thread until a line matches `pred`, then closes it and sends that line.
+fn read_until(reader: File, pred: impl Fn(&str) -> bool + Send + 'static) -> Receiver<String> {
+    let (tx, rx) = std::sync::mpsc::channel();
+    thread::spawn(move || {
+        use std::io::BufRead;
+        let mut lines = std::io::BufReader::new(reader).lines();
+        let found = lines.by_ref().map_while(Result::ok).find(|l| pred(l));
+        drop(lines);
+        if let Some(line) = found {
+            let _ = tx.send(line);
+        }
+    });
+    rx
 }
 
 #[test]
