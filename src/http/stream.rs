@@ -37,30 +37,43 @@ fn events(
     subscription: Subscription,
     stop: CancellationToken,
 ) -> impl Stream<Item = Result<Event, Infallible>> {
-    let opened = Some(Event::default().comment("live"));
-    futures_util::stream::unfold((opened, subscription, stop), |(opened, mut sub, stop)| async move {
-        if let Some(event) = opened {
-            return Some((Ok(event), (None, sub, stop)));
-        }
-        let received = tokio::select! {
-            // What was published before the stop still goes out (and the test is deterministic).
-            biased;
-            received = sub.recv() => received?,
-            () = stop.cancelled() => return None,
-        };
-        Some((Ok(sse_event(&received)), (None, sub, stop)))
-    })
+    use futures_util::StreamExt;
+    let opened = Some(vec![Event::default().comment("live")]);
+    let batches =
+        futures_util::stream::unfold((opened, subscription, stop), |(opened, mut sub, stop)| async move {
+            if let Some(events) = opened {
+                return Some((events, (None, sub, stop)));
+            }
+            let mut received = Vec::new();
+            tokio::select! {
+                // What was published before the stop still goes out (and the test is deterministic).
+                biased;
+                taken = sub.recv_many(&mut received) => if taken == 0 { return None },
+                () = stop.cancelled() => return None,
+            };
+            Some((sse_events(&received), (None, sub, stop)))
+        });
+    batches.flat_map(|events| futures_util::stream::iter(events.into_iter().map(Ok)))
 }
 
-/// One feed event as an SSE event.
-pub(super) fn sse_event(received: &Received) -> Event {
-    let (name, data) = match received {
-        Received::Event(FeedEvent::Reading(row)) => ("reading", reading_json(row)),
-        Received::Event(FeedEvent::Device { name, online }) => {
-            ("device", json!({ "name": &**name, "online": online }))
+/// Feed events as SSE events: one per reading.
+pub(super) fn sse_events(received: &[Received]) -> Vec<Event> {
+    let mut events = Vec::new();
+    for received in received {
+        match received {
+            Received::Event(FeedEvent::Readings(rows)) => {
+                events.extend(rows.iter().map(|row| sse_event("reading", reading_json(row))));
+            }
+            Received::Event(FeedEvent::Device { name, online }) => {
+                events.push(sse_event("device", json!({ "name": &**name, "online": online })));
+            }
+            Received::Missed(dropped) => events.push(sse_event("missed", json!({ "dropped": dropped }))),
         }
-        Received::Missed(dropped) => ("missed", json!({ "dropped": dropped })),
-    };
+    }
+    events
+}
+
+fn sse_event(name: &str, data: serde_json::Value) -> Event {
     // Display of a JSON value cannot fail, and its text has no newline to split the event.
     Event::default().event(name).data(data.to_string())
 }
@@ -91,7 +104,7 @@ mod tests {
 
     /// An event as it goes on the wire.
     async fn wire(received: Received) -> String {
-        let one = futures_util::stream::iter([Ok::<_, Infallible>(sse_event(&received))]);
+        let one = futures_util::stream::iter(sse_events(&[received]).into_iter().map(Ok::<_, Infallible>));
         let body = Sse::new(one).into_response().into_body();
         let bytes = axum::body::to_bytes(body, 1 << 16).await.expect("a finite body");
         String::from_utf8(bytes.to_vec()).expect("UTF-8")
@@ -106,7 +119,7 @@ mod tests {
             ts: None,
             received_at: 1_790_000_000_000,
         };
-        let event = wire(Received::Event(FeedEvent::Reading(Arc::new(row)))).await;
+        let event = wire(Received::Event(FeedEvent::Readings(Arc::new([row])))).await;
         assert_eq!(
             event,
             concat!(
