@@ -64,7 +64,7 @@ impl Collector for Snapshot {
         counter(
             &mut e,
             "stream_dropped",
-            "Live events (/api/stream) lost by clients too slow to take them.",
+            "Live events (/api/stream: one per reading, one per device arriving or leaving) lost by clients too slow to take them.",
             registry.feed().dropped(),
         )?;
         if let Some(store) = &state.store {

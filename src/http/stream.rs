@@ -4,21 +4,38 @@
 //! `event: missed` with `{dropped}` when this client fell behind and lost events (it should
 //! reload what it shows). A client that reads slowly only loses events: the feed never waits
 //! for it (see [`crate::server::feed`]).
+//!
+//! The `text/event-stream` framing is written here rather than by axum's `Sse`, which makes
+//! one body frame (and often one write) per event: everything waiting for a client goes out
+//! as one chunk, and chunks at most every [`PACE`], so a busy feed costs a wake and a write
+//! per few milliseconds rather than per reading, on the core the devices' acks need. The JSON
+//! is serialised straight from the rows.
 
 use std::convert::Infallible;
+use std::time::Duration;
 
 use axum::Extension;
+use axum::body::{Body, Bytes};
 use axum::extract::State;
-use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::http::header;
 use axum::response::{IntoResponse, Response};
-use futures_util::Stream;
-use serde_json::json;
+use futures_util::{Stream, StreamExt};
+use serde::Serialize;
+use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use super::HttpState;
-use crate::protocol::reading::Value;
 use crate::server::feed::{FeedEvent, Received, Subscription};
-use crate::store::Row;
+use crate::store::{JsonValue, Row};
+
+/// The shortest time between two chunks to one client. An event waits at most this long,
+/// which no one watching a dashboard sees; in return a feed of thousands of readings a second
+/// is a few hundred writes, well within what the feed keeps for a client (1024 events).
+pub(super) const PACE: Duration = Duration::from_millis(5);
+
+/// A comment after this long without events (what axum's `KeepAlive` sends by default), so
+/// that proxies keep an idle stream open.
+const KEEP_ALIVE: Duration = Duration::from_secs(15);
 
 /// Ends every stream when cancelled (server shutdown): an open stream would otherwise hold
 /// the HTTP side's graceful shutdown forever.
@@ -29,127 +46,127 @@ pub(super) struct StreamStop(pub CancellationToken);
 pub(super) async fn stream(State(state): State<HttpState>, stop: Option<Extension<StreamStop>>) -> Response {
     let subscription = state.registry.feed().subscribe();
     let stop = stop.map(|Extension(stop)| stop).unwrap_or_default();
-    Sse::new(events(subscription, stop.0)).keep_alive(KeepAlive::default()).into_response()
+    response(subscription, stop.0)
+}
+
+/// The stream's response: the headers axum's `Sse` sends, and the feed as the body.
+fn response(subscription: Subscription, stop: CancellationToken) -> Response {
+    let headers = [(header::CONTENT_TYPE, "text/event-stream"), (header::CACHE_CONTROL, "no-cache")];
+    (headers, Body::from_stream(chunks(subscription, stop))).into_response()
 }
 
 /// A comment first, so the client sees the stream open before the first event; then the feed.
-fn events(
+fn chunks(
     subscription: Subscription,
     stop: CancellationToken,
-) -> impl Stream<Item = Result<Event, Infallible>> {
-    let opened = Some(Event::default().comment("live"));
-    futures_util::stream::unfold((opened, subscription, stop), |(opened, mut sub, stop)| async move {
-        if let Some(event) = opened {
-            return Some((Ok(event), (None, sub, stop)));
-        }
-        let received = tokio::select! {
-            // What was published before the stop still goes out (and the test is deterministic).
-            biased;
-            received = sub.recv() => received?,
-            () = stop.cancelled() => return None,
-        };
-        Some((Ok(sse_event(&received)), (None, sub, stop)))
-    })
+) -> impl Stream<Item = Result<Bytes, Infallible>> {
+    let opened = futures_util::stream::iter([Ok(Bytes::from_static(b": live\n\n"))]);
+    let watch = Watch { subscription, stop, taken: Vec::new(), sent: None };
+    let feed = futures_util::stream::unfold(watch, |mut watch| async move {
+        let chunk = watch.next_chunk().await?;
+        Some((Ok(chunk), watch))
+    });
+    opened.chain(feed)
 }
 
-/// One feed event as an SSE event.
-pub(super) fn sse_event(received: &Received) -> Event {
-    let (name, data) = match received {
-        Received::Event(FeedEvent::Reading(row)) => ("reading", reading_json(row)),
-        Received::Event(FeedEvent::Device { name, online }) => {
-            ("device", json!({ "name": &**name, "online": online }))
+/// One client's place in the feed, and when it was last sent events.
+struct Watch {
+    subscription: Subscription,
+    stop: CancellationToken,
+    /// What it took from the feed (kept for its capacity).
+    taken: Vec<Received>,
+    sent: Option<Instant>,
+}
+
+impl Watch {
+    /// Everything the feed has for this client as one chunk, [`PACE`] after the last at the
+    /// earliest; or a keep-alive comment. `None` at shutdown or when the feed is gone.
+    async fn next_chunk(&mut self) -> Option<Bytes> {
+        let next = self.sent.map(|sent| sent + PACE).filter(|&next| next > Instant::now());
+        if let Some(next) = next {
+            tokio::select! {
+                () = tokio::time::sleep_until(next) => {}
+                () = self.stop.cancelled() => {}
+            }
         }
-        Received::Missed(dropped) => ("missed", json!({ "dropped": dropped })),
-    };
-    // Display of a JSON value cannot fail, and its text has no newline to split the event.
-    Event::default().event(name).data(data.to_string())
+        tokio::select! {
+            // What was published before the stop still goes out (and the test is deterministic).
+            biased;
+            taken = self.subscription.recv_many(&mut self.taken) => if taken == 0 { return None },
+            () = self.stop.cancelled() => return None,
+            () = tokio::time::sleep(KEEP_ALIVE) => return Some(Bytes::from_static(b":\n\n")),
+        }
+        self.sent = Some(Instant::now());
+        let chunk = encode(&self.taken);
+        self.taken.clear();
+        Some(chunk)
+    }
+}
+
+/// Feed events as `text/event-stream`: one `reading` event per reading, in order.
+pub(super) fn encode(received: &[Received]) -> Bytes {
+    let mut text = Vec::with_capacity(256 * received.len());
+    for received in received {
+        match received {
+            Received::Event(FeedEvent::Readings(rows)) => {
+                for row in rows.iter() {
+                    push_event(&mut text, "reading", &ReadingJson::of(row));
+                }
+            }
+            Received::Event(FeedEvent::Device { name, online }) => {
+                push_event(&mut text, "device", &DeviceJson { name, online: *online });
+            }
+            Received::Missed(dropped) => push_event(&mut text, "missed", &MissedJson { dropped: *dropped }),
+        }
+    }
+    Bytes::from(text)
+}
+
+/// Appends one event: `event: NAME`, `data: JSON` (one line: compact JSON escapes every
+/// newline), and the blank line that ends it.
+fn push_event(text: &mut Vec<u8>, name: &str, data: &impl Serialize) {
+    let start = text.len();
+    text.extend_from_slice(b"event: ");
+    text.extend_from_slice(name.as_bytes());
+    text.extend_from_slice(b"\ndata: ");
+    // Into a Vec, serde_json fails only on what these types never hold (a map with keys that
+    // are no strings); were it to, the event is left out rather than sent half-written.
+    match serde_json::to_writer(&mut *text, data) {
+        Ok(()) => text.extend_from_slice(b"\n\n"),
+        Err(_) => text.truncate(start),
+    }
 }
 
 /// A reading as the API's JSON shows it (as `/api/readings?format=json` and
-/// `iotchat readings --format json` do).
-fn reading_json(row: &Row) -> serde_json::Value {
-    let value = match &row.value {
-        Value::Int(v) => json!(v),
-        Value::Float(v) => json!(v),
-        Value::Bool(v) => json!(v),
-        Value::Text(v) => json!(v),
-    };
-    json!({
-        "device": row.device,
-        "key": row.key,
-        "value": value,
-        "ts": row.ts,
-        "received_at": row.received_at,
-    })
+/// `iotchat readings --format json` do), its fields in the order the stream has always sent
+/// them (sorted by name).
+#[derive(Serialize)]
+pub(super) struct ReadingJson<'a> {
+    device: &'a str,
+    key: &'a str,
+    received_at: i64,
+    ts: Option<i64>,
+    value: JsonValue<'a>,
+}
+
+impl<'a> ReadingJson<'a> {
+    pub(super) fn of(row: &'a Row) -> Self {
+        let Row { device, key, value, ts, received_at } = row;
+        Self { device, key, received_at: *received_at, ts: *ts, value: JsonValue(value) }
+    }
+}
+
+#[derive(Serialize)]
+struct DeviceJson<'a> {
+    name: &'a str,
+    online: bool,
+}
+
+#[derive(Serialize)]
+struct MissedJson {
+    dropped: u64,
 }
 
 #[cfg(test)]
-mod tests {
-    use std::sync::Arc;
-
-    use super::*;
-
-    /// An event as it goes on the wire.
-    async fn wire(received: Received) -> String {
-        let one = futures_util::stream::iter([Ok::<_, Infallible>(sse_event(&received))]);
-        let body = Sse::new(one).into_response().into_body();
-        let bytes = axum::body::to_bytes(body, 1 << 16).await.expect("a finite body");
-        String::from_utf8(bytes.to_vec()).expect("UTF-8")
-    }
-
-    #[tokio::test]
-    async fn a_reading_is_a_reading_event_with_the_api_shape() {
-        let row = Row {
-            device: "esp-1".into(),
-            key: "door".into(),
-            value: Value::Text("open \"wide\"\nnow".into()),
-            ts: None,
-            received_at: 1_790_000_000_000,
-        };
-        let event = wire(Received::Event(FeedEvent::Reading(Arc::new(row)))).await;
-        assert_eq!(
-            event,
-            concat!(
-                "event: reading\n",
-                r#"data: {"device":"esp-1","key":"door","received_at":1790000000000,"ts":null,"value":"open \"wide\"\nnow"}"#,
-                "\n\n"
-            ),
-            "one line of data: the newline in the value is escaped"
-        );
-    }
-
-    #[tokio::test]
-    async fn devices_and_losses_have_events_of_their_own() {
-        let device = Received::Event(FeedEvent::Device { name: "esp-2".into(), online: false });
-        assert_eq!(wire(device).await, "event: device\ndata: {\"name\":\"esp-2\",\"online\":false}\n\n");
-        assert_eq!(wire(Received::Missed(7)).await, "event: missed\ndata: {\"dropped\":7}\n\n");
-    }
-
-    #[tokio::test]
-    async fn the_stream_opens_with_a_comment_carries_the_feed_and_ends_at_shutdown() {
-        use futures_util::StreamExt;
-        let feed = crate::server::feed::Feed::new(8);
-        let stop = CancellationToken::new();
-        let body = Sse::new(events(feed.subscribe(), stop.clone())).into_response().into_body();
-        feed.publish_device("esp-1", true);
-        stop.cancel();
-        let mut frames = body.into_data_stream();
-        let mut text = Vec::new();
-        while let Some(frame) = frames.next().await {
-            text.extend_from_slice(&frame.expect("a frame"));
-        }
-        let text = String::from_utf8(text).expect("UTF-8");
-        assert_eq!(text, ": live\n\nevent: device\ndata: {\"name\":\"esp-1\",\"online\":true}\n\n");
-    }
-
-    #[test]
-    fn numbers_stay_numbers() {
-        for (value, shown) in
-            [(Value::Int(-3), "-3"), (Value::Float(21.5), "21.5"), (Value::Bool(true), "true")]
-        {
-            let row = Row { device: "d".into(), key: "k".into(), value, ts: Some(5), received_at: 6 };
-            assert_eq!(reading_json(&row)["value"].to_string(), shown);
-            assert_eq!(reading_json(&row)["ts"], 5);
-        }
-    }
-}
+#[path = "stream_tests.rs"]
+mod tests;

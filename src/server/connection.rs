@@ -290,7 +290,7 @@ async fn store(
     };
     let count = readings.len();
     let received_at = crate::clock::unix_ms();
-    let rows: Vec<Row> = readings
+    let rows: Arc<[Row]> = readings
         .into_iter()
         .flat_map(|r| {
             let (device, ts) = (r.device, r.reading.ts);
@@ -306,14 +306,14 @@ async fn store(
     debug_assert!(!out.is_empty(), "the acks of stored readings are waiting in the output");
     // Without a store the session makes no readings (see `Session::with_store`).
     let Some(store) = &shared.store else { return Ok(()) };
+    // Shared with the feed, not copied: with nobody watching, the feed costs this path an
+    // atomic load.
+    let appended = store.append(Arc::clone(&rows)).await?;
     let feed = shared.registry.feed();
-    // Copied only while someone watches: with nobody, the feed costs this path an atomic load.
-    let watched = feed.is_watched().then(|| rows.clone());
-    let appended = store.append(rows).await?;
     registration.record_readings(count, last);
     presence.stored(feed, &device);
     // A batch that was all resent duplicates (a lost ack) shows nothing new.
-    if let Some(rows) = watched.filter(|_| appended.inserted > 0) {
+    if appended.inserted > 0 {
         feed.publish_rows(rows);
     }
     Ok(())

@@ -1,31 +1,36 @@
-//! The live feed: each reading once it is committed, and each device as it arrives and
-//! leaves, for whoever watches (the dashboard's `/api/stream`). A bounded broadcast that
-//! drops its oldest events for a watcher that falls behind, so publishing never waits: a
-//! stuck browser cannot slow a device's ack.
+//! The live feed: each batch of readings once it is committed, and each device as it arrives
+//! and leaves, for whoever watches (the dashboard's `/api/stream`). A bounded ring that drops
+//! its oldest events for a watcher that falls behind, so publishing never waits: a stuck
+//! browser cannot slow a device's ack.
 //!
-//! With no watcher, publishing is one atomic load: the broadcast's own `receiver_count()`
-//! and `send()` take its lock, which every connection would contend for on every batch.
+//! With no watcher, publishing is one atomic load. With watchers, one lock per committed
+//! batch: the batch goes in whole, its rows shared with the store's request (no copy), and a
+//! watcher takes everything waiting for it at once ([`Subscription::recv_many`]).
 //!
-//! Drops are counted for watchers that never read again too: a browser that stops reading
-//! stops its HTTP body being polled, so it would learn of its losses (`Lagged`) only if it
-//! ever read again. Each watcher's place (events sent since it came, events it took) is kept,
-//! and [`Feed::dropped`] adds what stuck watchers have lost by now.
+//! Events are counted as clients see them: one per reading, one per device arriving or
+//! leaving. The ring keeps the newest [`CAPACITY`] of them (and always the newest batch,
+//! however large), and what a watcher lost is counted in them too, also for watchers that
+//! never read again: a browser that stops reading stops its HTTP body being polled, so it
+//! would never learn of its losses. Each watcher's place is in the ring, and
+//! [`Feed::dropped`] adds what stuck watchers have lost by now.
 
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use tokio::sync::broadcast;
+use tokio::sync::Notify;
 
 use crate::store::Row;
 
-/// Events kept for the slowest watcher before it starts losing the oldest.
+/// Events (readings and device changes) kept for the slowest watcher before it starts losing
+/// the oldest.
 pub const CAPACITY: usize = 1024;
 
 /// Something that happened, as watchers see it.
 #[derive(Debug, Clone, PartialEq)]
 pub enum FeedEvent {
-    /// A reading the store committed.
-    Reading(Arc<Row>),
+    /// Readings the store committed together, in the order received (never empty).
+    Readings(Arc<[Row]>),
     /// A device came online (named itself, or sent its first reading unnamed) or went offline.
     Device {
         /// Its name, or its address when it never said `HELLO`.
@@ -35,51 +40,71 @@ pub enum FeedEvent {
     },
 }
 
+impl FeedEvent {
+    /// How many events a client sees for it: one per reading.
+    pub fn len(&self) -> u64 {
+        match self {
+            FeedEvent::Readings(rows) => rows.len() as u64,
+            FeedEvent::Device { .. } => 1,
+        }
+    }
+
+    /// Whether a client would see nothing of it (a batch without rows).
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
 /// What a watcher gets next.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Received {
     /// The next event.
     Event(FeedEvent),
-    /// This many events were lost: the watcher fell too far behind (the next are newer).
+    /// This many events (readings and device changes) were lost: the watcher fell too far
+    /// behind (the next are newer).
     Missed(u64),
 }
 
 /// The publishing side, owned by the registry.
 #[derive(Debug)]
 pub struct Feed {
-    tx: broadcast::Sender<FeedEvent>,
-    counts: Arc<Counts>,
-}
-
-#[derive(Debug, Default)]
-struct Counts {
-    /// What the broadcast keeps for a watcher: the capacity rounded up as tokio rounds it.
-    kept: u64,
-    watchers: AtomicUsize,
-    /// Events sent while watched.
-    sent: AtomicU64,
-    /// Events lost by watchers that read past them since, or left.
-    dropped: AtomicU64,
-    /// The highest total reported: the counter never goes back, whatever races between these.
-    reported: AtomicU64,
-    /// Where each watcher is.
-    places: Mutex<Vec<Arc<Place>>>,
+    shared: Arc<Shared>,
 }
 
 #[derive(Debug)]
-struct Place {
-    /// `sent` when the watcher came.
+struct Shared {
+    /// Events kept for a watcher that falls behind.
+    capacity: u64,
+    /// Read without the lock, so that publishing costs nothing when none watches.
+    watchers: AtomicUsize,
+    ring: Mutex<Ring>,
+    /// Rung after each publish: watchers waiting in `recv_many` take what came.
+    wake: Notify,
+}
+
+/// The events kept and every watcher's place, positions counted in events as clients see them.
+#[derive(Debug, Default)]
+struct Ring {
+    /// Each kept event, with the position of its first reading.
+    kept: VecDeque<(u64, FeedEvent)>,
+    /// The position of the oldest kept (`end` when none is).
     start: u64,
-    /// Events it received, or was told it missed.
-    taken: AtomicU64,
+    /// The position of the next event published.
+    end: u64,
+    /// Events lost by watchers that read past them since, or left.
+    dropped: u64,
+    /// Each watcher (by id) and the position of the next event it takes.
+    places: Vec<(u64, u64)>,
+    next_id: u64,
+    /// The feed is gone: watchers end once they have taken what is left.
+    closed: bool,
 }
 
 /// One watcher's place in the feed; it stops counting as a watcher when dropped.
 #[derive(Debug)]
 pub struct Subscription {
-    rx: broadcast::Receiver<FeedEvent>,
-    counts: Arc<Counts>,
-    place: Arc<Place>,
+    shared: Arc<Shared>,
+    id: u64,
 }
 
 impl Default for Feed {
@@ -91,29 +116,38 @@ impl Default for Feed {
 impl Feed {
     /// A feed keeping `capacity` events for a slow watcher.
     pub fn new(capacity: usize) -> Self {
-        let (tx, _) = broadcast::channel(capacity);
-        let kept = capacity.next_power_of_two() as u64;
-        Self { tx, counts: Arc::new(Counts { kept, ..Counts::default() }) }
+        let shared = Shared {
+            capacity: capacity as u64,
+            watchers: AtomicUsize::new(0),
+            ring: Mutex::default(),
+            wake: Notify::new(),
+        };
+        Self { shared: Arc::new(shared) }
     }
 
     /// Whether anyone watches: when not, the caller need not even build its events.
     pub fn is_watched(&self) -> bool {
-        self.counts.watchers.load(Ordering::Relaxed) > 0
+        self.shared.watchers.load(Ordering::Relaxed) > 0
     }
 
     /// Sends `event` to every watcher, without waiting; costs an atomic load when none.
     pub fn publish(&self, event: FeedEvent) {
-        // Err only when the last watcher left just now: nobody to tell.
-        if self.is_watched() && self.tx.send(event).is_ok() {
-            self.counts.sent.fetch_add(1, Ordering::Relaxed);
+        if !self.is_watched() || event.is_empty() {
+            return;
         }
+        let mut ring = self.shared.ring();
+        // The last watcher left just now: nobody to tell.
+        if ring.places.is_empty() {
+            return;
+        }
+        ring.push(event, self.shared.capacity);
+        drop(ring);
+        self.shared.wake.notify_waiters();
     }
 
-    /// Publishes committed rows, one event each.
-    pub fn publish_rows(&self, rows: Vec<Row>) {
-        for row in rows {
-            self.publish(FeedEvent::Reading(Arc::new(row)));
-        }
+    /// Publishes rows committed together, as one event.
+    pub fn publish_rows(&self, rows: Arc<[Row]>) {
+        self.publish(FeedEvent::Readings(rows));
     }
 
     /// Publishes a device arriving (`online`) or leaving.
@@ -123,56 +157,87 @@ impl Feed {
 
     /// A new watcher, which gets every event published from now on (unless it falls behind).
     pub fn subscribe(&self) -> Subscription {
-        let counts = &self.counts;
-        let mut places = counts.places();
-        let rx = self.tx.subscribe();
-        let place = Arc::new(Place { start: counts.sent.load(Ordering::Relaxed), taken: AtomicU64::new(0) });
-        places.push(Arc::clone(&place));
-        counts.watchers.fetch_add(1, Ordering::Relaxed);
-        Subscription { rx, counts: Arc::clone(counts), place }
+        let mut ring = self.shared.ring();
+        let id = ring.next_id;
+        ring.next_id += 1;
+        let end = ring.end;
+        ring.places.push((id, end));
+        self.shared.watchers.fetch_add(1, Ordering::Relaxed);
+        Subscription { shared: Arc::clone(&self.shared), id }
     }
 
     /// Events lost by watchers that fell behind, summed over watchers, since start: those
-    /// each has read past, and those a watcher still connected can no longer get.
+    /// each has read past, and those a watcher still connected can no longer get. Never
+    /// goes back: what a stuck watcher has lost moves into `dropped` when it reads or leaves.
     pub fn dropped(&self) -> u64 {
-        let counts = &self.counts;
-        let places = counts.places();
-        let stuck: u64 = places.iter().map(|place| counts.lost(place)).sum();
-        let total = counts.dropped.load(Ordering::Relaxed) + stuck;
-        drop(places);
-        counts.reported.fetch_max(total, Ordering::Relaxed).max(total)
+        let ring = self.shared.ring();
+        ring.dropped + ring.places.iter().map(|&(_, at)| ring.start.saturating_sub(at)).sum::<u64>()
     }
 }
 
-impl Counts {
-    /// Events `place`'s watcher can no longer get: those beyond what the broadcast keeps.
-    fn lost(&self, place: &Place) -> u64 {
-        let since = self.sent.load(Ordering::Relaxed).saturating_sub(place.start);
-        since.saturating_sub(place.taken.load(Ordering::Relaxed)).saturating_sub(self.kept)
+impl Drop for Feed {
+    /// Watchers take what is left, then end.
+    fn drop(&mut self) {
+        self.shared.ring().closed = true;
+        self.shared.wake.notify_waiters();
+    }
+}
+
+impl Shared {
+    fn ring(&self) -> MutexGuard<'_, Ring> {
+        // Each critical section leaves the ring whole before anything can panic.
+        self.ring.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
-    fn places(&self) -> MutexGuard<'_, Vec<Arc<Place>>> {
-        // Each critical section is one push, removal or read: a poisoned list is whole.
-        self.places.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    /// Appends to `out` what watcher `id` has not taken (after a `Missed` if it fell behind);
+    /// returns how many it appended, and whether the feed is gone.
+    fn take(&self, id: u64, out: &mut Vec<Received>) -> (usize, bool) {
+        let mut ring = self.ring();
+        let Some(index) = ring.places.iter().position(|&(watcher, _)| watcher == id) else {
+            return (0, true);
+        };
+        let (before, mut at) = (out.len(), ring.places[index].1);
+        if at < ring.start {
+            let lost = ring.start - at;
+            ring.dropped += lost;
+            out.push(Received::Missed(lost));
+            at = ring.start;
+        }
+        let first = ring.kept.partition_point(|&(position, _)| position < at);
+        out.extend(ring.kept.range(first..).map(|(_, event)| Received::Event(event.clone())));
+        ring.places[index].1 = ring.end;
+        (out.len() - before, ring.closed)
+    }
+}
+
+impl Ring {
+    /// Keeps `event` and lets the oldest go beyond `capacity`, but never the newest.
+    fn push(&mut self, event: FeedEvent, capacity: u64) {
+        let len = event.len();
+        self.kept.push_back((self.end, event));
+        self.end += len;
+        while self.end - self.start > capacity && self.kept.len() > 1 {
+            self.kept.pop_front();
+            self.start = self.kept.front().map_or(self.end, |&(position, _)| position);
+        }
     }
 }
 
 impl Subscription {
-    /// The next event, or how many this watcher lost by falling behind (counted as dropped
-    /// in [`Feed::dropped`]). `None` once the feed is gone.
-    pub async fn recv(&mut self) -> Option<Received> {
-        match self.rx.recv().await {
-            Ok(event) => {
-                self.place.taken.fetch_add(1, Ordering::Relaxed);
-                Some(Received::Event(event))
+    /// Waits until there is something for this watcher, then appends all of it to `out`: what
+    /// was published since it last took, oldest first, after a [`Received::Missed`] if it lost
+    /// some by falling behind (counted in [`Feed::dropped`]). Returns how many it appended,
+    /// 0 once the feed is gone and nothing is left.
+    pub async fn recv_many(&mut self, out: &mut Vec<Received>) -> usize {
+        loop {
+            // Listening before looking: a publish in between still wakes this watcher.
+            let mut woken = std::pin::pin!(self.shared.wake.notified());
+            woken.as_mut().enable();
+            let (taken, closed) = self.shared.take(self.id, out);
+            if taken > 0 || closed {
+                return taken;
             }
-            Err(broadcast::error::RecvError::Lagged(n)) => {
-                // Taken first: a scrape in between then counts these 0 times, not twice.
-                self.place.taken.fetch_add(n, Ordering::Relaxed);
-                self.counts.dropped.fetch_add(n, Ordering::Relaxed);
-                Some(Received::Missed(n))
-            }
-            Err(broadcast::error::RecvError::Closed) => None,
+            woken.await;
         }
     }
 }
@@ -180,11 +245,12 @@ impl Subscription {
 impl Drop for Subscription {
     /// What the watcher had lost when it left stays counted.
     fn drop(&mut self) {
-        let counts = &self.counts;
-        let mut places = counts.places();
-        counts.dropped.fetch_add(counts.lost(&self.place), Ordering::Relaxed);
-        places.retain(|place| !Arc::ptr_eq(place, &self.place));
-        counts.watchers.fetch_sub(1, Ordering::Relaxed);
+        let mut ring = self.shared.ring();
+        if let Some(index) = ring.places.iter().position(|&(watcher, _)| watcher == self.id) {
+            let (_, at) = ring.places.swap_remove(index);
+            ring.dropped += ring.start.saturating_sub(at);
+        }
+        self.shared.watchers.fetch_sub(1, Ordering::Relaxed);
     }
 }
 

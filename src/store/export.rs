@@ -167,8 +167,8 @@ fn json_row(row: &Row) -> JsonRow<'_> {
     }
 }
 
-/// A value with its JSON type, serialised in place.
-struct JsonValue<'a>(&'a Value);
+/// A value with its JSON type, serialised in place (no `serde_json::Value` built).
+pub struct JsonValue<'a>(pub &'a Value);
 
 impl serde::Serialize for JsonValue<'_> {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {

@@ -91,7 +91,7 @@ fn insert_requests(tx: &Transaction<'_>, batch: &[Request], generation: u64) -> 
                 continue;
             }
         };
-        for row in rows {
+        for row in rows.iter() {
             let value = sql_value(&row.value);
             let params = params![row.device, row.key, row.value.kind(), value, row.ts, row.received_at];
             if insert.execute(params)? == 0 {

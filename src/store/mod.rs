@@ -32,7 +32,7 @@ mod writer_thread;
 pub use attributes::DeviceAttributes;
 pub use devices::{DeviceCounts, DeviceSummary};
 pub use error::StoreError;
-pub use export::{CSV_HEADER, ExportFormat, Exporter, export, json_value};
+pub use export::{CSV_HEADER, ExportFormat, Exporter, JsonValue, export, json_value};
 pub use follow::{FileNews, Follower, RowSink};
 pub use identity::FileChange;
 pub use lock::LOCK_FILE;

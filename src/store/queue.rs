@@ -5,8 +5,8 @@
 //! (`insert.rs`) take; this leaf is all they need to agree on.
 
 use std::path::PathBuf;
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 
 use tokio::sync::oneshot;
 
@@ -18,8 +18,8 @@ pub(super) const MAX_BATCH_ROWS: usize = 50_000;
 
 /// What a request asks the writer to do.
 pub(super) enum Job {
-    /// Store these rows.
-    Rows(Vec<Row>),
+    /// Store these rows (shared: the caller may publish them once committed).
+    Rows(Arc<[Row]>),
     /// Move the outbox cursor `name` to `last_id` (see [`super::Outbox`]), read from the
     /// store file of this generation (a cursor read in another file is not moved).
     Cursor { name: String, last_id: i64, generation: u64 },

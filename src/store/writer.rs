@@ -88,8 +88,11 @@ impl Store {
 impl StoreHandle {
     /// Stores `rows`, resolving only after they are committed (durable): acknowledge a device
     /// only then. Rows already stored with the same (device, key, ts) count as duplicates.
-    /// Waits while the writer's queue is full.
-    pub async fn append(&self, rows: Vec<Row>) -> Result<Appended, StoreError> {
+    /// Waits while the writer's queue is full. The writer only reads the rows, so a caller
+    /// can share them (an `Arc<[Row]>`) with whoever needs them after the commit: the live
+    /// feed publishes the very batch it stored, without a copy.
+    pub async fn append(&self, rows: impl Into<Arc<[Row]>>) -> Result<Appended, StoreError> {
+        let rows = rows.into();
         if rows.is_empty() {
             return Ok(Appended::default());
         }
