@@ -291,3 +291,17 @@ fn a_session_closed_for_an_excess_loses_nothing() {
     let resent = arrivals.readings.values().filter(|(_, n)| *n > 1).count();
     eprintln!("{kicks} sessions closed, {resent} readings resent, all arrived in {:?}", start.elapsed());
 }
+
+/// The same with no limits known at all (none in the profile, no `getSessionLimits` answer):
+/// closed while unlimited, the bridge starts again from ThingsBoard Cloud's strictest default
+/// (10:1, halved), instead of bursting into a close at every reconnect; nothing is lost.
+#[test]
+fn a_session_closed_while_no_limits_are_known_slows_to_a_default_and_loses_nothing() {
+    let broker = Broker::start_rate_limited("5:1");
+    let sub = broker.subscribe(&["v1/gateway/#"]);
+    let (mut server, _http, _dir) = bridged(&broker, "");
+    server.log_line_containing("bridge connected to ThingsBoard");
+    a_fleet_sends_ten_times_20_messages_a_second(&server, &sub);
+    assert!(broker.kicks() >= 1, "the stand-in never closed the session: nothing was tested");
+    server.log_line_containing("the next session paces at 1/2 of the limits");
+}

@@ -115,12 +115,22 @@ pub struct SessionLimits {
     pub max_in_flight: Option<usize>,
 }
 
+/// The message limit assumed for a gateway closed while it knew of none: ThingsBoard Cloud's
+/// strictest default, 10 messages a second.
+pub const FALLBACK_MESSAGES: Window = Window { capacity: 10, seconds: 1 };
+
 impl SessionLimits {
     /// The same limits `divisor` times slower (after ThingsBoard closed sessions kept to
     /// these): every window's capacity divided, its seconds kept; a window left with less than
-    /// one token keeps one and takes longer instead. Unlimited stays unlimited.
+    /// one token keeps one and takes longer instead. A gateway with no message limit that is
+    /// slowed at all was closed while unlimited (a ThingsBoard that never answered
+    /// `getSessionLimits`, and no limits in the profile): it starts from [`FALLBACK_MESSAGES`],
+    /// ThingsBoard Cloud's strictest default, else it would burst and be closed for ever.
     pub fn slowed(mut self, divisor: u64) -> Self {
         let divisor = divisor.max(1);
+        if divisor > 1 && self.gateway.messages.0.is_empty() {
+            self.gateway.messages = Windows(vec![FALLBACK_MESSAGES]);
+        }
         let slow = |windows: &mut Windows| {
             for w in &mut windows.0 {
                 *w = if w.capacity >= divisor {

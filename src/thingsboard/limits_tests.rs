@@ -224,5 +224,10 @@ fn slowed_divides_capacities_and_stretches_windows_too_small_to_divide() {
     let slowed = limits("20:1,300:60", "200:1", "3:1", "").slowed(4);
     assert_eq!(slowed, limits("5:1,75:60", "50:1", "1:2", ""));
     assert_eq!(limits("20:1", "", "", "").slowed(1), limits("20:1", "", "", ""));
-    assert_eq!(SessionLimits::default().slowed(8), SessionLimits::default(), "unlimited stays so");
+    assert_eq!(SessionLimits::default().slowed(1), SessionLimits::default(), "unlimited until closed");
+    assert_eq!(
+        SessionLimits::default().slowed(2),
+        limits("5:1", "", "", ""),
+        "closed while unlimited: from ThingsBoard Cloud's strictest 10:1, halved"
+    );
 }
