@@ -200,3 +200,53 @@ fn chat_pointed_at_the_http_port_is_told_which_port_chat_uses() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("speaks HTTP") && stderr.contains("dashboard port"), "{stderr}");
 }
+
+/// A raw `GET path` with exactly these header lines; the status.
+fn raw_status(addr: SocketAddr, path: &str, headers: &str) -> u16 {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(addr).expect("connects");
+    stream.set_read_timeout(Some(DEADLINE)).expect("timeout");
+    let request = format!("GET {path} HTTP/1.1\r\n{headers}Connection: close\r\n\r\n");
+    stream.write_all(request.as_bytes()).expect("sent");
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).expect("answered");
+    answer.split_whitespace().nth(1).and_then(|s| s.parse().ok()).unwrap_or(0)
+}
+
+#[test]
+fn without_a_token_only_loopback_names_are_answered() {
+    let (_server, addr) = serve_http(&[]);
+    let local = format!("Host: 127.0.0.1:{}\r\n", addr.port());
+    assert_eq!(raw_status(addr, "/api/devices", &local), 200);
+    assert_eq!(raw_status(addr, "/api/devices", "Host: localhost\r\n"), 200);
+    // DNS rebinding: a page on attacker.example whose name now points at 127.0.0.1.
+    assert_eq!(raw_status(addr, "/api/devices", "Host: attacker.example:12080\r\n"), 403);
+    assert_eq!(raw_status(addr, "/metrics", "Host: attacker.example\r\n"), 403);
+    assert_eq!(raw_status(addr, "/healthz", "Host: attacker.example\r\n"), 200, "health is no secret");
+}
+
+#[test]
+fn the_bearer_scheme_is_case_insensitive_and_the_stream_refuses_parameters() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = dir.path().join("token");
+    std::fs::write(&file, "s3cret-token\n").expect("token file");
+    let (_server, addr) = serve_http(&["--http-token-file", file.to_str().expect("utf-8")]);
+    assert_eq!(get(addr, "/metrics", "Authorization: bearer s3cret-token\r\n").0, 200);
+    let (status, body) = get(addr, "/api/stream?device=esp-1", "Authorization: Bearer s3cret-token\r\n");
+    assert_eq!(status, 400, "{body}");
+    assert!(body.contains("no parameters"), "{body}");
+}
+
+#[test]
+fn a_token_in_the_environment_must_be_one_word() {
+    let out = cmd()
+        .args(["serve", "--bind", "127.0.0.1:0", "--http", "127.0.0.1:0"])
+        .env("IOTCHAT_HTTP_TOKEN", " tok1 tok2 ")
+        .timeout(DEADLINE)
+        .output()
+        .expect("runs");
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("$IOTCHAT_HTTP_TOKEN") && stderr.contains("single word"), "{stderr}");
+    assert!(!stderr.contains("tok1"), "the token is never shown: {stderr}");
+}

@@ -20,6 +20,7 @@ Examples:
   iotchat fake-device --server 192.168.1.20:12000 --name-prefix kitchen
   IOTCHAT_DEVICE_TOKEN=... iotchat fake-device --count 1   # when serve has --auth-tokens
   iotchat fake-device --token-file tokens.txt --tls --ca cert.pem
+  iotchat fake-device --health-interval 30s               # a HEALTH report every 30 s (default 5m)
 
 Each device connects, says HELLO <name>, then every interval sends a reading such as
 `temp=21.37 hum=40.2 count=7 door=closed ts=1763900000000` and waits for its echo (the ack).

@@ -39,6 +39,8 @@ Examples:
   iotchat serve --auth-tokens tokens.txt --data-dir iotchat-data   # devices must say HELLO <name> <token>
   iotchat serve --tls-cert cert.pem --tls-key key.pem
   iotchat serve --http 127.0.0.1:8080            # the dashboard and /metrics on another port
+  iotchat serve --http 0.0.0.0:12080 --http-token-file http-token   # dashboard reachable, with a token
+  iotchat serve --device-timeout 5m              # a named device silent 5 minutes shows offline
   IOTCHAT_HTTP_TOKEN=$(cat token) iotchat serve --http 0.0.0.0:12080   # reachable from the network
 
 The first line on standard output is `listening on ADDR:PORT`; the third names the dashboard

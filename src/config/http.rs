@@ -34,7 +34,19 @@ crate::section! {
 pub fn http_options(m: HttpMerged) -> Result<HttpOptions, ConfigError> {
     let token = match m.token_file {
         Some(Sourced { value: path, origin }) => Some(token_from_file(&path, origin)?),
-        None => super::env_secret(HTTP_TOKEN_ENV),
+        None => match super::env_secret(HTTP_TOKEN_ENV) {
+            Some(token) if token.expose().trim().contains(char::is_whitespace) => {
+                return Err(ConfigError::Setting {
+                    origin: Origin::Env(HTTP_TOKEN_ENV),
+                    problem:
+                        "must hold one token, a single word such as the output of `openssl rand -hex 16` \
+                              (it was not shown)"
+                            .into(),
+                });
+            }
+            Some(token) => Some(Secret::new(token.expose().trim())),
+            None => None,
+        },
     };
     let bind = match m.bind {
         Some(Sourced { value, .. }) if value.trim().eq_ignore_ascii_case("off") => None,
@@ -77,7 +89,7 @@ fn needs_token(value: &str, origin: Origin) -> ConfigError {
         problem: format!(
             "{value} is reachable from the network, so the HTTP side needs a bearer token: put one in a file \
              and give --http-token-file FILE (or [http] token_file), or set ${HTTP_TOKEN_ENV}; a token is never \
-             taken as a flag (ps would show it). Or keep it on this machine: --http 127.0.0.1:12080"
+             taken as a flag (ps would show it). Or keep it on this machine: --http 127.0.0.1:PORT"
         ),
     }
 }

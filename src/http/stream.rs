@@ -43,7 +43,18 @@ const KEEP_ALIVE: Duration = Duration::from_secs(15);
 pub(super) struct StreamStop(pub CancellationToken);
 
 /// The handler.
-pub(super) async fn stream(State(state): State<HttpState>, stop: Option<Extension<StreamStop>>) -> Response {
+pub(super) async fn stream(
+    State(state): State<HttpState>,
+    stop: Option<Extension<StreamStop>>,
+    uri: axum::http::Uri,
+) -> Response {
+    // It takes no filter (yet): a parameter would be silently ignored, as `/api/readings`
+    // refuses what it does not know.
+    if uri.query().is_some_and(|q| !q.is_empty()) {
+        let why =
+            "/api/stream takes no parameters: it sends every reading and device event; filter on your side\n";
+        return (axum::http::StatusCode::BAD_REQUEST, why).into_response();
+    }
     let subscription = state.registry.feed().subscribe();
     let stop = stop.map(|Extension(stop)| stop).unwrap_or_default();
     response(subscription, stop.0)
