@@ -43,6 +43,7 @@ fn health_lines_are_attributes_in_pairs_or_json() {
     }
     // Lower case is no keyword: as before, a word then pairs is no reading.
     assert_eq!(classify("health rssi=1"), Err(ReadingError::NotAPair("health".into())));
+    assert_eq!(classify("HEALTH"), Err(ReadingError::NoAttributes), "not the reading value=HEALTH");
 }
 
 #[test]
@@ -56,6 +57,7 @@ fn malformed_health_lines_get_one_error_each() {
         ("ts", "HEALTH rssi=1 ts=1763900000000", ReadingError::AttributeTs),
         ("json ts", r#"HEALTH {"rssi":1,"ts":5}"#, ReadingError::AttributeTs),
         ("only ts", "HEALTH ts=5", ReadingError::AttributeTs),
+        ("empty object", "HEALTH {}", ReadingError::NoAttributes),
         ("duplicate", "HEALTH a=1 a=2", ReadingError::DuplicateKey("a".into())),
         ("nested", r#"HEALTH {"a":[1]}"#, ReadingError::NestedJson("a".into())),
         ("not finite", "HEALTH a=inf", ReadingError::NotFinite("inf".into())),

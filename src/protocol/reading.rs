@@ -136,6 +136,10 @@ pub fn classify(text: &str) -> Result<Meaning, ReadingError> {
     if let Some(rest) = text.strip_prefix(RPC).filter(|r| r.starts_with([' ', '\t'])) {
         return rpc_answer(rest.trim());
     }
+    if text == HEALTH {
+        // Not the one-word reading `value=HEALTH`: a device with nothing to report.
+        return Err(ReadingError::NoAttributes);
+    }
     if let Some(rest) = text.strip_prefix(HEALTH).filter(|r| r.starts_with([' ', '\t'])) {
         let rest = rest.trim();
         if rest.starts_with('{') || rest.contains('=') {
@@ -211,7 +215,9 @@ fn attributes(rest: &str) -> Result<Vec<(String, Value)>, ReadingError> {
     let values = match values {
         Ok(Reading { ts: Some(_), .. }) => return Err(ReadingError::AttributeTs),
         Ok(reading) => reading.values,
-        Err(ReadingError::NoValues) => return Err(ReadingError::AttributeTs),
+        // Nothing but a ts, else nothing at all (`{}`).
+        Err(ReadingError::NoValues) if rest.contains("ts") => return Err(ReadingError::AttributeTs),
+        Err(ReadingError::NoValues) => return Err(ReadingError::NoAttributes),
         Err(e) => return Err(e),
     };
     if values.len() > MAX_ATTRIBUTES {

@@ -81,6 +81,9 @@ pub enum ReadingError {
     /// A `HEALTH` line with a `ts`: attributes are the device's state now, not a time series.
     #[error("a HEALTH line takes no ts: attributes are the device's state as received")]
     AttributeTs,
+    /// A `HEALTH` line with nothing to report (`HEALTH`, `HEALTH {}`).
+    #[error("a HEALTH line needs at least one attribute, such as HEALTH rssi=-61 heap=31240")]
+    NoAttributes,
     /// A `HEALTH` line with more keys than a device keeps.
     #[error("more than {MAX_ATTRIBUTES} attributes in one HEALTH line")]
     TooManyAttributes,
@@ -96,6 +99,7 @@ impl ReadingError {
                 | ReadingError::BadToken
                 | ReadingError::BadRpc(_)
                 | ReadingError::AttributeTs
+                | ReadingError::NoAttributes
                 | ReadingError::TooManyAttributes
         )
     }
