@@ -43,9 +43,10 @@ Examples:
   iotchat serve --device-timeout 5m              # a named device silent 5 minutes shows offline
   IOTCHAT_HTTP_TOKEN=$(cat token) iotchat serve --http 0.0.0.0:12080   # reachable from the network
 
-The first line on standard output is `listening on ADDR:PORT`; the third names the dashboard
-(http://127.0.0.1:12080/ unless --http says otherwise), which also serves /metrics
-(Prometheus), /healthz and /api/. Type commands on the server's
+The first line on standard output is `listening on ADDR:PORT`; the third, when the HTTP side
+is on, names the dashboard (http://127.0.0.1:12080/ unless --http says otherwise; with the
+default port taken, serve warns and has none), which also serves /metrics (Prometheus),
+/healthz and /api/. Type commands on the server's
 terminal: clients, send ID TEXT, broadcast TEXT, kick ID, help. SIGINT or SIGTERM stops the
 server: every client is told `notice: server shutting down`, then it exits 0. SIGHUP reloads
 the device tokens and the server's TLS certificate (the ThingsBoard bridge takes a restart).";
