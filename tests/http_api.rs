@@ -207,6 +207,23 @@ fn api_devices_shows_health_attributes_kept_after_the_device_left_and_never_as_r
     assert!(!api.contains("rssi"), "no reading in the API: {api}");
 }
 
+#[test]
+fn a_device_that_only_reports_its_health_stays_listed_after_it_left() {
+    let (server, http) = serve();
+    let mut esp = device(&server, "esp-q", &[]);
+    assert_eq!(esp.ask("HEALTH rssi=-50"), "HEALTH RSSI=-50");
+    drop(esp);
+    let deadline = Instant::now() + DEADLINE;
+    while devices(http).get("esp-q").is_some_and(|d| d["online"] == true) {
+        assert!(Instant::now() < deadline, "esp-q still online after it disconnected");
+        std::thread::sleep(Duration::from_millis(10)); // polling a state, not synchronising
+    }
+    let esp = devices(http).get("esp-q").cloned().expect("still listed, from the store");
+    assert_eq!(esp["attributes"], serde_json::json!({"rssi": -50}));
+    assert_eq!(esp["readings"], 0);
+    assert!(esp["last_seen"].as_i64().is_some_and(|t| t > common_now_ms() - 60_000), "{esp}");
+}
+
 fn common_now_ms() -> i64 {
     let since = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).expect("after 1970");
     i64::try_from(since.as_millis()).expect("fits")

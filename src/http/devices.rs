@@ -22,6 +22,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 
 use super::api::{ApiState, plain, store_failed};
+use crate::protocol::reading::Value;
 use crate::server::registry::{Attributes, Registry};
 use crate::store::{DeviceAttributes, DeviceSummary, Reader, StoreError, json_value, unix_ms};
 
@@ -69,19 +70,30 @@ pub(super) async fn devices(State(api): State<ApiState>) -> Response {
     Json(merge(stored, connected(&api.registry, SystemTime::now()))).into_response()
 }
 
-/// Each stored device with its stored attributes (both lists are sorted by name).
+/// Each stored device with its stored attributes (both lists are sorted by name), and the
+/// devices that stored attributes but no reading (a device that only reports its health).
 fn with_attributes(
     devices: Vec<DeviceSummary>,
     attributes: Vec<DeviceAttributes>,
 ) -> Vec<(DeviceSummary, serde_json::Map<String, serde_json::Value>)> {
-    let mut attributes: HashMap<String, Vec<_>> = attributes.into_iter().collect();
-    devices
+    let as_json =
+        |values: &[(String, Value)]| values.iter().map(|(k, v)| (k.clone(), json_value(v))).collect();
+    let mut attributes: HashMap<String, (i64, Vec<_>)> =
+        attributes.into_iter().map(|(device, at, values)| (device, (at, values))).collect();
+    let mut all: Vec<_> = devices
         .into_iter()
         .map(|d| {
-            let kept = attributes.remove(&d.device).unwrap_or_default();
-            (d, kept.iter().map(|(k, v)| (k.clone(), json_value(v))).collect())
+            let kept = attributes.remove(&d.device).map(|(_, values)| values).unwrap_or_default();
+            let kept = as_json(&kept);
+            (d, kept)
         })
-        .collect()
+        .collect();
+    all.extend(attributes.into_iter().map(|(device, (at, values))| {
+        let summary = DeviceSummary { device, readings: 0, last_received_at: at, latest: Vec::new() };
+        (summary, as_json(&values))
+    }));
+    all.sort_by(|a, b| a.0.device.cmp(&b.0.device));
+    all
 }
 
 /// A device connected now.

@@ -6,8 +6,9 @@ use super::reader::decode_value;
 use super::{Reader, StoreError};
 use crate::protocol::reading::Value;
 
-/// One device's attributes, by key.
-pub type DeviceAttributes = (String, Vec<(String, Value)>);
+/// One device's attributes: its name, when its latest `HEALTH` line was received (unix ms),
+/// and its values by key.
+pub type DeviceAttributes = (String, i64, Vec<(String, Value)>);
 
 /// Attributes in a file older than version 5: none, as no table holds them.
 const HAS_TABLE: &str = "SELECT count(*) > 0 FROM sqlite_schema WHERE type = 'table' AND name = 'attributes'";
@@ -23,22 +24,27 @@ impl Reader {
         }
         let mut stmt = self
             .conn
-            .prepare_cached("SELECT device, key, kind, value FROM attributes ORDER BY device, key")
+            .prepare_cached(
+                "SELECT device, key, kind, value, updated_at FROM attributes ORDER BY device, key",
+            )
             .map_err(query_err)?;
         let mut rows = stmt.query([]).map_err(query_err)?;
         let mut devices: Vec<DeviceAttributes> = Vec::new();
         while let Some(row) = rows.next().map_err(query_err)? {
             let corrupt = |detail: String| StoreError::Corrupt { path: self.path.clone(), id: 0, detail };
-            let read = || -> rusqlite::Result<(String, String, String)> {
-                Ok((row.get(0)?, row.get(1)?, row.get(2)?))
+            let read = || -> rusqlite::Result<(String, String, String, i64)> {
+                Ok((row.get(0)?, row.get(1)?, row.get(2)?, row.get(4)?))
             };
-            let (device, key, kind) = read().map_err(|e| corrupt(e.to_string()))?;
+            let (device, key, kind, at) = read().map_err(|e| corrupt(e.to_string()))?;
             let raw = row.get_ref(3).map_err(|e| corrupt(e.to_string()))?;
             let value =
                 decode_value(&kind, raw).map_err(|d| corrupt(format!("attribute {key} of {device}: {d}")))?;
             match devices.last_mut() {
-                Some((last, values)) if *last == device => values.push((key, value)),
-                _ => devices.push((device, vec![(key, value)])),
+                Some((last, latest, values)) if *last == device => {
+                    *latest = (*latest).max(at);
+                    values.push((key, value));
+                }
+                _ => devices.push((device, at, vec![(key, value)])),
             }
         }
         Ok(devices)

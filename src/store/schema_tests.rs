@@ -150,6 +150,6 @@ async fn a_version_4_store_gets_an_empty_attributes_table_that_new_health_fills(
     store.handle().keep_attributes("esp-1", values, false, 5).await.expect("kept");
     store.close().expect("close");
     let kept = crate::store::Reader::open(dir.path()).expect("reads").attributes().expect("attributes");
-    assert_eq!(kept, vec![("esp-1".to_owned(), vec![("rssi".to_owned(), Value::Int(-61))])]);
+    assert_eq!(kept, vec![("esp-1".to_owned(), 5, vec![("rssi".to_owned(), Value::Int(-61))])]);
     assert_eq!(history(&dir, "esp-1").len(), 1, "attributes are no readings");
 }
