@@ -9,20 +9,17 @@ mod web_support;
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use common::http::http_addr;
 use common::{Client, Server};
 use web_support::browser::Browser;
-use web_support::http_addr;
 
 /// Readings per device sent once the page is open, 20 s apart (device timestamps) over the
 /// last 15 minutes, so the charts have lines to draw.
 const POINTS: i64 = 42;
 
+/// A server keeping readings (in a temporary data directory), its HTTP side on a free port.
 fn serve() -> Server {
-    let data = tempfile::tempdir().expect("a data directory");
-    let dir = data.path().to_str().expect("a UTF-8 temp path").to_owned();
-    let mut command = common::iotchat();
-    command.args(["serve", "--bind", "127.0.0.1:0", "--data-dir", &dir, "--http", "127.0.0.1:0"]);
-    Server::spawn_in(command, std::process::Stdio::piped(), data)
+    Server::start(&["--http", "127.0.0.1:0"])
 }
 
 fn now_ms() -> i64 {

@@ -9,14 +9,12 @@ mod web_support;
 use std::time::{Duration, Instant};
 
 use common::Server;
-use web_support::{EventStream, get, http_addr, metric};
+use common::http::http_addr;
+use web_support::{EventStream, get, metric};
 
+/// A server keeping readings (in a temporary data directory), its HTTP side on a free port.
 fn serve() -> Server {
-    let data = tempfile::tempdir().expect("a data directory");
-    let dir = data.path().to_str().expect("a UTF-8 temp path").to_owned();
-    let mut command = common::iotchat();
-    command.args(["serve", "--bind", "127.0.0.1:0", "--data-dir", &dir, "--http", "127.0.0.1:0"]);
-    Server::spawn_in(command, std::process::Stdio::piped(), data)
+    Server::start(&["--http", "127.0.0.1:0"])
 }
 
 #[test]

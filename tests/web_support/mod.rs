@@ -9,14 +9,7 @@ use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::time::Instant;
 
-use crate::common::{DEADLINE, Server};
-
-/// The HTTP address of a server started with `--http 127.0.0.1:0`, from its third line.
-pub fn http_addr(server: &mut Server) -> SocketAddr {
-    let line = server.stdout_line_matching(|l| l.starts_with("dashboard and /metrics on http://"));
-    let addr = line.trim_start_matches("dashboard and /metrics on http://").trim_end_matches('/');
-    addr.parse().unwrap_or_else(|e| panic!("an address in {line:?}: {e}"))
-}
+use crate::common::DEADLINE;
 
 /// A response, its body read to the end.
 #[derive(Debug)]
@@ -61,10 +54,7 @@ pub fn get(addr: SocketAddr, path: &str) -> Response {
 
 /// The value of the counter or gauge `name` in `/metrics`.
 pub fn metric(addr: SocketAddr, name: &str) -> u64 {
-    let text = get(addr, "/metrics").text();
-    let line = text.lines().find(|l| l.split_whitespace().next() == Some(name));
-    let value = line.and_then(|l| l.split_whitespace().nth(1)).and_then(|v| v.parse().ok());
-    value.unwrap_or_else(|| panic!("no {name} in /metrics:\n{text}"))
+    crate::common::http::sample(&get(addr, "/metrics").text(), name) as u64
 }
 
 fn request(addr: SocketAddr, path: &str) -> BufReader<TcpStream> {
