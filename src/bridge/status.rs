@@ -51,11 +51,10 @@ impl BridgeStatus {
         self.drain.lock().unwrap_or_else(|p| p.into_inner()).observe(Instant::now(), forwarded)
     }
 
-    /// When the backlog will be empty at the rate it drains lately: zero with no backlog,
-    /// `None` while that rate is unknown, or nothing drains (not connected, say).
-    pub fn eta(&self) -> Option<Duration> {
-        let (pending, rate) = (self.pending(), self.drain_rate());
-        eta(pending, rate, self.connected.load(Ordering::Relaxed))
+    /// When the backlog will be empty at `rate` (from [`Self::drain_rate`]): zero with no
+    /// backlog, `None` while the rate is unknown, or nothing drains (not connected, say).
+    pub fn eta(&self, rate: Option<f64>) -> Option<Duration> {
+        eta(self.pending(), rate, self.connected.load(Ordering::Relaxed))
     }
 }
 

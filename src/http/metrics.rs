@@ -128,11 +128,12 @@ fn bridge_metrics(e: &mut DescriptorEncoder, bridge: &BridgeStatus) -> Result<()
     let paced = ConstCounter::new(load(&bridge.paced_micros) as f64 / 1e6);
     let help = "Time the bridge waited to stay within ThingsBoard's rate limits since start.";
     paced.encode(e.encode_descriptor("bridge_paced_seconds", help, None, paced.metric_type())?)?;
-    if let Some(rate) = bridge.drain_rate() {
+    let rate = bridge.drain_rate();
+    if let Some(rate) = rate {
         let help = "Readings ThingsBoard acknowledged per second lately (measured between scrapes).";
         float_gauge(e, "bridge_drain_rate", help, rate)?;
     }
-    if let Some(eta) = bridge.eta() {
+    if let Some(eta) = bridge.eta(rate) {
         let help =
             "Seconds until the backlog is forwarded at the rate it drains lately (absent while unknown).";
         float_gauge(e, "bridge_backlog_eta_seconds", help, eta.as_secs_f64())?;
