@@ -37,6 +37,8 @@ pub(super) struct Row {
     pub(super) sent: u64,
     pub(super) size: u64,
     pub(super) online: bool,
+    pub(super) told_ms: Option<i64>,
+    pub(super) done_ms: Option<i64>,
 }
 
 /// Whether nothing more happens to a device in this state.

@@ -53,6 +53,8 @@ struct Row {
     sent: u64,
     size: u64,
     online: bool,
+    told_ms: Option<i64>,
+    done_ms: Option<i64>,
 }
 
 /// `POST /api/ota`.
@@ -139,6 +141,8 @@ fn overview(registry: &Registry) -> serde_json::Value {
             sent: 0,
             size: 0,
             online: !c.silent,
+            told_ms: None,
+            done_ms: None,
         };
         rows.insert(natural(&device), row);
     }
@@ -160,6 +164,8 @@ fn add_targets(rows: &mut BTreeMap<(String, u64, String), Row>, s: &Status) {
             sent: 0,
             size: 0,
             online: false,
+            told_ms: None,
+            done_ms: None,
         });
         row.version = row.version.take().or_else(|| t.version.clone());
         row.target = Some(s.version.clone());
@@ -171,6 +177,7 @@ fn add_targets(rows: &mut BTreeMap<(String, u64, String), Row>, s: &Status) {
         row.wave = Some(t.wave);
         row.sent = t.sent;
         row.size = s.size;
+        (row.told_ms, row.done_ms) = (t.told_ms, t.done_ms);
     }
 }
 

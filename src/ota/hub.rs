@@ -84,9 +84,9 @@ impl OtaHub {
             let pending = r.targets().iter().filter(|t| !t.state.is_final()).count();
             return Err(StartError::Busy { version: r.plan().version.clone(), pending });
         }
-        inner.rollout = Some(Rollout::new(plan, devices, now));
-        inner.image = Some(image);
         inner.started_ms = crate::clock::unix_ms();
+        inner.rollout = Some(Rollout::new(plan, devices, now, inner.started_ms));
+        inner.image = Some(image);
         self.settle(&inner);
         Ok(())
     }
@@ -108,7 +108,7 @@ impl OtaHub {
 
     /// A device connected (said `HELLO`).
     pub fn arrived(&self, device: &str) {
-        self.with(|r, _| r.arrived(device));
+        self.with(|r, now| r.arrived(device, now));
     }
 
     /// The `ota:` line could not reach `device`.

@@ -87,6 +87,10 @@ pub struct Target {
     pub error: Option<String>,
     /// Image bytes sent to it.
     pub sent: u64,
+    /// When it was told to update, unix ms.
+    pub told_ms: Option<i64>,
+    /// When it was done (updated, failed or skipped), unix ms.
+    pub done_ms: Option<i64>,
     #[serde(skip)]
     key: String,
     /// The `ota:` line reached its connection.
@@ -142,11 +146,15 @@ pub struct Rollout {
     wave: usize,
     stopped: bool,
     actions: VecDeque<Action>,
+    /// The wall clock (unix ms) at `started`: the shown times, without a clock read here.
+    wall0: i64,
+    started: Instant,
 }
 
 impl Rollout {
-    /// A rollout of `plan` to `devices`, in this order; wave 1 is told at once.
-    pub fn new(plan: Plan, devices: Vec<Device>, now: Instant) -> Self {
+    /// A rollout of `plan` to `devices`, in this order, started at `now` (`wall_ms` on the wall
+    /// clock); wave 1 is told at once.
+    pub fn new(plan: Plan, devices: Vec<Device>, now: Instant, wall_ms: i64) -> Self {
         let wave = plan.wave.max(1);
         let targets = devices
             .into_iter()
@@ -158,12 +166,22 @@ impl Rollout {
                 state: State::Pending,
                 error: None,
                 sent: 0,
+                told_ms: None,
+                done_ms: None,
                 key: d.key,
                 told: false,
                 deadline: None,
             })
             .collect();
-        let mut rollout = Self { plan, targets, wave: 0, stopped: false, actions: VecDeque::new() };
+        let mut rollout = Self {
+            plan,
+            targets,
+            wave: 0,
+            stopped: false,
+            actions: VecDeque::new(),
+            wall0: wall_ms,
+            started: now,
+        };
         rollout.advance(now);
         rollout
     }
@@ -240,11 +258,13 @@ impl Rollout {
         self.advance(now);
     }
 
-    /// `device` connected: tells it again if its wave came while it was away.
-    pub fn arrived(&mut self, device: &str) {
+    /// `device` connected at `now`: tells it again if its wave came while it was away.
+    pub fn arrived(&mut self, device: &str, now: Instant) {
+        let at = self.wall(now);
         let Some(t) = self.targets.iter_mut().find(|t| t.device == device) else { return };
         if t.state == State::Pending && !t.told && t.wave <= self.wave && !self.stopped {
             t.told = true;
+            t.told_ms = Some(at);
             self.actions.push_back(Action::Tell { device: t.device.clone(), key: t.key.clone() });
         }
     }
@@ -324,14 +344,25 @@ impl Rollout {
         self.targets.iter_mut().find(|t| t.device == device)
     }
 
-    /// Stops on too many failures; tells the next wave once this one is over.
+    /// `now` on the wall clock, unix ms.
+    fn wall(&self, now: Instant) -> i64 {
+        let since = now.saturating_duration_since(self.started).as_millis();
+        self.wall0.saturating_add(i64::try_from(since).unwrap_or(i64::MAX))
+    }
+
+    /// Stops on too many failures; tells the next wave once this one is over; stamps when
+    /// each device was done.
     fn advance(&mut self, now: Instant) {
+        let at = self.wall(now);
         if self.failures() > self.plan.max_failures && !self.stopped {
             self.stopped = true;
             for t in self.targets.iter_mut().filter(|t| t.state == State::Pending && !t.told) {
                 t.state = State::Skipped;
                 t.deadline = None;
             }
+        }
+        for t in self.targets.iter_mut().filter(|t| t.state.is_final() && t.done_ms.is_none()) {
+            t.done_ms = Some(at);
         }
         while !self.stopped && self.targets.iter().all(|t| t.wave > self.wave || t.state.is_final()) {
             let Some(next) = self.targets.iter().map(|t| t.wave).filter(|w| *w > self.wave).min() else {
@@ -343,13 +374,15 @@ impl Rollout {
     }
 
     fn start_wave(&mut self, now: Instant) {
-        let version = self.plan.version.clone();
+        let (version, at) = (self.plan.version.clone(), self.wall(now));
         for t in self.targets.iter_mut().filter(|t| t.wave == self.wave) {
             if t.version.as_deref() == Some(version.as_str()) {
                 t.state = State::Updated;
+                t.done_ms = Some(at);
                 continue;
             }
             t.told = true;
+            t.told_ms = Some(at);
             t.deadline = Some(now + TELL_TIMEOUT);
             self.actions.push_back(Action::Tell { device: t.device.clone(), key: t.key.clone() });
         }

@@ -12,6 +12,12 @@ fn devices(n: usize) -> Vec<Device> {
         .collect()
 }
 
+impl Rollout {
+    fn new_at(plan: Plan, devices: Vec<Device>, now: Instant) -> Self {
+        Rollout::new(plan, devices, now, 1_000_000)
+    }
+}
+
 fn told(r: &mut Rollout) -> Vec<String> {
     std::iter::from_fn(|| r.poll_action()).map(|Action::Tell { device, .. }| device).collect()
 }
@@ -30,7 +36,7 @@ fn update(r: &mut Rollout, i: usize, now: Instant) {
 #[test]
 fn waves_follow_each_other_only_once_the_previous_one_is_back() {
     let now = Instant::now();
-    let mut r = Rollout::new(plan(2, 0), devices(5), now);
+    let mut r = Rollout::new_at(plan(2, 0), devices(5), now);
     assert_eq!(told(&mut r), ["d0", "d1"]);
     update(&mut r, 0, now);
     assert_eq!(told(&mut r), Vec::<String>::new(), "d1 is not back yet");
@@ -51,7 +57,7 @@ fn waves_follow_each_other_only_once_the_previous_one_is_back() {
 #[test]
 fn a_key_of_a_later_wave_is_unknown_until_its_wave() {
     let now = Instant::now();
-    let mut r = Rollout::new(plan(1, 0), devices(2), now);
+    let mut r = Rollout::new_at(plan(1, 0), devices(2), now);
     assert_eq!(r.fetch("k1", Some("1.0"), now), Fetch::Unknown);
     assert_eq!(r.fetch("nope", None, now), Fetch::Unknown);
 }
@@ -61,7 +67,7 @@ fn a_device_running_the_version_is_updated_without_being_told() {
     let now = Instant::now();
     let mut ds = devices(2);
     ds[0].running = Some("2.0".into());
-    let mut r = Rollout::new(plan(1, 0), ds, now);
+    let mut r = Rollout::new_at(plan(1, 0), ds, now);
     assert_eq!(told(&mut r), ["d1"]);
     assert_eq!(states(&r), [State::Updated, State::Pending]);
 }
@@ -69,7 +75,7 @@ fn a_device_running_the_version_is_updated_without_being_told() {
 #[test]
 fn a_fetch_from_the_version_gets_not_modified_and_counts_as_updated() {
     let now = Instant::now();
-    let mut r = Rollout::new(plan(1, 0), devices(1), now);
+    let mut r = Rollout::new_at(plan(1, 0), devices(1), now);
     assert_eq!(r.fetch("k0", Some("2.0"), now), Fetch::NotModified);
     assert_eq!(r.phase(), Phase::Finished);
     assert_eq!(r.fetch("k0", Some("1.0"), now), Fetch::Unknown, "a key is good for one rollout step");
@@ -78,7 +84,7 @@ fn a_fetch_from_the_version_gets_not_modified_and_counts_as_updated() {
 #[test]
 fn failures_beyond_the_budget_stop_the_rollout_and_skip_the_rest() {
     let now = Instant::now();
-    let mut r = Rollout::new(plan(2, 1), devices(6), now);
+    let mut r = Rollout::new_at(plan(2, 1), devices(6), now);
     told(&mut r);
     r.failed("d0", "HTTP error: 500", now);
     assert_eq!(r.phase(), Phase::Running, "one failure is within the budget");
@@ -122,7 +128,7 @@ fn each_way_of_failing_says_why() {
         }),
     ];
     for (why, act) in cases {
-        let mut r = Rollout::new(plan(1, 0), devices(2), start);
+        let mut r = Rollout::new_at(plan(1, 0), devices(2), start);
         act(&mut r, later);
         let t = &r.targets()[0];
         assert_eq!(t.state, State::Failed, "{why}");
@@ -135,21 +141,21 @@ fn each_way_of_failing_says_why() {
 #[test]
 fn a_device_away_when_told_is_told_when_it_connects() {
     let now = Instant::now();
-    let mut r = Rollout::new(plan(1, 0), devices(1), now);
+    let mut r = Rollout::new_at(plan(1, 0), devices(1), now);
     told(&mut r);
     r.untold("d0");
     r.failed("d0", "ignored: it was never told", now);
     assert_eq!(states(&r), [State::Pending]);
-    r.arrived("d0");
+    r.arrived("d0", now);
     assert_eq!(told(&mut r), ["d0"]);
-    r.arrived("d0");
+    r.arrived("d0", now);
     assert_eq!(told(&mut r), Vec::<String>::new(), "told once");
 }
 
 #[test]
 fn the_deadline_is_the_earliest_of_the_devices() {
     let now = Instant::now();
-    let mut r = Rollout::new(plan(2, 5), devices(2), now);
+    let mut r = Rollout::new_at(plan(2, 5), devices(2), now);
     assert_eq!(r.poll_timeout(), Some(now + TELL_TIMEOUT));
     r.fetch("k0", Some("1.0"), now);
     r.fetched("k0", true, now);
@@ -158,4 +164,14 @@ fn the_deadline_is_the_earliest_of_the_devices() {
     assert_eq!(r.poll_timeout(), Some(now + RETURN_TIMEOUT));
     r.reported("d0", "2.0", now);
     assert_eq!(r.poll_timeout(), None);
+}
+
+#[test]
+fn told_and_done_times_are_on_the_wall_clock() {
+    let now = Instant::now();
+    let mut r = Rollout::new_at(plan(1, 0), devices(2), now);
+    update(&mut r, 0, now + Duration::from_millis(1500));
+    let t = r.targets();
+    assert_eq!((t[0].told_ms, t[0].done_ms), (Some(1_000_000), Some(1_001_500)));
+    assert_eq!(t[1].told_ms, Some(1_001_500), "wave 2 told when wave 1 was done");
 }
