@@ -41,7 +41,6 @@ pub enum HttpClientError {
         /// `HOST:PORT`.
         authority: String,
         /// What the system said.
-        #[source]
         cause: std::io::Error,
     },
     /// No whole answer within the deadline.
@@ -53,7 +52,6 @@ pub enum HttpClientError {
         /// `HOST:PORT`.
         authority: String,
         /// What hyper said.
-        #[source]
         cause: hyper::Error,
     },
 }

@@ -228,7 +228,10 @@ fn what_ota_says_when_it_cannot() {
     let closed = std::net::TcpListener::bind("127.0.0.1:0").expect("a port").local_addr().expect("addr");
     let out = ota(closed, &["status"]).failure().code(1);
     let err = String::from_utf8_lossy(&out.get_output().stderr).into_owned();
-    assert!(err.contains("is `iotchat serve` running with its HTTP side on"), "{err}");
+    assert!(err.contains("cannot connect to 127.0.0.1:"), "{err}");
+    let out = ota(server.addr, &["status"]).failure().code(1);
+    let err = String::from_utf8_lossy(&out.get_output().stderr).into_owned();
+    assert!(err.contains("that is no HTTP server; is it serve's device port?"), "{err}");
 }
 
 #[test]

@@ -10,7 +10,7 @@ use anyhow::{Context, bail};
 use clap::{Args, Subcommand};
 use hyper::http::{Method, StatusCode};
 use iotchat::config::{self, HttpSection, LoadedProfile};
-use iotchat::http_client::{Answer, request};
+use iotchat::http_client::{Answer, HttpClientError, request};
 use iotchat::ota::image::MAX_IMAGE;
 use iotchat::secret::Secret;
 
@@ -57,14 +57,18 @@ pub enum Action {
     Status(StatusArgs),
 }
 
-/// Where the server's HTTP side is.
+/// Where the server's HTTP side is: the same settings as serve's `[http]`, seen from a client.
 #[derive(Debug, Args)]
 pub struct Server {
     /// Profile whose [http] section says where serve's HTTP side is.
     #[arg(long, value_name = "FILE")]
     pub profile: Option<PathBuf>,
-    #[command(flatten)]
-    pub http: HttpSection,
+    /// serve's HTTP side [default: the profile's [http] bind, else 127.0.0.1:12080].
+    #[arg(long = "http", id = "http_bind", value_name = "HOST:PORT", env = "IOTCHAT_HTTP")]
+    pub http: Option<String>,
+    /// Its bearer token, from this file (or $IOTCHAT_HTTP_TOKEN), when serve has one.
+    #[arg(long = "http-token-file", id = "http_token_file", value_name = "FILE")]
+    pub http_token_file: Option<PathBuf>,
 }
 
 /// `iotchat ota push`.
@@ -93,7 +97,7 @@ pub struct PushArgs {
     /// Devices updated at a time; the next wave starts once these are back [default: 10].
     #[arg(long, value_name = "N", value_parser = at_least(1))]
     wave: Option<u64>,
-    /// Failed devices tolerated; one more stops the rollout [default: 0].
+    /// Failed devices tolerated; one more stops the rollout.
     #[arg(long, value_name = "N", default_value_t = 0)]
     max_failures: u64,
     /// Return once the rollout has finished (exit 1 if it stopped on failures), not when started.
@@ -141,11 +145,9 @@ struct Http {
 impl Http {
     fn new(server: Server, matches: &clap::ArgMatches) -> anyhow::Result<Self> {
         let loaded = LoadedProfile::load(server.profile.as_deref())?;
-        let merged = config::Section::merge(
-            server.http,
-            loaded.profile.http.clone(),
-            &loaded.at(Some(matches), "http"),
-        );
+        let flags = HttpSection { bind: server.http, token_file: server.http_token_file };
+        let merged =
+            config::Section::merge(flags, loaded.profile.http.clone(), &loaded.at(Some(matches), "http"));
         let options = config::http_options(merged)?;
         let Some(bind) = options.bind else {
             bail!(
@@ -173,8 +175,14 @@ impl Http {
             headers.push(("authorization", format!("Bearer {}", token.expose())));
         }
         let url = format!("{}{path}", self.base);
-        let answer = request(method, &url, &headers, body, REQUEST_TIMEOUT).await.with_context(|| {
-            format!("is `iotchat serve` running with its HTTP side on {}? (--http HOST:PORT)", self.base)
+        let answer = request(method, &url, &headers, body, REQUEST_TIMEOUT).await.map_err(|e| match e {
+            HttpClientError::Exchange { .. } => anyhow::anyhow!(
+                "{e}: that is no HTTP server; is it serve's device port? Give --http the address on serve's \
+                 `dashboard and /metrics on` line"
+            ),
+            e => anyhow::anyhow!(
+                "{e}; is `iotchat serve` running with its HTTP side there? (--http HOST:PORT)"
+            ),
         })?;
         match answer.status {
             s if s.is_success() => Ok(answer),
