@@ -138,6 +138,48 @@ fn the_dashboard_shows_devices_with_charts_and_new_readings_live() {
 }
 
 #[test]
+fn the_dashboard_shows_a_firmware_rollout_as_ota_status_does() {
+    let mut server = serve();
+    let http = http_addr(&mut server);
+    let (mut a, mut b) = (device(&server, "esp-a"), device(&server, "esp-b"));
+    send(&mut a, "HEALTH fw=1.0.0");
+    send(&mut b, "HEALTH fw=1.0.0");
+    let mut browser = Browser::open(&format!("http://{http}/"));
+    browser.wait_for("the live stream open", "document.body.dataset.stream === 'live'");
+    assert_eq!(browser.eval("document.getElementById('ota').hidden"), true, "no rollout: no panel");
+
+    let dir = tempfile::tempdir().expect("tempdir");
+    let image = dir.path().join("fw.bin");
+    std::fs::write(&image, [0xE9; 4096]).expect("image");
+    let image = image.to_str().expect("path");
+    common::cmd()
+        .args([
+            "ota",
+            "push",
+            "--image",
+            image,
+            "--version",
+            "2.0.0",
+            "--device",
+            "esp-a",
+            "--http",
+            &http.to_string(),
+        ])
+        .assert()
+        .success();
+    assert!(a.line().starts_with("ota: 2.0.0 http://"), "esp-a is told");
+    let row = |name: &str| format!("document.querySelector('#ota tr[data-device=\"{name}\"]')");
+    browser.wait_for("esp-a pending", &format!("{}?.dataset.state === 'pending'", row("esp-a")));
+    assert_eq!(a.ask("OTA FAILED Not Enough Space"), "OTA FAILED NOT ENOUGH SPACE");
+    browser.wait_for("esp-a failed", &format!("{}?.dataset.state === 'failed'", row("esp-a")));
+    let detail = browser.eval(&format!("{}.querySelector('.detail').textContent", row("esp-a")));
+    assert_eq!(detail, "the device says: Not Enough Space");
+    assert_eq!(browser.eval(&format!("{}.dataset.state", row("esp-b"))), "idle", "not in the rollout");
+    let title = browser.eval("document.querySelector('#ota h2').textContent");
+    assert_eq!(title, "Firmware 2.0.0: stopped, wave 1; 0 of 1 updated, 1 failed");
+}
+
+#[test]
 fn on_a_phone_the_dashboard_fits_the_screen() {
     let mut server = serve();
     let http = http_addr(&mut server);

@@ -438,5 +438,6 @@
     });
   }
   setInterval(tick, 5000);
+  window.iotchat = { getJson, el }; // for ota.js: the same requests, with the token
   stream();
 })();
