@@ -195,11 +195,6 @@ pub fn args_of<S: clap::Args>() -> Vec<clap::Arg> {
     S::augment_args(clap::Command::new("section")).get_arguments().cloned().collect()
 }
 
-/// How many clap arguments a section has (for a nested section's place among its parent's).
-pub fn arg_count<S: clap::Args>() -> usize {
-    S::augment_args(clap::Command::new("section")).get_arguments().count()
-}
-
 /// How a command names a section's flags when it takes them under a prefix ([`Prefixed`]).
 pub trait FlagPrefix {
     /// Put before each flag's name, e.g. `tb-`.
@@ -343,7 +338,7 @@ macro_rules! section {
         $at.pick_key(stringify!($field), $profile.$field)
     }};
     (@pick Nested $ty:ty, $field:ident, $flags:ident, $profile:ident, $at:ident, $args:ident, $next:ident) => {{
-        $next += $crate::config::layer::arg_count::<$ty>();
+        $next += $crate::config::layer::args_of::<$ty>().len();
         <$ty as $crate::config::layer::Section>::merge($flags.$field, $profile.$field, &$at.child(stringify!($field)))
     }};
 }

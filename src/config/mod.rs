@@ -149,38 +149,37 @@ pub(crate) fn ranged(
     min: u64,
     max: u64,
 ) -> Result<u64, ConfigError> {
-    let Some(Sourced { value, origin }) = given else { return Ok(default) };
-    if (min..=max).contains(&value) {
-        Ok(value)
-    } else {
-        let expected = if max == u64::MAX {
-            format!("must be at least {min}")
-        } else {
-            format!("must be from {min} to {max}")
-        };
-        Err(ConfigError::Invalid { origin, value: value.to_string(), expected })
-    }
+    within(given, default, (min, max), u64::MAX, |v| v.to_string())
 }
 
-/// A duration setting within `min..=max`, else an error naming where it came from; `default`
-/// when nothing set it.
+/// A duration setting within `min..=max`, as [`ranged`] (`max` of `Duration::MAX`: no upper bound).
 pub(crate) fn dur_in(
     given: Option<Sourced<Dur>>,
     default: Duration,
     min: Duration,
     max: Duration,
 ) -> Result<Duration, ConfigError> {
-    let Some(Sourced { value: Dur(d), origin }) = given else { return Ok(default) };
-    if (min..=max).contains(&d) {
-        return Ok(d);
+    within(given.map(|s| s.map(|d| d.0)), default, (min, max), Duration::MAX, |d| Dur(d).to_string())
+}
+
+/// [`ranged`] and [`dur_in`]: `unbounded` as `max` means "at least `min`".
+fn within<T: PartialOrd + Copy>(
+    given: Option<Sourced<T>>,
+    default: T,
+    (min, max): (T, T),
+    unbounded: T,
+    show: fn(T) -> String,
+) -> Result<T, ConfigError> {
+    let Some(Sourced { value, origin }) = given else { return Ok(default) };
+    if min <= value && value <= max {
+        return Ok(value);
     }
-    let (low, high) = (humantime::format_duration(min), humantime::format_duration(max));
-    let expected = if max == Duration::MAX {
-        format!("must be at least {low}")
+    let expected = if max == unbounded {
+        format!("must be at least {}", show(min))
     } else {
-        format!("must be from {low} to {high}")
+        format!("must be from {} to {}", show(min), show(max))
     };
-    Err(ConfigError::Invalid { origin, value: Dur(d).to_string(), expected })
+    Err(ConfigError::Invalid { origin, value: show(value), expected })
 }
 
 /// A count as `usize`, saturating (on 32-bit targets).
