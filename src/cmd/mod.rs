@@ -9,6 +9,8 @@ pub(crate) mod check;
 mod client_tls;
 mod fake_device;
 pub(crate) mod flash;
+mod flash_secrets;
+mod flash_settings;
 mod readings;
 mod serve;
 mod serve_reload;

@@ -170,7 +170,7 @@ impl<'a> At<'a> {
 }
 
 /// The flag of `field` under `prefix`: `("tb-", "token_file")` is `--tb-token-file`.
-pub(crate) fn flag_name(prefix: &str, field: &str) -> &'static str {
+pub fn flag_name(prefix: &str, field: &str) -> &'static str {
     interned(format!("--{prefix}{}", field.replace('_', "-")))
 }
 

@@ -6,7 +6,6 @@ mod chat;
 pub mod check;
 mod fake_device;
 mod firmware;
-mod firmware_secrets;
 mod http;
 pub mod layer;
 mod profile;
@@ -24,9 +23,9 @@ use std::time::Duration;
 pub use crate::secret::Secret;
 pub use chat::{ChatMerged, ChatSection, chat_options};
 pub use fake_device::{FakeDeviceMerged, FakeDeviceSection, fake_device_options};
-pub use firmware::{FirmwareMerged, FirmwareSection, firmware_options};
+pub use firmware::{FirmwareMerged, FirmwareSection, Refused};
 pub use http::{DEFAULT_HTTP, HTTP_TOKEN_ENV, HttpMerged, HttpSection, http_options};
-pub use layer::{At, Dur, Origin, Section, Sourced};
+pub use layer::{At, Dur, Origin, Section, Sourced, flag_name};
 pub use profile::Profile;
 pub use security::{DEVICE_TOKEN_ENV, TlsFiles, device_auth};
 pub use serve::{DEFAULT_BIND, ServeConfig, ServeMerged, ServeSection};
@@ -153,7 +152,7 @@ pub(crate) fn ranged(
 }
 
 /// A duration setting within `min..=max`, as [`ranged`] (`max` of `Duration::MAX`: no upper bound).
-pub(crate) fn dur_in(
+pub fn dur_in(
     given: Option<Sourced<Dur>>,
     default: Duration,
     min: Duration,
