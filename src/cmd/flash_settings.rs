@@ -26,7 +26,7 @@ const MAX_SSID: usize = 32;
 /// Checks the merged settings and reads the secrets (`env` first, but for a file a flag
 /// names). `loaded` is the profile the section came from: missing keys are named as its, and
 /// its `serve.bind` gives the port a missing `server` is shown with.
-pub fn firmware_options(
+pub(super) fn firmware_options(
     m: FirmwareMerged,
     loaded: &LoadedProfile,
     env: EnvLookup,

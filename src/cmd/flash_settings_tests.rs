@@ -4,18 +4,12 @@ use std::ffi::OsString;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use clap::{Args, FromArgMatches};
 use iotchat::config::{FirmwareSection, Profile, Section};
 use iotchat::flash::Secret;
 
 use super::*;
 use crate::cmd::flash_secrets::{DEVICE_TOKEN_ENV, PASSWORD_ENV, TOKEN_ENV};
-
-/// Parses `argv` as the flags of section `S`, as a command that flattens it would.
-fn flags<S: Args + FromArgMatches>(argv: &[&str]) -> Result<(S, clap::ArgMatches), clap::Error> {
-    let matches = S::augment_args(clap::Command::new("t").no_binary_name(true)).try_get_matches_from(argv)?;
-    Ok((S::from_arg_matches(&matches)?, matches))
-}
+use crate::cmd::tests::flags;
 
 const PASSWORD: &str = "password1-SECRET";
 const TCP: &str = "[firmware]\nwifi_ssid = \"w\"\ndevice_name = \"esp-1\"\nserver = \"10.0.0.2:12000\"\n";

@@ -3,7 +3,7 @@
 //! the file and key at fault, and what is allowed.
 
 mod chat;
-pub mod check;
+mod check;
 mod fake_device;
 mod firmware;
 mod http;
@@ -22,6 +22,7 @@ use std::time::Duration;
 
 pub use crate::secret::Secret;
 pub use chat::{ChatMerged, ChatSection, chat_options};
+pub use check::{CheckMerged, CheckSection};
 pub use fake_device::{FakeDeviceMerged, FakeDeviceSection, fake_device_options};
 pub use firmware::{FirmwareMerged, FirmwareSection, Refused};
 pub use http::{DEFAULT_HTTP, HTTP_TOKEN_ENV, HttpMerged, HttpSection, http_options};
@@ -142,12 +143,7 @@ pub fn check_host_port(text: String, origin: Origin) -> Result<String, ConfigErr
 
 /// A number setting: the picked value if it is within `min..=max`, else an error naming where
 /// it came from; `default` when nothing was given.
-pub(crate) fn ranged(
-    given: Option<Sourced<u64>>,
-    default: u64,
-    min: u64,
-    max: u64,
-) -> Result<u64, ConfigError> {
+pub fn ranged(given: Option<Sourced<u64>>, default: u64, min: u64, max: u64) -> Result<u64, ConfigError> {
     within(given, default, (min, max), u64::MAX, |v| v.to_string())
 }
 
