@@ -138,12 +138,8 @@ fn check_options(
         );
         return Err(ConfigError::Setting { origin: origin.clone(), problem });
     }
-    let clients = ranged(m.clients, 10, 1, 1000).map_err(|e| match e {
-        ConfigError::Invalid { origin, value, .. } => {
-            ConfigError::Invalid { origin, value, expected: "a number of clients from 1 to 1000".into() }
-        }
-        other => other,
-    })?;
+    let clients = ranged(m.clients, 10, 1, 1000)
+        .map_err(|e| e.expecting(|_| "a number of clients from 1 to 1000".into()))?;
     let (min, max) = (Duration::from_millis(10), Duration::from_secs(600));
     let step_timeout = dur_in(m.step_timeout, Duration::from_secs(2), min, max)?;
     let thingsboard = match milestone {

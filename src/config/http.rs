@@ -10,8 +10,6 @@ use super::{ConfigError, Origin};
 use crate::http::{HttpBind, HttpOptions};
 use crate::secret::{Secret, read_secret_file};
 
-/// Where the HTTP side listens unless told otherwise: loopback, beside the device port.
-pub const DEFAULT_HTTP: &str = "127.0.0.1:12080";
 /// The environment variable that may hold the HTTP bearer token.
 pub const HTTP_TOKEN_ENV: &str = "IOTCHAT_HTTP_TOKEN";
 
@@ -62,6 +60,7 @@ pub fn http_options(m: HttpMerged) -> Result<HttpOptions, ConfigError> {
     Ok(HttpOptions { bind, token })
 }
 
+/// Where the HTTP side listens unless told otherwise: loopback, beside the device port.
 fn default_addr() -> SocketAddr {
     SocketAddr::from(([127, 0, 0, 1], 12080))
 }

@@ -17,6 +17,8 @@ use std::time::Duration;
 
 use clap::parser::ValueSource;
 
+use super::TbFlagNames;
+
 /// Where a setting's value came from, for error messages.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Origin {
@@ -83,7 +85,7 @@ pub type Nested<T> = T;
 pub type ProfileOnly<T> = Option<T>;
 
 /// Where a section is being merged: the command line as parsed, the profile file, the key.
-#[derive(Clone)]
+#[derive(Debug, Clone)]
 pub struct At<'a> {
     matches: Option<&'a clap::ArgMatches>,
     path: PathBuf,
@@ -91,20 +93,7 @@ pub struct At<'a> {
     /// Put before each flag's name: `tb-` for `serve`'s `--tb-host` (see [`Prefixed`]).
     prefix: &'static str,
     /// A command whose flags are not the section's (`check`'s `--broker`) names them here.
-    rename: Option<&'a Rename>,
-}
-
-/// A command's own flag name for a field (`None`: the section's).
-pub type Rename = dyn Fn(&str) -> Option<&'static str>;
-
-impl fmt::Debug for At<'_> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("At")
-            .field("path", &self.path)
-            .field("key", &self.key)
-            .field("prefix", &self.prefix)
-            .finish()
-    }
+    names: Option<TbFlagNames>,
 }
 
 impl<'a> At<'a> {
@@ -112,7 +101,7 @@ impl<'a> At<'a> {
     /// command line `matches` (`None`, in tests: every flag value counts as typed).
     pub fn new(matches: Option<&'a clap::ArgMatches>, path: Option<&Path>, key: &'static str) -> Self {
         let path = path.map_or_else(|| PathBuf::from("profile"), Path::to_owned);
-        Self { matches, path, key, prefix: "", rename: None }
+        Self { matches, path, key, prefix: "", names: None }
     }
 
     /// The same, for flags named with `prefix` before the section's names.
@@ -121,8 +110,8 @@ impl<'a> At<'a> {
     }
 
     /// The same, for a command that names the flags of some fields itself.
-    pub fn with_rename(self, rename: &'a Rename) -> Self {
-        Self { rename: Some(rename), ..self }
+    pub fn with_names(self, names: TbFlagNames) -> Self {
+        Self { names: Some(names), ..self }
     }
 
     /// The nested section `key` (e.g. `tls` in `serve`).
@@ -155,7 +144,7 @@ impl<'a> At<'a> {
     }
 
     fn flag_origin(&self, arg: Option<&clap::Arg>, field: &str) -> Origin {
-        if let Some(flag) = self.rename.and_then(|rename| rename(field)) {
+        if let Some(flag) = self.names.and_then(|names| names.flag_of(field)) {
             return Origin::Flag(flag);
         }
         let prefix = self.prefix;
@@ -258,7 +247,8 @@ impl std::str::FromStr for Dur {
     type Err = String;
 
     fn from_str(text: &str) -> Result<Self, String> {
-        super::parse_duration(text).map(Dur)
+        let parsed = humantime::parse_duration(text.trim());
+        parsed.map(Dur).map_err(|e| format!("{e}; write a duration such as 500ms, 2s or 1m"))
     }
 }
 

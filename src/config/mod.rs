@@ -25,7 +25,7 @@ pub use chat::{ChatMerged, ChatSection, chat_options};
 pub use check::{CheckMerged, CheckSection};
 pub use fake_device::{FakeDeviceMerged, FakeDeviceSection, fake_device_options};
 pub use firmware::{FirmwareMerged, FirmwareSection, Refused};
-pub use http::{DEFAULT_HTTP, HTTP_TOKEN_ENV, HttpMerged, HttpSection, http_options};
+pub use http::{HTTP_TOKEN_ENV, HttpMerged, HttpSection, http_options};
 pub use layer::{At, Dur, Origin, Section, Sourced, flag_name};
 pub use profile::Profile;
 pub use security::{DEVICE_TOKEN_ENV, TlsFiles, device_auth};
@@ -75,6 +75,18 @@ pub enum ConfigError {
     },
 }
 
+impl ConfigError {
+    /// The same error, with what is allowed said by `f` (given what it said).
+    pub fn expecting(self, f: impl FnOnce(String) -> String) -> Self {
+        match self {
+            Self::Invalid { origin, value, expected } => {
+                Self::Invalid { origin, value, expected: f(expected) }
+            }
+            other => other,
+        }
+    }
+}
+
 /// A profile as loaded, with the path it came from.
 #[derive(Debug, Clone, Default)]
 pub struct LoadedProfile {
@@ -110,12 +122,6 @@ impl LoadedProfile {
 /// An environment variable holding a secret; unset, empty or blank is `None`.
 pub fn env_secret(name: &str) -> Option<Secret> {
     std::env::var(name).ok().filter(|v| !v.trim().is_empty()).map(Secret::new)
-}
-
-/// Parses a human duration such as `200ms`, `1s`, `1m 30s`.
-pub fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
-    humantime::parse_duration(text.trim())
-        .map_err(|e| format!("{e}; write a duration such as 500ms, 2s or 1m"))
 }
 
 /// The address a client on this machine uses to reach a server bound to `bind`.

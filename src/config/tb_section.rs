@@ -212,9 +212,7 @@ impl TbGiven {
         profile: ThingsboardSection,
     ) -> ThingsboardMerged {
         let names = self.names;
-        let rename = move |field: &str| names.flag_of(field);
-        let at =
-            loaded.at(self.matches.as_ref(), "thingsboard").with_prefix(names.prefix).with_rename(&rename);
+        let at = loaded.at(self.matches.as_ref(), "thingsboard").with_prefix(names.prefix).with_names(names);
         ThingsboardSection::merge(self.flags.clone(), profile, &at)
     }
 }

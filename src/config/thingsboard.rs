@@ -55,20 +55,10 @@ impl TbConfig {
             None => 1,
         };
         let max_payload = ranged(m.max_payload, MAX_PAYLOAD as u64, 64, 16 * 1024 * 1024)
-            .map_err(|e| with_unit(e, "bytes"))?;
+            .map_err(|e| e.expecting(|allowed| format!("{allowed} bytes")))?;
         let rpc_replies = rpc_replies(m.rpc)?;
         let options = TbOptions { host, port, tls, credentials, qos, max_payload: to_usize(max_payload) };
         Ok(Self { options, rpc_replies })
-    }
-}
-
-/// A range error's "must be from A to B" with the unit after it.
-fn with_unit(e: ConfigError, unit: &str) -> ConfigError {
-    match e {
-        ConfigError::Invalid { origin, value, expected } => {
-            ConfigError::Invalid { origin, value, expected: format!("{expected} {unit}") }
-        }
-        other => other,
     }
 }
 
