@@ -1,9 +1,5 @@
-//! `[thingsboard]`: the ThingsBoard connection of `tb-publish`, of `serve`'s bridge and of
-//! `check` m3. A device logs in with one of ThingsBoard's three kinds of credentials: an access
-//! token, basic MQTT credentials (client id, username, password) or an X.509 client
-//! certificate. The token and the password are secrets: they come from files or the
-//! environment (`IOTCHAT_TB_TOKEN`, `IOTCHAT_TB_PASSWORD`), so they need not sit in `ps` or in a
-//! committed profile; they are never logged or printed.
+//! `[thingsboard]` resolved: the ThingsBoard connection of `tb-publish`, of `serve`'s bridge
+//! and of `check` m3 (the credentials: `tb_credentials.rs`); secrets are never logged or printed.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -41,14 +37,8 @@ impl TbConfig {
         // The credentials first, before any TLS file is read: a mix is the first thing to fix.
         let (credentials, identity) = tb_credentials::resolve(&given, loaded)?;
         let tls = client_tls(m.tls.is_some_and(|s| s.value), m.ca, identity.as_ref(), names)?;
-        let port = match m.port {
-            Some(Sourced { value: 0, origin }) => {
-                return Err(invalid(origin, "0".into(), "must be from 1 to 65535"));
-            }
-            Some(s) => s.value,
-            None if tls.is_some() => 8883,
-            None => 1883,
-        };
+        let default_port = if tls.is_some() { 8883 } else { 1883 };
+        let port = ranged(m.port.map(|s| s.map(u64::from)), default_port, 1, 65535)? as u16;
         let qos = match m.qos {
             Some(Sourced { value: q @ (0 | 1), .. }) => q,
             Some(s) => return Err(invalid(s.origin, s.value.to_string(), "ThingsBoard takes QoS 0 or 1")),
