@@ -73,11 +73,17 @@ impl Secrets<'_> {
                  running flash, or write the secret alone in a file (chmod 600) and set {key} = \"PATH\" \
                  (or pass --{flag} PATH)"
             );
-            match self.from_file {
-                true => ConfigError::Parse { path: self.path.clone(), message },
-                false => ConfigError::Setting { origin: Origin::Flag(flag_name("", key)), problem: message },
-            }
+            self.missing(key, message.clone(), message)
         })
+    }
+
+    /// A missing setting (`key`): as the profile's key, said `in_profile`, or, without a profile,
+    /// as the flag, said `no_profile`.
+    pub fn missing(&self, key: &str, in_profile: String, no_profile: String) -> ConfigError {
+        match self.from_file {
+            true => ConfigError::Parse { path: self.path.clone(), message: in_profile },
+            false => ConfigError::Setting { origin: Origin::Flag(flag_name("", key)), problem: no_profile },
+        }
     }
 
     /// A secret from the file a flag names, else from its variable, else from the file the

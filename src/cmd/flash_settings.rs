@@ -6,7 +6,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use iotchat::config::{ConfigError, FirmwareMerged, LoadedProfile, Origin, Sourced, dur_in, flag_name};
+use iotchat::config::{ConfigError, FirmwareMerged, LoadedProfile, Origin, Sourced, dur_in, ranged};
 use iotchat::flash::{FirmwareOptions, Sketch, Target};
 use iotchat::protocol::reading::MAX_NAME;
 
@@ -19,7 +19,7 @@ const DEFAULT_BOARD: &str = "esp8266:esp8266:nodemcuv2";
 const DEFAULT_INTERVAL: Duration = Duration::from_secs(1);
 const MIN_INTERVAL: Duration = Duration::from_millis(100);
 const MAX_INTERVAL: Duration = Duration::from_secs(86_400);
-const DEFAULT_TB_PORT: u16 = 1883;
+const DEFAULT_TB_PORT: u64 = 1883;
 /// Longest SSID, in bytes (802.11).
 const MAX_SSID: usize = 32;
 
@@ -86,15 +86,13 @@ fn required<T>(
     key: &str,
     how: &str,
 ) -> Result<Sourced<T>, ConfigError> {
-    given.ok_or_else(|| match secrets.from_file {
-        true => ConfigError::Parse {
-            path: secrets.path.clone(),
-            message: format!("[firmware] {key} is not set; {how}"),
-        },
-        false => ConfigError::Setting {
-            origin: Origin::Flag(flag_name("", key)),
-            problem: format!("it is not set; pass it, or a --profile whose [firmware] sets {key}"),
-        },
+    given.ok_or_else(|| {
+        let in_profile = format!("[firmware] {key} is not set; {how}");
+        secrets.missing(
+            key,
+            in_profile,
+            format!("it is not set; pass it, or a --profile whose [firmware] sets {key}"),
+        )
     })
 }
 
@@ -126,14 +124,10 @@ fn thingsboard_target(
                reaches it";
     let Sourced { value: host, origin } = required(secrets, host, "tb_host", how)?;
     check_host(&host).map_err(|expected| invalid(origin, &host, expected))?;
-    let port = match port {
-        Some(Sourced { value, origin }) => u16::try_from(value).ok().filter(|p| *p > 0).ok_or_else(|| {
-            invalid(origin, &value.to_string(), "write a port from 1 to 65535 (MQTT is 1883)".into())
-        })?,
-        None => DEFAULT_TB_PORT,
-    };
+    let port = ranged(port, DEFAULT_TB_PORT, 1, 65535)
+        .map_err(|e| e.expecting(|_| "write a port from 1 to 65535 (MQTT is 1883)".into()))?;
     let token = secrets.required(&TB_TOKEN, token_file)?;
-    Ok(Target::Thingsboard { host, port, token })
+    Ok(Target::Thingsboard { host, port: port as u16, token })
 }
 
 fn invalid(origin: Origin, value: &str, expected: String) -> ConfigError {
