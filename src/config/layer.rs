@@ -124,7 +124,8 @@ impl<'a> At<'a> {
         Origin::Profile(self.path.clone(), interned(format!("{}.{field}", self.key)))
     }
 
-    /// One field: the flag's value (with its flag or variable), else the profile's.
+    /// One field: the flag's value (with its flag or variable), else the profile's (a
+    /// profile-only field has no flag).
     pub fn pick<T>(
         &self,
         arg: Option<&clap::Arg>,
@@ -135,11 +136,6 @@ impl<'a> At<'a> {
         if let Some(value) = flag {
             return Some(Sourced { value, origin: self.flag_origin(arg, field) });
         }
-        key.map(|value| Sourced { value, origin: self.key_of(field) })
-    }
-
-    /// A profile-only field.
-    pub fn pick_key<T>(&self, field: &str, key: Option<T>) -> Option<Sourced<T>> {
         key.map(|value| Sourced { value, origin: self.key_of(field) })
     }
 
@@ -325,7 +321,7 @@ macro_rules! section {
         $at.pick(arg, stringify!($field), $flags.$field, $profile.$field)
     }};
     (@pick ProfileOnly $ty:ty, $field:ident, $flags:ident, $profile:ident, $at:ident, $args:ident, $next:ident) => {{
-        $at.pick_key(stringify!($field), $profile.$field)
+        $at.pick(None, stringify!($field), None, $profile.$field)
     }};
     (@pick Nested $ty:ty, $field:ident, $flags:ident, $profile:ident, $at:ident, $args:ident, $next:ident) => {{
         $next += $crate::config::layer::args_of::<$ty>().len();
