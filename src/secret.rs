@@ -50,7 +50,7 @@ impl From<&str> for Secret {
 
 /// Reads a file that holds secrets (tokens, a Wi-Fi password), warning like mosquitto when any
 /// user of the machine may read it.
-pub(crate) fn read_secret_file(path: &Path) -> std::io::Result<String> {
+pub fn read_secret_file(path: &Path) -> std::io::Result<String> {
     use std::io::Read;
     let mut file = std::fs::File::open(path)?;
     if let Ok(meta) = file.metadata() {

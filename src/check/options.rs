@@ -1,4 +1,4 @@
-//! What `check` is told: [`CheckOptions`], built by the settings layer (`config::check`).
+//! What `check` is told: [`CheckOptions`], built by the `check` command from `[check]` and its flags.
 
 use std::path::PathBuf;
 use std::sync::Arc;

@@ -1,13 +1,20 @@
 //! `iotchat check`: the command edge. Turns the flags and the profile into
-//! [`check::CheckOptions`], runs the scenario, prints the report, and fails (exit 1) when a
-//! required step failed.
+//! [`check::CheckOptions`] (which milestone, against which server, how many clients, how long
+//! each step may take, where the store is; for m3, the broker and the device's credentials,
+//! through [`TbConfig::resolve`] as `tb-publish` gets them, under `check`'s own names), runs
+//! the scenario, prints the report, and fails (exit 1) when a required step failed.
 
 use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
 
 use clap::Args;
-use iotchat::check;
-use iotchat::config::check::{CheckSection, broker_flags, check_options};
-use iotchat::config::{LoadedProfile, Section, TbFlagNames, TbGiven, ThingsboardSection};
+use iotchat::check::{self, CheckOptions, Milestone, TbTarget};
+use iotchat::config::{
+    CheckMerged, CheckSection, ConfigError, LoadedProfile, Origin, Section, Sourced, TbConfig, TbFlagNames,
+    TbGiven, ThingsboardSection, check_host_port, dur_in, ranged,
+};
+use iotchat::thingsboard::Advice;
 
 /// `iotchat check`.
 #[derive(Debug, Args)]
@@ -108,3 +115,87 @@ pub async fn run(args: CheckArgs, matches: &clap::ArgMatches) -> anyhow::Result<
         report.server
     )
 }
+
+/// Checks the merged settings. m3 also needs the broker and the device's credentials
+/// (`tb`: `check`'s ThingsBoard flags as the section's, named [`TbFlagNames::CHECK`]); the
+/// other milestones ignore them.
+fn check_options(
+    m: CheckMerged,
+    tb: TbGiven,
+    advice: Arc<dyn Advice>,
+    loaded: &LoadedProfile,
+) -> Result<CheckOptions, ConfigError> {
+    let server_setting = m.server.as_ref().map_or_else(|| "--server".to_owned(), |s| s.origin.to_string());
+    let server = m.server.map(|s| check_host_port(s.value, s.origin)).transpose()?;
+    let from_name = loaded.path.as_deref().and_then(Milestone::from_profile_name);
+    let milestone = m.milestone.map(|s| s.value).or(from_name).unwrap_or(Milestone::M0);
+    if let Some(Sourced { origin: origin @ Origin::Flag(_), .. }) = &m.clients
+        && milestone != Milestone::M1
+    {
+        let problem = format!(
+            "it is for the m1 scenario, and this check runs {}; add --milestone m1, or drop it",
+            milestone.name()
+        );
+        return Err(ConfigError::Setting { origin: origin.clone(), problem });
+    }
+    let clients = ranged(m.clients, 10, 1, 1000)
+        .map_err(|e| e.expecting(|_| "a number of clients from 1 to 1000".into()))?;
+    let (min, max) = (Duration::from_millis(10), Duration::from_secs(600));
+    let step_timeout = dur_in(m.step_timeout, Duration::from_secs(2), min, max)?;
+    let thingsboard = match milestone {
+        Milestone::M3 => {
+            Some(broker(tb, server.clone().map(|s| (s, server_setting.clone())), advice, loaded)?)
+        }
+        _ => None,
+    };
+    let store_setting = m.store.as_ref().map_or_else(|| "--store DIR".to_owned(), |s| s.origin.to_string());
+    let store = m.store.map(|s| s.value);
+    Ok(CheckOptions {
+        server,
+        server_setting,
+        milestone,
+        store,
+        store_setting,
+        clients: clients as u32,
+        step_timeout,
+        thingsboard,
+    })
+}
+
+/// `check`'s `--broker HOST:PORT` (else `--server`, else `[thingsboard] host`/`port`) as the
+/// ThingsBoard section's host and port.
+fn broker_flags(broker: Option<String>) -> Result<(Option<String>, Option<u16>), ConfigError> {
+    let Some(broker) = broker else { return Ok((None, None)) };
+    let broker = check_host_port(broker, Origin::Flag("--broker"))?;
+    let (host, port) = broker.rsplit_once(':').unwrap_or_default();
+    Ok((Some(host.trim_start_matches('[').trim_end_matches(']').to_owned()), port.parse().ok()))
+}
+
+/// m3's broker and credentials; QoS 1 always: the scenario checks PUBACKs.
+/// `server` is `--server`'s address (it works for m3 too) with the setting that gave it.
+fn broker(
+    mut tb: TbGiven,
+    server: Option<(String, String)>,
+    advice: Arc<dyn Advice>,
+    loaded: &LoadedProfile,
+) -> Result<TbTarget, ConfigError> {
+    let path = loaded.path.clone().unwrap_or_default();
+    let in_profile =
+        loaded.profile.thingsboard.host.as_ref().map(|_| Origin::Profile(path, "thingsboard.host"));
+    let host_setting = match (&tb.flags.host, server) {
+        (Some(_), _) => "--broker".to_owned(),
+        (None, Some((server, setting))) => {
+            (tb.flags.host, tb.flags.port) = broker_flags(Some(server))?;
+            setting
+        }
+        (None, None) => in_profile.map_or_else(|| "--broker".to_owned(), |o| format!("{o} (or --broker)")),
+    };
+    tb.flags.qos = None;
+    let options = TbConfig::resolve(tb, loaded)?.options;
+    let options = iotchat::thingsboard::session::TbOptions { qos: 1, ..options };
+    Ok(TbTarget { options, advice, host_setting })
+}
+
+#[cfg(test)]
+#[path = "check_tests.rs"]
+mod tests;

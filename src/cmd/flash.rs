@@ -6,7 +6,7 @@
 use std::path::{Path, PathBuf};
 
 use clap::{ArgMatches, Args};
-use iotchat::config::{self, ConfigError, FirmwareSection, LoadedProfile, Origin, Section};
+use iotchat::config::{ConfigError, FirmwareSection, LoadedProfile, Origin, Section};
 use iotchat::flash::build::{self, Layout, Overlap};
 use iotchat::flash::plan::{self, Flasher, Step, Tools};
 use iotchat::flash::{FirmwareOptions, FlashError, Sketch, Target, header};
@@ -144,7 +144,7 @@ fn resolve(args: &FlashArgs, matches: &ArgMatches) -> Result<FirmwareOptions, Co
         loaded.profile.firmware.clone(),
         &loaded.at(Some(matches), "firmware"),
     );
-    config::firmware_options(merged, &loaded, &|name: &str| std::env::var_os(name))
+    super::flash_settings::firmware_options(merged, &loaded, &|name: &str| std::env::var_os(name))
 }
 
 /// `--build-dir`, else `./iotchat-flash`, made absolute against the current directory so that

@@ -9,6 +9,8 @@ pub(crate) mod check;
 mod client_tls;
 mod fake_device;
 pub(crate) mod flash;
+mod flash_secrets;
+mod flash_settings;
 mod ota;
 mod readings;
 mod serve;
@@ -109,9 +111,18 @@ pub fn print_help(subcommand: &str) -> anyhow::Result<()> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
-    use clap::CommandFactory;
+    use clap::{CommandFactory, FromArgMatches};
+
+    /// Parses `argv` as the flags of section `S`, as a command that flattens it would.
+    pub(crate) fn flags<S: clap::Args + FromArgMatches>(
+        argv: &[&str],
+    ) -> Result<(S, ArgMatches), clap::Error> {
+        let matches =
+            S::augment_args(clap::Command::new("t").no_binary_name(true)).try_get_matches_from(argv)?;
+        Ok((S::from_arg_matches(&matches)?, matches))
+    }
 
     #[test]
     fn the_cli_is_well_formed() {

@@ -10,10 +10,10 @@ use super::{ConfigError, Origin};
 use crate::http::{HttpBind, HttpOptions};
 use crate::secret::{Secret, read_secret_file};
 
-/// Where the HTTP side listens unless told otherwise: loopback, beside the device port.
-pub const DEFAULT_HTTP: &str = "127.0.0.1:12080";
 /// The environment variable that may hold the HTTP bearer token.
 pub const HTTP_TOKEN_ENV: &str = "IOTCHAT_HTTP_TOKEN";
+/// What a token file or variable must hold.
+const ONE_TOKEN: &str = "must hold one token, a single word such as the output of `openssl rand -hex 16`";
 
 crate::section! {
     /// `[http]` in a profile, and the same settings as `serve`'s `--http*` flags.
@@ -36,13 +36,8 @@ pub fn http_options(m: HttpMerged) -> Result<HttpOptions, ConfigError> {
         Some(Sourced { value: path, origin }) => Some(token_from_file(&path, origin)?),
         None => match super::env_secret(HTTP_TOKEN_ENV) {
             Some(token) if token.expose().trim().contains(char::is_whitespace) => {
-                return Err(ConfigError::Setting {
-                    origin: Origin::Env(HTTP_TOKEN_ENV),
-                    problem:
-                        "must hold one token, a single word such as the output of `openssl rand -hex 16` \
-                              (it was not shown)"
-                            .into(),
-                });
+                let problem = format!("{ONE_TOKEN} (it was not shown)");
+                return Err(ConfigError::Setting { origin: Origin::Env(HTTP_TOKEN_ENV), problem });
             }
             Some(token) => Some(Secret::new(token.expose().trim())),
             None => None,
@@ -62,6 +57,7 @@ pub fn http_options(m: HttpMerged) -> Result<HttpOptions, ConfigError> {
     Ok(HttpOptions { bind, token })
 }
 
+/// Where the HTTP side listens unless told otherwise: loopback, beside the device port.
 fn default_addr() -> SocketAddr {
     SocketAddr::from(([127, 0, 0, 1], 12080))
 }
@@ -76,9 +72,7 @@ fn token_from_file(path: &std::path::Path, origin: Origin) -> Result<Secret, Con
         .map_err(|e| invalid(format!("cannot read it ({e}); give a file holding the token")))?;
     let token = text.trim();
     if token.is_empty() || token.contains(char::is_whitespace) {
-        return Err(invalid(
-            "the file must hold one token, a single word such as the output of `openssl rand -hex 16`".into(),
-        ));
+        return Err(invalid(format!("the file {ONE_TOKEN}")));
     }
     Ok(Secret::new(token))
 }

@@ -17,6 +17,8 @@ use std::time::Duration;
 
 use clap::parser::ValueSource;
 
+use super::TbFlagNames;
+
 /// Where a setting's value came from, for error messages.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Origin {
@@ -83,7 +85,7 @@ pub type Nested<T> = T;
 pub type ProfileOnly<T> = Option<T>;
 
 /// Where a section is being merged: the command line as parsed, the profile file, the key.
-#[derive(Clone)]
+#[derive(Debug, Clone)]
 pub struct At<'a> {
     matches: Option<&'a clap::ArgMatches>,
     path: PathBuf,
@@ -91,20 +93,7 @@ pub struct At<'a> {
     /// Put before each flag's name: `tb-` for `serve`'s `--tb-host` (see [`Prefixed`]).
     prefix: &'static str,
     /// A command whose flags are not the section's (`check`'s `--broker`) names them here.
-    rename: Option<&'a Rename>,
-}
-
-/// A command's own flag name for a field (`None`: the section's).
-pub type Rename = dyn Fn(&str) -> Option<&'static str>;
-
-impl fmt::Debug for At<'_> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("At")
-            .field("path", &self.path)
-            .field("key", &self.key)
-            .field("prefix", &self.prefix)
-            .finish()
-    }
+    names: Option<TbFlagNames>,
 }
 
 impl<'a> At<'a> {
@@ -112,7 +101,7 @@ impl<'a> At<'a> {
     /// command line `matches` (`None`, in tests: every flag value counts as typed).
     pub fn new(matches: Option<&'a clap::ArgMatches>, path: Option<&Path>, key: &'static str) -> Self {
         let path = path.map_or_else(|| PathBuf::from("profile"), Path::to_owned);
-        Self { matches, path, key, prefix: "", rename: None }
+        Self { matches, path, key, prefix: "", names: None }
     }
 
     /// The same, for flags named with `prefix` before the section's names.
@@ -121,8 +110,8 @@ impl<'a> At<'a> {
     }
 
     /// The same, for a command that names the flags of some fields itself.
-    pub fn with_rename(self, rename: &'a Rename) -> Self {
-        Self { rename: Some(rename), ..self }
+    pub fn with_names(self, names: TbFlagNames) -> Self {
+        Self { names: Some(names), ..self }
     }
 
     /// The nested section `key` (e.g. `tls` in `serve`).
@@ -135,7 +124,8 @@ impl<'a> At<'a> {
         Origin::Profile(self.path.clone(), interned(format!("{}.{field}", self.key)))
     }
 
-    /// One field: the flag's value (with its flag or variable), else the profile's.
+    /// One field: the flag's value (with its flag or variable), else the profile's (a
+    /// profile-only field has no flag).
     pub fn pick<T>(
         &self,
         arg: Option<&clap::Arg>,
@@ -149,13 +139,8 @@ impl<'a> At<'a> {
         key.map(|value| Sourced { value, origin: self.key_of(field) })
     }
 
-    /// A profile-only field.
-    pub fn pick_key<T>(&self, field: &str, key: Option<T>) -> Option<Sourced<T>> {
-        key.map(|value| Sourced { value, origin: self.key_of(field) })
-    }
-
     fn flag_origin(&self, arg: Option<&clap::Arg>, field: &str) -> Origin {
-        if let Some(flag) = self.rename.and_then(|rename| rename(field)) {
+        if let Some(flag) = self.names.and_then(|names| names.flag_of(field)) {
             return Origin::Flag(flag);
         }
         let prefix = self.prefix;
@@ -170,7 +155,7 @@ impl<'a> At<'a> {
 }
 
 /// The flag of `field` under `prefix`: `("tb-", "token_file")` is `--tb-token-file`.
-pub(crate) fn flag_name(prefix: &str, field: &str) -> &'static str {
+pub fn flag_name(prefix: &str, field: &str) -> &'static str {
     interned(format!("--{prefix}{}", field.replace('_', "-")))
 }
 
@@ -193,11 +178,6 @@ pub fn given_flags<S: clap::Args>(matches: &clap::ArgMatches, prefix: &str) -> V
 /// The clap arguments of a section, in the order of its fields.
 pub fn args_of<S: clap::Args>() -> Vec<clap::Arg> {
     S::augment_args(clap::Command::new("section")).get_arguments().cloned().collect()
-}
-
-/// How many clap arguments a section has (for a nested section's place among its parent's).
-pub fn arg_count<S: clap::Args>() -> usize {
-    S::augment_args(clap::Command::new("section")).get_arguments().count()
 }
 
 /// How a command names a section's flags when it takes them under a prefix ([`Prefixed`]).
@@ -263,7 +243,8 @@ impl std::str::FromStr for Dur {
     type Err = String;
 
     fn from_str(text: &str) -> Result<Self, String> {
-        super::parse_duration(text).map(Dur)
+        let parsed = humantime::parse_duration(text.trim());
+        parsed.map(Dur).map_err(|e| format!("{e}; write a duration such as 500ms, 2s or 1m"))
     }
 }
 
@@ -340,10 +321,10 @@ macro_rules! section {
         $at.pick(arg, stringify!($field), $flags.$field, $profile.$field)
     }};
     (@pick ProfileOnly $ty:ty, $field:ident, $flags:ident, $profile:ident, $at:ident, $args:ident, $next:ident) => {{
-        $at.pick_key(stringify!($field), $profile.$field)
+        $at.pick(None, stringify!($field), None, $profile.$field)
     }};
     (@pick Nested $ty:ty, $field:ident, $flags:ident, $profile:ident, $at:ident, $args:ident, $next:ident) => {{
-        $next += $crate::config::layer::arg_count::<$ty>();
+        $next += $crate::config::layer::args_of::<$ty>().len();
         <$ty as $crate::config::layer::Section>::merge($flags.$field, $profile.$field, &$at.child(stringify!($field)))
     }};
 }

@@ -3,10 +3,9 @@
 //! the file and key at fault, and what is allowed.
 
 mod chat;
-pub mod check;
+mod check;
 mod fake_device;
 mod firmware;
-mod firmware_secrets;
 mod http;
 pub mod layer;
 mod profile;
@@ -23,10 +22,11 @@ use std::time::Duration;
 
 pub use crate::secret::Secret;
 pub use chat::{ChatMerged, ChatSection, chat_options};
+pub use check::{CheckMerged, CheckSection};
 pub use fake_device::{FakeDeviceMerged, FakeDeviceSection, fake_device_options};
-pub use firmware::{FirmwareMerged, FirmwareSection, firmware_options};
-pub use http::{DEFAULT_HTTP, HTTP_TOKEN_ENV, HttpMerged, HttpSection, http_options};
-pub use layer::{At, Dur, Origin, Section, Sourced};
+pub use firmware::{FirmwareMerged, FirmwareSection, Refused};
+pub use http::{HTTP_TOKEN_ENV, HttpMerged, HttpSection, http_options};
+pub use layer::{At, Dur, Origin, Section, Sourced, flag_name};
 pub use profile::Profile;
 pub use security::{DEVICE_TOKEN_ENV, TlsFiles, device_auth};
 pub use serve::{DEFAULT_BIND, ServeConfig, ServeMerged, ServeSection};
@@ -75,6 +75,18 @@ pub enum ConfigError {
     },
 }
 
+impl ConfigError {
+    /// The same error, with what is allowed said by `f` (given what it said).
+    pub fn expecting(self, f: impl FnOnce(String) -> String) -> Self {
+        match self {
+            Self::Invalid { origin, value, expected } => {
+                Self::Invalid { origin, value, expected: f(expected) }
+            }
+            other => other,
+        }
+    }
+}
+
 /// A profile as loaded, with the path it came from.
 #[derive(Debug, Clone, Default)]
 pub struct LoadedProfile {
@@ -112,12 +124,6 @@ pub fn env_secret(name: &str) -> Option<Secret> {
     std::env::var(name).ok().filter(|v| !v.trim().is_empty()).map(Secret::new)
 }
 
-/// Parses a human duration such as `200ms`, `1s`, `1m 30s`.
-pub fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
-    humantime::parse_duration(text.trim())
-        .map_err(|e| format!("{e}; write a duration such as 500ms, 2s or 1m"))
-}
-
 /// The address a client on this machine uses to reach a server bound to `bind`.
 pub(crate) fn server_from_bind(bind: &str) -> String {
     match bind.rsplit_once(':') {
@@ -143,44 +149,38 @@ pub fn check_host_port(text: String, origin: Origin) -> Result<String, ConfigErr
 
 /// A number setting: the picked value if it is within `min..=max`, else an error naming where
 /// it came from; `default` when nothing was given.
-pub(crate) fn ranged(
-    given: Option<Sourced<u64>>,
-    default: u64,
-    min: u64,
-    max: u64,
-) -> Result<u64, ConfigError> {
-    let Some(Sourced { value, origin }) = given else { return Ok(default) };
-    if (min..=max).contains(&value) {
-        Ok(value)
-    } else {
-        let expected = if max == u64::MAX {
-            format!("must be at least {min}")
-        } else {
-            format!("must be from {min} to {max}")
-        };
-        Err(ConfigError::Invalid { origin, value: value.to_string(), expected })
-    }
+pub fn ranged(given: Option<Sourced<u64>>, default: u64, min: u64, max: u64) -> Result<u64, ConfigError> {
+    within(given, default, (min, max), u64::MAX, |v| v.to_string())
 }
 
-/// A duration setting within `min..=max`, else an error naming where it came from; `default`
-/// when nothing set it.
-pub(crate) fn dur_in(
+/// A duration setting within `min..=max`, as [`ranged`] (`max` of `Duration::MAX`: no upper bound).
+pub fn dur_in(
     given: Option<Sourced<Dur>>,
     default: Duration,
     min: Duration,
     max: Duration,
 ) -> Result<Duration, ConfigError> {
-    let Some(Sourced { value: Dur(d), origin }) = given else { return Ok(default) };
-    if (min..=max).contains(&d) {
-        return Ok(d);
+    within(given.map(|s| s.map(|d| d.0)), default, (min, max), Duration::MAX, |d| Dur(d).to_string())
+}
+
+/// [`ranged`] and [`dur_in`]: `unbounded` as `max` means "at least `min`".
+fn within<T: PartialOrd + Copy>(
+    given: Option<Sourced<T>>,
+    default: T,
+    (min, max): (T, T),
+    unbounded: T,
+    show: fn(T) -> String,
+) -> Result<T, ConfigError> {
+    let Some(Sourced { value, origin }) = given else { return Ok(default) };
+    if min <= value && value <= max {
+        return Ok(value);
     }
-    let (low, high) = (humantime::format_duration(min), humantime::format_duration(max));
-    let expected = if max == Duration::MAX {
-        format!("must be at least {low}")
+    let expected = if max == unbounded {
+        format!("must be at least {}", show(min))
     } else {
-        format!("must be from {low} to {high}")
+        format!("must be from {} to {}", show(min), show(max))
     };
-    Err(ConfigError::Invalid { origin, value: Dur(d).to_string(), expected })
+    Err(ConfigError::Invalid { origin, value: show(value), expected })
 }
 
 /// A count as `usize`, saturating (on 32-bit targets).

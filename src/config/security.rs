@@ -41,31 +41,27 @@ crate::section! {
     }
 }
 
-/// Where `serve`'s TLS certificate and key are.
+/// Where `serve`'s TLS certificate and key are, each with the setting that named it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TlsFiles {
     /// The certificate chain.
-    pub cert: PemFile,
+    pub cert: Sourced<PemFile>,
     /// The private key.
-    pub key: PemFile,
-    /// The setting that named the certificate, for errors.
-    pub cert_origin: Origin,
-    /// The setting that named the key.
-    pub key_origin: Origin,
+    pub key: Sourced<PemFile>,
 }
 
 impl TlsFiles {
     /// The server's acceptor from these files; an error names the setting of the file at fault.
     pub fn acceptor(&self) -> Result<TlsAcceptor, ConfigError> {
-        crate::tls::acceptor(&self.cert, &self.key).map_err(|e| match e {
+        crate::tls::acceptor(&self.cert.value, &self.key.value).map_err(|e| match e {
             TlsError::Setup(e) => ConfigError::Invalid {
-                origin: self.cert_origin.clone(),
-                value: self.cert.path.display().to_string(),
+                origin: self.cert.origin.clone(),
+                value: self.cert.value.path.display().to_string(),
                 expected: format!("TLS setup failed: {e}"),
             },
             e => ConfigError::tls(e, |role| match role {
-                PemRole::Key => self.key_origin.clone(),
-                PemRole::Certificate | PemRole::Ca => self.cert_origin.clone(),
+                PemRole::Key => self.key.origin.clone(),
+                PemRole::Certificate | PemRole::Ca => self.cert.origin.clone(),
             }),
         })
     }
@@ -143,12 +139,9 @@ fn read_tokens(path: &Path, origin: Origin) -> Result<Tokens, ConfigError> {
 pub(crate) fn server_tls(m: TlsMerged) -> Result<Option<TlsFiles>, ConfigError> {
     match (m.cert, m.key) {
         (None, None) => Ok(None),
-        (Some(cert), Some(key)) => Ok(Some(TlsFiles {
-            cert: PemFile { path: cert.value },
-            key: PemFile { path: key.value },
-            cert_origin: cert.origin,
-            key_origin: key.origin,
-        })),
+        (Some(cert), Some(key)) => {
+            Ok(Some(TlsFiles { cert: cert.map(|path| PemFile { path }), key: key.map(|path| PemFile { path }) }))
+        }
         (Some(Sourced { value, origin }), None) | (None, Some(Sourced { value, origin })) => Err(ConfigError::Invalid {
             origin,
             value: value.display().to_string(),

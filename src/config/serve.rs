@@ -16,6 +16,7 @@ pub const DEFAULT_BIND: &str = "127.0.0.1:12000";
 const MAX_MAX_CLIENTS: u64 = 1_000_000;
 const MAX_MAX_LINE_BYTES: u64 = 16 * 1024 * 1024;
 const MAX_IDLE_FLUSH: Duration = Duration::from_secs(60);
+const MAX_GRACE: Duration = Duration::from_secs(60);
 /// A day: the longest any of the timeouts may be set to.
 const MAX_TIMEOUT: Duration = Duration::from_secs(86_400);
 const ZERO: Duration = Duration::ZERO;
@@ -111,43 +112,20 @@ impl ServeConfig {
         };
         let max_clients = ranged(m.max_clients, 10_000, 1, MAX_MAX_CLIENTS)?;
         let max_line_bytes = ranged(m.max_line_bytes, 64 * 1024, 16, MAX_MAX_LINE_BYTES)?;
-        let ms = Duration::from_millis;
+        let (ms, day) = (Duration::from_millis, MAX_TIMEOUT);
         let limits = Limits {
             max_line_bytes: to_usize(max_line_bytes),
-            idle_flush: off_at_zero(timed(m.idle_flush, m.idle_flush_ms, ms(200), ZERO, MAX_IDLE_FLUSH)?),
-            line_timeout: off_at_zero(timed(
-                m.line_timeout,
-                m.line_timeout_ms,
-                ms(30_000),
-                ZERO,
-                MAX_TIMEOUT,
-            )?),
-            idle_timeout: off_at_zero(timed(m.idle_timeout, m.idle_timeout_ms, ZERO, ZERO, MAX_TIMEOUT)?),
-            device_timeout: off_at_zero(dur_in(m.device_timeout, DEFAULT_DEVICE_TIMEOUT, ZERO, MAX_TIMEOUT)?),
-            max_ts_ahead: dur_in(
-                m.max_ts_ahead,
-                DEFAULT_MAX_TS_AHEAD,
-                Duration::from_secs(1),
-                MAX_MAX_TS_AHEAD,
-            )?,
+            idle_flush: timed(m.idle_flush, m.idle_flush_ms, ms(200), MAX_IDLE_FLUSH).map(off_at_zero)?,
+            line_timeout: timed(m.line_timeout, m.line_timeout_ms, ms(30_000), day).map(off_at_zero)?,
+            idle_timeout: timed(m.idle_timeout, m.idle_timeout_ms, ZERO, day).map(off_at_zero)?,
+            device_timeout: dur_in(m.device_timeout, DEFAULT_DEVICE_TIMEOUT, ZERO, day).map(off_at_zero)?,
+            max_ts_ahead: dur_in(m.max_ts_ahead, DEFAULT_MAX_TS_AHEAD, ms(1000), MAX_MAX_TS_AHEAD)?,
         };
         let server = ServeOptions {
             max_clients: to_usize(max_clients),
             limits,
-            shutdown_grace: timed(
-                m.shutdown_grace,
-                m.shutdown_grace_ms,
-                ms(3_000),
-                ZERO,
-                Duration::from_secs(60),
-            )?,
-            write_timeout: off_at_zero(timed(
-                m.write_timeout,
-                m.write_timeout_ms,
-                ms(30_000),
-                ZERO,
-                MAX_TIMEOUT,
-            )?),
+            shutdown_grace: timed(m.shutdown_grace, m.shutdown_grace_ms, ms(3_000), MAX_GRACE)?,
+            write_timeout: timed(m.write_timeout, m.write_timeout_ms, ms(30_000), day).map(off_at_zero)?,
             auth: super::security::server_tokens(m.auth)?.map(Live::new),
         };
         Ok(Self { bind, tls: super::security::server_tls(m.tls)?, server })
@@ -155,13 +133,12 @@ impl ServeConfig {
 }
 
 /// A duration by its name (`idle_flush = "200ms"`) or by its older name in milliseconds
-/// (`idle_flush_ms = 200`, checked in milliseconds as it was written), within `min..=max`: a
+/// (`idle_flush_ms = 200`, checked in milliseconds as it was written), within `0..=max`: a
 /// flag over the profile whatever the name; both names in one place are refused.
 fn timed(
     new: Option<Sourced<Dur>>,
     old: Option<Sourced<u64>>,
     default: Duration,
-    min: Duration,
     max: Duration,
 ) -> Result<Duration, ConfigError> {
     let rank = |origin: &Origin| match origin {
@@ -184,12 +161,13 @@ fn timed(
         (new, old) => new.is_none() && old.is_some(),
     };
     if !use_old {
-        return dur_in(new, default, min, max);
+        return dur_in(new, default, ZERO, max);
     }
     let ms = |d: Duration| u64::try_from(d.as_millis()).unwrap_or(u64::MAX);
-    ranged(old, ms(default), ms(min), ms(max)).map(Duration::from_millis)
+    ranged(old, ms(default), 0, ms(max)).map(Duration::from_millis)
 }
 
+/// Zero turns a timer off.
 fn off_at_zero(d: Duration) -> Option<Duration> {
     (!d.is_zero()).then_some(d)
 }

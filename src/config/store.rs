@@ -46,14 +46,9 @@ fn any_path(text: &str) -> Result<PathBuf, std::convert::Infallible> {
 
 /// What to say when a command that reads the store is given no data directory.
 pub fn no_data_dir() -> ConfigError {
-    let earlier = earlier_default_data_dir()
-        .map(|dir| {
-            format!(
-                " ({} holds readings kept by an earlier iotchat: --data-dir {})",
-                dir.display(),
-                dir.display()
-            )
-        })
+    let earlier = earlier_default_data_dir().map(|dir| dir.display().to_string());
+    let earlier = earlier
+        .map(|dir| format!(" ({dir} holds readings kept by an earlier iotchat: --data-dir {dir})"))
         .unwrap_or_default();
     ConfigError::Setting {
         origin: Origin::Flag("--data-dir"),

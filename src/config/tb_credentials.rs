@@ -15,10 +15,11 @@
 //! username, is refused; one in the environment is then left alone. Settings of the places
 //! below the one that named the kind are not read.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
-use super::tb_section::{CredentialsTable, TbGiven};
-use super::{ConfigError, LoadedProfile, Origin, Profile, Secret, TbFlagNames};
+use super::layer::{Section, Sourced};
+use super::tb_section::{CredentialsTable, TbGiven, ThingsboardMerged, ThingsboardSection};
+use super::{ConfigError, LoadedProfile, Origin, Secret, TbFlagNames};
 use crate::thingsboard::{CredentialKind, Credentials};
 use crate::tls::{ClientIdentity, PemFile};
 
@@ -46,61 +47,79 @@ pub(super) struct Identity {
     pub(super) key: Origin,
 }
 
+/// The credential settings as each place gave them, each value with its setting.
+struct Places {
+    names: TbFlagNames,
+    /// The command line's flags alone.
+    flags: ThingsboardMerged,
+    /// The profile's keys alone, `[thingsboard.credentials]` read into the flat ones (and
+    /// named as the table's keys).
+    profile: ThingsboardMerged,
+    /// `thingsboard.credentials`, and the kind it names if the profile has it.
+    table: (Origin, Option<CredentialKind>),
+    env_token: Option<Sourced<Secret>>,
+    env_password: Option<Sourced<Secret>>,
+}
+
+impl Places {
+    fn new(given: &TbGiven, loaded: &LoadedProfile) -> Result<Self, ConfigError> {
+        let p = &loaded.profile.thingsboard;
+        let table = loaded.at(None, "thingsboard").key_of("credentials");
+        let flat = p.flat_credentials().map_err(|problem| setting(table.clone(), problem))?;
+        let key = if p.credentials.is_some() { "thingsboard.credentials" } else { "thingsboard" };
+        let env = |secret: &Option<Secret>, name| {
+            secret.clone().map(|value| Sourced { value, origin: Origin::Flag(name) })
+        };
+        Ok(Self {
+            names: given.names,
+            flags: given.merge_over(loaded, ThingsboardSection::default()),
+            profile: ThingsboardSection::merge(ThingsboardSection::default(), flat, &loaded.at(None, key)),
+            table: (table, p.credentials.as_ref().map(table_kind)),
+            env_token: env(&given.env_token, TOKEN_ENV),
+            env_password: env(&given.env_password, PASSWORD_ENV),
+        })
+    }
+}
+
 /// The device's credentials, and the client certificate to present when they are X.509 ones.
 pub(super) fn resolve(
     given: &TbGiven,
     loaded: &LoadedProfile,
 ) -> Result<(Credentials, Option<Identity>), ConfigError> {
-    let names = given.names;
-    let loaded = &with_flat_credentials(loaded)?;
-    let (kind, place) = kind(given, names, loaded)?;
+    let places = Places::new(given, loaded)?;
+    let (kind, place) = kind(&places)?;
     if kind != CredentialKind::Basic {
-        refuse_password(given, place, names, loaded)?;
+        refuse_password(&places, place)?;
     }
     match kind {
-        CredentialKind::AccessToken => Ok((token(given, names, loaded)?, None)),
-        CredentialKind::Certificate => Ok((
-            Credentials::Certificate,
-            Some(identity(given.flags.cert.clone(), given.flags.key.clone(), names, loaded)?),
-        )),
-        CredentialKind::Basic => Ok((basic(given, place == Place::Profile, names, loaded)?, None)),
+        CredentialKind::AccessToken => Ok((token(&places)?, None)),
+        CredentialKind::Certificate => Ok((Credentials::Certificate, Some(identity(&places)?))),
+        CredentialKind::Basic => Ok((basic(&places, place == Place::Profile)?, None)),
     }
 }
 
 /// The kind, and where it was named (see the module's rules).
-fn kind(
-    given: &TbGiven,
-    names: TbFlagNames,
-    loaded: &LoadedProfile,
-) -> Result<(CredentialKind, Place), ConfigError> {
-    let p = &loaded.profile.thingsboard;
-    let key = |key| profile_key(loaded, key);
-    let flag = |set: bool, name| set.then_some(Origin::Flag(name));
-    let command_line = [
-        flag(given.flags.token.is_some(), names.token)
-            .or(flag(given.flags.token_file.is_some(), names.token_file)),
-        flag(given.flags.client_id.is_some(), names.client_id)
-            .or(flag(given.flags.username.is_some(), names.username)),
-        flag(given.flags.cert.is_some(), names.cert).or(flag(given.flags.key.is_some(), names.key)),
+fn kind(places: &Places) -> Result<(CredentialKind, Place), ConfigError> {
+    let (f, p) = (&places.flags, &places.profile);
+    let table = |kind| places.table.1.filter(|k| *k == kind).map(|_| places.table.0.clone());
+    let named = [
+        (
+            Place::CommandLine,
+            [either(&f.token, &f.token_file), either(&f.client_id, &f.username), either(&f.cert, &f.key)],
+        ),
+        (
+            Place::Profile,
+            [
+                origin(&p.token_file).or_else(|| table(CredentialKind::AccessToken)),
+                either(&p.client_id, &p.username).or_else(|| table(CredentialKind::Basic)),
+                either(&p.cert, &p.key),
+            ],
+        ),
+        (Place::Environment, [origin(&places.env_token), None, None]),
     ];
-    let table = |kind| {
-        p.credentials.as_ref().filter(|t| table_kind(t) == kind).map(|_| key("thingsboard.credentials"))
-    };
-    let in_profile = [
-        p.token_file.as_ref().map(|_| key("thingsboard.token_file")).or(table(CredentialKind::AccessToken)),
-        p.client_id
-            .as_ref()
-            .map(|_| key("thingsboard.client_id"))
-            .or(p.username.as_ref().map(|_| key("thingsboard.username")))
-            .or(table(CredentialKind::Basic)),
-        p.cert.as_ref().map(|_| key("thingsboard.cert")).or(p.key.as_ref().map(|_| key("thingsboard.key"))),
-    ];
-    let environment = [given.env_token.as_ref().map(|_| Origin::Flag(TOKEN_ENV)), None, None];
     let kinds = [CredentialKind::AccessToken, CredentialKind::Basic, CredentialKind::Certificate];
-    for (place, named) in
-        [(Place::CommandLine, command_line), (Place::Profile, in_profile), (Place::Environment, environment)]
-    {
-        let mut named = kinds.into_iter().zip(named).filter_map(|(kind, origin)| Some((kind, origin?)));
+    for (place, origins) in named {
+        let mut named = kinds.into_iter().zip(origins).filter_map(|(kind, origin)| Some((kind, origin?)));
         match (named.next(), named.next()) {
             (None, _) => continue,
             (Some((kind, _)), None) => return Ok((kind, place)),
@@ -115,61 +134,37 @@ fn kind(
             }
         }
     }
-    match (&given.flags.password, &given.flags.password_file) {
-        (Some(_), _) => Err(password_alone(Origin::Flag(names.password), names)),
-        (_, Some(_)) => Err(password_alone(Origin::Flag(names.password_file), names)),
-        _ => Err(missing(names)),
-    }
+    Err(either(&f.password, &f.password_file)
+        .map_or_else(|| missing(places.names), |origin| password_alone(origin, places.names)))
 }
 
 /// A password given on purpose where the kind takes none.
-fn refuse_password(
-    given: &TbGiven,
-    place: Place,
-    names: TbFlagNames,
-    loaded: &LoadedProfile,
-) -> Result<(), ConfigError> {
-    let origin = if given.flags.password.is_some() {
-        Origin::Flag(names.password)
-    } else if given.flags.password_file.is_some() {
-        Origin::Flag(names.password_file)
-    } else if place == Place::Profile && loaded.profile.thingsboard.password_file.is_some() {
-        profile_key(loaded, "thingsboard.password_file")
-    } else {
-        return Ok(());
-    };
-    Err(password_alone(origin, names))
+fn refuse_password(places: &Places, place: Place) -> Result<(), ConfigError> {
+    let in_profile = origin(&places.profile.password_file).filter(|_| place == Place::Profile);
+    match either(&places.flags.password, &places.flags.password_file).or(in_profile) {
+        Some(origin) => Err(password_alone(origin, places.names)),
+        None => Ok(()),
+    }
 }
 
-/// The client certificate and its key: both, from the command line, else the profile.
-fn identity(
-    cert: Option<PathBuf>,
-    key: Option<PathBuf>,
-    names: TbFlagNames,
-    loaded: &LoadedProfile,
-) -> Result<Identity, ConfigError> {
-    let p = &loaded.profile.thingsboard;
-    let pick = |flag: Option<PathBuf>, name, in_profile: &Option<PathBuf>, key| {
-        flag.map(|v| (v, Origin::Flag(name)))
-            .or_else(|| in_profile.clone().map(|v| (v, profile_key(loaded, key))))
-    };
-    let cert = pick(cert, names.cert, &p.cert, "thingsboard.cert");
-    let key = pick(key, names.key, &p.key, "thingsboard.key");
-    match (cert, key) {
-        (Some((cert, cert_origin)), Some((key, key_origin))) => Ok(Identity {
-            files: ClientIdentity { cert: PemFile { path: cert }, key: PemFile { path: key } },
-            cert: cert_origin,
-            key: key_origin,
+/// The client certificate and its key: each from the command line, else the profile.
+fn identity(places: &Places) -> Result<Identity, ConfigError> {
+    let (f, p, names) = (&places.flags, &places.profile, places.names);
+    match (f.cert.clone().or_else(|| p.cert.clone()), f.key.clone().or_else(|| p.key.clone())) {
+        (Some(cert), Some(key)) => Ok(Identity {
+            files: ClientIdentity { cert: PemFile { path: cert.value }, key: PemFile { path: key.value } },
+            cert: cert.origin,
+            key: key.origin,
         }),
-        (Some((_, origin)), None) => Err(setting(
-            origin,
+        (Some(cert), None) => Err(setting(
+            cert.origin,
             format!(
                 "a client certificate needs its private key: {}",
                 how(names.key, "thingsboard.key", "FILE")
             ),
         )),
-        (None, Some((_, origin))) => Err(setting(
-            origin,
+        (None, Some(key)) => Err(setting(
+            key.origin,
             format!(
                 "a private key needs its client certificate: {}",
                 how(names.cert, "thingsboard.cert", "FILE")
@@ -180,24 +175,19 @@ fn identity(
 }
 
 /// `--token`, else `--token-file`, else `IOTCHAT_TB_TOKEN`, else `thingsboard.token_file`.
-fn token(given: &TbGiven, names: TbFlagNames, loaded: &LoadedProfile) -> Result<Credentials, ConfigError> {
-    let (token, origin) = if let Some(token) = given.flags.token.clone() {
-        (token, Origin::Flag(names.token))
-    } else if let Some(path) = &given.flags.token_file {
-        let origin = Origin::Flag(names.token_file);
-        (first_line(path, &origin, "token")?, origin)
-    } else if let Some(token) = given.env_token.clone() {
-        (token, Origin::Flag(TOKEN_ENV))
-    } else if let Some(path) = &loaded.profile.thingsboard.token_file {
-        let origin = profile_key(loaded, "thingsboard.token_file");
-        (first_line(path, &origin, "token")?, origin)
-    } else {
+fn token(places: &Places) -> Result<Credentials, ConfigError> {
+    let token = (places.flags.token.clone().map(Ok))
+        .or_else(|| places.flags.token_file.as_ref().map(|file| first_line(file, "token")))
+        .or_else(|| places.env_token.clone().map(Ok))
+        .or_else(|| places.profile.token_file.as_ref().map(|file| first_line(file, "token")))
+        .transpose()?;
+    let Some(Sourced { value: token, origin }) = token else {
         // Only `kind = "token"` named the kind.
         let problem = format!(
             "kind = \"token\" takes the token from {}, ${TOKEN_ENV} or token_file; none is set",
-            names.token_file
+            places.names.token_file
         );
-        return Err(setting(profile_key(loaded, "thingsboard.credentials"), problem));
+        return Err(setting(places.table.0.clone(), problem));
     };
     let text = token.expose().trim();
     if text.is_empty() {
@@ -209,46 +199,78 @@ fn token(given: &TbGiven, names: TbFlagNames, loaded: &LoadedProfile) -> Result<
     Ok(Credentials::AccessToken(Secret::new(text)))
 }
 
-/// The first line of a secret file (a token or a password).
-pub(super) fn first_line(path: &Path, origin: &Origin, what: &str) -> Result<Secret, ConfigError> {
-    let text = crate::secret::read_secret_file(path).map_err(|e| ConfigError::Invalid {
-        origin: origin.clone(),
-        value: path.display().to_string(),
+/// The basic credentials named on the command line, or in the profile (`from_profile`).
+fn basic(places: &Places, from_profile: bool) -> Result<Credentials, ConfigError> {
+    let (f, names) = (&places.flags, places.names);
+    let named = if from_profile { &places.profile } else { f };
+    let (client_id, username) = (named.client_id.clone(), named.username.clone());
+    if from_profile && client_id.is_none() && username.is_none() {
+        // Only `kind = "basic"` named the kind: nothing says who logs in.
+        let problem = format!(
+            "kind = \"basic\" needs client_id and/or username (the password from password_file or \
+             ${PASSWORD_ENV}); or give {} or {}",
+            names.client_id, names.username
+        );
+        return Err(setting(places.table.0.clone(), problem));
+    }
+    if let Some(s) = client_id.as_ref().filter(|s| s.value.expose().trim().is_empty()) {
+        return Err(blank(&s.origin, "client id"));
+    }
+    if let Some(s) = username.as_ref().filter(|s| s.value.trim().is_empty()) {
+        return Err(blank(&s.origin, "username"));
+    }
+    // `--password`, else `--password-file`, else `IOTCHAT_TB_PASSWORD`, else (when the profile
+    // named the credentials) `thingsboard.password_file`.
+    let password = (f.password.clone().map(Ok))
+        .or_else(|| f.password_file.as_ref().map(|file| first_line(file, "password")))
+        .or_else(|| places.env_password.clone().map(Ok))
+        .or_else(|| {
+            let in_profile = places.profile.password_file.as_ref().filter(|_| from_profile);
+            in_profile.map(|file| first_line(file, "password"))
+        })
+        .transpose()?;
+    if let Some(s) = password.as_ref().filter(|s| s.value.expose().is_empty()) {
+        return Err(setting(
+            s.origin.clone(),
+            "the password is empty: give the one on the device's credentials page".into(),
+        ));
+    }
+    let password = match (password, &username) {
+        (Some(Sourced { origin: Origin::Flag(PASSWORD_ENV), .. }), None) => None, // exported for another device
+        (Some(s), None) => return Err(password_alone(s.origin, names)),
+        (password, _) => password.map(|s| s.value),
+    };
+    Ok(Credentials::Basic {
+        client_id: client_id.map(|s| s.value),
+        username: username.map(|s| s.value),
+        password,
+    })
+}
+
+/// The first line of a secret file (a token or a password), with the setting that named it.
+fn first_line(file: &Sourced<PathBuf>, what: &str) -> Result<Sourced<Secret>, ConfigError> {
+    let text = crate::secret::read_secret_file(&file.value).map_err(|e| ConfigError::Invalid {
+        origin: file.origin.clone(),
+        value: file.value.display().to_string(),
         expected: format!("cannot read the {what} file: {e}"),
     })?;
-    Ok(Secret::new(text.lines().next().unwrap_or_default()))
+    Ok(Sourced { value: Secret::new(text.lines().next().unwrap_or_default()), origin: file.origin.clone() })
+}
+
+/// Where a setting came from, if it was given.
+fn origin<T>(given: &Option<Sourced<T>>) -> Option<Origin> {
+    given.as_ref().map(|s| s.origin.clone())
+}
+
+/// The first of two settings given.
+fn either<A, B>(a: &Option<Sourced<A>>, b: &Option<Sourced<B>>) -> Option<Origin> {
+    origin(a).or_else(|| origin(b))
 }
 
 /// How to give a setting: `add --key FILE (or thingsboard.key)`, or only the key when the
 /// command has no such flag.
-pub(super) fn how(flag: &str, key: &str, placeholder: &str) -> String {
+fn how(flag: &str, key: &str, placeholder: &str) -> String {
     if flag.starts_with("--") { format!("add {flag} {placeholder} (or {key})") } else { format!("set {key}") }
-}
-
-/// A profile key as the profile wrote it: in `[thingsboard.credentials]` when it has that table.
-pub(super) fn profile_key(loaded: &LoadedProfile, key: &'static str) -> Origin {
-    let in_table = loaded.profile.thingsboard.credentials.is_some();
-    let key = match key {
-        "thingsboard.token_file" if in_table => "thingsboard.credentials.token_file",
-        "thingsboard.client_id" if in_table => "thingsboard.credentials.client_id",
-        "thingsboard.username" if in_table => "thingsboard.credentials.username",
-        "thingsboard.password_file" if in_table => "thingsboard.credentials.password_file",
-        "thingsboard.cert" if in_table => "thingsboard.credentials.cert",
-        "thingsboard.key" if in_table => "thingsboard.credentials.key",
-        key => key,
-    };
-    Origin::Profile(loaded.path.clone().unwrap_or_else(|| "profile".into()), key)
-}
-
-/// The profile with `[thingsboard.credentials]` read into the flat keys the rules here read.
-fn with_flat_credentials(loaded: &LoadedProfile) -> Result<LoadedProfile, ConfigError> {
-    let flat = loaded
-        .profile
-        .thingsboard
-        .flat_credentials()
-        .map_err(|problem| setting(profile_key(loaded, "thingsboard.credentials"), problem))?;
-    let profile = Profile { thingsboard: flat, ..loaded.profile.clone() };
-    Ok(LoadedProfile { path: loaded.path.clone(), profile })
 }
 
 fn table_kind(table: &CredentialsTable) -> CredentialKind {
@@ -267,7 +289,7 @@ fn label(kind: CredentialKind) -> &'static str {
     }
 }
 
-pub(super) fn password_alone(origin: Origin, names: TbFlagNames) -> ConfigError {
+fn password_alone(origin: Origin, names: TbFlagNames) -> ConfigError {
     let problem = format!(
         "a password goes with basic MQTT credentials' username: {}, or drop the password",
         how(names.username, "thingsboard.username", "NAME")
@@ -276,8 +298,7 @@ pub(super) fn password_alone(origin: Origin, names: TbFlagNames) -> ConfigError 
 }
 
 fn missing(names: TbFlagNames) -> ConfigError {
-    let flags = |flag: &str| flag.starts_with("--");
-    let command_line = if flags(names.cert) {
+    let command_line = if names.cert.starts_with("--") {
         format!(
             ": an access token ({TOKEN_ENV}, or {} FILE; copy it from the device's page), basic MQTT credentials \
              ({}, or {} with a password from {PASSWORD_ENV} or {} FILE), or an X.509 client certificate ({} FILE \
@@ -299,92 +320,8 @@ fn missing(names: TbFlagNames) -> ConfigError {
     )
 }
 
-pub(super) fn setting(origin: Origin, problem: String) -> ConfigError {
+fn setting(origin: Origin, problem: String) -> ConfigError {
     ConfigError::Setting { origin, problem }
-}
-
-/// The basic credentials named on the command line, or in the profile (`from_profile`).
-pub(super) fn basic(
-    given: &TbGiven,
-    from_profile: bool,
-    names: TbFlagNames,
-    loaded: &LoadedProfile,
-) -> Result<Credentials, ConfigError> {
-    let p = &loaded.profile.thingsboard;
-    let (client_id, username) = if from_profile {
-        let client_id = p.client_id.clone().map(|c| (c, profile_key(loaded, "thingsboard.client_id")));
-        let username = p.username.clone().map(|u| (u, profile_key(loaded, "thingsboard.username")));
-        (client_id, username)
-    } else {
-        let client_id = given.flags.client_id.clone().map(|c| (c, Origin::Flag(names.client_id)));
-        (client_id, given.flags.username.clone().map(|u| (u, Origin::Flag(names.username))))
-    };
-    if from_profile && client_id.is_none() && username.is_none() {
-        // Only `kind = "basic"` named the kind: nothing says who logs in.
-        let problem = format!(
-            "kind = \"basic\" needs client_id and/or username (the password from password_file or \
-             ${PASSWORD_ENV}); or give {} or {}",
-            names.client_id, names.username
-        );
-        return Err(setting(profile_key(loaded, "thingsboard.credentials"), problem));
-    }
-    if let Some((_, origin)) = client_id.as_ref().filter(|(c, _)| c.expose().trim().is_empty()) {
-        return Err(blank(origin, "client id"));
-    }
-    if let Some((_, origin)) = username.as_ref().filter(|(u, _)| u.trim().is_empty()) {
-        return Err(blank(origin, "username"));
-    }
-    let password = password(
-        given.flags.password.clone(),
-        given.flags.password_file.clone(),
-        given.env_password.clone(),
-        from_profile,
-        names,
-        loaded,
-    )?;
-    let password = match (password, &username) {
-        (Some((_, Origin::Flag(PASSWORD_ENV))), None) => None, // exported for another device
-        (Some((_, origin)), None) => return Err(password_alone(origin, names)),
-        (password, _) => password.map(|(p, _)| p),
-    };
-    Ok(Credentials::Basic {
-        client_id: client_id.map(|(c, _)| c),
-        username: username.map(|(u, _)| u),
-        password,
-    })
-}
-
-/// `--password`, else `--password-file`, else `IOTCHAT_TB_PASSWORD`, else (when the profile
-/// named the credentials) `thingsboard.password_file`. Given but empty is an error.
-fn password(
-    flag: Option<Secret>,
-    file_flag: Option<PathBuf>,
-    env: Option<Secret>,
-    from_profile: bool,
-    names: TbFlagNames,
-    loaded: &LoadedProfile,
-) -> Result<Option<(Secret, Origin)>, ConfigError> {
-    let from_file = |path: PathBuf, origin: Origin| -> Result<(Secret, Origin), ConfigError> {
-        Ok((first_line(&path, &origin, "password")?, origin))
-    };
-    let found = if let Some(password) = flag {
-        (password, Origin::Flag(names.password))
-    } else if let Some(path) = file_flag {
-        from_file(path, Origin::Flag(names.password_file))?
-    } else if let Some(password) = env {
-        (password, Origin::Flag(PASSWORD_ENV))
-    } else if let Some(path) = loaded.profile.thingsboard.password_file.clone().filter(|_| from_profile) {
-        from_file(path, profile_key(loaded, "thingsboard.password_file"))?
-    } else {
-        return Ok(None);
-    };
-    if found.0.expose().is_empty() {
-        return Err(setting(
-            found.1,
-            "the password is empty: give the one on the device's credentials page".into(),
-        ));
-    }
-    Ok(Some(found))
 }
 
 fn blank(origin: &Origin, what: &str) -> ConfigError {

@@ -1,5 +1,6 @@
 use super::*;
 use crate::config::{Profile, TbConfig, TbGiven, ThingsboardSection as Sec};
+use std::path::Path;
 
 fn sec() -> Sec {
     Sec::default()

@@ -202,10 +202,17 @@ impl TbGiven {
 
     /// The flags merged over the profile's `[thingsboard]`, each value with its origin.
     pub(super) fn merge(&self, loaded: &LoadedProfile) -> ThingsboardMerged {
+        self.merge_over(loaded, loaded.profile.thingsboard.clone())
+    }
+
+    /// The flags merged over `profile` (an empty one: the flags alone).
+    pub(super) fn merge_over(
+        &self,
+        loaded: &LoadedProfile,
+        profile: ThingsboardSection,
+    ) -> ThingsboardMerged {
         let names = self.names;
-        let rename = move |field: &str| names.flag_of(field);
-        let at =
-            loaded.at(self.matches.as_ref(), "thingsboard").with_prefix(names.prefix).with_rename(&rename);
-        ThingsboardSection::merge(self.flags.clone(), loaded.profile.thingsboard.clone(), &at)
+        let at = loaded.at(self.matches.as_ref(), "thingsboard").with_prefix(names.prefix).with_names(names);
+        ThingsboardSection::merge(self.flags.clone(), profile, &at)
     }
 }

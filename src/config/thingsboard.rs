@@ -1,9 +1,5 @@
-//! `[thingsboard]`: the ThingsBoard connection of `tb-publish`, of `serve`'s bridge and of
-//! `check` m3. A device logs in with one of ThingsBoard's three kinds of credentials: an access
-//! token, basic MQTT credentials (client id, username, password) or an X.509 client
-//! certificate. The token and the password are secrets: they come from files or the
-//! environment (`IOTCHAT_TB_TOKEN`, `IOTCHAT_TB_PASSWORD`), so they need not sit in `ps` or in a
-//! committed profile; they are never logged or printed.
+//! `[thingsboard]` resolved: the ThingsBoard connection of `tb-publish`, of `serve`'s bridge
+//! and of `check` m3 (the credentials: `tb_credentials.rs`); secrets are never logged or printed.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -41,34 +37,18 @@ impl TbConfig {
         // The credentials first, before any TLS file is read: a mix is the first thing to fix.
         let (credentials, identity) = tb_credentials::resolve(&given, loaded)?;
         let tls = client_tls(m.tls.is_some_and(|s| s.value), m.ca, identity.as_ref(), names)?;
-        let port = match m.port {
-            Some(Sourced { value: 0, origin }) => {
-                return Err(invalid(origin, "0".into(), "must be from 1 to 65535"));
-            }
-            Some(s) => s.value,
-            None if tls.is_some() => 8883,
-            None => 1883,
-        };
+        let default_port = if tls.is_some() { 8883 } else { 1883 };
+        let port = ranged(m.port.map(|s| s.map(u64::from)), default_port, 1, 65535)? as u16;
         let qos = match m.qos {
             Some(Sourced { value: q @ (0 | 1), .. }) => q,
             Some(s) => return Err(invalid(s.origin, s.value.to_string(), "ThingsBoard takes QoS 0 or 1")),
             None => 1,
         };
         let max_payload = ranged(m.max_payload, MAX_PAYLOAD as u64, 64, 16 * 1024 * 1024)
-            .map_err(|e| with_unit(e, "bytes"))?;
+            .map_err(|e| e.expecting(|allowed| format!("{allowed} bytes")))?;
         let rpc_replies = rpc_replies(m.rpc)?;
         let options = TbOptions { host, port, tls, credentials, qos, max_payload: to_usize(max_payload) };
         Ok(Self { options, rpc_replies })
-    }
-}
-
-/// A range error's "must be from A to B" with the unit after it.
-fn with_unit(e: ConfigError, unit: &str) -> ConfigError {
-    match e {
-        ConfigError::Invalid { origin, value, expected } => {
-            ConfigError::Invalid { origin, value, expected: format!("{expected} {unit}") }
-        }
-        other => other,
     }
 }
 

@@ -87,7 +87,7 @@ fn shared_attributes_default_to_interval_and_are_checked() {
         ..TbGiven::default()
     };
     let keys = |profile: &str| {
-        let advice = Arc::new(crate::config::check::tests_support::NoAdvice);
+        let advice = Arc::new(NoAdvice);
         bridge_config(flags(), &loaded(profile), advice).map(|c| c.expect("bridge on").shared_attributes)
     };
     assert_eq!(keys("").expect("default"), ["interval"]);
@@ -112,7 +112,7 @@ fn the_bridges_rate_limits_come_from_the_profile_and_bad_ones_are_named() {
         ..TbGiven::default()
     };
     let limits = |profile: &str| {
-        let advice = Arc::new(crate::config::check::tests_support::NoAdvice);
+        let advice = Arc::new(NoAdvice);
         bridge_config(flags(), &loaded(profile), advice).map(|c| c.expect("bridge on").limits)
     };
     assert_eq!(limits("").expect("default"), SessionLimits::default(), "unlimited unless told");
@@ -134,5 +134,19 @@ fn the_bridges_rate_limits_come_from_the_profile_and_bad_ones_are_named() {
     for (line, key) in bad {
         let err = limits(&format!("[thingsboard]\n{line}\n")).expect_err(line).to_string();
         assert!(err.contains(key), "{line}: {err}");
+    }
+}
+
+/// Advice is the command's (`cmd/tb_advice.rs`); these tests need none.
+#[derive(Debug)]
+struct NoAdvice;
+
+impl crate::thingsboard::Advice for NoAdvice {
+    fn explain(&self, error: &crate::thingsboard::session::TbError) -> String {
+        error.to_string()
+    }
+
+    fn tls_advice(&self, _: crate::thingsboard::TlsProblem) -> String {
+        String::new()
     }
 }

@@ -1,5 +1,5 @@
-//! [`FirmwareOptions`]: what `config.h` and the build need, validated (by the settings layer,
-//! which builds it from `[firmware]`, the flags of `flash` and the environment).
+//! [`FirmwareOptions`]: what `config.h` and the build need, validated (by `flash`, which builds
+//! it from `[firmware]`, its flags and the environment); [`Sketch`] as flags and profiles name it.
 
 use std::time::Duration;
 
@@ -35,6 +35,29 @@ impl Sketch {
     /// The sketch with this directory name.
     pub fn from_name(name: &str) -> Option<Self> {
         Self::ALL.into_iter().find(|s| s.name() == name)
+    }
+}
+
+/// `--sketch` takes the sketches by their directory names.
+impl clap::ValueEnum for Sketch {
+    fn value_variants<'a>() -> &'a [Self] {
+        &Sketch::ALL
+    }
+
+    fn to_possible_value(&self) -> Option<clap::builder::PossibleValue> {
+        Some(clap::builder::PossibleValue::new(self.name()).help(self.about()))
+    }
+}
+
+/// `firmware.sketch` too.
+impl<'de> serde::Deserialize<'de> for Sketch {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let name = String::deserialize(d)?;
+        Sketch::from_name(&name).ok_or_else(|| {
+            serde::de::Error::custom(format!(
+                "no such firmware {name:?}; write esp8266-tcp (milestone 2) or esp8266-thingsboard (milestone 3)"
+            ))
+        })
     }
 }
 

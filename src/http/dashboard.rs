@@ -49,10 +49,10 @@ macro_rules! asset {
 static INDEX: Asset = asset!("/", "assets/index.html", HTML, REVALIDATE);
 static ASSETS: [Asset; 5] = [
     asset!("/assets/app.js", "assets/app.js", JS, REVALIDATE),
-    asset!("/assets/ota.js", "assets/ota.js", JS, REVALIDATE),
     asset!("/assets/app.css", "assets/app.css", CSS, REVALIDATE),
     asset!(uplot_path!("uPlot.iife.min.js"), "assets/vendor/uplot/uPlot.iife.min.js", JS, FOREVER),
     asset!(uplot_path!("uPlot.min.css"), "assets/vendor/uplot/uPlot.min.css", CSS, FOREVER),
+    asset!("/assets/ota.js", "assets/ota.js", JS, REVALIDATE),
 ];
 
 /// What the page may do: its own scripts and styles (uPlot sets inline styles), requests to

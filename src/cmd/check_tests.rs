@@ -1,10 +1,10 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
+use iotchat::config::{Profile, Secret};
+
 use super::*;
-use crate::config::layer::Section;
-use crate::config::layer::tests::flags;
-use crate::config::{Profile, Secret, ThingsboardSection};
+use crate::cmd::tests::flags;
 
 /// `check ARGV` with profile `path` of `text`, and `token` as `$IOTCHAT_TB_TOKEN`.
 fn resolve(argv: &[&str], path: &str, text: &str, token: Option<&str>) -> Result<CheckOptions, String> {
@@ -15,12 +15,17 @@ fn resolve(argv: &[&str], path: &str, text: &str, token: Option<&str>) -> Result
         CheckSection::merge(given, loaded.profile.check.clone(), &loaded.at(Some(&matches), "check"));
     let tb = TbGiven {
         flags: ThingsboardSection::default(),
-        names: super::super::TbFlagNames::CHECK,
+        names: TbFlagNames::CHECK,
         env_token: token.map(Secret::new),
         ..TbGiven::default()
     };
-    check_options(merged, tb, std::sync::Arc::new(super::tests_support::NoAdvice), &loaded)
-        .map_err(|e| e.to_string())
+    check_options(
+        merged,
+        tb,
+        std::sync::Arc::new(super::super::tb_advice::Words(TbFlagNames::CHECK)),
+        &loaded,
+    )
+    .map_err(|e| e.to_string())
 }
 
 #[test]
@@ -48,7 +53,7 @@ fn m3_takes_the_broker_from_the_server_flag_or_the_profile() {
     let text = "[thingsboard]\nhost = \"tb.local\"\nport = 1884\nqos = 0\n";
     let tb = resolve(&[], "config/m3.toml", text, Some("tok")).expect("ok").thingsboard.expect("m3");
     assert_eq!((tb.options.host.as_str(), tb.options.port, tb.options.qos), ("tb.local", 1884, 1));
-    assert_eq!(tb.options.credentials, crate::thingsboard::Credentials::AccessToken(Secret::new("tok")));
+    assert_eq!(tb.options.credentials, iotchat::thingsboard::Credentials::AccessToken(Secret::new("tok")));
     let tb = resolve(&["-s", "127.0.0.1:2000"], "config/m3.toml", text, Some("tok")).expect("ok");
     let options = tb.thingsboard.expect("m3").options;
     assert_eq!((options.host.as_str(), options.port), ("127.0.0.1", 2000));

@@ -7,33 +7,20 @@
 use std::ffi::OsString;
 use std::path::PathBuf;
 
-use serde::Deserialize;
-
-use super::layer::Sourced;
-use super::{ConfigError, Origin};
-use crate::flash::Secret;
+use iotchat::config::{ConfigError, Origin, Sourced, flag_name};
+use iotchat::flash::Secret;
 
 /// The environment variable holding the Wi-Fi password.
 pub const PASSWORD_ENV: &str = "IOTCHAT_WIFI_PASSWORD";
 /// The environment variable holding the ThingsBoard device access token.
 pub const TOKEN_ENV: &str = "IOTCHAT_TB_TOKEN";
 /// The environment variable holding the M2 device's token (the one `fake-device` reads too).
-pub const DEVICE_TOKEN_ENV: &str = super::security::DEVICE_TOKEN_ENV;
+pub const DEVICE_TOKEN_ENV: &str = iotchat::config::DEVICE_TOKEN_ENV;
 /// Longest device token the firmware keeps (the server takes up to 256).
 pub const MAX_FIRMWARE_TOKEN: usize = 64;
 
 /// Reads an environment variable: `None` when unset.
 pub type EnvLookup<'a> = &'a dyn Fn(&str) -> Option<OsString>;
-
-/// A key whose value is read and thrown away (a secret put where it must not be).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct Refused;
-
-impl<'de> Deserialize<'de> for Refused {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        serde::de::IgnoredAny::deserialize(d).map(|_| Refused)
-    }
-}
 
 /// One secret's sources: its environment variable, the key (and flag) naming its file, and the
 /// check its value must pass (the error text says what is wrong, never the value).
@@ -86,14 +73,17 @@ impl Secrets<'_> {
                  running flash, or write the secret alone in a file (chmod 600) and set {key} = \"PATH\" \
                  (or pass --{flag} PATH)"
             );
-            match self.from_file {
-                true => ConfigError::Parse { path: self.path.clone(), message },
-                false => ConfigError::Setting {
-                    origin: Origin::Flag(super::layer::flag_name("", key)),
-                    problem: message,
-                },
-            }
+            self.missing(key, message.clone(), message)
         })
+    }
+
+    /// A missing setting (`key`): as the profile's key, said `in_profile`, or, without a profile,
+    /// as the flag, said `no_profile`.
+    pub fn missing(&self, key: &str, in_profile: String, no_profile: String) -> ConfigError {
+        match self.from_file {
+            true => ConfigError::Parse { path: self.path.clone(), message: in_profile },
+            false => ConfigError::Setting { origin: Origin::Flag(flag_name("", key)), problem: no_profile },
+        }
     }
 
     /// A secret from the file a flag names, else from its variable, else from the file the
@@ -127,7 +117,7 @@ fn read_file(spec: &SecretSpec, file: Sourced<PathBuf>) -> Result<Secret, Config
         value: path.display().to_string(),
         expected,
     };
-    let text = crate::secret::read_secret_file(&path).map_err(|e| {
+    let text = iotchat::secret::read_secret_file(&path).map_err(|e| {
         invalid(format!("cannot read it: {e}; the path is relative to the current directory"))
     })?;
     let value = text.strip_suffix('\n').map(|t| t.strip_suffix('\r').unwrap_or(t)).unwrap_or(&text);

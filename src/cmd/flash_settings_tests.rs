@@ -4,12 +4,12 @@ use std::ffi::OsString;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use iotchat::config::{FirmwareSection, Profile, Section};
+use iotchat::flash::Secret;
+
 use super::*;
-use crate::config::firmware_secrets::{DEVICE_TOKEN_ENV, PASSWORD_ENV, TOKEN_ENV};
-use crate::config::layer::Section;
-use crate::config::layer::tests::flags;
-use crate::config::{LoadedProfile, Profile};
-use crate::flash::Secret;
+use crate::cmd::flash_secrets::{DEVICE_TOKEN_ENV, PASSWORD_ENV, TOKEN_ENV};
+use crate::cmd::tests::flags;
 
 const PASSWORD: &str = "password1-SECRET";
 const TCP: &str = "[firmware]\nwifi_ssid = \"w\"\ndevice_name = \"esp-1\"\nserver = \"10.0.0.2:12000\"\n";
