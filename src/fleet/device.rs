@@ -147,15 +147,6 @@ pub struct Device {
     update: Option<Update>,
 }
 
-/// An update the server told of.
-#[derive(Debug, Clone, PartialEq, Eq)]
-struct Update {
-    version: Box<str>,
-    url: Box<str>,
-    /// The driver has it (polled as [`Event::Update`]).
-    polled: bool,
-}
-
 impl Device {
     /// A device that connects and takes its first reading at `settings.start_at`.
     pub fn new(settings: Settings, stats: Arc<Stats>) -> Self {
@@ -422,6 +413,7 @@ impl Device {
 
 #[path = "device_ota.rs"]
 mod ota;
+use ota::Update;
 
 #[path = "device_link.rs"]
 mod link;

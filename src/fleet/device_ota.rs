@@ -5,9 +5,18 @@
 //! Failed, it sends `OTA FAILED <why>` (echoed in order, like an RPC answer) and runs on.
 //! Part of [`Device`]; tested in `device_ota_tests.rs`.
 
-use super::{Device, Event, Update};
+use super::{Device, Event};
 use crate::fleet::stats::bump;
 use crate::ota::image::is_valid_version;
+
+/// An update the server told of.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) struct Update {
+    version: Box<str>,
+    url: Box<str>,
+    /// The driver has it (polled as [`Event::Update`]).
+    polled: bool,
+}
 
 /// Longest URL taken from an `ota:` line.
 const MAX_URL: usize = 512;
