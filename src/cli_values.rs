@@ -22,6 +22,9 @@ where
 pub fn at_least(min: u64) -> impl Fn(&str) -> Result<u64, String> + Clone + Send + Sync + 'static {
     move |text| match text.trim().parse::<u64>() {
         Ok(n) if n >= min => Ok(n),
+        Err(e) if *e.kind() == std::num::IntErrorKind::PosOverflow => {
+            Err(format!("too large: at most {}", u64::MAX))
+        }
         _ => Err(format!("must be a whole number, at least {min}")),
     }
 }
@@ -62,6 +65,10 @@ mod tests {
         }
         assert_eq!(at_least(1)("7"), Ok(7));
         assert!(at_least(1)("0").is_err_and(|e| e.contains("at least 1")));
+        assert!(
+            at_least(1)("99999999999999999999999")
+                .is_err_and(|e| e.contains("too large: at most 18446744073709551615"))
+        );
         assert_eq!(positive_duration("250ms"), Ok(Duration::from_millis(250)));
         assert!(positive_duration("0s").is_err_and(|e| e.contains("more than 0")));
         assert!(positive_duration("soon").is_err_and(|e| e.contains("500ms")));
