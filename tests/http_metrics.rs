@@ -150,7 +150,15 @@ fn an_http_address_in_use_that_the_user_gave_is_an_error() {
     assert_eq!(out.status.code(), Some(1));
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains(&format!("cannot listen for HTTP on {addr}")), "{stderr}");
-    assert!(stderr.contains("--http"), "{stderr}");
+    assert!(stderr.contains("(set by --http); another program listens there"), "{stderr}");
+    let from_env = cmd()
+        .env("IOTCHAT_HTTP", &addr)
+        .args(["serve", "--bind", "127.0.0.1:0"])
+        .timeout(DEADLINE)
+        .output()
+        .expect("runs");
+    let stderr = String::from_utf8_lossy(&from_env.stderr);
+    assert!(stderr.contains("(set by $IOTCHAT_HTTP)"), "the setting the user wrote is named: {stderr}");
 }
 
 #[test]

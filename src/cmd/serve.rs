@@ -108,15 +108,19 @@ pub async fn run(args: ServeArgs, matches: &clap::ArgMatches) -> anyhow::Result<
         }
         .into());
     }
-    let http = config::http_options(config::Section::merge(
+    let http_merged = config::Section::merge(
         args.http.clone(),
         loaded.profile.http.clone(),
         &loaded.at(Some(matches), "http"),
-    ))?;
+    );
+    // Named in the hints when the address cannot be bound: `--http`, `$IOTCHAT_HTTP` or the profile's key.
+    let http_setting =
+        http_merged.bind.as_ref().map_or_else(|| "--http".to_owned(), |s| s.origin.to_string());
+    let http = config::http_options(http_merged)?;
     let listener = TcpListener::bind(config.bind).await.map_err(|e| bind_error(e, &config))?;
     let addr = listener.local_addr().context("cannot read the listening address")?;
     let http_listener = match http.bind {
-        Some(bind) => http_listen(bind, addr).await?,
+        Some(bind) => http_listen(bind, addr, &http_setting).await?,
         None => None,
     };
     let signals = Signals::install();
@@ -240,7 +244,11 @@ fn announce(text: &str) {
 
 /// Binds the HTTP side: an address the user gave must work; the default one, if taken, is
 /// given up with a warning (a second server on this machine still serves devices).
-async fn http_listen(bind: HttpBind, devices: std::net::SocketAddr) -> anyhow::Result<Option<TcpListener>> {
+async fn http_listen(
+    bind: HttpBind,
+    devices: std::net::SocketAddr,
+    setting: &str,
+) -> anyhow::Result<Option<TcpListener>> {
     match iotchat::http::listen(bind).await {
         Ok(Some(listener)) => Ok(Some(listener)),
         Ok(None) => {
@@ -254,18 +262,16 @@ async fn http_listen(bind: HttpBind, devices: std::net::SocketAddr) -> anyhow::R
         Err(e) => {
             let hint = match e.cause.kind() {
                 io::ErrorKind::AddrInUse if bind.addr.port() == devices.port() => {
-                    "that is the devices' port (--bind); give HTTP another one, such as --http 127.0.0.1:12080"
+                    "that is the devices' port (--bind); give HTTP another one, such as 127.0.0.1:12080"
                 }
-                io::ErrorKind::AddrInUse => {
-                    "another program listens there; pick another port with --http HOST:PORT, or --http off"
-                }
+                io::ErrorKind::AddrInUse => "another program listens there; pick another port, or off",
                 io::ErrorKind::PermissionDenied => "ports below 1024 need root; use a port such as 12080",
                 io::ErrorKind::AddrNotAvailable => {
                     "that address is not on this machine; use 127.0.0.1 or 0.0.0.0"
                 }
-                _ => "check --http",
+                _ => "check it",
             };
-            Err(anyhow::anyhow!("{e}; {hint}"))
+            Err(anyhow::anyhow!("{e} (set by {setting}); {hint}"))
         }
     }
 }
