@@ -1,6 +1,8 @@
 //! One writer per data directory: the writer holds an exclusive lock on `DATA_DIR/iotchat.lock`
 //! (`flock`, released by the kernel when the process ends, however it ends), with its process
-//! id inside for the error that a second server gets.
+//! id inside for the error that a second server gets, and on the directory itself, so that
+//! deleting the lock file (a tidy-up script, a user who thinks it stale) does not let a second
+//! server in.
 //!
 //! Without it, two servers on one directory both write the file. SQLite keeps each
 //! transaction whole, but the dedup, the `latest` rows and the forwarding cursor assume one
@@ -19,6 +21,7 @@ pub const LOCK_FILE: &str = "iotchat.lock";
 #[derive(Debug)]
 pub(super) struct DirLock {
     _file: File,
+    _dir: File,
 }
 
 impl DirLock {
@@ -26,6 +29,7 @@ impl DirLock {
     pub(super) fn acquire(dir: &Path) -> Result<DirLock, StoreError> {
         let path = dir.join(LOCK_FILE);
         let lock_err = |cause| StoreError::Lock { path: path.clone(), cause };
+        let directory = File::open(dir).map_err(|cause| StoreError::Lock { path: dir.to_owned(), cause })?;
         let mut file = OpenOptions::new()
             .read(true)
             .write(true)
@@ -33,7 +37,9 @@ impl DirLock {
             .truncate(false)
             .open(&path)
             .map_err(lock_err)?;
-        match file.try_lock() {
+        let dir_locked = directory.try_lock();
+        let locked = dir_locked.and_then(|()| file.try_lock());
+        match locked {
             Ok(()) => {}
             Err(TryLockError::WouldBlock) => {
                 return Err(StoreError::InUse { dir: dir.to_owned(), pid: holder(&mut file) });
@@ -42,7 +48,7 @@ impl DirLock {
         }
         // Ours now: say who holds it. Failing to write the pid only makes a later error vaguer.
         let _ = file.set_len(0).and_then(|()| writeln!(file, "{}", std::process::id()));
-        Ok(DirLock { _file: file })
+        Ok(DirLock { _file: file, _dir: directory })
     }
 }
 
@@ -74,5 +80,14 @@ mod tests {
         );
         drop(first);
         DirLock::acquire(dir.path()).expect("free again once released");
+    }
+
+    #[test]
+    fn deleting_the_lock_file_does_not_let_a_second_writer_in() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let _first = DirLock::acquire(dir.path()).expect("first");
+        std::fs::remove_file(dir.path().join(LOCK_FILE)).expect("deleted");
+        let error = DirLock::acquire(dir.path()).expect_err("the directory is still locked");
+        assert!(matches!(error, StoreError::InUse { .. }), "{error:?}");
     }
 }
