@@ -125,7 +125,11 @@ impl OtaHub {
     pub fn fetch(&self, key: &str, running: Option<&str>) -> (Fetch, Option<Image>) {
         let mut inner = self.lock();
         let Some(r) = inner.rollout.as_mut() else { return (Fetch::Unknown, None) };
+        let device = r.targets().iter().find(|t| t.key() == key).map(|t| t.device.clone());
         let fetch = r.fetch(key, running, Instant::now());
+        if let (Some(device), Fetch::Image | Fetch::NotModified) = (device, fetch) {
+            tracing::info!(%device, running = running.unwrap_or("?"), answer = ?fetch, "device fetches its update");
+        }
         let image = (fetch == Fetch::Image).then(|| inner.image.clone()).flatten();
         self.settle(&inner);
         (fetch, image)

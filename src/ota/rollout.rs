@@ -100,6 +100,13 @@ pub struct Target {
     deadline: Option<Instant>,
 }
 
+impl Target {
+    /// The secret part of its image's URL.
+    pub fn key(&self) -> &str {
+        &self.key
+    }
+}
+
 /// What the driver must do.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Action {
