@@ -11,8 +11,10 @@ use serde_json::Value;
 
 const TOKEN: &str = "test-token-1";
 const TELEMETRY: &str = "v1/devices/me/telemetry";
-/// The sketch's MQTT buffer (setBufferSize) less PubSubClient's header and the topic.
+/// The sketch's 512-byte telemetry batch less PubSubClient's header and the topic.
 const MAX_TELEMETRY_PAYLOAD: usize = 512 - 7 - TELEMETRY.len();
+/// The sketch's MQTT buffer (setBufferSize): one 1 KB OTA chunk with its topic and header.
+const MQTT_BUFFER: usize = 1024 + 96;
 
 fn start(port: u16, token: &str, interval_ms: u32) -> Firmware {
     Firmware::start(
@@ -120,7 +122,7 @@ fn a_message_over_the_buffer_is_dropped_as_on_the_chip() {
     let mut fw = start(broker.port, TOKEN, 100);
     fw.serial.wait_contains("mqtt: connected");
     obs.wait_for(TELEMETRY, |_| true);
-    let big = format!(r#"{{"method":"setInterval","params":900,"pad":"{}"}}"#, "x".repeat(600));
+    let big = format!(r#"{{"method":"setInterval","params":900,"pad":"{}"}}"#, "x".repeat(MQTT_BUFFER));
     obs.publish("v1/devices/me/rpc/request/8", &big);
     obs.publish("v1/devices/me/rpc/request/9", r#"{"method":"getInterval"}"#);
     let r = obs.wait_for("v1/devices/me/rpc/response/9", |_| true);

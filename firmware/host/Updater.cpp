@@ -54,7 +54,7 @@ bool UpdaterClass::begin(size_t size, int command, int, uint8_t) {
   const char* dir = getenv("IOTCHAT_HOST_OTA_DIR");
   snprintf(_path, sizeof _path, "%s/iotchat-ota-%ld-%u.bin", dir && *dir ? dir : "/tmp",
            (long)getpid(), ++serial);
-  _fd = open(_path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0700);
+  _fd = open(_path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0700);
   if (_fd < 0) {
     _path[0] = '\0';
     _setError(UPDATE_ERROR_ERASE);  // the flash could not be prepared

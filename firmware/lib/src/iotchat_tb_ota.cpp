@@ -46,7 +46,9 @@ TbFwParse tbParseFirmware(const char* p, size_t len, TbFirmware* out, const char
     v[i] = jsonFind(p, len, kFwKeys[i], &rest[i]);
     if (v[i]) found++;
   }
-  if (found == 0) return TB_FW_ABSENT;
+  // fw_version alone is no target: it is also our own client attribute, which a broker that
+  // echoes a client's publishes (mosquitto; ThingsBoard does not) hands back to us.
+  if (found == 0 || (found == 1 && v[1])) return TB_FW_ABSENT;
   if (found < kFwKeyCount) return TB_FW_PARTIAL;
   TbFirmware fw = {};
   char algo[16];

@@ -44,6 +44,7 @@ TEST(tb_fw_attributes_absent_partial_and_bad) {
   TbFirmware fw;
   const char* why = "";
   CHECK_EQ(parse("{\"interval\":500}", &fw, &why), TB_FW_ABSENT);
+  CHECK_EQ(parse("{\"fw_version\":\"0.1.0\",\"ip\":\"1.2.3.4\"}", &fw, &why), TB_FW_ABSENT);
   CHECK_EQ(parse("{\"fw_version\":\"2\",\"fw_checksum\":\"x\"}", &fw, &why), TB_FW_PARTIAL);
   struct Case { const char* name; const char* json; };
   static const Case bad[] = {
