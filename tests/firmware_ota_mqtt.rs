@@ -70,7 +70,8 @@ fn a_v1_device_downloads_v2_in_chunks_restarts_into_it_and_reports_updated() {
     wait_current(&mut tb, "2.0.0", WAIT);
     tb.wait_state("UPDATED", WAIT);
     assert_eq!(tb.states(), ["DOWNLOADING", "DOWNLOADED", "VERIFIED", "UPDATING", "UPDATED"]);
-    let asked: Vec<u32> = tb.seen.iter().filter_map(|s| if let Seen::Asked(n, _) = s { Some(*n) } else { None }).collect();
+    let asked: Vec<u32> =
+        tb.seen.iter().filter_map(|s| if let Seen::Asked(n, _) = s { Some(*n) } else { None }).collect();
     assert_eq!(asked, (0..chunks).collect::<Vec<_>>(), "each chunk once, in order");
     assert!(tb.seen.iter().all(|s| !matches!(s, Seen::Asked(_, size) if size != "1024")), "chunk size 1024");
     fw.serial.wait_contains("host: restarting into the updated image");

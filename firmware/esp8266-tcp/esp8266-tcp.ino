@@ -206,6 +206,8 @@ static void handleServerLine(const char* line, size_t len, uint32_t now) {
       break;
     case iotchat::TcpDevice::EV_OTA:
       runOta(line, len);
+      // The core stops every other socket before writing an image: reconnect, then report.
+      if (!client.connected()) closeConnection(millis(), "closed by the update");
       break;
     case iotchat::TcpDevice::EV_REFUSED:
       Serial.printf("server: %.*s\r\n", (int)len, line);

@@ -130,7 +130,10 @@ impl Tb {
 
     /// The `fw_state` values seen so far, in order.
     pub fn states(&self) -> Vec<String> {
-        self.seen.iter().filter_map(|s| if let Seen::State(st, _) = s { Some(st.clone()) } else { None }).collect()
+        self.seen
+            .iter()
+            .filter_map(|s| if let Seen::State(st, _) = s { Some(st.clone()) } else { None })
+            .collect()
     }
 }
 
@@ -167,7 +170,10 @@ impl Answerer {
         if let Some(id) = topic.strip_prefix("v1/devices/me/attributes/request/") {
             let shared = self.target.lock().unwrap().as_ref().map(Target::shared_attributes);
             let body = json!({ "shared": shared.unwrap_or_else(|| json!({})) }).to_string();
-            return self.publish.send((format!("v1/devices/me/attributes/response/{id}"), body.into())).is_ok();
+            return self
+                .publish
+                .send((format!("v1/devices/me/attributes/response/{id}"), body.into()))
+                .is_ok();
         }
         if topic == "v1/devices/me/telemetry" {
             let Ok(v) = serde_json::from_slice::<Value>(payload) else { return true };
@@ -185,7 +191,9 @@ impl Answerer {
     /// `<id>/chunk/<n>` with the chunk size as payload.
     fn chunk(&self, rest: &str, payload: &[u8]) -> bool {
         let mut parts = rest.split('/');
-        let (Some(id), Some("chunk"), Some(n)) = (parts.next(), parts.next(), parts.next()) else { return true };
+        let (Some(id), Some("chunk"), Some(n)) = (parts.next(), parts.next(), parts.next()) else {
+            return true;
+        };
         let Ok(n) = n.parse::<u32>() else { return true };
         let size_text = String::from_utf8_lossy(payload).into_owned();
         if n >= self.stop.load(Ordering::SeqCst) {
