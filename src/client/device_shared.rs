@@ -48,6 +48,8 @@ pub(super) struct Shared {
     retry: bool,
     /// Why the fleet gave up, when it did.
     gave_up: Mutex<Option<ConnectError>>,
+    /// Fraction of updates made to fail after their download (`--ota-fail-rate`).
+    pub(super) ota_fail_rate: f64,
 }
 
 /// [`Shared::first`]: no device has connected yet, and the fleet still tries.
@@ -66,8 +68,10 @@ impl Shared {
         io_timeout: Duration,
         control: Control,
         retry: bool,
+        ota_fail_rate: f64,
     ) -> Self {
         Self {
+            ota_fail_rate,
             server,
             server_name,
             tls,

@@ -147,6 +147,7 @@ impl DeviceTask {
                     debug!(device = self.dev.name(), %why, "the server refused the HELLO");
                     self.note(format!("the server refused {}'s HELLO: {why}", self.dev.name()));
                 }
+                Event::Update { version, url } => self.update(&version, &url).await,
             }
         }
         let Some(link) = self.link.as_mut() else { return };
@@ -168,6 +169,27 @@ impl DeviceTask {
             debug!(device = %self.dev.name(), "closing the connection to reconnect");
             self.close();
         }
+    }
+
+    /// Fetches and checks an update, as ESPhttpUpdate would (the device does nothing else
+    /// meanwhile, as the real one), then tells the device how it went.
+    async fn update(&mut self, version: &str, url: &str) {
+        let running = self.dev.fw_version().to_owned();
+        debug!(device = self.dev.name(), %version, "fetching an update");
+        let mut outcome =
+            super::device_update::fetch(url, self.dev.name(), &running, self.shared.io_timeout).await;
+        if outcome == Ok(true) && fastrand::f64() < self.shared.ota_fail_rate {
+            outcome = Err("Update error: MD5 Failed (injected by --ota-fail-rate)".to_owned());
+        }
+        match &outcome {
+            Ok(true) => debug!(device = self.dev.name(), %version, "updated; rebooting"),
+            Ok(false) => debug!(device = self.dev.name(), %version, "no update: runs it already"),
+            Err(why) => {
+                debug!(device = self.dev.name(), %version, %why, "update failed");
+                self.note(format!("{}'s update to {version} failed: {why}", self.dev.name()));
+            }
+        }
+        self.dev.handle_update(outcome);
     }
 
     fn close(&mut self) {

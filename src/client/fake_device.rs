@@ -122,6 +122,7 @@ pub async fn run(
         config.ack_timeout,
         control.clone(),
         config.retry,
+        config.ota_fail_rate,
     ));
     let tracker = TaskTracker::new();
     let start = Instant::now();
@@ -150,6 +151,7 @@ pub async fn run(
             start_at: (start + start_offset(i, config.count, config.interval)).into_std(),
             token: config.auth.as_ref().and_then(|a| a.token(&config.device_name(i)).cloned()),
             health_interval: config.health_interval,
+            fw_version: config.fw_version.clone(),
         };
         let device = Device::new(settings, stats.clone());
         tracker.spawn(DeviceTask::new(device, shared.clone()).run());

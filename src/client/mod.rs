@@ -4,6 +4,7 @@
 pub mod chat;
 mod device_shared;
 mod device_task;
+mod device_update;
 pub mod fake_device;
 mod options;
 pub mod unsent;

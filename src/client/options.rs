@@ -47,7 +47,7 @@ impl std::fmt::Display for FakeDeviceStop {
 }
 
 /// How the simulated devices run.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct FakeDeviceOptions {
     /// `HOST:PORT` of the server.
     pub server: String,
@@ -75,6 +75,10 @@ pub struct FakeDeviceOptions {
     pub tls: Option<ClientTls>,
     /// Time between two `HEALTH` reports of a device (and one at each connect); `None`: none.
     pub health_interval: Option<Duration>,
+    /// The firmware version the devices start with.
+    pub fw_version: String,
+    /// Fraction of updates that fail after the download.
+    pub ota_fail_rate: f64,
 }
 
 impl FakeDeviceOptions {

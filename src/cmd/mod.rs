@@ -9,6 +9,7 @@ pub(crate) mod check;
 mod client_tls;
 mod fake_device;
 pub(crate) mod flash;
+mod ota;
 mod readings;
 mod serve;
 mod serve_reload;
@@ -56,6 +57,8 @@ pub enum Command {
     /// Simulate ESP8266 sensor nodes that send readings to a server (milestone 2).
     #[command(after_help = fake_device::EXAMPLES)]
     FakeDevice(fake_device::FakeDeviceArgs),
+    /// Roll firmware out to devices over the air, through a running serve (M2).
+    Ota(ota::OtaArgs),
     /// Show the readings the server stored.
     #[command(after_help = readings::EXAMPLES)]
     Readings(readings::ReadingsArgs),
@@ -76,6 +79,7 @@ pub async fn run(command: Command, matches: &ArgMatches) -> anyhow::Result<()> {
         Command::Serve(args) => serve::run(args, matches).await,
         Command::Chat(args) => chat::run(args, matches).await,
         Command::FakeDevice(args) => fake_device::run(args, matches).await,
+        Command::Ota(args) => ota::run(args, matches).await,
         Command::Readings(args) => readings::run(args, matches),
         Command::Check(args) => check::run(args, matches).await,
         Command::TbPublish(args) => tb_publish::run(args, matches).await,

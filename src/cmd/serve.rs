@@ -171,6 +171,9 @@ pub async fn run(args: ServeArgs, matches: &clap::ArgMatches) -> anyhow::Result<
             bridge: status.clone(),
             data_dir: dir.map(|dir| dir.value),
         };
+        if let Ok(at) = listener.local_addr() {
+            tokio::spawn(server::ota::drive(registry.clone(), at, shutdown.clone()));
+        }
         tokio::spawn(iotchat::http::serve(listener, state, http.token.clone(), shutdown.clone()));
     }
     tokio::spawn(console::run(registry.clone(), status, tokio::io::stdin(), tokio::io::stdout()));

@@ -52,6 +52,14 @@ crate::section! {
         /// attributes; one at each connect too), e.g. 5m; 0 for none [default: 5m].
         #[arg(long, value_name = "DURATION")]
         pub health_interval: Option<Dur>,
+        /// The firmware version the devices run and report (health `fw`); an update told by
+        /// `iotchat ota push` replaces it [default: this iotchat's version].
+        #[arg(long, value_name = "V")]
+        pub fw_version: Option<String>,
+        /// Fraction of updates that fail after the download (as a bad image would), 0 to 1, to
+        /// try rollouts that stop on failures [default: 0].
+        #[arg(long, value_name = "FRACTION")]
+        pub ota_fail_rate: Option<f64>,
     }
 }
 
@@ -87,7 +95,25 @@ pub fn fake_device_options(
         tls: None,
         health_interval: Some(dur_in(m.health_interval, DEFAULT_HEALTH, Duration::ZERO, MAX_HEALTH)?)
             .filter(|d| !d.is_zero()),
+        fw_version: m.fw_version.map_or(Ok(crate::fleet::health::FW.to_owned()), check_version)?,
+        ota_fail_rate: m.ota_fail_rate.map_or(Ok(0.0), check_rate)?,
     })
+}
+
+fn check_version(s: Sourced<String>) -> Result<String, ConfigError> {
+    if crate::ota::image::is_valid_version(&s.value) {
+        return Ok(s.value);
+    }
+    let expected = "1 to 32 printable ASCII characters without spaces, such as 1.4.2".into();
+    Err(ConfigError::Invalid { origin: s.origin, value: s.value, expected })
+}
+
+fn check_rate(s: Sourced<f64>) -> Result<f64, ConfigError> {
+    if (0.0..=1.0).contains(&s.value) {
+        return Ok(s.value);
+    }
+    let expected = "a fraction from 0 to 1, such as 0.1 for one update in ten".into();
+    Err(ConfigError::Invalid { origin: s.origin, value: s.value.to_string(), expected })
 }
 
 /// `--messages` or `--duration` replace the profile's way to stop (either); a profile sets one.

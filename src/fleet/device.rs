@@ -79,6 +79,8 @@ pub struct Settings {
     pub token: Option<Token>,
     /// Time between two `HEALTH` reports (one at each greeting too); `None`: no reports.
     pub health_interval: Option<Duration>,
+    /// The firmware version it runs and reports (`fw`).
+    pub fw_version: String,
 }
 
 /// What a device tells its driver, pulled with [`Device::poll_event`]; the rest of its state
@@ -91,6 +93,14 @@ pub enum Event {
     /// The server answered the HELLO with this `error: ` line (server full, bad name,
     /// authentication) and closes; the device backs off and tries again.
     HelloRefused(Box<str>),
+    /// The server told it to update (`ota: <version> <url>`): the driver fetches the image and
+    /// says how it went with [`Device::handle_update`].
+    Update {
+        /// The version.
+        version: Box<str>,
+        /// Where the image is.
+        url: Box<str>,
+    },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -133,6 +143,17 @@ pub struct Device {
     /// RPC answers to send, oldest first; they die with the connection.
     rpc_out: VecDeque<Box<str>>,
     health: Health,
+    /// An update told and not carried out yet: for the driver, then while it fetches.
+    update: Option<Update>,
+}
+
+/// An update the server told of.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Update {
+    version: Box<str>,
+    url: Box<str>,
+    /// The driver has it (polled as [`Event::Update`]).
+    polled: bool,
 }
 
 impl Device {
@@ -140,7 +161,8 @@ impl Device {
     pub fn new(settings: Settings, stats: Arc<Stats>) -> Self {
         let mut rng = fastrand::Rng::with_seed(settings.seed);
         let sensor = Sensor::new(rng.u64(..));
-        let health = Health::new(settings.health_interval, rng.u64(..), settings.start_at);
+        let mut health = Health::new(settings.health_interval, rng.u64(..), settings.start_at);
+        health.set_fw(&settings.fw_version);
         let producing = settings.messages != Some(0);
         Self {
             hello: format!("HELLO {}", settings.name).into_boxed_str(),
@@ -164,6 +186,7 @@ impl Device {
             flight: Flight::default(),
             rpc_out: VecDeque::new(),
             health,
+            update: None,
         }
     }
 
@@ -257,7 +280,9 @@ impl Device {
         // The server is waiting for these: they go even while readings are held back.
         while let Some(line) = self.rpc_out.pop_front() {
             write_line(out, &line);
-            bump(&self.stats.rpcs);
+            if !line.starts_with("OTA ") {
+                bump(&self.stats.rpcs); // an update's failure report is no RPC answer
+            }
             self.flight.sent(Slot::Rpc(line), now);
         }
         // A health report answers nothing and is not resent: in flight as an RPC answer is.
@@ -282,7 +307,10 @@ impl Device {
 
     /// What the driver must hear of since the last call, if anything: call it until `None`.
     pub fn poll_event(&mut self) -> Option<Event> {
-        self.refusal.take().map(Event::HelloRefused)
+        if let Some(refusal) = self.refusal.take() {
+            return Some(Event::HelloRefused(refusal));
+        }
+        self.poll_update()
     }
 
     /// Handles one line from the server (without its LF).
@@ -297,6 +325,9 @@ impl Device {
         }
         if text.starts_with(rpc::PREFIX) {
             return self.queue_rpc_answer(text, now);
+        }
+        if let Some(told) = text.strip_prefix(lines::OTA) {
+            return self.handle_ota_line(told);
         }
         if text.starts_with(lines::ATTRIBUTES) {
             // Answers nothing; an interval in it applies as setInterval's does.
@@ -388,6 +419,9 @@ impl Device {
         d.mul_f64(1.0 + JITTER * (self.rng.f64() * 2.0 - 1.0))
     }
 }
+
+#[path = "device_ota.rs"]
+mod ota;
 
 #[path = "device_link.rs"]
 mod link;

@@ -28,6 +28,7 @@ fn settings(buffer: usize, messages: Option<u64>, now: Instant) -> Settings {
         start_at: now,
         token: None,
         health_interval: None,
+        fw_version: "1.0.0".into(),
     }
 }
 
@@ -335,6 +336,9 @@ fn the_server_store_failing_mid_write_loses_nothing() {
 
 #[path = "device_link_tests.rs"]
 mod link;
+
+#[path = "device_ota_tests.rs"]
+mod ota;
 
 #[path = "device_rpc_tests.rs"]
 mod rpc;

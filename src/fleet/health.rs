@@ -5,7 +5,7 @@
 
 use std::time::{Duration, Instant};
 
-/// The firmware version a simulated device reports: this build's.
+/// The firmware version a simulated device reports unless told otherwise: this build's.
 pub const FW: &str = env!("CARGO_PKG_VERSION");
 
 /// When to report, and the values' random walk.
@@ -16,6 +16,8 @@ pub struct Health {
     booted: Instant,
     rng: fastrand::Rng,
     rssi: i64,
+    /// The firmware version it runs.
+    fw: String,
 }
 
 impl Health {
@@ -23,7 +25,17 @@ impl Health {
     pub fn new(every: Option<Duration>, seed: u64, booted: Instant) -> Self {
         let mut rng = fastrand::Rng::with_seed(seed);
         let rssi = rng.i64(-78..=-52);
-        Self { every: every.filter(|d| !d.is_zero()), next_at: None, booted, rng, rssi }
+        Self { every: every.filter(|d| !d.is_zero()), next_at: None, booted, rng, rssi, fw: FW.to_owned() }
+    }
+
+    /// The firmware version it runs (after an update: the new one, reported from the next report).
+    pub fn set_fw(&mut self, fw: &str) {
+        self.fw = fw.to_owned();
+    }
+
+    /// The firmware version it runs.
+    pub fn fw(&self) -> &str {
+        &self.fw
     }
 
     /// The server greeted the device: a report is due now (then every interval).
@@ -52,8 +64,8 @@ impl Health {
         let frag = self.rng.u8(3..=25);
         let uptime = now.saturating_duration_since(self.booted).as_secs();
         format!(
-            r#"HEALTH {{"rssi":{},"heap":{heap},"frag":{frag},"uptime":{uptime},"reset":"Power On","fw":"{FW}"}}"#,
-            self.rssi
+            r#"HEALTH {{"rssi":{},"heap":{heap},"frag":{frag},"uptime":{uptime},"reset":"Power On","fw":"{}"}}"#,
+            self.rssi, self.fw
         )
     }
 }

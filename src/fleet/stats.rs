@@ -41,6 +41,10 @@ pub struct Stats {
     pub rpcs: AtomicU64,
     /// `rpc: ` lines ignored: malformed, or too many answers already awaiting their echo.
     pub rpcs_ignored: AtomicU64,
+    /// Updates carried out (`ota:` lines, the image fetched and checked, the device rebooted).
+    pub updates: AtomicU64,
+    /// Updates that failed (reported as `OTA FAILED`).
+    pub updates_failed: AtomicU64,
     /// Time from writing a reading to receiving its acknowledgement.
     pub latency: Histogram,
 }
@@ -67,6 +71,8 @@ impl Stats {
             connected: self.connected.load(Relaxed),
             rpcs: self.rpcs.load(Relaxed),
             rpcs_ignored: self.rpcs_ignored.load(Relaxed),
+            updates: self.updates.load(Relaxed),
+            updates_failed: self.updates_failed.load(Relaxed),
         }
     }
 }
@@ -113,6 +119,8 @@ pub struct Snapshot {
     pub connected: u64,
     pub rpcs: u64,
     pub rpcs_ignored: u64,
+    pub updates: u64,
+    pub updates_failed: u64,
 }
 
 impl Snapshot {
@@ -133,6 +141,9 @@ impl Snapshot {
         if self.rpcs > 0 {
             // Writing to a String cannot fail.
             let _ = write!(line, "  rpcs {}", self.rpcs);
+        }
+        if self.updates + self.updates_failed > 0 {
+            let _ = write!(line, "  updates {}  updates_failed {}", self.updates, self.updates_failed);
         }
         line
     }

@@ -9,6 +9,7 @@ mod dashboard;
 mod devices;
 mod listener;
 mod metrics;
+mod ota;
 mod readings;
 mod stream;
 
@@ -99,16 +100,21 @@ pub async fn serve(
 
 /// Every route; those but `/healthz` and the dashboard's files behind the token when one is set.
 pub fn router(state: HttpState, token: Option<Secret>) -> Router {
+    let api_state = api::ApiState::new(&state);
+    let image_limit = axum::extract::DefaultBodyLimit::max(crate::ota::image::MAX_IMAGE + 1);
     let api = Router::new()
         .route("/api/readings", get(readings::readings))
         .route("/api/devices", get(devices::devices))
-        .with_state(api::ApiState::new(&state));
+        .route("/api/ota", get(ota::status).post(ota::push).layer(image_limit))
+        .with_state(api_state.clone());
+    // The image's own URL: its key is its credential (told to one device on its connection).
+    let images = Router::new().route("/ota/{key}", get(ota::image)).with_state(api_state);
     let guarded = Router::new()
         .route("/metrics", get(metrics::metrics))
         .route("/api/stream", get(stream::stream))
         .merge(api)
         .layer(axum::middleware::from_fn_with_state(Arc::new(token), auth::require_token));
-    let open = Router::new().route("/healthz", get(healthz)).merge(dashboard::routes());
+    let open = Router::new().route("/healthz", get(healthz)).merge(dashboard::routes()).merge(images);
     open.merge(guarded).with_state(state)
 }
 

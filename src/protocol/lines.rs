@@ -15,6 +15,8 @@ pub const OPERATOR: &str = "operator: ";
 pub const RPC: &str = "rpc: ";
 /// Prefix of a shared-attribute update from ThingsBoard (bridge): `attr: {"interval":5000}`.
 pub const ATTRIBUTES: &str = "attr: ";
+/// Prefix of an update the server tells a device of: `ota: <version> <url>`.
+pub const OTA: &str = "ota: ";
 
 /// Error text for a message that is not valid UTF-8.
 pub const INVALID_UTF8: &str = "message is not valid UTF-8; send UTF-8 text ending in a newline";
@@ -67,6 +69,12 @@ pub fn attributes(out: &mut Vec<u8>, values: &serde_json::Map<String, serde_json
         let one = serde_json::Map::from_iter([(key.clone(), value.clone())]);
         push(out, ATTRIBUTES, &serde_json::Value::Object(one).to_string());
     }
+}
+
+/// Appends `ota: <version> <url>\n` to `out`: the device is to fetch the image of `version`
+/// at `url` (see `docs/protocol.md`).
+pub fn ota(out: &mut Vec<u8>, version: &str, url: &str) {
+    push(out, OTA, &format!("{version} {url}"));
 }
 
 /// Error text for a line over the limit.

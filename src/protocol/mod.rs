@@ -9,6 +9,7 @@ pub mod client;
 pub mod client_session;
 pub mod framing;
 pub mod lines;
+pub mod ota;
 pub mod reading;
 pub mod session;
 mod silence;

@@ -72,6 +72,8 @@ pub enum Meaning {
     Attributes(Vec<(String, Value)>),
     /// Plain chat, as in milestone 1.
     Chat,
+    /// `OTA FAILED <why>`: the device could not update (see `protocol/ota.rs`).
+    OtaFailed(String),
     /// `RPC <id> <json>`: the device's answer to a server-side RPC request `rpc: <id> ...`.
     RpcAnswer {
         /// The request's id.
@@ -135,6 +137,9 @@ pub fn classify(text: &str) -> Result<Meaning, ReadingError> {
     }
     if let Some(rest) = text.strip_prefix(RPC).filter(|r| r.starts_with([' ', '\t'])) {
         return rpc_answer(rest.trim());
+    }
+    if let Some(why) = super::ota::failure(text) {
+        return Ok(Meaning::OtaFailed(why));
     }
     if text == HEALTH {
         // Not the one-word reading `value=HEALTH`: a device with nothing to report.

@@ -99,6 +99,13 @@ pub enum Event {
     },
     /// A device's answer to a server-side RPC request. Its echo is in the output.
     RpcAnswer(RpcAnswer),
+    /// The named device says its update failed (`OTA FAILED <why>`). Its echo is in the output.
+    OtaFailed {
+        /// The device.
+        device: Arc<str>,
+        /// Why, as it says.
+        why: String,
+    },
     /// The named device sent nothing for the device timeout: it is offline, though its
     /// connection stays open.
     Silent,
@@ -321,6 +328,11 @@ impl Rules {
                 let device = Arc::clone(&self.device);
                 self.events.push_back(Event::RpcAnswer(RpcAnswer { device, id, result }));
             }
+            Ok(Meaning::OtaFailed(why)) if self.named => {
+                let device = Arc::clone(&self.device);
+                self.events.push_back(Event::OtaFailed { device, why });
+            }
+            Ok(Meaning::OtaFailed(_)) => {} // no device: chat
             Ok(Meaning::Attributes(values)) => {
                 let device = Arc::clone(&self.device);
                 self.events.push_back(Event::Attributes(DeviceAttributes { device, values }));

@@ -32,6 +32,7 @@ struct Drained {
     clock: Option<(i64, i64)>,
     rpc_answers: Vec<RpcAnswer>,
     attributes: Vec<DeviceAttributes>,
+    ota_failed: Vec<(Arc<str>, String)>,
     readings: Vec<DeviceReading>,
 }
 
@@ -44,6 +45,7 @@ fn drain(session: &mut Session) -> Drained {
             Event::ClockRefused { ts, server_ms } => assert!(d.clock.replace((ts, server_ms)).is_none()),
             Event::RpcAnswer(answer) => d.rpc_answers.push(answer),
             Event::Attributes(a) => d.attributes.push(a),
+            Event::OtaFailed { device, why } => d.ota_failed.push((device, why)),
             Event::Silent | Event::Heard => panic!("no device timeout here: {event:?}"),
             Event::Readings(batch) => {
                 assert!(!batch.is_empty() && d.readings.is_empty(), "one batch, not empty");
@@ -365,7 +367,7 @@ fn events_come_in_the_order_their_messages_arrived_with_the_readings_last_in_one
             Event::Claimed(name) => format!("claimed {name}"),
             Event::ClockRefused { ts, server_ms } => format!("clock {ts} {}", server_ms == SERVER_MS),
             Event::RpcAnswer(a) => format!("rpc {}", a.id),
-            Event::Silent | Event::Heard | Event::Attributes(_) => format!("{e:?}"),
+            Event::Silent | Event::Heard | Event::Attributes(_) | Event::OtaFailed { .. } => format!("{e:?}"),
             Event::Readings(batch) => format!("{} readings", batch.len()),
         })
         .collect();
@@ -381,4 +383,21 @@ fn a_wrong_device_clock_is_reported_once_per_connection() {
     let (out, _) = run(&mut s, b"t=1 ts=5\n");
     assert!(out.starts_with("error: ts 5 "), "still refused: {out}");
     assert_eq!(drain(&mut s).clock, None, "reported already");
+}
+
+#[test]
+fn a_named_devices_ota_failure_is_an_event_with_its_echo() {
+    let mut s = session().with_store(true);
+    let (out, _) = run(&mut s, b"HELLO esp-1\nOTA FAILED HTTP error: 404\n");
+    assert_eq!(out, "HELLO ESP-1\nOTA FAILED HTTP ERROR: 404\n");
+    let d = drain(&mut s);
+    assert_eq!(d.ota_failed, [("esp-1".into(), "HTTP error: 404".to_owned())]);
+}
+
+#[test]
+fn an_ota_failure_from_a_client_without_a_name_is_chat() {
+    let mut s = session().with_store(true);
+    let (out, _) = run(&mut s, b"OTA FAILED x\n");
+    assert_eq!(out, "OTA FAILED X\n");
+    assert!(drain(&mut s).ota_failed.is_empty());
 }

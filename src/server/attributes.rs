@@ -7,6 +7,8 @@ use tokio::sync::mpsc;
 
 use super::events::BridgeEvent;
 use super::registry::ClientHandle;
+use crate::ota::OtaHub;
+use crate::protocol::reading::Value;
 use crate::protocol::session::DeviceAttributes;
 use crate::store::{StoreError, StoreHandle};
 
@@ -14,10 +16,14 @@ use crate::store::{StoreError, StoreHandle};
 pub(super) async fn keep(
     attributes: DeviceAttributes,
     handle: &ClientHandle,
+    ota: &OtaHub,
     store: Option<&StoreHandle>,
     bridge: Option<&mpsc::Sender<BridgeEvent>>,
 ) -> Result<(), StoreError> {
     let replaced = handle.keep_attributes(&attributes.values);
+    if let Some((_, fw)) = attributes.values.iter().find(|(k, _)| k == FW) {
+        ota.reported(&attributes.device, &version_text(fw));
+    }
     let forward = bridge.map(|bridge| {
         let values = attributes.values.iter().map(|(k, v)| (k.clone(), crate::store::json_value(v)));
         (bridge, BridgeEvent::Attributes { device: attributes.device.to_string(), values: values.collect() })
@@ -32,4 +38,15 @@ pub(super) async fn keep(
         tracing::warn!(device = %attributes.device, "bridge busy: attributes were not forwarded (sent again when the bridge reconnects)");
     }
     Ok(())
+}
+
+/// The attribute a device reports its firmware version in (`docs/protocol.md`).
+pub const FW: &str = "fw";
+
+/// A version as text: `fw=2.0` is read as the number 2.0, and is still the version `2.0`.
+fn version_text(fw: &Value) -> String {
+    match fw {
+        Value::Float(f) => format!("{f:?}"),
+        other => other.to_string(),
+    }
 }

@@ -81,6 +81,9 @@ pub(crate) fn spawn(
 ) {
     let (tx, rx) = mpsc::channel(PUSH_QUEUE);
     let (registration, count) = shared.registry.register(peer, tx, shared.shutdown.child_token());
+    if let Ok(local) = stream.local_addr() {
+        registration.handle().set_local(local);
+    }
     info!(client = registration.handle().id, %peer, clients = count, "client connected");
     tracker.spawn(run(stream, peer, registration, rx, Arc::clone(shared), permit));
 }
@@ -218,6 +221,7 @@ fn deliver(push: Push, handle: &ClientHandle, out: &mut Vec<u8>) -> Option<Ended
         Push::Operator(text) => lines::operator(out, &text),
         Push::Rpc { id, method, params } => lines::rpc(out, id, &method, &params),
         Push::Attributes(values) => lines::attributes(out, &values),
+        Push::Ota { version, url } => lines::ota(out, &version, &url),
         Push::Stop => {
             let (text, why) = match handle.stop_reason() {
                 Some(StopReason::Kicked) => (lines::KICKED, Ended::Kicked),
@@ -267,8 +271,19 @@ async fn settle(
                     tracing::warn!(device = %answer.device, id = answer.id, "bridge busy: an RPC answer was dropped (ThingsBoard will see a timeout)");
                 }
             }
+            Event::OtaFailed { device, why } => {
+                info!(client = handle.id, %device, %why, "the device says its update failed");
+                shared.registry.ota.failed(&device, &why);
+            }
             Event::Attributes(a) => {
-                super::attributes::keep(a, handle, shared.store.as_ref(), shared.bridge.as_ref()).await?
+                super::attributes::keep(
+                    a,
+                    handle,
+                    &shared.registry.ota,
+                    shared.store.as_ref(),
+                    shared.bridge.as_ref(),
+                )
+                .await?
             }
             Event::Readings(readings) => store(readings, registration, shared, out, presence).await?,
         }

@@ -26,6 +26,7 @@ impl Tell<'_> {
             info!(client = handle.id, replaced, device = %name, "device name taken over by a newer connection");
         }
         presence.claimed(self.registry.feed(), name);
+        self.registry.ota.arrived(name);
         if let Some(bridge) = self.bridge
             && bridge.try_send(BridgeEvent::Arrived(name.to_owned())).is_err()
         {

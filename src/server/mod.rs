@@ -17,6 +17,7 @@ pub mod fd_budget;
 pub mod feed;
 mod liveness;
 mod options;
+pub mod ota;
 pub mod registry;
 mod transport;
 

@@ -19,6 +19,7 @@ use tokio_util::sync::CancellationToken;
 use super::counters::ServerCounters;
 use super::doorbell::Doorbell;
 use super::feed::Feed;
+use crate::ota::OtaHub;
 
 /// A client's id, unique for the server's lifetime.
 pub type ClientId = u64;
@@ -36,6 +37,13 @@ pub enum Push {
         method: Arc<str>,
         /// Its parameters.
         params: Arc<serde_json::Value>,
+    },
+    /// Send an update as an `ota: <version> <url>` line.
+    Ota {
+        /// The version.
+        version: Arc<str>,
+        /// Where to fetch it.
+        url: Arc<str>,
     },
     /// Send shared-attribute values as an `attr: ` line.
     Attributes(Arc<serde_json::Map<String, serde_json::Value>>),
@@ -89,6 +97,9 @@ pub struct ClientHandle {
     attributes: Mutex<Attributes>,
     /// Its device is offline: named, and silent for the device timeout (still connected).
     silent: AtomicBool,
+    /// The server's address on this connection: the host a device is told to fetch its update
+    /// from when the HTTP side listens on every address.
+    local: std::sync::OnceLock<SocketAddr>,
 }
 
 /// Why a push could not be delivered.
@@ -117,6 +128,8 @@ pub struct Registry {
     /// The server's totals and errors (`/metrics`, `/healthz`).
     pub counters: ServerCounters,
     feed: Feed,
+    /// The firmware rollout, if any (`ota/`): told what devices report, read by the HTTP side.
+    pub ota: OtaHub,
 }
 
 /// Keeps a client registered; removes it when dropped.
@@ -135,6 +148,7 @@ impl Registry {
             started: Instant::now(),
             counters: ServerCounters::default(),
             feed: Feed::default(),
+            ota: OtaHub::default(),
         })
     }
 
@@ -162,6 +176,7 @@ impl Registry {
             last_reading: Mutex::new(None),
             attributes: Mutex::default(),
             silent: AtomicBool::new(false),
+            local: std::sync::OnceLock::new(),
         });
         handle.stats.last_active_ms.store(self.now_ms(), Ordering::Relaxed);
         let mut clients = self.lock();
@@ -240,8 +255,12 @@ impl Registry {
 
     /// Queues `push` for the live connection of the device named `name`, without waiting.
     pub fn push_to_name(&self, name: &str, push: Push) -> Result<(), PushError> {
-        let handle = self.lock().values().find(|h| h.name().as_deref() == Some(name)).cloned();
-        handle.ok_or(PushError::NoSuchName)?.try_push(push)
+        self.named(name).ok_or(PushError::NoSuchName)?.try_push(push)
+    }
+
+    /// The live connection of the device named `name`.
+    pub fn named(&self, name: &str) -> Option<Arc<ClientHandle>> {
+        self.lock().values().find(|h| h.name().as_deref() == Some(name)).cloned()
     }
 
     fn get(&self, id: ClientId) -> Result<Arc<ClientHandle>, PushError> {
@@ -281,6 +300,16 @@ impl Registry {
 }
 
 impl ClientHandle {
+    /// The server's address on this connection, if known.
+    pub fn local(&self) -> Option<SocketAddr> {
+        self.local.get().copied()
+    }
+
+    /// Records the server's address on this connection.
+    pub fn set_local(&self, local: SocketAddr) {
+        let _ = self.local.set(local); // set once, at accept
+    }
+
     /// The name the client gave, if any.
     pub fn name(&self) -> Option<String> {
         self.name.lock().unwrap_or_else(|p| p.into_inner()).clone()
@@ -319,7 +348,7 @@ impl ClientHandle {
         *self.name.lock().unwrap_or_else(|p| p.into_inner()) = Some(name);
     }
 
-    fn try_push(&self, push: Push) -> Result<(), PushError> {
+    pub(crate) fn try_push(&self, push: Push) -> Result<(), PushError> {
         self.tx.try_send(push).map_err(|e| match e {
             mpsc::error::TrySendError::Full(_) => PushError::Full(self.id),
             mpsc::error::TrySendError::Closed(_) => PushError::Gone(self.id),

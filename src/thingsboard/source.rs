@@ -38,7 +38,13 @@ pub fn line_reading(line: &str, number: u64) -> Result<Option<Reading>, BadInput
     let bad = |why: String| BadInput { line: number, why };
     match reading::classify(text) {
         Ok(Meaning::Reading(r)) => Ok(Some(r)),
-        Ok(Meaning::Hello { .. } | Meaning::Chat | Meaning::RpcAnswer { .. } | Meaning::Attributes(_)) => {
+        Ok(
+            Meaning::Hello { .. }
+            | Meaning::Chat
+            | Meaning::RpcAnswer { .. }
+            | Meaning::Attributes(_)
+            | Meaning::OtaFailed(_),
+        ) => {
             Err(bad(format!("`{text}` is not a reading; write key=value pairs, a JSON object or one value")))
         }
         Err(e) => Err(bad(e.to_string())),
