@@ -271,6 +271,7 @@ static void reportHealth(uint32_t now) {
 // --- firmware OTA (rules: iotchat_tb_ota.h)
 
 static void otaOffer(const iotchat::TbFirmware& fw) {
+  if (restartDue) return;  // an image is staged: nothing may begin another before the restart
   char why[96];
   switch (ota.offer(fw, kFwTitle, kFirmwareVersion)) {
     case TbOta::OFFER_IGNORED: return;
