@@ -20,6 +20,7 @@
 // `HEALTH {json}` line once greeted and every 5 minutes (iotchat_health.h).
 #include <ESP8266WiFi.h>
 #include <ESP8266httpUpdate.h>
+#include <Updater.h>
 #include <time.h>
 
 #include "config.h"
