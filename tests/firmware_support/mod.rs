@@ -33,7 +33,7 @@ pub fn build_dir() -> PathBuf {
     Path::new(env!("CARGO_TARGET_TMPDIR")).join("firmware")
 }
 
-/// Builds `target` (a sketch name or `lib-tests`) with `make -C firmware/host`; returns the
+/// Builds `target` (a sketch name, `lib-tests` or `host-tests`) with `make -C firmware/host`; returns the
 /// binary. Builds in one test binary are serialised; different binaries build different files.
 pub fn build(target: &str) -> PathBuf {
     build_in(target, &build_dir(), None)
@@ -53,8 +53,8 @@ fn build_in(target: &str, out: &Path, version: Option<&str>) -> PathBuf {
     if let Some(v) = version {
         make.arg(format!("FW_VERSION={v}"));
     }
-    if target == "lib-tests" {
-        make.arg("lib-tests");
+    if target == "lib-tests" || target == "host-tests" {
+        make.arg(target);
     } else {
         make.arg(format!("SKETCH={target}"));
     }
