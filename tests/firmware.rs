@@ -55,6 +55,14 @@ fn lib_unit_tests_pass() {
 }
 
 #[test]
+fn host_update_shim_keeps_the_cores_rules() {
+    let bin = build("host-tests");
+    let out = Command::new(&bin).output().expect("the host shim checks run");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success() && text.contains(" 0 failed"), "{text}");
+}
+
+#[test]
 fn readings_are_stored_under_the_device_name() {
     let data = tempfile::tempdir().unwrap();
     let server = Server::start("127.0.0.1:0", data.path());

@@ -11,8 +11,10 @@ use serde_json::Value;
 
 const TOKEN: &str = "test-token-1";
 const TELEMETRY: &str = "v1/devices/me/telemetry";
-/// The sketch's MQTT buffer (setBufferSize) less PubSubClient's header and the topic.
+/// The sketch's 512-byte telemetry batch less PubSubClient's header and the topic.
 const MAX_TELEMETRY_PAYLOAD: usize = 512 - 7 - TELEMETRY.len();
+/// The sketch's MQTT buffer (setBufferSize): one 1 KB OTA chunk with its topic and header.
+const MQTT_BUFFER: usize = 1024 + 96;
 
 fn start(port: u16, token: &str, interval_ms: u32) -> Firmware {
     Firmware::start(
@@ -25,6 +27,12 @@ fn start(port: u16, token: &str, interval_ms: u32) -> Firmware {
             ("IOTCHAT_INTERVAL_MS", interval_ms.to_string()),
         ],
     )
+}
+
+/// Whether a telemetry payload holds readings (the sketch also sends its firmware there:
+/// `current_fw_*`, `fw_state`, as ThingsBoard's OTA wants them).
+fn is_readings(payload: &str) -> bool {
+    payload.contains(r#""values":"#)
 }
 
 /// The `{"ts":..,"values":{..}}` entries of one telemetry payload (object or array).
@@ -52,7 +60,7 @@ fn telemetry_and_client_attributes_arrive_on_the_thingsboard_topics() {
     assert_eq!((&h["rssi"], &h["heap"], &h["frag"]), (&(-55).into(), &31240.into(), &12.into()), "{h}");
     assert_eq!((&h["reset"], &h["fw"]), (&"Power On".into(), &"0.1.0".into()), "{h}");
     assert!(h["uptime"].is_u64(), "{h}");
-    let t = obs.wait_for(TELEMETRY, |_| true);
+    let t = obs.wait_for(TELEMETRY, is_readings);
     let e = &entries(&t.payload)[0];
     assert!(e["ts"].as_i64().unwrap() > 1_600_000_000_000, "{e}");
     let v = &e["values"];
@@ -81,7 +89,7 @@ fn rpc_set_interval_gets_a_reply_and_changes_the_interval() {
     let mut obs = Observer::connect(broker.port, TOKEN);
     let mut fw = start(broker.port, TOKEN, 100);
     fw.serial.wait_contains("mqtt: connected");
-    obs.wait_for(TELEMETRY, |_| true);
+    obs.wait_for(TELEMETRY, is_readings);
     obs.publish("v1/devices/me/rpc/request/0", r#"{"method":"setInterval","params":700}"#);
     let r = obs.wait_for("v1/devices/me/rpc/response/0", |_| true);
     assert_eq!(r.payload, r#"{"interval":700}"#);
@@ -90,7 +98,7 @@ fn rpc_set_interval_gets_a_reply_and_changes_the_interval() {
     // Readings now come 700 ms apart (the device's own ts says so).
     let mut ts = Vec::new();
     while ts.len() < 3 {
-        let t = obs.wait_for(TELEMETRY, |_| true);
+        let t = obs.wait_for(TELEMETRY, is_readings);
         ts.extend(entries(&t.payload).iter().map(|e| e["ts"].as_i64().unwrap()));
     }
     assert!(ts[2] - ts[1] >= 650, "{ts:?}");
@@ -119,8 +127,8 @@ fn a_message_over_the_buffer_is_dropped_as_on_the_chip() {
     let mut obs = Observer::connect(broker.port, TOKEN);
     let mut fw = start(broker.port, TOKEN, 100);
     fw.serial.wait_contains("mqtt: connected");
-    obs.wait_for(TELEMETRY, |_| true);
-    let big = format!(r#"{{"method":"setInterval","params":900,"pad":"{}"}}"#, "x".repeat(600));
+    obs.wait_for(TELEMETRY, is_readings);
+    let big = format!(r#"{{"method":"setInterval","params":900,"pad":"{}"}}"#, "x".repeat(MQTT_BUFFER));
     obs.publish("v1/devices/me/rpc/request/8", &big);
     obs.publish("v1/devices/me/rpc/request/9", r#"{"method":"getInterval"}"#);
     let r = obs.wait_for("v1/devices/me/rpc/response/9", |_| true);
@@ -143,7 +151,7 @@ fn the_backlog_after_an_outage_goes_out_in_batches_that_fit_the_buffer() {
     let mut counts = Vec::new();
     let mut biggest = 0;
     while counts.len() < backlog as usize + 3 {
-        let t = obs.wait_for(TELEMETRY, |_| true);
+        let t = obs.wait_for(TELEMETRY, is_readings);
         assert!(t.payload.len() <= MAX_TELEMETRY_PAYLOAD, "{} bytes", t.payload.len());
         let e = entries(&t.payload);
         biggest = biggest.max(e.len());

@@ -7,6 +7,9 @@
 // server's RPC requests (`rpc: <id> <method> <params>`): getInterval, setInterval, and setLed,
 // which drives the on-board LED (LED_BUILTIN, lit when low). Follows the shared attribute
 // `interval` that ThingsBoard sends through serve's bridge (`attr: {"interval":5000}`).
+// Updates over the air when the server says `ota: <version> <url>`: ESPhttpUpdate fetches,
+// checks (size, MD5) and writes the image, then reboots into it; a failure is reported as
+// `OTA FAILED <reason>` once the device is greeted again (the update closes the other sockets).
 //
 // Thin glue: the rules live in firmware/lib (iotchat_tcp_device.h, iotchat_rpc.h). No heap use
 // after boot. Static RAM (besides the core's): TcpDevice ~3.5 KB (32 unacked readings x 80-byte
@@ -16,6 +19,8 @@
 // free heap/RAM. Reports its health (RSSI, heap, uptime, reset reason, firmware) as a
 // `HEALTH {json}` line once greeted and every 5 minutes (iotchat_health.h).
 #include <ESP8266WiFi.h>
+#include <ESP8266httpUpdate.h>
+#include <Updater.h>
 #include <time.h>
 
 #include "config.h"
@@ -24,6 +29,7 @@
 #endif
 #include <iotchat_health.h>
 #include <iotchat_line_reader.h>
+#include <iotchat_ota.h>
 #include <iotchat_sample.h>
 #include <iotchat_tcp_device.h>
 
@@ -40,6 +46,7 @@ static bool wifiUp = false;
 static bool waitingForClock = false;
 static iotchat::HealthTimer healthTimer;
 static char resetReason[32];  // ESP.getResetReason(), copied at boot: no heap use later
+static char otaFailed[96];    // `OTA FAILED <reason>`, waiting to be sent; "" if none
 
 static void writeLine(const char* line);
 static void maintainWifi(uint32_t now);
@@ -52,6 +59,7 @@ static void answerRpc(uint32_t interval_before);
 static void applyLed();
 static void serviceConsole(uint32_t now);
 static void reportHealth(uint32_t now);
+static void runOta(const char* line, size_t len);
 
 void setup() {
   Serial.begin(115200);
@@ -151,6 +159,9 @@ static void serviceServer(uint32_t now) {
           case iotchat::TcpDevice::EV_ATTRIBUTES:
             Serial.println("attributes: an attribute longer than the line buffer; ignored");
             break;
+          case iotchat::TcpDevice::EV_OTA_IGNORED:
+            Serial.println("ota: an update request longer than the line buffer; ignored");
+            break;
           default:
             break;
         }
@@ -163,6 +174,10 @@ static void serviceServer(uint32_t now) {
   if (device.wantsClose()) return closeConnection(now, "restarting the connection");
   for (const char* line = device.nextLine(now); line; line = device.nextLine(now)) writeLine(line);
   if (device.isGreeted() && healthTimer.due(now)) reportHealth(now);
+  if (otaFailed[0] && device.isGreeted() && device.sendChat(otaFailed, now)) {
+    writeLine(otaFailed);
+    otaFailed[0] = '\0';
+  }
   if (!client.connected()) closeConnection(now, "server closed the connection");
 }
 
@@ -189,6 +204,11 @@ static void handleServerLine(const char* line, size_t len, uint32_t now) {
     case iotchat::TcpDevice::EV_ATTRIBUTES:
       if (device.interval() != interval_before)
         Serial.printf("attributes: interval now %lu ms\r\n", (unsigned long)device.interval());
+      break;
+    case iotchat::TcpDevice::EV_OTA:
+      runOta(line, len);
+      // The core stops every other socket before writing an image: reconnect, then report.
+      if (!client.connected()) closeConnection(millis(), "closed by the update");
       break;
     case iotchat::TcpDevice::EV_REFUSED:
       Serial.printf("server: %.*s\r\n", (int)len, line);
@@ -219,6 +239,26 @@ static void reportHealth(uint32_t now) {
   if (!device.sendChat(line, now)) return;  // too many lines in flight: next loop
   writeLine(line);
   healthTimer.sent(now);
+}
+
+// Blocks while the image downloads, as on the chip; on success ESPhttpUpdate reboots into it
+// and does not return. The URL holds the rollout's key: never printed.
+static void runOta(const char* line, size_t len) {
+  iotchat::OtaCommand cmd;
+  if (!iotchat::parseOtaLine(line, len, &cmd)) {
+    Serial.println("ota: ignored a malformed update request");
+    return;
+  }
+  Serial.printf("ota: updating from %s to %s\r\n", iotchat::kFirmwareVersion, cmd.version);
+  if (Update.isRunning()) Update.end();  // a failed attempt's leftover: not finished, dropped
+  WiFiClient otaClient;
+  t_httpUpdate_return r = ESPhttpUpdate.update(otaClient, cmd.url, iotchat::kFirmwareVersion);
+  if (r == HTTP_UPDATE_NO_UPDATES) {
+    Serial.printf("ota: already running %s\r\n", iotchat::kFirmwareVersion);
+  } else if (r == HTTP_UPDATE_FAILED) {
+    snprintf(otaFailed, sizeof otaFailed, "OTA FAILED %s", ESPhttpUpdate.getLastErrorString().c_str());
+    Serial.printf("ota: %s\r\n", otaFailed);
+  }
 }
 
 static void applyLed() { digitalWrite(LED_BUILTIN, device.led() ? LOW : HIGH); }  // active low

@@ -107,6 +107,21 @@ size_t Print::printf(const char* fmt, ...) {
   return write((const uint8_t*)b, (size_t)n < sizeof b ? (size_t)n : sizeof b - 1);
 }
 
+size_t Stream::readBytes(char* buffer, size_t length) {
+  size_t n = 0;
+  unsigned long start = millis();
+  while (n < length && millis() - start < timeout_) {
+    int c = read();
+    if (c < 0) {
+      delay(1);
+      continue;
+    }
+    buffer[n++] = (char)c;
+    start = millis();
+  }
+  return n;
+}
+
 void HardwareSerial::begin(unsigned long) {
   int fl = fcntl(0, F_GETFL);
   if (fl >= 0) fcntl(0, F_SETFL, fl | O_NONBLOCK);
@@ -149,20 +164,16 @@ size_t HardwareSerial::write(const uint8_t* buf, size_t size) {
   return done;
 }
 
-int main() {
+// What ESP.restart() execs with (Esp.cpp).
+int iotchat_host_argc;
+char** iotchat_host_argv;
+
+int main(int argc, char** argv) {
+  iotchat_host_argc = argc;
+  iotchat_host_argv = argv;
   signal(SIGPIPE, SIG_IGN);
   start_time();
   setup();
   for (;;) loop();
 }
 
-EspClass ESP;
-
-uint32_t EspClass::getFreeHeap() {
-  const char* heap = getenv("IOTCHAT_HOST_FREE_HEAP");
-  return heap ? (uint32_t)strtoul(heap, nullptr, 10) : 31240u;
-}
-
-uint8_t EspClass::getHeapFragmentation() { return 12; }
-
-String EspClass::getResetReason() { return String("Power On"); }

@@ -32,6 +32,60 @@ bool ESP8266WiFiClass::disconnect(bool) {
   return true;
 }
 
+static WiFiClient* allClients = nullptr;
+
+WiFiClient::WiFiClient() {
+  next_ = allClients;
+  allClients = this;
+}
+
+WiFiClient::~WiFiClient() {
+  stop();
+  for (WiFiClient** p = &allClients; *p; p = &(*p)->next_) {
+    if (*p == this) {
+      *p = next_;
+      break;
+    }
+  }
+}
+
+void WiFiClient::stopAll() { stopAllExcept(nullptr); }
+
+void WiFiClient::stopAllExcept(WiFiClient* c) {
+  for (WiFiClient* p = allClients; p; p = p->next_)
+    if (p != c) p->stop();
+}
+
+bool WiFiClient::waitReadable(unsigned long ms) {
+  if (fd_ < 0) return false;
+  struct pollfd p = {fd_, POLLIN, 0};
+  return poll(&p, 1, (int)ms) == 1;
+}
+
+size_t WiFiClient::readBytes(char* buffer, size_t length) {
+  size_t n = 0;
+  while (n < length) {
+    int got = read((uint8_t*)buffer + n, length - n);
+    if (got > 0) {
+      n += (size_t)got;
+      continue;
+    }
+    if (!connected() || !waitReadable(timeout_)) break;
+  }
+  return n;
+}
+
+size_t WiFiClient::peekBytes(uint8_t* buffer, size_t length) {
+  unsigned long start = millis();
+  for (;;) {
+    if (fd_ < 0) return 0;
+    ssize_t n = recv(fd_, buffer, length, MSG_PEEK | MSG_DONTWAIT);
+    if (n >= (ssize_t)length) return length;
+    if (n == 0 || millis() - start >= timeout_) return n > 0 ? (size_t)n : 0;
+    delay(1);
+  }
+}
+
 int WiFiClient::connect(IPAddress ip, uint16_t port) {
   char host[20];
   snprintf(host, sizeof host, "%u.%u.%u.%u", ip[0], ip[1], ip[2], ip[3]);

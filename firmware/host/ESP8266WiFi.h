@@ -1,6 +1,9 @@
 // Host ESP8266WiFi: WiFi is emulated as joined at once (IOTCHAT_HOST_WIFI_DOWN=1 keeps it
 // down); WiFiClient is a POSIX TCP socket with the core's semantics (connect() returns 1 on
-// success; connected() stays true while received bytes are unread; reads never block).
+// success; connected() stays true while received bytes are unread; reads never block, but
+// readBytes()/peekBytes() wait up to the stream timeout). As on the chip, every WiFiClient is
+// known to the class: stopAllExcept() closes the others (ESPhttpUpdate does so before
+// writing an image).
 #ifndef IOTCHAT_HOST_ESP8266WIFI_H
 #define IOTCHAT_HOST_ESP8266WIFI_H
 
@@ -33,6 +36,8 @@ class ESP8266WiFiClass {
   bool setAutoReconnect(bool) { return true; }
   bool disconnect(bool wifioff = false);
   IPAddress localIP() { return IPAddress(127, 0, 0, 1); }
+  String macAddress() { return String("5C:CF:7F:C0:FF:EE"); }
+  String softAPmacAddress() { return String("5E:CF:7F:C0:FF:EE"); }
   int32_t RSSI() { return -55; }  // core 3.1.2: int32_t RSSI() (ESP8266WiFiSTA.h)
 
  private:
@@ -44,8 +49,8 @@ extern ESP8266WiFiClass WiFi;
 
 class WiFiClient : public Client {
  public:
-  WiFiClient() {}
-  ~WiFiClient() override { stop(); }
+  WiFiClient();
+  ~WiFiClient() override;
   WiFiClient(const WiFiClient&) = delete;
   WiFiClient& operator=(const WiFiClient&) = delete;
 
@@ -60,12 +65,22 @@ class WiFiClient : public Client {
   int read() override;
   int read(uint8_t* buf, size_t size) override;
   int peek() override;
+  size_t readBytes(char* buffer, size_t length) override;
+  using Stream::readBytes;
+  // The first `length` received bytes, left unread; waits up to the timeout for them.
+  virtual size_t peekBytes(uint8_t* buffer, size_t length);
   void flush() override {}
   void stop() override;
   void setNoDelay(bool nodelay);
 
+  static void stopAll();
+  static void stopAllExcept(WiFiClient* c);
+
  private:
+  bool waitReadable(unsigned long ms);
+
   int fd_ = -1;
+  WiFiClient* next_ = nullptr;  // every WiFiClient, for stopAll()
 };
 
 #endif

@@ -32,6 +32,10 @@ class Stream : public Print {
   virtual int read() = 0;
   virtual int peek() = 0;
   void setTimeout(unsigned long ms) { timeout_ = ms; }
+  unsigned long getTimeout() const { return timeout_; }
+  // Up to `length` bytes, waiting up to the timeout for each (as the core's Stream).
+  virtual size_t readBytes(char* buffer, size_t length);
+  size_t readBytes(uint8_t* buffer, size_t length) { return readBytes((char*)buffer, length); }
 
  protected:
   unsigned long timeout_ = 1000;

@@ -33,16 +33,28 @@ pub fn build_dir() -> PathBuf {
     Path::new(env!("CARGO_TARGET_TMPDIR")).join("firmware")
 }
 
-/// Builds `target` (a sketch name or `lib-tests`) with `make -C firmware/host`; returns the
+/// Builds `target` (a sketch name, `lib-tests` or `host-tests`) with `make -C firmware/host`; returns the
 /// binary. Builds in one test binary are serialised; different binaries build different files.
 pub fn build(target: &str) -> PathBuf {
+    build_in(target, &build_dir(), None)
+}
+
+/// Builds sketch `target` stamped with firmware `version` (`make FW_VERSION=..`), into a
+/// directory of its own per version (make cannot see a changed define).
+pub fn build_version(target: &str, version: &str) -> PathBuf {
+    build_in(target, &build_dir().join(format!("v{version}")), Some(version))
+}
+
+fn build_in(target: &str, out: &Path, version: Option<&str>) -> PathBuf {
     static LOCK: Mutex<()> = Mutex::new(());
     let _guard = LOCK.lock().unwrap_or_else(|e| e.into_inner());
-    let out = build_dir();
     let mut make = Command::new("make");
     make.arg("-s").arg("-C").arg(firmware_dir().join("host")).arg(format!("OUT={}", out.display()));
-    if target == "lib-tests" {
-        make.arg("lib-tests");
+    if let Some(v) = version {
+        make.arg(format!("FW_VERSION={v}"));
+    }
+    if target == "lib-tests" || target == "host-tests" {
+        make.arg(target);
     } else {
         make.arg(format!("SKETCH={target}"));
     }
@@ -239,5 +251,14 @@ pub fn wait_for_counts(data_dir: &Path, device: &str, what: &str, pred: impl Fn(
     }
 }
 
+/// Lower-case hex digest of `file` by `tool` (`md5sum`, `sha256sum`: coreutils, not a crate).
+pub fn digest(tool: &str, file: &Path) -> String {
+    let out = Command::new(tool).arg(file).output().expect("the digest tool runs");
+    assert!(out.status.success(), "{tool} failed");
+    String::from_utf8_lossy(&out.stdout).split(' ').next().unwrap_or_default().to_owned()
+}
+
 pub mod broker;
 pub mod echo_server;
+pub mod image_server;
+pub mod tb_ota;

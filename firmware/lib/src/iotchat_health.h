@@ -12,7 +12,13 @@
 
 namespace iotchat {
 
-static const char kFirmwareVersion[] = "0.1.0";  // as library.properties
+// The version the sketch reports (health `fw`, ThingsBoard `current_fw_version`) and compares
+// OTA targets with: a compile-time define, so a build can be stamped (`make FW_VERSION=2.0.0`
+// on the host, `-DIOTCHAT_FW_VERSION=...` in build.extra_flags on the chip).
+#ifndef IOTCHAT_FW_VERSION
+#define IOTCHAT_FW_VERSION "0.1.0"  // as library.properties
+#endif
+static const char kFirmwareVersion[] = IOTCHAT_FW_VERSION;
 static const uint32_t kHealthIntervalMs = 5UL * 60UL * 1000UL;  // as fake-device's default
 static const size_t kHealthMax = 160;  // one HEALTH line, NUL included (the server echoes it)
 

@@ -2,6 +2,8 @@
 
 #include <string.h>
 
+#include "iotchat_ota.h"
+
 namespace iotchat {
 
 static const char kError[] = "error: ";
@@ -238,6 +240,7 @@ TcpDevice::Event TcpDevice::onLine(const char* line, size_t len, uint32_t now) {
   if (startsWith(line, len, kOperator)) return EV_OPERATOR;
   if (startsWith(line, len, kRpc)) return onRpc(line, len, now);
   if (startsWith(line, len, kAttributes)) return onAttributes(line, len, now);
+  if (isOtaLine(line, len)) return EV_OTA;
   if (fifo_len_ == 0) { mismatch(); return EV_MISMATCH; }
   InFlight front = fifo_[fifo_head_];
   popFront();
@@ -322,6 +325,7 @@ TcpDevice::Event TcpDevice::onOverlongLine(const char* head, size_t len, uint32_
   if (startsWith(head, len, kOperator)) return EV_OPERATOR;
   // Cut off: whatever it set cannot be read.
   if (startsWith(head, len, kAttributes)) return EV_ATTRIBUTES;
+  if (isOtaLine(head, len)) return EV_OTA_IGNORED;
   if (startsWith(head, len, kRpc)) {
     // Its params were cut off: not a request we can run.
     stats_.rpcs_ignored++;

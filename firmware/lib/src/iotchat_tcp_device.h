@@ -19,6 +19,8 @@
 //   answer is not a reading: it is never buffered or resent. Malformed requests are ignored.
 // - `attr: <json>` is a ThingsBoard shared-attribute update (through serve's bridge): it
 //   answers nothing; a valid `interval` in it applies as setInterval's does.
+// - `ota: <version> <url>` tells the device to update (iotchat_ota.h); it answers nothing
+//   here: the sketch fetches the image and, on failure, sends `OTA FAILED <reason>` as chat.
 // - When a connection ends, the readings in flight go back to the buffer and are resent after
 //   the next HELLO with the same line (same ts), so the server stores each once.
 // - Reconnect after a capped exponential backoff with jitter, reset by an acknowledged HELLO.
@@ -53,7 +55,9 @@ class TcpDevice {
                EV_RPC,          // a request: write rpcAnswer() now, before any other line
                EV_RPC_IGNORED,  // a malformed request, or one that came while closing or busy
                EV_RPC_ACK,      // the echo of an answer
-               EV_ATTRIBUTES }; // a shared-attribute update (interval() may have changed)
+               EV_ATTRIBUTES,   // a shared-attribute update (interval() may have changed)
+               EV_OTA,          // `ota: <version> <url>`: the sketch parses it (iotchat_ota.h)
+               EV_OTA_IGNORED }; // an `ota:` line longer than the line buffer: cut, unusable
 
   struct Stats {
     uint32_t produced, sent, resent, acked, dropped, refused, reconnects, mismatches;

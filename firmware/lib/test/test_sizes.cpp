@@ -3,6 +3,7 @@
 #include "check.h"
 #include "iotchat_line_reader.h"
 #include "iotchat_tb.h"
+#include "iotchat_tb_ota.h"
 #include "iotchat_tcp_device.h"
 
 using namespace iotchat;
@@ -12,6 +13,8 @@ TEST(ram_budget) {
   printf("sizeof LineReader<160>  %zu\n", sizeof(LineReader<160>));
   printf("sizeof LineReader<128>  %zu\n", sizeof(LineReader<128>));
   printf("sizeof TbBacklog        %zu\n", sizeof(TbBacklog));
+  printf("sizeof TbOta            %zu\n", sizeof(TbOta));
   CHECK(sizeof(TcpDevice) <= 3600);  // + 136 B for `HELLO <name> <token>`
   CHECK(sizeof(TbBacklog) <= 2200);
+  CHECK(sizeof(TbOta) <= 200);  // the download state; the image itself is never held
 }
