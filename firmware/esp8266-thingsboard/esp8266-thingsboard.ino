@@ -297,7 +297,8 @@ static void otaOffer(const iotchat::TbFirmware& fw) {
   reportFwState(iotchat::FW_DOWNLOADING, nullptr);
 }
 
-static void hashChunk(const uint8_t* data, size_t len) {
+// Not const: MD5Builder::add takes `uint8_t*` in older cores and `const uint8_t*` in newer ones.
+static void hashChunk(uint8_t* data, size_t len) {
   if (ota.target().algo == iotchat::TB_FW_MD5) fwMd5.add(data, (uint16_t)len);
   else br_sha256_update(&fwSha, data, len);
 }
