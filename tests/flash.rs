@@ -147,6 +147,18 @@ fn flags_win_over_the_profiles_keys_in_config_h() {
 }
 
 #[test]
+fn a_firmware_version_reaches_config_h_as_ota_push_names_it() {
+    let rig = Rig::new(&["arduino-cli", "espflash"]);
+    let profile = format!("{TCP_PROFILE}fw_version = \"1.4.1\"\n");
+    let out = rig.flash(&profile, &["--dry-run", "--fw-version", "1.4.2"]).assert().success();
+    let text = String::from_utf8_lossy(&out.get_output().stdout).into_owned();
+    assert!(text.contains("IOTCHAT_FW_VERSION     \"1.4.2\""), "the flag wins: {text}");
+    let out = rig.flash(TCP_PROFILE, &["--dry-run", "--fw-version", "1.4 beta"]).assert().code(2);
+    let err = String::from_utf8_lossy(&out.get_output().stderr).into_owned();
+    assert!(err.contains("--fw-version") && err.contains("without spaces"), "{err}");
+}
+
+#[test]
 fn secrets_never_reach_stdout_or_stderr() {
     let rig = Rig::new(&["arduino-cli", "espflash"]);
     for (profile, args, fail) in [

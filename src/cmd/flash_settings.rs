@@ -63,6 +63,7 @@ pub(super) fn firmware_options(
     let how = "add device_name = \"esp-1\" (or pass --device-name), a name unique to this board";
     let device_name = check_device_name(required(&secrets, m.device_name, "device_name", how)?)?;
     let interval = dur_in(m.interval, DEFAULT_INTERVAL, MIN_INTERVAL, MAX_INTERVAL)?;
+    let fw_version = m.fw_version.map(iotchat::config::fw_version).transpose()?;
     let target = match sketch {
         Sketch::Tcp => {
             let serve_bind = loaded.profile.serve.bind.as_deref();
@@ -70,7 +71,7 @@ pub(super) fn firmware_options(
         }
         Sketch::Thingsboard => thingsboard_target(&secrets, m.tb_host, m.tb_port, m.tb_token_file)?,
     };
-    Ok(FirmwareOptions { sketch, board, wifi_ssid, wifi_password, device_name, interval, target })
+    Ok(FirmwareOptions { sketch, board, wifi_ssid, wifi_password, device_name, interval, fw_version, target })
 }
 
 /// Where a setting came from, if it was given.

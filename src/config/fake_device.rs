@@ -95,17 +95,9 @@ pub fn fake_device_options(
         tls: None,
         health_interval: Some(dur_in(m.health_interval, DEFAULT_HEALTH, Duration::ZERO, MAX_HEALTH)?)
             .filter(|d| !d.is_zero()),
-        fw_version: m.fw_version.map_or(Ok(crate::fleet::health::FW.to_owned()), check_version)?,
+        fw_version: m.fw_version.map_or(Ok(crate::fleet::health::FW.to_owned()), super::fw_version)?,
         ota_fail_rate: m.ota_fail_rate.map_or(Ok(0.0), check_rate)?,
     })
-}
-
-fn check_version(s: Sourced<String>) -> Result<String, ConfigError> {
-    if crate::ota::image::is_valid_version(&s.value) {
-        return Ok(s.value);
-    }
-    let expected = "1 to 32 printable ASCII characters without spaces, such as 1.4.2".into();
-    Err(ConfigError::Invalid { origin: s.origin, value: s.value, expected })
 }
 
 fn check_rate(s: Sourced<f64>) -> Result<f64, ConfigError> {

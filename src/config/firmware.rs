@@ -30,6 +30,10 @@ crate::section! {
         /// Time between two readings, from 100ms to 24h [default: 1s].
         #[arg(long, value_name = "DURATION")]
         pub interval: Option<Dur>,
+        /// The firmware's version, as the device reports it (health `fw`) and `iotchat ota push
+        /// --version` names it, e.g. 1.4.2 [default: the sketch's own, 0.1.0].
+        #[arg(long, value_name = "V")]
+        pub fw_version: Option<String>,
         /// esp8266-tcp: `iotchat serve` as the device reaches it, this machine's LAN address
         /// (required).
         #[arg(long, value_name = "HOST:PORT")]

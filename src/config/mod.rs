@@ -87,6 +87,15 @@ impl ConfigError {
     }
 }
 
+/// A firmware version as `iotchat ota push --version` names it: one token of printable ASCII.
+pub fn fw_version(s: Sourced<String>) -> Result<String, ConfigError> {
+    if crate::ota::image::is_valid_version(&s.value) {
+        return Ok(s.value);
+    }
+    let expected = "1 to 32 printable ASCII characters without spaces, such as 1.4.2".into();
+    Err(ConfigError::Invalid { origin: s.origin, value: s.value, expected })
+}
+
 /// A profile as loaded, with the path it came from.
 #[derive(Debug, Clone, Default)]
 pub struct LoadedProfile {

@@ -30,6 +30,9 @@ fn render_with(config: &FirmwareOptions, secret: impl Fn(&str) -> String) -> Str
     line("IOTCHAT_WIFI_PASSWORD", secret(config.wifi_password.expose()));
     line("IOTCHAT_DEVICE_NAME", c_string(&config.device_name));
     line("IOTCHAT_INTERVAL_MS", config.interval.as_millis().to_string());
+    if let Some(version) = &config.fw_version {
+        line("IOTCHAT_FW_VERSION", c_string(version));
+    }
     match &config.target {
         Target::Tcp { host, port, token } => {
             line("IOTCHAT_SERVER_HOST", c_string(host));
@@ -87,8 +90,17 @@ mod tests {
             wifi_password: Secret::new(password),
             device_name: "esp-1".into(),
             interval: Duration::from_secs(1),
+            fw_version: None,
             target,
         }
+    }
+
+    #[test]
+    fn a_version_given_is_the_firmwares_version() {
+        let tcp = Target::Tcp { host: "10.0.0.2".into(), port: 12000, token: None };
+        assert!(!render(&config("pw", tcp.clone())).contains("IOTCHAT_FW_VERSION"), "the sketch's own");
+        let versioned = FirmwareOptions { fw_version: Some("1.4.2".into()), ..config("pw", tcp) };
+        assert!(render(&versioned).contains("#define IOTCHAT_FW_VERSION     \"1.4.2\"\n"));
     }
 
     #[test]

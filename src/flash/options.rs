@@ -103,6 +103,8 @@ pub struct FirmwareOptions {
     pub device_name: String,
     /// Time between two readings (whole milliseconds reach the firmware).
     pub interval: Duration,
+    /// The firmware's version (`IOTCHAT_FW_VERSION`); `None`: the sketch's own.
+    pub fw_version: Option<String>,
     /// Where the device sends its data.
     pub target: Target,
 }
