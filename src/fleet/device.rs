@@ -321,11 +321,7 @@ impl Device {
             return self.handle_ota_line(told);
         }
         if text.starts_with(lines::ATTRIBUTES) {
-            // Answers nothing; an interval in it applies as setInterval's does.
-            if let Some(interval) = rpc::attributes_interval(text) {
-                self.set_interval(interval, now);
-            }
-            return;
+            return self.handle_attributes_line(text, now);
         }
         let Some(front) = self.flight.reply_due() else { return self.mismatch() };
         let is_error = text.starts_with(lines::ERROR);
@@ -381,35 +377,13 @@ impl Device {
         }
     }
 
-    /// A request from the server: queues its answer and applies what it changes.
-    fn queue_rpc_answer(&mut self, text: &str, now: Instant) {
-        let pending = self.rpc_out.len() + self.flight.rpcs();
-        let Some(request) = rpc::parse(text).filter(|_| pending < MAX_RPC_PENDING) else {
-            return bump(&self.stats.rpcs_ignored);
-        };
-        let answer = rpc::answer(&request, self.interval);
-        if let Some(interval) = answer.set_interval {
-            self.set_interval(interval, now);
-        }
-        self.rpc_out.push_back(answer.line);
-    }
-
-    /// A new interval: the next reading comes one new (jittered) interval from now, as in the
-    /// firmware. Setting the interval it already has changes nothing.
-    fn set_interval(&mut self, interval: Duration, now: Instant) {
-        if interval == self.interval {
-            return;
-        }
-        self.interval = interval;
-        if self.next_reading_at.is_some() {
-            self.next_reading_at = Some(now + self.jittered(interval));
-        }
-    }
-
-    fn jittered(&mut self, d: Duration) -> Duration {
+    pub(super) fn jittered(&mut self, d: Duration) -> Duration {
         d.mul_f64(1.0 + JITTER * (self.rng.f64() * 2.0 - 1.0))
     }
 }
+
+#[path = "device_rpc.rs"]
+mod rpc_side;
 
 #[path = "device_ota.rs"]
 mod ota;
