@@ -12,7 +12,6 @@ use std::time::Duration;
 use tokio::net::TcpStream;
 use tokio::sync::{OwnedSemaphorePermit, mpsc};
 use tokio::time::Instant;
-use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::{debug, info};
 
@@ -40,8 +39,6 @@ pub(crate) struct Shared {
     /// How long replies may wait to be written before the client counts as not reading.
     pub write_timeout: Option<Duration>,
     pub registry: Arc<Registry>,
-    /// The server's shutdown; each connection's stop token is a child of it.
-    pub shutdown: CancellationToken,
     /// Where readings go before they are acknowledged; `None`: none are kept.
     pub store: Option<StoreHandle>,
     /// Devices leaving and RPC answers, for the ThingsBoard bridge (when it runs).
@@ -69,7 +66,7 @@ pub(crate) fn spawn(
     shared: &Arc<Shared>,
     permit: OwnedSemaphorePermit,
 ) {
-    let (registration, count) = shared.registry.register(peer, shared.shutdown.child_token());
+    let (registration, count) = shared.registry.register(peer);
     if let Ok(local) = stream.local_addr() {
         registration.handle().set_local(local);
     }
@@ -93,10 +90,10 @@ async fn run(
     };
     // Until it says HELLO, a device is known by its address, without the port: a sensor that
     // never names itself stays one device across its reconnects.
-    let address = super::registry::address_name(peer);
-    let mut session = Session::new(shared.limits, &address, Instant::now().into_std())
-        .with_auth(shared.auth.clone())
-        .with_store(shared.store.is_some());
+    let mut session =
+        Session::new(shared.limits, &super::registry::address_name(peer), Instant::now().into_std())
+            .with_auth(shared.auth.clone())
+            .with_store(shared.store.is_some());
     let mut presence = Presence::default();
     let ended = serve(&mut stream, &mut session, &registration, &shared, &mut presence).await;
     shared.tell().left(registration.handle(), &mut presence, matches!(ended, Ended::Replaced));
@@ -179,7 +176,7 @@ async fn serve(
                 _ => lines::not_stored(&e),
             };
             lines::error(&mut out, &line);
-            ended = Some(Ended::StoreFailed(e));
+            ended = Some(Ended::StoreFailed(Box::new(e)));
         }
         match super::flush::flush(stream, &mut out, handle, shared.write_timeout).await {
             Ok(()) => {}

@@ -62,7 +62,6 @@ pub async fn run(
         limits: config.limits,
         write_timeout: config.write_timeout,
         registry,
-        shutdown: shutdown.clone(),
         store,
         bridge,
         auth: config.auth.clone(),

@@ -13,8 +13,6 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant, SystemTime};
 
-use tokio_util::sync::CancellationToken;
-
 use super::counters::ServerCounters;
 use super::doorbell::Doorbell;
 use super::feed::Feed;
@@ -90,11 +88,9 @@ pub struct ClientHandle {
     /// What waits for the connection task, the stop included (it has a place kept, so it
     /// always fits: the task learns it must stop from the queue it drains anyway).
     queue: PushQueue,
-    /// Cancelled to make the connection stop: by a kick, or by server shutdown (it is a child
-    /// of the server's token). A write stuck on a client that is not reading watches it.
-    stop: CancellationToken,
     stop_reason: Mutex<Option<StopReason>>,
-    /// Rung after every push, so the task looks at its queue only then.
+    /// Rung after every push, so the task looks at its queue only then; stopped (a kick, a
+    /// takeover, shutdown) with the stop, which a write stuck on a client not reading watches.
     doorbell: Doorbell,
     last_reading: Mutex<Option<Arc<str>>>,
     attributes: Mutex<Attributes>,
@@ -156,10 +152,11 @@ impl Registry {
     }
 
     /// Registers a new client whose task takes its pushes from the handle (at most
-    /// [`PUSH_QUEUE`] places, one kept for the stop) and stops when `stop` is cancelled.
-    /// Returns the registration and the number of clients now connected.
-    pub fn register(self: &Arc<Self>, peer: SocketAddr, stop: CancellationToken) -> (Registration, usize) {
-        self.register_with_queue(peer, PUSH_QUEUE, stop)
+    /// [`PUSH_QUEUE`] places, one kept for the stop) and stops when told to (a kick, a
+    /// takeover, [`Registry::stop_all`]). Returns the registration and the number of clients
+    /// now connected.
+    pub fn register(self: &Arc<Self>, peer: SocketAddr) -> (Registration, usize) {
+        self.register_with_queue(peer, PUSH_QUEUE)
     }
 
     /// [`Registry::register`] with a push queue of `places` places (the stop's included).
@@ -167,7 +164,6 @@ impl Registry {
         self: &Arc<Self>,
         peer: SocketAddr,
         places: usize,
-        stop: CancellationToken,
     ) -> (Registration, usize) {
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
         let handle = Arc::new(ClientHandle {
@@ -177,7 +173,6 @@ impl Registry {
             stats: ClientStats::default(),
             name: Mutex::new(None),
             queue: PushQueue::new(places),
-            stop,
             stop_reason: Mutex::new(None),
             doorbell: Doorbell::default(),
             last_reading: Mutex::new(None),
@@ -215,11 +210,10 @@ impl Registry {
         infos
     }
 
-    /// Tells every connection to stop for server shutdown (their tokens, children of the
-    /// server's, are cancelled already; this also wakes their tasks through the queue).
+    /// Tells every connection to stop for server shutdown (through its queue, which wakes
+    /// its task).
     pub fn stop_all(&self) {
         for handle in self.handles() {
-            handle.stop.cancel();
             handle.send_stop();
         }
     }
@@ -324,12 +318,12 @@ impl ClientHandle {
 
     /// Resolves when the connection must stop (kick or shutdown).
     pub async fn stopped(&self) {
-        self.stop.cancelled().await;
+        std::future::poll_fn(|cx| self.doorbell.poll_stopped(cx)).await;
     }
 
     /// Whether the connection was told to stop (kick, takeover or shutdown).
     pub fn is_stopped(&self) -> bool {
-        self.stop.is_cancelled()
+        self.doorbell.is_stopped()
     }
 
     /// Why the connection was told to stop; `None` means server shutdown.
@@ -339,14 +333,14 @@ impl ClientHandle {
 
     fn stop_for(&self, reason: StopReason) {
         *self.stop_reason.lock().unwrap_or_else(|p| p.into_inner()) = Some(reason);
-        self.stop.cancel();
         self.send_stop();
     }
 
     fn send_stop(&self) {
-        if self.queue.stop() {
-            self.doorbell.ring();
-        }
+        // Stopped even when the queue refuses the stop (the task is gone): a write that
+        // watches the flag must end either way.
+        self.queue.stop();
+        self.doorbell.stop();
     }
 
     /// Sets the name the client gave.
