@@ -71,42 +71,64 @@ pub(crate) fn spawn(
         registration.handle().set_local(local);
     }
     info!(client = registration.handle().id, %peer, clients = count, "client connected");
-    tracker.spawn(run(stream, peer, registration, Arc::clone(shared), permit));
+    let shared = Arc::clone(shared);
+    // A plain connection's task is `run` alone: the TLS handshake's wrapper, and its copy of the
+    // socket, are in TLS connections' tasks only.
+    match shared.tls {
+        None => tracker.spawn(run(Transport::Plain(stream), registration, shared, permit)),
+        Some(_) => tracker.spawn(handshake_then_run(stream, registration, shared, permit)),
+    };
 }
 
-async fn run(
+async fn handshake_then_run(
     stream: TcpStream,
-    peer: SocketAddr,
     registration: Registration,
     shared: Arc<Shared>,
     permit: OwnedSemaphorePermit,
 ) {
-    let id = registration.handle().id;
-    let Some(mut stream) = super::transport::open(stream, shared.tls.as_ref(), registration.handle()).await
-    else {
-        drop(permit);
-        registration.remove();
-        return;
-    };
-    // Until it says HELLO, a device is known by its address, without the port: a sensor that
-    // never names itself stays one device across its reconnects.
-    let mut session =
-        Session::new(shared.limits, &super::registry::address_name(peer), Instant::now().into_std())
+    match super::transport::open(stream, shared.tls.as_ref(), registration.handle()).await {
+        Some(stream) => run(stream, registration, shared, permit).await,
+        None => {
+            drop(permit);
+            registration.remove();
+        }
+    }
+}
+
+/// Serves the connection until it ends. Its arguments and locals are the state of every
+/// connection's task, kept as small as they can be: 10,000 devices must fit in 32 MiB. An
+/// async block, not an async fn: a block uses what it captured in place, where an async fn
+/// moves its arguments into locals of their own (72 bytes more per task).
+#[allow(clippy::manual_async_fn, reason = "an async fn would copy its arguments into every task")]
+fn run(
+    mut stream: Transport,
+    registration: Registration,
+    shared: Arc<Shared>,
+    permit: OwnedSemaphorePermit,
+) -> impl Future<Output = ()> + Send {
+    async move {
+        // Until it says HELLO, a device is known by its address, without the port: a sensor
+        // that never names itself stays one device across its reconnects.
+        let address = super::registry::address_name(registration.handle().peer);
+        let mut session = Session::new(shared.limits, &address, Instant::now().into_std())
             .with_auth(shared.auth.clone())
             .with_store(shared.store.is_some());
-    let mut presence = Presence::default();
-    let ended = serve(&mut stream, &mut session, &registration, &shared, &mut presence).await;
-    shared.tell().left(registration.handle(), &mut presence, matches!(ended, Ended::Replaced));
-    // The socket and the place first: once the registry no longer counts this client, a new
-    // one must fit.
-    drop(stream);
-    drop(permit);
-    let left = registration.remove();
-    if let Some(kind) = ended.error_kind() {
-        shared.registry.counters.error(kind);
+        drop(address); // not across the await below: it would be in every task
+        let mut presence = Presence::default();
+        let ended = serve(&mut stream, &mut session, &registration, &shared, &mut presence).await;
+        let (id, peer) = (registration.handle().id, registration.handle().peer);
+        shared.tell().left(registration.handle(), &mut presence, matches!(ended, Ended::Replaced));
+        // The socket and the place first: once the registry no longer counts this client, a
+        // new one must fit.
+        drop(stream);
+        drop(permit);
+        let left = registration.remove();
+        if let Some(kind) = ended.error_kind() {
+            shared.registry.counters.error(kind);
+        }
+        // The name the device gave on this connection, even if a newer one took it over since.
+        log_end(&ended, id, peer, session.name(), left);
     }
-    // The name the device gave on this connection, even if a newer one took it over since.
-    log_end(&ended, id, peer, session.name(), left);
 }
 
 async fn serve(
@@ -125,8 +147,9 @@ async fn serve(
     let mut armed: Option<Instant> = None;
     let mut waker = None; // what the doorbell holds, to re-register only when it changes
     loop {
-        let deadline = session.poll_timeout().map(Instant::from_std);
-        if deadline != armed {
+        if let deadline = session.poll_timeout().map(Instant::from_std)
+            && deadline != armed
+        {
             if let Some(at) = deadline {
                 idle.as_mut().reset(at);
             }
@@ -163,20 +186,27 @@ async fn serve(
             }
         }
         // Most turns of a chat client make no event: nothing to settle, nothing allocated.
-        // Boxed when there is one: the store's futures would otherwise size every task.
-        let settled = match session.poll_event() {
-            Some(first) => Box::pin(settle(first, session, registration, shared, &out, presence)).await,
-            None => Ok(()),
-        };
-        if let Err(e) = settled {
-            // Nothing in `out` may leave: it acknowledges readings that are not stored.
-            out.clear();
-            let line = match &e {
-                StoreError::Conflict { .. } => lines::not_stored_as_sent(&e),
-                _ => lines::not_stored(&e),
+        // Boxed when there is one: the store's futures would otherwise size every task. In a
+        // block, with no binding for the future: whatever is live across an await is part of
+        // every connection's task, and an error (96 bytes) must not be across the flush.
+        {
+            let failed = match session
+                .poll_event()
+                .map(|first| Box::pin(settle(first, session, registration, shared, &out, presence)))
+            {
+                Some(settling) => settling.await.err(),
+                None => None,
             };
-            lines::error(&mut out, &line);
-            ended = Some(Ended::StoreFailed(Box::new(e)));
+            if let Some(e) = failed {
+                // Nothing in `out` may leave: it acknowledges readings that are not stored.
+                out.clear();
+                let line = match &e {
+                    StoreError::Conflict { .. } => lines::not_stored_as_sent(&e),
+                    _ => lines::not_stored(&e),
+                };
+                lines::error(&mut out, &line);
+                ended = Some(Ended::StoreFailed(Box::new(e)));
+            }
         }
         match super::flush::flush(stream, &mut out, handle, shared.write_timeout).await {
             Ok(()) => {}
