@@ -11,8 +11,6 @@
 use std::collections::VecDeque;
 use std::sync::{Mutex, MutexGuard};
 
-use super::registry::Push;
-
 /// Why a push was refused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Refused {
@@ -22,32 +20,33 @@ pub(crate) enum Refused {
     Closed,
 }
 
-/// Pushes waiting for one connection task.
+/// Pushes (the registry's `Push`) waiting for one connection task.
 #[derive(Debug)]
-pub(crate) struct PushQueue {
+pub(crate) struct PushQueue<T> {
     /// Places in all, the stop's included.
     places: usize,
-    inner: Mutex<Inner>,
+    inner: Mutex<Inner<T>>,
 }
 
-#[derive(Debug, Default)]
-struct Inner {
+#[derive(Debug)]
+struct Inner<T> {
     /// Empty and unallocated while nothing waits.
-    pushes: VecDeque<Push>,
+    pushes: VecDeque<T>,
     /// The stop was queued: it is the last thing the task reads.
     stopping: bool,
     /// The task is gone: nothing more is queued.
     closed: bool,
 }
 
-impl PushQueue {
+impl<T> PushQueue<T> {
     /// A queue of `places` places, one of them kept for the stop (so `places - 1` pushes).
     pub(crate) fn new(places: usize) -> Self {
-        Self { places: places.max(1), inner: Mutex::default() }
+        let inner = Inner { pushes: VecDeque::new(), stopping: false, closed: false };
+        Self { places: places.max(1), inner: Mutex::new(inner) }
     }
 
     /// Queues `push` unless the queue is full, stopping or closed.
-    pub(crate) fn try_push(&self, push: Push) -> Result<(), Refused> {
+    pub(crate) fn try_push(&self, push: T) -> Result<(), Refused> {
         let mut inner = self.lock();
         if inner.closed || inner.stopping {
             return Err(Refused::Closed);
@@ -59,20 +58,21 @@ impl PushQueue {
         Ok(())
     }
 
-    /// Queues [`Push::Stop`] behind what is queued, in the place kept for it. Returns whether
-    /// it was queued now (`false`: it already was, or the task is gone).
-    pub(crate) fn stop(&self) -> bool {
+    /// Queues `stop` behind what is queued, in the place kept for it, as the last thing the
+    /// task will read. Returns whether it was queued now (`false`: a stop already was, or the
+    /// task is gone).
+    pub(crate) fn stop(&self, stop: T) -> bool {
         let mut inner = self.lock();
         if inner.closed || inner.stopping {
             return false;
         }
         inner.stopping = true;
-        inner.pushes.push_back(Push::Stop);
+        inner.pushes.push_back(stop);
         true
     }
 
     /// Everything queued, oldest first, leaving the queue empty and unallocated.
-    pub(crate) fn take(&self) -> VecDeque<Push> {
+    pub(crate) fn take(&self) -> VecDeque<T> {
         std::mem::take(&mut self.lock().pushes)
     }
 
@@ -86,7 +86,7 @@ impl PushQueue {
         drop(pushes); // outside the lock
     }
 
-    fn lock(&self) -> MutexGuard<'_, Inner> {
+    fn lock(&self) -> MutexGuard<'_, Inner<T>> {
         // Each critical section is one queue operation: a poisoned lock is safe to keep using.
         self.inner.lock().unwrap_or_else(|p| p.into_inner())
     }
@@ -96,8 +96,8 @@ impl PushQueue {
 mod tests {
     use super::*;
 
-    fn hi() -> Push {
-        Push::Operator("hi".into())
+    fn hi() -> &'static str {
+        "hi"
     }
 
     #[test]
@@ -106,16 +106,15 @@ mod tests {
         assert_eq!(q.try_push(hi()), Ok(()));
         assert_eq!(q.try_push(hi()), Ok(()));
         assert_eq!(q.try_push(hi()), Err(Refused::Full));
-        assert!(q.stop(), "the stop fits in a full queue");
-        let taken: Vec<_> = q.take().into_iter().collect();
-        assert!(matches!(taken[..], [Push::Operator(_), Push::Operator(_), Push::Stop]), "{taken:?}");
+        assert!(q.stop("stop"), "the stop fits in a full queue");
+        assert_eq!(q.take(), ["hi", "hi", "stop"]);
     }
 
     #[test]
     fn the_stop_is_queued_once_and_ends_the_queue() {
         let q = PushQueue::new(2);
-        assert!(q.stop());
-        assert!(!q.stop(), "a second stop queues nothing");
+        assert!(q.stop("stop"));
+        assert!(!q.stop("stop"), "a second stop queues nothing");
         assert_eq!(q.try_push(hi()), Err(Refused::Closed), "nothing after the stop");
         assert_eq!(q.take().len(), 1);
         assert!(q.take().is_empty());
@@ -125,7 +124,7 @@ mod tests {
     fn a_queue_with_only_the_stop_place_takes_no_push() {
         let q = PushQueue::new(1);
         assert_eq!(q.try_push(hi()), Err(Refused::Full));
-        assert!(q.stop());
+        assert!(q.stop("stop"));
     }
 
     #[test]
@@ -144,11 +143,11 @@ mod tests {
         q.close();
         assert!(q.take().is_empty());
         assert_eq!(q.try_push(hi()), Err(Refused::Closed));
-        assert!(!q.stop());
+        assert!(!q.stop("stop"));
     }
 
     #[test]
     fn nothing_is_allocated_until_a_push() {
-        assert_eq!(PushQueue::new(16).lock().pushes.capacity(), 0);
+        assert_eq!(PushQueue::<&str>::new(16).lock().pushes.capacity(), 0);
     }
 }

@@ -87,7 +87,7 @@ pub struct ClientHandle {
     name: Mutex<Option<String>>,
     /// What waits for the connection task, the stop included (it has a place kept, so it
     /// always fits: the task learns it must stop from the queue it drains anyway).
-    queue: PushQueue,
+    queue: PushQueue<Push>,
     stop_reason: Mutex<Option<StopReason>>,
     /// Rung after every push, so the task looks at its queue only then; stopped (a kick, a
     /// takeover, shutdown) with the stop, which a write stuck on a client not reading watches.
@@ -339,7 +339,7 @@ impl ClientHandle {
     fn send_stop(&self) {
         // Stopped even when the queue refuses the stop (the task is gone): a write that
         // watches the flag must end either way.
-        self.queue.stop();
+        self.queue.stop(Push::Stop);
         self.doorbell.stop();
     }
 
