@@ -157,9 +157,10 @@ json_num() { # FILE KEY: a number from a flat-keyed JSON object (keys of `iotcha
     echo "${v:-0}"
 }
 
-# outbox_pending DATA_DIR: rows stored and not yet acknowledged by the broker.
+# outbox_pending DATA_DIR: rows stored and not yet acknowledged by the broker (`readings` says
+# `N readings waiting to be forwarded to ThingsBoard`: bridge/status.rs WAITING).
 outbox_pending() {
-    "$bin" readings --data-dir "$1" --limit 1 | awk '/waiting for ThingsBoard/ {print $1}'
+    "$bin" readings --data-dir "$1" --limit 1 | awk '/readings? waiting to be forwarded/ {print $1}'
 }
 
 # stored_rows DATA_DIR: every value row in the store.
