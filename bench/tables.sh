@@ -22,10 +22,49 @@ header() {
     echo "- Machine: $(nproc) cores ($(awk -F': ' '/^model name/ {print $2; exit}' /proc/cpuinfo)), Linux $(uname -r), $(rustc --version)"
     echo "- iotchat $(git_describe), $(date -u +%Y-%m-%dT%H:%MZ); load average $load_start at the start, $(cut -d' ' -f1-3 /proc/loadavg) at the end"
     echo "- Command: \`$command\` (release build; $duration of load per run after the connections are open; the whole suite took ${suite_s}s)"
-    echo "- Every run gets a fresh server on a free loopback port (\`iotchat serve -q\` with a fresh data directory, or the"
-    echo "  baseline \`examples/baseline.rs\`), and the bench client runs on the same cores. iotchat and the baseline"
-    echo "  take turns going first, scenario by scenario (column \"first\"). Failures = mismatches + errors + unanswered."
+    echo "- Every run gets a fresh server on a free loopback port (\`iotchat serve -q\` with a fresh data directory, the"
+    echo "  tokio baseline \`examples/baseline.rs\`, the bare C epoll server \`bench/srv_epoll.c\` (\`cc -O2\`), or"
+    echo "  redis-server), $(pinning). The servers take turns going first, scenario by scenario (column \"first\")."
+    echo "  Failures = mismatches + errors + unanswered."
     echo
+}
+
+pinning() {
+    if ((pinned)); then
+        echo "each server pinned to core 0 and \`iotchat bench\` to core 1 (taskset; not in scenario 5)"
+    else
+        echo "unpinned (no taskset, or one core): the bench client runs on the same cores"
+    fi
+}
+
+# epoll_table: iotchat against the bare C epoll server, issue 20's target 3 (≥ 0.95 of its
+# replies/s at 1000 connections and at pipeline 16, server CPU per reply ≤ 1.15× of it).
+epoll_table() {
+    local s c p i e
+    echo "### Against the bare C epoll server"
+    echo
+    echo "\`bench/srv_epoll.c\`: one thread, level-triggered epoll, upper-cases each line, no limits: the floor of what a"
+    echo "server can cost. Targets (issue 20) at 1000 connections and at pipeline 16: replies/s ≥ 0.95× and server"
+    echo "CPU per reply ≤ 1.15× of it."
+    echo
+    echo "| scenario | iotchat replies/s | epoll replies/s | ratio | server CPU/reply iotchat / epoll | CPU ratio | failures epoll | targets met |"
+    echo "|---|---:|---:|---:|---:|---:|---|---|"
+    for s in "1 1" "50 1" "1000 1" "50 16"; do
+        read -r c p <<<"$s"
+        i=chat$c.$p.i e=chat$c.$p.e
+        echo "| $c conn, pipeline $p | $(int "${R[$i.replies_per_s]}") | $(int "${R[$e.replies_per_s]}") | $(div "${R[$i.replies_per_s]}" "${R[$e.replies_per_s]}")" \
+            "| $(per_reply "${R[$i.server_cpu]}" "${R[$i.replies]}") / $(per_reply "${R[$e.server_cpu]}" "${R[$e.replies]}")" \
+            "| $(cpu_ratio "$i" "$e") | $(cell "${R[$e.failures]}")" \
+            "| $(if [ "$s" = "1000 1" ] || [ "$s" = "50 16" ]; then met 'ir >= 0.95 * er && c <= 1.15 && fi == "0"' \
+                -v ir="${R[$i.replies_per_s]}" -v er="${R[$e.replies_per_s]}" -v c="$(cpu_ratio "$i" "$e")" \
+                -v fi="${R[$i.failures]}"; else echo "(no target)"; fi) |"
+    done
+    echo
+}
+
+cpu_ratio() { # RUN_A RUN_B: CPU per reply of A / of B
+    awk -v ca="${R[$1.server_cpu]}" -v na="${R[$1.replies]}" -v cb="${R[$2.server_cpu]}" -v nb="${R[$2.replies]}" \
+        'BEGIN { if (na > 0 && nb > 0 && cb > 0) printf "%.2f", (ca / na) / (cb / nb); else printf "-" }'
 }
 
 chat_table() {
@@ -59,17 +98,17 @@ c10k_table() {
         echo
         return
     fi
-    echo "First: ${R[c10k.first]}. Targets: every message answered, p99 < 20 ms, server RSS < 64 MiB (peak, VmHWM)."
+    echo "First: ${R[c10k.first]}. Targets: every message answered, p99 < 20 ms, server RSS < 32 MiB (peak, VmHWM; issue 20, was 64 MiB)."
     echo
     echo "| server | connections open in | sent | answered | failures | p50 | p90 | p99 | p99.9 | max | RSS (largest sampled VmRSS) | peak RSS (VmHWM) | server CPU (cores) | targets met |"
     echo "|---|---:|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---|"
-    for k in i b; do
-        [ $k = i ] && name=iotchat || name=baseline
+    for k in i b e; do
+        case $k in i) name=iotchat ;; b) name=baseline ;; e) name="C epoll" ;; esac
         k=c10k.$k
         echo "| $name | $(awk -v s="${R[$k.connect_s]}" 'BEGIN {printf "%.2f s", s}') | ${R[$k.sent]} | ${R[$k.replies]} | $(cell "${R[$k.failures]}") | $(us "${R[$k.p50_us]}") | $(us "${R[$k.p90_us]}")" \
             "| $(us "${R[$k.p99_us]}") | $(us "${R[$k.p99_9_us]}") | $(us "${R[$k.max_us]}") | $(mib "${R[$k.rss]}") | $(mib "${R[$k.hwm]}")" \
             "| $(cores "${R[$k.server_cpu]}" "${R[$k.elapsed_s]}")" \
-            "| $([ "$name" = iotchat ] && met 'f == "0" && p < 20000 && h < 65536' -v f="${R[$k.failures]}" -v p="${R[$k.p99_us]}" -v h="${R[$k.hwm]}" || echo "(reference)") |"
+            "| $([ "$name" = iotchat ] && met 'f == "0" && p < 20000 && h < 32768' -v f="${R[$k.failures]}" -v p="${R[$k.p99_us]}" -v h="${R[$k.hwm]}" || echo "(reference)") |"
     done
     echo
 }
@@ -83,14 +122,23 @@ readings_table() {
     echo "The target is for one reading in flight per device; the second row lets each device have 4 unacked (the M2"
     echo "firmware keeps up to 16), so one commit carries four times as many."
     echo
+    echo "The redis row is redis-server with \`appendonly yes\` and \`appendfsync always\` (its data in the same temporary"
+    echo "directory, on the same disk), loaded by \`iotchat bench --redis-set\`: \`SET bench-<i> <n>:<ms>\`, each \`+OK\` sent"
+    echo "after the fsync. Target (issue 20): iotchat readings ≥ 1.0× redis."
+    echo
     echo "| run | replies/s | p50 | p99 | failures | stored / acked |"
     echo "|---|---:|---:|---:|---|---:|"
-    for k in readings.i readings4.i chat100.i readings.b; do
+    for k in readings.i readings4.i chat100.i readings.b readings.r; do
+        if [ -n "${R[$k.skipped]:-}" ]; then
+            echo "| redis-server | ${R[$k.skipped]} | | | | |"
+            continue
+        fi
         case $k in
         readings.i) what="iotchat readings (durable)" ;;
         readings4.i) what="iotchat readings, 4 in flight per device (durable)" ;;
         chat100.i) what="iotchat chat, 100 conn" ;;
         readings.b) what="baseline, same lines (echo only, no store)" ;;
+        readings.r) what="redis-server, appendfsync always, SET (ack after fsync)" ;;
         esac
         echo "| $what | $(int "${R[$k.replies_per_s]}") | $(us "${R[$k.p50_us]}") | $(us "${R[$k.p99_us]}") | $(cell "${R[$k.failures]}")" \
             "| $([[ $k == readings*.i ]] && echo "${R[$k.stored]} / ${R[$k.replies]}" || echo -) |"
@@ -100,7 +148,9 @@ readings_table() {
         "$(met 'r >= 0.5 * c' -v r="${R[readings.i.replies_per_s]}" -v c="${R[chat100.i.replies_per_s]}"));" \
         "every acked reading stored: $(met 's >= a && a > 0 && s4 >= a4 && a4 > 0' -v s="${R[readings.i.stored]}" -v a="${R[readings.i.replies]}" \
             -v s4="${R[readings4.i.stored]}" -v a4="${R[readings4.i.replies]}");" \
-        "iotchat readings / baseline echo: $(div "${R[readings.i.replies_per_s]}" "${R[readings.b.replies_per_s]}")."
+        "iotchat readings / baseline echo: $(div "${R[readings.i.replies_per_s]}" "${R[readings.b.replies_per_s]}");" \
+        "iotchat readings / redis: $(div "${R[readings.i.replies_per_s]:-0}" "${R[readings.r.replies_per_s]:-0}") (target ≥ 1.0:" \
+        "$([ -n "${R[readings.r.skipped]:-}" ] && echo "no redis" || met 'i >= r' -v i="${R[readings.i.replies_per_s]}" -v r="${R[readings.r.replies_per_s]}"))."
     echo
 }
 
@@ -170,6 +220,7 @@ bottleneck_verdict() { # TWO_PROCESS_SUM ONE_PROCESS_RUN
 tables() {
     header
     chat_table
+    epoll_table
     c10k_table
     readings_table
     bridge_table

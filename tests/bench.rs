@@ -122,3 +122,54 @@ fn a_terminal_shows_live_progress() {
     assert!(text.contains("answered ") && text.contains("/s)  errors 0"), "no progress: {text:?}");
     assert!(text.contains("replies/s "), "no report after the progress: {text:?}");
 }
+
+/// A stand-in for redis-server: inline `PING` gets `+PONG`, inline `SET` gets `+OK`, as
+/// redis answers them (the real one is bench/run's baseline; the tests do not need it).
+fn inline_redis_server() -> SocketAddr {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(stream) = stream else { return };
+            thread::spawn(move || {
+                let mut writer = stream.try_clone().expect("clone");
+                for line in BufReader::new(stream).lines() {
+                    let Ok(line) = line else { return };
+                    let answer = match line.trim_end().split(' ').collect::<Vec<_>>()[..] {
+                        ["PING"] => "+PONG",
+                        ["SET", _, _] => "+OK",
+                        _ => "-ERR unknown command",
+                    };
+                    if write!(writer, "{answer}\r\n").is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    addr
+}
+
+#[test]
+fn bench_speaks_redis_inline_set_for_a_redis_baseline() {
+    let addr = inline_redis_server();
+    cmd()
+        .args(["bench", "--server", &addr.to_string(), "--redis-set"])
+        .args(["--requests", "40", "--connections", "2", "--pipeline", "4"])
+        .timeout(common::DEADLINE)
+        .assert()
+        .success()
+        .stdout(contains("redis SETs").and(contains("sent 40  replies 40  mismatches 0  errors 0")));
+}
+
+#[test]
+fn redis_set_against_a_chat_server_is_a_mismatch() {
+    let server = Server::start(&[]);
+    cmd()
+        .args(["bench", "--server", &server.addr.to_string(), "--redis-set"])
+        .args(["--requests", "4", "--connections", "1"])
+        .timeout(common::DEADLINE)
+        .assert()
+        .code(1)
+        .stdout(contains("first mismatch: expected \"+PONG\""));
+}

@@ -12,7 +12,7 @@ use tokio::sync::Barrier;
 
 use super::progress::Live;
 use super::report::{ConnStats, Report};
-use super::request::{Generator, Id, is_upper_of, next_ts};
+use super::request::{Generator, Id, next_ts};
 use super::{Options, Stop};
 use crate::net::{self, ConnectError};
 use crate::protocol::framing::{Frame, LineFramer};
@@ -34,7 +34,8 @@ pub async fn run(
     options: Options,
     live: Option<Arc<Live>>,
 ) -> Result<Report, ConnectError> {
-    let generator = Arc::new(Generator::new(options.size, options.readings));
+    let generator = Generator::new(options.size, options.readings);
+    let generator = Arc::new(if options.redis { generator.redis_set() } else { generator });
     let options = Arc::new(options);
     let barrier = Arc::new(Barrier::new(options.connections + 1));
     let mut tasks = Vec::with_capacity(options.connections);
@@ -135,7 +136,8 @@ async fn connect(
         stats: ConnStats::default(),
         live,
     };
-    if let Err(e) = c.greet(&generator.greeting(conn), options.reply_timeout).await {
+    let answer = generator.greeting_answer(conn);
+    if let Err(e) = c.greet(&generator.greeting(conn), &answer, options.reply_timeout).await {
         c.stats.error(format!("connection {conn}: {e}"));
         return Err(Failed::Greeting(c.stats));
     }
@@ -148,7 +150,7 @@ async fn connect(
 impl Conn {
     /// Sends the greeting and checks its echo; not counted as a request (a wrong echo is
     /// still a mismatch).
-    async fn greet(&mut self, hello: &str, timeout: Duration) -> Result<(), String> {
+    async fn greet(&mut self, hello: &str, answer: &[u8], timeout: Duration) -> Result<(), String> {
         self.stream
             .write_all(format!("{hello}\n").as_bytes())
             .await
@@ -169,8 +171,8 @@ impl Conn {
                 false // one line only: the greeting is answered before anything else is sent
             });
         }
-        if !is_upper_of(&line, hello.as_bytes()) {
-            self.stats.mismatch(hello.to_uppercase().as_bytes(), &line);
+        if line != answer {
+            self.stats.mismatch(answer, &line);
         }
         Ok(())
     }
@@ -292,10 +294,7 @@ impl Conn {
             stats.latency.record(now.duration_since(sent_at).as_nanos() as u64);
             match frame {
                 Frame::Line(reply) if generator.check(*conn, id, reply, scratch) => {}
-                Frame::Line(reply) => {
-                    let expected = scratch.to_ascii_uppercase();
-                    stats.mismatch(&expected, reply);
-                }
+                Frame::Line(reply) => stats.mismatch(scratch, reply),
                 Frame::TooLong => stats.mismatch(b"<a short reply>", b"<over-long line>"),
             }
             true

@@ -39,6 +39,8 @@ pub struct Options {
     pub rate: Option<f64>,
     /// Send `HELLO bench-<i>` and then readings instead of chat lines.
     pub readings: bool,
+    /// Speak redis's inline protocol instead (`SET`, answered `+OK`): a redis-server baseline.
+    pub redis: bool,
     /// A request without its reply for this long counts as an error and ends its connection.
     pub reply_timeout: Duration,
 }
@@ -69,6 +71,7 @@ mod tests {
             size: 32,
             rate: None,
             readings: false,
+            redis: false,
             reply_timeout: Duration::from_secs(1),
         };
         let quotas: Vec<_> = (0..3).map(|c| o.quota(c).unwrap()).collect();

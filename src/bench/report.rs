@@ -85,6 +85,8 @@ pub struct Report {
     pub pipeline: usize,
     pub size: usize,
     pub readings: bool,
+    /// Redis inline `SET`s instead of the chat protocol.
+    pub redis: bool,
     /// Requests per second per connection (open loop), or none (closed loop).
     pub rate: Option<f64>,
     /// Seconds of load, from the moment every connection was open and greeted.
@@ -116,6 +118,7 @@ impl Report {
             pipeline: options.pipeline,
             size: options.size,
             readings: options.readings,
+            redis: options.redis,
             rate: options.rate,
             elapsed_s: secs,
             connect_s: 0.0,
@@ -153,7 +156,11 @@ impl Report {
             Some(r) => format!("open loop at {r}/s per connection"),
             None => "closed loop".to_owned(),
         };
-        let what = if self.readings { "readings".to_owned() } else { format!("{}-byte lines", self.size) };
+        let what = match (self.redis, self.readings) {
+            (true, _) => "redis SETs".to_owned(),
+            (false, true) => "readings".to_owned(),
+            (false, false) => format!("{}-byte lines", self.size),
+        };
         let l = &self.latency;
         let mut s = String::new();
         let _ = writeln!(
@@ -217,6 +224,7 @@ mod tests {
             size: 32,
             rate: None,
             readings: false,
+            redis: false,
             reply_timeout: Duration::from_secs(1),
         }
     }

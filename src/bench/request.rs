@@ -1,5 +1,10 @@
 //! Request generation and reply checking, with no I/O: every request is a pure function of
 //! (connection, [`Id`]), so the expected reply is rebuilt on arrival instead of being stored.
+//!
+//! Besides the chat protocol (chat lines or readings, each answered by its upper-cased echo),
+//! it speaks redis's inline protocol (`SET` answered `+OK`), so one load generator measures
+//! iotchat and a redis-server baseline alike (issue 20: durable readings against redis with
+//! `appendfsync always`, where `+OK` comes after the fsync).
 
 /// What the connections send.
 #[derive(Debug, Clone)]
@@ -10,6 +15,8 @@ pub struct Generator {
     pad: Box<[u8]>,
     /// Readings (`t=<n> ts=<ms>`) instead of chat lines.
     readings: bool,
+    /// Redis inline `SET bench-<conn> <n>:<ms>` instead of the chat protocol.
+    redis: bool,
 }
 
 /// Which request of a connection: its sequence number and, for readings, its `ts`.
@@ -35,12 +42,18 @@ impl Generator {
     /// Chat lines of `size` bytes, or readings when `readings` (then `size` is ignored).
     pub fn new(size: usize, readings: bool) -> Self {
         let pad = PAD.iter().copied().cycle().take(if readings { 0 } else { size }).collect();
-        Self { size, pad, readings }
+        Self { size, pad, readings, redis: false }
     }
 
-    /// Whether the requests are readings (and need a `ts`).
+    /// Redis inline commands instead: `SET bench-<conn> <n>:<ms>` (a reading's worth, with
+    /// its `ts`), each answered `+OK`; the greeting is `PING`, answered `+PONG`.
+    pub fn redis_set(self) -> Self {
+        Self { readings: false, redis: true, ..self }
+    }
+
+    /// Whether the requests carry a `ts` (readings, and redis `SET`s standing in for them).
     pub fn readings(&self) -> bool {
-        self.readings
+        self.readings || self.redis
     }
 
     /// The line a connection sends, and sees answered, before the clock starts:
@@ -48,12 +61,33 @@ impl Generator {
     /// for its answer means the server has accepted and served every connection, so its
     /// accept backlog at start-up is not measured as request latency.
     pub fn greeting(&self, conn: usize) -> String {
-        if self.readings { format!("HELLO bench-{conn}") } else { format!("b{conn} ready") }
+        if self.redis {
+            "PING".to_owned()
+        } else if self.readings {
+            format!("HELLO bench-{conn}")
+        } else {
+            format!("b{conn} ready")
+        }
+    }
+
+    /// The answer [`Generator::greeting`] must get.
+    pub fn greeting_answer(&self, conn: usize) -> Vec<u8> {
+        if self.redis { b"+PONG".to_vec() } else { self.greeting(conn).to_uppercase().into_bytes() }
     }
 
     /// Appends request `id` of connection `conn`, with its LF, to `out`.
     pub fn request(&self, conn: usize, id: Id, out: &mut Vec<u8>) {
         let Id { seq, ts } = id;
+        if self.redis {
+            out.extend_from_slice(b"SET bench-");
+            push_decimal(out, conn as u64);
+            out.push(b' ');
+            push_decimal(out, seq);
+            out.push(b':');
+            push_decimal(out, ts);
+            out.extend_from_slice(b"\r\n");
+            return;
+        }
         // Hand-rolled decimals and a ready-made padding: at pipeline 16 the bench makes over a
         // million of these a second, and `write!` with an iterator-fed padding was a fifth of
         // its CPU time.
@@ -77,12 +111,19 @@ impl Generator {
         out.push(b'\n');
     }
 
-    /// Whether `reply` is exactly request `id` of `conn` upper-cased. `scratch` is reused.
+    /// Whether `reply` is exactly what request `id` of `conn` must get: the request
+    /// upper-cased, or `+OK` for a redis `SET`. Leaves that expected reply in `scratch`.
     pub fn check(&self, conn: usize, id: Id, reply: &[u8], scratch: &mut Vec<u8>) -> bool {
         scratch.clear();
+        if self.redis {
+            scratch.extend_from_slice(b"+OK");
+            return reply == b"+OK";
+        }
         self.request(conn, id, scratch);
         scratch.pop(); // the LF
-        is_upper_of(reply, scratch)
+        let ok = is_upper_of(reply, scratch);
+        scratch.make_ascii_uppercase();
+        ok
     }
 }
 
@@ -163,6 +204,20 @@ mod tests {
         assert_eq!(next_ts(5_002, 4_000), 5_003, "clock stepped back");
         assert_eq!(next_ts(5_003, 9_000), 9_000);
         assert_eq!(next_ts(u64::MAX, 0), u64::MAX, "no overflow");
+    }
+
+    #[test]
+    fn redis_sets_are_inline_commands_answered_ok() {
+        let g = Generator::new(32, false).redis_set();
+        assert!(g.readings(), "a SET carries a ts, as a reading does");
+        assert_eq!((g.greeting(3).as_str(), g.greeting_answer(3)), ("PING", b"+PONG".to_vec()));
+        let mut out = Vec::new();
+        g.request(3, Id { seq: 7, ts: 1_000 }, &mut out);
+        assert_eq!(out, b"SET bench-3 7:1000\r\n");
+        let mut s = Vec::new();
+        assert!(g.check(3, Id { seq: 7, ts: 1_000 }, b"+OK", &mut s));
+        assert!(!g.check(3, Id { seq: 7, ts: 1_000 }, b"-ERR unknown command", &mut s));
+        assert_eq!(s, b"+OK", "the expected reply, for the mismatch report");
     }
 
     #[test]

@@ -41,6 +41,10 @@ pub struct BenchArgs {
     /// device's, never repeated) instead of chat lines.
     #[arg(long)]
     pub readings: bool,
+    /// Speak redis's inline protocol instead, to load a redis-server for comparison:
+    /// `PING`, then `SET bench-<i> <n>:<ms>` (a reading's worth), each answered `+OK`.
+    #[arg(long, conflicts_with = "readings")]
+    pub redis_set: bool,
     /// Print the report as one JSON object.
     #[arg(long)]
     pub json: bool,
@@ -117,6 +121,7 @@ fn options(args: &BenchArgs) -> Options {
         size: args.size,
         rate: args.rate,
         readings: args.readings,
+        redis: args.redis_set,
         reply_timeout: args.reply_timeout,
     }
 }

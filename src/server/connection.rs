@@ -9,11 +9,9 @@ use std::sync::Arc;
 use std::task::{Context, Poll, ready};
 use std::time::Duration;
 
-use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 use tokio::sync::{OwnedSemaphorePermit, mpsc};
 use tokio::time::Instant;
-use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::{debug, info};
 
@@ -31,17 +29,8 @@ use crate::protocol::session::{DeviceReading, Event, Limits, Now, Progress, Sess
 use crate::store::{Row, StoreError, StoreHandle};
 use crate::transport::Transport;
 
-/// Operator pushes a client may have queued before it counts as not keeping up.
-const PUSH_QUEUE: usize = 16;
 /// Bytes read from the socket at a time (into a per-thread buffer, not one per task).
 const READ_CHUNK: usize = 8 * 1024;
-/// An output buffer bigger than this is freed after use, so one burst does not pin memory.
-const KEEP_OUTPUT_CAPACITY: usize = 16 * 1024;
-/// Once the connection must stop (kick, shutdown), how long a write may still take. A client
-/// that does not read cannot hold its task, or the shutdown, longer than this.
-const STOP_WRITE_GRACE: Duration = Duration::from_secs(1);
-/// How long a client over the limit has to take its `server full` line.
-const TURN_AWAY_WRITE: Duration = Duration::from_secs(1);
 
 /// What every connection shares.
 #[derive(Debug)]
@@ -50,8 +39,6 @@ pub(crate) struct Shared {
     /// How long replies may wait to be written before the client counts as not reading.
     pub write_timeout: Option<Duration>,
     pub registry: Arc<Registry>,
-    /// The server's shutdown; each connection's stop token is a child of it.
-    pub shutdown: CancellationToken,
     /// Where readings go before they are acknowledged; `None`: none are kept.
     pub store: Option<StoreHandle>,
     /// Devices leaving and RPC answers, for the ThingsBoard bridge (when it runs).
@@ -79,56 +66,75 @@ pub(crate) fn spawn(
     shared: &Arc<Shared>,
     permit: OwnedSemaphorePermit,
 ) {
-    let (tx, rx) = mpsc::channel(PUSH_QUEUE);
-    let (registration, count) = shared.registry.register(peer, tx, shared.shutdown.child_token());
+    let (registration, count) = shared.registry.register(peer);
     if let Ok(local) = stream.local_addr() {
         registration.handle().set_local(local);
     }
     info!(client = registration.handle().id, %peer, clients = count, "client connected");
-    tracker.spawn(run(stream, peer, registration, rx, Arc::clone(shared), permit));
+    let shared = Arc::clone(shared);
+    // A plain connection's task is `run` alone: the TLS handshake's wrapper, and its copy of the
+    // socket, are in TLS connections' tasks only.
+    match shared.tls {
+        None => tracker.spawn(run(Transport::Plain(stream), registration, shared, permit)),
+        Some(_) => tracker.spawn(handshake_then_run(stream, registration, shared, permit)),
+    };
 }
 
-async fn run(
+async fn handshake_then_run(
     stream: TcpStream,
-    peer: SocketAddr,
     registration: Registration,
-    mut rx: mpsc::Receiver<Push>,
     shared: Arc<Shared>,
     permit: OwnedSemaphorePermit,
 ) {
-    let id = registration.handle().id;
-    let Some(mut stream) = super::transport::open(stream, shared.tls.as_ref(), registration.handle()).await
-    else {
-        drop(permit);
-        registration.remove();
-        return;
-    };
-    // Until it says HELLO, a device is known by its address, without the port: a sensor that
-    // never names itself stays one device across its reconnects.
-    let address = super::registry::address_name(peer);
-    let mut session = Session::new(shared.limits, &address, Instant::now().into_std())
-        .with_auth(shared.auth.clone())
-        .with_store(shared.store.is_some());
-    let mut presence = Presence::default();
-    let ended = serve(&mut stream, &mut session, &registration, &mut rx, &shared, &mut presence).await;
-    shared.tell().left(registration.handle(), &mut presence, matches!(ended, Ended::Replaced));
-    // The socket and the place first: once the registry no longer counts this client, a new
-    // one must fit.
-    drop(stream);
-    drop(permit);
-    let left = registration.remove();
-    if let Some(kind) = ended.error_kind() {
-        shared.registry.counters.error(kind);
+    match super::transport::open(stream, shared.tls.as_ref(), registration.handle()).await {
+        Some(stream) => run(stream, registration, shared, permit).await,
+        None => {
+            drop(permit);
+            registration.remove();
+        }
     }
-    // The name the device gave on this connection, even if a newer one took it over since.
-    log_end(&ended, id, peer, session.name(), left);
+}
+
+/// Serves the connection until it ends. Its arguments and locals are the state of every
+/// connection's task, kept as small as they can be: 10,000 devices must fit in 32 MiB. An
+/// async block, not an async fn: a block uses what it captured in place, where an async fn
+/// moves its arguments into locals of their own (72 bytes more per task).
+#[allow(clippy::manual_async_fn, reason = "an async fn would copy its arguments into every task")]
+fn run(
+    mut stream: Transport,
+    registration: Registration,
+    shared: Arc<Shared>,
+    permit: OwnedSemaphorePermit,
+) -> impl Future<Output = ()> + Send {
+    async move {
+        // Until it says HELLO, a device is known by its address, without the port: a sensor
+        // that never names itself stays one device across its reconnects.
+        let address = super::registry::address_name(registration.handle().peer);
+        let mut session = Session::new(shared.limits, &address, Instant::now().into_std())
+            .with_auth(shared.auth.clone())
+            .with_store(shared.store.is_some());
+        drop(address); // not across the await below: it would be in every task
+        let mut presence = Presence::default();
+        let ended = serve(&mut stream, &mut session, &registration, &shared, &mut presence).await;
+        let (id, peer) = (registration.handle().id, registration.handle().peer);
+        shared.tell().left(registration.handle(), &mut presence, matches!(ended, Ended::Replaced));
+        // The socket and the place first: once the registry no longer counts this client, a
+        // new one must fit.
+        drop(stream);
+        drop(permit);
+        let left = registration.remove();
+        if let Some(kind) = ended.error_kind() {
+            shared.registry.counters.error(kind);
+        }
+        // The name the device gave on this connection, even if a newer one took it over since.
+        log_end(&ended, id, peer, session.name(), left);
+    }
 }
 
 async fn serve(
     stream: &mut Transport,
     session: &mut Session,
     registration: &Registration,
-    rx: &mut mpsc::Receiver<Push>,
     shared: &Shared,
     presence: &mut Presence,
 ) -> Ended {
@@ -141,8 +147,9 @@ async fn serve(
     let mut armed: Option<Instant> = None;
     let mut waker = None; // what the doorbell holds, to re-register only when it changes
     loop {
-        let deadline = session.poll_timeout().map(Instant::from_std);
-        if deadline != armed {
+        if let deadline = session.poll_timeout().map(Instant::from_std)
+            && deadline != armed
+        {
             if let Some(at) = deadline {
                 idle.as_mut().reset(at);
             }
@@ -153,7 +160,7 @@ async fn serve(
             // The queue first: a stop (kick, takeover, shutdown) arrives there too, and must
             // win over a client that floods us.
             biased;
-            () = std::future::poll_fn(|cx| handle.poll_pushed(cx, &mut waker)) => ended = deliver_all(rx, handle, &mut out),
+            () = std::future::poll_fn(|cx| handle.poll_pushed(cx, &mut waker)) => ended = deliver_all(handle, &mut out),
             read = std::future::poll_fn(|cx| read_some(cx, stream, session, &mut out, registration)) => {
                 match read {
                     Ok(Read::Data(p)) if p.close => ended = Some(Ended::CloseSocket),
@@ -178,17 +185,30 @@ async fn serve(
                 }
             }
         }
-        if let Err(e) = settle(session, registration, shared, &out, presence).await {
-            // Nothing in `out` may leave: it acknowledges readings that are not stored.
-            out.clear();
-            let line = match &e {
-                StoreError::Conflict { .. } => lines::not_stored_as_sent(&e),
-                _ => lines::not_stored(&e),
+        // Most turns of a chat client make no event: nothing to settle, nothing allocated.
+        // Boxed when there is one: the store's futures would otherwise size every task. In a
+        // block, with no binding for the future: whatever is live across an await is part of
+        // every connection's task, and an error (96 bytes) must not be across the flush.
+        {
+            let failed = match session
+                .poll_event()
+                .map(|first| Box::pin(settle(first, session, registration, shared, &out, presence)))
+            {
+                Some(settling) => settling.await.err(),
+                None => None,
             };
-            lines::error(&mut out, &line);
-            ended = Some(Ended::StoreFailed(e));
+            if let Some(e) = failed {
+                // Nothing in `out` may leave: it acknowledges readings that are not stored.
+                out.clear();
+                let line = match &e {
+                    StoreError::Conflict { .. } => lines::not_stored_as_sent(&e),
+                    _ => lines::not_stored(&e),
+                };
+                lines::error(&mut out, &line);
+                ended = Some(Ended::StoreFailed(Box::new(e)));
+            }
         }
-        match flush(stream, &mut out, handle, shared.write_timeout).await {
+        match super::flush::flush(stream, &mut out, handle, shared.write_timeout).await {
             Ok(()) => {}
             Err(e) if e.kind() == io::ErrorKind::TimedOut && !handle.is_stopped() => {
                 return Ended::NotReading;
@@ -206,8 +226,8 @@ async fn serve(
 
 /// Writes everything someone else queued for this client into `out`; a stop says why the
 /// connection ends (what follows it is dropped with the connection).
-fn deliver_all(rx: &mut mpsc::Receiver<Push>, handle: &ClientHandle, out: &mut Vec<u8>) -> Option<Ended> {
-    while let Ok(push) = rx.try_recv() {
+fn deliver_all(handle: &ClientHandle, out: &mut Vec<u8>) -> Option<Ended> {
+    for push in handle.take_pushes() {
         if let Some(ended) = deliver(push, handle, out) {
             return Some(ended);
         }
@@ -235,9 +255,11 @@ fn deliver(push: Push, handle: &ClientHandle, out: &mut Vec<u8>) -> Option<Ended
     None
 }
 
-/// Carries out the session's events since the last call: log lines, the name it claimed, its
-/// device's silence and return, RPC answers, and the readings whose acks wait in `out`, stored (committed) before this returns.
+/// Carries out `first` and the session's other events since the last call: log lines, the name
+/// it claimed, its device's silence and return, RPC answers, and the readings whose acks wait
+/// in `out`, stored (committed) before this returns.
 async fn settle(
+    first: Event,
     session: &mut Session,
     registration: &Registration,
     shared: &Shared,
@@ -245,7 +267,7 @@ async fn settle(
     presence: &mut Presence,
 ) -> Result<(), StoreError> {
     let handle = registration.handle();
-    while let Some(event) = session.poll_event() {
+    for event in std::iter::once(first).chain(std::iter::from_fn(|| session.poll_event())) {
         match event {
             Event::Auth(event) => {
                 if matches!(event, AuthEvent::Refused { .. }) {
@@ -276,14 +298,9 @@ async fn settle(
                 shared.registry.ota.failed(&device, &why);
             }
             Event::Attributes(a) => {
-                super::attributes::keep(
-                    a,
-                    handle,
-                    &shared.registry.ota,
-                    shared.store.as_ref(),
-                    shared.bridge.as_ref(),
-                )
-                .await?
+                let (ota, store, bridge) =
+                    (&shared.registry.ota, shared.store.as_ref(), shared.bridge.as_ref());
+                super::attributes::keep(a, handle, ota, store, bridge).await?
             }
             Event::Readings(readings) => store(readings, registration, shared, out, presence).await?,
         }
@@ -382,64 +399,6 @@ thread_local! {
     static READ_BUF: std::cell::RefCell<Box<[u8]>> = std::cell::RefCell::new(vec![0; READ_CHUNK].into_boxed_slice());
 }
 
-/// Writes `out` in full. Backpressure from a slow reader waits here (we read nothing
-/// meanwhile, so its memory stays bounded), for at most `timeout`; once the connection is
-/// told to stop, the write gets `STOP_WRITE_GRACE`. Either way it ends with `TimedOut`.
-async fn flush(
-    stream: &mut Transport,
-    out: &mut Vec<u8>,
-    handle: &ClientHandle,
-    timeout: Option<Duration>,
-) -> io::Result<()> {
-    // Fast path: the socket usually takes everything at once, with no future to set up.
-    let mut written = 0;
-    while written < out.len() {
-        match stream.try_write(&out[written..]) {
-            Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
-            Ok(n) => written += n,
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
-            Err(e) => return Err(e),
-        }
-    }
-    if written < out.len() {
-        let give_up = async {
-            handle.stopped().await;
-            tokio::time::sleep(STOP_WRITE_GRACE).await;
-        };
-        let stalled = async {
-            match timeout {
-                Some(timeout) => tokio::time::sleep(timeout).await,
-                None => std::future::pending().await,
-            }
-        };
-        tokio::select! {
-            () = stalled => return Err(io::Error::new(io::ErrorKind::TimedOut, "client is not reading its replies")),
-            done = stream.write_all(&out[written..]) => done?,
-            () = give_up => return Err(io::Error::new(io::ErrorKind::TimedOut, "client is not reading; gave up writing")),
-        }
-    }
-    if out.capacity() > KEEP_OUTPUT_CAPACITY {
-        *out = Vec::new();
-    } else {
-        out.clear();
-    }
-    Ok(())
-}
-
-/// Tells a client over the limit why it is turned away, then closes. Bounded in time: a
-/// client that does not read cannot hold this task.
-pub(crate) async fn turn_away(mut stream: TcpStream, peer: SocketAddr, max_clients: usize) {
-    let mut out = Vec::new();
-    lines::error(&mut out, &lines::server_full(max_clients));
-    let write = async {
-        stream.write_all(&out).await?;
-        stream.shutdown().await
-    };
-    match tokio::time::timeout(TURN_AWAY_WRITE, write).await {
-        Ok(Ok(())) => debug!(%peer, "turned away a client over the limit"),
-        Ok(Err(e)) => {
-            debug!(%peer, error = %e, "turned away a client over the limit; it did not get the line")
-        }
-        Err(_) => debug!(%peer, "turned away a client over the limit; it did not take the line within 1s"),
-    }
-}
+#[cfg(test)]
+#[path = "connection_tests.rs"]
+mod tests;

@@ -26,7 +26,8 @@ pub(super) enum Ended {
     Replaced,
     Shutdown,
     Unauthenticated,
-    StoreFailed(StoreError),
+    /// Boxed: the reason is kept across the connection's awaits, in every task.
+    StoreFailed(Box<StoreError>),
     Failed(io::Error),
 }
 

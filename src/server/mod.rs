@@ -15,9 +15,11 @@ mod ended;
 pub mod events;
 pub mod fd_budget;
 pub mod feed;
+mod flush;
 mod liveness;
 mod options;
 pub mod ota;
+mod push_queue;
 pub mod registry;
 mod transport;
 
@@ -60,7 +62,6 @@ pub async fn run(
         limits: config.limits,
         write_timeout: config.write_timeout,
         registry,
-        shutdown: shutdown.clone(),
         store,
         bridge,
         auth: config.auth.clone(),
@@ -86,7 +87,7 @@ pub async fn run(
                     Err(_) => {
                         counters.error(ErrorKind::TurnedAway);
                         warn!(%peer, max_clients = config.max_clients, "client limit reached; turning a client away");
-                        tracker.spawn(connection::turn_away(stream, peer, config.max_clients));
+                        tracker.spawn(flush::turn_away(stream, peer, config.max_clients));
                     }
                 }
             }

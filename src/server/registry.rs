@@ -2,7 +2,7 @@
 //! time, counters, optional name, and the handle used to write to it (its "output stream").
 //!
 //! The connection task owns the socket; everyone else reaches a client through its handle:
-//! a bounded channel into that task, and a doorbell rung after each push. A [`Registration`]
+//! a bounded push queue into that task, and a doorbell rung after each push. A [`Registration`]
 //! removes its client when dropped, so a client leaves the registry however its task ends,
 //! panics included.
 
@@ -13,16 +13,18 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant, SystemTime};
 
-use tokio::sync::mpsc;
-use tokio_util::sync::CancellationToken;
-
 use super::counters::ServerCounters;
 use super::doorbell::Doorbell;
 use super::feed::Feed;
+use super::push_queue::{PushQueue, Refused};
 use crate::ota::OtaHub;
 
 /// A client's id, unique for the server's lifetime.
 pub type ClientId = u64;
+
+/// Places in a client's push queue, one of them kept for the stop: pushes a client may have
+/// waiting before it counts as not keeping up.
+pub const PUSH_QUEUE: usize = 16;
 
 /// Something for a connection task to send on behalf of someone else.
 #[derive(Debug, Clone)]
@@ -83,15 +85,12 @@ pub struct ClientHandle {
     /// Its counters.
     pub stats: ClientStats,
     name: Mutex<Option<String>>,
-    tx: mpsc::Sender<Push>,
-    /// Cancelled to make the connection stop: by a kick, or by server shutdown (it is a child
-    /// of the server's token). A write stuck on a client that is not reading watches it.
-    stop: CancellationToken,
+    /// What waits for the connection task, the stop included (it has a place kept, so it
+    /// always fits: the task learns it must stop from the queue it drains anyway).
+    queue: PushQueue<Push>,
     stop_reason: Mutex<Option<StopReason>>,
-    /// A queue slot kept free for [`Push::Stop`]: the connection task learns it must stop
-    /// from the queue it drains anyway, even when the queue is full of pushes.
-    stop_slot: Mutex<Option<mpsc::OwnedPermit<Push>>>,
-    /// Rung after every push, so the task looks at its queue only then.
+    /// Rung after every push, so the task looks at its queue only then; stopped (a kick, a
+    /// takeover, shutdown) with the stop, which a write stuck on a client not reading watches.
     doorbell: Doorbell,
     last_reading: Mutex<Option<Arc<str>>>,
     attributes: Mutex<Attributes>,
@@ -152,26 +151,29 @@ impl Registry {
         })
     }
 
-    /// Registers a new client whose task listens on `tx` and stops when `stop` is cancelled.
-    /// Returns the registration and the number of clients now connected.
-    pub fn register(
+    /// Registers a new client whose task takes its pushes from the handle (at most
+    /// [`PUSH_QUEUE`] places, one kept for the stop) and stops when told to (a kick, a
+    /// takeover, [`Registry::stop_all`]). Returns the registration and the number of clients
+    /// now connected.
+    pub fn register(self: &Arc<Self>, peer: SocketAddr) -> (Registration, usize) {
+        self.register_with_queue(peer, PUSH_QUEUE)
+    }
+
+    /// [`Registry::register`] with a push queue of `places` places (the stop's included).
+    pub(crate) fn register_with_queue(
         self: &Arc<Self>,
         peer: SocketAddr,
-        tx: mpsc::Sender<Push>,
-        stop: CancellationToken,
+        places: usize,
     ) -> (Registration, usize) {
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
-        let stop_slot = tx.clone().try_reserve_owned().ok();
         let handle = Arc::new(ClientHandle {
             id,
             peer,
             connected_at: SystemTime::now(),
             stats: ClientStats::default(),
             name: Mutex::new(None),
-            tx,
-            stop,
+            queue: PushQueue::new(places),
             stop_reason: Mutex::new(None),
-            stop_slot: Mutex::new(stop_slot),
             doorbell: Doorbell::default(),
             last_reading: Mutex::new(None),
             attributes: Mutex::default(),
@@ -208,11 +210,10 @@ impl Registry {
         infos
     }
 
-    /// Tells every connection to stop for server shutdown (their tokens, children of the
-    /// server's, are cancelled already; this also wakes their tasks through the queue).
+    /// Tells every connection to stop for server shutdown (through its queue, which wakes
+    /// its task).
     pub fn stop_all(&self) {
         for handle in self.handles() {
-            handle.stop.cancel();
             handle.send_stop();
         }
     }
@@ -317,12 +318,12 @@ impl ClientHandle {
 
     /// Resolves when the connection must stop (kick or shutdown).
     pub async fn stopped(&self) {
-        self.stop.cancelled().await;
+        std::future::poll_fn(|cx| self.doorbell.poll_stopped(cx)).await;
     }
 
     /// Whether the connection was told to stop (kick, takeover or shutdown).
     pub fn is_stopped(&self) -> bool {
-        self.stop.is_cancelled()
+        self.doorbell.is_stopped()
     }
 
     /// Why the connection was told to stop; `None` means server shutdown.
@@ -332,15 +333,14 @@ impl ClientHandle {
 
     fn stop_for(&self, reason: StopReason) {
         *self.stop_reason.lock().unwrap_or_else(|p| p.into_inner()) = Some(reason);
-        self.stop.cancel();
         self.send_stop();
     }
 
     fn send_stop(&self) {
-        if let Some(slot) = self.stop_slot.lock().unwrap_or_else(|p| p.into_inner()).take() {
-            slot.send(Push::Stop);
-            self.doorbell.ring();
-        }
+        // Stopped even when the queue refuses the stop (the task is gone): a write that
+        // watches the flag must end either way.
+        self.queue.stop(Push::Stop);
+        self.doorbell.stop();
     }
 
     /// Sets the name the client gave.
@@ -349,16 +349,23 @@ impl ClientHandle {
     }
 
     pub(crate) fn try_push(&self, push: Push) -> Result<(), PushError> {
-        self.tx.try_send(push).map_err(|e| match e {
-            mpsc::error::TrySendError::Full(_) => PushError::Full(self.id),
-            mpsc::error::TrySendError::Closed(_) => PushError::Gone(self.id),
+        self.queue.try_push(push).map_err(|e| match e {
+            Refused::Full => PushError::Full(self.id),
+            Refused::Closed => PushError::Gone(self.id),
         })?;
         self.doorbell.ring();
         Ok(())
     }
 
+    /// For the connection task: everything pushed since the last call, oldest first; a
+    /// [`Push::Stop`] is last.
+    pub(crate) fn take_pushes(&self) -> std::collections::VecDeque<Push> {
+        self.queue.take()
+    }
+
     /// For the connection task: `Ready` when something was pushed since the last `Ready`
-    /// (take it with `try_recv`). `registered` is the task's record of its waker.
+    /// (take it with [`ClientHandle::take_pushes`]). `registered` is the task's record of its
+    /// waker.
     pub(crate) fn poll_pushed(&self, cx: &mut Context<'_>, registered: &mut Option<Waker>) -> Poll<()> {
         self.doorbell.poll_rung(cx, registered)
     }
@@ -417,6 +424,9 @@ impl Drop for Registration {
         let mut clients = self.registry.lock();
         self.registry.counters.departed(self.handle.stats.messages.load(Ordering::Relaxed));
         clients.remove(&self.handle.id);
+        drop(clients);
+        // Whoever still holds the handle gets `Gone`, as from a closed channel.
+        self.handle.queue.close();
     }
 }
 

@@ -31,6 +31,13 @@ pub(crate) async fn open(
     handle: &ClientHandle,
 ) -> Option<Transport> {
     let Some(ServerTls(live)) = tls else { return Some(Transport::Plain(tcp)) };
+    // Boxed: the handshake's state (rustls' connection, 1.5 KiB) would otherwise be part of
+    // every connection's task for its whole life, plain TCP ones included.
+    Box::pin(handshake(live, tcp, handle)).await
+}
+
+/// The TLS handshake, bounded in time; ended early when the connection is told to stop.
+async fn handshake(live: &Live<TlsAcceptor>, tcp: TcpStream, handle: &ClientHandle) -> Option<Transport> {
     let acceptor = live.current();
     let (client, peer) = (handle.id, handle.peer);
     let result = tokio::select! {
