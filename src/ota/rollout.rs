@@ -9,8 +9,8 @@
 //!   each next wave only once every device of the one before is updated or failed.
 //! - A device already running the version is updated without being told.
 //! - A device told must start fetching its image within [`TELL_TIMEOUT`] (one not connected is
-//!   told when it connects); once it has the whole image it must come back running the version
-//!   within [`RETURN_TIMEOUT`]. Otherwise, or if it says `OTA FAILED`, or the download breaks
+//!   told when it connects), finish the download within [`DOWNLOAD_TIMEOUT`], and once it has
+//!   the whole image come back running the version within [`RETURN_TIMEOUT`]. Otherwise, or if it says `OTA FAILED`, or the download breaks
 //!   off, or it comes back running another version, it failed.
 //! - Once more than `max_failures` devices failed, no other device is told: those not told yet
 //!   are skipped, those told finish what they do. The rollout is then stopped.
@@ -20,6 +20,8 @@ use std::time::{Duration, Instant};
 
 /// How long a device told to update has to start fetching its image.
 pub const TELL_TIMEOUT: Duration = Duration::from_secs(120);
+/// How long a download may take: an ESP8266 image of 1 MB at a poor 2 KB/s takes about 8 minutes.
+pub const DOWNLOAD_TIMEOUT: Duration = Duration::from_secs(600);
 /// How long a device that has fetched its whole image has to come back running it.
 pub const RETURN_TIMEOUT: Duration = Duration::from_secs(300);
 
@@ -243,7 +245,7 @@ impl Rollout {
                     "not connected when its wave came, nor within 2 minutes".to_owned()
                 }
                 State::Pending => "did not fetch its image within 2 minutes of being told".to_owned(),
-                State::Downloading => "its download stalled".to_owned(),
+                State::Downloading => "its download took more than 10 minutes".to_owned(),
                 _ => format!("did not come back running {version} within 5 minutes of fetching it"),
             };
             fail(t, why);
@@ -319,7 +321,7 @@ impl Rollout {
         t.state = State::Downloading;
         t.told = true;
         t.sent = 0;
-        t.deadline = None;
+        t.deadline = Some(now + DOWNLOAD_TIMEOUT);
         Fetch::Image
     }
 

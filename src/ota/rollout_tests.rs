@@ -105,7 +105,7 @@ fn each_way_of_failing_says_why() {
     let start = Instant::now();
     let later = start + TELL_TIMEOUT + Duration::from_secs(1);
     type Act = fn(&mut Rollout, Instant);
-    let cases: [(&str, Act); 5] = [
+    let cases: [(&str, Act); 6] = [
         ("not connected when its wave came", |r, now| {
             r.untold("d0");
             r.handle_timeout(now);
@@ -115,6 +115,10 @@ fn each_way_of_failing_says_why() {
             r.fetch("k0", Some("1.0"), now);
             r.progress("k0", 300);
             r.fetched("k0", false, now);
+        }),
+        ("its download took more than 10 minutes", |r, now| {
+            r.fetch("k0", Some("1.0"), now);
+            r.handle_timeout(now + DOWNLOAD_TIMEOUT);
         }),
         ("came back running 1.0, not 2.0", |r, now| {
             r.fetch("k0", Some("1.0"), now);
@@ -158,6 +162,7 @@ fn the_deadline_is_the_earliest_of_the_devices() {
     let mut r = Rollout::new_at(plan(2, 5), devices(2), now);
     assert_eq!(r.poll_timeout(), Some(now + TELL_TIMEOUT));
     r.fetch("k0", Some("1.0"), now);
+    assert_eq!(r.poll_timeout(), Some(now + TELL_TIMEOUT), "d1 is still to fetch");
     r.fetched("k0", true, now);
     assert_eq!(r.poll_timeout(), Some(now + TELL_TIMEOUT));
     update(&mut r, 1, now);
