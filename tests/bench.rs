@@ -43,8 +43,8 @@ fn bench_readings_say_hello_and_are_acknowledged() {
         .stdout(contains("sent 40  replies 40  mismatches 0  errors 0"));
 }
 
-/// A server that answers each line in lower case: every reply is wrong.
-fn lower_case_server() -> SocketAddr {
+/// A server on a free port that writes `answer(line)` for each line it reads.
+fn line_server(answer: fn(&str) -> String) -> SocketAddr {
     let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
     let addr = listener.local_addr().expect("addr");
     thread::spawn(move || {
@@ -54,7 +54,7 @@ fn lower_case_server() -> SocketAddr {
                 let mut writer = stream.try_clone().expect("clone");
                 for line in BufReader::new(stream).lines() {
                     let Ok(line) = line else { return };
-                    if writeln!(writer, "{}", line.to_lowercase()).is_err() {
+                    if writer.write_all(answer(&line).as_bytes()).is_err() {
                         return;
                     }
                 }
@@ -62,6 +62,11 @@ fn lower_case_server() -> SocketAddr {
         }
     });
     addr
+}
+
+/// A server that answers each line in lower case: every reply is wrong.
+fn lower_case_server() -> SocketAddr {
+    line_server(|line| format!("{}\n", line.to_lowercase()))
 }
 
 #[test]
@@ -126,28 +131,14 @@ fn a_terminal_shows_live_progress() {
 /// A stand-in for redis-server: inline `PING` gets `+PONG`, inline `SET` gets `+OK`, as
 /// redis answers them (the real one is bench/run's baseline; the tests do not need it).
 fn inline_redis_server() -> SocketAddr {
-    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
-    let addr = listener.local_addr().expect("addr");
-    thread::spawn(move || {
-        for stream in listener.incoming() {
-            let Ok(stream) = stream else { return };
-            thread::spawn(move || {
-                let mut writer = stream.try_clone().expect("clone");
-                for line in BufReader::new(stream).lines() {
-                    let Ok(line) = line else { return };
-                    let answer = match line.trim_end().split(' ').collect::<Vec<_>>()[..] {
-                        ["PING"] => "+PONG",
-                        ["SET", _, _] => "+OK",
-                        _ => "-ERR unknown command",
-                    };
-                    if write!(writer, "{answer}\r\n").is_err() {
-                        return;
-                    }
-                }
-            });
-        }
-    });
-    addr
+    line_server(|line| {
+        let answer = match line.trim_end().split(' ').collect::<Vec<_>>()[..] {
+            ["PING"] => "+PONG",
+            ["SET", _, _] => "+OK",
+            _ => "-ERR unknown command",
+        };
+        format!("{answer}\r\n")
+    })
 }
 
 #[test]
