@@ -280,3 +280,18 @@ fn with_a_token_the_api_asks_for_it_and_the_image_url_does_not() {
         "the device sends no token: the URL's key is its credential"
     );
 }
+
+#[test]
+fn status_lists_a_device_not_connected_now_with_the_version_it_last_reported() {
+    let mut server = Server::start(&[]);
+    let http = http_addr(&mut server);
+    let gone = device(&server, "esp-away");
+    drop(gone);
+    let _here = device(&server, "esp-here");
+    let devices = devices_when(http, |d| d.len() == 2 && d[0]["online"] == false);
+    assert_eq!(field(&devices, "device"), ["esp-away", "esp-here"]);
+    assert_eq!((devices[0]["version"].as_str(), devices[0]["state"].as_str()), (Some("1.0.0"), Some("idle")));
+    let table = ota(http, &["status"]).success().get_output().stdout.clone();
+    let table = String::from_utf8_lossy(&table).into_owned();
+    assert!(table.lines().nth(1).is_some_and(|l| l.contains("esp-away") && l.contains("offline")), "{table}");
+}

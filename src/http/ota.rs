@@ -1,7 +1,7 @@
 //! Firmware over the air on the HTTP side (`ota/` has the rollout's rules):
 //! - `POST /api/ota?version=V&devices=a,b|all=true&wave=N&max_failures=N`, the image as the
 //!   body: keeps the image in the data directory and starts a rollout (`iotchat ota push`);
-//! - `GET /api/ota`: every connected device and every device of the rollout, with its running
+//! - `GET /api/ota`: every device (connected, in the store, in the rollout), with its running
 //!   version, target and state (`iotchat ota status`, the dashboard);
 //! - `GET /ota/<key>`: a device's image, as the ESP8266 core's `ESPhttpUpdate` expects it: its
 //!   `x-MD5`, or `304` when its `x-ESP8266-version` is the version already. No bearer token: the
@@ -18,7 +18,9 @@ use axum::response::{IntoResponse, Response};
 
 use super::api::{ApiState, plain};
 use crate::ota::{Device, Fetch, Image, Plan, Status, new_key};
+use crate::server::attributes::{FW, version_text};
 use crate::server::registry::Registry;
+use crate::store::{DeviceAttributes, Reader};
 
 /// Devices per wave unless asked otherwise.
 pub const DEFAULT_WAVE: usize = 10;
@@ -57,6 +59,25 @@ struct Row {
     done_ms: Option<i64>,
 }
 
+impl Row {
+    /// `device`, offline, in no rollout, its version unknown.
+    fn idle(device: &str) -> Self {
+        Row {
+            device: device.to_owned(),
+            version: None,
+            target: None,
+            state: "idle".into(),
+            error: None,
+            wave: None,
+            sent: 0,
+            size: 0,
+            online: false,
+            told_ms: None,
+            done_ms: None,
+        }
+    }
+}
+
 /// `POST /api/ota`.
 pub(super) async fn push(State(api): State<ApiState>, query: Query<PushQuery>, image: Bytes) -> Response {
     let Some(dir) = api.data_dir.clone() else {
@@ -85,7 +106,7 @@ pub(super) async fn push(State(api): State<ApiState>, query: Query<PushQuery>, i
         return plain(StatusCode::CONFLICT, &e.to_string());
     }
     tracing::info!(%version, devices = count, wave, max_failures = query.max_failures, "rollout started");
-    (StatusCode::CREATED, Json(overview(&api.registry))).into_response()
+    (StatusCode::CREATED, Json(overview(&api.registry, &[]))).into_response()
 }
 
 /// The devices `query` names, connected, with their versions and fresh keys.
@@ -120,31 +141,37 @@ fn targets(registry: &Registry, query: &PushQuery) -> Result<Vec<Device>, String
     Ok(devices)
 }
 
-/// `GET /api/ota`.
+/// `GET /api/ota`: with a store, the devices not connected now too, with the version they
+/// last reported (a store that cannot be read leaves them out, not the answer).
 pub(super) async fn status(State(api): State<ApiState>) -> Response {
-    Json(overview(&api.registry)).into_response()
+    let stored = match api.data_dir.clone() {
+        Some(dir) => tokio::task::spawn_blocking(move || Reader::open(&dir)?.attributes()).await,
+        None => Ok(Ok(Vec::new())),
+    };
+    let stored = match stored {
+        Ok(Ok(stored)) => stored,
+        Ok(Err(e)) => {
+            tracing::debug!(error = %e, "ota status without the devices not connected");
+            Vec::new()
+        }
+        Err(_) => Vec::new(),
+    };
+    Json(overview(&api.registry, &stored)).into_response()
 }
 
-/// The rollout (`null` before the first) and every device, sorted by name.
-fn overview(registry: &Registry) -> serde_json::Value {
+/// The rollout (`null` before the first) and every device (connected, stored, in the rollout),
+/// sorted by name.
+fn overview(registry: &Registry, stored: &[DeviceAttributes]) -> serde_json::Value {
     let status = registry.ota.status();
     let mut rows: BTreeMap<(String, u64, String), Row> = BTreeMap::new();
     for c in registry.snapshot() {
         let Some(device) = c.name else { continue };
-        let row = Row {
-            device: device.clone(),
-            version: fw(&c.attributes),
-            target: None,
-            state: "idle".into(),
-            error: None,
-            wave: None,
-            sent: 0,
-            size: 0,
-            online: !c.silent,
-            told_ms: None,
-            done_ms: None,
-        };
+        let row = Row { version: fw(&c.attributes), online: !c.silent, ..Row::idle(&device) };
         rows.insert(natural(&device), row);
+    }
+    for (device, _, values) in stored {
+        let version = values.iter().find(|(k, _)| k == FW).map(|(_, v)| version_text(v));
+        rows.entry(natural(device)).or_insert_with(|| Row { version, ..Row::idle(device) });
     }
     if let Some(s) = &status {
         add_targets(&mut rows, s);
@@ -154,19 +181,7 @@ fn overview(registry: &Registry) -> serde_json::Value {
 
 fn add_targets(rows: &mut BTreeMap<(String, u64, String), Row>, s: &Status) {
     for t in &s.devices {
-        let row = rows.entry(natural(&t.device)).or_insert_with(|| Row {
-            device: t.device.clone(),
-            version: None,
-            target: None,
-            state: String::new(),
-            error: None,
-            wave: None,
-            sent: 0,
-            size: 0,
-            online: false,
-            told_ms: None,
-            done_ms: None,
-        });
+        let row = rows.entry(natural(&t.device)).or_insert_with(|| Row::idle(&t.device));
         row.version = row.version.take().or_else(|| t.version.clone());
         row.target = Some(s.version.clone());
         row.state = serde_json::to_value(t.state)

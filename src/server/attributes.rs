@@ -44,7 +44,7 @@ pub(super) async fn keep(
 pub const FW: &str = "fw";
 
 /// A version as text: `fw=2.0` is read as the number 2.0, and is still the version `2.0`.
-fn version_text(fw: &Value) -> String {
+pub fn version_text(fw: &Value) -> String {
     match fw {
         Value::Float(f) => format!("{f:?}"),
         other => other.to_string(),

@@ -5,7 +5,7 @@
 //! descriptors, say) back off and retry, and a panic in one connection's task ends only that
 //! connection.
 
-mod attributes;
+pub mod attributes;
 mod command;
 mod connection;
 pub mod console;
