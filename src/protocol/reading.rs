@@ -171,10 +171,21 @@ pub fn classify(text: &str) -> Result<Meaning, ReadingError> {
 /// looks like pairs (`is 2+2=4 right?`). What a named device sends is read by [`classify`].
 pub fn classify_unnamed(text: &str) -> Result<Meaning, ReadingError> {
     let trimmed = text.trim();
-    let word = !trimmed.is_empty()
-        && !trimmed.contains([' ', '\t', ',', ';', '='])
-        && !trimmed.starts_with('{')
-        && trimmed != HELLO;
+    // One pass for what the rules below look at: most lines of a chat client are words with
+    // spaces and no `=`, which [`classify`] would scan twice more to call chat.
+    let (mut pairs, mut spaced) = (false, false);
+    for &b in trimmed.as_bytes() {
+        match b {
+            b'=' => pairs = true,
+            b' ' | b'\t' | b',' | b';' => spaced = true,
+            _ => {}
+        }
+    }
+    // Not a keyword (HELLO, HEALTH, RPC, OTA FAILED) nor JSON, no pairs, several words: chat.
+    if spaced && !pairs && !matches!(trimmed.as_bytes()[0], b'H' | b'R' | b'O' | b'{') {
+        return Ok(Meaning::Chat);
+    }
+    let word = !trimmed.is_empty() && !spaced && !pairs && !trimmed.starts_with('{') && trimmed != HELLO;
     match classify(text) {
         Ok(Meaning::Reading(reading)) if word && matches!(reading.values[..], [(_, Value::Text(_))]) => {
             Ok(Meaning::Chat)

@@ -203,3 +203,21 @@ fn bidi_controls_in_keys_are_refused_like_control_characters() {
         assert!(matches!(classify(&format!("t=a{c}b")), Ok(Meaning::Reading(_))), "in a value it is text");
     }
 }
+
+#[test]
+fn the_fast_chat_path_reads_lines_as_the_full_rules_do() {
+    // Lines with several words and no `=` skip the full rules unless they may be a keyword or JSON.
+    let cases: [(&str, Meaning); 8] = [
+        ("hello there", Meaning::Chat),
+        ("a,b", Meaning::Chat),
+        ("x;y", Meaning::Chat),
+        (" 2 3 ", Meaning::Chat),
+        ("HEALTH IS GOOD", Meaning::Chat),
+        ("OTA FAILED no room", Meaning::OtaFailed("no room".into())),
+        ("RPC 1 true", Meaning::RpcAnswer { id: 1, result: serde_json::json!(true) }),
+        ("HELLO esp-1", Meaning::Hello { name: "esp-1".into(), token: None }),
+    ];
+    for (line, want) in cases {
+        assert_eq!(classify_unnamed(line), Ok(want), "{line:?}");
+    }
+}
