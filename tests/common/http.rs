@@ -1,10 +1,11 @@
-//! A plain HTTP/1.1 client for tests: one GET per connection (`Connection: close`), read to
-//! the end with a deadline, status and body parsed, chunked bodies (what a streamed answer
-//! is) decoded. No dependency, no redirects, no TLS.
+//! A plain HTTP/1.1 client for tests: one GET per connection (`Connection: close`), read with
+//! a deadline, status and body parsed, chunked bodies (what a streamed answer is) decoded; the
+//! reader underneath serves the event-stream tests too (`web_support`). No dependency, no
+//! redirects, no TLS.
 
 #![allow(dead_code)] // each test binary uses a different part of this module
 
-use std::io::{Read, Write};
+use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 
 use super::{DEADLINE, Server};
@@ -50,52 +51,72 @@ pub fn get(addr: SocketAddr, path: &str) -> Response {
     get_with(addr, path, &[])
 }
 
-/// `GET path` from `addr` with more headers (`("Authorization", "Bearer x")`).
+/// `GET path` from `addr` with more headers (`("Authorization", "Bearer x")`). The body ends
+/// at its `Content-Length` (a server such as chromium's DevTools may keep the connection open
+/// all the same), at the last chunk of a chunked one, else at the end of the connection.
 pub fn get_with(addr: SocketAddr, path: &str, headers: &[(&str, &str)]) -> Response {
+    let mut reader = request(addr, path, headers);
+    let (status, headers) = head(&mut reader);
+    let chunked = headers.iter().any(|(n, v)| n == "transfer-encoding" && v.eq_ignore_ascii_case("chunked"));
+    let mut body = Vec::new();
+    if chunked {
+        // Panics if the answer ends before its last (empty) chunk: the server cut it short.
+        while let Some(chunk) = next_chunk(&mut reader) {
+            body.extend(chunk);
+        }
+    } else if let Some((_, length)) = headers.iter().find(|(n, _)| n == "content-length") {
+        body.resize(length.parse().expect("a content length"), 0);
+        reader.read_exact(&mut body).expect("the body before the deadline");
+    } else {
+        reader.read_to_end(&mut body).expect("the body before the deadline");
+    }
+    Response { status, headers, body }
+}
+
+/// Sends `GET path` (`Connection: close`) with `headers`; the answer is read from what this returns.
+pub fn request(addr: SocketAddr, path: &str, headers: &[(&str, &str)]) -> BufReader<TcpStream> {
     let mut stream = TcpStream::connect(addr).expect("the HTTP side accepts");
     stream.set_read_timeout(Some(DEADLINE)).expect("read timeout");
     let extra: String = headers.iter().map(|(name, value)| format!("{name}: {value}\r\n")).collect();
     let request = format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n{extra}\r\n");
     stream.write_all(request.as_bytes()).expect("request sent");
-    let mut raw = Vec::new();
-    stream.read_to_end(&mut raw).expect("the whole answer before the deadline");
-    parse(&raw)
+    BufReader::new(stream)
 }
 
-fn parse(raw: &[u8]) -> Response {
-    let end = raw.windows(4).position(|w| w == b"\r\n\r\n").expect("a header block");
-    let head = std::str::from_utf8(&raw[..end]).expect("ASCII headers");
-    let mut lines = head.split("\r\n");
-    let status_line = lines.next().expect("a status line");
-    let status = status_line.split(' ').nth(1).and_then(|s| s.parse().ok()).expect("a status code");
-    let headers: Vec<(String, String)> = lines
-        .filter_map(|l| l.split_once(':'))
-        .map(|(n, v)| (n.trim().to_ascii_lowercase(), v.trim().to_owned()))
-        .collect();
-    let rest = &raw[end + 4..];
-    let chunked = headers.iter().any(|(n, v)| n == "transfer-encoding" && v.eq_ignore_ascii_case("chunked"));
-    let body = if chunked { dechunk(rest) } else { rest.to_vec() };
-    Response { status, headers, body }
+fn line(reader: &mut BufReader<TcpStream>) -> String {
+    let mut line = String::new();
+    reader.read_line(&mut line).expect("a line before the deadline");
+    line.trim_end_matches(['\r', '\n']).to_owned()
 }
 
-/// A chunked body's data; panics if it ends before its last (empty) chunk, which is how a
-/// server says the answer was cut short.
-fn dechunk(mut rest: &[u8]) -> Vec<u8> {
-    let mut body = Vec::new();
+/// The status and the headers (names lower-cased).
+pub fn head(reader: &mut BufReader<TcpStream>) -> (u16, Vec<(String, String)>) {
+    let status_line = line(reader);
+    let status = status_line.split_whitespace().nth(1).and_then(|s| s.parse().ok());
+    let status = status.unwrap_or_else(|| panic!("an HTTP status line, got {status_line:?}"));
+    let mut headers = Vec::new();
     loop {
-        let line_end =
-            rest.windows(2).position(|w| w == b"\r\n").expect("a chunk size line: the answer was cut");
-        let size_text = std::str::from_utf8(&rest[..line_end]).expect("ASCII chunk size");
-        let size_text = size_text.split(';').next().unwrap_or_default().trim();
-        let size = usize::from_str_radix(size_text, 16).expect("a hex chunk size");
-        rest = &rest[line_end + 2..];
-        if size == 0 {
-            return body;
+        let header = line(reader);
+        if header.is_empty() {
+            return (status, headers);
         }
-        assert!(rest.len() >= size + 2, "a chunk cut short");
-        body.extend_from_slice(&rest[..size]);
-        rest = &rest[size + 2..];
+        let (name, value) = header.split_once(':').unwrap_or_else(|| panic!("a header, got {header:?}"));
+        headers.push((name.trim().to_ascii_lowercase(), value.trim().to_owned()));
     }
+}
+
+/// One chunk of a chunked body; `None` at the last.
+pub fn next_chunk(reader: &mut BufReader<TcpStream>) -> Option<Vec<u8>> {
+    let size_line = line(reader);
+    let size = usize::from_str_radix(size_line.split(';').next().unwrap_or_default().trim(), 16);
+    let size = size.unwrap_or_else(|_| panic!("a chunk size (the answer was cut?), got {size_line:?}"));
+    if size == 0 {
+        return None;
+    }
+    let mut chunk = vec![0; size];
+    reader.read_exact(&mut chunk).expect("a whole chunk before the deadline");
+    assert_eq!(line(reader), "", "CRLF after a chunk");
+    Some(chunk)
 }
 
 /// `GET path` with extra header lines (each ending `\r\n`, or none): the status and the body
