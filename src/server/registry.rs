@@ -261,7 +261,11 @@ impl Registry {
 
     /// The live connection of the device named `name`.
     pub fn named(&self, name: &str) -> Option<Arc<ClientHandle>> {
-        self.lock().values().find(|h| h.name().as_deref() == Some(name)).cloned()
+        // Compared under each name's lock, not cloned: this scans every client.
+        let is = |h: &&Arc<ClientHandle>| {
+            h.name.lock().unwrap_or_else(|p| p.into_inner()).as_deref() == Some(name)
+        };
+        self.lock().values().find(is).cloned()
     }
 
     fn get(&self, id: ClientId) -> Result<Arc<ClientHandle>, PushError> {
