@@ -233,7 +233,7 @@ pub(super) async fn image(
 fn send(api: ApiState, key: String, image: Image) -> Response {
     let md5 = image.md5.clone();
     let size = image.bytes.len();
-    let sending = Sending { api, key, image, at: 0, complete: false };
+    let sending = Sending { api, key, image, at: 0 };
     let chunks = futures_util::stream::unfold(sending, |mut s| async move {
         let end = (s.at + CHUNK).min(s.image.bytes.len());
         if s.at == end {
@@ -243,7 +243,6 @@ fn send(api: ApiState, key: String, image: Image) -> Response {
         s.at = end;
         s.api.registry.ota.progress(&s.key, s.at as u64);
         if s.at == s.image.bytes.len() {
-            s.complete = true;
             s.api.registry.ota.fetched(&s.key, true);
         }
         Some((Ok::<_, std::io::Error>(chunk), s))
@@ -261,13 +260,13 @@ struct Sending {
     api: ApiState,
     key: String,
     image: Image,
+    /// Bytes sent so far.
     at: usize,
-    complete: bool,
 }
 
 impl Drop for Sending {
     fn drop(&mut self) {
-        if !self.complete {
+        if self.at < self.image.bytes.len() {
             self.api.registry.ota.fetched(&self.key, false);
         }
     }

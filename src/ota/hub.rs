@@ -22,7 +22,6 @@ pub struct OtaHub {
 struct Inner {
     rollout: Option<Rollout>,
     image: Option<Image>,
-    started_ms: i64,
 }
 
 /// Why a rollout is not started.
@@ -84,8 +83,7 @@ impl OtaHub {
             let pending = r.targets().iter().filter(|t| !t.state.is_final()).count();
             return Err(StartError::Busy { version: r.plan().version.clone(), pending });
         }
-        inner.started_ms = crate::clock::unix_ms();
-        inner.rollout = Some(Rollout::new(plan, devices, now, inner.started_ms));
+        inner.rollout = Some(Rollout::new(plan, devices, now, crate::clock::unix_ms()));
         inner.image = Some(image);
         self.settle(&inner);
         Ok(())
@@ -206,7 +204,7 @@ fn status(inner: &Inner) -> Option<Status> {
         max_failures: plan.max_failures,
         failures: r.failures(),
         phase: r.phase(),
-        started_ms: inner.started_ms,
+        started_ms: r.started_ms(),
         devices: r.targets().to_vec(),
     })
 }

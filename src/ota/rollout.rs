@@ -205,6 +205,11 @@ impl Rollout {
         &self.targets
     }
 
+    /// When it started, unix ms.
+    pub fn started_ms(&self) -> i64 {
+        self.wall0
+    }
+
     /// The wave told last, from 1.
     pub fn wave(&self) -> usize {
         self.wave
